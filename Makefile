@@ -1,0 +1,41 @@
+# growthsim: two commands on a fresh machine with Python 3.11, pip and make.
+#   make run   set up .venv and run the demo scenario
+#   make test  set up .venv and run the whole test suite (notebooks included)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= scenarios/reference.yaml
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup run test bench lab lint clean
+
+setup: $(STAMP)
+
+# Re-install only when the dependency list changes; the project itself is editable.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,distributed]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/simctl run $(DEMO) --replicates 5
+
+test: setup
+	$(BIN)/ruff check sim experiments tests benchmarks
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --nbmake tests notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+lab: setup
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	$(BIN)/ruff check sim experiments tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

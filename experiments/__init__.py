@@ -1,0 +1,1 @@
+"""Planning, analysis, outputs and the CLI. Imports `sim`; `sim` never imports this package."""

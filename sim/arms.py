@@ -1,0 +1,70 @@
+"""Per-arm parameter values: arms are data, never branches in a mechanic.
+
+Each experiment arm is the scenario with a few numeric parameters set differently. The engine
+validates one scenario per arm, then gives each mechanic an `ArmParams`: the control arm's
+parameter model plus, for every numeric field that differs, an array of its value per arm. A
+mechanic reads numbers through `ArmParams.get` / `ArmParams.for_rows`, which return a plain float
+when all arms agree (the fast path) or per-arm / per-user arrays when they do not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class ArmParams(Generic[P]):
+    def __init__(self, per_arm: list[P]) -> None:
+        self.base: P = per_arm[0]
+        self.n_arms = len(per_arm)
+        self.varying: dict[str, np.ndarray] = {}
+        flat = [_numeric_leaves(model) for model in per_arm]
+        for path, value in flat[0].items():
+            values = [f.get(path, value) for f in flat]
+            if any(v != value for v in values):
+                self.varying[path] = np.asarray(values, dtype=np.float64)
+
+    def get(self, path: str) -> float | np.ndarray:
+        """The value for all arms (a float), or an array indexed by arm when arms differ."""
+        if path in self.varying:
+            return self.varying[path]
+        return float(_lookup(self.base, path))
+
+    def for_rows(self, path: str, arm_of_rows: np.ndarray) -> float | np.ndarray:
+        """The value for each given user, through the user's arm."""
+        if path in self.varying:
+            return self.varying[path][arm_of_rows]
+        return float(_lookup(self.base, path))
+
+    def varies(self, path: str) -> bool:
+        return path in self.varying
+
+
+def _lookup(model: Any, path: str) -> Any:
+    value = model
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _numeric_leaves(model: BaseModel, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name in type(model).model_fields:
+        if name == "window":  # when a mechanic acts is the scenario's calendar, not an arm's
+            continue
+        value = getattr(model, name)
+        path = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            out.update(_numeric_leaves(value, path + "."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[path] = float(value)
+    return out
+
+
+def numeric_paths(model: BaseModel) -> set[str]:
+    """Dotted paths of every numeric parameter in a model (what an arm may set)."""
+    return set(_numeric_leaves(model))

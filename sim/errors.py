@@ -1,0 +1,34 @@
+"""Errors that carry enough context to be printed as one helpful line.
+
+Bad input must never surface as a traceback: every problem found in a scenario, an override or a
+data file becomes a `Problem` that knows its file, line and dotted field path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as we can."""
+
+    source: str
+    line: int | None
+    path: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        field = f" {self.path}:" if self.path else ""
+        tag = "" if self.severity == "error" else f" {self.severity}:"
+        return f"{where}:{tag}{field} {self.message}"
+
+
+class InputError(Exception):
+    """Bad input from the user: one or more located problems (CLI exit code 2)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -1,0 +1,85 @@
+"""What every mechanic is: a parameter model with a `type:` name and a class with
+`columns`, `setup`, `step` and the counters it records.
+
+Mechanics talk to each other only through population columns (and today's event rows) and the
+recorder; the engine runs them in stage order each day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import ClassVar, Generic, TypeVar
+
+import numpy as np
+import simpy
+
+from sim.arms import ArmParams
+from sim.params import StrictModel, Window
+from sim.population import Population
+from sim.recorder import Recorder
+
+
+class StageOrder(IntEnum):
+    """The documented order of a simulated day."""
+
+    ACQUISITION = 0
+    FUNNEL = 1
+    PURCHASE = 2
+    VIRALITY = 3
+    LOYALTY = 4
+    CHURN = 5
+
+
+class MechanicParams(StrictModel):
+    """Fields every mechanic has. Subclasses add `type: Literal[...]` and their own numbers."""
+
+    window: Window | None = None
+
+
+P = TypeVar("P", bound=MechanicParams)
+
+
+@dataclass
+class Context:
+    """What the engine hands a mechanic: the shared state and the mechanic's own random stream."""
+
+    population: Population
+    recorder: Recorder
+    rng: np.random.Generator
+    env: simpy.Environment
+    days: int
+    market_size: int
+
+
+class Mechanic(Generic[P]):
+    stage: ClassVar[StageOrder]
+    counters: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, name: str, params: ArmParams[P], ctx: Context) -> None:
+        self.name = name
+        self.params = params
+        self.ctx = ctx
+        self.pop = ctx.population
+        self.rng = ctx.rng
+        self.active = True
+
+    @classmethod
+    def columns(cls, params: P) -> dict[str, np.dtype]:
+        """Population columns this mechanic needs (name -> dtype); shared names must agree."""
+        return {}
+
+    @classmethod
+    def scratch_bytes_per_user(cls, params: P) -> int:
+        """Temporary memory per user during set-up, for the memory estimate."""
+        return 0
+
+    def setup(self) -> None:
+        """Draw per-user attributes and start any SimPy processes. Runs before day 0."""
+
+    def step(self, day: int) -> None:
+        """One day's work while the mechanic is switched on."""
+        raise NotImplementedError
+
+    def idle(self, day: int) -> None:
+        """One day while switched off (outside its window); most mechanics do nothing."""

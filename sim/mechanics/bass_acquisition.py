@@ -1,0 +1,43 @@
+"""Bass acquisition: organic word of mouth.
+
+Each day, every potential user joins with probability min(1, p + q * A_t / N), where A_t is the
+number of acquired, alive users at the start of the day and N the market size. Only the count
+is random per day: a Binomial draw per arm, then the next users of the arm's shuffled pool
+(see Population.draw_potential), so the cost does not grow with the number of potential users.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.population import Stage
+
+
+class BassAcquisitionParams(MechanicParams):
+    type: Literal["bass_acquisition"] = "bass_acquisition"
+    p: float = Field(
+        ge=0.0, le=1.0,
+        description="Innovation: daily probability that a potential user joins on their own.",
+    )
+    q: float = Field(
+        ge=0.0,
+        description="Imitation: extra daily join probability per unit of alive-user share A_t/N.",
+    )
+
+
+class BassAcquisition(Mechanic[BassAcquisitionParams]):
+    stage = StageOrder.ACQUISITION
+
+    def step(self, day: int) -> None:
+        alive_share = self.pop.count(Stage.ALIVE).sum() / self.ctx.market_size
+        hazard = np.minimum(1.0, self.params.get("p") + self.params.get("q") * alive_share)
+        hazard = np.broadcast_to(hazard, (self.pop.n_arms,))
+        potential = self.pop.count(Stage.POTENTIAL)
+        for arm in range(self.pop.n_arms):
+            joined = int(self.rng.binomial(potential[arm], hazard[arm]))
+            if joined:
+                self.pop.acquire(self.pop.draw_potential(arm, joined), day)

@@ -1,0 +1,46 @@
+"""Estimate a scenario's memory before allocating it, and refuse what cannot fit."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from sim.population import CORE_COLUMNS
+
+BASE_BYTES = 150 * 2**20  # the interpreter with numpy, pandas, pydantic and simpy loaded
+POOL_BYTES_PER_USER = 4 + 8  # the shuffled pool of potential users (int32) + its permutation
+
+
+def bytes_per_user(columns: dict[str, np.dtype], scratch: int) -> int:
+    everything = {**CORE_COLUMNS, **columns}
+    return sum(dt.itemsize for dt in everything.values()) + POOL_BYTES_PER_USER + scratch
+
+
+def estimate_bytes(size: int, columns: dict[str, np.dtype], scratch: int,
+                   days: int, counters: int, arms: int) -> int:
+    recorder = days * arms * max(counters, 1) * 8
+    return BASE_BYTES + size * bytes_per_user(columns, scratch) + recorder
+
+
+def available_bytes() -> int:
+    """Memory the OS can give us now (MemAvailable), or an override for tests and shared hosts."""
+    override = os.environ.get("GROWTHSIM_MEMORY_LIMIT_MB")
+    if override:
+        return int(float(override) * 2**20)
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TB"

@@ -1,0 +1,343 @@
+"""Scenarios: YAML files validated by strict pydantic models, with FILE:LINE error messages.
+
+Flow: read YAML (remembering lines) -> apply `dotted.path=value` overrides -> validate the shape
+with pydantic -> check what crosses fields (horizon, shares, arm settings) -> a `Scenario`.
+Every problem found on the way is reported at once as `FILE:LINE: dotted.path: message`.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from sim.arms import numeric_paths
+from sim.errors import InputError, Problem
+from sim.mechanics import REGISTRY
+from sim.params import StrictModel
+from sim.yaml_lines import Path, dotted, line_for, load_yaml_with_lines
+
+MechanicConfig = Annotated[
+    Union[tuple(params for params, _ in REGISTRY.values())],  # noqa: UP007  (built from the registry)
+    Field(discriminator="type"),
+]
+
+
+class Market(StrictModel):
+    size: int = Field(ge=1, description="Potential users in the market (N), one row each.")
+
+
+class Arm(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Arm name, e.g. control.")
+    share: float = Field(gt=0.0, le=1.0, description="Share of the market assigned to the arm.")
+    set: dict[str, float] = Field(
+        default_factory=dict,
+        description="Numeric mechanic parameters this arm sets differently, by dotted path "
+        "from the scenario root, e.g. mechanics.purchase.purchase_rate.r: 0.6.",
+    )
+
+
+class Experiment(StrictModel):
+    arms: list[Arm] = Field(min_length=2, description="Arms; the first is the control.")
+
+
+class Scenario(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Names the run folder.")
+    description: str = ""
+    seed: int = Field(0, ge=0, description="Root of every random stream.")
+    days: int = Field(ge=1, le=3650, description="Horizon in days.")
+    replicates: int = Field(1, ge=1, le=10000, description="Independent runs of the market.")
+    market: Market
+    mechanics: dict[str, MechanicConfig] = Field(
+        description="Mechanics by name; each has a `type:` from the registry."
+    )
+    experiment: Experiment | None = None
+
+    _source: str = PrivateAttr("<scenario>")
+    _lines: dict = PrivateAttr(default_factory=dict)
+
+    def problem(self, path: Path, message: str) -> Problem:
+        """A problem located in the file this scenario came from (for checks done later)."""
+        return Problem(self._source, line_for(path, self._lines), dotted(path), message)
+
+    @model_validator(mode="after")
+    def _names_are_slugs(self) -> Scenario:
+        for key in self.mechanics:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"mechanic name {key!r} must be an identifier")
+        return self
+
+    @property
+    def arm_names(self) -> list[str]:
+        return [a.name for a in self.experiment.arms] if self.experiment else ["all"]
+
+    @property
+    def arm_shares(self) -> list[float]:
+        return [a.share for a in self.experiment.arms] if self.experiment else [1.0]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def load_scenario(path: str | FilePath, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file; raise InputError with every problem."""
+    source = str(path)
+    try:
+        text = FilePath(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError([Problem(source, None, "", "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(source, None, "", f"cannot read: {exc}")]) from None
+    return parse_scenario(text, source, overrides)
+
+
+def parse_scenario(text: str, source: str, overrides: list[str] | None = None) -> Scenario:
+    data, lines = load_yaml_with_lines(text, source)
+    if not isinstance(data, dict):
+        raise InputError([Problem(source, 1, "", "a scenario must be a mapping of fields")])
+    data, overridden = apply_overrides(data, overrides or [], source)
+    return validate_scenario(data, source, lines, overridden)
+
+
+def validate_scenario(
+    data: dict[str, Any],
+    source: str = "<scenario>",
+    lines: dict[Path, int] | None = None,
+    overridden: dict[Path, str] | None = None,
+) -> Scenario:
+    lines, overridden = lines or {}, overridden or {}
+
+    def locate(path: Path, message: str, severity: str = "error") -> Problem:
+        for cut in range(len(path), 0, -1):
+            if path[:cut] in overridden:
+                return Problem(source, None, dotted(path),
+                               f"{message} (from override {overridden[path[:cut]]})", severity)
+        return Problem(source, line_for(path, lines), dotted(path), message, severity)
+
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = [locate(*_explain(err, data)) for err in exc.errors()]
+        raise InputError(_unique(problems)) from None
+    problems = [locate(path, msg) for path, msg in check_scenario(scenario)]
+    if problems:
+        raise InputError(problems)
+    scenario._source, scenario._lines = source, lines
+    return scenario
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen, out = set(), []
+    for p in problems:
+        if str(p) not in seen:
+            seen.add(str(p))
+            out.append(p)
+    return out
+
+
+def _explain(err: Any, data: Any) -> tuple[Path, str]:
+    """Turn a pydantic error into (path in the user's data, message that says what is right)."""
+    path: list[str | int] = []
+    node = data
+    for part in err["loc"]:  # drop union tags that pydantic inserts into the location
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(part)
+            node = node[part]
+        elif err["type"] in ("missing", "extra_forbidden") and part == err["loc"][-1]:
+            path.append(part)
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        parent = _model_at(err["loc"][:-1])
+        known = ", ".join(sorted(parent.model_fields)) if parent else ""
+        msg = f"unknown field; expected one of: {known}" if known else "unknown field"
+    elif kind == "missing":
+        msg = "required field is missing"
+    elif kind in ("union_tag_invalid", "union_tag_not_found"):
+        if "mechanics" in err["loc"][:1]:
+            msg = f"unknown or missing mechanic type; expected one of: {', '.join(REGISTRY)}"
+            if isinstance(node, dict) and "type" in node:
+                path.append("type")
+    elif kind == "model_type" or kind == "dict_type":
+        msg = "expected a mapping of fields"
+    return tuple(path), msg
+
+
+def _model_at(loc: tuple) -> type | None:
+    """The pydantic model class at a validation location (for listing allowed fields)."""
+    model: Any = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is Scenario and part == "mechanics":
+            model = "mechanics"
+            continue
+        if model == "mechanics":
+            model = "mechanic"
+            continue
+        if model == "mechanic":
+            if part in REGISTRY:
+                model = REGISTRY[part][0]
+                continue
+            return None
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        model = _first_model(field.annotation)
+        if model is None:
+            return None
+    return model if isinstance(model, type) else None
+
+
+def _first_model(annotation: Any) -> type | None:
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# --- overrides -------------------------------------------------------------------------------
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: list[str], source: str
+) -> tuple[dict[str, Any], dict[Path, str]]:
+    """Apply `dotted.path=value` (value parsed as a YAML scalar) before validation."""
+    data = copy.deepcopy(data)
+    done: dict[Path, str] = {}
+    problems: list[Problem] = []
+    for text in overrides:
+        path, value, problem = parse_override(text)
+        if problem:
+            problems.append(Problem(source, None, "", f"override {text!r}: {problem}"))
+            continue
+        node: Any = data
+        for depth, key in enumerate(path[:-1]):
+            child = node.get(key) if isinstance(node, dict) else None
+            if child is None:
+                node[key] = child = {}
+            if not isinstance(child, dict):
+                problems.append(Problem(source, None, dotted(path[: depth + 1]),
+                                        f"override {text!r}: this field is a value, not a section"))
+                break
+            node = child
+        else:
+            node[path[-1]] = value
+            done[path] = repr(text)
+    if problems:
+        raise InputError(problems)
+    return data, done
+
+
+def parse_override(text: str) -> tuple[Path, Any, str | None]:
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        return (), None, "expected dotted.path=value, e.g. mechanics.acquisition.p=0.02"
+    parts = key.split(".")
+    if any(not re.fullmatch(r"[A-Za-z0-9_]+", p) for p in parts):
+        return (), None, f"{key!r} is not a dotted path of field names"
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        return (), None, f"cannot read value {raw!r} as a YAML scalar"
+    if value is None:
+        return (), None, "the value is empty; give e.g. key=0.5"
+    return tuple(parts), value, None
+
+
+# --- checks across fields --------------------------------------------------------------------
+
+
+def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Rules pydantic cannot see field by field: dates inside the horizon, shares, arm settings."""
+    problems: list[tuple[Path, str]] = []
+    for name, mech in scenario.mechanics.items():
+        window = mech.window
+        if window is None:
+            continue
+        where: Path = ("mechanics", name, "window")
+        if window.first_day >= scenario.days:
+            problems.append(((*where, "first_day"),
+                             f"day {window.first_day} is outside the horizon 0..{scenario.days - 1}"))
+        if window.last_day is not None:
+            if window.last_day >= scenario.days:
+                problems.append(((*where, "last_day"),
+                                 f"day {window.last_day} is outside the horizon "
+                                 f"0..{scenario.days - 1}"))
+            if window.last_day < window.first_day:
+                problems.append(((*where, "last_day"),
+                                 f"must be >= first_day ({window.first_day})"))
+    if scenario.experiment is not None:
+        problems += _check_arms(scenario)
+    return problems
+
+
+def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    arms = scenario.experiment.arms
+    total = sum(a.share for a in arms)
+    if abs(total - 1.0) > 1e-9:
+        problems.append((("experiment", "arms"), f"arm shares sum to {total:g}; they must sum to 1"))
+    names = [a.name for a in arms]
+    for i, arm in enumerate(arms):
+        if names.count(arm.name) > 1:
+            problems.append((("experiment", "arms", i, "name"), f"arm name {arm.name!r} repeats"))
+        for key in arm.set:
+            parts = key.split(".")
+            where: Path = ("experiment", "arms", i, "set", key)
+            if len(parts) < 3 or parts[0] != "mechanics" or parts[1] not in scenario.mechanics:
+                problems.append((where, "expected mechanics.<name>.<parameter>, with a mechanic "
+                                 f"of this scenario ({', '.join(scenario.mechanics)})"))
+                continue
+            allowed = numeric_paths(scenario.mechanics[parts[1]])
+            if ".".join(parts[2:]) not in allowed:
+                problems.append((where, f"not a numeric parameter of mechanic {parts[1]!r}; "
+                                 f"expected one of: {', '.join(sorted(allowed))}"))
+                continue
+            try:
+                _arm_variant(scenario, {key: arm.set[key]})
+            except ValidationError as exc:
+                problems.append((where, exc.errors()[0]["msg"]))
+    return problems
+
+
+def _arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:
+    data = scenario.model_dump(mode="python")
+    for key, value in settings.items():
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node[part]
+        old = node[parts[-1]]
+        integral = isinstance(old, int) and float(value).is_integer()
+        node[parts[-1]] = int(value) if integral else value
+    return Scenario.model_validate(data)
+
+
+def arm_scenarios(scenario: Scenario) -> list[Scenario]:
+    """One validated scenario per arm (the arm's `set` applied), control first."""
+    if scenario.experiment is None:
+        return [scenario]
+    return [_arm_variant(scenario, arm.set) for arm in scenario.experiment.arms]
+
+
+def scenario_schema() -> dict[str, Any]:
+    """JSON Schema of scenario files, for editors."""
+    schema = Scenario.model_json_schema()
+    schema["title"] = "growthsim scenario"
+    return schema

@@ -1,0 +1,23 @@
+"""Small statistics shared by the engine's summaries."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Mean, standard deviation and a t confidence interval of the mean across replicates."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    n = len(values)
+    if n == 0:
+        return {"mean": math.nan, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0}
+    mean = float(values.mean())
+    if n == 1:
+        return {"mean": mean, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 1}
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
