@@ -18,12 +18,17 @@ import pandas as pd
 @dataclass(frozen=True)
 class Metric:
     name: str
-    unit: str
+    unit: str  # of the value over the horizon (a flow's daily value is per day)
     kind: Literal["flow", "stock", "ratio"]
     description: str
     needs: tuple[str, ...]
     numerator: str | None = None
     denominator: str | None = None
+
+    @property
+    def daily_unit(self) -> str:
+        """Unit of one day's value: flows are per day, stocks and ratios are as they are."""
+        return f"{self.unit}/day" if self.kind == "flow" else self.unit
 
     def daily(self, counters: pd.DataFrame) -> pd.Series:
         """The daily series from a frame of counters for one market (rows are days in order)."""
@@ -42,22 +47,22 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("new_users", "users/day", "flow",
+        Metric("new_users", "users", "flow",
                "Potential users acquired that day, by any channel.", ("new_users",)),
         Metric("acquired_users", "users", "stock",
                "Users acquired since day 0 (cumulative new_users).", ("new_users",)),
         Metric("alive_users", "users", "stock",
                "Acquired users not churned, at the end of the day.", ("alive_users",)),
-        Metric("churned_users", "users/day", "flow",
+        Metric("churned_users", "users", "flow",
                "Users who churned for good that day.", ("churned_users",)),
-        Metric("purchases", "orders/day", "flow",
+        Metric("purchases", "orders", "flow",
                "Orders placed that day (one per buying user per day).", ("purchases",)),
-        Metric("first_purchases", "orders/day", "flow",
+        Metric("first_purchases", "orders", "flow",
                "Orders that were the user's first ever.", ("first_purchases",)),
-        Metric("repeat_purchases", "orders/day", "flow",
+        Metric("repeat_purchases", "orders", "flow",
                "Orders that were not the user's first: purchases - first_purchases.",
                ("purchases", "first_purchases")),
-        Metric("revenue", "yuan/day", "flow",
+        Metric("revenue", "yuan", "flow",
                "Value of the orders placed that day (GMV before discounts).", ("revenue",)),
         Metric("aov", "yuan/order", "ratio",
                "Average order value: revenue / purchases (over the horizon: sums first).",

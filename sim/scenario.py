@@ -147,10 +147,7 @@ def _explain(err: Any, data: Any) -> tuple[Path, str]:
     path: list[str | int] = []
     node = data
     for part in err["loc"]:  # drop union tags that pydantic inserts into the location
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if _has(node, part):
             path.append(part)
             node = node[part]
         elif err["type"] in ("missing", "extra_forbidden") and part == err["loc"][-1]:
@@ -170,6 +167,12 @@ def _explain(err: Any, data: Any) -> tuple[Path, str]:
     elif kind == "model_type" or kind == "dict_type":
         msg = "expected a mapping of fields"
     return tuple(path), msg
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and part < len(node)
 
 
 def _model_at(loc: tuple) -> type | None:
@@ -272,8 +275,8 @@ def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
             continue
         where: Path = ("mechanics", name, "window")
         if window.first_day >= scenario.days:
-            problems.append(((*where, "first_day"),
-                             f"day {window.first_day} is outside the horizon 0..{scenario.days - 1}"))
+            problems.append(((*where, "first_day"), f"day {window.first_day} is outside the "
+                             f"horizon 0..{scenario.days - 1}"))
         if window.last_day is not None:
             if window.last_day >= scenario.days:
                 problems.append(((*where, "last_day"),
@@ -292,7 +295,8 @@ def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
     arms = scenario.experiment.arms
     total = sum(a.share for a in arms)
     if abs(total - 1.0) > 1e-9:
-        problems.append((("experiment", "arms"), f"arm shares sum to {total:g}; they must sum to 1"))
+        problems.append((("experiment", "arms"),
+                         f"arm shares sum to {total:g}; they must sum to 1"))
     names = [a.name for a in arms]
     for i, arm in enumerate(arms):
         if names.count(arm.name) > 1:

@@ -30,7 +30,7 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         message = exc.problem or str(exc)
-        if exc.problem and "python/" in str(exc.problem) or "python/" in str(exc):
+        if (exc.problem and "python/" in str(exc.problem)) or "python/" in str(exc):
             message = f"{message.strip()} (python tags are not allowed in scenarios)"
         raise InputError([Problem(source, line, "", f"YAML: {message.strip()}")]) from None
     except yaml.YAMLError as exc:

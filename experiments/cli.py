@@ -1,0 +1,221 @@
+"""`simctl`: the command line.
+
+stdout is data (a path, or exactly one JSON object with --json); stderr is for people (progress,
+tables, one-line errors). Exit codes: 0 ok, 1 failed, 2 bad input, 130 interrupted. A traceback
+is shown only with --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from experiments.outputs import write_run
+from experiments.report import fmt
+from sim.engine import check_memory, memory_estimate, run
+from sim.errors import InputError
+from sim.memory import human
+from sim.metrics import METRICS
+from sim.scenario import Scenario, load_scenario, scenario_schema
+
+app = typer.Typer(
+    name="simctl",
+    help="growthsim: simulate growth mechanics of a social e-commerce mini-program.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+STATE = {"debug": False}
+
+OverridesArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Overrides as dotted.path=value, e.g. market.size=1000000."),
+]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+) -> None:
+    STATE["debug"] = debug
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Bad input -> its located one-line messages and exit 2; Ctrl-C -> 130; bugs -> 1."""
+    try:
+        yield
+    except InputError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("simctl: interrupted", markup=False)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if STATE["debug"]:
+            raise
+        err.print(f"simctl: failed: {type(exc).__name__}: {exc} (run with --debug for the "
+                  "traceback)", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+class LazyProgress:
+    """A progress bar on stderr that appears only once work has taken more than a second."""
+
+    def __init__(self, total: int, label: str, enabled: bool) -> None:
+        self.total, self.label, self.enabled = total, label, enabled
+        self.done, self.start, self.bar = 0, time.perf_counter(), None
+
+    def __call__(self, advance: int) -> None:
+        self.done += advance
+        if not self.enabled:
+            return
+        if self.bar is None and time.perf_counter() - self.start > 1.0:
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                TextColumn("{task.completed}/{task.total} days"),
+                                TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                                transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=self.total, completed=self.done)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def flag_overrides(**flags: object) -> list[str]:
+    return [f"{key}={value}" for key, value in flags.items() if value is not None]
+
+
+@app.command("run")
+def run_command(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    overrides: OverridesArg = None,
+    days: Annotated[int | None, typer.Option(help="Horizon in days (overrides days).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (overrides seed).")] = None,
+    replicates: Annotated[int | None, typer.Option(help="Independent replicates.")] = None,
+    out: Annotated[Path, typer.Option(help="Root folder for run folders.")] = Path("runs"),
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress or table on stderr.")] = False,
+) -> None:
+    """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path)."""
+    with cli_errors():
+        extra = flag_overrides(days=days, seed=seed, replicates=replicates)
+        scenario = load_scenario(scenario_file, [*(overrides or []), *extra])
+        check_memory(scenario)
+        progress = LazyProgress(scenario.days * scenario.replicates,
+                                f"{scenario.name}", enabled=not quiet)
+        started = time.perf_counter()
+        try:
+            result = run(scenario, progress=progress)
+        finally:
+            progress.close()
+        wall = time.perf_counter() - started
+        run_dir = write_run(result, out, wall)
+        summary = result.summary()
+        if not quiet:
+            err.print(summary_table(scenario, summary))
+            err.print(f"{scenario.name}: {scenario.market.size:,} users × {scenario.days} days × "
+                      f"{scenario.replicates} replicate(s) in {wall:.2f} s -> {run_dir}",
+                      markup=False, soft_wrap=True)
+        if json_out:
+            means = {k: _finite(v["mean"]) for k, v in summary.items()}
+            typer.echo(json.dumps({"run_dir": str(run_dir), "summary": means}))
+        else:
+            typer.echo(str(run_dir))
+
+
+def summary_table(scenario: Scenario, summary: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=f"{scenario.name}: over {scenario.days} days", title_justify="left")
+    table.add_column("metric")
+    table.add_column("unit")
+    table.add_column("mean", justify="right")
+    table.add_column("95% CI", justify="right")
+    for name, values in summary.items():
+        ci = ("–" if math.isnan(values["ci_low"])
+              else f"{fmt(values['ci_low'])} … {fmt(values['ci_high'])}")
+        table.add_row(name, METRICS[name].unit, fmt(values["mean"]), ci)
+    return table
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+@app.command("validate")
+def validate_command(
+    items: Annotated[list[str], typer.Argument(help="Scenario files, then any overrides.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check scenarios: every problem as FILE:LINE: path: message; exit 2 if any."""
+    with cli_errors():
+        files = [i for i in items if "=" not in i or Path(i).exists()]
+        overrides = [i for i in items if i not in files]
+        if not files:
+            raise InputError([_usage("validate", "give at least one scenario file")])
+        report: dict[str, object] = {}
+        failed = False
+        for name in files:
+            try:
+                scenario = load_scenario(name, overrides)
+                check_memory(scenario)
+            except InputError as exc:
+                failed = True
+                for problem in exc.problems:
+                    err.print(str(problem), markup=False, soft_wrap=True)
+                report[name] = {"ok": False, "problems": [str(p) for p in exc.problems]}
+                continue
+            need = memory_estimate(scenario)
+            err.print(f"{name}: ok ({scenario.market.size:,} users × {scenario.days} days, "
+                      f"mechanics: {', '.join(scenario.mechanics)}; about {human(need)})",
+                      markup=False, soft_wrap=True)
+            report[name] = {"ok": True, "memory_bytes": need}
+        if json_out:
+            typer.echo(json.dumps(report))
+        if failed:
+            raise typer.Exit(2)
+
+
+def _usage(command: str, message: str) -> object:
+    from sim.errors import Problem
+
+    return Problem(f"simctl {command}", None, "", message)
+
+
+@app.command("schema")
+def schema_command(
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Write the JSON Schema of scenario files (for editor completion and checking)."""
+    with cli_errors():
+        text = json.dumps(scenario_schema(), indent=2)
+        if out is None:
+            typer.echo(text)
+        else:
+            out.write_text(text + "\n", encoding="utf-8")
+            err.print(f"wrote {out}", markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Run folders: `runs/<scenario>/<timestamp>-<hash>/`, written atomically.
+
+Everything is written into a hidden `.partial-...` sibling first and renamed into place only when
+complete, so an interrupted or killed run never leaves a folder that looks finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from experiments.report import write_report
+from sim.engine import Result
+from sim.metrics import METRICS
+
+
+def run_folder_name(result: Result, now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    digest = hashlib.sha256(result.scenario.to_yaml().encode()).hexdigest()[:8]
+    return f"{stamp}-{digest}"
+
+
+def summary_document(result: Result, wall_seconds: float) -> dict[str, Any]:
+    scenario = result.scenario
+    doc: dict[str, Any] = {
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "replicates": scenario.replicates,
+        "days": scenario.days,
+        "market_size": scenario.market.size,
+        "arms": scenario.arm_names,
+        "growthsim_version": version("growthsim"),
+        "wall_seconds": round(wall_seconds, 3),
+        "metrics": {
+            name: {**values, "unit": METRICS[name].unit}
+            for name, values in result.summary().items()
+        },
+    }
+    if scenario.experiment is not None:
+        doc["by_arm"] = result.arm_summary()
+    return _json_safe(doc)
+
+
+def write_run(result: Result, out_root: Path, wall_seconds: float) -> Path:
+    """Write the run folder and return its final path."""
+    parent = Path(out_root) / result.scenario.name
+    parent.mkdir(parents=True, exist_ok=True)
+    name = run_folder_name(result)
+    final = parent / name
+    suffix = 1
+    while final.exists():
+        suffix += 1
+        final = parent / f"{name}-{suffix}"
+    partial = parent / f".partial-{final.name}-{os.getpid()}"
+    try:
+        partial.mkdir()
+        (partial / "scenario.resolved.yaml").write_text(result.scenario.to_yaml(), "utf-8")
+        result.metrics.to_parquet(partial / "metrics.parquet", index=False)
+        if result.scenario.experiment is not None:
+            result.arm_metrics.to_parquet(partial / "arm_metrics.parquet", index=False)
+        summary = summary_document(result, wall_seconds)
+        (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
+        write_report(result, summary, partial / "report.html")
+        os.replace(partial, final)
+    finally:
+        if partial.exists():
+            shutil.rmtree(partial, ignore_errors=True)
+    return final
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinity become null so summary.json is valid JSON for every reader."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
