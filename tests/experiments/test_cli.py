@@ -1,0 +1,142 @@
+"""`simctl` end to end: exit codes, stdout for data and stderr for people, atomic run folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments import outputs
+from experiments.cli import app
+from tests.conftest import ROOT
+
+REFERENCE = str(ROOT / "scenarios" / "reference.yaml")
+SMALL = ["market.size=2000", "--days", "30"]
+runner = CliRunner()
+
+
+def simctl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """The real console entry point, in a child process, for true exit codes and streams."""
+    code = "from experiments.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "COLUMNS": "120"})
+
+
+def test_run_prints_only_the_run_folder_on_stdout(tmp_path: Path) -> None:
+    done = simctl("run", REFERENCE, *SMALL, "--replicates", "3", "--out", str(tmp_path),
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = Path(done.stdout.strip())
+    assert run_dir.parent == tmp_path / "reference"
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "metrics.parquet", "report.html", "scenario.resolved.yaml", "summary.json"]
+    assert "purchases" in done.stderr and "95% CI" in done.stderr  # the table is for people
+    metrics = pd.read_parquet(run_dir / "metrics.parquet")
+    assert len(metrics) == 3 * 30 and {"replicate", "day", "revenue"} <= set(metrics.columns)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["replicates"] == 3 and summary["metrics"]["purchases"]["n"] == 3
+    html = (run_dir / "report.html").read_text()
+    assert "Plotly.newPlot" in html and re.search(r"<script[^>]*\bsrc=", html) is None  # offline
+
+
+def test_json_output_is_one_object(tmp_path: Path) -> None:
+    done = simctl("run", REFERENCE, *SMALL, "--json", "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0
+    doc = json.loads(done.stdout)  # exactly one JSON document, nothing else
+    assert set(doc) == {"run_dir", "summary"}
+    assert doc["summary"]["new_users"] > 0 and isinstance(doc["summary"]["aov"], float)
+    assert Path(doc["run_dir"]).is_dir()
+
+
+def test_resolved_scenario_reruns_to_the_same_numbers(tmp_path: Path) -> None:
+    first = simctl("run", REFERENCE, *SMALL, "--quiet", "--out", str(tmp_path), cwd=tmp_path)
+    resolved = Path(first.stdout.strip()) / "scenario.resolved.yaml"
+    again = simctl("run", str(resolved), "--quiet", "--out", str(tmp_path / "b"), cwd=tmp_path)
+    a = pd.read_parquet(Path(first.stdout.strip()) / "metrics.parquet")
+    b = pd.read_parquet(Path(again.stdout.strip()) / "metrics.parquet")
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "missing.yaml"], "missing.yaml: no such file"),
+        (["run", REFERENCE, "mechanics.acquisition.p=7"], "(from override"),
+        (["run", REFERENCE, "--days", "0"], "days: Input should be greater than or equal to 1"),
+        (["run", REFERENCE, "nonsense"], "override 'nonsense': expected dotted.path=value"),
+        (["validate", REFERENCE, "market.size=-1"], "market.size:"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, args, fragment) -> None:
+    done = simctl(*args, "--out", str(tmp_path / "runs"), cwd=tmp_path) if args[0] == "run" \
+        else simctl(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_scenario_file_reports_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(Path(REFERENCE).read_text().replace("q: 0.30", "q: -0.30"))
+    done = simctl("validate", str(bad), REFERENCE, cwd=tmp_path)
+    assert done.returncode == 2
+    line = next(i for i, t in enumerate(bad.read_text().splitlines(), 1) if "q: -0.30" in t)
+    assert f"{bad}:{line}: mechanics.acquisition.q: Input should be greater than or equal to 0" \
+        in done.stderr
+    assert f"{REFERENCE}: ok" in done.stderr  # the good file is still checked
+
+
+def test_memory_refusal_exits_2(tmp_path: Path) -> None:
+    done = simctl("run", REFERENCE, "market.size=1000000000000", "--out", str(tmp_path / "r"),
+                  cwd=tmp_path)
+    assert done.returncode == 2 and "users need about" in done.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_schema_is_json_schema_of_scenarios() -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["title"] == "growthsim scenario"
+    assert {"name", "days", "market", "mechanics"} <= set(schema["properties"])
+
+
+def test_interrupt_exits_130_and_leaves_no_complete_folder(tmp_path, monkeypatch) -> None:
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("experiments.cli.run", interrupted)
+    result = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr
+    assert not any(tmp_path.rglob("summary.json"))
+
+
+def test_failure_while_writing_leaves_no_folder(tmp_path, monkeypatch) -> None:
+    def broken_report(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs, "write_report", broken_report)
+    result = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "disk full" in result.stderr and "Traceback" not in result.stderr
+    assert list((tmp_path / "reference").iterdir()) == []  # no partial folder either
+
+
+def test_internal_errors_show_traceback_only_with_debug(tmp_path, monkeypatch) -> None:
+    def bug(*_a, **_k):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr("experiments.cli.run", bug)
+    plain = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
+    assert plain.exit_code == 1 and "--debug" in plain.stderr
+    debug = runner.invoke(app, ["--debug", "run", REFERENCE, *SMALL, "--out", str(tmp_path)])
+    assert isinstance(debug.exception, ZeroDivisionError)

@@ -1,0 +1,172 @@
+"""Bad scenarios are reported as FILE:LINE: path: message, every problem at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.errors import InputError
+from sim.scenario import load_scenario, parse_scenario
+
+GOOD = """\
+name: t
+days: 30
+market:
+  size: 1000
+mechanics:
+  acquisition:
+    type: bass_acquisition
+    p: 0.01
+    q: 0.3
+"""
+
+
+def problems(text: str, overrides: list[str] | None = None) -> list[str]:
+    with pytest.raises(InputError) as caught:
+        parse_scenario(text, "s.yaml", overrides)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_good_scenario_parses() -> None:
+    scenario = parse_scenario(GOOD, "s.yaml")
+    assert scenario.mechanics["acquisition"].q == 0.3
+
+
+def test_out_of_range_probability_names_line_and_path() -> None:
+    assert problems(GOOD.replace("p: 0.01", "p: 1.5")) == [
+        "s.yaml:8: mechanics.acquisition.p: Input should be less than or equal to 1"
+    ]
+
+
+def test_unknown_key_lists_allowed_fields() -> None:
+    (msg,) = problems(GOOD.replace("q: 0.3", "q: 0.3\n    qq: 1"))
+    assert msg.startswith("s.yaml:10: mechanics.acquisition.qq: unknown field; expected one of:")
+    assert "p, q, type, window" in msg
+
+
+def test_missing_field_points_at_parent() -> None:
+    assert problems(GOOD.replace("    q: 0.3\n", "")) == [
+        "s.yaml:6: mechanics.acquisition.q: required field is missing"
+    ]
+
+
+def test_unknown_mechanic_type() -> None:
+    (msg,) = problems(GOOD.replace("bass_acquisition", "bass"))
+    assert msg.startswith("s.yaml:7: mechanics.acquisition.type: unknown or missing mechanic type")
+
+
+def test_strings_are_not_coerced_to_numbers() -> None:
+    (msg,) = problems(GOOD.replace("size: 1000", 'size: "1000"'))
+    assert msg.startswith("s.yaml:4: market.size:")
+
+
+def test_several_problems_reported_together() -> None:
+    text = GOOD.replace("p: 0.01", "p: -1").replace("days: 30", "days: 0")
+    assert len(problems(text)) == 2
+
+
+def test_window_outside_horizon() -> None:
+    text = GOOD + "    window: {first_day: 5, last_day: 30}\n"
+    assert problems(text) == [
+        "s.yaml:10: mechanics.acquisition.window.last_day: day 30 is outside the horizon 0..29"
+    ]
+
+
+def test_window_end_before_start() -> None:
+    (msg,) = problems(GOOD + "    window: {first_day: 5, last_day: 3}\n")
+    assert "must be >= first_day (5)" in msg
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    (msg,) = problems("name: t\ndays: [30\n")
+    assert msg.startswith("s.yaml:3: YAML:")
+
+
+def test_python_tag_is_refused() -> None:
+    (msg,) = problems("name: !!python/object/apply:os.system ['echo hi']\n")
+    assert msg.startswith("s.yaml:1: YAML:") and "python tags are not allowed" in msg
+
+
+def test_duplicate_key() -> None:
+    assert problems(GOOD + "days: 40\n") == [
+        "s.yaml:10: days: duplicate key; each key may appear once"
+    ]
+
+
+def test_empty_file_and_non_mapping() -> None:
+    assert problems("") == ["s.yaml:1: the file is empty; expected a scenario"]
+    assert problems("- 1\n- 2\n") == ["s.yaml:1: a scenario must be a mapping of fields"]
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(InputError) as caught:
+        load_scenario(tmp_path / "nope.yaml")
+    assert str(caught.value).endswith("nope.yaml: no such file")
+
+
+def test_override_applies_before_validation() -> None:
+    scenario = parse_scenario(GOOD, "s.yaml", ["mechanics.acquisition.p=0.2", "days=10"])
+    assert scenario.mechanics["acquisition"].p == 0.2 and scenario.days == 10
+
+
+def test_bad_override_value_is_reported_as_override() -> None:
+    assert problems(GOOD, ["mechanics.acquisition.p=2"]) == [
+        "s.yaml: mechanics.acquisition.p: Input should be less than or equal to 1 "
+        "(from override 'mechanics.acquisition.p=2')"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [
+        ("days", "expected dotted.path=value"),
+        ("=3", "expected dotted.path=value"),
+        ("a b=3", "is not a dotted path"),
+        ("days=", "the value is empty"),
+        ("days=[1", "cannot read value"),
+    ],
+)
+def test_malformed_overrides(override: str, fragment: str) -> None:
+    (msg,) = problems(GOOD, [override])
+    assert msg.startswith(f"s.yaml: override {override!r}:") and fragment in msg
+
+
+def test_override_into_a_value_is_refused() -> None:
+    (msg,) = problems(GOOD, ["mechanics.acquisition.p.x=1"])
+    assert "this field is a value, not a section" in msg
+
+
+def test_override_of_unknown_field_is_an_unknown_field() -> None:
+    (msg,) = problems(GOOD, ["mechanics.acquisition.pp=1"])
+    assert "unknown field" in msg and "from override 'mechanics.acquisition.pp=1'" in msg
+
+
+ARMS = GOOD + """\
+experiment:
+  arms:
+    - name: control
+      share: 0.5
+    - name: treatment
+      share: 0.4
+      set:
+        mechanics.acquisition.p: 0.02
+"""
+
+
+def test_arm_shares_must_sum_to_one() -> None:
+    assert problems(ARMS) == [
+        "s.yaml:11: experiment.arms: arm shares sum to 0.9; they must sum to 1"
+    ]
+
+
+def test_arm_setting_must_name_a_numeric_parameter() -> None:
+    text = ARMS.replace("0.4", "0.5").replace("acquisition.p:", "acquisition.type:")
+    (msg,) = problems(text)
+    assert msg.startswith("s.yaml:17: experiment.arms.1.set.mechanics.acquisition.type: not a "
+                          "numeric parameter")
+
+
+def test_arm_setting_out_of_range() -> None:
+    text = ARMS.replace("0.4", "0.5").replace("p: 0.02", "p: 3")
+    (msg,) = problems(text)
+    assert msg.startswith("s.yaml:17: experiment.arms.1.set.mechanics.acquisition.p:")
+    assert "less than or equal to 1" in msg

@@ -1,0 +1,57 @@
+"""Dated windows are SimPy processes that switch mechanics on the right days; memory is
+estimated before allocation and a scenario that cannot fit is refused with the estimate."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from sim.engine import memory_estimate, simulate
+from sim.errors import InputError
+from sim.memory import BASE_BYTES
+from tests.conftest import reference_dict, scenario_from
+
+
+def test_window_switches_acquisition_on_exactly_its_days() -> None:
+    data = reference_dict(days=10, market={"size": 100_000})
+    data["mechanics"]["acquisition"].update(p=0.2, q=0.0, window={"first_day": 3, "last_day": 5})
+    c = simulate(scenario_from(data))
+    active_days = np.flatnonzero(c["new_users"][:, 0] > 0)
+    assert active_days.tolist() == [3, 4, 5]
+
+
+def test_purchases_pause_outside_their_window_and_resume() -> None:
+    data = reference_dict(days=12, market={"size": 50_000})
+    data["mechanics"]["acquisition"].update(p=1.0, q=0.0)
+    data["mechanics"]["purchase"]["window"] = {"first_day": 2, "last_day": 7}
+    c = simulate(scenario_from(data))
+    buying_days = np.flatnonzero(c["purchases"][:, 0] > 0).tolist()
+    assert buying_days == [2, 3, 4, 5, 6, 7]
+    # memoryless gaps: the first active day sees the full daily rate, not a backlog burst
+    assert c["purchases"][2, 0] < 1.2 * c["purchases"][3, 0]
+
+
+def test_memory_estimate_bounds_what_is_allocated() -> None:
+    data = reference_dict(days=365, market={"size": 300_000})
+    scenario = scenario_from(data)
+    tracemalloc.start()
+    try:
+        simulate(scenario)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    estimate = memory_estimate(scenario) - BASE_BYTES
+    assert 0.4 * estimate < peak <= estimate
+
+
+def test_scenario_too_big_is_refused_with_the_estimate(monkeypatch) -> None:
+    monkeypatch.setenv("GROWTHSIM_MEMORY_LIMIT_MB", "200")
+    data = reference_dict(market={"size": 5_000_000})
+    with pytest.raises(InputError) as caught:
+        simulate(scenario_from(data))
+    (problem,) = caught.value.problems
+    assert problem.path == "market.size"
+    assert "5,000,000 users need about" in problem.message
+    assert "only 200.0 MB is available" in problem.message
