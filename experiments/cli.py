@@ -11,16 +11,13 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from experiments.cli_common import STATE, LazyProgress, OverridesArg, cli_errors, err
 from experiments.outputs import write_run
 from experiments.report import fmt
 from sim.engine import check_memory, memory_estimate, run
@@ -36,13 +33,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False)
-STATE = {"debug": False}
-
-OverridesArg = Annotated[
-    list[str] | None,
-    typer.Argument(help="Overrides as dotted.path=value, e.g. market.size=1000000."),
-]
 
 
 @app.callback()
@@ -50,54 +40,6 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
 ) -> None:
     STATE["debug"] = debug
-
-
-@contextmanager
-def cli_errors() -> Iterator[None]:
-    """Bad input -> its located one-line messages and exit 2; Ctrl-C -> 130; bugs -> 1."""
-    try:
-        yield
-    except InputError as exc:
-        for problem in exc.problems:
-            err.print(str(problem), markup=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("simctl: interrupted", markup=False)
-        raise typer.Exit(130) from None
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception as exc:
-        if STATE["debug"]:
-            raise
-        err.print(f"simctl: failed: {type(exc).__name__}: {exc} (run with --debug for the "
-                  "traceback)", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
-
-
-class LazyProgress:
-    """A progress bar on stderr that appears only once work has taken more than a second."""
-
-    def __init__(self, total: int, label: str, enabled: bool) -> None:
-        self.total, self.label, self.enabled = total, label, enabled
-        self.done, self.start, self.bar = 0, time.perf_counter(), None
-
-    def __call__(self, advance: int) -> None:
-        self.done += advance
-        if not self.enabled:
-            return
-        if self.bar is None and time.perf_counter() - self.start > 1.0:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                TextColumn("{task.completed}/{task.total} days"),
-                                TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-                                transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(self.label, total=self.total, completed=self.done)
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def flag_overrides(**flags: object) -> list[str]:
