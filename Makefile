@@ -25,9 +25,10 @@ run: setup
 
 test: setup
 	$(BIN)/ruff check sim experiments tests benchmarks
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --nbmake tests notebooks
+	GROWTHSIM_NOTEBOOK_USERS=5000 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --nbmake tests notebooks
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 lab: setup

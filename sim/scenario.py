@@ -47,15 +47,17 @@ class Experiment(StrictModel):
 
 class Scenario(StrictModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Names the run folder.")
-    description: str = ""
+    description: str = Field("", description="Free text shown in reports.")
     seed: int = Field(0, ge=0, description="Root of every random stream.")
     days: int = Field(ge=1, le=3650, description="Horizon in days.")
     replicates: int = Field(1, ge=1, le=10000, description="Independent runs of the market.")
-    market: Market
+    market: Market = Field(description="The market of potential users.")
     mechanics: dict[str, MechanicConfig] = Field(
         description="Mechanics by name; each has a `type:` from the registry."
     )
-    experiment: Experiment | None = None
+    experiment: Experiment | None = Field(
+        None, description="A/B arms inside the one market; omit for no experiment."
+    )
 
     _source: str = PrivateAttr("<scenario>")
     _lines: dict = PrivateAttr(default_factory=dict)
