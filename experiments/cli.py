@@ -19,6 +19,7 @@ from rich.table import Table
 
 from experiments.cli_common import STATE, LazyProgress, OverridesArg, cli_errors, err
 from experiments.outputs import write_run
+from experiments.power_cli import power
 from experiments.report import fmt
 from sim.engine import check_memory, memory_estimate, run
 from sim.errors import InputError
@@ -153,6 +154,9 @@ def schema_command(
         else:
             out.write_text(text + "\n", encoding="utf-8")
             err.print(f"wrote {out}", markup=False)
+
+
+app.command("power")(power)
 
 
 def main() -> None:
