@@ -15,19 +15,20 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.arms import ArmParams
 from sim.errors import InputError
 from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
 from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
 from sim.metrics import daily_metrics, horizon_values
-from sim.population import Population, Stage
-from sim.recorder import Recorder
+from sim.population import Layout, Population, Stage
+from sim.recorder import Counters, Recorder
 from sim.rng import stream
-from sim.scenario import Scenario, arm_scenarios
+from sim.scenario import Scenario, variant_scenarios
 from sim.stats import mean_ci
+from sim.variants import VariantParams
 
-CORE_COUNTERS = ("new_users", "churned_users", "alive_users")
+CORE_EVENTS = ("acquired", "churned")
+CORE_STOCKS = ("alive_users",)
 Progress = Callable[[int], None]
 
 
@@ -49,18 +50,30 @@ def _columns_and_scratch(scenario: Scenario) -> tuple[dict[str, np.dtype], int]:
     return columns, scratch
 
 
-def counter_names(scenario: Scenario) -> list[str]:
-    names = list(CORE_COUNTERS)
+def layout_of(scenario: Scenario) -> Layout:
+    channels = ["none"]
     for params in scenario.mechanics.values():
-        names += [c for c in REGISTRY[params.type][1].counters if c not in names]
+        for channel in REGISTRY[params.type][1].channels(params):
+            if channel not in channels:
+                channels.append(channel)
+    return Layout(tuple(scenario.arm_names), tuple(scenario.persona_names), tuple(channels))
+
+
+def _declared(scenario: Scenario, attribute: str, core: tuple[str, ...] = ()) -> list[str]:
+    names = list(core)
+    for params in scenario.mechanics.values():
+        names += [n for n in getattr(REGISTRY[params.type][1], attribute) if n not in names]
     return names
 
 
 def memory_estimate(scenario: Scenario) -> int:
     """Peak bytes one replicate of this scenario is expected to need."""
     columns, scratch = _columns_and_scratch(scenario)
-    return estimate_bytes(scenario.market.size, columns, scratch, scenario.days,
-                          len(counter_names(scenario)), len(scenario.arm_names))
+    layout = layout_of(scenario)
+    tables = len(_declared(scenario, "events", CORE_EVENTS)) * 2 + len(
+        _declared(scenario, "stocks", CORE_STOCKS))
+    return estimate_bytes(scenario.market.size, columns, scratch, scenario.days, tables,
+                          layout.n_cells)
 
 
 def check_memory(scenario: Scenario) -> None:
@@ -79,33 +92,39 @@ def check_memory(scenario: Scenario) -> None:
 # --- one replicate -----------------------------------------------------------------------------
 
 
-def simulate(scenario: Scenario, replicate: int = 0,
-             progress: Progress | None = None) -> dict[str, np.ndarray]:
-    """Run one replicate; return each counter as an array of shape (days, arms).
+def _assign(rng_name: str, shares: list[float], size: int, seed: int, replicate: int) -> np.ndarray:
+    if len(shares) == 1:
+        return np.zeros(size, dtype=np.int8)
+    p = np.asarray(shares) / np.sum(shares)
+    return stream(seed, replicate, rng_name).choice(len(p), size=size, p=p).astype(np.int8)
+
+
+def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None = None,
+             log_events: bool = False) -> Counters:
+    """Run one replicate and return its counter tables (and the event log if asked).
 
     A pure function of picklable inputs: the same (scenario, replicate) gives the same numbers
     in any process.
     """
     check_memory(scenario)
     seed, days, size = scenario.seed, scenario.days, scenario.market.size
-    n_arms = len(scenario.arm_names)
-    if n_arms > 1:
-        shares = np.asarray(scenario.arm_shares)
-        arm = stream(seed, replicate, "arms").choice(n_arms, size=size, p=shares / shares.sum())
-        arm = arm.astype(np.int8)
-    else:
-        arm = np.zeros(size, dtype=np.int8)
+    layout = layout_of(scenario)
+    arm = _assign("arms", scenario.arm_shares, size, seed, replicate)
+    persona = _assign("personas", scenario.persona_shares, size, seed, replicate)
     columns, _ = _columns_and_scratch(scenario)
-    pop = Population(size, arm, n_arms, columns, stream(seed, replicate, "population"))
-    recorder = Recorder(counter_names(scenario), days, n_arms)
+    pop = Population(layout, arm, persona, columns, stream(seed, replicate, "population"))
+    recorder = Recorder(layout, pop, days, _declared(scenario, "events", CORE_EVENTS),
+                        _declared(scenario, "channel_events"),
+                        _declared(scenario, "stocks", CORE_STOCKS), log_events)
     env = simpy.Environment()
 
-    variants = arm_scenarios(scenario)
+    variants = variant_scenarios(scenario)
     mechanics: list[Mechanic] = []
     for name, params in scenario.mechanics.items():
         cls = REGISTRY[params.type][1]
-        ctx = Context(pop, recorder, stream(seed, replicate, f"mechanic:{name}"), env, days, size)
-        mechanics.append(cls(name, ArmParams([v.mechanics[name] for v in variants]), ctx))
+        ctx = Context(pop, recorder, stream(seed, replicate, f"mechanic:{name}"), env, days,
+                      size, layout)
+        mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
     mechanics.sort(key=lambda m: m.stage)  # stable: file order within a stage
     for mech in mechanics:
         mech.setup()
@@ -116,7 +135,7 @@ def simulate(scenario: Scenario, replicate: int = 0,
 
     env.process(_days(env, mechanics, pop, recorder, days, progress))
     env.run(until=days)
-    return recorder.values
+    return recorder.finish()
 
 
 def _window(env: simpy.Environment, mech: Mechanic, first: int, last: int | None) -> Iterator:
@@ -137,34 +156,57 @@ def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
                 mech.step(day)
             else:
                 mech.idle(day)
-        recorder.set("new_users", day, pop.per_arm(pop.rows_today("acquired")))
-        recorder.set("churned_users", day, pop.per_arm(pop.rows_today("churned")))
-        recorder.set("alive_users", day, pop.count(Stage.ALIVE))
+        recorder.event("acquired", day, pop.rows_today("acquired"))
+        recorder.event("churned", day, pop.rows_today("churned"))
+        recorder.stock("alive_users", day, pop.count(Stage.ALIVE))
         if progress is not None:
             progress(1)
         yield env.timeout(1)
 
 
-# --- many replicates ----------------------------------------------------------------------------
+# --- tables of daily counters and metrics ------------------------------------------------------
+
+
+def daily_table(c: Counters, cells: np.ndarray | None = None,
+                channels: np.ndarray | None = None) -> pd.DataFrame:
+    """Raw daily counters summed over the chosen cells (all if None); channel-level costs over
+    the chosen channels (left out when `channels` is an empty array, e.g. for an arm)."""
+    def pick(table: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+        return table.sum(axis=1) if keep is None else table[:, keep].sum(axis=1)
+
+    cols: dict[str, np.ndarray] = {}
+    for name, table in c.counts.items():
+        cols[name] = pick(table, cells)
+        cols[f"{name}_amount"] = pick(c.amounts[name], cells)
+    for name, table in c.stocks.items():
+        cols[name] = pick(table, cells)
+    if channels is None or len(channels):
+        for name, table in c.channel_amounts.items():
+            cols[name] = pick(table, channels)
+    return pd.DataFrame(cols)
 
 
 @dataclass
 class Result:
-    """Daily metrics of every replicate, for the whole market and for each experiment arm."""
+    """Daily metrics of every replicate, for the whole market, each arm and each channel."""
 
     scenario: Scenario
     metrics: pd.DataFrame  # replicate, day, one column per metric (whole market)
-    arm_metrics: pd.DataFrame  # replicate, arm, day, one column per metric
-    counters: dict[int, dict[str, np.ndarray]] = field(repr=False, default_factory=dict)
+    arm_metrics: pd.DataFrame  # replicate, arm, day, metrics
+    channel_metrics: pd.DataFrame  # replicate, channel, day, metrics
+    counters: dict[int, Counters] = field(repr=False, default_factory=dict)
 
     @property
     def metric_names(self) -> list[str]:
         return [c for c in self.metrics.columns if c not in ("replicate", "day")]
 
-    def horizon(self) -> pd.DataFrame:
-        """One row per replicate: each metric over the whole horizon."""
-        rows = [{"replicate": r, **horizon_values(g.drop(columns=["replicate", "day"]))}
-                for r, g in self.metrics.groupby("replicate", sort=True)]
+    def horizon(self, frame: pd.DataFrame | None = None, by: str | None = None) -> pd.DataFrame:
+        """One row per replicate (and `by` value): each metric over the whole horizon."""
+        frame = self.metrics if frame is None else frame
+        keys = ["replicate"] + ([by] if by else [])
+        rows = [{**dict(zip(keys, key if isinstance(key, tuple) else (key,), strict=True)),
+                 **horizon_values(g.drop(columns=[*keys, "day"]))}
+                for key, g in frame.groupby(keys, sort=False)]
         return pd.DataFrame(rows)
 
     def summary(self) -> dict[str, dict[str, float]]:
@@ -172,14 +214,17 @@ class Result:
         table = self.horizon()
         return {name: mean_ci(table[name].to_numpy()) for name in self.metric_names}
 
+    def _summary_by(self, frame: pd.DataFrame, by: str) -> dict[str, dict[str, dict[str, float]]]:
+        table = self.horizon(frame, by)
+        return {str(key): {name: mean_ci(g[name].to_numpy())
+                           for name in g.columns if name not in ("replicate", by)}
+                for key, g in table.groupby(by, sort=False)}
+
     def arm_summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        out: dict[str, dict[str, dict[str, float]]] = {}
-        for arm, frame in self.arm_metrics.groupby("arm", sort=False):
-            rows = [horizon_values(g.drop(columns=["replicate", "arm", "day"]))
-                    for _, g in frame.groupby("replicate", sort=True)]
-            table = pd.DataFrame(rows)
-            out[str(arm)] = {name: mean_ci(table[name].to_numpy()) for name in table.columns}
-        return out
+        return self._summary_by(self.arm_metrics, "arm")
+
+    def channel_summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        return self._summary_by(self.channel_metrics, "channel")
 
 
 def run(scenario: Scenario, progress: Progress | None = None) -> Result:
@@ -189,20 +234,28 @@ def run(scenario: Scenario, progress: Progress | None = None) -> Result:
     return collect(scenario, counters)
 
 
-def collect(scenario: Scenario, counters: dict[int, dict[str, np.ndarray]]) -> Result:
+def collect(scenario: Scenario, counters: dict[int, Counters]) -> Result:
     """Turn per-replicate counters into metric tables (shared by every executor)."""
-    whole, by_arm = [], []
+    layout = layout_of(scenario)
+    cell_arm, cell_channel = layout.cell_arm(), layout.cell_channel()
+    whole, by_arm, by_channel = [], [], []
     days = np.arange(scenario.days)
+    no_channels = np.empty(0, dtype=int)
     for replicate in sorted(counters):
-        values = counters[replicate]
-        total = pd.DataFrame({k: v.sum(axis=1) for k, v in values.items()})
-        whole.append(daily_metrics(total).assign(replicate=replicate, day=days))
-        for a, arm in enumerate(scenario.arm_names):
-            one = pd.DataFrame({k: v[:, a] for k, v in values.items()})
-            by_arm.append(daily_metrics(one).assign(replicate=replicate, arm=arm, day=days))
+        c = counters[replicate]
+        whole.append(daily_metrics(daily_table(c)).assign(replicate=replicate, day=days))
+        for a, arm in enumerate(layout.arms):
+            frame = daily_metrics(daily_table(c, np.flatnonzero(cell_arm == a), no_channels))
+            by_arm.append(frame.assign(replicate=replicate, arm=arm, day=days))
+        for k, channel in enumerate(layout.channels[1:], start=1):
+            frame = daily_metrics(daily_table(c, np.flatnonzero(cell_channel == k),
+                                              np.array([k])))
+            by_channel.append(frame.assign(replicate=replicate, channel=channel, day=days))
     metrics = _front(pd.concat(whole, ignore_index=True), ["replicate", "day"])
     arm_metrics = _front(pd.concat(by_arm, ignore_index=True), ["replicate", "arm", "day"])
-    return Result(scenario, metrics, arm_metrics, counters)
+    channel_metrics = _front(pd.concat(by_channel, ignore_index=True),
+                             ["replicate", "channel", "day"]) if by_channel else pd.DataFrame()
+    return Result(scenario, metrics, arm_metrics, channel_metrics, counters)
 
 
 def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:

@@ -14,6 +14,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+# Events whose counts and amounts are also kept by acquisition cohort and age (for retention,
+# conversion-by-age and LTV); others are kept by day only.
+COHORT_EVENTS = ("acquired", "order", "first_order", "open", "coupon", "gift", "refund", "cogs")
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -48,38 +52,39 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
         Metric("new_users", "users", "flow",
-               "Potential users acquired that day, by any channel.", ("new_users",)),
+               "Potential users acquired that day, by any channel.", ("acquired",)),
         Metric("acquired_users", "users", "stock",
-               "Users acquired since day 0 (cumulative new_users).", ("new_users",)),
+               "Users acquired since day 0 (cumulative new_users).", ("acquired",)),
         Metric("alive_users", "users", "stock",
                "Acquired users not churned, at the end of the day.", ("alive_users",)),
         Metric("churned_users", "users", "flow",
-               "Users who churned for good that day.", ("churned_users",)),
+               "Users who churned for good that day.", ("churned",)),
         Metric("purchases", "orders", "flow",
-               "Orders placed that day (one per buying user per day).", ("purchases",)),
+               "Orders placed that day (one per buying user per day).", ("order",)),
         Metric("first_purchases", "orders", "flow",
-               "Orders that were the user's first ever.", ("first_purchases",)),
+               "Orders that were the user's first ever.", ("first_order",)),
         Metric("repeat_purchases", "orders", "flow",
                "Orders that were not the user's first: purchases - first_purchases.",
-               ("purchases", "first_purchases")),
-        Metric("revenue", "yuan", "flow",
-               "Value of the orders placed that day (GMV before discounts).", ("revenue",)),
+               ("order", "first_order")),
+        Metric("gmv", "yuan", "flow",
+               "Gross merchandise value: list value of the orders placed that day, before "
+               "discounts and refunds.", ("order_amount",)),
         Metric("aov", "yuan/order", "ratio",
-               "Average order value: revenue / purchases (over the horizon: sums first).",
-               ("revenue", "purchases"), numerator="revenue", denominator="purchases"),
+               "Average order value: gmv / purchases (over the horizon: sums first).",
+               ("order_amount", "order"), numerator="gmv", denominator="purchases"),
     ]
 }
 
 _DAILY = {
-    "new_users": lambda c: c["new_users"],
-    "acquired_users": lambda c: c["new_users"].cumsum(),
+    "new_users": lambda c: c["acquired"],
+    "acquired_users": lambda c: c["acquired"].cumsum(),
     "alive_users": lambda c: c["alive_users"],
-    "churned_users": lambda c: c["churned_users"],
-    "purchases": lambda c: c["purchases"],
-    "first_purchases": lambda c: c["first_purchases"],
-    "repeat_purchases": lambda c: c["purchases"] - c["first_purchases"],
-    "revenue": lambda c: c["revenue"],
-    "aov": lambda c: c["revenue"] / c["purchases"].where(c["purchases"] > 0, np.nan),
+    "churned_users": lambda c: c["churned"],
+    "purchases": lambda c: c["order"],
+    "first_purchases": lambda c: c["first_order"],
+    "repeat_purchases": lambda c: c["order"] - c["first_order"],
+    "gmv": lambda c: c["order_amount"],
+    "aov": lambda c: c["order_amount"] / c["order"].where(c["order"] > 0, np.nan),
 }
 
 

@@ -2,14 +2,18 @@
 
 Core columns every scenario has:
 - `stage`: POTENTIAL (not yet a user), ALIVE (acquired, not churned) or CHURNED;
-- `arm`: the experiment arm the user belongs to (0 when there is no experiment);
+- `arm` and `persona`: the experiment arm and the persona the user belongs to;
+- `group`: arm * n_personas + persona, the index of the user's parameter variant;
+- `channel` / `campaign`: what acquired the user (channel 0 is "none" while potential);
+- `cell`: group * n_channels + channel, the key every counter is recorded under;
 - `acquired_day`: the day the user was acquired (-1 while potential).
 Mechanics add their own columns by declaring them. Stage changes go through `acquire` and
-`churn`, which keep per-arm stage counts so no mechanic ever has to count a whole column.
+`churn`, which keep per-group stage counts so no mechanic ever has to count a whole column.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -24,36 +28,74 @@ class Stage(IntEnum):
 CORE_COLUMNS: dict[str, np.dtype] = {
     "stage": np.dtype(np.int8),
     "arm": np.dtype(np.int8),
+    "persona": np.dtype(np.int8),
+    "group": np.dtype(np.int16),
+    "channel": np.dtype(np.int8),
+    "campaign": np.dtype(np.int16),
+    "cell": np.dtype(np.int16),
     "acquired_day": np.dtype(np.int16),
 }
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How users are split for parameters (arm x persona) and for counters (x channel)."""
+
+    arms: tuple[str, ...]
+    personas: tuple[str, ...]
+    channels: tuple[str, ...]  # channels[0] == "none"
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.arms) * len(self.personas)
+
+    @property
+    def n_cells(self) -> int:
+        return self.n_groups * len(self.channels)
+
+    def channel_id(self, name: str) -> int:
+        return self.channels.index(name)
+
+    def cell_arm(self) -> np.ndarray:
+        """The arm of every cell (for summing counters by arm)."""
+        return np.repeat(np.arange(self.n_groups) // len(self.personas), len(self.channels))
+
+    def cell_persona(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_groups) % len(self.personas), len(self.channels))
+
+    def cell_channel(self) -> np.ndarray:
+        return np.tile(np.arange(len(self.channels)), self.n_groups)
+
+
 class Population:
-    def __init__(
-        self,
-        size: int,
-        arm: np.ndarray,
-        n_arms: int,
-        columns: dict[str, np.dtype],
-        order_rng: np.random.Generator,
-    ) -> None:
-        self.size = size
-        self.n_arms = n_arms
-        self.arm = arm
-        self.stage = np.zeros(size, dtype=np.int8)
-        self.acquired_day = np.full(size, -1, dtype=np.int16)
-        self.columns: dict[str, np.ndarray] = {}
-        for name, dtype in columns.items():
-            if name not in CORE_COLUMNS:
-                self.columns[name] = np.zeros(size, dtype=dtype)
-        self.stage_counts = np.zeros((len(Stage), n_arms), dtype=np.int64)
-        self.stage_counts[Stage.POTENTIAL] = np.bincount(arm, minlength=n_arms)
-        # Potential users of each arm in a random order: the next k of a uniformly shuffled
+    def __init__(self, layout: Layout, arm: np.ndarray, persona: np.ndarray,
+                 columns: dict[str, np.dtype], order_rng: np.random.Generator) -> None:
+        self.layout = layout
+        self.size = len(arm)
+        self.n_groups = layout.n_groups
+        self.n_channels = len(layout.channels)
+        self.arm, self.persona = arm, persona
+        self.group = (arm.astype(np.int16) * len(layout.personas) + persona).astype(np.int16)
+        self.stage = np.zeros(self.size, dtype=np.int8)
+        self.channel = np.zeros(self.size, dtype=np.int8)
+        self.campaign = np.full(self.size, -1, dtype=np.int16)
+        self.cell = (self.group * self.n_channels).astype(np.int16)
+        self.acquired_day = np.full(self.size, -1, dtype=np.int16)
+        self.columns: dict[str, np.ndarray] = {
+            name: np.zeros(self.size, dtype=dtype)
+            for name, dtype in columns.items() if name not in CORE_COLUMNS
+        }
+        self.stage_counts = np.zeros((len(Stage), layout.n_cells), dtype=np.int64)
+        self.stage_counts[Stage.POTENTIAL] = np.bincount(self.cell, minlength=layout.n_cells)
+        # Potential users of each group in a random order: the next k of a uniformly shuffled
         # pool are a uniformly random k-subset, which is what "each potential user joins with
         # probability h" needs, without one random number per user per day.
-        self._pool = [order_rng.permutation(np.flatnonzero(arm == a)).astype(np.int32)
-                      for a in range(n_arms)]
-        self._pool_next = [0] * n_arms
+        order = order_rng.permutation(self.size).astype(np.int32)
+        by_group = np.argsort(self.group[order], kind="stable")
+        order = order[by_group]
+        bounds = np.searchsorted(self.group[order], np.arange(self.n_groups + 1))
+        self._pool = [order[bounds[g]:bounds[g + 1]] for g in range(self.n_groups)]
+        self._pool_next = [0] * self.n_groups
         self.today: dict[str, list[np.ndarray]] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -61,42 +103,50 @@ class Population:
 
     # --- counts -------------------------------------------------------------------------------
     def count(self, stage: Stage) -> np.ndarray:
-        """Users in a stage, per arm."""
+        """Users in a stage, per counter cell."""
         return self.stage_counts[stage]
 
-    def per_arm(self, rows: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Count (or sum `weights`) of the given rows per arm."""
-        if self.n_arms == 1:
-            total = len(rows) if weights is None else float(np.sum(weights))
-            return np.array([total], dtype=np.float64)
-        return np.bincount(self.arm[rows], weights=weights, minlength=self.n_arms).astype(
-            np.float64
-        )
+    def potential_of_group(self, group: int) -> int:
+        """Potential users of a parameter group (they all sit in the group's channel-0 cell)."""
+        return int(self.stage_counts[Stage.POTENTIAL, group * self.n_channels])
+
+    def cells_of(self, rows: np.ndarray, channel: int | None = None) -> np.ndarray:
+        """The counter cell of each row; `channel` overrides the users' own channel (a visit is
+        credited to the channel that brought it)."""
+        if channel is None:
+            return self.cell[rows]
+        return (self.group[rows] * self.n_channels + channel).astype(np.int16)
 
     # --- stage changes ------------------------------------------------------------------------
-    def draw_potential(self, arm: int, k: int) -> np.ndarray:
-        """k uniformly random potential users of an arm (fewer if the arm runs out)."""
-        pool, start, taken = self._pool[arm], self._pool_next[arm], []
+    def draw_potential(self, group: int, k: int) -> np.ndarray:
+        """k uniformly random potential users of a group (fewer if the group runs out)."""
+        pool, start, taken = self._pool[group], self._pool_next[group], []
         while k > 0 and start < len(pool):
             chunk = pool[start : start + k]
             start += len(chunk)
             chunk = chunk[self.stage[chunk] == Stage.POTENTIAL]  # others may have joined them
             taken.append(chunk)
             k -= len(chunk)
-        self._pool_next[arm] = start
+        self._pool_next[group] = start
         return np.concatenate(taken) if taken else np.empty(0, dtype=np.int32)
 
-    def acquire(self, rows: np.ndarray, day: int) -> None:
+    def acquire(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
+        """Potential users become users, remembering the channel and campaign that won them."""
+        rows = rows[self.stage[rows] == Stage.POTENTIAL]
+        n_cells = self.layout.n_cells
+        self.stage_counts[Stage.POTENTIAL] -= np.bincount(self.cell[rows], minlength=n_cells)
         self.stage[rows] = Stage.ALIVE
         self.acquired_day[rows] = day
-        moved = self.per_arm(rows).astype(np.int64)
-        self.stage_counts[Stage.POTENTIAL] -= moved
-        self.stage_counts[Stage.ALIVE] += moved
+        self.channel[rows] = channel
+        self.campaign[rows] = campaign
+        self.cell[rows] = self.group[rows] * self.n_channels + channel
+        self.stage_counts[Stage.ALIVE] += np.bincount(self.cell[rows], minlength=n_cells)
         self.emit("acquired", rows)
 
     def churn(self, rows: np.ndarray) -> None:
+        rows = rows[self.stage[rows] == Stage.ALIVE]
         self.stage[rows] = Stage.CHURNED
-        moved = self.per_arm(rows).astype(np.int64)
+        moved = np.bincount(self.cell[rows], minlength=self.layout.n_cells)
         self.stage_counts[Stage.ALIVE] -= moved
         self.stage_counts[Stage.CHURNED] += moved
         self.emit("churned", rows)

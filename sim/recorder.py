@@ -1,20 +1,141 @@
-"""Daily counters per arm, filled by the mechanics and turned into metrics afterwards."""
+"""What happened each day: events counted (and their amounts summed) per counter cell.
+
+Every counter is an event: `event(name, day, rows, amount)` adds one event per user row, so the
+same call fills the daily counters (count and amount per cell), the cohort tables (by the
+user's acquisition week, channel and age) and, when asked, the per-user event log. Metrics are
+computed from these tables only, so the engine's numbers and those recomputed from the event
+log go through the same definitions. Costs with no user (ad and KOL spend) are channel events;
+levels (alive users, WAU) are stocks.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+
+from sim.metrics import COHORT_EVENTS
+from sim.population import Layout, Population
+
+COHORT_DAYS = 181  # ages 0..180 days: LTV at 30, 90 and 180 days
+WEEK = 7
+
+
+@dataclass
+class Counters:
+    """The tables one replicate produces (all float64, all summable across replicates)."""
+
+    counts: dict[str, np.ndarray]  # event -> (days, cells)
+    amounts: dict[str, np.ndarray]  # event -> (days, cells)
+    stocks: dict[str, np.ndarray]  # stock -> (days, cells)
+    channel_amounts: dict[str, np.ndarray]  # event -> (days, channels)
+    cohort_counts: dict[str, np.ndarray]  # event -> (weeks, channels, ages)
+    cohort_amounts: dict[str, np.ndarray]  # event -> (weeks, channels, ages)
+    cohort_active: np.ndarray  # (weeks, channels, weeks since acquisition): users with an open
+    events: dict[str, np.ndarray] | None = field(default=None)  # the event log, if recorded
 
 
 class Recorder:
-    def __init__(self, counters: list[str], days: int, n_arms: int) -> None:
-        self.days = days
-        self.n_arms = n_arms
-        self.values: dict[str, np.ndarray] = {
-            name: np.zeros((days, n_arms), dtype=np.float64) for name in counters
+    def __init__(self, layout: Layout, pop: Population, days: int, events: list[str],
+                 channel_events: list[str], stocks: list[str], log_events: bool = False) -> None:
+        self.layout, self.pop, self.days = layout, pop, days
+        cells, channels = layout.n_cells, len(layout.channels)
+        weeks = -(-days // WEEK)
+        self.counts = {e: np.zeros((days, cells)) for e in events}
+        self.amounts = {e: np.zeros((days, cells)) for e in events}
+        self.stocks = {s: np.zeros((days, cells)) for s in stocks}
+        self.channel_amounts = {e: np.zeros((days, channels)) for e in channel_events}
+        tracked = [e for e in events if e in COHORT_EVENTS]
+        self.cohort_counts = {e: np.zeros((weeks, channels, COHORT_DAYS)) for e in tracked}
+        self.cohort_amounts = {e: np.zeros((weeks, channels, COHORT_DAYS)) for e in tracked}
+        self.cohort_active = np.zeros((weeks, channels, weeks))
+        self._last_active_week = np.full(pop.size, -1, dtype=np.int16) if "open" in events \
+            else None
+        self._log: list[tuple] | None = [] if log_events else None
+
+    def event(self, name: str, day: int, rows: np.ndarray,
+              amount: np.ndarray | float | None = None, channel: int | None = None) -> None:
+        """One `name` event per row on `day` (with an amount per row, if money is involved)."""
+        if len(rows) == 0:
+            return
+        n_cells = self.layout.n_cells
+        weights = None if amount is None else np.broadcast_to(
+            np.asarray(amount, dtype=np.float64), rows.shape)
+        if n_cells == 1:  # one arm, one persona, one channel: no keys to look up
+            self.counts[name][day] += len(rows)
+            if weights is not None:
+                self.amounts[name][day] += weights.sum()
+        else:
+            cells = self.pop.cells_of(rows, channel)
+            self.counts[name][day] += np.bincount(cells, minlength=n_cells)
+            if weights is not None:
+                self.amounts[name][day] += np.bincount(cells, weights=weights,
+                                                       minlength=n_cells)
+        if name in self.cohort_counts:
+            self._cohorts(name, day, rows, weights)
+        if self._log is not None:
+            chan = self.pop.channel[rows] if channel is None else np.full(len(rows), channel)
+            self._log.append((rows.astype(np.int64), day, name,
+                              np.zeros(len(rows)) if weights is None else weights.copy(),
+                              chan.astype(np.int16), self.pop.campaign[rows].copy()))
+
+    def channel_event(self, name: str, day: int, channel: int, amount: float) -> None:
+        """A cost or count that belongs to a channel, not to any user (e.g. ad spend)."""
+        self.channel_amounts[name][day, channel] += amount
+        if self._log is not None and amount:
+            self._log.append((np.array([-1]), day, name, np.array([amount]),
+                              np.array([channel], dtype=np.int16), np.array([-1], np.int16)))
+
+    def stock(self, name: str, day: int, per_cell: np.ndarray) -> None:
+        self.stocks[name][day] = per_cell
+
+    def _cohorts(self, name: str, day: int, rows: np.ndarray, weights: np.ndarray | None) -> None:
+        acquired = self.pop.acquired_day[rows]
+        keep = (acquired >= 0) & (day - acquired < COHORT_DAYS)  # users, young enough
+        if not keep.all():
+            rows, acquired = rows[keep], acquired[keep]
+            weights = None if weights is None else weights[keep]
+        if not len(rows):
+            return
+        table = self.cohort_counts[name]
+        channels = table.shape[1]
+        flat = ((acquired // WEEK) * channels + self.pop.channel[rows]) * COHORT_DAYS \
+            + (day - acquired)
+        table += np.bincount(flat, minlength=table.size).reshape(table.shape)
+        if weights is not None:
+            self.cohort_amounts[name] += np.bincount(
+                flat, weights=weights, minlength=table.size).reshape(table.shape)
+        if name == "open" and self._last_active_week is not None:
+            self._count_active_week(day, rows, acquired)
+
+    def _count_active_week(self, day: int, rows: np.ndarray, acquired: np.ndarray) -> None:
+        """Retention grid: a user counts once per week since acquisition in which they opened."""
+        age_week = ((day - acquired) // WEEK).astype(np.int16)
+        first = self._last_active_week[rows] != age_week
+        rows, acquired, age_week = rows[first], acquired[first], age_week[first]
+        self._last_active_week[rows] = age_week
+        grid = self.cohort_active
+        flat = ((acquired // WEEK) * grid.shape[1] + self.pop.channel[rows]) * grid.shape[2] \
+            + age_week
+        grid += np.bincount(flat, minlength=grid.size).reshape(grid.shape)
+
+    def finish(self) -> Counters:
+        return Counters(self.counts, self.amounts, self.stocks, self.channel_amounts,
+                        self.cohort_counts, self.cohort_amounts, self.cohort_active,
+                        self._event_log())
+
+    def _event_log(self) -> dict[str, np.ndarray] | None:
+        if self._log is None:
+            return None
+        columns = ("user", "day", "event", "amount", "channel", "campaign")
+        if not self._log:
+            return {c: np.empty(0) for c in columns}
+        sizes = [len(entry[0]) for entry in self._log]
+        return {
+            "user": np.concatenate([e[0] for e in self._log]),
+            "day": np.repeat(np.array([e[1] for e in self._log], np.int16), sizes),
+            "event": np.repeat(np.array([e[2] for e in self._log], object), sizes),
+            "amount": np.concatenate([e[3] for e in self._log]),
+            "channel": np.concatenate([e[4] for e in self._log]),
+            "campaign": np.concatenate([e[5] for e in self._log]),
         }
-
-    def add(self, counter: str, day: int, per_arm: np.ndarray | float) -> None:
-        self.values[counter][day] += per_arm
-
-    def set(self, counter: str, day: int, per_arm: np.ndarray | float) -> None:
-        self.values[counter][day] = per_arm

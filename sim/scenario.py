@@ -15,10 +15,10 @@ from typing import Annotated, Any, Union
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
-from sim.arms import numeric_paths
 from sim.errors import InputError, Problem
 from sim.mechanics import REGISTRY
 from sim.params import StrictModel
+from sim.variants import numeric_paths
 from sim.yaml_lines import Path, dotted, line_for, load_yaml_with_lines
 
 MechanicConfig = Annotated[
@@ -27,8 +27,23 @@ MechanicConfig = Annotated[
 ]
 
 
+class Persona(StrictModel):
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Persona name.")
+    share: float = Field(gt=0.0, le=1.0, description="Share of the market in this persona.")
+    description: str = Field("", description="Who they are, for people reading the scenario.")
+    set: dict[str, float] = Field(
+        default_factory=dict,
+        description="Numeric mechanic parameters that differ for this persona, by dotted path "
+        "from the scenario root, e.g. mechanics.purchase.purchase_rate.alpha: 20.",
+    )
+
+
 class Market(StrictModel):
     size: int = Field(ge=1, description="Potential users in the market (N), one row each.")
+    personas: list[Persona] = Field(
+        default_factory=list,
+        description="Who the potential users are; omit for one persona, `everyone`.",
+    )
 
 
 class Arm(StrictModel):
@@ -80,6 +95,14 @@ class Scenario(StrictModel):
     @property
     def arm_shares(self) -> list[float]:
         return [a.share for a in self.experiment.arms] if self.experiment else [1.0]
+
+    @property
+    def persona_names(self) -> list[str]:
+        return [p.name for p in self.market.personas] or ["everyone"]
+
+    @property
+    def persona_shares(self) -> list[float]:
+        return [p.share for p in self.market.personas] or [1.0]
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
@@ -289,23 +312,33 @@ def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
                                  f"must be >= first_day ({window.first_day})"))
     if scenario.experiment is not None:
         problems += _check_arms(scenario)
+    if scenario.market.personas:
+        problems += _check_personas(scenario)
     return problems
 
 
 def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
+    return _check_settings(scenario, scenario.experiment.arms, ("experiment", "arms"), "arm")
+
+
+def _check_personas(scenario: Scenario) -> list[tuple[Path, str]]:
+    return _check_settings(scenario, scenario.market.personas, ("market", "personas"), "persona")
+
+
+def _check_settings(scenario: Scenario, items: list, where_list: Path,
+                    what: str) -> list[tuple[Path, str]]:
+    """Shares sum to 1, names are unique, and each `set` names a valid numeric parameter."""
     problems: list[tuple[Path, str]] = []
-    arms = scenario.experiment.arms
-    total = sum(a.share for a in arms)
+    total = sum(a.share for a in items)
     if abs(total - 1.0) > 1e-9:
-        problems.append((("experiment", "arms"),
-                         f"arm shares sum to {total:g}; they must sum to 1"))
-    names = [a.name for a in arms]
-    for i, arm in enumerate(arms):
-        if names.count(arm.name) > 1:
-            problems.append((("experiment", "arms", i, "name"), f"arm name {arm.name!r} repeats"))
-        for key in arm.set:
+        problems.append((where_list, f"{what} shares sum to {total:g}; they must sum to 1"))
+    names = [a.name for a in items]
+    for i, item in enumerate(items):
+        if names.count(item.name) > 1:
+            problems.append(((*where_list, i, "name"), f"{what} name {item.name!r} repeats"))
+        for key in item.set:
             parts = key.split(".")
-            where: Path = ("experiment", "arms", i, "set", key)
+            where: Path = (*where_list, i, "set", key)
             if len(parts) < 3 or parts[0] != "mechanics" or parts[1] not in scenario.mechanics:
                 problems.append((where, "expected mechanics.<name>.<parameter>, with a mechanic "
                                  f"of this scenario ({', '.join(scenario.mechanics)})"))
@@ -316,7 +349,7 @@ def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
                                  f"expected one of: {', '.join(sorted(allowed))}"))
                 continue
             try:
-                _arm_variant(scenario, {key: arm.set[key]})
+                _arm_variant(scenario, {key: item.set[key]})
             except ValidationError as exc:
                 problems.append((where, exc.errors()[0]["msg"]))
     return problems
@@ -335,11 +368,17 @@ def _arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def arm_scenarios(scenario: Scenario) -> list[Scenario]:
-    """One validated scenario per arm (the arm's `set` applied), control first."""
-    if scenario.experiment is None:
-        return [scenario]
-    return [_arm_variant(scenario, arm.set) for arm in scenario.experiment.arms]
+def variant_scenarios(scenario: Scenario) -> list[Scenario]:
+    """One validated scenario per (arm, persona) variant, in group order arm * n_personas +
+    persona: the persona's `set` applied first, then the arm's (the arm wins a conflict)."""
+    arms = scenario.experiment.arms if scenario.experiment else [None]
+    personas = scenario.market.personas or [None]
+    out = []
+    for arm in arms:
+        for persona in personas:
+            settings = {**(persona.set if persona else {}), **(arm.set if arm else {})}
+            out.append(_arm_variant(scenario, settings) if settings else scenario)
+    return out
 
 
 def scenario_schema() -> dict[str, Any]:

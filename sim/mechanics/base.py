@@ -14,10 +14,10 @@ from typing import ClassVar, Generic, TypeVar
 import numpy as np
 import simpy
 
-from sim.arms import ArmParams
 from sim.params import StrictModel, Window
-from sim.population import Population
+from sim.population import Layout, Population
 from sim.recorder import Recorder
+from sim.variants import VariantParams
 
 
 class StageOrder(IntEnum):
@@ -50,13 +50,16 @@ class Context:
     env: simpy.Environment
     days: int
     market_size: int
+    layout: Layout
 
 
 class Mechanic(Generic[P]):
     stage: ClassVar[StageOrder]
-    counters: ClassVar[tuple[str, ...]] = ()
+    events: ClassVar[tuple[str, ...]] = ()  # user events it records (count and amount per cell)
+    channel_events: ClassVar[tuple[str, ...]] = ()  # costs with no user, per channel
+    stocks: ClassVar[tuple[str, ...]] = ()  # levels it records at the end of each day
 
-    def __init__(self, name: str, params: ArmParams[P], ctx: Context) -> None:
+    def __init__(self, name: str, params: VariantParams[P], ctx: Context) -> None:
         self.name = name
         self.params = params
         self.ctx = ctx
@@ -68,6 +71,11 @@ class Mechanic(Generic[P]):
     def columns(cls, params: P) -> dict[str, np.dtype]:
         """Population columns this mechanic needs (name -> dtype); shared names must agree."""
         return {}
+
+    @classmethod
+    def channels(cls, params: P) -> list[str]:
+        """Acquisition channels this mechanic credits new users to."""
+        return []
 
     @classmethod
     def scratch_bytes_per_user(cls, params: P) -> int:

@@ -27,17 +27,25 @@ class BassAcquisitionParams(MechanicParams):
         ge=0.0,
         description="Imitation: extra daily join probability per unit of alive-user share A_t/N.",
     )
+    channel: str = Field("organic", pattern=r"^[a-z][a-z0-9_]*$",
+                         description="Channel new users are credited to.")
 
 
 class BassAcquisition(Mechanic[BassAcquisitionParams]):
     stage = StageOrder.ACQUISITION
 
+    @classmethod
+    def channels(cls, params: BassAcquisitionParams) -> list[str]:
+        return [params.channel]
+
+    def setup(self) -> None:
+        self.channel = self.ctx.layout.channel_id(self.params.base.channel)
+
     def step(self, day: int) -> None:
         alive_share = self.pop.count(Stage.ALIVE).sum() / self.ctx.market_size
         hazard = np.minimum(1.0, self.params.get("p") + self.params.get("q") * alive_share)
-        hazard = np.broadcast_to(hazard, (self.pop.n_arms,))
-        potential = self.pop.count(Stage.POTENTIAL)
-        for arm in range(self.pop.n_arms):
-            joined = int(self.rng.binomial(potential[arm], hazard[arm]))
+        hazard = np.broadcast_to(hazard, (self.pop.n_groups,))
+        for group in range(self.pop.n_groups):
+            joined = int(self.rng.binomial(self.pop.potential_of_group(group), hazard[group]))
             if joined:
-                self.pop.acquire(self.pop.draw_potential(arm, joined), day)
+                self.pop.acquire(self.pop.draw_potential(group, joined), day, self.channel)

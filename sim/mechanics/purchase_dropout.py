@@ -73,7 +73,7 @@ class PurchaseDropoutParams(MechanicParams):
 
 class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     stage = StageOrder.PURCHASE
-    counters = ("purchases", "first_purchases", "revenue")
+    events = ("order", "first_order")
 
     @classmethod
     def columns(cls, params: PurchaseDropoutParams) -> dict[str, np.dtype]:
@@ -92,7 +92,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         return 3 * 8  # float64 temporaries while drawing the per-user attributes
 
     def setup(self) -> None:
-        pop, arm, n = self.pop, self.pop.arm, self.pop.size
+        pop, arm, n = self.pop, self.pop.group, self.pop.size
         rate = self.params.for_rows
         unit = rate("purchase_rate.time_unit_days", arm)
         daily_rate = self.rng.gamma(
@@ -134,11 +134,10 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     def _buy(self, rows: np.ndarray, day: int, *, dropout: bool) -> None:
         pop, rec = self.pop, self.ctx.recorder
         amounts = self._order_values(rows)
-        first = rows[pop["purchase_count"][rows] == 0]
+        first = pop["purchase_count"][rows] == 0
         pop["purchase_count"][rows] += 1
-        rec.add("purchases", day, pop.per_arm(rows))
-        rec.add("first_purchases", day, pop.per_arm(first))
-        rec.add("revenue", day, pop.per_arm(rows, amounts))
+        rec.event("order", day, rows, amounts)
+        rec.event("first_order", day, rows[first], amounts[first])
         if dropout:
             leaving = self.rng.random(len(rows)) < pop["dropout_prob"][rows]
             gone, rows = rows[leaving], rows[~leaving]
@@ -147,7 +146,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         pop["next_purchase_day"][rows] = day + self._gap(rows)
 
     def _order_values(self, rows: np.ndarray) -> np.ndarray:
-        value, arm = self.params.base.order_value, self.pop.arm[rows]
+        value, arm = self.params.base.order_value, self.pop.group[rows]
         if value.model == "gamma":
             return self.rng.gamma(
                 self.params.for_rows("order_value.shape", arm),

@@ -39,7 +39,7 @@ def test_run_prints_only_the_run_folder_on_stdout(tmp_path: Path) -> None:
         "metrics.parquet", "report.html", "scenario.resolved.yaml", "summary.json"]
     assert "purchases" in done.stderr and "95% CI" in done.stderr  # the table is for people
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
-    assert len(metrics) == 3 * 30 and {"replicate", "day", "revenue"} <= set(metrics.columns)
+    assert len(metrics) == 3 * 30 and {"replicate", "day", "gmv"} <= set(metrics.columns)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["replicates"] == 3 and summary["metrics"]["purchases"]["n"] == 3
     html = (run_dir / "report.html").read_text()

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from sim.arms import ArmParams
 from sim.engine import run
 from sim.mechanics.bass_acquisition import BassAcquisitionParams
 from sim.theory import purchase_moments
+from sim.variants import VariantParams
 from tests.conftest import reference_dict, scenario_from
 
 Z = 4.0
@@ -26,7 +26,7 @@ def with_arms(data: dict, treatment: dict[str, float], share: float = 0.5) -> di
 
 
 def test_arm_params_resolve_per_user() -> None:
-    params = ArmParams([BassAcquisitionParams(p=0.01, q=0.3), BassAcquisitionParams(p=0.05, q=0.3)])
+    params = VariantParams([BassAcquisitionParams(p=0.01, q=0.3), BassAcquisitionParams(p=0.05, q=0.3)])
     assert params.get("q") == 0.3 and not params.varies("q")
     assert np.array_equal(params.get("p"), [0.01, 0.05])
     arm_of_rows = np.array([1, 0, 1], dtype=np.int8)

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.engine import simulate
 from sim.theory import bass_mean_field, purchase_moments
-from tests.conftest import reference_dict, scenario_from
+from tests.conftest import daily, reference_dict, scenario_from
 
 Z = 4.0  # two-sided, about 6e-5 per check when the code is right
 
@@ -38,10 +37,10 @@ def all_join_on_day_zero(size: int, days: int, seed: int = 2, **purchase):
 def test_bass_daily_joins_are_binomial_given_the_past() -> None:
     """Exact check: new_t ~ Binomial(U_t, min(1, p + q A_t / N)) given the recorded state."""
     n, p, q = 1_000_000, 0.01, 0.30
-    c = simulate(acquisition_only(n, 60, p, q))
-    new = c["new_users"][:, 0]
+    c = daily(acquisition_only(n, 60, p, q))
+    new = c["new_users"].to_numpy()
     potential = n - np.concatenate([[0.0], np.cumsum(new)[:-1]])
-    alive_start = np.concatenate([[0.0], c["alive_users"][:-1, 0]])
+    alive_start = np.concatenate([[0.0], c["alive_users"].to_numpy()[:-1]])
     hazard = np.minimum(1.0, p + q * alive_start / n)
     var = potential * hazard * (1 - hazard)
     usable = var >= 30  # normal approximation of each binomial is good there
@@ -55,7 +54,7 @@ def test_bass_daily_joins_are_binomial_given_the_past() -> None:
 def test_bass_follows_mean_field_curve_at_large_n() -> None:
     n, p, q, days, reps = 1_000_000, 0.01, 0.30, 40, 12
     scenario = acquisition_only(n, days, p, q, seed=3, reps=reps)
-    shares = np.array([np.cumsum(simulate(scenario, r)["new_users"][:, 0]) / n
+    shares = np.array([daily(scenario, r)["acquired_users"].to_numpy() / n
                        for r in range(reps)])
     expected = bass_mean_field(p, q, days)
     se = shares.std(axis=0, ddof=1) / math.sqrt(reps)
@@ -76,20 +75,20 @@ def test_mean_field_helper_by_hand() -> None:
 @pytest.mark.parametrize("days_checked", [(1, 7, 30, 120)])
 def test_survivors_and_purchases_match_gamma_beta_theory(days_checked) -> None:
     n, days = 1_000_000, max(days_checked)
-    c = simulate(all_join_on_day_zero(n, days))
+    c = daily(all_join_on_day_zero(n, days))
     theory = purchase_moments(0.5, 10.0, 1.0, 4.0, days)
-    purchases = np.cumsum(c["purchases"][:, 0])
+    purchases = np.cumsum(c["purchases"].to_numpy())
     for k in days_checked:
         s = theory.survival[k - 1]
-        alive = c["alive_users"][k - 1, 0]
+        alive = c["alive_users"].iloc[k - 1]
         assert abs(alive - n * s) < Z * math.sqrt(n * s * (1 - s)), k  # users are iid
         mean, var = theory.mean_purchases[k - 1], theory.var_purchases[k - 1]
         assert abs(purchases[k - 1] - n * mean) < Z * math.sqrt(n * var), k
 
 
 def test_order_values_have_the_gamma_mean() -> None:
-    c = simulate(all_join_on_day_zero(200_000, 60))
-    orders, revenue = c["purchases"].sum(), c["revenue"].sum()
+    c = daily(all_join_on_day_zero(200_000, 60))
+    orders, revenue = c["purchases"].sum(), c["gmv"].sum()
     sd_order = math.sqrt(2.0) * 50.0  # Gamma(2, scale 50)
     assert abs(revenue / orders - 100.0) < Z * sd_order / math.sqrt(orders)
 
@@ -103,14 +102,14 @@ def test_bgnbd_convention_counts_repeat_purchases_as_theory_says() -> None:
         dropout={"a": 0.79, "b": 2.43},
         order_value={"model": "gamma_gamma", "p": 6.25, "q": 3.74, "v": 15.45},
     )
-    c = simulate(scenario)
+    c = daily(scenario)
     theory = purchase_moments(0.24, 4.41 * 7, 0.79, 2.43, days, first_purchase_certain=True)
-    assert c["first_purchases"][0, 0] == n  # everyone's first order is on day 0
+    assert c["first_purchases"].iloc[0] == n  # everyone's first order is on day 0
     total = c["purchases"].sum()
     mean, var = theory.mean_purchases[-1], theory.var_purchases[-1]
     assert abs(total - n * mean) < Z * math.sqrt(n * var)
     s = theory.survival[-1]
-    assert abs(c["alive_users"][-1, 0] - n * s) < Z * math.sqrt(n * s * (1 - s))
+    assert abs(c["alive_users"].iloc[-1] - n * s) < Z * math.sqrt(n * s * (1 - s))
 
 
 def test_gamma_gamma_mean_spend() -> None:
@@ -120,8 +119,8 @@ def test_gamma_gamma_mean_spend() -> None:
         n, 30, seed=5, purchase_on_acquisition=True,
         order_value={"model": "gamma_gamma", "p": 6.25, "q": 3.74, "v": 15.45},
     )
-    c = simulate(scenario)
-    first_day_mean = c["revenue"][0, 0] / n  # one order per user, one per user's nu
+    c = daily(scenario)
+    first_day_mean = c["gmv"].iloc[0] / n  # one order per user, one per user's nu
     p, q, v = 6.25, 3.74, 15.45
     mean = p * v / (q - 1)
     # Var of one order: E[Var|nu] + Var(E|nu) with nu ~ Gamma(q, rate v)

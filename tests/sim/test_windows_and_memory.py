@@ -11,14 +11,14 @@ import pytest
 from sim.engine import memory_estimate, simulate
 from sim.errors import InputError
 from sim.memory import BASE_BYTES
-from tests.conftest import reference_dict, scenario_from
+from tests.conftest import daily, reference_dict, scenario_from
 
 
 def test_window_switches_acquisition_on_exactly_its_days() -> None:
     data = reference_dict(days=10, market={"size": 100_000})
     data["mechanics"]["acquisition"].update(p=0.2, q=0.0, window={"first_day": 3, "last_day": 5})
-    c = simulate(scenario_from(data))
-    active_days = np.flatnonzero(c["new_users"][:, 0] > 0)
+    c = daily(scenario_from(data))
+    active_days = np.flatnonzero(c["new_users"].to_numpy() > 0)
     assert active_days.tolist() == [3, 4, 5]
 
 
@@ -26,11 +26,10 @@ def test_purchases_pause_outside_their_window_and_resume() -> None:
     data = reference_dict(days=12, market={"size": 50_000})
     data["mechanics"]["acquisition"].update(p=1.0, q=0.0)
     data["mechanics"]["purchase"]["window"] = {"first_day": 2, "last_day": 7}
-    c = simulate(scenario_from(data))
-    buying_days = np.flatnonzero(c["purchases"][:, 0] > 0).tolist()
-    assert buying_days == [2, 3, 4, 5, 6, 7]
+    c = daily(scenario_from(data))["purchases"].to_numpy()
+    assert np.flatnonzero(c > 0).tolist() == [2, 3, 4, 5, 6, 7]
     # memoryless gaps: the first active day sees the full daily rate, not a backlog burst
-    assert c["purchases"][2, 0] < 1.2 * c["purchases"][3, 0]
+    assert c[2] < 1.2 * c[3]
 
 
 def test_memory_estimate_bounds_what_is_allocated() -> None:

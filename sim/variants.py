@@ -1,10 +1,11 @@
-"""Per-arm parameter values: arms are data, never branches in a mechanic.
+"""Per-variant parameter values: arms and personas are data, never branches in a mechanic.
 
-Each experiment arm is the scenario with a few numeric parameters set differently. The engine
-validates one scenario per arm, then gives each mechanic an `ArmParams`: the control arm's
-parameter model plus, for every numeric field that differs, an array of its value per arm. A
-mechanic reads numbers through `ArmParams.get` / `ArmParams.for_rows`, which return a plain float
-when all arms agree (the fast path) or per-arm / per-user arrays when they do not.
+A variant is one (experiment arm, persona) pair: the scenario with the persona's `set` and then
+the arm's `set` applied. The engine validates one scenario per variant, then gives each mechanic
+a `VariantParams`: the first variant's parameter model plus, for every numeric field that
+differs, an array of its value per variant. A mechanic reads numbers through
+`VariantParams.get` / `for_rows`, which return a plain float when all variants agree (the fast
+path) or per-variant / per-user arrays (through the user's `group` column) when they do not.
 """
 
 from __future__ import annotations
@@ -17,27 +18,27 @@ from pydantic import BaseModel
 P = TypeVar("P", bound=BaseModel)
 
 
-class ArmParams(Generic[P]):
-    def __init__(self, per_arm: list[P]) -> None:
-        self.base: P = per_arm[0]
-        self.n_arms = len(per_arm)
+class VariantParams(Generic[P]):
+    def __init__(self, per_variant: list[P]) -> None:
+        self.base: P = per_variant[0]
+        self.n_variants = len(per_variant)
         self.varying: dict[str, np.ndarray] = {}
-        flat = [_numeric_leaves(model) for model in per_arm]
+        flat = [_numeric_leaves(model) for model in per_variant]
         for path, value in flat[0].items():
             values = [f.get(path, value) for f in flat]
             if any(v != value for v in values):
                 self.varying[path] = np.asarray(values, dtype=np.float64)
 
     def get(self, path: str) -> float | np.ndarray:
-        """The value for all arms (a float), or an array indexed by arm when arms differ."""
+        """The value for all variants (a float), or an array indexed by variant (group)."""
         if path in self.varying:
             return self.varying[path]
         return float(_lookup(self.base, path))
 
-    def for_rows(self, path: str, arm_of_rows: np.ndarray) -> float | np.ndarray:
-        """The value for each given user, through the user's arm."""
+    def for_rows(self, path: str, group_of_rows: np.ndarray) -> float | np.ndarray:
+        """The value for each given user, through the user's group (arm x persona)."""
         if path in self.varying:
-            return self.varying[path][arm_of_rows]
+            return self.varying[path][group_of_rows]
         return float(_lookup(self.base, path))
 
     def varies(self, path: str) -> bool:
@@ -54,7 +55,7 @@ def _lookup(model: Any, path: str) -> Any:
 def _numeric_leaves(model: BaseModel, prefix: str = "") -> dict[str, float]:
     out: dict[str, float] = {}
     for name in type(model).model_fields:
-        if name == "window":  # when a mechanic acts is the scenario's calendar, not an arm's
+        if name == "window":  # when a mechanic acts is the scenario's calendar, not a variant's
             continue
         value = getattr(model, name)
         path = f"{prefix}{name}"
@@ -66,5 +67,5 @@ def _numeric_leaves(model: BaseModel, prefix: str = "") -> dict[str, float]:
 
 
 def numeric_paths(model: BaseModel) -> set[str]:
-    """Dotted paths of every numeric parameter in a model (what an arm may set)."""
+    """Dotted paths of every numeric parameter in a model (what an arm or persona may set)."""
     return set(_numeric_leaves(model))
