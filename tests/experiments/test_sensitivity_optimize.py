@@ -8,21 +8,23 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sim.metrics import METRICS
 from sim.scenario import load_scenario
 from tests.experiments.test_sweep import REFERENCE, invoke
 
 SMALL = ["market.size=2000", "days=30"]
+VALUE = "gmv" if "gmv" in METRICS else "revenue"  # the order-value flow (renamed to gmv)
 
 
 @pytest.mark.slow
 def test_a_parameter_without_effect_gets_zero_indices(tmp_path: Path) -> None:
     # The order value's scale multiplies each order's value after the draw, so it cannot change
     # how many orders are placed (common random numbers): its indices on purchases must be 0,
-    # while on revenue it is the dominant parameter.
+    # while on the order value it is the dominant parameter.
     done = invoke("sensitivity", REFERENCE, *SMALL,
                   "--param", "mechanics.acquisition.p=0.005..0.02",
                   "--param", "mechanics.purchase.order_value.scale=25..75",
-                  "--outputs", "purchases,revenue", "--points", "32", "--out", str(tmp_path),
+                  "--outputs", f"purchases,{VALUE}", "--points", "32", "--out", str(tmp_path),
                   "--quiet")
     assert done.exit_code == 0, done.output
     run_dir = Path(done.stdout.strip())
@@ -32,7 +34,7 @@ def test_a_parameter_without_effect_gets_zero_indices(tmp_path: Path) -> None:
     assert abs(sobol.loc[("purchases", scale), "ST"]) <= sobol.loc[("purchases", scale),
                                                                    "ST_conf"] + 1e-12
     assert sobol.loc[("purchases", p), "ST"] > 0.5
-    assert sobol.loc[("revenue", scale), "ST"] > sobol.loc[("revenue", p), "ST"]
+    assert sobol.loc[(VALUE, scale), "ST"] > sobol.loc[(VALUE, p), "ST"]
     morris = table.loc["morris"]
     assert morris.loc[("purchases", scale), "mu_star"] == 0
     assert morris.loc[("purchases", p), "mu_star"] > morris.loc[("purchases", p), "mu_star_conf"]
@@ -69,9 +71,9 @@ def test_optimize_respects_constraints(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, fragment", [
     (["--maximize", "cac", "--param", "mechanics.acquisition.p=0.01..0.02"], "unknown metric"),
-    (["--maximize", "revenue", "--param", "mechanics.acquisition.p=0.01,0.02"], "needs bounds"),
-    (["--maximize", "revenue", "--param", "mechanics.acquisition.p=0.01..0.02",
-      "--constraint", "revenue<50"], "expected metric<=value"),
+    (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01,0.02"], "needs bounds"),
+    (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01..0.02",
+      "--constraint", "purchases<50"], "expected metric<=value"),
 ])
 def test_optimize_bad_input(tmp_path: Path, args: list[str], fragment: str) -> None:
     done = invoke("optimize", REFERENCE, *SMALL, *args, "--out", str(tmp_path))
