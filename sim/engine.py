@@ -19,7 +19,7 @@ from sim.errors import InputError
 from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
 from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
-from sim.metrics import daily_metrics, horizon_values
+from sim.metrics import daily_metrics, horizon_values, retention_grid, unit_economics
 from sim.population import Layout, Population, Stage
 from sim.recorder import Counters, Recorder
 from sim.rng import stream
@@ -27,7 +27,8 @@ from sim.scenario import Scenario, variant_scenarios
 from sim.stats import mean_ci
 from sim.variants import VariantParams
 
-CORE_EVENTS = ("acquired", "churned")
+CORE_EVENTS = ("visit", "acquired", "churned")
+CORE_CHANNEL_EVENTS = ("ad_spend", "kol_spend")  # always there, so CAC and ROI always exist
 CORE_STOCKS = ("alive_users",)
 Progress = Callable[[int], None]
 
@@ -112,9 +113,9 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     arm = _assign("arms", scenario.arm_shares, size, seed, replicate)
     persona = _assign("personas", scenario.persona_shares, size, seed, replicate)
     columns, _ = _columns_and_scratch(scenario)
-    pop = Population(layout, arm, persona, columns, stream(seed, replicate, "population"))
+    pop = Population(layout, arm, persona, columns)
     recorder = Recorder(layout, pop, days, _declared(scenario, "events", CORE_EVENTS),
-                        _declared(scenario, "channel_events"),
+                        _declared(scenario, "channel_events", CORE_CHANNEL_EVENTS),
                         _declared(scenario, "stocks", CORE_STOCKS), log_events)
     env = simpy.Environment()
 
@@ -125,7 +126,8 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
         ctx = Context(pop, recorder, stream(seed, replicate, f"mechanic:{name}"), env, days,
                       size, layout)
         mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
-    mechanics.sort(key=lambda m: m.stage)  # stable: file order within a stage
+    mechanics.sort(key=lambda m: (m.stage, m.substage))  # stable: then file order
+    pop.funnel = any(getattr(m, "registers_visits", False) for m in mechanics)
     for mech in mechanics:
         mech.setup()
         window = scenario.mechanics[mech.name].window
@@ -225,6 +227,41 @@ class Result:
 
     def channel_summary(self) -> dict[str, dict[str, dict[str, float]]]:
         return self._summary_by(self.channel_metrics, "channel")
+
+    def unit_economics(self) -> pd.DataFrame:
+        """One row per replicate and channel ("all" for the market): CAC, LTV at 30/90/180
+        days per new buyer, LTV/CAC, payback days, conversion to a first order in 7/30 days."""
+        layout, days = layout_of(self.scenario), self.scenario.days
+        rows = []
+        for replicate, c in sorted(self.counters.items()):
+            spend_all = self.metrics.loc[self.metrics["replicate"] == replicate,
+                                         "acquisition_spend"].sum()
+            rows.append({"replicate": replicate, "channel": "all", **unit_economics(
+                c.cohort_counts, c.cohort_amounts, spend_all, days)})
+            for k, name in enumerate(layout.channels[1:], start=1):
+                frame = self.channel_metrics
+                spend = frame.loc[(frame["replicate"] == replicate) & (frame["channel"] == name),
+                                  "acquisition_spend"].sum()
+                rows.append({"replicate": replicate, "channel": name, **unit_economics(
+                    c.cohort_counts, c.cohort_amounts, spend, days, k)})
+        return pd.DataFrame(rows)
+
+    def unit_economics_summary(self) -> dict[str, dict[str, dict[str, float]]]:
+        table = self.unit_economics()
+        return {str(ch): {name: mean_ci(g[name].to_numpy()) for name in g.columns
+                          if name not in ("replicate", "channel")}
+                for ch, g in table.groupby("channel", sort=False)}
+
+    def retention(self, channel: str | None = None) -> pd.DataFrame:
+        """Weekly cohorts x weeks since acquisition: share with an open, mean over replicates."""
+        layout = layout_of(self.scenario)
+        k = None if channel is None else layout.channel_id(channel)
+        grids = [retention_grid(c.cohort_active, c.cohort_counts["acquired"][:, :, 0],
+                                self.scenario.days, k) for c in self.counters.values()
+                 if "open" in c.cohort_counts]
+        if not grids:
+            return pd.DataFrame()
+        return sum(grids) / len(grids)
 
 
 def run(scenario: Scenario, progress: Progress | None = None) -> Result:

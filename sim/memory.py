@@ -9,7 +9,7 @@ import numpy as np
 from sim.population import CORE_COLUMNS
 
 BASE_BYTES = 150 * 2**20  # the interpreter with numpy, pandas, pydantic and simpy loaded
-POOL_BYTES_PER_USER = 4 + 8  # the shuffled pool of potential users (int32) + its permutation
+POOL_BYTES_PER_USER = 4 + 8  # rows by group (int32) + the argsort that builds it (int64)
 
 
 def bytes_per_user(columns: dict[str, np.dtype], scratch: int) -> int:

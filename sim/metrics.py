@@ -8,6 +8,7 @@ daily value is computed from the counters.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +29,7 @@ class Metric:
     needs: tuple[str, ...]
     numerator: str | None = None
     denominator: str | None = None
+    mature_after: int = 0  # a ratio over the horizon leaves out its last days (open windows)
 
     @property
     def daily_unit(self) -> str:
@@ -44,47 +46,160 @@ class Metric:
             return float(daily[self.name].sum())
         if self.kind == "stock":
             return float(daily[self.name].iloc[-1])
-        num, den = daily[self.numerator].sum(), daily[self.denominator].sum()
+        rows = daily.iloc[: max(0, len(daily) - self.mature_after)]
+        num, den = rows[self.numerator].sum(), rows[self.denominator].sum()
         return float(num / den) if den else float("nan")
 
+
+def _col(c: pd.DataFrame, name: str) -> pd.Series:
+    """An event column, or zeros when no mechanic of the scenario produces that event."""
+    return c[name] if name in c.columns else pd.Series(0.0, index=c.index)
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    return num / den.where(den != 0, np.nan)
+
+
+ORDER = ("order", "order_amount")
+SPEND = ("ad_spend", "kol_spend")  # channel costs: in whole-market and channel views only
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
+        # users and activity
+        Metric("visits", "visits", "flow",
+               "Visits by potential users, credited to the channel that brought them.",
+               ("visit",)),
         Metric("new_users", "users", "flow",
-               "Potential users acquired that day, by any channel.", ("acquired",)),
+               "Users acquired (registered) that day, by any channel.", ("acquired",)),
         Metric("acquired_users", "users", "stock",
                "Users acquired since day 0 (cumulative new_users).", ("acquired",)),
         Metric("alive_users", "users", "stock",
                "Acquired users not churned, at the end of the day.", ("alive_users",)),
         Metric("churned_users", "users", "flow",
                "Users who churned for good that day.", ("churned",)),
+        Metric("dau", "users", "stock", "Daily active users: users with an open that day "
+               "(registering and ordering are opens).", ("open",)),
+        Metric("wau", "users", "stock", "Users with an open in the last 7 days.", ("wau",)),
+        Metric("mau", "users", "stock", "Users with an open in the last 30 days.", ("mau",)),
+        Metric("dau_mau", "share", "ratio", "Stickiness: DAU / MAU (over the horizon: mean "
+               "DAU over mean MAU).", ("open", "mau"), numerator="dau", denominator="mau"),
+        Metric("new_state_users", "users", "stock",
+               "Alive users acquired in the last 7 days (lifecycle state new).",
+               ("new_state_users",)),
+        Metric("active_state_users", "users", "stock",
+               "Alive users neither new nor dormant (lifecycle state active).",
+               ("active_state_users",)),
+        Metric("dormant_state_users", "users", "stock",
+               "Alive users with no open for dormant_after_days (lifecycle state dormant).",
+               ("dormant_state_users",)),
+        Metric("reactivated_users", "users", "flow",
+               "Dormant users who opened again that day.", ("reactivated",)),
+        # funnel and orders
         Metric("purchases", "orders", "flow",
                "Orders placed that day (one per buying user per day).", ("order",)),
         Metric("first_purchases", "orders", "flow",
-               "Orders that were the user's first ever.", ("first_order",)),
+               "Orders that were the user's first ever (new buyers).", ("first_order",)),
         Metric("repeat_purchases", "orders", "flow",
                "Orders that were not the user's first: purchases - first_purchases.",
                ("order", "first_order")),
-        Metric("gmv", "yuan", "flow",
-               "Gross merchandise value: list value of the orders placed that day, before "
-               "discounts and refunds.", ("order_amount",)),
+        Metric("buyers", "users", "stock",
+               "Users with at least one order so far (cumulative first_purchases).",
+               ("first_order",)),
+        Metric("registration_rate", "share", "ratio",
+               "new_users / visits (1 without a funnel).", ("visit", "acquired"),
+               numerator="new_users", denominator="visits"),
+        Metric("carts_abandoned", "carts", "flow", "Checkouts left unpaid.",
+               ("cart_abandoned",)),
+        Metric("reminders_sent", "messages", "flow",
+               "Unpaid-order reminders sent (one per one-time subscription consent).",
+               ("reminder_sent",)),
+        Metric("recovered_orders", "orders", "flow", "Abandoned carts paid after a reminder.",
+               ("recovered",)),
+        Metric("repurchase_rate_30d", "share", "ratio",
+               "Share of first orders followed by a second order within 30 days (counted on the "
+               "first order's day; the last 30 days are left out of the horizon value).",
+               ("repurchase_30d", "first_order"), numerator="repurchases_30d",
+               denominator="first_purchases", mature_after=30),
+        Metric("repurchases_30d", "orders", "flow",
+               "Second orders within 30 days of the first, on the first order's day.",
+               ("repurchase_30d",)),
+        # money
+        Metric("gmv", "yuan", "flow", "Gross merchandise value: list value of the orders, "
+               "before discounts and refunds.", ("order_amount",)),
         Metric("aov", "yuan/order", "ratio",
                "Average order value: gmv / purchases (over the horizon: sums first).",
-               ("order_amount", "order"), numerator="gmv", denominator="purchases"),
+               ORDER, numerator="gmv", denominator="purchases"),
+        Metric("coupon_cost", "yuan", "flow",
+               "Money off orders from coupons (满减 and reminder coupons).", ORDER),
+        Metric("gift_cost", "yuan", "flow",
+               "Money off first orders from new-user gift packs, booked when redeemed.", ORDER),
+        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
+        Metric("net_revenue", "yuan", "flow",
+               "gmv - coupon_cost - gift_cost - refunds.", ORDER),
+        Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
+        Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
+        Metric("register_cost", "yuan", "flow",
+               "Phone-number authorisation fees for registrations (0.03 yuan each).",
+               ("acquired",)),
+        Metric("ad_spend", "yuan", "flow", "Paid-ads spend.", SPEND),
+        Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
+        Metric("acquisition_spend", "yuan", "flow",
+               "ad_spend + kol_spend + register_cost + gift_cost.", (*SPEND, *ORDER)),
+        Metric("contribution", "yuan", "flow",
+               "gross_margin - ad_spend - kol_spend - register_cost.", (*SPEND, *ORDER)),
+        Metric("cac", "yuan/buyer", "ratio", "Acquisition cost per new buyer: "
+               "acquisition_spend / first_purchases.", (*SPEND, *ORDER, "first_order"),
+               numerator="acquisition_spend", denominator="first_purchases"),
+        Metric("roi", "share", "ratio", "Return on acquisition spend: contribution / "
+               "acquisition_spend.", (*SPEND, *ORDER), numerator="contribution",
+               denominator="acquisition_spend"),
     ]
 }
 
 _DAILY = {
+    "visits": lambda c: c["visit"],
     "new_users": lambda c: c["acquired"],
     "acquired_users": lambda c: c["acquired"].cumsum(),
     "alive_users": lambda c: c["alive_users"],
     "churned_users": lambda c: c["churned"],
+    "dau": lambda c: c["open"],
+    "wau": lambda c: c["wau"],
+    "mau": lambda c: c["mau"],
+    "dau_mau": lambda c: _ratio(c["open"], c["mau"]),
+    "new_state_users": lambda c: c["new_state_users"],
+    "active_state_users": lambda c: c["active_state_users"],
+    "dormant_state_users": lambda c: c["dormant_state_users"],
+    "reactivated_users": lambda c: c["reactivated"],
     "purchases": lambda c: c["order"],
     "first_purchases": lambda c: c["first_order"],
     "repeat_purchases": lambda c: c["order"] - c["first_order"],
+    "buyers": lambda c: c["first_order"].cumsum(),
+    "registration_rate": lambda c: _ratio(c["acquired"], c["visit"]),
+    "carts_abandoned": lambda c: c["cart_abandoned"],
+    "reminders_sent": lambda c: c["reminder_sent"],
+    "recovered_orders": lambda c: c["recovered"],
+    "repurchases_30d": lambda c: c["repurchase_30d"],
+    "repurchase_rate_30d": lambda c: _ratio(c["repurchase_30d"], c["first_order"]),
     "gmv": lambda c: c["order_amount"],
-    "aov": lambda c: c["order_amount"] / c["order"].where(c["order"] > 0, np.nan),
+    "aov": lambda c: _ratio(c["order_amount"], c["order"]),
+    "coupon_cost": lambda c: _col(c, "coupon_amount"),
+    "gift_cost": lambda c: _col(c, "gift_amount"),
+    "refunds": lambda c: _col(c, "refund_amount"),
+    "net_revenue": lambda c: c["order_amount"] - _col(c, "coupon_amount")
+    - _col(c, "gift_amount") - _col(c, "refund_amount"),
+    "cogs": lambda c: _col(c, "cogs_amount"),
+    "gross_margin": lambda c: c["order_amount"] - _col(c, "coupon_amount")
+    - _col(c, "gift_amount") - _col(c, "refund_amount") - _col(c, "cogs_amount"),
+    "register_cost": lambda c: _col(c, "register_fee_amount"),
+    "ad_spend": lambda c: c["ad_spend"],
+    "kol_spend": lambda c: c["kol_spend"],
+    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"]
+    + _col(c, "register_fee_amount") + _col(c, "gift_amount"),
+    "contribution": lambda c: _DAILY["gross_margin"](c) - c["ad_spend"] - c["kol_spend"]
+    - _col(c, "register_fee_amount"),
+    "cac": lambda c: _ratio(_DAILY["acquisition_spend"](c), c["first_order"]),
+    "roi": lambda c: _ratio(_DAILY["contribution"](c), _DAILY["acquisition_spend"](c)),
 }
 
 
@@ -102,3 +217,90 @@ def daily_metrics(counters: pd.DataFrame) -> pd.DataFrame:
 def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
     """One number per metric for one market over the whole horizon."""
     return {name: METRICS[name].over_horizon(daily) for name in daily.columns if name in METRICS}
+
+
+# --- cohort metrics: by acquisition week, channel and age ----------------------------------
+
+LTV_DAYS = (30, 90, 180)
+CONVERSION_DAYS = (7, 30)
+MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "refund": -1.0, "cogs": -1.0}
+
+
+def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:
+    """(weeks, ages) table of one event, for one channel or summed over all."""
+    table = cohort.get(name)
+    if table is None:
+        return np.zeros(0)
+    return table.sum(axis=1) if channel is None else table[:, channel, :]
+
+
+def _mature_weeks(days: int, age: int) -> np.ndarray:
+    """Cohort weeks whose every user has been a user for at least `age` days at the horizon."""
+    weeks = -(-days // 7)
+    return np.arange(weeks)[np.arange(weeks) * 7 + 6 + age <= days]
+
+
+def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],
+                   spend: float, days: int, channel: int | None = None) -> dict[str, float]:
+    """LTV at 30/90/180 days (margin and GMV basis), conversion to a first order within 7 and
+    30 days, CAC, LTV/CAC and payback days, for one channel (or all) of one replicate.
+
+    LTV_k is value per new buyer: what the users of mature cohorts (acquired at least k days
+    before the horizon) spent within k days of joining, divided by those of them who ordered
+    within k days. CAC is the channel's acquisition spend per new buyer over the horizon.
+    """
+    size = _by_age(counts, "acquired", channel)
+    first = _by_age(counts, "first_order", channel)
+    gmv = _by_age(amounts, "order", channel)
+    margin = sum(sign * _by_age(amounts, part, channel) for part, sign in MARGIN_PARTS.items()
+                 if part in amounts)
+    out: dict[str, float] = {}
+    buyers_total = first.sum()
+    out["cac"] = spend / buyers_total if buyers_total else float("nan")
+    for k in CONVERSION_DAYS:
+        weeks = _mature_weeks(days, k)
+        users = size[weeks, 0].sum()
+        out[f"conversion_{k}d"] = first[weeks, :k].sum() / users if users else float("nan")
+    for k in LTV_DAYS:
+        weeks = _mature_weeks(days, k)
+        buyers = first[weeks, :k].sum()
+        for basis, table in (("margin", margin), ("gmv", gmv)):
+            value = table[weeks, :k].sum() / buyers if buyers else float("nan")
+            out[f"ltv_{k}d_{basis}"] = value
+        out[f"ltv_cac_{k}d"] = (out[f"ltv_{k}d_margin"] / out["cac"]
+                                if out["cac"] and out["cac"] == out["cac"] else float("nan"))
+    out["payback_days"] = _payback(first, margin, out["cac"], days)
+    return out
+
+
+def _payback(first: np.ndarray, margin: np.ndarray, cac: float, days: int) -> float:
+    """First age at which cumulative margin per new buyer reaches CAC (NaN if never seen)."""
+    if math.isnan(cac) or first.size == 0:
+        return float("nan")
+    if cac <= 0:
+        return 0.0
+    for age in range(min(days, margin.shape[1])):
+        weeks = _mature_weeks(days, age + 1)
+        buyers = first[weeks, : age + 1].sum()
+        if buyers and margin[weeks, : age + 1].sum() / buyers >= cac:
+            return float(age)
+    return float("nan")
+
+
+def retention_grid(active: np.ndarray, sizes: np.ndarray, days: int,
+                   channel: int | None = None) -> pd.DataFrame:
+    """Share of each weekly cohort with an open in each week since acquisition (NaN where the
+    week is not fully observed)."""
+    grid = active.sum(axis=1) if channel is None else active[:, channel, :]
+    size = sizes.sum(axis=1) if channel is None else sizes[:, channel]
+    weeks = grid.shape[0]
+    out = np.full(grid.shape, np.nan)
+    for w in range(weeks):
+        if size[w] == 0:
+            continue
+        for a in range(weeks - w):
+            if (w + a) * 7 + 12 <= days - 1:  # the cohort's last user saw the whole week
+                out[w, a] = grid[w, a] / size[w]
+    frame = pd.DataFrame(out, index=pd.Index(range(weeks), name="cohort_week"),
+                         columns=pd.Index(range(weeks), name="weeks_since"))
+    return frame.dropna(how="all").dropna(axis=1, how="all")

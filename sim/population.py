@@ -69,7 +69,7 @@ class Layout:
 
 class Population:
     def __init__(self, layout: Layout, arm: np.ndarray, persona: np.ndarray,
-                 columns: dict[str, np.dtype], order_rng: np.random.Generator) -> None:
+                 columns: dict[str, np.dtype]) -> None:
         self.layout = layout
         self.size = len(arm)
         self.n_groups = layout.n_groups
@@ -87,16 +87,13 @@ class Population:
         }
         self.stage_counts = np.zeros((len(Stage), layout.n_cells), dtype=np.int64)
         self.stage_counts[Stage.POTENTIAL] = np.bincount(self.cell, minlength=layout.n_cells)
-        # Potential users of each group in a random order: the next k of a uniformly shuffled
-        # pool are a uniformly random k-subset, which is what "each potential user joins with
-        # probability h" needs, without one random number per user per day.
-        order = order_rng.permutation(self.size).astype(np.int32)
-        by_group = np.argsort(self.group[order], kind="stable")
-        order = order[by_group]
+        # Rows of each parameter group, to draw arrivals from without scanning the market.
+        order = np.argsort(self.group, kind="stable").astype(np.int32)
         bounds = np.searchsorted(self.group[order], np.arange(self.n_groups + 1))
-        self._pool = [order[bounds[g]:bounds[g + 1]] for g in range(self.n_groups)]
-        self._pool_next = [0] * self.n_groups
+        self._group_rows = [order[bounds[g]:bounds[g + 1]] for g in range(self.n_groups)]
         self.today: dict[str, list[np.ndarray]] = {}
+        self.visits: list[tuple[np.ndarray, int, int]] = []  # today's (rows, channel, campaign)
+        self.funnel = False  # set by the engine when a funnel mechanic turns visits into users
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
@@ -118,17 +115,29 @@ class Population:
         return (self.group[rows] * self.n_channels + channel).astype(np.int16)
 
     # --- stage changes ------------------------------------------------------------------------
-    def draw_potential(self, group: int, k: int) -> np.ndarray:
-        """k uniformly random potential users of a group (fewer if the group runs out)."""
-        pool, start, taken = self._pool[group], self._pool_next[group], []
-        while k > 0 and start < len(pool):
-            chunk = pool[start : start + k]
-            start += len(chunk)
-            chunk = chunk[self.stage[chunk] == Stage.POTENTIAL]  # others may have joined them
-            taken.append(chunk)
-            k -= len(chunk)
-        self._pool_next[group] = start
-        return np.concatenate(taken) if taken else np.empty(0, dtype=np.int32)
+    def draw_potential(self, group: int, k: int, rng: np.random.Generator) -> np.ndarray:
+        """k uniformly random potential users of a group (all of them if fewer remain).
+
+        Sequential uniform draws from the group's rows, keeping potential users not yet taken:
+        each accepted user is uniform among those left, so the result is a uniformly random
+        k-subset, as k independent "does this user join?" trials conditioned on the count give.
+        Visitors who do not register stay potential and can be drawn again later.
+        """
+        rows = self._group_rows[group]
+        left = self.potential_of_group(group)
+        if k <= 0 or left == 0:
+            return np.empty(0, dtype=np.int32)
+        if k >= left:
+            return rows[self.stage[rows] == Stage.POTENTIAL]
+        taken = np.empty(0, dtype=np.int32)
+        while len(taken) < k:
+            need = k - len(taken)
+            batch = rows[rng.integers(0, len(rows), size=int(need * len(rows) / left * 1.2) + 16)]
+            batch = batch[self.stage[batch] == Stage.POTENTIAL]
+            batch = np.concatenate([taken, batch])
+            _, first = np.unique(batch, return_index=True)
+            taken = batch[np.sort(first)][:k]
+        return taken
 
     def acquire(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
         """Potential users become users, remembering the channel and campaign that won them."""
@@ -143,6 +152,15 @@ class Population:
         self.stage_counts[Stage.ALIVE] += np.bincount(self.cell[rows], minlength=n_cells)
         self.emit("acquired", rows)
 
+    def arrive(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
+        """Potential users visit through a channel. With a funnel they wait for it to register
+        them; without one, every visit registers at once."""
+        rows = rows[self.stage[rows] == Stage.POTENTIAL]
+        if self.funnel:
+            self.visits.append((rows, channel, campaign))
+        else:
+            self.acquire(rows, day, channel, campaign)
+
     def churn(self, rows: np.ndarray) -> None:
         rows = rows[self.stage[rows] == Stage.ALIVE]
         self.stage[rows] = Stage.CHURNED
@@ -154,6 +172,7 @@ class Population:
     # --- today's events: how mechanics hear about each other's work ---------------------------
     def begin_day(self) -> None:
         self.today = {}
+        self.visits = []
 
     def emit(self, event: str, rows: np.ndarray) -> None:
         self.today.setdefault(event, []).append(rows)

@@ -314,7 +314,54 @@ def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
         problems += _check_arms(scenario)
     if scenario.market.personas:
         problems += _check_personas(scenario)
+    problems += _check_references(scenario)
     return problems
+
+
+def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Personas and channels named by mechanics exist; dated things fall inside the horizon;
+    options that contradict each other are refused."""
+    from sim.mechanics import REGISTRY
+
+    problems: list[tuple[Path, str]] = []
+    personas = set(scenario.persona_names)
+    channels = {c for p in scenario.mechanics.values()
+                for c in REGISTRY[p.type][1].channels(p)}
+    last = scenario.days - 1
+    for name, params in scenario.mechanics.items():
+        for path, value in _walk(params, ("mechanics", name)):
+            key = path[-1] if not isinstance(path[-1], int) else path[-2]
+            if key == "personas":
+                if value not in personas:
+                    problems.append((path, f"persona {value!r} is not defined in "
+                                     f"market.personas ({', '.join(sorted(personas))})"))
+            elif key == "channels" and value not in channels:
+                problems.append((path, f"channel {value!r} is not a channel of this scenario "
+                                 f"({', '.join(sorted(channels)) or 'none'})"))
+            elif key == "day" and isinstance(value, int) and value > last:
+                problems.append((path, f"day {value} is outside the horizon 0..{last}"))
+        if getattr(params, "first_order", None) is not None and getattr(
+                params, "purchase_on_acquisition", False):
+            problems.append((("mechanics", name, "first_order"),
+                             "first_order and purchase_on_acquisition: true contradict each "
+                             "other; the acquisition cannot both be and wait for a first order"))
+    return problems
+
+
+def _walk(model: Any, path: Path) -> list[tuple[Path, Any]]:
+    """Every leaf value of a parameter model with its path (list items get their index)."""
+    from pydantic import BaseModel
+
+    out: list[tuple[Path, Any]] = []
+    if isinstance(model, BaseModel):
+        for field in type(model).model_fields:
+            out += _walk(getattr(model, field), (*path, field))
+    elif isinstance(model, list):
+        for i, item in enumerate(model):
+            out += _walk(item, (*path, i))
+    else:
+        out.append((path, model))
+    return out
 
 
 def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:

@@ -18,9 +18,9 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_every_scenario_validates_and_runs_small(path: Path) -> None:
-    scenario = load_scenario(path, ["market.size=3000", "days=30", "replicates=2"])
+    scenario = load_scenario(path, ["market.size=3000", "replicates=2"])
     result = run(scenario)
-    assert len(result.metrics) == 2 * 30
+    assert len(result.metrics) == 2 * scenario.days
     assert result.metrics["new_users"].sum() > 0
 
 

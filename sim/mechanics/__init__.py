@@ -5,13 +5,25 @@ Adding a mechanic means one new module here and one entry below.
 
 from __future__ import annotations
 
+from sim.mechanics.activity import Activity, ActivityParams
 from sim.mechanics.base import Mechanic, MechanicParams
 from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParams
+from sim.mechanics.funnel import Funnel, FunnelParams
+from sim.mechanics.kol_posts import KolPosts, KolPostsParams
+from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
+from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
+from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 
 REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
+    "seed_users": (SeedUsersParams, SeedUsers),
     "bass_acquisition": (BassAcquisitionParams, BassAcquisition),
+    "paid_ads": (PaidAdsParams, PaidAds),
+    "kol_posts": (KolPostsParams, KolPosts),
+    "funnel": (FunnelParams, Funnel),
+    "new_user_gift": (NewUserGiftParams, NewUserGift),
     "purchase_dropout": (PurchaseDropoutParams, PurchaseDropout),
+    "activity": (ActivityParams, Activity),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]

@@ -15,7 +15,7 @@ import numpy as np
 import simpy
 
 from sim.params import StrictModel, Window
-from sim.population import Layout, Population
+from sim.population import Layout, Population, Stage
 from sim.recorder import Recorder
 from sim.variants import VariantParams
 
@@ -55,6 +55,7 @@ class Context:
 
 class Mechanic(Generic[P]):
     stage: ClassVar[StageOrder]
+    substage: ClassVar[int] = 0  # order within a stage when it matters (funnel before gift)
     events: ClassVar[tuple[str, ...]] = ()  # user events it records (count and amount per cell)
     channel_events: ClassVar[tuple[str, ...]] = ()  # costs with no user, per channel
     stocks: ClassVar[tuple[str, ...]] = ()  # levels it records at the end of each day
@@ -84,6 +85,22 @@ class Mechanic(Generic[P]):
 
     def setup(self) -> None:
         """Draw per-user attributes and start any SimPy processes. Runs before day 0."""
+
+    def bring(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
+        """Acquisition channels call this: record the visits, then let them arrive (register at
+        once, or through the funnel when the scenario has one)."""
+        rows = rows[self.pop.stage[rows] == Stage.POTENTIAL]
+        self.ctx.recorder.event("visit", day, rows, channel=channel)
+        self.pop.arrive(rows, day, channel, campaign)
+
+    def targeted_groups(self, personas: list[str]) -> np.ndarray:
+        """Parameter groups (arm x persona) whose persona is in `personas` (all if empty)."""
+        layout = self.ctx.layout
+        groups = np.arange(layout.n_groups)
+        if not personas:
+            return groups
+        wanted = [layout.personas.index(p) for p in personas]
+        return groups[np.isin(groups % len(layout.personas), wanted)]
 
     def step(self, day: int) -> None:
         """One day's work while the mechanic is switched on."""

@@ -1,9 +1,10 @@
 """Bass acquisition: organic word of mouth.
 
-Each day, every potential user joins with probability min(1, p + q * A_t / N), where A_t is the
+Each day, every potential user arrives with probability min(1, p + q * A_t / N), where A_t is the
 number of acquired, alive users at the start of the day and N the market size. Only the count
-is random per day: a Binomial draw per arm, then the next users of the arm's shuffled pool
+is random per day: a Binomial draw per group, then a uniformly random subset of that size
 (see Population.draw_potential), so the cost does not grow with the number of potential users.
+Arrivals register at once, or go through the funnel when the scenario has one.
 """
 
 from __future__ import annotations
@@ -48,4 +49,4 @@ class BassAcquisition(Mechanic[BassAcquisitionParams]):
         for group in range(self.pop.n_groups):
             joined = int(self.rng.binomial(self.pop.potential_of_group(group), hazard[group]))
             if joined:
-                self.pop.acquire(self.pop.draw_potential(group, joined), day, self.channel)
+                self.bring(self.pop.draw_potential(group, joined, self.rng), day, self.channel)

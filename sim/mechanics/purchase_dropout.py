@@ -61,6 +61,48 @@ class GammaGammaOrderValue(StrictModel):
 OrderValue = Annotated[GammaOrderValue | GammaGammaOrderValue, Field(discriminator="model")]
 
 
+class FirstOrder(StrictModel):
+    within_30_days: float = Field(
+        0.20, ge=0.0, le=1.0,
+        description="Probability a new user orders within 30 days of registering (ASSUMPTION: "
+        "domain-facts first_order_within_30d_given_register, range 0.05-0.40).")
+
+
+class Reminder(StrictModel):
+    consent_prob: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Share of cart abandoners who grant a one-time subscription on the tap "
+        "(ASSUMPTION, 0.1-0.6); one consent allows one message (WeChat rule).")
+    recovery_rate: float = Field(
+        0.08, ge=0.0, le=1.0,
+        description="Share of reminded carts that are paid (Moosend 10.7%, Soocial 3.6%).")
+    coupon: float = Field(3.0, ge=0.0, description="Yuan off a recovered order.")
+
+
+class Checkout(StrictModel):
+    cart_abandonment: float = Field(
+        0.70, ge=0.0, le=1.0,
+        description="Share of checkouts left unpaid (Baymard 69.8-70.2%; mobile about 0.86).")
+    reminder: Reminder | None = Field(
+        None, description="Unpaid-order reminder through a subscription message; omit for none.")
+
+
+class SpendCoupon(StrictModel):
+    threshold: float = Field(gt=0.0, description="Spend at least this many yuan (满 X).")
+    discount: float = Field(gt=0.0, description="... and get this many yuan off (减 Y).")
+    redemption: float = Field(
+        0.10, ge=0.0, le=1.0,
+        description="Share of eligible orders that use the coupon (e-commerce ~0.1, BLOG).")
+    conversion_lift: float = Field(
+        0.0, ge=0.0, description="Relative lift of the purchase probability while it runs "
+        "(a persona's coupon sensitivity: set it per persona).")
+    top_up_band: float = Field(
+        0.2, ge=0.0, le=1.0,
+        description="Orders within this fraction below the threshold may be topped up to it.")
+    top_up_prob: float = Field(0.3, ge=0.0, le=1.0,
+                               description="Probability such an order is topped up.")
+
+
 class PurchaseDropoutParams(MechanicParams):
     type: Literal["purchase_dropout"] = "purchase_dropout"
     purchase_rate: PurchaseRate
@@ -69,11 +111,21 @@ class PurchaseDropoutParams(MechanicParams):
     purchase_on_acquisition: bool = Field(
         False, description="The acquisition is itself an order (BG/NBD convention)."
     )
+    first_order: FirstOrder | None = Field(
+        None, description="New users first wait for a first order at this rate, then buy at "
+        "their own rate (BG/NBD after the first order); omit to buy at their rate from day one.")
+    checkout: Checkout | None = Field(None, description="Cart abandonment and reminders.")
+    spend_coupon: SpendCoupon | None = Field(None, description="A store-wide 满减 coupon.")
+    cogs_ratio: float = Field(0.0, ge=0.0, le=1.0,
+                              description="Cost of goods as a share of the list price.")
+    refund_rate: float = Field(0.0, ge=0.0, le=1.0,
+                               description="Share of orders refunded in full (goods returned).")
 
 
 class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     stage = StageOrder.PURCHASE
-    events = ("order", "first_order")
+    events = ("order", "first_order", "coupon", "gift", "refund", "cogs", "cart_abandoned",
+              "reminder_sent", "recovered", "repurchase_30d")
 
     @classmethod
     def columns(cls, params: PurchaseDropoutParams) -> dict[str, np.dtype]:
@@ -82,6 +134,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             "dropout_prob": np.dtype(np.float64),
             "next_purchase_day": np.dtype(np.int32),
             "purchase_count": np.dtype(np.int32),
+            "first_order_day": np.dtype(np.int16),
         }
         if params.order_value.model == "gamma_gamma":
             cols["spend_rate"] = np.dtype(np.float64)
@@ -103,22 +156,26 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         else:
             pop["purchase_prob"][:] = -np.expm1(-daily_rate)
         del daily_rate
+        if self.params.base.spend_coupon is not None:
+            lift = rate("spend_coupon.conversion_lift", arm)
+            np.minimum(pop["purchase_prob"] * (1.0 + lift), 1.0, out=pop["purchase_prob"])
         pop["dropout_prob"][:] = self.rng.beta(rate("dropout.a", arm), rate("dropout.b", arm), n)
         if "spend_rate" in pop.columns:
             pop["spend_rate"][:] = self.rng.gamma(
                 rate("order_value.q", arm), 1.0 / rate("order_value.v", arm), size=n
             )
         pop["next_purchase_day"].fill(NEVER)
+        pop["first_order_day"].fill(-1)
 
     def step(self, day: int) -> None:
         joined = self.pop.rows_today("acquired")
         if len(joined) and self.params.base.purchase_on_acquisition:
-            self._buy(joined, day, dropout=False)
+            self._order(joined, day, dropout=False)
         elif len(joined):  # a gap of 1 means "today": the join day is the first day of trials
             self.pop["next_purchase_day"][joined] = day - 1 + self._gap(joined)
         due = self._due(day)
         if len(due):
-            self._buy(due, day, dropout=True)
+            self._checkout(due, day)
 
     def idle(self, day: int) -> None:
         """No purchases while switched off; gaps are memoryless, so due users just redraw."""
@@ -131,19 +188,101 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         due = np.flatnonzero(self.pop["next_purchase_day"] == day)
         return due[self.pop.stage[due] == Stage.ALIVE]
 
-    def _buy(self, rows: np.ndarray, day: int, *, dropout: bool) -> None:
-        pop, rec = self.pop, self.ctx.recorder
-        amounts = self._order_values(rows)
-        first = pop["purchase_count"][rows] == 0
+    def _checkout(self, rows: np.ndarray, day: int) -> None:
+        """Checkouts become orders, or abandoned carts that a reminder may still recover."""
+        checkout = self.params.base.checkout
+        if checkout is None:
+            self._order(rows, day, dropout=True)
+            return
+        rec, group = self.ctx.recorder, self.pop.group[rows]
+        left = self.rng.random(len(rows)) < self.params.for_rows("checkout.cart_abandonment", group)
+        paid, abandoned = rows[~left], rows[left]
+        rec.event("cart_abandoned", day, abandoned)
+        recovered = np.empty(0, dtype=rows.dtype)
+        if checkout.reminder is not None and len(abandoned):
+            g = self.pop.group[abandoned]
+            consent = self.rng.random(len(abandoned)) < self.params.for_rows(
+                "checkout.reminder.consent_prob", g)
+            reminded = abandoned[consent]  # one consent, one message: never more sends
+            rec.event("reminder_sent", day, reminded)
+            back = self.rng.random(len(reminded)) < self.params.for_rows(
+                "checkout.reminder.recovery_rate", self.pop.group[reminded])
+            recovered = reminded[back]
+            rec.event("recovered", day, recovered)
+        lost = np.setdiff1d(abandoned, recovered, assume_unique=True)
+        self.pop["next_purchase_day"][lost] = day + self._gap(lost)  # try again another day
+        orders = np.concatenate([paid, recovered])
+        extra = np.zeros(len(orders))
+        if len(recovered):
+            extra[len(paid):] = self.params.for_rows("checkout.reminder.coupon",
+                                                     self.pop.group[recovered])
+        self._order(orders, day, dropout=True, extra_discount=extra)
+
+    def _order(self, rows: np.ndarray, day: int, *, dropout: bool,
+               extra_discount: np.ndarray | None = None) -> None:
+        """Book orders: value, discounts, refunds and cost of goods, then dropout and the next
+        checkout. Money identity per order: value = paid + coupon + gift."""
+        pop, rec, base = self.pop, self.ctx.recorder, self.params.base
+        values = self._order_values(rows)
+        coupon = np.zeros(len(rows)) if extra_discount is None else extra_discount.copy()
+        if base.spend_coupon is not None:
+            values, coupon = self._spend_coupon(rows, values, coupon)
+        coupon = np.minimum(coupon, values)
+        count = pop["purchase_count"][rows]
+        first = count == 0
+        gift = np.zeros(len(rows))
+        if "gift_value" in pop.columns:
+            gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
+            pop["gift_value"][rows[first]] = 0.0
+        refunded = np.zeros(len(rows), dtype=bool)
+        if self.params.varies("refund_rate") or base.refund_rate > 0:
+            refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
+                                                                         pop.group[rows])
+        kept = ~refunded
+        rec.event("order", day, rows, values)
+        rec.event("first_order", day, rows[first], values[first])
+        rec.event("coupon", day, rows[coupon > 0], coupon[coupon > 0])
+        rec.event("gift", day, rows[gift > 0], gift[gift > 0])
+        rec.event("refund", day, rows[refunded], (values - coupon - gift)[refunded])
+        if self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
+            cogs = self.params.for_rows("cogs_ratio", pop.group[rows[kept]]) * values[kept]
+            rec.event("cogs", day, rows[kept], cogs)
+        self._repurchases(rows[count == 1], day)
+        pop["first_order_day"][rows[first]] = day
         pop["purchase_count"][rows] += 1
-        rec.event("order", day, rows, amounts)
-        rec.event("first_order", day, rows[first], amounts[first])
-        if dropout:
-            leaving = self.rng.random(len(rows)) < pop["dropout_prob"][rows]
-            gone, rows = rows[leaving], rows[~leaving]
+        pop.emit("ordered", rows)
+        if dropout:  # the first order of a first_order scenario is a birth, not a repeat
+            at_risk = rows if base.first_order is None else rows[~first]
+            leaving = self.rng.random(len(at_risk)) < pop["dropout_prob"][at_risk]
+            gone = at_risk[leaving]
             pop["next_purchase_day"][gone] = NEVER
             pop.churn(gone)
+            rows = rows[pop.stage[rows] == Stage.ALIVE]
         pop["next_purchase_day"][rows] = day + self._gap(rows)
+
+    def _spend_coupon(self, rows: np.ndarray, values: np.ndarray,
+                      coupon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """满减: orders just below the threshold may be topped up to it; eligible orders that
+        use the coupon get the discount (on top of any reminder coupon)."""
+        group = self.pop.group[rows]
+        get = self.params.for_rows
+        threshold = np.broadcast_to(get("spend_coupon.threshold", group), values.shape)
+        near = (values < threshold) & (values >= threshold * (1 - get("spend_coupon.top_up_band",
+                                                                      group)))
+        top_up = near & (self.rng.random(len(rows)) < get("spend_coupon.top_up_prob", group))
+        values = np.where(top_up, threshold, values)
+        uses = (values >= threshold) & (
+            self.rng.random(len(rows)) < get("spend_coupon.redemption", group))
+        return values, coupon + np.where(uses, get("spend_coupon.discount", group), 0.0)
+
+    def _repurchases(self, second: np.ndarray, day: int) -> None:
+        """A second order within 30 days of the first counts on the first order's day, so the
+        30-day repurchase rate is a ratio of events on the same days."""
+        first_day = self.pop["first_order_day"][second]
+        quick = second[day - first_day <= 30]
+        for d in np.unique(self.pop["first_order_day"][quick]):
+            self.ctx.recorder.event("repurchase_30d", int(d),
+                                    quick[self.pop["first_order_day"][quick] == d])
 
     def _order_values(self, rows: np.ndarray) -> np.ndarray:
         value, arm = self.params.base.order_value, self.pop.group[rows]
@@ -157,13 +296,24 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         return self.rng.gamma(shape, 1.0 / self.pop["spend_rate"][rows], size=len(rows))
 
     def _gap(self, rows: np.ndarray) -> np.ndarray:
-        """Days until the next purchase: Geometric(prob) >= 1, capped past the horizon."""
-        return geometric_gap(self.rng, self.pop["purchase_prob"][rows], self.ctx.days)
+        """Days until the next checkout: Geometric(prob) >= 1, capped past the horizon. Users
+        still waiting for a first order use the first-order rate (and their gift's boost)."""
+        prob = self.pop["purchase_prob"][rows]
+        if self.params.base.first_order is not None:
+            waiting = self.pop["purchase_count"][rows] == 0
+            p30 = self.params.for_rows("first_order.within_30_days", self.pop.group[rows])
+            first = -np.expm1(np.log1p(-np.minimum(p30, 1 - 1e-12)) / 30.0)
+            if "first_order_boost" in self.pop.columns:
+                first = np.minimum(1.0, first * (1.0 + self.pop["first_order_boost"][rows]))
+            prob = np.where(waiting, first, prob)
+        return geometric_gap(self.rng, prob, self.ctx.days)
 
 
-def geometric_gap(rng: np.random.Generator, prob: np.ndarray, horizon: int) -> np.ndarray:
+def geometric_gap(rng: np.random.Generator, prob: np.ndarray | float,
+                  horizon: int) -> np.ndarray:
     """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1."""
-    u = 1.0 - rng.random(len(prob))  # in (0, 1]
+    prob = np.asarray(prob, dtype=np.float64)
+    u = 1.0 - rng.random(prob.shape)  # in (0, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         gap = np.floor(np.log(u) / np.log1p(-prob)) + 1.0
     gap = np.where(prob > 0.0, gap, horizon + 1.0)

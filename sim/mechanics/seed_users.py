@@ -1,0 +1,58 @@
+"""Seed users: founders, staff, friends and family who are users from a given day (usually 0).
+
+They skip the funnel (nobody has to persuade them) and are credited to channel `seed`. The day
+is a SimPy timeout: the process marks the mechanic due and that day's step acquires them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+
+
+class SeedUsersParams(MechanicParams):
+    type: Literal["seed_users"] = "seed_users"
+    count: int = Field(ge=0, description="How many seed users join.")
+    day: int = Field(0, ge=0, description="The day they join.")
+    personas: list[str] = Field(default_factory=list,
+                                description="Personas they are drawn from; empty = all.")
+    channel: str = Field("seed", pattern=r"^[a-z][a-z0-9_]*$",
+                         description="Channel they are credited to.")
+
+
+class SeedUsers(Mechanic[SeedUsersParams]):
+    stage = StageOrder.ACQUISITION
+
+    @classmethod
+    def channels(cls, params: SeedUsersParams) -> list[str]:
+        return [params.channel]
+
+    def setup(self) -> None:
+        self.channel = self.ctx.layout.channel_id(self.params.base.channel)
+        self.groups = self.targeted_groups(self.params.base.personas)
+        self.due = False
+        self.ctx.env.process(self._calendar())
+
+    def _calendar(self) -> Iterator:
+        if self.params.base.day > 0:
+            yield self.ctx.env.timeout(self.params.base.day)
+        self.due = True
+
+    def step(self, day: int) -> None:
+        if not self.due:
+            return
+        self.due = False
+        potential = np.array([self.pop.potential_of_group(g) for g in self.groups], float)
+        if potential.sum() == 0:
+            return
+        want = min(self.params.base.count, int(potential.sum()))
+        per_group = self.rng.multivariate_hypergeometric(potential.astype(np.int64), want)
+        for group, k in zip(self.groups, per_group, strict=True):
+            rows = self.pop.draw_potential(int(group), int(k), self.rng)
+            self.ctx.recorder.event("visit", day, rows, channel=self.channel)
+            self.pop.acquire(rows, day, self.channel)
