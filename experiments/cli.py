@@ -27,6 +27,8 @@ from sim.memory import human
 from sim.metrics import METRICS
 from sim.scenario import Scenario, load_scenario, scenario_schema
 
+MAX_EVENT_LOG_USERS = 500_000
+
 app = typer.Typer(
     name="simctl",
     help="growthsim: simulate growth mechanics of a social e-commerce mini-program.",
@@ -57,21 +59,29 @@ def run_command(
     out: Annotated[Path, typer.Option(help="Root folder for run folders.")] = Path("runs"),
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option(help="No progress or table on stderr.")] = False,
+    events: Annotated[bool, typer.Option(
+        help=f"Also write events.parquet (user, day, event, amount, channel, campaign); "
+        f"markets up to {MAX_EVENT_LOG_USERS:,} users.")] = False,
 ) -> None:
     """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path)."""
     with cli_errors():
         extra = flag_overrides(days=days, seed=seed, replicates=replicates)
         scenario = load_scenario(scenario_file, [*(overrides or []), *extra])
         check_memory(scenario)
+        if events and scenario.market.size > MAX_EVENT_LOG_USERS:
+            raise InputError([scenario.problem(
+                ("market", "size"), f"--events logs every user event; use at most "
+                f"{MAX_EVENT_LOG_USERS:,} users (market.size={MAX_EVENT_LOG_USERS}) or drop "
+                "--events")])
         progress = LazyProgress(scenario.days * scenario.replicates,
                                 f"{scenario.name}", enabled=not quiet)
         started = time.perf_counter()
         try:
-            result = run(scenario, progress=progress)
+            result = run(scenario, progress=progress, log_events=events)
         finally:
             progress.close()
         wall = time.perf_counter() - started
-        run_dir = write_run(result, out, wall)
+        run_dir = write_run(result, out, wall, events=events)
         summary = result.summary()
         if not quiet:
             err.print(summary_table(scenario, summary))

@@ -48,7 +48,7 @@ def summary_document(result: Result, wall_seconds: float) -> dict[str, Any]:
     return _json_safe(doc)
 
 
-def write_run(result: Result, out_root: Path, wall_seconds: float) -> Path:
+def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool = False) -> Path:
     """Write the run folder and return its final path."""
     parent = Path(out_root) / result.scenario.name
     parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +65,10 @@ def write_run(result: Result, out_root: Path, wall_seconds: float) -> Path:
         result.metrics.to_parquet(partial / "metrics.parquet", index=False)
         if result.scenario.experiment is not None:
             result.arm_metrics.to_parquet(partial / "arm_metrics.parquet", index=False)
+        if not result.channel_metrics.empty:
+            result.channel_metrics.to_parquet(partial / "channel_metrics.parquet", index=False)
+        if events:
+            result.events().to_parquet(partial / "events.parquet", index=False)
         summary = summary_document(result, wall_seconds)
         (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
         write_report(result, summary, partial / "report.html")

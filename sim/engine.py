@@ -137,7 +137,10 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
 
     env.process(_days(env, mechanics, pop, recorder, days, progress))
     env.run(until=days)
-    return recorder.finish()
+    counters = recorder.finish()
+    if log_events:  # who is who, so the log can name arms and personas
+        counters.events.update(_arm=pop.arm, _persona=pop.persona)
+    return counters
 
 
 def _window(env: simpy.Environment, mech: Mechanic, first: int, last: int | None) -> Iterator:
@@ -252,6 +255,14 @@ class Result:
                           if name not in ("replicate", "channel")}
                 for ch, g in table.groupby("channel", sort=False)}
 
+    def events(self) -> pd.DataFrame:
+        """The per-user event log of every replicate (runs made with log_events=True)."""
+        from sim.events import event_table
+
+        layout = layout_of(self.scenario)
+        return pd.concat([event_table(c, layout).assign(replicate=r)
+                          for r, c in sorted(self.counters.items())], ignore_index=True)
+
     def retention(self, channel: str | None = None) -> pd.DataFrame:
         """Weekly cohorts x weeks since acquisition: share with an open, mean over replicates."""
         layout = layout_of(self.scenario)
@@ -264,10 +275,12 @@ class Result:
         return sum(grids) / len(grids)
 
 
-def run(scenario: Scenario, progress: Progress | None = None) -> Result:
+def run(scenario: Scenario, progress: Progress | None = None,
+        log_events: bool = False) -> Result:
     """Run every replicate of a scenario in this process and collect the metrics."""
     check_memory(scenario)
-    counters = {r: simulate(scenario, r, progress) for r in range(scenario.replicates)}
+    counters = {r: simulate(scenario, r, progress, log_events)
+                for r in range(scenario.replicates)}
     return collect(scenario, counters)
 
 

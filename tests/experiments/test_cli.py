@@ -140,3 +140,22 @@ def test_internal_errors_show_traceback_only_with_debug(tmp_path, monkeypatch) -
     assert plain.exit_code == 1 and "--debug" in plain.stderr
     debug = runner.invoke(app, ["--debug", "run", REFERENCE, *SMALL, "--out", str(tmp_path)])
     assert isinstance(debug.exception, ZeroDivisionError)
+
+
+COLD_START = str(ROOT / "scenarios" / "cold_start.yaml")
+
+
+def test_events_flag_writes_the_event_log(tmp_path: Path) -> None:
+    done = simctl("run", COLD_START, "market.size=3000", "--events", "--quiet",
+                  "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    events = pd.read_parquet(Path(done.stdout.strip()) / "events.parquet")
+    assert {"user", "day", "event", "amount", "channel", "campaign"} <= set(events.columns)
+    assert {"acquired", "order", "open", "visit"} <= set(events["event"])
+
+
+def test_events_flag_refuses_a_huge_market(tmp_path: Path) -> None:
+    done = simctl("run", COLD_START, "market.size=600000", "--events", "--out",
+                  str(tmp_path / "r"), cwd=tmp_path)
+    assert done.returncode == 2 and "--events logs every user event" in done.stderr
+    assert not (tmp_path / "r").exists()

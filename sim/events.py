@@ -1,0 +1,160 @@
+"""The per-user event log, and counters rebuilt from an event log.
+
+`event_table` turns what the recorder logged into a table with columns user, day, event, amount,
+channel, campaign, arm and persona (user -1 for channel costs such as ad spend). `counters_from_
+events` does the reverse: it aggregates an event table into the same `Counters` the engine
+produces, so the metric definitions in `sim.metrics` apply to a log exactly as to a simulation.
+Stocks that need per-user history (alive users, WAU, MAU, lifecycle states) are rebuilt from the
+acquired, churned and open events.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim.metrics import COHORT_EVENTS
+from sim.population import Layout
+from sim.recorder import COHORT_DAYS, WEEK, Counters
+
+NEW_DAYS = 7
+
+
+def event_table(counters: Counters, layout: Layout) -> pd.DataFrame:
+    """The logged events as a DataFrame (needs a run with log_events=True)."""
+    log = counters.events
+    if log is None:
+        raise ValueError("this run did not log events; simulate(..., log_events=True)")
+    arm, persona = log["_arm"], log["_persona"]
+    users = log["user"]
+    known = users >= 0
+    arm_name = np.full(len(users), "", dtype=object)
+    persona_name = np.full(len(users), "", dtype=object)
+    arm_name[known] = np.asarray(layout.arms, dtype=object)[arm[users[known]]]
+    persona_name[known] = np.asarray(layout.personas, dtype=object)[persona[users[known]]]
+    return pd.DataFrame({
+        "user": users, "day": log["day"].astype(np.int32), "event": log["event"].astype(str),
+        "amount": log["amount"],
+        "channel": np.asarray(layout.channels, dtype=object)[log["channel"]].astype(str),
+        "campaign": log["campaign"].astype(np.int32),
+        "arm": arm_name.astype(str), "persona": persona_name.astype(str),
+    })
+
+
+def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
+                         dormant_after_days: int | None = None) -> Counters:
+    """Aggregate an event table into engine-shaped counters (the same tables, same keys)."""
+    channels = {name: i for i, name in enumerate(layout.channels)}
+    arms = {name: i for i, name in enumerate(layout.arms)}
+    personas = {name: i for i, name in enumerate(layout.personas)}
+    n_cells, n_channels = layout.n_cells, len(layout.channels)
+    weeks = -(-days // WEEK)
+    users = events[events["user"] >= 0]
+    costs = events[events["user"] < 0]
+    chan = users["channel"].map(channels).to_numpy()
+    group = users["arm"].map(arms).to_numpy() * len(layout.personas) + users["persona"].map(
+        personas).to_numpy()
+    cell = group * n_channels + chan
+    day = users["day"].to_numpy()
+    amount = users["amount"].to_numpy()
+    names = users["event"].to_numpy()
+
+    counts: dict[str, np.ndarray] = {}
+    amounts: dict[str, np.ndarray] = {}
+    for name in np.unique(names):
+        pick = names == name
+        flat = day[pick] * n_cells + cell[pick]
+        counts[name] = np.bincount(flat, minlength=days * n_cells).reshape(days, n_cells) * 1.0
+        amounts[name] = np.bincount(flat, weights=amount[pick],
+                                    minlength=days * n_cells).reshape(days, n_cells)
+    channel_amounts: dict[str, np.ndarray] = {}
+    for name, frame in costs.groupby("event"):
+        table = np.zeros((days, n_channels))
+        np.add.at(table, (frame["day"].to_numpy(), frame["channel"].map(channels).to_numpy()),
+                  frame["amount"].to_numpy())
+        channel_amounts[str(name)] = table
+
+    # Who joined when and through which channel: from the acquired events (one per user).
+    joined = users[users["event"] == "acquired"]
+    acquired_day = pd.Series(joined["day"].to_numpy(), index=joined["user"].to_numpy())
+    user_cell = pd.Series(cell[names == "acquired"], index=joined["user"].to_numpy())
+    acq = users["user"].map(acquired_day).to_numpy()
+    cohort_counts, cohort_amounts = {}, {}
+    is_user = ~np.isnan(acq)
+    age = np.where(is_user, day - np.nan_to_num(acq), -1).astype(np.int64)
+    young = is_user & (age >= 0) & (age < COHORT_DAYS)
+    for name in COHORT_EVENTS:
+        pick = young & (names == name)
+        flat = ((acq[pick].astype(np.int64) // WEEK) * n_channels + chan[pick]) * COHORT_DAYS \
+            + age[pick]
+        shape = (weeks, n_channels, COHORT_DAYS)
+        if name in counts:
+            cohort_counts[name] = np.bincount(flat, minlength=np.prod(shape)).reshape(shape) * 1.0
+            cohort_amounts[name] = np.bincount(flat, weights=amount[pick],
+                                               minlength=np.prod(shape)).reshape(shape)
+
+    stocks = _stocks(users, day, cell, names, acquired_day, user_cell, days, n_cells,
+                     dormant_after_days)
+    active = _active_weeks(users, names, acq, chan, weeks, n_channels)
+    return Counters(counts, amounts, stocks, channel_amounts, cohort_counts, cohort_amounts,
+                    active, None)
+
+
+def _stocks(users: pd.DataFrame, day: np.ndarray, cell: np.ndarray, names: np.ndarray,
+            acquired_day: pd.Series, user_cell: pd.Series, days: int, n_cells: int,
+            dormant_after_days: int | None) -> dict[str, np.ndarray]:
+    """Levels at the end of each day, from per-user histories."""
+    def per_day(event_days: np.ndarray, event_cells: np.ndarray) -> np.ndarray:
+        flat = event_days * n_cells + event_cells
+        return np.bincount(flat, minlength=days * n_cells).reshape(days, n_cells) * 1.0
+
+    joins = per_day(day[names == "acquired"], cell[names == "acquired"])
+    leaves = per_day(day[names == "churned"], cell[names == "churned"])
+    stocks = {"alive_users": np.cumsum(joins - leaves, axis=0)}
+    if not (names == "open").any():
+        return stocks
+    opened = pd.DataFrame({"user": users["user"].to_numpy()[names == "open"],
+                           "day": day[names == "open"]}).drop_duplicates()
+    churned = pd.Series(day[names == "churned"], index=users["user"].to_numpy()[names == "churned"])
+    ids = acquired_day.index.to_numpy()
+    index = pd.Index(ids)
+    opens = np.zeros((len(ids), days), dtype=bool)
+    opens[index.get_indexer(opened["user"]), opened["day"].to_numpy()] = True
+    # last open on or before each day, per user (-1 before the first)
+    last = np.where(opens, np.arange(days), -1)
+    last = np.maximum.accumulate(last, axis=1)
+    cells = user_cell.reindex(ids).to_numpy()
+    t = np.arange(days)
+    seen = last >= 0
+    stocks["wau"] = _sum_by_cell(seen & (last >= t - 6), cells, n_cells)
+    stocks["mau"] = _sum_by_cell(seen & (last >= t - 29), cells, n_cells)
+    gone = churned.reindex(ids).fillna(days).to_numpy()[:, None]
+    alive = (acquired_day.reindex(ids).to_numpy()[:, None] <= t) & (t < gone)
+    if dormant_after_days is not None:
+        new = alive & (t - acquired_day.reindex(ids).to_numpy()[:, None] < NEW_DAYS)
+        dormant = alive & ~new & (last <= t - dormant_after_days)
+        stocks["new_state_users"] = _sum_by_cell(new, cells, n_cells)
+        stocks["dormant_state_users"] = _sum_by_cell(dormant, cells, n_cells)
+        stocks["active_state_users"] = _sum_by_cell(alive & ~new & ~dormant, cells, n_cells)
+    return stocks
+
+
+def _sum_by_cell(mask: np.ndarray, cells: np.ndarray, n_cells: int) -> np.ndarray:
+    out = np.zeros((mask.shape[1], n_cells))
+    for c in np.unique(cells):
+        out[:, c] = mask[cells == c].sum(axis=0)
+    return out
+
+
+def _active_weeks(users: pd.DataFrame, names: np.ndarray, acq: np.ndarray, chan: np.ndarray,
+                  weeks: int, n_channels: int) -> np.ndarray:
+    """Retention grid: users with an open in each week since acquisition, by weekly cohort."""
+    pick = (names == "open") & ~np.isnan(acq)
+    frame = pd.DataFrame({"user": users["user"].to_numpy()[pick],
+                          "cohort": acq[pick].astype(np.int64) // WEEK, "channel": chan[pick],
+                          "week": (users["day"].to_numpy()[pick] - acq[pick].astype(np.int64))
+                          // WEEK}).drop_duplicates(["user", "week"])
+    grid = np.zeros((weeks, n_channels, weeks))
+    np.add.at(grid, (frame["cohort"].to_numpy(), frame["channel"].to_numpy(),
+                     frame["week"].to_numpy()), 1.0)
+    return grid
