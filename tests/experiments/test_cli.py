@@ -36,7 +36,8 @@ def test_run_prints_only_the_run_folder_on_stdout(tmp_path: Path) -> None:
     run_dir = Path(done.stdout.strip())
     assert run_dir.parent == tmp_path / "reference"
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "metrics.parquet", "report.html", "scenario.resolved.yaml", "summary.json"]
+        "channel_metrics.parquet", "metrics.parquet", "report.html", "scenario.resolved.yaml",
+        "summary.json"]
     assert "purchases" in done.stderr and "95% CI" in done.stderr  # the table is for people
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     assert len(metrics) == 3 * 30 and {"replicate", "day", "gmv"} <= set(metrics.columns)

@@ -26,7 +26,8 @@ def with_arms(data: dict, treatment: dict[str, float], share: float = 0.5) -> di
 
 
 def test_arm_params_resolve_per_user() -> None:
-    params = VariantParams([BassAcquisitionParams(p=0.01, q=0.3), BassAcquisitionParams(p=0.05, q=0.3)])
+    params = VariantParams([BassAcquisitionParams(p=0.01, q=0.3),
+                            BassAcquisitionParams(p=0.05, q=0.3)])
     assert params.get("q") == 0.3 and not params.varies("q")
     assert np.array_equal(params.get("p"), [0.01, 0.05])
     arm_of_rows = np.array([1, 0, 1], dtype=np.int8)
