@@ -15,9 +15,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-# Events whose counts and amounts are also kept by acquisition cohort and age (for retention,
-# conversion-by-age and LTV); others are kept by day only.
-COHORT_EVENTS = ("acquired", "order", "first_order", "open", "coupon", "gift", "refund", "cogs")
+# Events whose counts and amounts are also kept by acquisition cohort and age (conversion by age
+# and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
+COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "refund", "cogs")
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,7 @@ class Population:
         self._group_rows = [order[bounds[g]:bounds[g + 1]] for g in range(self.n_groups)]
         self.today: dict[str, list[np.ndarray]] = {}
         self.visits: list[tuple[np.ndarray, int, int]] = []  # today's (rows, channel, campaign)
+        self._stamp = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)  # `distinct`
         self.funnel = False  # set by the engine when a funnel mechanic turns visits into users
 
     def __getitem__(self, name: str) -> np.ndarray:
@@ -112,9 +113,21 @@ class Population:
         credited to the channel that brought it)."""
         if channel is None:
             return self.cell[rows]
-        return (self.group[rows] * self.n_channels + channel).astype(np.int16)
+        return self.group[rows].astype(np.int64) * self.n_channels + channel
 
     # --- stage changes ------------------------------------------------------------------------
+    def distinct(self, rows: np.ndarray) -> np.ndarray:
+        """Rows without repeats, in first-occurrence order, in O(n) with no sort or hashing:
+        each row's stamp becomes the smallest position it occurs at (ufunc.at is unbuffered,
+        so repeated rows are well defined), and a position is kept if it holds that stamp."""
+        if len(rows) < 2:
+            return rows
+        order = np.arange(len(rows), dtype=np.int32)
+        np.minimum.at(self._stamp, rows, order)
+        keep = self._stamp[rows] == order
+        self._stamp[rows] = np.iinfo(np.int32).max
+        return rows[keep]
+
     def draw_potential(self, group: int, k: int, rng: np.random.Generator) -> np.ndarray:
         """k uniformly random potential users of a group (all of them if fewer remain).
 
@@ -134,9 +147,7 @@ class Population:
             need = k - len(taken)
             batch = rows[rng.integers(0, len(rows), size=int(need * len(rows) / left * 1.2) + 16)]
             batch = batch[self.stage[batch] == Stage.POTENTIAL]
-            batch = np.concatenate([taken, batch])
-            _, first = np.unique(batch, return_index=True)
-            taken = batch[np.sort(first)][:k]
+            taken = self.distinct(np.concatenate([taken, batch]))[:k]
         return taken
 
     def acquire(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:

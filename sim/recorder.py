@@ -73,6 +73,9 @@ class Recorder:
                                                        minlength=n_cells)
         if name in self.cohort_counts:
             self._cohorts(name, day, rows, weights)
+        elif name == "open" and self._last_active_week is not None:
+            acquired = self.pop.acquired_day[rows].astype(np.int64)
+            self._count_active_week(day, rows, acquired)
         if self._log is not None:
             chan = self.pop.channel[rows] if channel is None else np.full(len(rows), channel)
             self._log.append((rows.astype(np.int64), day, name,
@@ -90,7 +93,7 @@ class Recorder:
         self.stocks[name][day] = per_cell
 
     def _cohorts(self, name: str, day: int, rows: np.ndarray, weights: np.ndarray | None) -> None:
-        acquired = self.pop.acquired_day[rows]
+        acquired = self.pop.acquired_day[rows].astype(np.int64)  # int16 would overflow the keys
         keep = (acquired >= 0) & (day - acquired < COHORT_DAYS)  # users, young enough
         if not keep.all():
             rows, acquired = rows[keep], acquired[keep]
@@ -99,25 +102,22 @@ class Recorder:
             return
         table = self.cohort_counts[name]
         channels = table.shape[1]
-        flat = ((acquired // WEEK) * channels + self.pop.channel[rows]) * COHORT_DAYS \
-            + (day - acquired)
-        table += np.bincount(flat, minlength=table.size).reshape(table.shape)
+        flat = ((acquired // WEEK) * channels + self.pop.channel[rows].astype(np.int64)) \
+            * COHORT_DAYS + (day - acquired)
+        _accumulate(table, flat, None)
         if weights is not None:
-            self.cohort_amounts[name] += np.bincount(
-                flat, weights=weights, minlength=table.size).reshape(table.shape)
-        if name == "open" and self._last_active_week is not None:
-            self._count_active_week(day, rows, acquired)
+            _accumulate(self.cohort_amounts[name], flat, weights)
 
     def _count_active_week(self, day: int, rows: np.ndarray, acquired: np.ndarray) -> None:
         """Retention grid: a user counts once per week since acquisition in which they opened."""
-        age_week = ((day - acquired) // WEEK).astype(np.int16)
+        age_week = (day - acquired) // WEEK
         first = self._last_active_week[rows] != age_week
         rows, acquired, age_week = rows[first], acquired[first], age_week[first]
         self._last_active_week[rows] = age_week
         grid = self.cohort_active
-        flat = ((acquired // WEEK) * grid.shape[1] + self.pop.channel[rows]) * grid.shape[2] \
-            + age_week
-        grid += np.bincount(flat, minlength=grid.size).reshape(grid.shape)
+        flat = ((acquired // WEEK) * grid.shape[1] + self.pop.channel[rows].astype(np.int64)) \
+            * grid.shape[2] + age_week
+        _accumulate(grid, flat, None)
 
     def finish(self) -> Counters:
         return Counters(self.counts, self.amounts, self.stocks, self.channel_amounts,
@@ -139,3 +139,12 @@ class Recorder:
             "channel": np.concatenate([e[4] for e in self._log]),
             "campaign": np.concatenate([e[5] for e in self._log]),
         }
+
+
+def _accumulate(table: np.ndarray, flat: np.ndarray, weights: np.ndarray | None) -> None:
+    """table.flat[flat] += weights (or 1): unbuffered adds for a few keys, a bincount over the
+    whole table for many (a bincount costs the table's size, an add the number of keys)."""
+    if len(flat) * 8 < table.size:
+        np.add.at(table.reshape(-1), flat, 1.0 if weights is None else weights)
+    else:
+        table += np.bincount(flat, weights=weights, minlength=table.size).reshape(table.shape)

@@ -61,6 +61,7 @@ class Activity(Mechanic[ActivityParams]):
 
     def setup(self) -> None:
         days, cells = self.ctx.days, self.ctx.layout.n_cells
+        self.n_cells = cells
         self.pop["last_open_day"].fill(-1)
         self.pop["next_open_day"].fill(-1)
         self.seen = np.zeros((days, cells), dtype=np.int64)  # all users by last-open day
@@ -80,18 +81,21 @@ class Activity(Mechanic[ActivityParams]):
         pop, rec = self.pop, self.ctx.recorder
         n = self.params.base.dormant_after_days
         joined = pop.rows_today("acquired")
-        np.add.at(self.alive_acquired[day], pop.cell[joined], 1)
+        self.alive_acquired[day] += np.bincount(pop.cell[joined], minlength=self.n_cells)
         due = np.flatnonzero(pop["next_open_day"] == day)
-        opened = np.unique(np.concatenate([joined, pop.rows_today("ordered"), due]))
+        # registering, ordering and a scheduled open are all opens; churned users have no
+        # scheduled open, and today's churners ordered today, so every candidate counts
+        opened = pop.distinct(np.concatenate([joined, pop.rows_today("ordered"), due]))
         churned_today = pop.rows_today("churned")
-        opened = opened[(pop.stage[opened] == Stage.ALIVE) | np.isin(opened, churned_today)]
         last = pop["last_open_day"][opened].astype(np.int64)
-        cells = pop.cell[opened]
+        cells = pop.cell[opened].astype(np.int64)
         was = last >= 0
-        np.subtract.at(self.seen, (last[was], cells[was]), 1)
-        np.subtract.at(self.alive_seen, (last[was], cells[was]), 1)
-        np.add.at(self.seen[day], cells, 1)
-        np.add.at(self.alive_seen[day], cells, 1)
+        moved = self._histogram(last[was], cells[was])
+        self.seen -= moved
+        self.alive_seen -= moved
+        today = np.bincount(cells, minlength=self.n_cells)
+        self.seen[day] += today
+        self.alive_seen[day] += today
         rec.event("open", day, opened)
         rec.event("reactivated", day, opened[was & (last <= day - n)])
         pop["last_open_day"][opened] = day
@@ -113,11 +117,17 @@ class Activity(Mechanic[ActivityParams]):
         """Churned users leave the alive histograms (they stay in WAU/MAU while recent)."""
         pop = self.pop
         last = pop["last_open_day"][churned].astype(np.int64)
+        cells = pop.cell[churned].astype(np.int64)
         ok = last >= 0
-        np.subtract.at(self.alive_seen, (last[ok], pop.cell[churned][ok]), 1)
-        joined = pop.acquired_day[churned].astype(np.int64)
-        np.subtract.at(self.alive_acquired, (joined, pop.cell[churned]), 1)
+        self.alive_seen -= self._histogram(last[ok], cells[ok])
+        self.alive_acquired -= self._histogram(pop.acquired_day[churned].astype(np.int64), cells)
         pop["next_open_day"][churned] = -1
+
+    def _histogram(self, days: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """Counts by (day, cell), shaped like the histograms."""
+        shape = self.seen.shape
+        flat = days * shape[1] + cells
+        return np.bincount(flat, minlength=shape[0] * shape[1]).reshape(shape)
 
     def _gap(self, rows: np.ndarray) -> np.ndarray:
         """Days to the next open: first s with cumulative hazard >= an Exp(1) draw."""

@@ -199,17 +199,19 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         paid, abandoned = rows[~left], rows[left]
         rec.event("cart_abandoned", day, abandoned)
         recovered = np.empty(0, dtype=rows.dtype)
+        won_back = np.zeros(len(abandoned), dtype=bool)
         if checkout.reminder is not None and len(abandoned):
             g = self.pop.group[abandoned]
             consent = self.rng.random(len(abandoned)) < self.params.for_rows(
                 "checkout.reminder.consent_prob", g)
-            reminded = abandoned[consent]  # one consent, one message: never more sends
-            rec.event("reminder_sent", day, reminded)
+            reminded = np.flatnonzero(consent)  # one consent, one message: never more sends
+            rec.event("reminder_sent", day, abandoned[reminded])
             back = self.rng.random(len(reminded)) < self.params.for_rows(
-                "checkout.reminder.recovery_rate", self.pop.group[reminded])
-            recovered = reminded[back]
+                "checkout.reminder.recovery_rate", g[reminded])
+            won_back[reminded[back]] = True
+            recovered = abandoned[won_back]
             rec.event("recovered", day, recovered)
-        lost = np.setdiff1d(abandoned, recovered, assume_unique=True)
+        lost = abandoned[~won_back]
         self.pop["next_purchase_day"][lost] = day + self._gap(lost)  # try again another day
         orders = np.concatenate([paid, recovered])
         extra = np.zeros(len(orders))

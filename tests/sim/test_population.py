@@ -1,0 +1,45 @@
+"""Population helpers the mechanics rely on for exactness."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.population import Layout, Population, Stage
+
+
+def population(size: int) -> Population:
+    layout = Layout(("all",), ("everyone",), ("none", "organic"))
+    zeros = np.zeros(size, dtype=np.int8)
+    return Population(layout, zeros, zeros.copy(), {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 49), max_size=200))
+def test_distinct_keeps_first_occurrences_in_order(values: list[int]) -> None:
+    pop = population(50)
+    rows = np.array(values, dtype=np.int32)
+    expected = list(dict.fromkeys(values))
+    assert pop.distinct(rows).tolist() == expected
+    assert pop.distinct(rows).tolist() == expected  # the scratch is left clean
+
+
+def test_draw_potential_is_a_uniform_subset_of_potential_users() -> None:
+    """Each potential user is drawn with probability k / potential (chi-square over users)."""
+    from scipy import stats
+
+    pop = population(40)
+    pop.acquire(np.arange(10, dtype=np.int32), 0, 1)  # users 0..9 are taken
+    rng = np.random.default_rng(5)
+    hits = np.zeros(40)
+    draws, k = 4000, 7
+    for _ in range(draws):
+        rows = pop.draw_potential(0, k, rng)
+        assert len(rows) == k and len(set(rows.tolist())) == k
+        assert (pop.stage[rows] == Stage.POTENTIAL).all()
+        hits[rows] += 1
+    assert hits[:10].sum() == 0
+    expected = draws * k / 30
+    chi2 = ((hits[10:] - expected) ** 2 / expected).sum()
+    assert chi2 < stats.chi2.ppf(0.999, 29)
