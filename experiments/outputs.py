@@ -45,6 +45,9 @@ def summary_document(result: Result, wall_seconds: float) -> dict[str, Any]:
     }
     if scenario.experiment is not None:
         doc["by_arm"] = result.arm_summary()
+    # per acquisition channel: the horizon metrics, and CAC/LTV/payback (with "all")
+    doc["by_channel"] = {} if result.channel_metrics.empty else result.channel_summary()
+    doc["unit_economics"] = result.unit_economics_summary() if result.counters else {}
     return _json_safe(doc)
 
 
