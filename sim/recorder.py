@@ -127,9 +127,10 @@ class Recorder:
     def _event_log(self) -> dict[str, np.ndarray] | None:
         if self._log is None:
             return None
-        columns = ("user", "day", "event", "amount", "channel", "campaign")
-        if not self._log:
-            return {c: np.empty(0) for c in columns}
+        if not self._log:  # nothing happened: an empty log with the usual types
+            return {"user": np.empty(0, np.int64), "day": np.empty(0, np.int16),
+                    "event": np.empty(0, object), "amount": np.empty(0),
+                    "channel": np.empty(0, np.int16), "campaign": np.empty(0, np.int16)}
         sizes = [len(entry[0]) for entry in self._log]
         return {
             "user": np.concatenate([e[0] for e in self._log]),

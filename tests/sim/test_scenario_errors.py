@@ -170,3 +170,75 @@ def test_arm_setting_out_of_range() -> None:
     (msg,) = problems(text)
     assert msg.startswith("s.yaml:17: experiment.arms.1.set.mechanics.acquisition.p:")
     assert "less than or equal to 1" in msg
+
+
+# --- lifecycle scenarios (issue 3) -------------------------------------------------------------
+
+LIFECYCLE = """\
+name: t
+days: 30
+market:
+  size: 1000
+  personas:
+    - name: moms
+      share: 0.6
+    - name: elders
+      share: 0.4
+mechanics:
+  ads:
+    type: paid_ads
+    daily_budget: 100
+    cpm: 40
+    ctr: 0.01
+    personas: [moms]
+  kol:
+    type: kol_posts
+    posts:
+      - {day: 3, cost: 300, reach: 1000}
+"""
+
+
+def test_lifecycle_scenario_parses() -> None:
+    scenario = parse_scenario(LIFECYCLE, "s.yaml")
+    assert scenario.persona_names == ["moms", "elders"]
+
+
+def test_campaign_outside_the_horizon() -> None:
+    (msg,) = problems(LIFECYCLE.replace("day: 3,", "day: 45,"))
+    assert msg == "s.yaml:20: mechanics.kol.posts.0.day: day 45 is outside the horizon 0..29"
+
+
+def test_negative_budget() -> None:
+    (msg,) = problems(LIFECYCLE.replace("daily_budget: 100", "daily_budget: -5"))
+    assert msg.startswith("s.yaml:13: mechanics.ads.daily_budget: Input should be greater "
+                          "than or equal to 0")
+
+
+def test_persona_used_but_not_defined() -> None:
+    (msg,) = problems(LIFECYCLE.replace("personas: [moms]", "personas: [teens]"))
+    assert msg.startswith("s.yaml:16: mechanics.ads.personas.0: persona 'teens' is not defined")
+
+
+def test_persona_shares_must_sum_to_one() -> None:
+    (msg,) = problems(LIFECYCLE.replace("share: 0.4", "share: 0.3"))
+    assert msg == "s.yaml:5: market.personas: persona shares sum to 0.9; they must sum to 1"
+
+
+def test_unknown_channel_for_a_gift() -> None:
+    text = LIFECYCLE + "  gift:\n    type: new_user_gift\n    channels: [tiktok]\n"
+    (msg,) = problems(text)
+    assert msg.startswith("s.yaml:23: mechanics.gift.channels.0: channel 'tiktok' is not")
+
+
+def test_first_order_contradicts_purchase_on_acquisition() -> None:
+    text = LIFECYCLE + """\
+  purchase:
+    type: purchase_dropout
+    purchase_rate: {r: 0.5, alpha: 10}
+    dropout: {a: 1, b: 4}
+    order_value: {model: gamma, shape: 2, scale: 50}
+    purchase_on_acquisition: true
+    first_order: {within_30_days: 0.2}
+"""
+    (msg,) = problems(text)
+    assert "first_order and purchase_on_acquisition: true contradict" in msg
