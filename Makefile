@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-DEMO   ?= scenarios/reference.yaml
+DEMO   ?= scenarios/cold_start.yaml
 PYTEST_WORKERS ?= 2
 
 .PHONY: setup run test bench lab lint clean
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
-	$(BIN)/simctl run $(DEMO) --replicates 5
+	$(BIN)/simctl run $(DEMO) --replicates 3
 
 test: setup
 	$(BIN)/ruff check sim experiments tests benchmarks

@@ -21,6 +21,7 @@ from experiments.cli_common import STATE, LazyProgress, OverridesArg, cli_errors
 from experiments.outputs import write_run
 from experiments.power_cli import power
 from experiments.report import fmt
+from experiments.sweep_cli import optimize, sensitivity, sweep
 from sim.engine import check_memory, memory_estimate, run
 from sim.errors import InputError
 from sim.memory import human
@@ -167,6 +168,9 @@ def schema_command(
 
 
 app.command("power")(power)
+app.command("sweep")(sweep)
+app.command("sensitivity")(sensitivity)
+app.command("optimize")(optimize)
 
 
 def main() -> None:

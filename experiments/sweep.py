@@ -77,8 +77,14 @@ def run_task(task: Task) -> dict[str, Any]:
                               "seed": task.scenario.seed}
     try:
         counters = simulate(task.scenario, task.replicate)
-        row = collect(task.scenario, {task.replicate: counters}).horizon().iloc[0]
-        record["metrics"] = {k: float(v) for k, v in row.items() if k != "replicate"}
+        result = collect(task.scenario, {task.replicate: counters})
+        row = result.horizon().iloc[0]
+        metrics = {k: float(v) for k, v in row.items() if k != "replicate"}
+        economics = result.unit_economics()  # LTV, LTV/CAC, payback of the whole market
+        whole = economics[economics["channel"] == "all"].iloc[0]
+        metrics.update({k: float(v) for k, v in whole.items()
+                        if k not in ("replicate", "channel") and k not in metrics})
+        record["metrics"] = metrics
         record["ok"] = True
     except Exception as exc:  # a bad point must not stop the sweep
         message = str(exc).splitlines()[0] if str(exc) else ""
@@ -418,6 +424,11 @@ def _band(fig: go.Figure, x: list, group: pd.DataFrame, row: int, col: int, colo
                              showlegend=legend), row=row, col=col)
 
 
+def _gap(rows: int, wanted: float) -> float:
+    """Vertical spacing between subplot rows that plotly accepts for any number of rows."""
+    return min(wanted, 0.5 / max(rows - 1, 1))
+
+
 def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Figure | None:
     """1 parameter: response curves with 95% CI bands. 2-parameter grid: heatmaps of the mean.
     Otherwise (sampled designs, more parameters): mean ± CI against each parameter."""
@@ -428,7 +439,7 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
     if len(names) == 2 and design == "grid":
         rows = -(-len(metrics) // cols)
         fig = make_subplots(rows=rows, cols=cols, subplot_titles=metrics,
-                            horizontal_spacing=0.08, vertical_spacing=0.1)
+                            horizontal_spacing=0.08, vertical_spacing=_gap(rows, 0.1))
         for i, metric in enumerate(metrics):
             table = summary[summary["metric"] == metric].pivot_table(
                 index=names[1], columns=names[0], values="mean", aggfunc="first")
@@ -445,7 +456,7 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
     cols = 3 if len(names) == 1 else len(names)
     rows = -(-len(panels) // cols)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{m} vs {n}" for m, n in panels],
-                        horizontal_spacing=0.07, vertical_spacing=0.08)
+                        horizontal_spacing=0.07, vertical_spacing=_gap(rows, 0.08))
     for i, (metric, name) in enumerate(panels):
         group = summary[summary["metric"] == metric].sort_values(name, kind="stable")
         row, col = i // cols + 1, i % cols + 1
