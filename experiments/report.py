@@ -37,7 +37,8 @@ def daily_figure(result: Result) -> go.Figure:
     rows = -(-len(names) // cols)
     titles = [f"{n} ({METRICS[n].daily_unit})" for n in names]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
-                        vertical_spacing=0.08, horizontal_spacing=0.06)
+                        vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
+                        horizontal_spacing=0.06)
     with_arms = result.scenario.experiment is not None
     frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
     for i, metric in enumerate(names):

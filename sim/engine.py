@@ -237,16 +237,16 @@ class Result:
         layout, days = layout_of(self.scenario), self.scenario.days
         rows = []
         for replicate, c in sorted(self.counters.items()):
-            spend_all = self.metrics.loc[self.metrics["replicate"] == replicate,
-                                         "acquisition_spend"].sum()
+            whole = self.metrics[self.metrics["replicate"] == replicate]
             rows.append({"replicate": replicate, "channel": "all", **unit_economics(
-                c.cohort_counts, c.cohort_amounts, spend_all, days)})
+                c.cohort_counts, c.cohort_amounts, whole["acquisition_spend"].sum(),
+                whole["first_purchases"].sum(), days)})
             for k, name in enumerate(layout.channels[1:], start=1):
                 frame = self.channel_metrics
-                spend = frame.loc[(frame["replicate"] == replicate) & (frame["channel"] == name),
-                                  "acquisition_spend"].sum()
+                mine = frame[(frame["replicate"] == replicate) & (frame["channel"] == name)]
                 rows.append({"replicate": replicate, "channel": name, **unit_economics(
-                    c.cohort_counts, c.cohort_amounts, spend, days, k)})
+                    c.cohort_counts, c.cohort_amounts, mine["acquisition_spend"].sum(),
+                    mine["first_purchases"].sum(), days, k)})
         return pd.DataFrame(rows)
 
     def unit_economics_summary(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -269,7 +269,7 @@ class Result:
         k = None if channel is None else layout.channel_id(channel)
         grids = [retention_grid(c.cohort_active, c.cohort_counts["acquired"][:, :, 0],
                                 self.scenario.days, k) for c in self.counters.values()
-                 if "open" in c.cohort_counts]
+                 if "open" in c.counts]
         if not grids:
             return pd.DataFrame()
         return sum(grids) / len(grids)

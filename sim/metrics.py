@@ -241,13 +241,15 @@ def _mature_weeks(days: int, age: int) -> np.ndarray:
 
 
 def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],
-                   spend: float, days: int, channel: int | None = None) -> dict[str, float]:
+                   spend: float, new_buyers: float, days: int,
+                   channel: int | None = None) -> dict[str, float]:
     """LTV at 30/90/180 days (margin and GMV basis), conversion to a first order within 7 and
     30 days, CAC, LTV/CAC and payback days, for one channel (or all) of one replicate.
 
     LTV_k is value per new buyer: what the users of mature cohorts (acquired at least k days
     before the horizon) spent within k days of joining, divided by those of them who ordered
-    within k days. CAC is the channel's acquisition spend per new buyer over the horizon.
+    within k days. CAC is the channel's acquisition spend per new buyer over the horizon (the
+    same number as the `cac` metric: both are given the horizon's totals).
     """
     size = _by_age(counts, "acquired", channel)
     first = _by_age(counts, "first_order", channel)
@@ -255,8 +257,7 @@ def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray]
     margin = sum(sign * _by_age(amounts, part, channel) for part, sign in MARGIN_PARTS.items()
                  if part in amounts)
     out: dict[str, float] = {}
-    buyers_total = first.sum()
-    out["cac"] = spend / buyers_total if buyers_total else float("nan")
+    out["cac"] = spend / new_buyers if new_buyers else float("nan")
     for k in CONVERSION_DAYS:
         weeks = _mature_weeks(days, k)
         users = size[weeks, 0].sum()

@@ -43,8 +43,9 @@ def test_event_log_gives_the_same_unit_economics() -> None:
     engine = simulate(scenario, log_events=True)
     rebuilt = counters_from_events(event_table(engine, layout), layout, scenario.days)
     for channel in (None, layout.channel_id("ads"), layout.channel_id("organic")):
-        ours = unit_economics(engine.cohort_counts, engine.cohort_amounts, 100.0, 120, channel)
-        theirs = unit_economics(rebuilt.cohort_counts, rebuilt.cohort_amounts, 100.0, 120,
+        ours = unit_economics(engine.cohort_counts, engine.cohort_amounts, 100.0, 40.0, 120,
+                              channel)
+        theirs = unit_economics(rebuilt.cohort_counts, rebuilt.cohort_amounts, 100.0, 40.0, 120,
                                 channel)
         for key, value in ours.items():
             assert np.isclose(value, theirs[key], rtol=1e-12, equal_nan=True), (channel, key)

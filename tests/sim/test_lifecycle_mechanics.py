@@ -120,3 +120,17 @@ def test_spend_coupon_tops_up_and_discounts() -> None:
     orders = d["purchases"].sum()
     discounted = d["coupon_cost"].sum() / 10.0
     assert abs(discounted - share * orders) < Z * math.sqrt(orders * share * (1 - share))
+
+
+def test_unit_economics_cac_is_the_cac_metric_and_retention_exists() -> None:
+    from sim.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    scenario = load_scenario(ROOT / "scenarios" / "cold_start.yaml", ["market.size=5000"])
+    result = run(scenario)
+    economics = result.unit_economics().set_index("channel")
+    assert np.isclose(economics.loc["all", "cac"], result.summary()["cac"]["mean"])
+    ads = result.channel_summary()["ads"]["cac"]["mean"]
+    assert np.isclose(economics.loc["ads", "cac"], ads)
+    grid = result.retention()
+    assert not grid.empty and (grid.iloc[:, 0] == 1.0).all()  # everyone opens on joining
