@@ -11,12 +11,14 @@ from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParam
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
+from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
 from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 
 REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "seed_users": (SeedUsersParams, SeedUsers),
+    "observed_arrivals": (ObservedArrivalsParams, ObservedArrivals),
     "bass_acquisition": (BassAcquisitionParams, BassAcquisition),
     "paid_ads": (PaidAdsParams, PaidAds),
     "kol_posts": (KolPostsParams, KolPosts),
