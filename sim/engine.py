@@ -16,6 +16,7 @@ import pandas as pd
 import simpy
 
 from sim.errors import InputError
+from sim.graph import CommunityGraphParams, SocialGraph, community_graph, edge_list_graph
 from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
 from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
@@ -73,8 +74,13 @@ def memory_estimate(scenario: Scenario) -> int:
     layout = layout_of(scenario)
     tables = len(_declared(scenario, "events", CORE_EVENTS)) * 2 + len(
         _declared(scenario, "stocks", CORE_STOCKS))
+    graph = scenario.market.graph
+    needs = graph is not None or any(REGISTRY[p.type][1].needs_graph
+                                     for p in scenario.mechanics.values())
+    degree = (graph.mean_degree if isinstance(graph, CommunityGraphParams)
+              else CommunityGraphParams().mean_degree) if needs else 0.0
     return estimate_bytes(scenario.market.size, columns, scratch, scenario.days, tables,
-                          layout.n_cells)
+                          layout.n_cells, degree)
 
 
 def check_memory(scenario: Scenario) -> None:
@@ -127,6 +133,8 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
                       size, layout)
         mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
     mechanics.sort(key=lambda m: (m.stage, m.substage))  # stable: then file order
+    if any(m.needs_graph for m in mechanics) or scenario.market.graph is not None:
+        pop.graph = build_graph(scenario, replicate)
     pop.funnel = any(getattr(m, "registers_visits", False) for m in mechanics)
     for mech in mechanics:
         mech.setup()
@@ -138,9 +146,23 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     env.process(_days(env, mechanics, pop, recorder, days, progress))
     env.run(until=days)
     counters = recorder.finish()
+    for mech in mechanics:
+        counters.extras.update({f"{mech.name}.{k}": v for k, v in mech.finish().items()})
     if log_events:  # who is who, so the log can name arms and personas
         counters.events.update(_arm=pop.arm, _persona=pop.persona)
     return counters
+
+
+def build_graph(scenario: Scenario, replicate: int) -> SocialGraph:
+    """The friendship graph of a replicate: generated from its own stream, or loaded."""
+    from pathlib import Path
+
+    params = scenario.market.graph or CommunityGraphParams()
+    if isinstance(params, CommunityGraphParams):
+        return community_graph(scenario.market.size, params,
+                               stream(scenario.seed, replicate, "graph"))
+    base = Path(scenario._source).parent if scenario._source != "<scenario>" else Path.cwd()
+    return edge_list_graph(scenario.market.size, params, base, scenario._source)
 
 
 def _window(env: simpy.Environment, mech: Mechanic, first: int, last: int | None) -> Iterator:

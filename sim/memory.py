@@ -17,10 +17,16 @@ def bytes_per_user(columns: dict[str, np.dtype], scratch: int) -> int:
     return sum(dt.itemsize for dt in everything.values()) + POOL_BYTES_PER_USER + scratch
 
 
+def graph_bytes_per_user(mean_degree: float) -> int:
+    """Peak while building the friendship graph: int64 stubs, both directions, COO and CSR."""
+    return int(mean_degree * 40 + 32)
+
+
 def estimate_bytes(size: int, columns: dict[str, np.dtype], scratch: int,
-                   days: int, counters: int, arms: int) -> int:
+                   days: int, counters: int, arms: int, graph_degree: float = 0.0) -> int:
     recorder = days * arms * max(counters, 1) * 8
-    return BASE_BYTES + size * bytes_per_user(columns, scratch) + recorder
+    graph = size * graph_bytes_per_user(graph_degree) if graph_degree else 0
+    return BASE_BYTES + size * bytes_per_user(columns, scratch) + recorder + graph
 
 
 def available_bytes() -> int:

@@ -17,7 +17,8 @@ import pandas as pd
 
 # Events whose counts and amounts are also kept by acquisition cohort and age (conversion by age
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
-COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "refund", "cogs")
+COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
+                 "refund", "cogs", "referral_child")
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,11 @@ METRICS: dict[str, Metric] = {
                "Money off orders from coupons (满减 and reminder coupons).", ORDER),
         Metric("gift_cost", "yuan", "flow",
                "Money off first orders from new-user gift packs, booked when redeemed.", ORDER),
+        Metric("referral_cost", "yuan", "flow",
+               "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
         Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
         Metric("net_revenue", "yuan", "flow",
-               "gmv - coupon_cost - gift_cost - refunds.", ORDER),
+               "gmv - coupon_cost - gift_cost - referral_cost - refunds.", ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -145,9 +148,23 @@ METRICS: dict[str, Metric] = {
         Metric("ad_spend", "yuan", "flow", "Paid-ads spend.", SPEND),
         Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
         Metric("acquisition_spend", "yuan", "flow",
-               "ad_spend + kol_spend + register_cost + gift_cost.", (*SPEND, *ORDER)),
+               "ad_spend + kol_spend + register_cost + gift_cost + referral_cost "
+               "+ share_rewards.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
-               "gross_margin - ad_spend - kol_spend - register_cost.", (*SPEND, *ORDER)),
+               "gross_margin - ad_spend - kol_spend - register_cost - share_rewards.",
+               (*SPEND, *ORDER)),
+        Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
+               "by WeChat; zero unless a plan pays them).", ORDER),
+        # virality
+        Metric("shares", "shares", "flow", "Shares of a referral card.", ("share",)),
+        Metric("invites", "invites", "flow", "Friends reached by shares.", ("invite",)),
+        Metric("referred_users", "users", "flow", "New users who joined through a referral.",
+               ("referred_join",)),
+        Metric("referral_share", "share", "ratio", "Share of new users who came through a "
+               "referral.", ("referred_join", "acquired"), numerator="referred_users",
+               denominator="new_users"),
+        Metric("invite_conversion", "share", "ratio", "Referred users per invite.",
+               ("referred_join", "invite"), numerator="referred_users", denominator="invites"),
         Metric("cac", "yuan/buyer", "ratio", "Acquisition cost per new buyer: "
                "acquisition_spend / first_purchases.", (*SPEND, *ORDER, "first_order"),
                numerator="acquisition_spend", denominator="first_purchases"),
@@ -186,18 +203,25 @@ _DAILY = {
     "coupon_cost": lambda c: _col(c, "coupon_amount"),
     "gift_cost": lambda c: _col(c, "gift_amount"),
     "refunds": lambda c: _col(c, "refund_amount"),
+    "referral_cost": lambda c: _col(c, "referral_reward_amount"),
+    "share_rewards": lambda c: _col(c, "share_reward_amount"),
+    "shares": lambda c: c["share"],
+    "invites": lambda c: c["invite"],
+    "referred_users": lambda c: c["referred_join"],
+    "referral_share": lambda c: _ratio(c["referred_join"], c["acquired"]),
+    "invite_conversion": lambda c: _ratio(c["referred_join"], c["invite"]),
     "net_revenue": lambda c: c["order_amount"] - _col(c, "coupon_amount")
-    - _col(c, "gift_amount") - _col(c, "refund_amount"),
+    - _col(c, "gift_amount") - _col(c, "referral_reward_amount") - _col(c, "refund_amount"),
     "cogs": lambda c: _col(c, "cogs_amount"),
-    "gross_margin": lambda c: c["order_amount"] - _col(c, "coupon_amount")
-    - _col(c, "gift_amount") - _col(c, "refund_amount") - _col(c, "cogs_amount"),
+    "gross_margin": lambda c: _DAILY["net_revenue"](c) - _col(c, "cogs_amount"),
     "register_cost": lambda c: _col(c, "register_fee_amount"),
     "ad_spend": lambda c: c["ad_spend"],
     "kol_spend": lambda c: c["kol_spend"],
     "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"]
-    + _col(c, "register_fee_amount") + _col(c, "gift_amount"),
+    + _col(c, "register_fee_amount") + _col(c, "gift_amount")
+    + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount"),
     "contribution": lambda c: _DAILY["gross_margin"](c) - c["ad_spend"] - c["kol_spend"]
-    - _col(c, "register_fee_amount"),
+    - _col(c, "register_fee_amount") - _col(c, "share_reward_amount"),
     "cac": lambda c: _ratio(_DAILY["acquisition_spend"](c), c["first_order"]),
     "roi": lambda c: _ratio(_DAILY["contribution"](c), _DAILY["acquisition_spend"](c)),
 }
@@ -223,7 +247,8 @@ def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
 
 LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
-MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "refund": -1.0, "cogs": -1.0}
+MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
+                "refund": -1.0, "cogs": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

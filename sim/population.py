@@ -94,7 +94,11 @@ class Population:
         self.today: dict[str, list[np.ndarray]] = {}
         self.visits: list[tuple[np.ndarray, int, int]] = []  # today's (rows, channel, campaign)
         self._stamp = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)  # `distinct`
+        self._joined: list[np.ndarray] = []  # every acquisition batch, in order
+        self._cursors: dict[str, int] = {}
         self.funnel = False  # set by the engine when a funnel mechanic turns visits into users
+        self.graph = None  # a sim.graph.SocialGraph when a mechanic shares along friendships
+        self.today_values: dict[str, list[np.ndarray]] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.columns[name]
@@ -162,6 +166,8 @@ class Population:
         self.cell[rows] = self.group[rows] * self.n_channels + channel
         self.stage_counts[Stage.ALIVE] += np.bincount(self.cell[rows], minlength=n_cells)
         self.emit("acquired", rows)
+        if len(rows):
+            self._joined.append(rows)
 
     def arrive(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
         """Potential users visit through a channel. With a funnel they wait for it to register
@@ -181,12 +187,50 @@ class Population:
         self.emit("churned", rows)
 
     # --- today's events: how mechanics hear about each other's work ---------------------------
+    def new_users(self, reader: str) -> np.ndarray:
+        """Users acquired since `reader` last asked (today's, and any that joined after its
+        stage yesterday: a referee who registers in the virality stage is seen by the purchase
+        stage the next day, never missed)."""
+        start = self._cursors.get(reader, 0)
+        self._cursors[reader] = len(self._joined)
+        batches = self._joined[start:]
+        if not batches:
+            return np.empty(0, dtype=np.int32)
+        return batches[0] if len(batches) == 1 else np.concatenate(batches)
+
     def begin_day(self) -> None:
+        """Today's event rows start empty; queued visits stay until a funnel registers them."""
         self.today = {}
-        self.visits = []
+        self.today_values = {}
 
     def emit(self, event: str, rows: np.ndarray) -> None:
         self.today.setdefault(event, []).append(rows)
+
+    def emit_values(self, event: str, rows: np.ndarray, values: np.ndarray) -> None:
+        """Today's rows of an event with a number each (e.g. the value of each order)."""
+        self.emit(event, rows)
+        self.today_values.setdefault(event, []).append(values)
+
+    def values_today(self, event: str) -> np.ndarray:
+        parts = self.today_values.get(event)
+        if not parts:
+            return np.empty(0)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def draw_alive(self, k: int, rng: np.random.Generator) -> np.ndarray:
+        """k distinct uniformly random alive users (all of them if fewer are alive)."""
+        alive = int(self.stage_counts[Stage.ALIVE].sum())
+        if k <= 0 or alive == 0:
+            return np.empty(0, dtype=np.int32)
+        if k >= alive:
+            return np.flatnonzero(self.stage == Stage.ALIVE).astype(np.int32)
+        taken = np.empty(0, dtype=np.int32)
+        while len(taken) < k:
+            need = k - len(taken)
+            batch = rng.integers(0, self.size, size=int(need * self.size / alive * 1.2) + 16)
+            batch = batch[self.stage[batch] == Stage.ALIVE].astype(np.int32)
+            taken = self.distinct(np.concatenate([taken, batch]))[:k]
+        return taken
 
     def rows_today(self, event: str) -> np.ndarray:
         parts = self.today.get(event)

@@ -33,6 +33,7 @@ class Counters:
     cohort_amounts: dict[str, np.ndarray]  # event -> (weeks, channels, ages)
     cohort_active: np.ndarray  # (weeks, channels, weeks since acquisition): users with an open
     events: dict[str, np.ndarray] | None = field(default=None)  # the event log, if recorded
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # mechanics' end-of-run tables
 
 
 class Recorder:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import InputError, Problem
+from sim.graph import CommunityGraphParams, EdgeListGraphParams
 from sim.mechanics import REGISTRY
 from sim.params import StrictModel
 from sim.variants import numeric_paths
@@ -44,6 +45,10 @@ class Market(StrictModel):
         default_factory=list,
         description="Who the potential users are; omit for one persona, `everyone`.",
     )
+    graph: Annotated[CommunityGraphParams | EdgeListGraphParams,
+                     Field(discriminator="model")] | None = Field(
+        None, description="Friendship graph shares travel on; mechanics that need one get "
+        "the default community graph when this is omitted.")
 
 
 class Arm(StrictModel):

@@ -80,8 +80,9 @@ class Activity(Mechanic[ActivityParams]):
     def step(self, day: int) -> None:
         pop, rec = self.pop, self.ctx.recorder
         n = self.params.base.dormant_after_days
-        joined = pop.rows_today("acquired")
-        self.alive_acquired[day] += np.bincount(pop.cell[joined], minlength=self.n_cells)
+        joined = pop.new_users(self.name)
+        self.alive_acquired += self._histogram(pop.acquired_day[joined].astype(np.int64),
+                                               pop.cell[joined].astype(np.int64))
         due = np.flatnonzero(pop["next_open_day"] == day)
         # registering, ordering and a scheduled open are all opens; churned users have no
         # scheduled open, and today's churners ordered today, so every candidate counts

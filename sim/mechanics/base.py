@@ -73,6 +73,8 @@ class Mechanic(Generic[P]):
         """Population columns this mechanic needs (name -> dtype); shared names must agree."""
         return {}
 
+    needs_graph: ClassVar[bool] = False  # shares travel along friendships
+
     @classmethod
     def channels(cls, params: P) -> list[str]:
         """Acquisition channels this mechanic credits new users to."""
@@ -102,9 +104,34 @@ class Mechanic(Generic[P]):
         wanted = [layout.personas.index(p) for p in personas]
         return groups[np.isin(groups % len(layout.personas), wanted)]
 
+    def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
+                    cogs_ratio: float | np.ndarray = 0.0) -> np.ndarray:
+        """Book orders placed outside the purchase mechanic (group buys, bargains): the order
+        and first-order events, cost of goods, the users' order counts; returns which rows were
+        first orders. Every mechanic that sells goes through here or the purchase mechanic."""
+        pop, rec = self.pop, self.ctx.recorder
+        first = np.zeros(len(rows), dtype=bool)
+        if "purchase_count" in pop.columns:
+            first = pop["purchase_count"][rows] == 0
+            pop["purchase_count"][rows] += 1
+        if "first_order_day" in pop.columns:
+            pop["first_order_day"][rows[first]] = day
+        rec.event("order", day, rows, values)
+        rec.event("first_order", day, rows[first], values[first])
+        cogs = np.broadcast_to(cogs_ratio, values.shape) * values
+        if np.any(cogs > 0):
+            rec.event("cogs", day, rows, cogs)
+        pop.emit_values("ordered", rows, values)
+        pop.emit("first_ordered", rows[first])
+        return first
+
     def step(self, day: int) -> None:
         """One day's work while the mechanic is switched on."""
         raise NotImplementedError
 
     def idle(self, day: int) -> None:
         """One day while switched off (outside its window); most mechanics do nothing."""
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """End-of-run tables that are not daily series (e.g. a referral-tree depth histogram)."""
+        return {}

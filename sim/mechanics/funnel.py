@@ -4,6 +4,7 @@ In a WeChat mini-program, login itself is silent (wx.login); "registering" is th
 user is asked for a phone number or profile. One-click phone authorisation (getPhoneNumber)
 needs the user's consent and costs RMB 0.03 per success since 2023-08; a form asks for more and
 loses more. Visitors who bounce stay potential users and can come back through any channel.
+Visits that arrive after the funnel's stage (referral invites) are registered the next day.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Funnel(Mechanic[FunnelParams]):
 
     def step(self, day: int) -> None:
         path = "one_click_consent" if self.params.base.login == "one_click" else "form_completion"
-        for rows, channel, campaign in self.pop.visits:
+        visits, self.pop.visits = self.pop.visits, []
+        for rows, channel, campaign in visits:
             rows = rows[self.pop.stage[rows] == 0]  # still potential (a user may visit twice)
             if not len(rows):
                 continue
@@ -54,3 +56,4 @@ class Funnel(Mechanic[FunnelParams]):
 
     def idle(self, day: int) -> None:
         """Switched off: nobody can register, every visit bounces."""
+        self.pop.visits = []

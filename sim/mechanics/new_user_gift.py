@@ -27,6 +27,7 @@ class NewUserGiftParams(MechanicParams):
 
 
 class NewUserGift(Mechanic[NewUserGiftParams]):
+    # users who join while the gift is off never get it: the cursor moves on in idle()
     stage = StageOrder.FUNNEL
     substage = 1  # after the funnel has registered today's visitors
 
@@ -40,9 +41,12 @@ class NewUserGift(Mechanic[NewUserGiftParams]):
                                   if c in self.ctx.layout.channels], dtype=np.int8)
 
     def step(self, day: int) -> None:
-        rows = self.pop.rows_today("acquired")
+        rows = self.pop.new_users(self.name)
         if self.params.base.channels:
             rows = rows[np.isin(self.pop.channel[rows], self.channels)]
         group = self.pop.group[rows]
         self.pop["gift_value"][rows] = self.params.for_rows("value", group)
         self.pop["first_order_boost"][rows] = self.params.for_rows("first_order_lift", group)
+
+    def idle(self, day: int) -> None:
+        self.pop.new_users(self.name)

@@ -124,8 +124,8 @@ class PurchaseDropoutParams(MechanicParams):
 
 class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     stage = StageOrder.PURCHASE
-    events = ("order", "first_order", "coupon", "gift", "refund", "cogs", "cart_abandoned",
-              "reminder_sent", "recovered", "repurchase_30d")
+    events = ("order", "first_order", "coupon", "gift", "referral_reward", "refund", "cogs",
+              "cart_abandoned", "reminder_sent", "recovered", "repurchase_30d")
 
     @classmethod
     def columns(cls, params: PurchaseDropoutParams) -> dict[str, np.dtype]:
@@ -168,7 +168,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         pop["first_order_day"].fill(-1)
 
     def step(self, day: int) -> None:
-        joined = self.pop.rows_today("acquired")
+        joined = self.pop.new_users(self.name)
         if len(joined) and self.params.base.purchase_on_acquisition:
             self._order(joined, day, dropout=False)
         elif len(joined):  # a gap of 1 means "today": the join day is the first day of trials
@@ -179,7 +179,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
 
     def idle(self, day: int) -> None:
         """No purchases while switched off; gaps are memoryless, so due users just redraw."""
-        joined = self.pop.rows_today("acquired")
+        joined = self.pop.new_users(self.name)
         self.pop["next_purchase_day"][joined] = day + self._gap(joined)
         due = self._due(day)
         self.pop["next_purchase_day"][due] = day + self._gap(due)
@@ -236,6 +236,10 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if "gift_value" in pop.columns:
             gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
             pop["gift_value"][rows[first]] = 0.0
+        referral = np.zeros(len(rows))
+        if "coupon_balance" in pop.columns:  # referral coupons held by the buyer
+            referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
+            pop["coupon_balance"][rows] -= referral.astype(np.float32)
         refunded = np.zeros(len(rows), dtype=bool)
         if self.params.varies("refund_rate") or base.refund_rate > 0:
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
@@ -245,14 +249,16 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         rec.event("first_order", day, rows[first], values[first])
         rec.event("coupon", day, rows[coupon > 0], coupon[coupon > 0])
         rec.event("gift", day, rows[gift > 0], gift[gift > 0])
-        rec.event("refund", day, rows[refunded], (values - coupon - gift)[refunded])
+        rec.event("referral_reward", day, rows[referral > 0], referral[referral > 0])
+        rec.event("refund", day, rows[refunded], (values - coupon - gift - referral)[refunded])
         if self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
             cogs = self.params.for_rows("cogs_ratio", pop.group[rows[kept]]) * values[kept]
             rec.event("cogs", day, rows[kept], cogs)
         self._repurchases(rows[count == 1], day)
         pop["first_order_day"][rows[first]] = day
         pop["purchase_count"][rows] += 1
-        pop.emit("ordered", rows)
+        pop.emit_values("ordered", rows, values)
+        pop.emit("first_ordered", rows[first])
         if dropout:  # the first order of a first_order scenario is a birth, not a repeat
             at_risk = rows if base.first_order is None else rows[~first]
             leaving = self.rng.random(len(at_risk)) < pop["dropout_prob"][at_risk]
