@@ -14,6 +14,7 @@ from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
 from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
 from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
+from sim.mechanics.referral import Referral, ReferralParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 
 REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
@@ -25,6 +26,7 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "funnel": (FunnelParams, Funnel),
     "new_user_gift": (NewUserGiftParams, NewUserGift),
     "purchase_dropout": (PurchaseDropoutParams, PurchaseDropout),
+    "referral": (ReferralParams, Referral),
     "activity": (ActivityParams, Activity),
 }
 
