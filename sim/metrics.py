@@ -296,6 +296,27 @@ def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray]
         out[f"ltv_cac_{k}d"] = (out[f"ltv_{k}d_margin"] / out["cac"]
                                 if out["cac"] and out["cac"] == out["cac"] else float("nan"))
     out["payback_days"] = _payback(first, margin, out["cac"], days)
+    out.update(_virality(counts, size, days, channel))
+    return out
+
+
+def _virality(counts: dict[str, np.ndarray], size: np.ndarray, days: int,
+              channel: int | None) -> dict[str, float]:
+    """K-factor: referred users each user brings within k days of joining (mature cohorts;
+    over 180 days it is the branching process's mean offspring), and the viral cycle time:
+    the mean days from a referrer's joining to the referee's."""
+    children = _by_age(counts, "referral_child", channel)
+    if children.size == 0:
+        return {}
+    out: dict[str, float] = {}
+    for k in (30, 180):
+        weeks = _mature_weeks(days, k)
+        users = size[weeks, 0].sum()
+        out[f"k_factor_{k}d"] = children[weeks, :k].sum() / users if users else float("nan")
+    total = children.sum()
+    ages = np.arange(children.shape[1])
+    out["viral_cycle_days"] = float((children.sum(axis=0) * ages).sum() / total) if total \
+        else float("nan")
     return out
 
 
