@@ -92,3 +92,19 @@ def test_supercritical_referral_grows_exponentially_until_saturation() -> None:
     assert new.sum() > 0.3 * size  # it takes a large share of the market...
     peak = int(np.argmax(new))
     assert new[-10:].sum() < 0.01 * new[peak] * 10  # ... and stops when it runs out of friends
+
+
+def test_first_generation_mean_offspring_is_k0() -> None:
+    """A high-powered check of the offspring mean: many seeds, one generation. Seeds join on
+    day 0 and share at once; their referees join the same day, so day 0 brings S + gen1 users.
+    A reached friend is itself a seed with probability S / N (seeds are uniform), which lowers
+    the mean by that share."""
+    size, seeds, share, convert = 1_000_000, 20_000, 0.5, 0.5
+    data = branching(size, seeds, share, convert, days=1)
+    data["market"]["graph"]["mean_degree"] = 20
+    scenario = validate_scenario(data)
+    k0, v0 = offspring_moments(build_graph(scenario, 0).degree, share, convert,
+                               with_parent=False)
+    k0 *= 1 - seeds / size
+    first = daily(scenario)["new_users"].iloc[0] - seeds
+    assert abs(first - seeds * k0) < 4 * math.sqrt(seeds * v0)
