@@ -1,0 +1,646 @@
+"""Calibration: fit scenario parameters to observed daily metrics by the method of simulated
+moments (MSM), with Optuna (CMA-ES) or scipy, a resumable SQLite study, and an approximate
+posterior for forecasts.
+
+Distance. Observed and simulated daily series of the target metrics are summed by week (flows;
+stocks and ratios are averaged), on the observed days only (gaps are left out of both). Each
+metric is standardised by its **observed scale** (the mean absolute weekly value), so a metric's
+weight means the same whatever its unit:
+
+    D(theta) = sum_m w_m * mean_k ((S_mk(theta) - O_mk) / s_m)^2 / sum_m w_m
+
+where S is the mean over R replicates. Replicates use common random numbers: the scenario seed is
+fixed and replicate r draws the same streams in every trial, so trials differ by parameters, not
+luck. sqrt(D) is a relative root-mean-square error (0.1 = weekly values off by 10% of their
+typical size).
+
+Optimiser. Optuna ask/tell in batches through an executor; CMA-ES (`CmaEsSampler`, needs the
+`cmaes` package) when it is installed and more than one parameter is fitted, TPE otherwise. The
+study is stored in `study.db` in the calibration folder; one study per observed data set (named
+by a digest of the data). Called again with the same data, the study resumes; with new data
+(e.g. a longer file), a new study in the same database is warm-started: the previous best point
+is evaluated first and CMA-ES learns its search distribution from the previous study's trials
+(`source_trials`, WS-CMA-ES). `--optimizer scipy` minimises the same distance with Nelder-Mead in
+the transformed box, recording every evaluation in the same study.
+
+Posterior. The MSM sandwich (Gourieroux & Monfort; McFadden 1989): with the standardised weekly
+summaries s(theta), their Jacobian J at the fit (central differences under common random
+numbers) and their covariance Sigma across independent replicates at the fit,
+
+    V = (J'J)^-1 J' Sigma J (J'J)^-1 * (1 + 1/R)
+
+(the last factor is the simulation error of a mean over R replicates). Draws come from a normal
+with that covariance in the transformed parameters (log for wide positive ranges), kept inside
+the bounds. pyabc is not required; this needs 2p*R + R_noise extra simulations, not thousands.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from experiments.design import Design, ParamSpec, point_scenario, validate_design
+from experiments.observed import Observed, default_targets
+from experiments.outputs import _json_safe
+from experiments.sensitivity import bounds_specs
+from experiments.sweep import page
+from sim.engine import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS, daily_table, simulate
+from sim.errors import InputError, Problem
+from sim.mechanics import REGISTRY
+from sim.mechanics.observed_arrivals import arrival_problems
+from sim.metrics import METRICS, available, daily_metrics
+from sim.scenario import Scenario
+
+Progress = Callable[[int, int], None]
+WEEK = 7
+FITTED = "fitted.yaml"
+POSTERIOR = "posterior.parquet"
+SUMMARY = "summary.json"
+
+
+# --- parameters and targets ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitParam:
+    """A fitted parameter: bounds, and whether it is searched on a log scale (wide positive
+    ranges: a ratio hi/lo of 10 or more)."""
+
+    path: str
+    low: float
+    high: float
+    log: bool
+    integer: bool = False
+
+    def to_u(self, value: float) -> float:
+        return math.log(value) if self.log else value
+
+    def from_u(self, u: float) -> float:
+        value = math.exp(u) if self.log else u
+        value = min(max(value, self.low), self.high)
+        return round(value) if self.integer else float(value)
+
+    @property
+    def u_low(self) -> float:
+        return self.to_u(self.low)
+
+    @property
+    def u_high(self) -> float:
+        return self.to_u(self.high)
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        if self.integer:
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high),
+                                                        log=self.log)
+        return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
+
+
+def parse_fit(base: Scenario, texts: list[str]) -> list[FitParam]:
+    """`--fit dotted.path=lo..hi` -> FitParam (validated against the scenario at both ends)."""
+    if not texts:
+        raise InputError([Problem("--fit", None, "", "give at least one --fit dotted.path="
+                                  "lo..hi, e.g. mechanics.purchase.dropout.a=0.1..5")])
+    specs: list[ParamSpec] = bounds_specs(base, texts, "calibrate")
+    return [FitParam(s.path, float(s.low), float(s.high),
+                     bool(s.low > 0 and s.high / s.low >= 10), s.integer) for s in specs]
+
+
+def parse_targets(text: str | None, observed: Observed, simulated: list[str]) -> dict[str, float]:
+    """`metric:weight,...` (weight 1 if left out) -> {metric: weight}; default: every flow both
+    observed and simulated (see experiments.observed.default_targets)."""
+    if not text:
+        targets = default_targets(observed, simulated)
+        if not targets:
+            raise InputError([Problem("--targets", None, "", "the observed data and the scenario "
+                                      "share no flow metric to fit; give --targets metric:weight")])
+        return targets
+    targets: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, raw = item.strip().partition(":")
+        name = name.strip()
+        if name not in METRICS:
+            raise InputError([Problem("--targets", None, name, "unknown metric name; see "
+                                      "docs/metrics.md")])
+        if name not in observed.metrics:
+            raise InputError([Problem("--targets", None, name, f"not in the observed data "
+                                      f"{observed.source} (it has {', '.join(observed.metrics)})")])
+        if name not in simulated:
+            raise InputError([Problem("--targets", None, name, "the scenario's mechanics do not "
+                                      "produce this metric")])
+        try:
+            weight = float(raw) if raw.strip() else 1.0
+        except ValueError:
+            weight = -1.0
+        if not weight > 0 or not math.isfinite(weight):
+            raise InputError([Problem("--targets", None, name, f"weight {raw!r} must be a "
+                                      "number > 0, e.g. repeat_purchases:1")])
+        targets[name] = weight
+    return targets
+
+
+def simulated_metrics(scenario: Scenario) -> list[str]:
+    """Metrics this scenario's mechanics produce (from the counters they declare)."""
+    names = [*CORE_EVENTS, *CORE_CHANNEL_EVENTS, *CORE_STOCKS]
+    for params in scenario.mechanics.values():
+        cls = REGISTRY[params.type][1]
+        names += [*cls.events, *cls.channel_events, *cls.stocks]
+    names += [f"{n}_amount" for n in list(names)]
+    return [m.name for m in available(list(dict.fromkeys(names)))]
+
+
+def with_observed(base: Scenario, observed: Observed) -> Scenario:
+    """The scenario over the observed days, with any observed_arrivals mechanic replaying the
+    observed new users (by channel when the data name channels)."""
+    data = base.model_dump(mode="python")
+    data["days"] = observed.days
+    problems: list[Problem] = []
+    for name, params in base.mechanics.items():
+        if params.type != "observed_arrivals":
+            continue
+        if not observed.arrivals:
+            problems.append(base.problem(("mechanics", name), f"{observed.source} has no "
+                                         "new_users to replay; add a new_users column"))
+            continue
+        mech = data["mechanics"][name]
+        if len(observed.arrivals) == 1:
+            mech["counts"] = [int(v) for v in next(iter(observed.arrivals.values()))]
+            mech["by_channel"] = {}
+        else:
+            mech["counts"] = []
+            mech["by_channel"] = {ch: [int(v) for v in c] for ch, c in observed.arrivals.items()}
+    if problems:
+        raise InputError(problems)
+    scenario = point_scenario(base, {}, data)
+    for name, params in scenario.mechanics.items():
+        if params.type == "observed_arrivals":
+            problems += [base.problem(path, message) for path, message in arrival_problems(
+                params, name, scenario.market.size, scenario.days)]
+    if problems:
+        raise InputError(problems)
+    return scenario
+
+
+# --- the distance -----------------------------------------------------------------------------
+
+
+def weekly(values: np.ndarray, mask: np.ndarray, flows: np.ndarray) -> np.ndarray:
+    """(days, m) -> (weeks, m): sums of flows, means of the rest, over the masked days."""
+    days = values.shape[0]
+    starts = np.arange(0, days, WEEK)
+    v = np.where(mask, values, 0.0)
+    sums = np.add.reduceat(v, starts, axis=0)
+    n = np.add.reduceat(mask.astype(float), starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / n
+    out = np.where(flows[None, :], sums, means)
+    return np.where(n > 0, out, np.nan)
+
+
+@dataclass
+class Distance:
+    """Observed weekly summaries and how far a simulated series is from them."""
+
+    targets: dict[str, float]
+    observed: np.ndarray  # (days, m) observed daily values, NaN = gap
+    mask: np.ndarray = field(init=False)
+    flows: np.ndarray = field(init=False)
+    obs_weekly: np.ndarray = field(init=False)
+    scale: np.ndarray = field(init=False)
+    weights: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = list(self.targets)
+        self.mask = ~np.isnan(self.observed)
+        self.flows = np.array([METRICS[m].kind == "flow" for m in names])
+        self.obs_weekly = weekly(np.nan_to_num(self.observed), self.mask, self.flows)
+        scale = np.nanmean(np.abs(self.obs_weekly), axis=0)
+        self.scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        self.weights = np.array([self.targets[m] for m in names]) / sum(self.targets.values())
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.targets)
+
+    def summaries(self, sim_daily: np.ndarray) -> np.ndarray:
+        """Standardised weekly summaries of one simulated (days, m) series, flattened so that
+        the distance is a plain sum of squares (the vector the posterior works with)."""
+        sim = weekly(np.nan_to_num(sim_daily[: self.mask.shape[0]]), self.mask, self.flows)
+        ok = ~np.isnan(self.obs_weekly)
+        per_week = np.sqrt(self.weights / ok.sum(axis=0).clip(min=1))
+        return ((np.nan_to_num(sim) / self.scale) * per_week)[ok]
+
+    def observed_summaries(self) -> np.ndarray:
+        ok = ~np.isnan(self.obs_weekly)
+        per_week = np.sqrt(self.weights / ok.sum(axis=0).clip(min=1))
+        return ((np.nan_to_num(self.obs_weekly) / self.scale) * per_week)[ok]
+
+    def __call__(self, sims: list[np.ndarray]) -> float:
+        mean = np.mean([self.summaries(s) for s in sims], axis=0)
+        return float(np.sum((mean - self.observed_summaries()) ** 2))
+
+
+def simulate_series(scenario: Scenario, replicate: int, metrics: list[str]) -> np.ndarray:
+    """One replicate's daily values of `metrics` as a (days, m) array (a picklable task)."""
+    frame = daily_metrics(daily_table(simulate(scenario, replicate)))
+    return np.column_stack([frame[m].to_numpy(dtype=float) if m in frame
+                            else np.full(len(frame), np.nan) for m in metrics])
+
+
+def run_series(executor: Executor, jobs: list[tuple[Scenario, int]],
+               metrics: list[str], tick: Callable[[], None] | None = None) -> list[np.ndarray]:
+    """Simulate (scenario, replicate) jobs through the executor, results in job order."""
+    futures = [executor.submit(simulate_series, s, r, metrics) for s, r in jobs]
+    out = []
+    for future in futures:
+        out.append(future.result())
+        if tick:
+            tick()
+    return out
+
+
+# --- the study -----------------------------------------------------------------------------------
+
+
+def _sampler(params: list[FitParam], seed: int, popsize: int | None,
+             source: list[optuna.trial.FrozenTrial] | None) -> tuple[optuna.samplers.BaseSampler,
+                                                                     str]:
+    """CMA-ES when `cmaes` is installed and there are >= 2 parameters; TPE otherwise."""
+    if len(params) >= 2:
+        try:
+            import cmaes  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                sampler = optuna.samplers.CmaEsSampler(
+                    seed=seed, popsize=popsize, source_trials=source or None,
+                    n_startup_trials=0, warn_independent_sampling=False)
+            return sampler, "cmaes" + ("-warm" if source else "")
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(8, 4 * len(params))), "tpe"
+
+
+def _storage(folder: Path) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}",
+                                      engine_kwargs={"connect_args": {"timeout": 60}})
+
+
+def previous_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study | None:
+    """The most recently created other study with a finished trial, to warm-start from."""
+    summaries = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+                 if s.study_name != name and s.n_trials > 0]
+    if not summaries:
+        return None
+    latest = max(summaries, key=lambda s: (s.user_attrs.get("created", ""), s._study_id))
+    return optuna.load_study(study_name=latest.study_name, storage=storage)
+
+
+@dataclass
+class Calibration:
+    """What a calibration call produced (also written to summary.json)."""
+
+    folder: Path
+    study_name: str
+    best: dict[str, float]
+    distance: float
+    trials: pd.DataFrame
+    fitted: Scenario
+    posterior: pd.DataFrame
+    doc: dict[str, Any]
+
+
+def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor: Executor,
+              out: Path, *, targets_text: str | None = None, trials: int = 40,
+              replicates: int = 4, optimizer: str = "optuna", batch: int | None = None,
+              noise_replicates: int = 16, draws: int = 200,
+              progress: Progress | None = None) -> Calibration:
+    """Fit, write the calibration folder (study.db + one sub-folder per observed data set)."""
+    started = time.perf_counter()
+    if trials < 1 or replicates < 1:
+        raise InputError([Problem("--trials", None, "", "--trials and --replicates must be >= 1")])
+    if optimizer not in ("optuna", "scipy"):
+        raise InputError([Problem("--optimizer", None, "", f"{optimizer!r}: expected optuna or "
+                                  "scipy")])
+    scenario = with_observed(base, observed)
+    params = parse_fit(scenario, fit_texts)
+    targets = parse_targets(targets_text, observed, simulated_metrics(scenario))
+    metrics = list(targets)
+    distance = Distance(targets, observed.daily.reindex(columns=metrics).to_numpy(dtype=float))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = _storage(out)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = f"fit-{observed.fingerprint()}"
+    existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    resumed = name in existing
+    before = previous_study(storage, name) if not resumed else None
+    source = ([t for t in before.trials if t.state == optuna.trial.TrialState.COMPLETE
+               and set(t.params) == {p.path for p in params}] if before else [])
+    sampler, method = _sampler(params, scenario.seed % 2**31, batch, source)
+    if optimizer == "scipy":
+        method = "scipy-nelder-mead"
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                direction="minimize", load_if_exists=True)
+    if not resumed:
+        study.set_user_attr("created", datetime.now(UTC).isoformat())
+        study.set_user_attr("days", observed.days)
+        study.set_user_attr("source", Path(observed.source).name)
+        if before is not None:
+            study.set_user_attr("warm_start_from", before.study_name)
+            try:
+                best_before = before.best_trial.params
+            except ValueError:
+                best_before = {}
+            if set(best_before) == {p.path for p in params}:
+                study.enqueue_trial(best_before)
+    done = {"n": 0}
+    total = trials * replicates
+
+    def tick() -> None:
+        done["n"] += 1
+        if progress:
+            progress(done["n"], total)
+
+    def evaluate(points: list[dict[str, Any]]) -> list[float]:
+        scenarios = validate_design(scenario, Design("calibrate", [], points))
+        jobs = [(s, r) for s in scenarios for r in range(replicates)]
+        series = run_series(executor, jobs, metrics, tick)
+        return [distance(series[i * replicates:(i + 1) * replicates])
+                for i in range(len(points))]
+
+    distributions = {p.path: p.distribution() for p in params}
+    if optimizer == "optuna":
+        size = batch or getattr(sampler, "_popsize", None) or max(2, executor_workers(executor))
+        size = int(size) if size else 4
+        made = 0
+        while made < trials:
+            asked = [study.ask(distributions) for _ in range(min(size, trials - made))]
+            points = [dict(t.params) for t in asked]
+            for trial, value in zip(asked, evaluate(points), strict=True):
+                if math.isfinite(value):
+                    study.tell(trial, value)
+                else:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            made += len(asked)
+    else:
+        _scipy_fit(study, params, distributions, evaluate, trials)
+
+    table = trials_frame(study, params)
+    best_trial = study.best_trial
+    best = {p.path: p.from_u(p.to_u(best_trial.params[p.path])) for p in params}
+    fitted = point_scenario(scenario, best)
+    posterior, fit_sims, post_doc = msm_posterior(fitted, params, best, distance, executor,
+                                                  replicates, noise_replicates, draws)
+    doc: dict[str, Any] = {
+        "kind": "calibrate", "scenario": base.name, "study": name, "study_db": str(out /
+                                                                                   "study.db"),
+        "resumed": resumed, "warm_start_from": study.user_attrs.get("warm_start_from"),
+        "observed": Path(observed.source).name, "observed_start": str(observed.start.date()),
+        "observed_days": observed.days, "targets": targets, "standardisation": "observed scale "
+        "(mean absolute weekly value per metric)", "optimizer": method,
+        "trials_this_call": trials, "trials_in_study": len(table), "replicates": replicates,
+        "best": best, "distance": float(best_trial.value),
+        "relative_rmse": float(math.sqrt(max(best_trial.value, 0.0))),
+        "posterior": post_doc, "notes": observed.notes,
+        "wall_seconds": round(time.perf_counter() - started, 2)}
+    folder = out / name
+    _write_atomic(folder, lambda f: _write_outputs(f, fitted, table, posterior, observed,
+                                                   distance, fit_sims, doc, params))
+    storage.engine.dispose()
+    doc["folder"] = str(folder)
+    return Calibration(folder, name, best, float(best_trial.value), table, fitted, posterior,
+                       _json_safe(doc))
+
+
+def executor_workers(executor: Executor) -> int:
+    return int(getattr(executor, "workers", 1) or 1)
+
+
+def _scipy_fit(study: optuna.Study, params: list[FitParam],
+               distributions: dict[str, optuna.distributions.BaseDistribution],
+               evaluate: Callable[[list[dict[str, Any]]], list[float]], trials: int) -> None:
+    """Nelder-Mead on the unit box of the transformed parameters, from the study's best point
+    (or the centre); each evaluation becomes a trial of the study."""
+    from scipy import optimize
+
+    lo = np.array([p.u_low for p in params])
+    hi = np.array([p.u_high for p in params])
+    try:
+        start = np.array([(p.to_u(study.best_trial.params[p.path]) - a) / (b - a)
+                          for p, a, b in zip(params, lo, hi, strict=True)])
+    except ValueError:
+        start = np.full(len(params), 0.5)
+    count = {"n": 0}
+
+    def objective(z: np.ndarray) -> float:
+        if count["n"] >= trials:
+            return 1e300
+        count["n"] += 1
+        point = {p.path: p.from_u(a + (b - a) * float(np.clip(v, 0, 1)))
+                 for p, a, b, v in zip(params, lo, hi, z, strict=True)}
+        value = evaluate([point])[0]
+        study.add_trial(optuna.trial.create_trial(params=point, distributions=distributions,
+                                                  value=value if math.isfinite(value) else 1e300))
+        return value
+
+    simplex = np.vstack([start] + [np.clip(start + 0.15 * np.eye(len(params))[i]
+                                           * np.where(start > 0.8, -1, 1), 0, 1)
+                                   for i in range(len(params))])
+    optimize.minimize(objective, start, method="Nelder-Mead", bounds=list(zip(
+        np.zeros(len(params)), np.ones(len(params)), strict=True)),
+        options={"maxfev": trials, "initial_simplex": simplex, "xatol": 1e-3, "fatol": 1e-6})
+
+
+def trials_frame(study: optuna.Study, params: list[FitParam]) -> pd.DataFrame:
+    rows = [{"trial": t.number, **{p.path: t.params.get(p.path) for p in params},
+             "distance": t.value, "state": t.state.name} for t in study.trials]
+    return pd.DataFrame(rows)
+
+
+# --- the posterior -------------------------------------------------------------------------------
+
+
+def msm_posterior(fitted: Scenario, params: list[FitParam], best: dict[str, float],
+                  distance: Distance, executor: Executor, replicates: int,
+                  noise_replicates: int, draws: int,
+                  ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, Any]]:
+    """Draws from N(theta_hat, V) with the MSM sandwich covariance V (module docstring).
+    Also returns the noise replicates at the fit (for the report's bands)."""
+    metrics = distance.metrics
+    noise_jobs = [(fitted, 10_000 + r) for r in range(noise_replicates)]
+    u_hat = np.array([p.to_u(best[p.path]) for p in params])
+    steps = np.array([0.05 if p.log else 0.02 * (p.high - p.low) for p in params])
+    jac_jobs: list[tuple[Scenario, int]] = []
+    for i, p in enumerate(params):
+        for sign in (1, -1):
+            u = u_hat.copy()
+            u[i] += sign * steps[i]
+            u[i] = min(max(u[i], p.u_low), p.u_high)
+            point = {q.path: q.from_u(float(v)) for q, v in zip(params, u, strict=True)}
+            s = point_scenario(fitted, point)
+            jac_jobs += [(s, r) for r in range(replicates)]
+    series = run_series(executor, noise_jobs + jac_jobs, metrics)
+    noise, jac_series = series[:noise_replicates], series[noise_replicates:]
+    summaries = np.array([distance.summaries(s) for s in noise])
+    sigma = np.cov(summaries, rowvar=False) if noise_replicates > 1 else np.zeros((1, 1))
+    jac = np.empty((summaries.shape[1], len(params)))
+    for i, p in enumerate(params):
+        plus = jac_series[(2 * i) * replicates:(2 * i + 1) * replicates]
+        minus = jac_series[(2 * i + 1) * replicates:(2 * i + 2) * replicates]
+        up = min(u_hat[i] + steps[i], p.u_high)
+        down = max(u_hat[i] - steps[i], p.u_low)
+        jac[:, i] = (np.mean([distance.summaries(s) for s in plus], axis=0)
+                     - np.mean([distance.summaries(s) for s in minus], axis=0)) / (up - down)
+    bread = np.linalg.pinv(jac.T @ jac)
+    cov = bread @ jac.T @ np.atleast_2d(sigma) @ jac @ bread * (1.0 + 1.0 / replicates)
+    rng = np.random.default_rng(fitted.seed + 7)
+    raw = rng.multivariate_normal(u_hat, cov, size=draws * 4, method="eigh")
+    inside = np.all((raw >= [p.u_low for p in params]) & (raw <= [p.u_high for p in params]),
+                    axis=1)
+    kept = raw[inside][:draws]
+    if len(kept) < draws:  # a fit at a bound: clip the rest rather than return few draws
+        extra = np.clip(raw[~inside][: draws - len(kept)], [p.u_low for p in params],
+                        [p.u_high for p in params])
+        kept = np.vstack([kept, extra])
+    frame = pd.DataFrame({p.path: [p.from_u(float(v)) for v in kept[:, i]]
+                          for i, p in enumerate(params)})
+    sd_u = np.sqrt(np.clip(np.diag(cov), 0, None))
+    doc = {"method": "MSM sandwich normal approximation (transformed parameters)",
+           "draws": len(frame), "noise_replicates": noise_replicates,
+           "params": {p.path: {"estimate": best[p.path], "scale": "log" if p.log else "linear",
+                               "sd_transformed": float(sd_u[i]),
+                               "interval90": [p.from_u(u_hat[i] - 1.6449 * sd_u[i]),
+                                              p.from_u(u_hat[i] + 1.6449 * sd_u[i])]}
+                      for i, p in enumerate(params)}}
+    return frame, noise, doc
+
+
+def interval(doc: dict[str, Any], path: str) -> tuple[float, float]:
+    """The 90% interval of one parameter from a calibration summary."""
+    lo, hi = doc["posterior"]["params"][path]["interval90"]
+    return float(lo), float(hi)
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+
+def _write_atomic(folder: Path, write: Callable[[Path], None]) -> None:
+    """Write into a hidden sibling, then swap it in: a reader never sees half a folder."""
+    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
+    old = folder.parent / f".old-{folder.name}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+        write(partial)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(partial, folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_outputs(folder: Path, fitted: Scenario, table: pd.DataFrame, posterior: pd.DataFrame,
+                   observed: Observed, distance: Distance, sims: list[np.ndarray],
+                   doc: dict[str, Any], params: list[FitParam]) -> None:
+    (folder / FITTED).write_text(fitted.to_yaml(), "utf-8")
+    table.to_parquet(folder / "trials.parquet", index=False)
+    posterior.to_parquet(folder / POSTERIOR, index=False)
+    observed.daily.reset_index().to_parquet(folder / "observed.parquet", index=False)
+    if observed.customers is not None:  # pseudonymised ids only
+        observed.customers.to_parquet(folder / "customers.parquet", index=False)
+    weekly_fit = fit_table(distance, sims)
+    weekly_fit.to_parquet(folder / "fit.parquet", index=False)
+    (folder / SUMMARY).write_text(json.dumps(_json_safe(doc), indent=2), "utf-8")
+    (folder / "report.html").write_text(fit_report(fitted, table, weekly_fit, doc, params),
+                                        "utf-8")
+
+
+def fit_table(distance: Distance, sims: list[np.ndarray]) -> pd.DataFrame:
+    """Weekly observed vs simulated (mean, 5% and 95% across replicates at the fit)."""
+    sim = np.array([weekly(np.nan_to_num(s[: distance.mask.shape[0]]), distance.mask,
+                           distance.flows) for s in sims])
+    rows = []
+    for j, metric in enumerate(distance.metrics):
+        for k in range(distance.obs_weekly.shape[0]):
+            rows.append({"metric": metric, "week": k + 1,
+                         "observed": distance.obs_weekly[k, j],
+                         "sim_mean": float(np.mean(sim[:, k, j])),
+                         "sim_q05": float(np.quantile(sim[:, k, j], 0.05)),
+                         "sim_q95": float(np.quantile(sim[:, k, j], 0.95))})
+    frame = pd.DataFrame(rows)
+    frame["residual"] = frame["observed"] - frame["sim_mean"]
+    return frame
+
+
+def fit_report(fitted: Scenario, trials: pd.DataFrame, weekly_fit: pd.DataFrame,
+               doc: dict[str, Any], params: list[FitParam]) -> str:
+    """Observed vs simulated with bands, parameter traces over trials, residuals over time."""
+    metrics = list(dict.fromkeys(weekly_fit["metric"]))
+    fig = make_subplots(rows=len(metrics), cols=2, subplot_titles=[
+        t for m in metrics for t in (f"{m}: observed vs simulated (weekly)",
+                                     f"{m}: residual observed - simulated")])
+    for i, m in enumerate(metrics, start=1):
+        g = weekly_fit[weekly_fit["metric"] == m]
+        fig.add_trace(go.Scatter(x=list(g["week"]) + list(g["week"][::-1]),
+                                 y=list(g["sim_q95"]) + list(g["sim_q05"][::-1]), fill="toself",
+                                 fillcolor="rgba(31,119,180,0.2)", line={"width": 0},
+                                 name="simulated 90% band", showlegend=i == 1), row=i, col=1)
+        fig.add_trace(go.Scatter(x=g["week"], y=g["sim_mean"], name="simulated mean",
+                                 line={"color": "#1f77b4"}, showlegend=i == 1), row=i, col=1)
+        fig.add_trace(go.Scatter(x=g["week"], y=g["observed"], name="observed", mode="markers",
+                                 marker={"color": "#d62728"}, showlegend=i == 1), row=i, col=1)
+        fig.add_trace(go.Bar(x=g["week"], y=g["residual"], marker_color="#888", showlegend=False),
+                      row=i, col=2)
+    fig.update_layout(height=330 * len(metrics), template="plotly_white")
+    trace = make_subplots(rows=1, cols=len(params) + 1,
+                          subplot_titles=[p.path.split(".", 2)[-1] for p in params]
+                          + ["distance"])
+    ok = trials[trials["state"] == "COMPLETE"]
+    for i, p in enumerate(params, start=1):
+        trace.add_trace(go.Scatter(x=ok["trial"], y=ok[p.path], mode="markers",
+                                   marker={"size": 5}, showlegend=False), row=1, col=i)
+    trace.add_trace(go.Scatter(x=ok["trial"], y=ok["distance"], mode="markers",
+                               marker={"size": 5}, showlegend=False), row=1, col=len(params) + 1)
+    trace.update_yaxes(type="log", row=1, col=len(params) + 1)
+    trace.update_layout(height=320, template="plotly_white", title="Parameter traces over trials")
+    intro = (f"Fitted {', '.join(p.path for p in params)} to {doc['observed']} "
+             f"({doc['observed_days']} days from {doc['observed_start']}) on weekly "
+             f"{', '.join(metrics)}, standardised by the observed scale; {doc['optimizer']}, "
+             f"{doc['trials_in_study']} trials in study {doc['study']}"
+             f"{' (resumed)' if doc['resumed'] else ''}"
+             f"{', warm-started from ' + doc['warm_start_from'] if doc['warm_start_from'] else ''}"
+             f"; {doc['replicates']} replicates per trial with common random numbers. Relative "
+             f"RMSE at the fit {doc['relative_rmse']:.3f}. Bands: 90% of "
+             f"{doc['posterior']['noise_replicates']} replicates at the fit (simulation noise).")
+    post = pd.DataFrame([{"parameter": k, "estimate": v["estimate"],
+                          "90% low": v["interval90"][0], "90% high": v["interval90"][1]}
+                         for k, v in doc["posterior"]["params"].items()])
+    body = (fig.to_html(full_html=False, include_plotlyjs=False)
+            + trace.to_html(full_html=False, include_plotlyjs=False)
+            + "<h2>Approximate posterior (MSM sandwich)</h2>"
+            + post.to_html(index=False, float_format=lambda v: f"{v:.5g}")
+            + f"<h2>Fitted scenario</h2><pre>{_escape(fitted.to_yaml()[:4000])}</pre>")
+    return page(f"Calibration: {fitted.name}", intro, body)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
