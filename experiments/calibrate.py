@@ -485,7 +485,10 @@ def msm_posterior(fitted: Scenario, params: list[FitParam], best: dict[str, floa
     metrics = distance.metrics
     noise_jobs = [(fitted, 10_000 + r) for r in range(noise_replicates)]
     u_hat = np.array([p.to_u(best[p.path]) for p in params])
-    steps = np.array([0.05 if p.log else 0.02 * (p.high - p.low) for p in params])
+    # Wide steps and many replicates: parameters change the number of random draws, so common
+    # random numbers do not carry across them and the difference quotient is noisy.
+    steps = np.array([0.2 if p.log else 0.1 * (p.high - p.low) for p in params])
+    jac_reps = max(replicates, noise_replicates // 2)
     jac_jobs: list[tuple[Scenario, int]] = []
     for i, p in enumerate(params):
         for sign in (1, -1):
@@ -494,21 +497,34 @@ def msm_posterior(fitted: Scenario, params: list[FitParam], best: dict[str, floa
             u[i] = min(max(u[i], p.u_low), p.u_high)
             point = {q.path: q.from_u(float(v)) for q, v in zip(params, u, strict=True)}
             s = point_scenario(fitted, point)
-            jac_jobs += [(s, r) for r in range(replicates)]
+            jac_jobs += [(s, r) for r in range(jac_reps)]
     series = run_series(executor, noise_jobs + jac_jobs, metrics)
     noise, jac_series = series[:noise_replicates], series[noise_replicates:]
     summaries = np.array([distance.summaries(s) for s in noise])
     sigma = np.cov(summaries, rowvar=False) if noise_replicates > 1 else np.zeros((1, 1))
     jac = np.empty((summaries.shape[1], len(params)))
+    widths: list[float] = []
     for i, p in enumerate(params):
-        plus = jac_series[(2 * i) * replicates:(2 * i + 1) * replicates]
-        minus = jac_series[(2 * i + 1) * replicates:(2 * i + 2) * replicates]
+        plus = jac_series[(2 * i) * jac_reps:(2 * i + 1) * jac_reps]
+        minus = jac_series[(2 * i + 1) * jac_reps:(2 * i + 2) * jac_reps]
         up = min(u_hat[i] + steps[i], p.u_high)
         down = max(u_hat[i] - steps[i], p.u_low)
+        widths.append(up - down)
         jac[:, i] = (np.mean([distance.summaries(s) for s in plus], axis=0)
                      - np.mean([distance.summaries(s) for s in minus], axis=0)) / (up - down)
-    bread = np.linalg.pinv(jac.T @ jac)
-    cov = bread @ jac.T @ np.atleast_2d(sigma) @ jac @ bread * (1.0 + 1.0 / replicates)
+    # Noise in a difference quotient inflates J'J and J'Sigma J on the diagonal by a known
+    # amount (independent runs per column): subtract it, keeping a floor.
+    sigma = np.atleast_2d(sigma)
+    noise_var = 2.0 / (jac_reps * np.square(widths))
+    gram = jac.T @ jac
+    meat = jac.T @ sigma @ jac
+    for i in range(len(params)):
+        gram[i, i] = max(gram[i, i] - noise_var[i] * np.trace(sigma), 0.1 * gram[i, i])
+        meat[i, i] = max(meat[i, i] - noise_var[i] * np.trace(sigma @ sigma), 0.1 * meat[i, i])
+    bread = np.linalg.pinv(gram)
+    cov = bread @ meat @ bread * (1.0 + 1.0 / replicates)
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    cov = vectors @ np.diag(np.clip(values, 0.0, None)) @ vectors.T
     rng = np.random.default_rng(fitted.seed + 7)
     raw = rng.multivariate_normal(u_hat, cov, size=draws * 4, method="eigh")
     inside = np.all((raw >= [p.u_low for p in params]) & (raw <= [p.u_high for p in params]),
