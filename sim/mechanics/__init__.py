@@ -6,9 +6,12 @@ Adding a mechanic means one new module here and one entry below.
 from __future__ import annotations
 
 from sim.mechanics.activity import Activity, ActivityParams
+from sim.mechanics.bargain import Bargain, BargainParams
 from sim.mechanics.base import Mechanic, MechanicParams
 from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParams
+from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
+from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
 from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
@@ -28,6 +31,9 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "purchase_dropout": (PurchaseDropoutParams, PurchaseDropout),
     "referral": (ReferralParams, Referral),
     "activity": (ActivityParams, Activity),
+    "group_buy": (GroupBuyParams, GroupBuy),
+    "bargain": (BargainParams, Bargain),
+    "distributors": (DistributorsParams, Distributors),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]
