@@ -171,6 +171,38 @@ METRICS: dict[str, Metric] = {
         Metric("roi", "share", "ratio", "Return on acquisition spend: contribution / "
                "acquisition_spend.", (*SPEND, *ORDER), numerator="contribution",
                denominator="acquisition_spend"),
+        # --- group buys, bargains, distributors (sim/mechanics/group_buy, bargain,
+        # distributors) ---
+        Metric("group_opens", "groups", "flow", "Group buys (拼团) opened.", ("group_opened",)),
+        Metric("group_successes", "groups", "flow",
+               "Group buys that filled (or were filled virtually) and shipped, on that day.",
+               ("group_succeeded",)),
+        Metric("group_success_rate", "share", "ratio",
+               "Groups that shipped / groups opened (成团率; groups still open at the horizon "
+               "count as not shipped).", ("group_opened", "group_succeeded"),
+               numerator="group_successes", denominator="group_opens"),
+        Metric("group_orders", "orders", "flow",
+               "Orders booked by groups that shipped: one per real member, at the team price.",
+               ("group_order",)),
+        Metric("bargain_starts", "bargains", "flow", "Bargains (砍价) started.",
+               ("bargain_started",)),
+        Metric("bargain_completions", "bargains", "flow",
+               "Bargains whose required helpers all helped in time (item ordered at the floor).",
+               ("bargain_completed",)),
+        Metric("bargain_completion_rate", "share", "ratio",
+               "bargain_completions / bargain_starts (bargains still open at the horizon count "
+               "as not completed).", ("bargain_started", "bargain_completed"),
+               numerator="bargain_completions", denominator="bargain_starts"),
+        Metric("bargain_cost", "yuan", "flow",
+               "Cost of the items given away by completed bargains.", ("bargain_cost",)),
+        Metric("commission", "yuan", "flow",
+               "Commissions owed to distributors on their referees' orders (all levels).",
+               ("commission",)),
+        Metric("distributor_sales", "yuan", "flow",
+               "Value of orders by distributors' own referees (level 1).",
+               ("distributor_sales",)),
+        Metric("distributors", "users", "stock", "Alive distributors (分销员) at the end of the "
+               "day.", ("distributors",)),
     ]
 }
 
@@ -224,6 +256,18 @@ _DAILY = {
     - _col(c, "register_fee_amount") - _col(c, "share_reward_amount"),
     "cac": lambda c: _ratio(_DAILY["acquisition_spend"](c), c["first_order"]),
     "roi": lambda c: _ratio(_DAILY["contribution"](c), _DAILY["acquisition_spend"](c)),
+    # --- group buys, bargains, distributors ---
+    "group_opens": lambda c: c["group_opened"],
+    "group_successes": lambda c: c["group_succeeded"],
+    "group_success_rate": lambda c: _ratio(c["group_succeeded"], c["group_opened"]),
+    "group_orders": lambda c: c["group_order"],
+    "bargain_starts": lambda c: c["bargain_started"],
+    "bargain_completions": lambda c: c["bargain_completed"],
+    "bargain_completion_rate": lambda c: _ratio(c["bargain_completed"], c["bargain_started"]),
+    "bargain_cost": lambda c: _col(c, "bargain_cost_amount"),
+    "commission": lambda c: _col(c, "commission_amount"),
+    "distributor_sales": lambda c: _col(c, "distributor_sales_amount"),
+    "distributors": lambda c: c["distributors"],
 }
 
 
