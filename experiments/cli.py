@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from experiments.calibrate_cli import calibrate, forecast
 from experiments.cli_common import STATE, LazyProgress, OverridesArg, cli_errors, err
 from experiments.outputs import write_run
 from experiments.power_cli import power
@@ -171,6 +172,8 @@ app.command("power")(power)
 app.command("sweep")(sweep)
 app.command("sensitivity")(sensitivity)
 app.command("optimize")(optimize)
+app.command("calibrate")(calibrate)
+app.command("forecast")(forecast)
 
 
 def main() -> None:
