@@ -6,6 +6,7 @@ Adding a mechanic means one new module here and one entry below.
 from __future__ import annotations
 
 from sim.mechanics.activity import Activity, ActivityParams
+from sim.mechanics.automations import Automations, AutomationsParams
 from sim.mechanics.bargain import Bargain, BargainParams
 from sim.mechanics.base import Mechanic, MechanicParams
 from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParams
@@ -13,12 +14,15 @@ from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
+from sim.mechanics.membership_tiers import MembershipTiers, MembershipTiersParams
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
 from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
 from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
+from sim.mechanics.points import Points, PointsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
 from sim.mechanics.referral import Referral, ReferralParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
+from sim.mechanics.segments import Segments, SegmentsParams
 
 REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "seed_users": (SeedUsersParams, SeedUsers),
@@ -34,6 +38,10 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "group_buy": (GroupBuyParams, GroupBuy),
     "bargain": (BargainParams, Bargain),
     "distributors": (DistributorsParams, Distributors),
+    "segments": (SegmentsParams, Segments),
+    "automations": (AutomationsParams, Automations),
+    "membership_tiers": (MembershipTiersParams, MembershipTiers),
+    "points": (PointsParams, Points),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]
