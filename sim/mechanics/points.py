@@ -1,0 +1,151 @@
+"""Points: earned by purchase, check-in and review, redeemed on orders, expiring; the liability.
+
+Earning: `earn_per_yuan` points per yuan of each order, times the tier multiplier (the
+`points_bonus` column the tiers mechanic writes: points x (1 + bonus)); `review_points` with
+`review_prob` after an order; `checkin_points` with `checkin_prob` for each user who opens that
+day (needs the activity mechanic). Sharing earns nothing here yet (the referral mechanic does
+not publish today's sharers).
+Redeeming: `points_per_yuan` points = 1 yuan (JD: 100 = 1), at most `max_share_of_order` of the
+order (JD: 50%), only balances of at least `min_redeem_points`. A `breakage` share of users
+never redeem (Bond: about 30% of points go unredeemed); the others redeem on an order with
+`redeem_prob`. Every `expiry_days` (a SimPy process marks the day) all balances expire.
+Money: every event amount is the face value in yuan (points / points_per_yuan). Redemptions
+are money off orders (`points_redeemed`); the outstanding face value and the liability (face
+value x (1 - breakage): what the store expects to pay, booked when issued, domain-facts §4.3)
+are stocks, kept per cell as running sums so no day scans the market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+
+REDEEMER = 1  # bit of `points_flags`
+
+
+class PointsParams(MechanicParams):
+    type: Literal["points"] = "points"
+    earn_per_yuan: float = Field(1.0, ge=0.0, description="Points per yuan ordered (1 is "
+                                 "common, Ulta; §8 points_earn_per_rmb).")
+    checkin_points: int = Field(5, ge=0, description="Points for a daily check-in.")
+    checkin_prob: float = Field(0.2, ge=0.0, le=1.0, description="Chance a user who opens "
+                                "checks in (ASSUMPTION).")
+    review_points: int = Field(20, ge=0, description="Points for a review after an order.")
+    review_prob: float = Field(0.1, ge=0.0, le=1.0, description="Chance an order is reviewed "
+                               "(ASSUMPTION).")
+    points_per_yuan: int = Field(100, ge=1, description="Points per yuan when redeemed "
+                                 "(JD 100 = 1 yuan, §4.3).")
+    max_share_of_order: float = Field(0.5, ge=0.0, le=1.0, description="Most of an order "
+                                      "points may pay (JD 50%).")
+    min_redeem_points: int = Field(100, ge=1, description="Smallest balance that can be used.")
+    redeem_prob: float = Field(0.5, ge=0.0, le=1.0, description="Chance a redeemer uses "
+                               "points on an order (ASSUMPTION).")
+    breakage: float = Field(0.30, ge=0.0, le=1.0, description="Share of users who never "
+                            "redeem (≈30% of points unredeemed, Bond VENDOR; 0.20-0.30 retail).")
+    expiry_days: int | None = Field(365, ge=30, description="All balances expire every this "
+                                    "many days; omit for never.")
+
+
+class Points(Mechanic[PointsParams]):
+    stage = StageOrder.LOYALTY
+    substage = 4  # after tiers: today's tier multipliers apply
+    events = ("points_issued", "points_redeemed", "points_expired")
+    stocks = ("points_outstanding", "points_liability")
+
+    @classmethod
+    def columns(cls, params: PointsParams) -> dict[str, np.dtype]:
+        return {"points": np.dtype(np.int32), "points_flags": np.dtype(np.int8),
+                "points_bonus": np.dtype(np.float32)}
+
+    def setup(self) -> None:
+        self.outstanding = np.zeros(self.ctx.layout.n_cells)  # points, per cell
+        self.due = False
+        if self.params.base.expiry_days is not None:
+            self.ctx.env.process(self._expiry())
+
+    def _expiry(self) -> Iterator:
+        while True:
+            yield self.ctx.env.timeout(self.params.base.expiry_days)
+            self.due = True
+
+    def idle(self, day: int) -> None:
+        joined = self.pop.new_users(self.name)
+        self._flags(joined)
+        self._stocks(day)
+
+    def step(self, day: int) -> None:
+        pop, base = self.pop, self.params.base
+        self._flags(pop.new_users(self.name))
+        if self.due:
+            self.due = False
+            self._expire(day)
+        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        if len(rows):
+            self._redeem(rows, values, day)
+            earned = np.floor(values * base.earn_per_yuan
+                              * (1.0 + pop["points_bonus"][rows])).astype(np.int64)
+            buyers = pop.distinct(rows)
+            reviewed = buyers[self.rng.random(len(buyers)) < base.review_prob]
+            self._issue(np.concatenate([rows, reviewed]),
+                        np.concatenate([earned, np.full(len(reviewed), base.review_points)]),
+                        day)
+        if "last_open_day" in pop.columns and base.checkin_points > 0:
+            opened = np.flatnonzero(pop["last_open_day"] == day)
+            checked = opened[self.rng.random(len(opened)) < base.checkin_prob]
+            self._issue(checked, np.full(len(checked), base.checkin_points), day)
+        self._stocks(day)
+
+    def _flags(self, joined: np.ndarray) -> None:
+        redeemer = self.rng.random(len(joined)) >= self.params.base.breakage
+        self.pop["points_flags"][joined] = np.where(redeemer, REDEEMER, 0).astype(np.int8)
+
+    def _change(self, rows: np.ndarray, points: np.ndarray) -> None:
+        """Add points (negative to take them) to balances and to the per-cell total."""
+        np.add.at(self.pop["points"], rows, points.astype(np.int32))
+        self.outstanding += np.bincount(self.pop.cell[rows], weights=points.astype(float),
+                                        minlength=len(self.outstanding))
+
+    def _issue(self, rows: np.ndarray, points: np.ndarray, day: int) -> None:
+        keep = points > 0
+        rows, points = rows[keep], points[keep]
+        if not len(rows):
+            return
+        self._change(rows, points)
+        self.ctx.recorder.event("points_issued", day, rows,
+                                points / self.params.base.points_per_yuan)
+
+    def _redeem(self, rows: np.ndarray, values: np.ndarray, day: int) -> None:
+        """Redeemers with enough points pay part of one order a day with them."""
+        pop, base = self.pop, self.params.base
+        rows, first = np.unique(rows, return_index=True)
+        values = values[first]
+        balance = pop["points"][rows].astype(np.int64)
+        can = ((pop["points_flags"][rows] & REDEEMER) != 0) & (balance >= base.min_redeem_points)
+        use = can & (self.rng.random(len(rows)) < base.redeem_prob)
+        rows, values, balance = rows[use], values[use], balance[use]
+        cap = np.floor(values * base.max_share_of_order * base.points_per_yuan).astype(np.int64)
+        spent = np.minimum(balance, cap)
+        keep = spent > 0
+        rows, spent = rows[keep], spent[keep]
+        if not len(rows):
+            return
+        self._change(rows, -spent)
+        self.ctx.recorder.event("points_redeemed", day, rows, spent / base.points_per_yuan)
+
+    def _expire(self, day: int) -> None:
+        pop = self.pop
+        rows = np.flatnonzero(pop["points"] > 0)
+        points = pop["points"][rows].astype(np.int64)
+        self._change(rows, -points)
+        self.ctx.recorder.event("points_expired", day, rows,
+                                points / self.params.base.points_per_yuan)
+
+    def _stocks(self, day: int) -> None:
+        face = self.outstanding / self.params.base.points_per_yuan
+        self.ctx.recorder.stock("points_outstanding", day, face)
+        self.ctx.recorder.stock("points_liability", day, face * (1.0 - self.params.base.breakage))
