@@ -18,7 +18,15 @@ import typer
 from rich.table import Table
 
 from experiments.calibrate_cli import calibrate, forecast
-from experiments.cli_common import STATE, LazyProgress, OverridesArg, cli_errors, err
+from experiments.cli_common import (
+    STATE,
+    LazyProgress,
+    OverridesArg,
+    StrictOption,
+    cli_errors,
+    enforce_compliance,
+    err,
+)
 from experiments.outputs import write_run
 from experiments.power_cli import power
 from experiments.report import fmt
@@ -64,11 +72,13 @@ def run_command(
     events: Annotated[bool, typer.Option(
         help=f"Also write events.parquet (user, day, event, amount, channel, campaign); "
         f"markets up to {MAX_EVENT_LOG_USERS:,} users.")] = False,
+    strict: StrictOption = False,
 ) -> None:
     """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path)."""
     with cli_errors():
         extra = flag_overrides(days=days, seed=seed, replicates=replicates)
         scenario = load_scenario(scenario_file, [*(overrides or []), *extra])
+        enforce_compliance(scenario, strict)
         check_memory(scenario)
         if events and scenario.market.size > MAX_EVENT_LOG_USERS:
             raise InputError([scenario.problem(
@@ -118,8 +128,10 @@ def _finite(x: float) -> float | None:
 def validate_command(
     items: Annotated[list[str], typer.Argument(help="Scenario files, then any overrides.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    strict: StrictOption = False,
 ) -> None:
-    """Check scenarios: every problem as FILE:LINE: path: message; exit 2 if any."""
+    """Check scenarios: every problem as FILE:LINE: path: message, and platform-rule findings
+    (warnings; errors with --strict); exit 2 if any problem."""
     with cli_errors():
         files = [i for i in items if "=" not in i or Path(i).exists()]
         overrides = [i for i in items if i not in files]
@@ -130,6 +142,7 @@ def validate_command(
         for name in files:
             try:
                 scenario = load_scenario(name, overrides)
+                warnings = enforce_compliance(scenario, strict)
                 check_memory(scenario)
             except InputError as exc:
                 failed = True
@@ -141,7 +154,8 @@ def validate_command(
             err.print(f"{name}: ok ({scenario.market.size:,} users × {scenario.days} days, "
                       f"mechanics: {', '.join(scenario.mechanics)}; about {human(need)})",
                       markup=False, soft_wrap=True)
-            report[name] = {"ok": True, "memory_bytes": need}
+            report[name] = {"ok": True, "memory_bytes": need,
+                            "warnings": [str(w) for w in warnings]}
         if json_out:
             typer.echo(json.dumps(report))
         if failed:

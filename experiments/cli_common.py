@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from sim.errors import InputError
+from sim.compliance import check_compliance
+from sim.errors import InputError, Problem
+from sim.scenario import Scenario
 
 err = Console(stderr=True, highlight=False)
 STATE = {"debug": False}
@@ -72,3 +74,20 @@ OverridesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Overrides as dotted.path=value, e.g. market.size=1000000."),
 ]
+
+
+def enforce_compliance(scenario: Scenario, strict: bool) -> list[Problem]:
+    """Platform-rule and legal findings: errors stop the command (exit 2), warnings are shown on
+    stderr, or stop it too with --strict. Returns the warnings that were let through."""
+    findings = check_compliance(scenario)
+    stopping = [f for f in findings if f.severity == "error" or strict]
+    if stopping:
+        raise InputError([Problem(f.source, f.line, f.path, f.message, "error")
+                          for f in stopping])
+    for warning in findings:
+        err.print(str(warning), markup=False, soft_wrap=True)
+    return findings
+
+
+StrictOption = Annotated[bool, typer.Option(
+    "--strict", help="Treat platform-rule warnings (e.g. induced sharing) as errors.")]

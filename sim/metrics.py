@@ -18,7 +18,7 @@ import pandas as pd
 # Events whose counts and amounts are also kept by acquisition cohort and age (conversion by age
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
-                 "refund", "cogs", "referral_child")
+                 "refund", "cogs", "bargain_cost", "referral_child")
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,10 @@ METRICS: dict[str, Metric] = {
         Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
         Metric("acquisition_spend", "yuan", "flow",
                "ad_spend + kol_spend + register_cost + gift_cost + referral_cost "
-               "+ share_rewards.", (*SPEND, *ORDER)),
+               "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
-               "gross_margin - ad_spend - kol_spend - register_cost - share_rewards.",
+               "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
+               "- bargain_cost - commission.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -251,9 +252,11 @@ _DAILY = {
     "kol_spend": lambda c: c["kol_spend"],
     "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"]
     + _col(c, "register_fee_amount") + _col(c, "gift_amount")
-    + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount"),
+    + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount")
+    + _col(c, "bargain_cost_amount") + _col(c, "commission_amount"),
     "contribution": lambda c: _DAILY["gross_margin"](c) - c["ad_spend"] - c["kol_spend"]
-    - _col(c, "register_fee_amount") - _col(c, "share_reward_amount"),
+    - _col(c, "register_fee_amount") - _col(c, "share_reward_amount")
+    - _col(c, "bargain_cost_amount") - _col(c, "commission_amount"),
     "cac": lambda c: _ratio(_DAILY["acquisition_spend"](c), c["first_order"]),
     "roi": lambda c: _ratio(_DAILY["contribution"](c), _DAILY["acquisition_spend"](c)),
     # --- group buys, bargains, distributors ---
@@ -292,7 +295,7 @@ def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
 LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
-                "refund": -1.0, "cogs": -1.0}
+                "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

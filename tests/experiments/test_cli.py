@@ -160,3 +160,24 @@ def test_events_flag_refuses_a_huge_market(tmp_path: Path) -> None:
                   str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 2 and "--events logs every user event" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+GROWTH = str(ROOT / "scenarios" / "growth.yaml")
+
+
+def test_compliance_warning_is_shown_and_strict_refuses(tmp_path: Path) -> None:
+    plain = simctl("validate", GROWTH, "mechanics.referral.reward_per_share=2", cwd=tmp_path)
+    assert plain.returncode == 0
+    assert "warning: mechanics.referral.reward_per_share: [WX-SHARE]" in plain.stderr
+    strict = simctl("run", GROWTH, "mechanics.referral.reward_per_share=2", "--strict",
+                    "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert strict.returncode == 2 and "[WX-SHARE]" in strict.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_compliance_error_stops_a_run(tmp_path: Path) -> None:
+    done = simctl("run", GROWTH, "mechanics.dist.type=distributors",
+                  "mechanics.dist.entry_fee=99", "market.size=2000",
+                  "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert done.returncode == 2 and "[LAW-MLM]" in done.stderr
+    assert not (tmp_path / "r").exists()
