@@ -4,11 +4,18 @@ A SimPy environment is the clock. One daily process runs the enabled mechanics i
 (acquisition, funnel, purchase, virality, loyalty, churn) and then records the day. Dated
 things are SimPy processes: a mechanic's window switches it on and off with timeouts created
 before day 0, so they fire before the daily step of the same day.
+
+Experiments: arms are assigned by the experiment's unit (each user; whole graph communities;
+or ego clusters, see `assign_arms`). Arm settings apply from the experiment's start day (a
+SimPy timeout swaps every mechanic's parameters from the control's values to the arms'); with
+`eligibility: new_users`, users already acquired then are moved to the control arm. A
+`UserTally` asks for per-user totals of some events, read at the end of given days, for
+user-level A/B analysis (in `Counters.extras` under `user.*`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +31,7 @@ from sim.metrics import daily_metrics, horizon_values, retention_grid, unit_econ
 from sim.population import Layout, Population, Stage
 from sim.recorder import Counters, Recorder
 from sim.rng import stream
-from sim.scenario import Scenario, variant_scenarios
+from sim.scenario import Experiment, Scenario, variant_scenarios
 from sim.stats import mean_ci
 from sim.variants import VariantParams
 
@@ -68,6 +75,12 @@ def _declared(scenario: Scenario, attribute: str, core: tuple[str, ...] = ()) ->
     return names
 
 
+def user_events(scenario: Scenario) -> list[str]:
+    """Events recorded per user in this scenario (what a per-user A/B metric can be built from;
+    channel costs such as ad spend have no user)."""
+    return _declared(scenario, "events", CORE_EVENTS)
+
+
 def memory_estimate(scenario: Scenario) -> int:
     """Peak bytes one replicate of this scenario is expected to need."""
     columns, scratch = _columns_and_scratch(scenario)
@@ -106,26 +119,139 @@ def _assign(rng_name: str, shares: list[float], size: int, seed: int, replicate:
     return stream(seed, replicate, rng_name).choice(len(p), size=size, p=p).astype(np.int8)
 
 
+def _needs_graph(scenario: Scenario) -> bool:
+    unit = scenario.experiment.unit if scenario.experiment else "user"
+    return (unit != "user" or scenario.market.graph is not None
+            or any(REGISTRY[p.type][1].needs_graph for p in scenario.mechanics.values()))
+
+
+def ego_clusters(graph: SocialGraph, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Non-overlapping ego clusters: the cluster id (its ego's row) of every user, -1 if none.
+
+    Candidates are sampled with probability `share`, each with a random priority; a candidate
+    keeps its cluster (itself and all its friends) if it has the smallest priority on every
+    member, so kept clusters never share a user (one vectorised round, as in Luby's
+    independent-set step; dropped candidates are not retried).
+    """
+    n = len(graph.community)
+    candidate = np.flatnonzero(rng.random(n) < share)
+    priority = rng.permutation(len(candidate)).astype(np.int64)
+    degree = graph.degree[candidate]
+    members = np.concatenate([candidate, graph.indices[
+        np.repeat(graph.indptr[candidate], degree)
+        + _ranges(degree)]]).astype(np.int64)
+    owner = np.concatenate([np.arange(len(candidate)), np.repeat(np.arange(len(candidate)),
+                                                                  degree)])
+    best = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(best, members, priority[owner])
+    lost = np.zeros(len(candidate), dtype=bool)
+    lost[owner[best[members] != priority[owner]]] = True
+    cluster = np.full(n, -1, dtype=np.int64)
+    kept = ~lost[owner]
+    cluster[members[kept]] = candidate[owner[kept]]
+    return cluster
+
+
+def _ranges(lengths: np.ndarray) -> np.ndarray:
+    """0..k-1 for each k in `lengths`, concatenated."""
+    total = int(lengths.sum())
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total, dtype=np.int64) - starts
+
+
+def assign_arms(scenario: Scenario, replicate: int,
+                graph: SocialGraph | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The arm of every user and the id of the unit it was randomised with (None: each
+    user is its own unit).
+
+    user: each user draws its arm (bit-identical to the engine before units existed).
+    cluster: each graph community draws one arm for all its members.
+    ego: users in an ego cluster (`ego_clusters`) take their cluster's arm; everyone else
+    keeps the arm they drew as a user. Unit ids: the row (user), the community (cluster), the
+    ego's row or size + row for users randomised alone (ego).
+    """
+    seed, size = scenario.seed, scenario.market.size
+    exp = scenario.experiment
+    unit = exp.unit if exp else "user"
+    if unit == "user" or graph is None:
+        return _assign("arms", scenario.arm_shares, size, seed, replicate), None
+    p = np.asarray(scenario.arm_shares) / np.sum(scenario.arm_shares)
+    if unit == "cluster":
+        community = graph.community.astype(np.int64)
+        per_unit = stream(seed, replicate, "arms:cluster").choice(
+            len(p), size=int(community.max()) + 1, p=p).astype(np.int8)
+        return per_unit[community], community
+    arm = _assign("arms", scenario.arm_shares, size, seed, replicate)
+    cluster = ego_clusters(graph, exp.ego_share, stream(seed, replicate, "ego"))
+    per_unit = stream(seed, replicate, "arms:ego").choice(len(p), size=size, p=p).astype(np.int8)
+    inside = cluster >= 0
+    arm[inside] = per_unit[cluster[inside]]
+    return arm, np.where(inside, cluster, size + np.arange(size))
+
+
+@dataclass(frozen=True)
+class UserTally:
+    """Per-user totals of some events from `first_day` on, read at the end of each checkpoint
+    day: what a user-level A/B comparison needs, without the whole event log."""
+
+    events: tuple[str, ...]
+    first_day: int = 0
+    checkpoints: tuple[int, ...] = ()  # last days (inclusive); empty = the last day
+
+
+class _TallyRecorder(Recorder):
+    """A recorder that also adds events up per user (counts and amounts)."""
+
+    def __init__(self, *args: object, tally: UserTally, size: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.first_day = tally.first_day
+        self.user_counts = {e: np.zeros(size) for e in tally.events}
+        self.user_amounts = {e: np.zeros(size) for e in tally.events}
+        self.snapshots: dict[str, np.ndarray] = {}
+
+    def event(self, name: str, day: int, rows: np.ndarray,
+              amount: np.ndarray | float | None = None, channel: int | None = None) -> None:
+        super().event(name, day, rows, amount, channel)
+        if name in self.user_counts and day >= self.first_day and len(rows):
+            np.add.at(self.user_counts[name], rows, 1.0)
+            if amount is not None:
+                np.add.at(self.user_amounts[name], rows,
+                          np.broadcast_to(np.asarray(amount, dtype=np.float64), rows.shape))
+
+    def snapshot(self, day: int) -> None:
+        for name in self.user_counts:
+            self.snapshots[f"user.{name}@{day}"] = self.user_counts[name].copy()
+            self.snapshots[f"user.{name}_amount@{day}"] = self.user_amounts[name].copy()
+
+
 def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None = None,
-             log_events: bool = False) -> Counters:
+             log_events: bool = False, tally: UserTally | None = None) -> Counters:
     """Run one replicate and return its counter tables (and the event log if asked).
 
     A pure function of picklable inputs: the same (scenario, replicate) gives the same numbers
-    in any process.
+    in any process. With `tally`, `counters.extras` also holds per-user arrays: `user.arm`
+    (as assigned), `user.unit` (randomisation unit id), `user.acquired_day` (-1 = never) and
+    `user.<event>@<day>` / `user.<event>_amount@<day>` for each tallied event and checkpoint.
     """
     check_memory(scenario)
     seed, days, size = scenario.seed, scenario.days, scenario.market.size
+    exp = scenario.experiment
     layout = layout_of(scenario)
-    arm = _assign("arms", scenario.arm_shares, size, seed, replicate)
+    graph = build_graph(scenario, replicate) if _needs_graph(scenario) else None
+    arm, unit = assign_arms(scenario, replicate, graph)
+    assigned = arm.copy() if tally is not None else arm
     persona = _assign("personas", scenario.persona_shares, size, seed, replicate)
     columns, _ = _columns_and_scratch(scenario)
     pop = Population(layout, arm, persona, columns)
-    recorder = Recorder(layout, pop, days, _declared(scenario, "events", CORE_EVENTS),
-                        _declared(scenario, "channel_events", CORE_CHANNEL_EVENTS),
-                        _declared(scenario, "stocks", CORE_STOCKS), log_events)
+    tables = (layout, pop, days, _declared(scenario, "events", CORE_EVENTS),
+              _declared(scenario, "channel_events", CORE_CHANNEL_EVENTS),
+              _declared(scenario, "stocks", CORE_STOCKS), log_events)
+    recorder = Recorder(*tables) if tally is None else _TallyRecorder(*tables, tally=tally,
+                                                                      size=size)
     env = simpy.Environment()
 
-    variants = variant_scenarios(scenario)
+    delayed = exp is not None and exp.start_day > 0
+    variants = variant_scenarios(scenario, with_arms=not delayed)
     mechanics: list[Mechanic] = []
     for name, params in scenario.mechanics.items():
         cls = REGISTRY[params.type][1]
@@ -133,8 +259,7 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
                       size, layout)
         mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
     mechanics.sort(key=lambda m: (m.stage, m.substage))  # stable: then file order
-    if any(m.needs_graph for m in mechanics) or scenario.market.graph is not None:
-        pop.graph = build_graph(scenario, replicate)
+    pop.graph = graph
     pop.funnel = any(getattr(m, "registers_visits", False) for m in mechanics)
     for mech in mechanics:
         mech.setup()
@@ -142,15 +267,54 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
         if window is not None:
             mech.active = window.first_day == 0
             env.process(_window(env, mech, window.first_day, window.last_day))
+    if delayed:
+        env.process(_start(env, scenario, mechanics, pop))
 
-    env.process(_days(env, mechanics, pop, recorder, days, progress))
+    checkpoints: set[int] = set()
+    if tally is not None:
+        checkpoints = set(tally.checkpoints) or {days - 1}
+    env.process(_days(env, mechanics, pop, recorder, days, progress, checkpoints))
     env.run(until=days)
     counters = recorder.finish()
     for mech in mechanics:
         counters.extras.update({f"{mech.name}.{k}": v for k, v in mech.finish().items()})
+    if isinstance(recorder, _TallyRecorder):
+        counters.extras.update(recorder.snapshots)
+        counters.extras.update({"user.arm": assigned,
+                                "user.unit": np.arange(size) if unit is None else unit,
+                                "user.acquired_day": pop.acquired_day.copy()})
     if log_events:  # who is who, so the log can name arms and personas
         counters.events.update(_arm=pop.arm, _persona=pop.persona)
     return counters
+
+
+def _start(env: simpy.Environment, scenario: Scenario, mechanics: list[Mechanic],
+           pop: Population) -> Iterator:
+    """At the start day: every mechanic switches to the arms' values; with eligibility
+    new_users, users acquired before then move to the control arm first (so they keep
+    control values and are counted with the control from that day)."""
+    exp: Experiment = scenario.experiment  # type: ignore[assignment]
+    yield env.timeout(exp.start_day)
+    if exp.eligibility == "new_users":
+        _move_to_control(pop, np.flatnonzero((pop.stage != Stage.POTENTIAL) & (pop.arm != 0)))
+    variants = variant_scenarios(scenario)
+    for mech in mechanics:
+        mech.params = VariantParams([v.mechanics[mech.name] for v in variants])
+
+
+def _move_to_control(pop: Population, rows: np.ndarray) -> None:
+    """Acquired users join arm 0: their group, cell and the per-cell stage counts follow."""
+    if not len(rows):
+        return
+    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), -1)
+    pop.arm[rows] = 0
+    pop.group[rows] = pop.persona[rows]
+    pop.cell[rows] = pop.group[rows] * pop.n_channels + pop.channel[rows]
+    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), 1)
+
+
+_GRAPHS: dict[tuple, SocialGraph] = {}  # the last generated graph: the A/B markets of one
+# replicate (mixed, all-treatment, all-control) share it instead of building it three times
 
 
 def build_graph(scenario: Scenario, replicate: int) -> SocialGraph:
@@ -159,8 +323,12 @@ def build_graph(scenario: Scenario, replicate: int) -> SocialGraph:
 
     params = scenario.market.graph or CommunityGraphParams()
     if isinstance(params, CommunityGraphParams):
-        return community_graph(scenario.market.size, params,
-                               stream(scenario.seed, replicate, "graph"))
+        key = (scenario.market.size, params, scenario.seed, replicate)
+        if key not in _GRAPHS:
+            _GRAPHS.clear()
+            _GRAPHS[key] = community_graph(scenario.market.size, params,
+                                           stream(scenario.seed, replicate, "graph"))
+        return _GRAPHS[key]
     base = Path(scenario._source).parent if scenario._source != "<scenario>" else Path.cwd()
     return edge_list_graph(scenario.market.size, params, base, scenario._source)
 
@@ -175,7 +343,8 @@ def _window(env: simpy.Environment, mech: Mechanic, first: int, last: int | None
 
 
 def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
-          recorder: Recorder, days: int, progress: Progress | None) -> Iterator:
+          recorder: Recorder, days: int, progress: Progress | None,
+          checkpoints: Collection[int] = ()) -> Iterator:
     for day in range(days):
         pop.begin_day()
         for mech in mechanics:
@@ -186,6 +355,8 @@ def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
         recorder.event("acquired", day, pop.rows_today("acquired"))
         recorder.event("churned", day, pop.rows_today("churned"))
         recorder.stock("alive_users", day, pop.count(Stage.ALIVE))
+        if day in checkpoints and isinstance(recorder, _TallyRecorder):
+            recorder.snapshot(day)
         if progress is not None:
             progress(1)
         yield env.timeout(1)

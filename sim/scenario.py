@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from pathlib import Path as FilePath
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
@@ -63,6 +63,32 @@ class Arm(StrictModel):
 
 class Experiment(StrictModel):
     arms: list[Arm] = Field(min_length=2, description="Arms; the first is the control.")
+    unit: Literal["user", "cluster", "ego"] = Field(
+        "user", description="Randomisation unit: each user; whole graph communities "
+        "(cluster); or ego clusters, a sampled user with all its friends (ego). With cluster "
+        "or ego, arm shares are shares of units, not of users.")
+    ego_share: float = Field(
+        0.05, gt=0.0, le=1.0, description="ego unit only: share of users sampled as ego "
+        "candidates; overlapping candidates are dropped, everyone left is randomised alone.")
+    start_day: int = Field(0, ge=0, description="First day the arms' settings apply (before "
+                           "it every arm runs with the control's values).")
+    duration_days: int | None = Field(
+        None, ge=1, description="Days the test is read over, from start_day; omit for the "
+        "rest of the horizon.")
+    eligibility: Literal["all", "new_users"] = Field(
+        "all", description="Who is in the test: every potential user (all), or only users "
+        "acquired on or after start_day (new_users); the others run with control values.")
+    primary_metric: str | None = Field(
+        None, description="Metric the test decides on, a name from `simctl metrics`, "
+        "e.g. purchases (per user).")
+    guardrail_metrics: list[str] = Field(
+        default_factory=list, description="Metrics that must not get worse, e.g. [gmv].")
+
+    def last_day(self, days: int) -> int:
+        """Last day (inclusive) the test is read over, for a horizon of `days`."""
+        if self.duration_days is None:
+            return days - 1
+        return self.start_day + self.duration_days - 1
 
 
 class Scenario(StrictModel):
@@ -370,7 +396,26 @@ def _walk(model: Any, path: Path) -> list[tuple[Path, Any]]:
 
 
 def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
-    return _check_settings(scenario, scenario.experiment.arms, ("experiment", "arms"), "arm")
+    """Arm settings, and the experiment's dates and metric names."""
+    from sim.metrics import METRICS
+
+    exp = scenario.experiment
+    problems = _check_settings(scenario, exp.arms, ("experiment", "arms"), "arm")
+    last = scenario.days - 1
+    if exp.start_day > last:
+        problems.append((("experiment", "start_day"),
+                         f"day {exp.start_day} is outside the horizon 0..{last}"))
+    elif exp.duration_days is not None and exp.last_day(scenario.days) > last:
+        problems.append((("experiment", "duration_days"),
+                         f"{exp.duration_days} days from start_day {exp.start_day} end on day "
+                         f"{exp.last_day(scenario.days)}, outside the horizon 0..{last}"))
+    known = ", ".join(sorted(METRICS))
+    names = [(("experiment", "primary_metric"), exp.primary_metric)] + [
+        (("experiment", "guardrail_metrics", i), m) for i, m in enumerate(exp.guardrail_metrics)]
+    for where, name in names:
+        if name is not None and name not in METRICS:
+            problems.append((where, f"unknown metric {name!r}; expected one of: {known}"))
+    return problems
 
 
 def _check_personas(scenario: Scenario) -> list[tuple[Path, str]]:
@@ -420,15 +465,18 @@ def _arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def variant_scenarios(scenario: Scenario) -> list[Scenario]:
+def variant_scenarios(scenario: Scenario, with_arms: bool = True) -> list[Scenario]:
     """One validated scenario per (arm, persona) variant, in group order arm * n_personas +
-    persona: the persona's `set` applied first, then the arm's (the arm wins a conflict)."""
+    persona: the persona's `set` applied first, then the arm's (the arm wins a conflict).
+    `with_arms=False` gives every arm the control arm's settings (before an experiment's
+    start day)."""
     arms = scenario.experiment.arms if scenario.experiment else [None]
     personas = scenario.market.personas or [None]
     out = []
     for arm in arms:
         for persona in personas:
-            settings = {**(persona.set if persona else {}), **(arm.set if arm else {})}
+            arm_set = {} if arm is None else arm.set if with_arms else arms[0].set
+            settings = {**(persona.set if persona else {}), **arm_set}
             out.append(_arm_variant(scenario, settings) if settings else scenario)
     return out
 
