@@ -179,3 +179,35 @@ def simulated_fill(scenario: Scenario) -> list[Problem]:
 
 RULES: list[Rule] = [entry_fee, commission_levels, commission_cap, share_rewards, bargain_terms,
                      simulated_fill]
+
+
+# --- LAW-SMS / WX-SUBMSG / WX-GROUP: automation channels (sim/mechanics/automations.py) ------
+
+
+def automation_channels(scenario: Scenario) -> list[Problem]:
+    """SMS without opt-in, more subscription sends than consents, WeCom above its daily cap;
+    only for channels that some rule uses."""
+    out = []
+    for name, params in mechanics_of(scenario, "automations"):
+        used = {rule.channel for rule in params.rules}
+        ch = params.channels
+        where = ("mechanics", name, "channels")
+        if "sms" in used and not ch.sms.respect_optin:
+            out.append(finding(
+                scenario, (*where, "sms", "respect_optin"), "LAW-SMS",
+                "marketing SMS to users who did not opt in is illegal (MIIT 通信短信息服务管理规定 "
+                "2015; Advertising Law Art. 43); set respect_optin: true", "error"))
+        if "subscription" in used and ch.subscription.sends_per_consent > 1:
+            out.append(finding(
+                scenario, (*where, "subscription", "sends_per_consent"), "WX-SUBMSG",
+                f"{ch.subscription.sends_per_consent} subscription messages per one-time "
+                "consent: WeChat allows exactly one send per consent (§3.5)", "error"))
+        if "wecom" in used and ch.wecom.max_per_day > 1:
+            out.append(finding(
+                scenario, (*where, "wecom", "max_per_day"), "WX-GROUP",
+                f"{ch.wecom.max_per_day} WeCom mass messages per customer per day: WeCom "
+                "allows one (§3.4)", "error"))
+    return out
+
+
+RULES += [automation_channels]
