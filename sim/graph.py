@@ -14,7 +14,7 @@ randomisation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -56,10 +56,10 @@ class SocialGraph:
     indptr: np.ndarray  # int64, N + 1
     indices: np.ndarray  # int32, friends of row i are indices[indptr[i]:indptr[i+1]]
     community: np.ndarray  # int32 per row
+    degree: np.ndarray = field(init=False)  # friends per row, kept (sharing reads it daily)
 
-    @property
-    def degree(self) -> np.ndarray:
-        return np.diff(self.indptr)
+    def __post_init__(self) -> None:
+        self.degree = np.diff(self.indptr).astype(np.int32)
 
     def friends_of(self, rows: np.ndarray, how_many: np.ndarray,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
