@@ -204,6 +204,35 @@ METRICS: dict[str, Metric] = {
                ("distributor_sales",)),
         Metric("distributors", "users", "stock", "Alive distributors (分销员) at the end of the "
                "day.", ("distributors",)),
+        # --- retention: segments, automations, tiers, points (sim/mechanics/segments,
+        # automations, membership_tiers, points) ---
+        *[Metric(f"seg_{s}_users", "users", "stock", f"Buyers in the RFM segment {s} at the "
+                 "latest recomputation.", (f"seg_{s}_users",))
+          for s in ("high_value", "potential", "at_risk", "lost", "high_spend", "low_spend")],
+        Metric("automation_sends", "messages", "flow", "Messages sent by automation rules "
+               "(all channels).", ("automation_send",)),
+        Metric("automation_cost", "yuan", "flow", "Channel cost of automation sends plus "
+               "gifts sent.", ("automation_send",)),
+        Metric("automation_conversions", "orders", "flow", "Orders within a rule's "
+               "conversion window after a send (once per send).", ("automation_conversion",)),
+        Metric("automation_conversion_rate", "share", "ratio", "automation_conversions / "
+               "automation_sends.", ("automation_send", "automation_conversion"),
+               numerator="automation_conversions", denominator="automation_sends"),
+        Metric("sms_optouts", "users", "flow", "Users who opted out of SMS.", ("sms_optout",)),
+        Metric("submsg_consents", "consents", "flow", "One-time subscription consents "
+               "granted (each allows one send).", ("submsg_consent",)),
+        *[Metric(f"tier_{k}_users", "users", "stock", f"Alive users in tier {k} (0 = base).",
+                 (f"tier_{k}_users",)) for k in range(1, 5)],
+        Metric("tier_benefit_cost", "yuan", "flow", "Tier discounts + free shipping + "
+               "birthday gifts.", ("tier_upgrade",)),
+        Metric("points_issued", "yuan", "flow", "Face value of points issued.",
+               ("points_issued",)),
+        Metric("points_redeemed", "yuan", "flow", "Points used to pay orders (face value).",
+               ("points_redeemed",)),
+        Metric("points_outstanding", "yuan", "stock", "Face value of unredeemed, unexpired "
+               "points.", ("points_outstanding",)),
+        Metric("points_liability", "yuan", "stock", "Outstanding points x (1 - breakage).",
+               ("points_liability",)),
     ]
 }
 
@@ -271,6 +300,24 @@ _DAILY = {
     "commission": lambda c: _col(c, "commission_amount"),
     "distributor_sales": lambda c: _col(c, "distributor_sales_amount"),
     "distributors": lambda c: c["distributors"],
+    # --- retention ---
+    **{f"seg_{s}_users": (lambda c, s=s: c[f"seg_{s}_users"])
+       for s in ("high_value", "potential", "at_risk", "lost", "high_spend", "low_spend")},
+    "automation_sends": lambda c: c["automation_send"],
+    "automation_cost": lambda c: _col(c, "automation_send_amount")
+    + _col(c, "automation_gift_amount"),
+    "automation_conversions": lambda c: c["automation_conversion"],
+    "automation_conversion_rate": lambda c: _ratio(c["automation_conversion"],
+                                                   c["automation_send"]),
+    "sms_optouts": lambda c: c["sms_optout"],
+    "submsg_consents": lambda c: c["submsg_consent"],
+    **{f"tier_{k}_users": (lambda c, k=k: c[f"tier_{k}_users"]) for k in range(1, 5)},
+    "tier_benefit_cost": lambda c: _col(c, "tier_discount_amount")
+    + _col(c, "tier_shipping_amount") + _col(c, "tier_birthday_gift_amount"),
+    "points_issued": lambda c: c["points_issued_amount"],
+    "points_redeemed": lambda c: _col(c, "points_redeemed_amount"),
+    "points_outstanding": lambda c: c["points_outstanding"],
+    "points_liability": lambda c: c["points_liability"],
 }
 
 
