@@ -308,3 +308,20 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     off = sum(d[f"{k}_amount"].sum() for k in ("coupon", "referral_reward", "tier_discount",
                                                "points_redeemed"))
     assert 0 < off < gmv and d["automation_send"].sum() > 0 and d["points_redeemed"].sum() > 0
+
+
+def test_channel_rule_breaches_are_compliance_findings() -> None:
+    """An SMS rule without opt-in and more subscription sends than consents are errors at the
+    line that sets them; the compliant retention scenario has no finding."""
+    from sim.compliance import check_compliance
+
+    path = ROOT / "scenarios" / "retention.yaml"
+    assert check_compliance(load_scenario(path)) == []
+    bad = load_scenario(path, ["mechanics.crm.channels.sms.respect_optin=false",
+                               "mechanics.crm.channels.subscription.sends_per_consent=2"])
+    found = {p.path: p for p in check_compliance(bad)}
+    sms = found["mechanics.crm.channels.sms.respect_optin"]
+    sub = found["mechanics.crm.channels.subscription.sends_per_consent"]
+    assert sms.severity == sub.severity == "error"
+    assert "[LAW-SMS]" in sms.message and "[WX-SUBMSG]" in sub.message
+    assert sms.line is not None and sub.line is not None
