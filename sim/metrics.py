@@ -18,7 +18,8 @@ import pandas as pd
 # Events whose counts and amounts are also kept by acquisition cohort and age (conversion by age
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
-                 "refund", "cogs", "bargain_cost", "referral_child")
+                 "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
+                 "referral_child")
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ METRICS: dict[str, Metric] = {
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
         Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
         Metric("net_revenue", "yuan", "flow",
-               "gmv - coupon_cost - gift_cost - referral_cost - refunds.", ORDER),
+               "gmv - coupon_cost - gift_cost - referral_cost - refunds - tier discounts - "
+               "points redeemed.", ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -152,7 +154,8 @@ METRICS: dict[str, Metric] = {
                "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
                "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission.",
+               "- bargain_cost - commission - automation sends and gifts - tier shipping and "
+               "birthday gifts.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -273,7 +276,8 @@ _DAILY = {
     "referral_share": lambda c: _ratio(c["referred_join"], c["acquired"]),
     "invite_conversion": lambda c: _ratio(c["referred_join"], c["invite"]),
     "net_revenue": lambda c: c["order_amount"] - _col(c, "coupon_amount")
-    - _col(c, "gift_amount") - _col(c, "referral_reward_amount") - _col(c, "refund_amount"),
+    - _col(c, "gift_amount") - _col(c, "referral_reward_amount") - _col(c, "refund_amount")
+    - _col(c, "tier_discount_amount") - _col(c, "points_redeemed_amount"),
     "cogs": lambda c: _col(c, "cogs_amount"),
     "gross_margin": lambda c: _DAILY["net_revenue"](c) - _col(c, "cogs_amount"),
     "register_cost": lambda c: _col(c, "register_fee_amount"),
@@ -285,7 +289,9 @@ _DAILY = {
     + _col(c, "bargain_cost_amount") + _col(c, "commission_amount"),
     "contribution": lambda c: _DAILY["gross_margin"](c) - c["ad_spend"] - c["kol_spend"]
     - _col(c, "register_fee_amount") - _col(c, "share_reward_amount")
-    - _col(c, "bargain_cost_amount") - _col(c, "commission_amount"),
+    - _col(c, "bargain_cost_amount") - _col(c, "commission_amount")
+    - _col(c, "automation_send_amount") - _col(c, "automation_gift_amount")
+    - _col(c, "tier_shipping_amount") - _col(c, "tier_birthday_gift_amount"),
     "cac": lambda c: _ratio(_DAILY["acquisition_spend"](c), c["first_order"]),
     "roi": lambda c: _ratio(_DAILY["contribution"](c), _DAILY["acquisition_spend"](c)),
     # --- group buys, bargains, distributors ---
@@ -342,7 +348,8 @@ def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
 LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
-                "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0}
+                "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
+                "points_redeemed": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

@@ -16,8 +16,8 @@ its channel to those the channel can reach:
 - `wecom`: WeCom contacts only (`contact_share`), at most `max_per_day` mass messages per
   customer per day (WX-GROUP §3.4).
 A send costs the channel's `cost` (booked as `automation_send`, a cost) and is read with the
-channel's `reach`. A read action acts: a coupon adds `value` yuan to `coupon_balance` (spent
-by the purchase mechanic on the next orders); a gift costs `value` yuan at once
+channel's `reach`. A read action acts: a coupon adds `value` yuan to `crm_coupon_balance` (spent
+by the purchase mechanic on the next orders, booked as `coupon`); a gift costs `value` yuan at once
 (`automation_gift`); a message costs nothing. Then, each independently: with `checkout_prob`
 the user checks out on a uniform day within `effect_days` (if not due sooner; the purchase
 mechanic may still see the cart abandoned; users who dropped out never buy), and with
@@ -147,7 +147,7 @@ class Automations(Mechanic[AutomationsParams]):
 
     @classmethod
     def columns(cls, params: AutomationsParams) -> dict[str, np.dtype]:
-        return {"coupon_balance": np.dtype(np.float32), "crm_flags": np.dtype(np.int8),
+        return {"crm_coupon_balance": np.dtype(np.float32), "crm_flags": np.dtype(np.int8),
                 "submsg_credits": np.dtype(np.int16), "wecom_day": np.dtype(np.int16),
                 "wecom_count": np.dtype(np.int8), "touch_day": np.dtype(np.int16),
                 "touch_rule": np.dtype(np.int8)}
@@ -260,7 +260,7 @@ class Automations(Mechanic[AutomationsParams]):
         self.table["reads"][index, day] += len(read)
         action = rule.action
         if action.kind == "coupon" and action.value > 0:
-            pop["coupon_balance"][read] += np.float32(action.value)
+            pop["crm_coupon_balance"][read] += np.float32(action.value)
             rec.event("automation_coupon", day, read, action.value)
         elif action.kind == "gift" and action.value > 0:
             rec.event("automation_gift", day, read, action.value)

@@ -198,6 +198,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         left = self.rng.random(len(rows)) < self.params.for_rows("checkout.cart_abandonment", group)
         paid, abandoned = rows[~left], rows[left]
         rec.event("cart_abandoned", day, abandoned)
+        self.pop.emit("cart_abandoned", abandoned)  # automations' unpaid-order trigger
         recovered = np.empty(0, dtype=rows.dtype)
         won_back = np.zeros(len(abandoned), dtype=bool)
         if checkout.reminder is not None and len(abandoned):
@@ -236,6 +237,10 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if "gift_value" in pop.columns:
             gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
             pop["gift_value"][rows[first]] = 0.0
+        if "crm_coupon_balance" in pop.columns:  # coupons sent by automations
+            crm = np.minimum(pop["crm_coupon_balance"][rows], values - coupon - gift)
+            pop["crm_coupon_balance"][rows] -= crm.astype(np.float32)
+            coupon = coupon + crm
         referral = np.zeros(len(rows))
         if "coupon_balance" in pop.columns:  # referral coupons held by the buyer
             referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)

@@ -103,6 +103,7 @@ class Referral(Mechanic[ReferralParams]):
         self._welcome(joined, day)
         sharers = self._sharers(joined, day)
         rec.event("share", day, sharers)
+        pop.emit("shared", sharers)  # e.g. points for sharing
         if base.reward_per_share > 0:
             rec.event("share_reward", day, sharers,
                       self.params.for_rows("reward_per_share", pop.group[sharers]))
