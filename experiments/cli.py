@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from experiments.ab_cli import ab
 from experiments.calibrate_cli import calibrate, forecast
 from experiments.cli_common import (
     STATE,
@@ -186,6 +187,7 @@ app.command("power")(power)
 app.command("sweep")(sweep)
 app.command("sensitivity")(sensitivity)
 app.command("optimize")(optimize)
+app.command("ab")(ab)
 app.command("calibrate")(calibrate)
 app.command("forecast")(forecast)
 

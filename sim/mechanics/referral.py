@@ -171,8 +171,12 @@ class Referral(Mechanic[ReferralParams]):
         parents = parents[(parents >= 0) & (pop.channel[first] == self.channel)]
         if not len(parents):
             return
+        # a referrer may earn several grants today: count them in order against the cap
+        parents = np.sort(parents, kind="stable")
+        starts = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]])
+        rank = np.arange(len(parents)) - np.repeat(starts, np.diff(np.r_[starts, len(parents)]))
         cap = self.params.for_rows("reward_cap", pop.group[parents])
-        parents = parents[pop["rewarded_referrals"][parents] < cap]
+        parents = parents[pop["rewarded_referrals"][parents] + rank < cap]
         value = np.broadcast_to(self.params.for_rows("reward_referrer", pop.group[parents]),
                                 parents.shape)
         np.add.at(pop["rewarded_referrals"], parents, 1)
