@@ -175,6 +175,10 @@ def validate_scenario(
             if path[:cut] in overridden:
                 return Problem(source, None, dotted(path),
                                f"{message} (from override {overridden[path[:cut]]})", severity)
+        below = [text for key, text in overridden.items() if key[: len(path)] == path]
+        if below and path not in lines:  # a section the overrides created
+            return Problem(source, None, dotted(path),
+                           f"{message} (from override {', '.join(below)})", severity)
         return Problem(source, line_for(path, lines), dotted(path), message, severity)
 
     try:
@@ -371,11 +375,37 @@ def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
                                  f"({', '.join(sorted(channels)) or 'none'})"))
             elif key == "day" and isinstance(value, int) and value > last:
                 problems.append((path, f"day {value} is outside the horizon 0..{last}"))
+        problems += _mechanic_dependencies(scenario, name, params)
         if getattr(params, "first_order", None) is not None and getattr(
                 params, "purchase_on_acquisition", False):
             problems.append((("mechanics", name, "first_order"),
                              "first_order and purchase_on_acquisition: true contradict each "
                              "other; the acquisition cannot both be and wait for a first order"))
+    return problems
+
+
+def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[tuple[Path, str]]:
+    """What one mechanic needs from the others or from the market, located at its field."""
+    from sim.mechanics.observed_arrivals import arrival_problems
+    from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS
+
+    types = {p.type for p in scenario.mechanics.values()}
+    problems: list[tuple[Path, str]] = []
+    if params.type == "observed_arrivals":
+        problems += arrival_problems(params, name, scenario.market.size, scenario.days)
+    if params.type == "automations":
+        needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
+                 "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}
+        segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
+        for i, rule in enumerate(params.rules):
+            where: Path = ("mechanics", name, "rules", i)
+            wanted = needs.get(rule.trigger)
+            if wanted and wanted[0] not in types:
+                problems.append(((*where, "trigger"), f"trigger {rule.trigger} needs {wanted[1]}"))
+            for j, audience in enumerate(rule.audience):
+                if audience in segmented and "segments" not in types:
+                    problems.append(((*where, "audience", j),
+                                     f"segment {audience!r} needs a `segments` mechanic"))
     return problems
 
 

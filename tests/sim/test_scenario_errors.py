@@ -242,3 +242,33 @@ def test_first_order_contradicts_purchase_on_acquisition() -> None:
 """
     (msg,) = problems(text)
     assert "first_order and purchase_on_acquisition: true contradict" in msg
+
+
+def test_error_in_a_section_made_by_an_override_names_the_override() -> None:
+    (msg,) = problems(GOOD, ["mechanics.extra.p=0.1"])
+    assert msg.startswith("s.yaml: mechanics.extra: unknown or missing mechanic type")
+    assert "(from override 'mechanics.extra.p=0.1')" in msg
+
+
+def test_automation_needs_the_mechanics_behind_its_trigger_and_audience() -> None:
+    text = GOOD + """\
+  crm:
+    type: automations
+    rules:
+      - name: winback
+        trigger: no_open
+        audience: [at_risk]
+        channel: sms
+"""
+    found = problems(text)
+    assert any(m.startswith("s.yaml:14: mechanics.crm.rules.0.trigger: trigger no_open needs "
+                            "an activity mechanic") for m in found)
+    assert any(m.startswith("s.yaml:15: mechanics.crm.rules.0.audience.0: segment 'at_risk' "
+                            "needs a `segments` mechanic") for m in found)
+
+
+def test_observed_arrivals_above_the_market_size() -> None:
+    text = GOOD + "  replay:\n    type: observed_arrivals\n    counts: [600, 600]\n"
+    (msg,) = problems(text)
+    assert msg.startswith("s.yaml:12: mechanics.replay.counts: 1,200 arrivals in total but "
+                          "market.size is 1,000")
