@@ -12,6 +12,7 @@ import math
 import sys
 from dataclasses import asdict
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +31,7 @@ from experiments.power import (
     Traffic,
     solve,
 )
+from experiments.run_inputs import RunInputError, inputs_from_run
 
 
 class MetricType(StrEnum):
@@ -354,10 +356,42 @@ def power(
         bool, typer.Option("--round-weeks", help="Round the duration up to whole weeks.")
     ] = False,
     max_n: Annotated[float, typer.Option(help="Largest n per arm searched.")] = 1e9,
+    from_run: Annotated[
+        Path | None, typer.Option(help="Take baseline, variance and daily traffic from a "
+                                  "simctl run folder (typed options win).")
+    ] = None,
+    run_metric: Annotated[
+        str | None, typer.Option(help="With --from-run: the run's metric to size for, e.g. "
+                                 "registration_rate (proportion), gmv (mean), purchases (count), "
+                                 "aov (ratio).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
     try:
+        if from_run is not None:
+            if run_metric is None:
+                raise _CliError("run-metric", "--from-run needs --run-metric NAME")
+            try:
+                found = inputs_from_run(from_run, metric.value, run_metric)
+            except RunInputError as exc:
+                raise _CliError(exc.field, str(exc)) from None
+            typed = {"baseline": baseline, "sd": sd, "daily-traffic": daily_traffic,
+                     "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
+                     "den-var": den_var, "num-den-cov": num_den_cov, "dispersion": dispersion,
+                     "count-model": count_model}
+            take = {k: v for k, v in found.items() if typed.get(k) is None}
+            baseline = take.get("baseline", baseline)
+            sd = take.get("sd", sd)
+            daily_traffic = take.get("daily-traffic", daily_traffic)
+            num_mean, den_mean = take.get("num-mean", num_mean), take.get("den-mean", den_mean)
+            num_var, den_var = take.get("num-var", num_var), take.get("den-var", den_var)
+            num_den_cov = take.get("num-den-cov", num_den_cov)
+            dispersion = take.get("dispersion", dispersion)
+            if "count-model" in take:
+                count_model = CountModelChoice(take["count-model"])
+        elif run_metric is not None:
+            raise _CliError("run-metric", "--run-metric goes with --from-run RUN_DIR")
         metric_object = _build_metric(
             metric,
             {
