@@ -16,6 +16,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from experiments.report import write_report
 from sim.engine import Result
 from sim.metrics import METRICS
@@ -48,7 +50,26 @@ def summary_document(result: Result, wall_seconds: float) -> dict[str, Any]:
     # per acquisition channel: the horizon metrics, and CAC/LTV/payback (with "all")
     doc["by_channel"] = {} if result.channel_metrics.empty else result.channel_summary()
     doc["unit_economics"] = result.unit_economics_summary() if result.counters else {}
+    doc["tables"] = end_of_run_tables(result)
     return _json_safe(doc)
+
+
+def end_of_run_tables(result: Result) -> dict[str, list]:
+    """Mechanics' end-of-run tables (referral-tree depths, RFM transitions, per-rule results),
+    averaged over replicates."""
+    tables: dict[str, list] = {}
+    names = sorted({k for c in result.counters.values() for k in c.extras})
+    for name in names:
+        arrays = [np.asarray(c.extras[name]) for c in result.counters.values()
+                  if name in c.extras]
+        if not np.issubdtype(arrays[0].dtype, np.number):  # labels (e.g. rule names)
+            tables[name] = arrays[0].tolist()
+            continue
+        width = max(a.shape[-1] for a in arrays) if arrays[0].ndim else 0
+        padded = [np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
+                  if a.ndim else a for a in arrays]
+        tables[name] = np.mean(padded, axis=0).tolist()
+    return tables
 
 
 def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool = False) -> Path:

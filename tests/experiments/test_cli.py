@@ -181,3 +181,13 @@ def test_compliance_error_stops_a_run(tmp_path: Path) -> None:
                   "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 2 and "[LAW-MLM]" in done.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_summary_carries_end_of_run_tables(tmp_path: Path) -> None:
+    done = simctl("run", GROWTH, "market.size=20000", "mechanics.seed.count=200",
+                  "--quiet", "--out", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((Path(done.stdout.strip()) / "summary.json").read_text())
+    depths = summary["tables"]["referral.depth_histogram"]
+    assert sum(depths) == summary["metrics"]["acquired_users"]["mean"]  # every user, a depth
+    assert len(depths) >= 2  # some users were referred
