@@ -27,7 +27,13 @@ from sim.graph import CommunityGraphParams, SocialGraph, community_graph, edge_l
 from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
 from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
-from sim.metrics import daily_metrics, horizon_values, retention_grid, unit_economics
+from sim.metrics import (
+    daily_metrics,
+    horizon_values,
+    ltv_by_cohort,
+    retention_grid,
+    unit_economics,
+)
 from sim.population import Layout, Population, Stage
 from sim.recorder import Counters, Recorder
 from sim.rng import stream
@@ -455,6 +461,14 @@ class Result:
         layout = layout_of(self.scenario)
         return pd.concat([event_table(c, layout).assign(replicate=r)
                           for r, c in sorted(self.counters.items())], ignore_index=True)
+
+    def ltv_by_cohort(self, channel: str | None = None) -> pd.DataFrame:
+        """LTV at 30/90/180 days per weekly cohort (margin and GMV, per new buyer), mean over
+        replicates; one channel or the whole market."""
+        k = None if channel is None else layout_of(self.scenario).channel_id(channel)
+        tables = [ltv_by_cohort(c.cohort_counts, c.cohort_amounts, self.scenario.days, k)
+                  for c in self.counters.values()]
+        return pd.concat(tables).groupby(level=0).mean()
 
     def retention(self, channel: str | None = None) -> pd.DataFrame:
         """Weekly cohorts x weeks since acquisition: share with an open, mean over replicates."""

@@ -421,6 +421,27 @@ def _virality(counts: dict[str, np.ndarray], size: np.ndarray, days: int,
     return out
 
 
+def ltv_by_cohort(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray], days: int,
+                  channel: int | None = None) -> pd.DataFrame:
+    """LTV per weekly acquisition cohort at 30, 90 and 180 days (margin and GMV basis, per new
+    buyer of the cohort, as in `unit_economics`); NaN where the cohort is not that old yet."""
+    size = _by_age(counts, "acquired", channel)
+    first = _by_age(counts, "first_order", channel)
+    gmv = _by_age(amounts, "order", channel)
+    margin = sum(sign * _by_age(amounts, part, channel) for part, sign in MARGIN_PARTS.items()
+                 if part in amounts)
+    weeks = np.arange(size.shape[0])
+    table = pd.DataFrame({"users": size[:, 0]}, index=pd.Index(weeks, name="cohort_week"))
+    for k in LTV_DAYS:
+        mature = np.isin(weeks, _mature_weeks(days, k))
+        buyers = first[:, :k].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for basis, values in (("margin", margin), ("gmv", gmv)):
+                ltv = values[:, :k].sum(axis=1) / buyers
+                table[f"ltv_{k}d_{basis}"] = np.where(mature & (buyers > 0), ltv, np.nan)
+    return table[table["users"] > 0]
+
+
 def _payback(first: np.ndarray, margin: np.ndarray, cac: float, days: int) -> float:
     """First age at which cumulative margin per new buyer reaches CAC (NaN if never seen)."""
     if math.isnan(cac) or first.size == 0:

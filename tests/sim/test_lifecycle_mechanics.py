@@ -134,3 +134,22 @@ def test_unit_economics_cac_is_the_cac_metric_and_retention_exists() -> None:
     assert np.isclose(economics.loc["ads", "cac"], ads)
     grid = result.retention()
     assert not grid.empty and (grid.iloc[:, 0] == 1.0).all()  # everyone opens on joining
+
+
+def test_ltv_by_cohort_pools_to_the_channel_ltv() -> None:
+    """Per-cohort LTVs, weighted by their buyers, give back the pooled LTV of unit economics."""
+    from sim.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    scenario = load_scenario(ROOT / "scenarios" / "cold_start.yaml",
+                             ["market.size=5000", "days=240"])
+    result = run(scenario)
+    c = result.counters[0]
+    cohorts = result.ltv_by_cohort()
+    first = c.cohort_counts["first_order"].sum(axis=1)[:, :30].sum(axis=1)
+    buyers = first[cohorts.index.to_numpy()]
+    mature = cohorts["ltv_30d_margin"].notna()
+    pooled = (cohorts.loc[mature, "ltv_30d_margin"] * buyers[mature]).sum() / buyers[mature].sum()
+    whole = result.unit_economics().set_index("channel").loc["all", "ltv_30d_margin"]
+    assert np.isclose(pooled, whole)
+    assert cohorts["ltv_180d_gmv"].notna().sum() < cohorts["ltv_30d_gmv"].notna().sum()
