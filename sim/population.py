@@ -146,6 +146,9 @@ class Population:
             return np.empty(0, dtype=np.int32)
         if k >= left:
             return rows[self.stage[rows] == Stage.POTENTIAL]
+        if 4 * k > left:  # a large share of those left: one scan, then a uniform subset
+            potential = rows[self.stage[rows] == Stage.POTENTIAL]
+            return potential[rng.choice(len(potential), size=k, replace=False)]
         taken = np.empty(0, dtype=np.int32)
         while len(taken) < k:
             need = k - len(taken)

@@ -53,6 +53,9 @@ class Recorder:
         self._last_active_week = np.full(pop.size, -1, dtype=np.int16) if "open" in events \
             else None
         self._log: list[tuple] | None = [] if log_events else None
+        # with one parameter group and a single acquisition channel, every event of a user is
+        # in cell 1 (potential users only visit, and visits name their channel)
+        self._one_user_cell = 1 if layout.n_groups == 1 and channels == 2 else None
 
     def event(self, name: str, day: int, rows: np.ndarray,
               amount: np.ndarray | float | None = None, channel: int | None = None) -> None:
@@ -62,10 +65,12 @@ class Recorder:
         n_cells = self.layout.n_cells
         weights = None if amount is None else np.broadcast_to(
             np.asarray(amount, dtype=np.float64), rows.shape)
-        if n_cells == 1:  # one arm, one persona, one channel: no keys to look up
-            self.counts[name][day] += len(rows)
+        if n_cells == 1 or (self._one_user_cell is not None and channel is None):
+            # one arm, one persona, one acquisition channel: every user event is in one cell
+            cell = 0 if n_cells == 1 else self._one_user_cell
+            self.counts[name][day, cell] += len(rows)
             if weights is not None:
-                self.amounts[name][day] += weights.sum()
+                self.amounts[name][day, cell] += weights.sum()
         else:
             cells = self.pop.cells_of(rows, channel)
             self.counts[name][day] += np.bincount(cells, minlength=n_cells)

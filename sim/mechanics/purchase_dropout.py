@@ -224,41 +224,49 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     def _order(self, rows: np.ndarray, day: int, *, dropout: bool,
                extra_discount: np.ndarray | None = None) -> None:
         """Book orders: value, discounts, refunds and cost of goods, then dropout and the next
-        checkout. Money identity per order: value = paid + coupon + gift."""
+        checkout. Money identity per order: value = paid + coupon + gift + referral coupon.
+        Each discount is computed only when something can grant it (the common path is lean)."""
         pop, rec, base = self.pop, self.ctx.recorder, self.params.base
         values = self._order_values(rows)
-        coupon = np.zeros(len(rows)) if extra_discount is None else extra_discount.copy()
+        zeros = np.zeros(len(rows))
+        coupon = zeros if extra_discount is None else extra_discount.copy()
         if base.spend_coupon is not None:
             values, coupon = self._spend_coupon(rows, values, coupon)
-        coupon = np.minimum(coupon, values)
+        if coupon is not zeros:
+            coupon = np.minimum(coupon, values)
         count = pop["purchase_count"][rows]
         first = count == 0
-        gift = np.zeros(len(rows))
+        gift = zeros
         if "gift_value" in pop.columns:
+            gift = zeros.copy()
             gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
             pop["gift_value"][rows[first]] = 0.0
         if "crm_coupon_balance" in pop.columns:  # coupons sent by automations
             crm = np.minimum(pop["crm_coupon_balance"][rows], values - coupon - gift)
             pop["crm_coupon_balance"][rows] -= crm.astype(np.float32)
             coupon = coupon + crm
-        referral = np.zeros(len(rows))
+        referral = zeros
         if "coupon_balance" in pop.columns:  # referral coupons held by the buyer
             referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
             pop["coupon_balance"][rows] -= referral.astype(np.float32)
-        refunded = np.zeros(len(rows), dtype=bool)
+        rec.event("order", day, rows, values)
+        rec.event("first_order", day, rows[first], values[first])
+        for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral)):
+            if amount is not zeros:
+                given = amount > 0
+                rec.event(name, day, rows[given], amount[given])
+        kept = rows
         if self.params.varies("refund_rate") or base.refund_rate > 0:
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
                                                                          pop.group[rows])
-        kept = ~refunded
-        rec.event("order", day, rows, values)
-        rec.event("first_order", day, rows[first], values[first])
-        rec.event("coupon", day, rows[coupon > 0], coupon[coupon > 0])
-        rec.event("gift", day, rows[gift > 0], gift[gift > 0])
-        rec.event("referral_reward", day, rows[referral > 0], referral[referral > 0])
-        rec.event("refund", day, rows[refunded], (values - coupon - gift - referral)[refunded])
+            paid = values - coupon - gift - referral
+            rec.event("refund", day, rows[refunded], paid[refunded])
+            kept, values_kept = rows[~refunded], values[~refunded]
+        else:
+            values_kept = values
         if self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
-            cogs = self.params.for_rows("cogs_ratio", pop.group[rows[kept]]) * values[kept]
-            rec.event("cogs", day, rows[kept], cogs)
+            cogs = self.params.for_rows("cogs_ratio", pop.group[kept]) * values_kept
+            rec.event("cogs", day, kept, cogs)
         self._repurchases(rows[count == 1], day)
         pop["first_order_day"][rows[first]] = day
         pop["purchase_count"][rows] += 1
@@ -270,7 +278,8 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             gone = at_risk[leaving]
             pop["next_purchase_day"][gone] = NEVER
             pop.churn(gone)
-            rows = rows[pop.stage[rows] == Stage.ALIVE]
+            rows = at_risk[~leaving] if base.first_order is None else \
+                rows[pop.stage[rows] == Stage.ALIVE]
         pop["next_purchase_day"][rows] = day + self._gap(rows)
 
     def _spend_coupon(self, rows: np.ndarray, values: np.ndarray,
