@@ -35,6 +35,9 @@ def calibrate(
                                            "(Nelder-Mead).")] = "optuna",
     out: Annotated[Path | None, typer.Option(help="Calibration folder (study.db lives here; "
                                              "reuse it to resume / warm-start).")] = None,
+    design: Annotated[int | None, typer.Option(help="Simulations per posterior round "
+                                               "(default 12 x (parameters + 2)).")] = None,
+    stages: Annotated[int, typer.Option(help="Posterior regression rounds.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit scenario parameters to observed metrics (method of simulated moments)."""
@@ -44,7 +47,8 @@ def calibrate(
         data = load_observed(observed, until=until, salt_folder=folder)
         with make_executor(executor) as pool:
             result = run_calibration(base, data, fit, pool, folder, targets_text=targets,
-                                     trials=trials, replicates=replicates, optimizer=optimizer)
+                                     trials=trials, replicates=replicates, optimizer=optimizer,
+                                     design=design, stages=stages)
         doc = result.doc
         warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
         err.print(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
