@@ -53,8 +53,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sqlite3
 import time
 import warnings
@@ -73,6 +71,7 @@ from plotly.subplots import make_subplots
 from scipy import stats
 
 from experiments.design import Design, ParamSpec, point_scenario, validate_design
+from experiments.folders import atomic_folder
 from experiments.observed import Observed, default_targets
 from experiments.outputs import _json_safe
 from experiments.sensitivity import bounds_specs
@@ -671,18 +670,8 @@ def interval(doc: dict[str, Any], path: str) -> tuple[float, float]:
 
 def _write_atomic(folder: Path, write: Callable[[Path], None]) -> None:
     """Write into a hidden sibling, then swap it in: a reader never sees half a folder."""
-    partial = folder.parent / f".partial-{folder.name}-{os.getpid()}"
-    old = folder.parent / f".old-{folder.name}-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        partial.mkdir(parents=True)
+    with atomic_folder(folder, replace=True) as partial:
         write(partial)
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(partial, folder)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_outputs(folder: Path, fitted: Scenario, table: pd.DataFrame, posterior: pd.DataFrame,

@@ -14,8 +14,6 @@ refunds, abandoned carts above) is a warning, printed on stderr by the CLI.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +27,7 @@ from plotly.subplots import make_subplots
 
 from experiments.calibrate import POSTERIOR, SUMMARY, WEEK, run_series, simulated_metrics
 from experiments.design import point_scenario
+from experiments.folders import atomic_folder
 from experiments.observed import Observed
 from experiments.outputs import _json_safe
 from experiments.sweep import page
@@ -147,21 +146,12 @@ def _plain(value: Any) -> Any:
 def write_forecast(result: Forecast, out: Path) -> Path:
     """forecast.parquet, forecast.csv, forecast.html, summary.json, atomically."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.parent / f".partial-{out.name}-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        partial.mkdir()
+    with atomic_folder(out, replace=True) as partial:
         result.table.to_parquet(partial / "forecast.parquet", index=False)
         result.table.to_csv(partial / "forecast.csv", index=False)
         (partial / "summary.json").write_text(json.dumps(_json_safe(result.doc), indent=2),
                                               "utf-8")
         (partial / "forecast.html").write_text(forecast_report(result), "utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(partial, out)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
     result.folder = out
     return out
 

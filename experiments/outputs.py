@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from experiments.folders import atomic_folder, unique_folder
 from experiments.report import write_report
 from sim.engine import Result
 from sim.metrics import METRICS
@@ -74,17 +73,8 @@ def end_of_run_tables(result: Result) -> dict[str, list]:
 
 def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool = False) -> Path:
     """Write the run folder and return its final path."""
-    parent = Path(out_root) / result.scenario.name
-    parent.mkdir(parents=True, exist_ok=True)
-    name = run_folder_name(result)
-    final = parent / name
-    suffix = 1
-    while final.exists():
-        suffix += 1
-        final = parent / f"{name}-{suffix}"
-    partial = parent / f".partial-{final.name}-{os.getpid()}"
-    try:
-        partial.mkdir()
+    final = unique_folder(Path(out_root) / result.scenario.name, run_folder_name(result))
+    with atomic_folder(final) as partial:
         (partial / "scenario.resolved.yaml").write_text(result.scenario.to_yaml(), "utf-8")
         result.metrics.to_parquet(partial / "metrics.parquet", index=False)
         if result.scenario.experiment is not None:
@@ -96,10 +86,6 @@ def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool 
         summary = summary_document(result, wall_seconds)
         (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
         write_report(result, summary, partial / "report.html")
-        os.replace(partial, final)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
     return final
 
 

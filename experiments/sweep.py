@@ -29,7 +29,6 @@ import hashlib
 import html
 import json
 import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -48,6 +47,7 @@ from plotly.subplots import make_subplots
 
 from experiments.design import Design, Value, point_scenario
 from experiments.executors import describe, workers_of
+from experiments.folders import atomic_folder, unique_folder
 from experiments.outputs import _json_safe
 from experiments.report import PALETTE, fmt
 from sim.engine import collect, simulate
@@ -174,23 +174,11 @@ def create_run(base: Scenario, design: Design, out_root: Path, executor: str,
     text = json.dumps(spec, indent=2)
     digest = hashlib.sha256((text + base.to_yaml()).encode()).hexdigest()[:8]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    parent = Path(out_root) / base.name
-    parent.mkdir(parents=True, exist_ok=True)
-    final = parent / f"{prefix}-{stamp}-{digest}"
-    n = 1
-    while final.exists():
-        n += 1
-        final = parent / f"{prefix}-{stamp}-{digest}-{n}"
-    partial = parent / f".partial-{final.name}-{os.getpid()}"
-    try:
-        partial.mkdir()
+    final = unique_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}")
+    with atomic_folder(final) as partial:
         (partial / TASKS_DIR).mkdir()
         (partial / BASE_FILE).write_text(base.to_yaml(), "utf-8")
         (partial / SPEC_FILE).write_text(text + "\n", "utf-8")
-        os.replace(partial, final)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
     return load_plan(final)
 
 
@@ -514,20 +502,9 @@ def new_folder(base: Scenario, prefix: str, write: Callable[[Path], Any], out_ro
     and renamed into place only when complete."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     digest = hashlib.sha256(base.to_yaml().encode()).hexdigest()[:8]
-    parent = Path(out_root) / base.name
-    parent.mkdir(parents=True, exist_ok=True)
-    final, n = parent / f"{prefix}-{stamp}-{digest}", 1
-    while final.exists():
-        n += 1
-        final = parent / f"{prefix}-{stamp}-{digest}-{n}"
-    partial = parent / f".partial-{final.name}-{os.getpid()}"
-    try:
-        partial.mkdir()
+    final = unique_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}")
+    with atomic_folder(final) as partial:
         write(partial)
-        os.replace(partial, final)
-    finally:
-        if partial.exists():
-            shutil.rmtree(partial, ignore_errors=True)
     return final
 
 
