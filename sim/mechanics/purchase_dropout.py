@@ -336,7 +336,7 @@ def geometric_gap(rng: np.random.Generator, prob: np.ndarray | float,
     """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1."""
     prob = np.asarray(prob, dtype=np.float64)
     u = 1.0 - rng.random(prob.shape)  # in (0, 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is clipped below
         gap = np.floor(np.log(u) / np.log1p(-prob)) + 1.0
     gap = np.where(prob > 0.0, gap, horizon + 1.0)
     return np.minimum(gap, horizon + 1.0).astype(np.int32)
