@@ -18,7 +18,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from sim.engine import Result
-from sim.metrics import LTV_DAYS, METRICS
+from sim.metrics import LEDGER, LTV_DAYS, METRICS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
@@ -362,12 +362,7 @@ def retention_section(result: Result) -> str:
 # money
 
 
-WATERFALL: tuple[tuple[str, str], ...] = (
-    ("gmv", "absolute"), ("coupon_cost", "relative"), ("gift_cost", "relative"),
-    ("refunds", "relative"), ("net_revenue", "total"), ("cogs", "relative"),
-    ("gross_margin", "total"), ("ad_spend", "relative"), ("kol_spend", "relative"),
-    ("register_cost", "relative"), ("contribution", "total"),
-)
+WATERFALL = LEDGER  # the ledger's own order: the drawing cannot leave a line out
 
 
 def waterfall_steps(metrics: dict[str, Stats]) -> list[tuple[str, str, float]]:
@@ -416,14 +411,15 @@ def money_section(metrics: dict[str, Stats]) -> str:
     zero = [name for name, measure, value in steps if measure == "relative" and value == 0]
     notes = ["From GMV to contribution over the horizon, means over replicates (yuan)."]
     if zero:
-        notes.append(f"Zero in this run (not modelled or never incurred): {', '.join(zero)}.")
+        notes.append(f"Zero in this run (no mechanic books them, or none was incurred): "
+                     f"{', '.join(zero)}.")
     gaps = ledger_gaps(steps)
     warning = ("".join(f"<p class='warn'>Ledger check failed: {html.escape(name)} differs from "
                        f"the sum of its steps by {fmt(gap)} yuan.</p>"
                        for name, gap in gaps.items()))
     return section("money", "Money",
                    f"<p>{html.escape(' '.join(notes))}</p>{warning}"
-                   + _embed(money_waterfall(steps)))
+                   + _embed(money_waterfall([s for s in steps if s[0] not in zero])))
 
 
 # --- the page ----------------------------------------------------------------------------------

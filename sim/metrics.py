@@ -140,8 +140,8 @@ METRICS: dict[str, Metric] = {
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
         Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
         Metric("net_revenue", "yuan", "flow",
-               "gmv - coupon_cost - gift_cost - referral_cost - refunds - tier discounts - "
-               "points redeemed.", ORDER),
+               "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
+               "points_redeemed - refunds (the LEDGER in sim/metrics.py).", ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -154,8 +154,7 @@ METRICS: dict[str, Metric] = {
                "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
                "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission - automation sends and gifts - tier shipping and "
-               "birthday gifts.",
+               "- bargain_cost - commission - automation_cost - tier_perk_cost.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -228,6 +227,10 @@ METRICS: dict[str, Metric] = {
                  (f"tier_{k}_users",)) for k in range(1, 5)],
         Metric("tier_benefit_cost", "yuan", "flow", "Tier discounts + free shipping + "
                "birthday gifts.", ("tier_upgrade",)),
+        Metric("tier_discounts", "yuan", "flow", "Money off orders from tier discounts.",
+               ("tier_upgrade",)),
+        Metric("tier_perk_cost", "yuan", "flow", "Tier free shipping and birthday gifts.",
+               ("tier_upgrade",)),
         Metric("points_issued", "yuan", "flow", "Face value of points issued.",
                ("points_issued",)),
         Metric("points_redeemed", "yuan", "flow", "Points used to pay orders (face value).",
@@ -275,11 +278,9 @@ _DAILY = {
     "referred_users": lambda c: c["referred_join"],
     "referral_share": lambda c: _ratio(c["referred_join"], c["acquired"]),
     "invite_conversion": lambda c: _ratio(c["referred_join"], c["invite"]),
-    "net_revenue": lambda c: c["order_amount"] - _col(c, "coupon_amount")
-    - _col(c, "gift_amount") - _col(c, "referral_reward_amount") - _col(c, "refund_amount")
-    - _col(c, "tier_discount_amount") - _col(c, "points_redeemed_amount"),
+    "net_revenue": lambda c: _ledger_total(c, "net_revenue"),
     "cogs": lambda c: _col(c, "cogs_amount"),
-    "gross_margin": lambda c: _DAILY["net_revenue"](c) - _col(c, "cogs_amount"),
+    "gross_margin": lambda c: _ledger_total(c, "gross_margin"),
     "register_cost": lambda c: _col(c, "register_fee_amount"),
     "ad_spend": lambda c: c["ad_spend"],
     "kol_spend": lambda c: c["kol_spend"],
@@ -287,11 +288,7 @@ _DAILY = {
     + _col(c, "register_fee_amount") + _col(c, "gift_amount")
     + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount")
     + _col(c, "bargain_cost_amount") + _col(c, "commission_amount"),
-    "contribution": lambda c: _DAILY["gross_margin"](c) - c["ad_spend"] - c["kol_spend"]
-    - _col(c, "register_fee_amount") - _col(c, "share_reward_amount")
-    - _col(c, "bargain_cost_amount") - _col(c, "commission_amount")
-    - _col(c, "automation_send_amount") - _col(c, "automation_gift_amount")
-    - _col(c, "tier_shipping_amount") - _col(c, "tier_birthday_gift_amount"),
+    "contribution": lambda c: _ledger_total(c, "contribution"),
     "cac": lambda c: _ratio(_DAILY["acquisition_spend"](c), c["first_order"]),
     "roi": lambda c: _ratio(_DAILY["contribution"](c), _DAILY["acquisition_spend"](c)),
     # --- group buys, bargains, distributors ---
@@ -318,6 +315,9 @@ _DAILY = {
     "sms_optouts": lambda c: c["sms_optout"],
     "submsg_consents": lambda c: c["submsg_consent"],
     **{f"tier_{k}_users": (lambda c, k=k: c[f"tier_{k}_users"]) for k in range(1, 5)},
+    "tier_discounts": lambda c: _col(c, "tier_discount_amount"),
+    "tier_perk_cost": lambda c: _col(c, "tier_shipping_amount")
+    + _col(c, "tier_birthday_gift_amount"),
     "tier_benefit_cost": lambda c: _col(c, "tier_discount_amount")
     + _col(c, "tier_shipping_amount") + _col(c, "tier_birthday_gift_amount"),
     "points_issued": lambda c: c["points_issued_amount"],
@@ -325,6 +325,34 @@ _DAILY = {
     "points_outstanding": lambda c: c["points_outstanding"],
     "points_liability": lambda c: c["points_liability"],
 }
+
+
+# The money ledger, in order: GMV, what comes off it, the totals it passes through. net_revenue,
+# gross_margin and contribution are defined by this list, and the report's waterfall draws it,
+# so the picture and the numbers cannot disagree.
+LEDGER: tuple[tuple[str, str], ...] = (
+    ("gmv", "absolute"),
+    ("coupon_cost", "relative"), ("gift_cost", "relative"), ("referral_cost", "relative"),
+    ("tier_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("net_revenue", "total"),
+    ("cogs", "relative"),
+    ("gross_margin", "total"),
+    ("ad_spend", "relative"), ("kol_spend", "relative"), ("register_cost", "relative"),
+    ("share_rewards", "relative"), ("bargain_cost", "relative"), ("commission", "relative"),
+    ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
+    ("contribution", "total"),
+)
+
+
+def _ledger_total(c: pd.DataFrame, total: str) -> pd.Series:
+    """GMV minus every ledger line above `total` (a total in LEDGER)."""
+    running = _DAILY["gmv"](c)
+    for name, measure in LEDGER[1:]:
+        if name == total:
+            return running
+        if measure == "relative":
+            running = running - _DAILY[name](c)
+    raise KeyError(total)
 
 
 def available(counters: pd.DataFrame | list[str]) -> list[Metric]:
