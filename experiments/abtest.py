@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ from experiments.analysis import (
     ratio_ztest,
     welch_ttest,
 )
-from experiments.executors import workers_of
+from experiments.executors import map_bounded
 from experiments.power import Design, MeanMetric, PowerInputError, RatioMetric, solve
 from sim.engine import UserTally, simulate, user_events
 from sim.errors import InputError
@@ -340,25 +340,9 @@ def _moments(control: tuple[np.ndarray, np.ndarray | None],
 
 def map_ab(executor: Executor, tasks: Iterable[AbTask],
            on_done: Callable[[AbTask, list[dict[str, Any]]], None]) -> None:
-    """Run tasks a bounded window at a time (every worker busy, few scenarios in flight)."""
-    pending: Iterator[AbTask] = iter(tasks)
-    window = max(2, 4 * workers_of(executor))
-    in_flight: dict[Future, AbTask] = {}
-    try:
-        while True:
-            while len(in_flight) < window:
-                task = next(pending, None)
-                if task is None:
-                    break
-                in_flight[executor.submit(run_ab_task, task)] = task
-            if not in_flight:
-                return
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for future in done:
-                on_done(in_flight.pop(future), future.result())
-    finally:
-        for future in in_flight:
-            future.cancel()
+    """Run A/B tasks a bounded window at a time (every worker busy, few scenarios in flight)."""
+    map_bounded(executor, run_ab_task, tasks,
+                lambda task, future: on_done(task, future.result()))
 
 
 def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],

@@ -16,9 +16,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
 
 from sim.errors import InputError, Problem
 
@@ -155,3 +155,41 @@ def describe(executor: Executor) -> str:
 
 def workers_of(executor: Executor) -> int:
     return int(getattr(executor, "workers", os.cpu_count() or 1))
+
+
+T = TypeVar("T")
+
+
+def map_bounded(executor: Executor, fn: Callable[[T], Any], tasks: Iterable[T],
+                on_done: Callable[[T, Future], bool | None],
+                order: Callable[[T], Any] | None = None) -> None:
+    """Run `fn` over tasks, a bounded window at a time, calling `on_done(task, future)` as each
+    finishes (in completion order, or sorted by `order` within a batch that finishes together).
+    `on_done` returning True stops the rest; unfinished futures are cancelled.
+
+    The window keeps every worker busy without shipping thousands of scenarios at once; with
+    the serial executor each task runs at submit, so results are handled one by one.
+    """
+    pending = iter(tasks)
+    window = max(2, 4 * workers_of(executor))
+    in_flight: dict[Future, T] = {}
+    try:
+        while True:
+            while len(in_flight) < window:
+                task = next(pending, None)
+                if task is None:
+                    break
+                future = executor.submit(fn, task)
+                in_flight[future] = task
+                if future.done():
+                    break
+            if not in_flight:
+                return
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            finished = sorted(done, key=lambda f: order(in_flight[f])) if order else list(done)
+            for future in finished:
+                if on_done(in_flight.pop(future), future):
+                    return
+    finally:
+        for future in in_flight:
+            future.cancel()

@@ -31,8 +31,8 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -46,7 +46,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from experiments.design import Design, Value, point_scenario
-from experiments.executors import describe, workers_of
+from experiments.executors import describe, map_bounded
 from experiments.folders import atomic_folder, unique_folder
 from experiments.outputs import _json_safe
 from experiments.report import PALETTE, fmt
@@ -95,41 +95,20 @@ def run_task(task: Task) -> dict[str, Any]:
 
 def map_tasks(executor: Executor, tasks: Iterable[Task],
               on_done: Callable[[Task, dict[str, Any]], bool | None]) -> None:
-    """Run tasks through an executor, a bounded window at a time, calling `on_done` as each
-    finishes (in completion order). `on_done` returning True stops the rest (fail-fast).
+    """Run sweep tasks through an executor (`map_bounded`), handing `on_done` each record in
+    (point, replicate) order within a batch; `on_done` returning True stops the rest
+    (fail-fast). A task the executor lost becomes a failure record, never a lost point."""
 
-    The window keeps every worker busy without shipping thousands of scenarios at once; with
-    the serial executor each task runs at submit, so results are handled one by one.
-    """
-    pending: Iterator[Task] = iter(tasks)
-    window = max(2, 4 * workers_of(executor))
-    in_flight: dict[Future, Task] = {}
-    try:
-        while True:
-            while len(in_flight) < window:
-                task = next(pending, None)
-                if task is None:
-                    break
-                future = executor.submit(run_task, task)
-                in_flight[future] = task
-                if future.done():
-                    break
-            if not in_flight:
-                return
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=lambda f: (in_flight[f].point, in_flight[f].replicate)):
-                task = in_flight.pop(future)
-                try:
-                    record = future.result()
-                except Exception as exc:  # the executor lost it (pool broken, worker retries)
-                    record = {"point": task.point, "replicate": task.replicate,
-                              "seed": task.scenario.seed, "ok": False, "seconds": 0.0,
-                              "error": f"{type(exc).__name__}: {exc}"[:500]}
-                if on_done(task, record):
-                    return
-    finally:
-        for future in in_flight:
-            future.cancel()
+    def record_of(task: Task, future: Future) -> bool | None:
+        try:
+            record = future.result()
+        except Exception as exc:  # the executor lost it (pool broken, worker retries)
+            record = {"point": task.point, "replicate": task.replicate,
+                      "seed": task.scenario.seed, "ok": False, "seconds": 0.0,
+                      "error": f"{type(exc).__name__}: {exc}"[:500]}
+        return on_done(task, record)
+
+    map_bounded(executor, run_task, tasks, record_of, order=lambda t: (t.point, t.replicate))
 
 
 # --- the run folder ---------------------------------------------------------------------------

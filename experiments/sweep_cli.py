@@ -148,7 +148,7 @@ def sensitivity(
     overrides: OverridesArg = None,
     param: ParamOpt = None,
     outputs: Annotated[str, typer.Option(help="Metrics to analyse, comma separated.")] = (
-        "acquired_users,revenue"),
+        "acquired_users,gmv"),
     method: Annotated[str, typer.Option(help="morris | sobol | both (Morris, then Sobol).")] = (
         "both"),
     points: Annotated[int, typer.Option(help="Base samples: Morris trajectories / Sobol N "

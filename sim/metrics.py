@@ -1,6 +1,6 @@
 """One definition per metric, applied alike to simulated counters and observed daily tables.
 
-The engine records raw daily counters (new_users, purchases, revenue, ...). Everything a user
+The engine records raw daily counters (acquired, order, order_amount, ...). Everything a user
 reads, in a table, a summary or a report, is a `Metric` defined here once: its unit, whether it
 is a flow (summed over days), a stock (read on the last day) or a ratio of two flows, and how a
 daily value is computed from the counters.

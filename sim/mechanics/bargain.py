@@ -138,8 +138,7 @@ class Bargain(Mechanic[BargainParams]):
                                rows.shape).astype(np.int32)
         need = np.broadcast_to(get("helpers_required", groups), rows.shape).astype(np.int64)
 
-        reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(rows)), base.max_reach)
-        sharer, friend = pop.graph.friends_of(rows, reach, self.rng)
+        sharer, friend = self.share(rows)
         order = np.argsort(rows, kind="stable")  # initiators are distinct: map sharer -> bargain
         at = order[np.searchsorted(rows[order], sharer)]
         reached = pop.stage[friend] != Stage.CHURNED

@@ -104,6 +104,14 @@ class Mechanic(Generic[P]):
         wanted = [layout.personas.index(p) for p in personas]
         return groups[np.isin(groups % len(layout.personas), wanted)]
 
+    def share(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One share from each row, along the friendship graph: min(Zipf(reach_exponent),
+        max_reach, the user's friends) draws. Returns (sharer, friend) pairs. For mechanics whose
+        parameters have `reach_exponent` and `max_reach`."""
+        base = self.params.base
+        reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(rows)), base.max_reach)
+        return self.pop.graph.friends_of(rows, reach, self.rng)
+
     def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
                     cogs_ratio: float | np.ndarray = 0.0) -> np.ndarray:
         """Book orders placed outside the purchase mechanic (group buys, bargains): the order

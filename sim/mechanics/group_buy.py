@@ -173,13 +173,11 @@ class GroupBuy(Mechanic[GroupBuyParams]):
     def _friend_joiners(self, gids: np.ndarray, openers: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
         """The opener shares once; reached friends (users or not, never churned) join."""
-        pop, base = self.pop, self.params.base
+        pop = self.pop
         most = float(np.max(self.params.get("friend_join_prob")))
         if not len(openers) or most <= 0:
             return _EMPTY_I, np.empty(0, dtype=np.int32)
-        reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(openers)),
-                           base.max_reach)
-        sharer, friend = pop.graph.friends_of(openers, reach, self.rng)
+        sharer, friend = self.share(openers)
         chance = self.params.for_rows("friend_join_prob", pop.group[sharer])
         keep = (pop.stage[friend] != Stage.CHURNED) & (self.rng.random(len(friend)) < chance)
         sharer, friend = sharer[keep], friend[keep]

@@ -89,7 +89,6 @@ class Referral(Mechanic[ReferralParams]):
     def setup(self) -> None:
         self.channel = self.ctx.layout.channel_id(self.params.base.channel)
         self.pop["referrer"].fill(-1)
-        self.graph = self.pop.graph
 
     def _pull(self, rows: np.ndarray, reward: str, sensitivity: str) -> np.ndarray:
         get = self.params.for_rows
@@ -107,9 +106,7 @@ class Referral(Mechanic[ReferralParams]):
         if base.reward_per_share > 0:
             rec.event("share_reward", day, sharers,
                       self.params.for_rows("reward_per_share", pop.group[sharers]))
-        reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(sharers)),
-                           base.max_reach)
-        sharer, friend = self.graph.friends_of(sharers, reach, self.rng)
+        sharer, friend = self.share(sharers)
         rec.event("invite", day, sharer)
         potential = pop.stage[friend] == Stage.POTENTIAL
         sharer, friend = sharer[potential], friend[potential]

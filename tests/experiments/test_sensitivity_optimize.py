@@ -13,7 +13,17 @@ from sim.scenario import load_scenario
 from tests.experiments.test_sweep import REFERENCE, invoke
 
 SMALL = ["market.size=2000", "days=30"]
-VALUE = "gmv" if "gmv" in METRICS else "revenue"  # the order-value flow (renamed to gmv)
+VALUE = "gmv"  # the order-value flow
+
+
+def test_default_outputs_are_defined_metrics() -> None:
+    """The defaults users get without --outputs must name metrics that exist."""
+    import inspect
+
+    from experiments.sweep_cli import sensitivity
+
+    default = inspect.signature(sensitivity).parameters["outputs"].default
+    assert [m for m in default.split(",") if m not in METRICS] == []
 
 
 @pytest.mark.slow
