@@ -122,21 +122,16 @@ class Community(Mechanic[CommunityParams]):
             self.month_due = True
             yield self.ctx.env.timeout(MONTH)
 
-    def _emerge(self, rows: np.ndarray) -> Iterator:
-        """Members who joined together: after koc_after_days some become KOCs."""
-        yield self.ctx.env.timeout(self.params.base.koc_after_days)
-        self.emerging.append(rows)
-
     def step(self, day: int) -> None:
         self._leave(self.pop.rows_today("churned"), day)
         self._discounts(day)
-        self._kocs(day)
         if self.month_due:
             self.month_due = False
             self._operating_cost(day)
         if self.invite_due:
             self.invite_due = False
             self._invite(day)
+        self._kocs(day)
         self._stocks(day)
 
     def idle(self, day: int) -> None:
@@ -189,10 +184,21 @@ class Community(Mechanic[CommunityParams]):
         g = pop.group[joined]
         self.rescale_buying(joined, 1.0 + self.params.for_rows("purchase_lift", g),
                             1.0 - self.params.for_rows("dropout_cut", g), day)
-        if len(joined) and self.params.base.koc_after_days == 0:
+        self._schedule_kocs(joined)
+
+    def _schedule_kocs(self, joined: np.ndarray) -> None:
+        """Today's joiners may become KOCs koc_after_days from now: a SimPy timeout whose
+        callback queues them. A timeout made during the day is due before the daily process's
+        own next timeout, so it is seen by that day's step (a process started now would
+        first run after the day ends and be a day late for a delay of 1)."""
+        if not len(joined):
+            return
+        delay = self.params.base.koc_after_days
+        if delay == 0:
             self.emerging.append(joined)
-        elif len(joined):
-            self.ctx.env.process(self._emerge(joined))
+            return
+        self.ctx.env.timeout(delay).callbacks.append(
+            lambda _event, rows=joined: self.emerging.append(rows))
 
     def _seat(self, joined: np.ndarray) -> None:
         """Free seats of open groups first (lowest group first), then new groups."""
@@ -241,3 +247,7 @@ class Community(Mechanic[CommunityParams]):
         rec.stock("community_members", day, self.members)
         rec.stock("community_groups", day, groups)
         rec.stock("kocs", day, self.koc_count)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """Members of each group at the end (group order), so the cap can be checked."""
+        return {"group_sizes": self.fill.astype(float)}

@@ -132,11 +132,6 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
             self.offer_due = True
             yield self.ctx.env.timeout(every)
 
-    def _period(self, rows: np.ndarray) -> Iterator:
-        """One period of the members who joined (or renewed) together."""
-        yield self.ctx.env.timeout(self.params.base.period_days)
-        self.ending.append(rows)
-
     def step(self, day: int) -> None:
         self._leave(self.pop.rows_today("churned"))
         self._perks(day)
@@ -213,7 +208,9 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         fee = np.broadcast_to(self.params.for_rows("fee", self.pop.group[rows]), rows.shape)
         self.ctx.recorder.event("paid_fee", day, rows, fee)
         self.pop["paid_orders"][rows] = 0
-        self.ctx.env.process(self._period(rows))
+        # the period's end: a SimPy timeout whose callback queues the rows for that day's step
+        self.ctx.env.timeout(self.params.base.period_days).callbacks.append(
+            lambda _event, rows=rows: self.ending.append(rows))
 
     def _enter(self, rows: np.ndarray, day: int) -> None:
         pop = self.pop
