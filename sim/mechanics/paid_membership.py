@@ -5,7 +5,9 @@ offer_every_days - 1, 2 * offer_every_days - 1, ...: after a segments recomputat
 schedule) every alive non-member is offered the membership once and takes it with the uptake
 probability of its segment (`uptake`: one probability per named segment, see
 sim/mechanics/segments.py; a user in several segments takes the largest; users in none are not
-offered). Joining pays `fee` (booked as `paid_fee`: income, it adds to net revenue).
+offered), times (fee / reference_fee)^(-fee_elasticity): the uptakes are those at the reference
+fee, and a dearer membership sells less. Joining pays `fee` (booked as `paid_fee`: income, it
+adds to net revenue).
 
 Perks while a member, each booked as an event with its cost:
 - member prices: `member_discount` share off every order (`paid_discount`, money off the order);
@@ -65,6 +67,10 @@ class PaidMembershipParams(MechanicParams):
     type: Literal["paid_membership"] = "paid_membership"
     fee: float = Field(99.0, ge=0.0, description="Yuan per period (ASSUMPTION 30-300 a year; "
                        "Pinduoduo's card price not found, §4.4).")
+    reference_fee: float = Field(99.0, gt=0.0, description="Fee at which `uptake` holds.")
+    fee_elasticity: float = Field(1.0, ge=0.0, description="Uptake x (fee / reference_fee)^"
+                                  "(-elasticity): 1 keeps fee revenue per offer flat "
+                                  "(ASSUMPTION 0.5-2; no measured figure, §4.4).")
     period_days: int = Field(365, description="Days a fee pays for: 30 (monthly card), 90 "
                              "(quarterly) or 365 (annual).")
     offer_every_days: int = Field(30, ge=1, le=365, description="Days between offers to "
@@ -196,7 +202,14 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
             inside = audience_mask(pop, rows, [segment], day)
             chance = self.params.for_rows(f"uptake.{segment}", pop.group[rows])
             prob = np.where(inside, np.maximum(prob, chance), prob)
-        takers = rows[self.rng.random(len(rows)) < prob]
+        group = pop.group[rows]
+        with np.errstate(divide="ignore"):
+            price = (self.params.for_rows("fee", group)
+                     / self.params.for_rows("reference_fee", group)
+                     ) ** -self.params.for_rows("fee_elasticity", group)
+        with np.errstate(divide="ignore", invalid="ignore"):  # a free membership: price inf
+            chance = np.where(prob > 0, np.minimum(prob * price, 1.0), 0.0)
+        takers = rows[self.rng.random(len(rows)) < chance]
         self.ctx.recorder.event("paid_join", day, takers)
         self._start(takers, day)
         self._enter(takers, day)

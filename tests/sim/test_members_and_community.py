@@ -51,11 +51,13 @@ def users(events: pd.DataFrame, name: str, day: int | None = None) -> set[int]:
 
 
 def test_uptake_is_binomial_per_segment_and_fees_add_up() -> None:
-    """Offers on days 9 and 19 (of 25): buyers take with 0.2, non-buyers with 0.05 (each
-    alive non-member once per offer day); every join pays the fee exactly."""
+    """Offers on days 9 and 19 (of 25): at twice the reference fee with elasticity 1, buyers
+    take with 0.4 / 2 and non-buyers with 0.1 / 2 (each alive non-member once per offer day);
+    every join pays the fee exactly."""
     n = 20_000
-    vip = {"type": "paid_membership", "period_days": 30, "offer_every_days": 10, "fee": 19.0,
-           "uptake": {**NOBODY, "buyer": 0.2, "non_buyer": 0.05}}
+    vip = {"type": "paid_membership", "period_days": 30, "offer_every_days": 10, "fee": 198.0,
+           "reference_fee": 99.0, "fee_elasticity": 1.0,
+           "uptake": {**NOBODY, "buyer": 0.4, "non_buyer": 0.1}}
     events, d, _ = logged(scenario(n, 25, founders={"type": "seed_users", "count": n},
                                    buy=NO_CHURN, vip=vip))
     orders = of(events, "order")
@@ -70,9 +72,9 @@ def test_uptake_is_binomial_per_segment_and_fees_add_up() -> None:
     assert users(events, "paid_join") == members  # offers on those days only
     fees = of(events, "paid_fee")
     assert len(fees) == d["paid_join"].sum() + d["paid_renewal"].sum()
-    assert np.allclose(fees["amount"], 19.0)
+    assert np.allclose(fees["amount"], 198.0)
     h = horizon_values(daily_metrics(d))
-    assert h["membership_fees"] == pytest.approx(19.0 * (h["new_paid_members"]
+    assert h["membership_fees"] == pytest.approx(198.0 * (h["new_paid_members"]
                                                          + h["paid_renewals"]))
     assert h["paid_members"] == len(members) - h["paid_lapses"]
 
