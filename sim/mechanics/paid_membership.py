@@ -56,11 +56,13 @@ class Uptake(StrictModel):
     lost: float = Field(0.0, ge=0.0, le=1.0, description="Lapsed small buyers (ASSUMPTION).")
     high_spend: float = Field(0.0, ge=0.0, le=1.0, description="Top spenders (ASSUMPTION).")
     low_spend: float = Field(0.0, ge=0.0, le=1.0, description="Other buyers (ASSUMPTION).")
-    active: float = Field(0.0, ge=0.0, le=1.0, description="Alive, opened recently, not new.")
-    new: float = Field(0.0, ge=0.0, le=1.0, description="Acquired in the last 7 days.")
-    dormant: float = Field(0.0, ge=0.0, le=1.0, description="No open for 14 days.")
-    buyer: float = Field(0.0, ge=0.0, le=1.0, description="Any user with an order.")
-    non_buyer: float = Field(0.0, ge=0.0, le=1.0, description="Users who never ordered.")
+    active: float = Field(0.0, ge=0.0, le=1.0, description="Alive, opened recently, not new "
+                          "(ASSUMPTION).")
+    new: float = Field(0.0, ge=0.0, le=1.0, description="Acquired in the last 7 days (ASSUMPTION).")
+    dormant: float = Field(0.0, ge=0.0, le=1.0, description="No open for 14 days (ASSUMPTION).")
+    buyer: float = Field(0.0, ge=0.0, le=1.0, description="Any user with an order (ASSUMPTION).")
+    non_buyer: float = Field(0.0, ge=0.0, le=1.0, description="Users who never ordered "
+                             "(ASSUMPTION).")
 
 
 class PaidMembershipParams(MechanicParams):
