@@ -150,12 +150,12 @@ METRICS: dict[str, Metric] = {
         Metric("ad_spend", "yuan", "flow", "Paid-ads spend.", SPEND),
         Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
         Metric("acquisition_spend", "yuan", "flow",
-               "ad_spend + kol_spend + register_cost + gift_cost + referral_cost "
-               "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
+               "ad_spend + kol_spend + touchpoint_spend + register_cost + gift_cost "
+               "+ referral_cost + share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
-               "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission - automation_cost - tier_perk_cost.",
-               (*SPEND, *ORDER)),
+               "gross_margin - ad_spend - kol_spend - touchpoint_spend - register_cost "
+               "- share_rewards - bargain_cost - commission - automation_cost - tier_perk_cost "
+               "- touchpoint_engagement_cost.", (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
         # virality
@@ -239,6 +239,17 @@ METRICS: dict[str, Metric] = {
                "points.", ("points_outstanding",)),
         Metric("points_liability", "yuan", "stock", "Outstanding points x (1 - breakage).",
                ("points_liability",)),
+        # --- omnichannel touch points (sim/mechanics/touchpoints) ---
+        Metric("touchpoint_reach", "people", "flow", "People reached by touch-point sessions "
+               "(articles read, live viewers, messages read, external views).",
+               ("touchpoint_reach",)),
+        Metric("touches", "touches", "flow", "Touches added to users' paths (reached users; "
+               "visitors, for potential audiences).", ("touch",)),
+        Metric("touchpoint_spend", "yuan", "flow", "Cost of touch points that reach potential "
+               "users (acquisition spend on their own channels).", ("touchpoint_spend",)),
+        Metric("touchpoint_engagement_cost", "yuan", "flow", "Cost of touch points that reach "
+               "users and members (content, live, WeCom seats).",
+               ("touchpoint_engagement_cost",)),
     ]
 }
 
@@ -284,7 +295,7 @@ _DAILY = {
     "register_cost": lambda c: _col(c, "register_fee_amount"),
     "ad_spend": lambda c: c["ad_spend"],
     "kol_spend": lambda c: c["kol_spend"],
-    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"]
+    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"] + _col(c, "touchpoint_spend")
     + _col(c, "register_fee_amount") + _col(c, "gift_amount")
     + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount")
     + _col(c, "bargain_cost_amount") + _col(c, "commission_amount"),
@@ -324,6 +335,11 @@ _DAILY = {
     "points_redeemed": lambda c: _col(c, "points_redeemed_amount"),
     "points_outstanding": lambda c: c["points_outstanding"],
     "points_liability": lambda c: c["points_liability"],
+    # --- omnichannel touch points ---
+    "touchpoint_reach": lambda c: c["touchpoint_reach"],
+    "touches": lambda c: c["touch"],
+    "touchpoint_spend": lambda c: _col(c, "touchpoint_spend"),
+    "touchpoint_engagement_cost": lambda c: _col(c, "touchpoint_engagement_cost"),
 }
 
 
@@ -337,9 +353,11 @@ LEDGER: tuple[tuple[str, str], ...] = (
     ("net_revenue", "total"),
     ("cogs", "relative"),
     ("gross_margin", "total"),
-    ("ad_spend", "relative"), ("kol_spend", "relative"), ("register_cost", "relative"),
+    ("ad_spend", "relative"), ("kol_spend", "relative"), ("touchpoint_spend", "relative"),
+    ("register_cost", "relative"),
     ("share_rewards", "relative"), ("bargain_cost", "relative"), ("commission", "relative"),
     ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
+    ("touchpoint_engagement_cost", "relative"),
     ("contribution", "total"),
 )
 

@@ -23,6 +23,7 @@ from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParam
 from sim.mechanics.referral import Referral, ReferralParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 from sim.mechanics.segments import Segments, SegmentsParams
+from sim.mechanics.touchpoints import Touchpoints, TouchpointsParams
 
 REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "seed_users": (SeedUsersParams, SeedUsers),
@@ -42,6 +43,7 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "automations": (AutomationsParams, Automations),
     "membership_tiers": (MembershipTiersParams, MembershipTiers),
     "points": (PointsParams, Points),
+    "touchpoints": (TouchpointsParams, Touchpoints),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]
