@@ -113,7 +113,7 @@ class TouchPoint(StrictModel):
 
 class TouchpointsParams(MechanicParams):
     type: Literal["touchpoints"] = "touchpoints"
-    touchpoints: list[TouchPoint] = Field(min_length=1, max_length=MAX_TOUCHPOINTS,
+    touch_points: list[TouchPoint] = Field(min_length=1, max_length=MAX_TOUCHPOINTS,
                                           description="The touch points (at most 16).")
     attribution: list[AttributionModel] = Field(
         default_factory=lambda: list(MODELS), min_length=1,
@@ -125,7 +125,7 @@ class TouchpointsParams(MechanicParams):
 
     @model_validator(mode="after")
     def _unique(self) -> TouchpointsParams:
-        names = [t.name for t in self.touchpoints]
+        names = [t.name for t in self.touch_points]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise ValueError(f"touch point names must be unique; repeated: {', '.join(repeated)}")
@@ -141,9 +141,9 @@ def touchpoint_problems(params: TouchpointsParams, name: str, types: list[str],
     if types.count("touchpoints") > 1:
         problems.append((("mechanics", name, "type"), "only one touchpoints mechanic per "
                          "scenario (put every touch point in its list)"))
-    names = [t.name for t in params.touchpoints]
-    for i, tp in enumerate(params.touchpoints):
-        where = ("mechanics", name, "touchpoints", i)
+    names = [t.name for t in params.touch_points]
+    for i, tp in enumerate(params.touch_points):
+        where = ("mechanics", name, "touch_points", i)
         if tp.first_day >= days:
             problems.append(((*where, "first_day"), f"day {tp.first_day} is outside the "
                              f"horizon 0..{days - 1}"))
@@ -212,16 +212,16 @@ class Touchpoints(Mechanic[TouchpointsParams]):
         cols = {"touch_first": np.dtype(np.int8), "touch_last": np.dtype(np.int8),
                 "touch_last_day": np.dtype(np.int16), "touch_member": np.dtype(np.uint16)}
         cols.update({f"touch_count_{i}": np.dtype(np.uint8)
-                     for i in range(len(params.touchpoints))})
+                     for i in range(len(params.touch_points))})
         return cols
 
     @classmethod
     def channels(cls, params: TouchpointsParams) -> list[str]:
-        return [t.name for t in params.touchpoints if t.audience == "potential"]
+        return [t.name for t in params.touch_points if t.audience == "potential"]
 
     def setup(self) -> None:
         base, pop, layout = self.params.base, self.pop, self.ctx.layout
-        self.tps = base.touchpoints
+        self.tps = base.touch_points
         self.k = len(self.tps)
         self.index = {t.name: i for i, t in enumerate(self.tps)}
         pop["touch_first"].fill(-1)
