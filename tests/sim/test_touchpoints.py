@@ -396,3 +396,16 @@ def test_the_loop_snippet_above_validates_and_runs() -> None:
     assert (extras["omni.touchpoint_touched"].sum(axis=1) > 0).all()
     assert (extras["omni.touchpoint_opens"][1].sum() > 0)
     assert extras["omni.attributed_orders"][1, names.index("wecom")] > 0
+
+
+def test_result_attribution_is_the_mean_table_over_replicates() -> None:
+    """Result.attribution(): one row per model and touch point, the mean of the replicates'
+    tables, with ROI from the mean GMV and cost."""
+    sc = scenario(6000, 30, founders={"type": "seed_users", "count": 1500}, buy=BUY, omni=LOOP)
+    counters = {r: simulate(sc, r) for r in range(2)}
+    table = collect(sc, counters).attribution()
+    assert len(table) == 3 * 4
+    per = [attribution_table(c.extras, "omni") for c in counters.values()]
+    assert np.allclose(table["orders"], (per[0]["orders"] + per[1]["orders"]) / 2)
+    live = table[(table["model"] == "position_based") & (table["touchpoint"] == "live")].iloc[0]
+    assert np.isclose(live["roi"], (live["gmv"] - live["cost"]) / live["cost"])
