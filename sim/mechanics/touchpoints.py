@@ -395,7 +395,8 @@ class Touchpoints(Mechanic[TouchpointsParams]):
         first_rows = pop.rows_today("first_ordered")
         last = pop["touch_last"][rows].astype(np.int64)
         touched = last >= 0
-        ok = touched & (day - pop["touch_last_day"][rows] <= self.params.base.lookback_days)
+        lookback = self.params.for_rows("lookback_days", pop.group[rows])  # arms may differ
+        ok = touched & (day - pop["touch_last_day"][rows] <= lookback)
         self.unattributed += (np.count_nonzero(~ok), values[~ok].sum())
         if np.any(ok):
             orders, value, last = rows[ok], values[ok], last[ok]

@@ -409,3 +409,26 @@ def test_result_attribution_is_the_mean_table_over_replicates() -> None:
     assert np.allclose(table["orders"], (per[0]["orders"] + per[1]["orders"]) / 2)
     live = table[(table["model"] == "position_based") & (table["touchpoint"] == "live")].iloc[0]
     assert np.isclose(live["roi"], (live["gmv"] - live["cost"]) / live["cost"])
+
+
+def test_an_arm_may_shorten_the_lookback_window() -> None:
+    """lookback_days is a variant number: with the live on day 0, a user's next order is
+    attributed if it is within 30 days (control) or on day 1 (an arm with a 1-day window)."""
+    base = {"name": "o", "days": 40, "seed": 2, "market": {"size": 6000},
+            "mechanics": {"founders": {"type": "seed_users", "count": 6000}, "buy": BUY,
+                          "omni": tps({"name": "live", "audience": "users", "reach_share": 0.5,
+                                       "every_days": 365, "order_prob": 0.5})}}
+    short = {**base, "experiment": {"arms": [
+        {"name": "control", "share": 0.5},
+        {"name": "short", "share": 0.5, "set": {"mechanics.omni.lookback_days": 1}}]}}
+    c = simulate(validate_scenario(short, "<test>"), log_events=True)
+    events = event_table(c, layout_of(validate_scenario(short, "<test>")))
+    orders = events[(events["event"] == "order") & (events["day"] >= 1)]  # after the touch
+    touched = set(events.loc[events["event"] == "touch", "user"])
+    arm, day = orders["arm"].to_numpy(), orders["day"].to_numpy()
+    mine = orders["user"].isin(touched).to_numpy()
+    first = ~orders.duplicated("user").to_numpy()  # a path ends at the user's next order
+    window = np.where(arm == "short", 1, 30)
+    expect = (mine & first & (day <= window)).sum()
+    assert c.extras["omni.attributed_orders"][0].sum() == expect
+    assert ((arm == "short") & mine & first & (day > 1)).sum() > 20
