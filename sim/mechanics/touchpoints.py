@@ -313,6 +313,9 @@ class Touchpoints(Mechanic[TouchpointsParams]):
                 visits = int(self.rng.binomial(seen, tp.visit_prob))
                 if visits:
                     visitors.append(pop.draw_potential(int(group), visits, self.rng))
+        visitors = [v for v in visitors if len(v)]
+        if len(visitors) <= 1 and not len(queued):  # one group's draw is already distinct
+            return reached, visitors[0] if visitors else np.empty(0, np.int32)
         return reached, pop.distinct(np.concatenate(visitors).astype(np.int32))
 
     def _reach_users(self, i: int, queued: np.ndarray) -> np.ndarray:
@@ -333,6 +336,8 @@ class Touchpoints(Mechanic[TouchpointsParams]):
             else:
                 organic = pop.draw_alive(k, self.rng)
         queued = queued[pop.stage[queued] == Stage.ALIVE]
+        if not len(queued):  # draws without replacement are distinct already
+            return organic
         return pop.distinct(np.concatenate([organic, queued]).astype(np.int32))
 
     def _convert(self, i: int, touched: np.ndarray, day: int) -> None:
@@ -418,7 +423,7 @@ class Touchpoints(Mechanic[TouchpointsParams]):
                     buyers = pop.distinct(orders[last == i])
                     for hand in hands:
                         self._hand_over(buyers, hand)
-        ended = pop.distinct(rows[touched])
+        ended = rows[touched]  # repeats are harmless: the same reset twice
         for count in self.counts:
             count[ended] = 0
         pop["touch_first"][ended] = -1
