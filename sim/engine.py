@@ -470,6 +470,23 @@ class Result:
                   for c in self.counters.values()]
         return pd.concat(tables).groupby(level=0).mean()
 
+    def attribution(self) -> pd.DataFrame:
+        """Multi-touch attribution of every touchpoints mechanic: one row per (mechanic, model,
+        touch point) with attributed orders, first orders, GMV, the touch point's cost and ROI,
+        mean over replicates (empty when the scenario has no touch points)."""
+        from sim.mechanics.touchpoints import attribution_table
+
+        names = [n for n, p in self.scenario.mechanics.items() if p.type == "touchpoints"]
+        frames = [attribution_table(c.extras, name).assign(mechanic=name, replicate=r)
+                  for name in names for r, c in sorted(self.counters.items())]
+        if not frames:
+            return pd.DataFrame()
+        table = pd.concat(frames, ignore_index=True)
+        keys = ["mechanic", "model", "touchpoint"]
+        mean = table.drop(columns="replicate").groupby(keys, sort=False).mean().reset_index()
+        mean["roi"] = (mean["gmv"] - mean["cost"]) / mean["cost"].where(mean["cost"] > 0)
+        return mean
+
     def retention(self, channel: str | None = None) -> pd.DataFrame:
         """Weekly cohorts x weeks since acquisition: share with an open, mean over replicates."""
         layout = layout_of(self.scenario)

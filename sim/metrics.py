@@ -151,12 +151,11 @@ METRICS: dict[str, Metric] = {
         Metric("ad_spend", "yuan", "flow", "Paid-ads spend.", SPEND),
         Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
         Metric("acquisition_spend", "yuan", "flow",
-               "ad_spend + kol_spend + register_cost + gift_cost + referral_cost "
-               "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
+               "ad_spend + kol_spend + touchpoint_spend + register_cost + gift_cost "
+               "+ referral_cost + share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
-               "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission - automation_cost - tier_perk_cost "
-               "- member_perk_cost - community_operating_cost.",
+               "gross_margin minus every cost line after it in the LEDGER (sim/metrics.py; "
+               "the table in this file): acquisition, engagement and operating costs.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -290,6 +289,17 @@ METRICS: dict[str, Metric] = {
                "community group: other_user_churns / other_users.",
                ("churned", "community_member_churn", "alive_users", "community_members"),
                numerator="other_user_churns", denominator="other_users"),
+        # --- omnichannel touch points (sim/mechanics/touchpoints) ---
+        Metric("touchpoint_reach", "people", "flow", "People reached by touch-point sessions "
+               "(articles read, live viewers, messages read, external views).",
+               ("touchpoint_reach",)),
+        Metric("touches", "touches", "flow", "Touches added to users' paths (reached users; "
+               "visitors, for potential audiences).", ("touch",)),
+        Metric("touchpoint_spend", "yuan", "flow", "Cost of touch points that reach potential "
+               "users (acquisition spend on their own channels).", ("touchpoint_spend",)),
+        Metric("touchpoint_engagement_cost", "yuan", "flow", "Cost of touch points that reach "
+               "users and members (content, live, WeCom seats).",
+               ("touchpoint_engagement_cost",)),
     ]
 }
 
@@ -335,7 +345,7 @@ _DAILY = {
     "register_cost": lambda c: _col(c, "register_fee_amount"),
     "ad_spend": lambda c: c["ad_spend"],
     "kol_spend": lambda c: c["kol_spend"],
-    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"]
+    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"] + _col(c, "touchpoint_spend")
     + _col(c, "register_fee_amount") + _col(c, "gift_amount")
     + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount")
     + _col(c, "bargain_cost_amount") + _col(c, "commission_amount"),
@@ -399,6 +409,11 @@ _DAILY = {
     "other_user_churns": lambda c: c["churned"] - c["community_member_churn"],
     "other_churn_rate": lambda c: _ratio(c["churned"] - c["community_member_churn"],
                                          c["alive_users"] - c["community_members"]),
+    # --- omnichannel touch points ---
+    "touchpoint_reach": lambda c: c["touchpoint_reach"],
+    "touches": lambda c: c["touch"],
+    "touchpoint_spend": lambda c: _col(c, "touchpoint_spend"),
+    "touchpoint_engagement_cost": lambda c: _col(c, "touchpoint_engagement_cost"),
 }
 
 
@@ -415,10 +430,12 @@ LEDGER: tuple[tuple[str, str], ...] = (
     ("net_revenue", "total"),
     ("cogs", "relative"),
     ("gross_margin", "total"),
-    ("ad_spend", "relative"), ("kol_spend", "relative"), ("register_cost", "relative"),
+    ("ad_spend", "relative"), ("kol_spend", "relative"), ("touchpoint_spend", "relative"),
+    ("register_cost", "relative"),
     ("share_rewards", "relative"), ("bargain_cost", "relative"), ("commission", "relative"),
     ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
     ("member_perk_cost", "relative"), ("community_operating_cost", "relative"),
+    ("touchpoint_engagement_cost", "relative"),
     ("contribution", "total"),
 )
 

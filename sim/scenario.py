@@ -388,9 +388,13 @@ def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[t
     """What one mechanic needs from the others or from the market, located at its field."""
     from sim.mechanics.observed_arrivals import arrival_problems
     from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS
+    from sim.mechanics.touchpoints import touchpoint_problems
 
     types = {p.type for p in scenario.mechanics.values()}
     problems: list[tuple[Path, str]] = []
+    if params.type == "touchpoints":
+        problems += touchpoint_problems(params, name, [p.type for p in
+                                                      scenario.mechanics.values()], scenario.days)
     if params.type == "observed_arrivals":
         problems += arrival_problems(params, name, scenario.market.size, scenario.days)
     segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])

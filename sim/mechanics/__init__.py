@@ -25,6 +25,7 @@ from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParam
 from sim.mechanics.referral import Referral, ReferralParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 from sim.mechanics.segments import Segments, SegmentsParams
+from sim.mechanics.touchpoints import Touchpoints, TouchpointsParams
 
 REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "seed_users": (SeedUsersParams, SeedUsers),
@@ -46,6 +47,7 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "points": (PointsParams, Points),
     "paid_membership": (PaidMembershipParams, PaidMembership),
     "community": (CommunityParams, Community),
+    "touchpoints": (TouchpointsParams, Touchpoints),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]
