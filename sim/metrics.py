@@ -19,7 +19,7 @@ import pandas as pd
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
                  "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
-                 "referral_child")
+                 "referral_child", "live_discount")
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,8 @@ METRICS: dict[str, Metric] = {
         Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
         Metric("net_revenue", "yuan", "flow",
                "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
-               "points_redeemed - refunds (the LEDGER in sim/metrics.py).", ORDER),
+               "points_redeemed - live_discounts - refunds (the LEDGER in sim/metrics.py).",
+               ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -154,7 +155,8 @@ METRICS: dict[str, Metric] = {
                "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
                "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission - automation_cost - tier_perk_cost.",
+               "- bargain_cost - commission - automation_cost - tier_perk_cost - live_cost "
+               "- recommender_cost.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -239,6 +241,24 @@ METRICS: dict[str, Metric] = {
                "points.", ("points_outstanding",)),
         Metric("points_liability", "yuan", "stock", "Outstanding points x (1 - breakage).",
                ("points_liability",)),
+        # --- live streams and recommendations (sim/mechanics/live_stream, recommendations) ---
+        Metric("live_viewers", "viewers", "flow", "Viewers of live streams (each user once per "
+               "stream; summed over streams).", ("live_view",)),
+        Metric("live_buyers", "orders", "flow", "Live orders: one per viewer who bought during "
+               "a stream.", ("live_order",)),
+        Metric("live_gmv", "yuan", "flow", "List value of live orders (part of gmv).",
+               ("live_order",)),
+        Metric("live_viewer_to_buyer", "share", "ratio", "live_buyers / live_viewers.",
+               ("live_view", "live_order"), numerator="live_buyers",
+               denominator="live_viewers"),
+        Metric("live_discounts", "yuan", "flow", "Flash-sale money off live orders.",
+               ("live_view",)),
+        Metric("live_cost", "yuan", "flow", "Live-stream production (per stream) plus "
+               "official-account pushes promoting the streams.", ("live_view",)),
+        Metric("recommender_cost", "yuan", "flow", "Recommender subscription and per-user fees, "
+               "booked every 30 days.", ("rec_warmed",)),
+        Metric("rec_warmed_users", "users", "flow", "Users whose history reached full "
+               "personalisation that day.", ("rec_warmed",)),
     ]
 }
 
@@ -324,6 +344,15 @@ _DAILY = {
     "points_redeemed": lambda c: _col(c, "points_redeemed_amount"),
     "points_outstanding": lambda c: c["points_outstanding"],
     "points_liability": lambda c: c["points_liability"],
+    # --- live streams and recommendations ---
+    "live_viewers": lambda c: c["live_view"],
+    "live_buyers": lambda c: c["live_order"],
+    "live_gmv": lambda c: c["live_order_amount"],
+    "live_viewer_to_buyer": lambda c: _ratio(c["live_order"], c["live_view"]),
+    "live_discounts": lambda c: _col(c, "live_discount_amount"),
+    "live_cost": lambda c: _col(c, "live_production") + _col(c, "live_promo_amount"),
+    "recommender_cost": lambda c: _col(c, "recommender_cost"),
+    "rec_warmed_users": lambda c: c["rec_warmed"],
 }
 
 
@@ -333,13 +362,15 @@ _DAILY = {
 LEDGER: tuple[tuple[str, str], ...] = (
     ("gmv", "absolute"),
     ("coupon_cost", "relative"), ("gift_cost", "relative"), ("referral_cost", "relative"),
-    ("tier_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("tier_discounts", "relative"), ("points_redeemed", "relative"),
+    ("live_discounts", "relative"), ("refunds", "relative"),
     ("net_revenue", "total"),
     ("cogs", "relative"),
     ("gross_margin", "total"),
     ("ad_spend", "relative"), ("kol_spend", "relative"), ("register_cost", "relative"),
     ("share_rewards", "relative"), ("bargain_cost", "relative"), ("commission", "relative"),
     ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
+    ("live_cost", "relative"), ("recommender_cost", "relative"),
     ("contribution", "total"),
 )
 
@@ -377,7 +408,7 @@ LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
                 "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
-                "points_redeemed": -1.0}
+                "points_redeemed": -1.0, "live_discount": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

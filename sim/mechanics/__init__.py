@@ -14,12 +14,14 @@ from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
+from sim.mechanics.live_stream import LiveStream, LiveStreamParams
 from sim.mechanics.membership_tiers import MembershipTiers, MembershipTiersParams
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
 from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
 from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
 from sim.mechanics.points import Points, PointsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
+from sim.mechanics.recommendations import Recommendations, RecommendationsParams
 from sim.mechanics.referral import Referral, ReferralParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 from sim.mechanics.segments import Segments, SegmentsParams
@@ -42,6 +44,8 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "automations": (AutomationsParams, Automations),
     "membership_tiers": (MembershipTiersParams, MembershipTiers),
     "points": (PointsParams, Points),
+    "recommendations": (RecommendationsParams, Recommendations),
+    "live_stream": (LiveStreamParams, LiveStream),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]
