@@ -17,7 +17,8 @@ order has the next checkout redrawn at once with the new probability (gaps are g
 redraw from today is exact); a user whose lift changed through opens only gets it from the next
 checkout draw.
 Cost: a recommender subscription of `monthly_cost` yuan plus `cost_per_user_month` per alive
-user, booked every 30 days from day 0 (channel event `recommender_cost`). Users reaching full
+user (alive at the start of the billing day), booked every 30 days from day 0 (channel event
+`recommender_cost`). Users reaching full
 personalisation are counted as `rec_warmed`.
 """
 
