@@ -285,7 +285,8 @@ def test_checkins_are_binomial_in_the_opens() -> None:
 
 def test_ledger_balances_with_all_retention_mechanics() -> None:
     """retention.yaml, small: every money event of the log sums to its counter total, per-rule
-    tables sum to the event totals, and order discounts of each kind stay within the orders."""
+    tables sum to the event totals, and order discounts of each kind stay within the orders;
+    live orders are orders, live-only groups open on stream days only, fees are booked."""
     sc = load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=20000", "days=60",
                                                   "mechanics.existing.count=5000",
                                                   "mechanics.tiers.period_days=30",
@@ -294,7 +295,7 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     money = ["order", "coupon", "referral_reward", "refund", "cogs", "automation_send",
              "automation_gift", "automation_coupon", "automation_conversion", "tier_discount",
              "tier_shipping", "tier_birthday_gift", "points_issued", "points_redeemed",
-             "points_expired"]
+             "points_expired", "live_order", "live_discount", "live_promo", "group_order"]
     for name in money:
         if f"{name}_amount" in d:
             assert np.isclose(of(events, name)["amount"].sum(), d[f"{name}_amount"].sum()), name
@@ -308,6 +309,13 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     off = sum(d[f"{k}_amount"].sum() for k in ("coupon", "referral_reward", "tier_discount",
                                                "points_redeemed"))
     assert 0 < off < gmv and d["automation_send"].sum() > 0 and d["points_redeemed"].sum() > 0
+    live = of(events, "live_order")
+    assert 0 < d["live_order_amount"].sum() < gmv and d["live_discount_amount"].sum() > 0
+    assert d["live_production"].sum() > 0 and d["group_opened"].sum() > 0
+    assert set(of(events, "group_opened")["day"]) <= set(of(events, "live_view")["day"])
+    orders = of(events, "order")  # every live order is an order of the same user and value
+    assert len(live.merge(orders, on=["user", "day", "amount"])) == len(live)
+    assert d["recommender_cost"].sum() > 0
 
 
 def test_channel_rule_breaches_are_compliance_findings() -> None:
