@@ -263,7 +263,8 @@ class LiveStream(Mechanic[LiveStreamParams]):
                 chance = get(oa + "follower_share", pop.group[followers]) / share
                 followers = followers[self.rng.random(len(followers)) < chance]
         group = pop.group[followers]
-        rec.event("live_promo", day, followers, get(oa + "cost", group))
+        cost = get(oa + "cost", group)
+        rec.event("live_promo", day, followers, cost if np.any(cost) else None)
         chance = get(oa + "reach", group) * get(oa + "watch_prob", group)
         return followers[self.rng.random(len(followers)) < chance]
 

@@ -1,8 +1,9 @@
 """Personalised recommendations (千人千面): a conversion lift that grows with what the recommender
 knows about a user, limited for users it knows nothing about (cold start).
 
-A user's history is h = orders + `open_weight` x opens (opens counted from the day the mechanic
-starts). The relative lift of the daily purchase probability is
+A user's history is h = orders + floor(opens / `opens_per_order`) (opens counted from the day
+the mechanic starts; without `opens_per_order`, orders only). The relative lift of the daily
+purchase probability is
     lift(h) = max(cold_lift, max_lift x min(1, h / warm_up_orders)),
 so a user without history gets the popularity-based `cold_lift` and the lift rises linearly to
 `max_lift` once the history reaches `warm_up_orders`. Users who refuse personalisation (PIPL
@@ -48,8 +49,9 @@ class RecommendationsParams(MechanicParams):
                                   "(ASSUMPTION 1-10 orders).")
     cold_lift: float = Field(0.02, ge=0.0, le=2.0, description="Lift for users without history "
                              "(popularity-based recommendations; ASSUMPTION 0-0.05).")
-    open_weight: float = Field(0.0, ge=0.0, le=1.0, description="Orders' worth of history one "
-                               "open adds (0 = orders only; ASSUMPTION 0-0.2).")
+    opens_per_order: int | None = Field(None, ge=1, le=1000, description="Opens that teach "
+                                        "the recommender as much as one order (ASSUMPTION 5-50); "
+                                        "omit for orders only.")
     non_personalized_share: float = Field(0.05, ge=0.0, le=1.0, description="Share of users "
                                           "who choose the non-personalised option PIPL Art. 24 "
                                           "requires (ASSUMPTION 0.01-0.2); they keep cold_lift.")
@@ -82,14 +84,17 @@ class Recommendations(Mechanic[RecommendationsParams]):
     @classmethod
     def columns(cls, params: RecommendationsParams) -> dict[str, np.dtype]:
         cols = {"rec_lift": np.dtype(np.float32), "first_order_boost": np.dtype(np.float32)}
-        if params.open_weight > 0:
+        if params.opens_per_order is not None:
             cols["rec_opens"] = np.dtype(np.int16)
         return cols
 
     def setup(self) -> None:
         pop, get = self.pop, self.params.for_rows
         cold = np.broadcast_to(get("cold_lift", pop.group), (pop.size,))
-        self.refused = self.rng.random(pop.size) < get("non_personalized_share", pop.group)
+        refused = self.rng.random(pop.size) < get("non_personalized_share", pop.group)
+        # users whose lift can no longer change (refusing, or at the full lift) are skipped
+        self.settled = refused | (np.broadcast_to(get("max_lift", pop.group), (pop.size,))
+                                  <= cold)
         pop["rec_lift"][:] = cold
         pop["first_order_boost"][:] = (1.0 + pop["first_order_boost"]) * (1.0 + cold) - 1.0
         if "purchase_prob" in pop.columns:
@@ -110,12 +115,13 @@ class Recommendations(Mechanic[RecommendationsParams]):
     def step(self, day: int) -> None:
         pop, base = self.pop, self.params.base
         buyers = pop.rows_today("ordered")
-        parts = [buyers]
-        if base.open_weight > 0:
-            opened = pop.distinct(pop.rows_today("opened"))
-            opens = pop["rec_opens"]
-            opens[opened] = np.minimum(opens[opened].astype(np.int32) + 1, np.iinfo(np.int16).max)
-            parts.append(opened)
+        parts = [buyers[~self.settled[buyers]]]
+        if base.opens_per_order is not None:
+            opened = pop.rows_today("opened")  # distinct: one open a day (activity)
+            opens = pop["rec_opens"][opened] + 1  # one a day at most: an int16 cannot overflow
+            pop["rec_opens"][opened] = opens
+            step = opened[opens % base.opens_per_order == 0]  # history grows by one order
+            parts.append(step[~self.settled[step]])
         rows = pop.distinct(np.concatenate(parts).astype(np.int32))
         changed = self._relift(rows, day)
         if not len(changed) or "next_purchase_day" not in pop.columns:
@@ -134,10 +140,10 @@ class Recommendations(Mechanic[RecommendationsParams]):
         history = pop["purchase_count"][rows].astype(np.float64) if "purchase_count" in \
             pop.columns else np.zeros(len(rows))
         if "rec_opens" in pop.columns:
-            history = history + get("open_weight", group) * pop["rec_opens"][rows]
+            history = history + pop["rec_opens"][rows] // self.params.base.opens_per_order
         cold = get("cold_lift", group)
         new = lift(history, get("max_lift", group), get("warm_up_orders", group), cold)
-        new = np.where(self.refused[rows], cold, new).astype(np.float32)
+        new = new.astype(np.float32)  # settled (refusing or fully known) users never get here
         old = pop["rec_lift"][rows]
         moved = new != old
         rows, new, old = rows[moved], new[moved], old[moved]
@@ -148,7 +154,8 @@ class Recommendations(Mechanic[RecommendationsParams]):
             pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * ratio, 1.0)
         pop["first_order_boost"][rows] = (1.0 + pop["first_order_boost"][rows]) * ratio - 1.0
         pop["rec_lift"][rows] = new
-        full = np.broadcast_to(get("max_lift", pop.group[rows]), rows.shape)
-        warmed = rows[(new >= np.float32(full)) & (old < np.float32(full))]
+        full = np.broadcast_to(get("max_lift", pop.group[rows]), rows.shape).astype(np.float32)
+        warmed = rows[(new >= full) & (old < full)]
+        self.settled[warmed] = True
         self.ctx.recorder.event("rec_warmed", day, warmed)
         return rows

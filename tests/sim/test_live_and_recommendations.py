@@ -297,3 +297,21 @@ def test_recommendations_need_a_purchase_mechanic_and_a_cold_lift_below_the_maxi
     assert msg.startswith("s.yaml:10: mechanics.recs.type:") and "purchase_dropout" in msg
     (msg,) = problems(text + "    max_lift: 0.1\n    cold_lift: 0.2\n")
     assert msg.startswith("s.yaml:9: mechanics.recs:") and "must not exceed max_lift" in msg
+
+
+def test_opens_teach_the_recommender_one_order_per_opens_per_order() -> None:
+    """No orders: with opens_per_order 3 and warm_up 1, a user is fully known on the day of
+    their third open, exactly (from the log)."""
+    n = 3000
+    slow = {**STEADY, "purchase_rate": {"r": 1.0, "alpha": 1e12}}
+    sc = scenario(n, 30, founders={"type": "seed_users", "count": n}, buy=slow,
+                  act={"type": "activity", "open_prob": 0.5, "decay": 0.9},
+                  recs={"type": "recommendations", "opens_per_order": 3, "warm_up_orders": 1.0,
+                        "cold_lift": 0.0, "non_personalized_share": 0.0})
+    events, _, _ = logged(sc)
+    opens = of(events, "open").sort_values(["user", "day"])
+    third = opens[opens.groupby("user").cumcount() == 2]
+    warmed = of(events, "rec_warmed")
+    assert len(warmed) > 500
+    assert set(zip(warmed["user"], warmed["day"], strict=True)) == set(
+        zip(third["user"], third["day"], strict=True))
