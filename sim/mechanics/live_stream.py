@@ -61,8 +61,8 @@ class Slot(StrictModel):
 
 class Habit(StrictModel):
     return_prob: float = Field(0.30, ge=0.0, le=1.0, description="Chance a viewer of the last "
-                               "stream watches the next one (ASSUMPTION 0.1-0.5; domain-facts "
-                               "live_return_rate 0.30 [BLOG §8] used as the default).")
+                               "stream watches the next one (ASSUMPTION 0.1-0.5; attendance "
+                               "figures not found, domain-facts §4.5).")
     decay: float = Field(0.7, ge=0.0, le=1.0, description="Factor per stream missed since the "
                          "viewer's last view (ASSUMPTION 0.5-0.9).")
 
