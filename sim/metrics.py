@@ -19,7 +19,8 @@ import pandas as pd
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
                  "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
-                 "referral_child", "paid_fee", "paid_discount", "community_discount")
+                 "referral_child", "paid_fee", "paid_discount", "community_discount",
+                 "live_discount")
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,8 @@ METRICS: dict[str, Metric] = {
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
         Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
         Metric("net_revenue", "yuan", "flow",
-               "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
-               "member_discounts - community_discounts - points_redeemed - refunds "
-               "+ membership_fees (the LEDGER in sim/metrics.py).", ORDER),
+               "gmv minus every discount and refund line before it in the LEDGER, plus income "
+               "lines such as membership_fees (the LEDGER in sim/metrics.py).", ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -300,6 +300,24 @@ METRICS: dict[str, Metric] = {
         Metric("touchpoint_engagement_cost", "yuan", "flow", "Cost of touch points that reach "
                "users and members (content, live, WeCom seats).",
                ("touchpoint_engagement_cost",)),
+        # --- live streams and recommendations (sim/mechanics/live_stream, recommendations) ---
+        Metric("live_viewers", "viewers", "flow", "Viewers of live streams (each user once per "
+               "stream; summed over streams).", ("live_view",)),
+        Metric("live_buyers", "orders", "flow", "Live orders: one per viewer who bought during "
+               "a stream.", ("live_order",)),
+        Metric("live_gmv", "yuan", "flow", "List value of live orders (part of gmv).",
+               ("live_order",)),
+        Metric("live_viewer_to_buyer", "share", "ratio", "live_buyers / live_viewers.",
+               ("live_view", "live_order"), numerator="live_buyers",
+               denominator="live_viewers"),
+        Metric("live_discounts", "yuan", "flow", "Flash-sale money off live orders.",
+               ("live_view",)),
+        Metric("live_cost", "yuan", "flow", "Live-stream production (per stream) plus "
+               "official-account pushes promoting the streams.", ("live_view",)),
+        Metric("recommender_cost", "yuan", "flow", "Recommender subscription and per-user fees, "
+               "booked every 30 days.", ("rec_warmed",)),
+        Metric("rec_warmed_users", "users", "flow", "Users whose history reached full "
+               "personalisation that day.", ("rec_warmed",)),
     ]
 }
 
@@ -414,6 +432,15 @@ _DAILY = {
     "touches": lambda c: c["touch"],
     "touchpoint_spend": lambda c: _col(c, "touchpoint_spend"),
     "touchpoint_engagement_cost": lambda c: _col(c, "touchpoint_engagement_cost"),
+    # --- live streams and recommendations ---
+    "live_viewers": lambda c: c["live_view"],
+    "live_buyers": lambda c: c["live_order"],
+    "live_gmv": lambda c: c["live_order_amount"],
+    "live_viewer_to_buyer": lambda c: _ratio(c["live_order"], c["live_view"]),
+    "live_discounts": lambda c: _col(c, "live_discount_amount"),
+    "live_cost": lambda c: _col(c, "live_production") + _col(c, "live_promo_amount"),
+    "recommender_cost": lambda c: _col(c, "recommender_cost"),
+    "rec_warmed_users": lambda c: c["rec_warmed"],
 }
 
 
@@ -426,6 +453,7 @@ LEDGER: tuple[tuple[str, str], ...] = (
     ("coupon_cost", "relative"), ("gift_cost", "relative"), ("referral_cost", "relative"),
     ("tier_discounts", "relative"), ("member_discounts", "relative"),
     ("community_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("live_discounts", "relative"),
     ("membership_fees", "income"),
     ("net_revenue", "total"),
     ("cogs", "relative"),
@@ -436,6 +464,7 @@ LEDGER: tuple[tuple[str, str], ...] = (
     ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
     ("member_perk_cost", "relative"), ("community_operating_cost", "relative"),
     ("touchpoint_engagement_cost", "relative"),
+    ("live_cost", "relative"), ("recommender_cost", "relative"),
     ("contribution", "total"),
 )
 
@@ -477,7 +506,7 @@ CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
                 "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
                 "points_redeemed": -1.0, "paid_fee": 1.0, "paid_discount": -1.0,
-                "community_discount": -1.0}
+                "community_discount": -1.0, "live_discount": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

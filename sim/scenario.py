@@ -398,6 +398,12 @@ def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[t
     if params.type == "observed_arrivals":
         problems += arrival_problems(params, name, scenario.market.size, scenario.days)
     segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
+    if params.type == "group_buy" and params.live_only and "live_stream" not in types:
+        problems.append((("mechanics", name, "live_only"), "live_only: true opens groups among "
+                         "live viewers and needs a `live_stream` mechanic"))
+    if params.type == "recommendations" and "purchase_dropout" not in types:
+        problems.append((("mechanics", name, "type"), "recommendations lift the purchase "
+                         "probability and need a `purchase_dropout` mechanic"))
     if params.type == "automations":
         needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
                  "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}

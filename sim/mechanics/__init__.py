@@ -15,6 +15,7 @@ from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
+from sim.mechanics.live_stream import LiveStream, LiveStreamParams
 from sim.mechanics.membership_tiers import MembershipTiers, MembershipTiersParams
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
 from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
@@ -22,6 +23,7 @@ from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
 from sim.mechanics.paid_membership import PaidMembership, PaidMembershipParams
 from sim.mechanics.points import Points, PointsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
+from sim.mechanics.recommendations import Recommendations, RecommendationsParams
 from sim.mechanics.referral import Referral, ReferralParams
 from sim.mechanics.seed_users import SeedUsers, SeedUsersParams
 from sim.mechanics.segments import Segments, SegmentsParams
@@ -48,6 +50,8 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "paid_membership": (PaidMembershipParams, PaidMembership),
     "community": (CommunityParams, Community),
     "touchpoints": (TouchpointsParams, Touchpoints),
+    "recommendations": (RecommendationsParams, Recommendations),
+    "live_stream": (LiveStreamParams, LiveStream),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]

@@ -286,8 +286,9 @@ def test_checkins_are_binomial_in_the_opens() -> None:
 
 def test_ledger_balances_with_all_retention_mechanics() -> None:
     """retention.yaml, small: every money event of the log sums to its counter total, per-rule
-    tables sum to the event totals, order discounts of each kind stay within the orders, and
-    net revenue is GMV less every discount and refund plus membership fees (income)."""
+    tables sum to the event totals, order discounts of each kind stay within the orders, net
+    revenue is GMV less every discount and refund plus membership fees (income); live orders
+    are orders and live-only groups open on stream days only."""
     sc = load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=20000", "days=60",
                                                   "mechanics.existing.count=5000",
                                                   "mechanics.tiers.period_days=30",
@@ -300,7 +301,8 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
              "automation_gift", "automation_coupon", "automation_conversion", "tier_discount",
              "tier_shipping", "tier_birthday_gift", "points_issued", "points_redeemed",
              "points_expired", "paid_fee", "paid_discount", "paid_shipping",
-             "community_discount", "community_operating"]
+             "community_discount", "community_operating", "live_order", "live_discount",
+             "live_promo", "group_order"]
     for name in money:
         if f"{name}_amount" in d:
             assert np.isclose(of(events, name)["amount"].sum(), d[f"{name}_amount"].sum()), name
@@ -313,12 +315,19 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     gmv = d["order_amount"].sum()
     off = sum(d[f"{k}_amount"].sum() for k in ("coupon", "referral_reward", "tier_discount",
                                                "points_redeemed", "paid_discount",
-                                               "community_discount"))
+                                               "community_discount", "live_discount"))
     assert 0 < off < gmv and d["automation_send"].sum() > 0 and d["points_redeemed"].sum() > 0
     fees = d["paid_fee_amount"].sum()
     assert fees > 0 and d["paid_renewal"].sum() > 0 and d["community_operating"].sum() > 0
     m = daily_metrics(d).sum()
     assert m["net_revenue"] == pytest.approx(gmv - off - d["refund_amount"].sum() + fees)
+    live = of(events, "live_order")
+    assert 0 < d["live_order_amount"].sum() < gmv and d["live_discount_amount"].sum() > 0
+    assert d["live_production"].sum() > 0 and d["group_opened"].sum() > 0
+    assert set(of(events, "group_opened")["day"]) <= set(of(events, "live_view")["day"])
+    orders = of(events, "order")  # every live order is an order of the same user and value
+    assert len(live.merge(orders, on=["user", "day", "amount"])) == len(live)
+    assert d["recommender_cost"].sum() > 0
 
 
 def test_channel_rule_breaches_are_compliance_findings() -> None:
