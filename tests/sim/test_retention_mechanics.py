@@ -280,6 +280,36 @@ def test_checkins_are_binomial_in_the_opens() -> None:
     assert np.allclose(of(events, "points_issued")["amount"], 0.05)
 
 
+def test_share_points_count_every_kind_of_share_up_to_the_daily_cap() -> None:
+    """Referral shares, group-buy openers and bargain initiators each earn `share_points`, at
+    most `share_points_daily_cap` shares a user a day: per user-day, issued = 10 x min(shares,
+    2) points, rebuilt from the three share events of the log; none is issued without one."""
+    sc = scenario(3000, 20, founders={"type": "seed_users", "count": 3000},
+                  ref={"type": "referral", "share_after_order": 0.0, "share_daily": 0.3},
+                  gb={"type": "group_buy", "open_prob": 0.3},
+                  cut={"type": "bargain", "start_prob": 0.3},
+                  points={"type": "points", "earn_per_yuan": 0.0, "review_prob": 0.0,
+                          "share_points": 10, "share_points_daily_cap": 2})
+    events, _, _ = logged(sc)
+    shares = events[events["event"].isin(["share", "group_opened", "bargain_started"])]
+    per_day = shares.groupby(["user", "day"]).size()
+    expected = 10 * np.minimum(per_day, 2) / 100  # face value: 100 points = 1 yuan
+    issued = of(events, "points_issued").groupby(["user", "day"])["amount"].sum()
+    assert (per_day >= 3).sum() > 50  # the cap binds for many user-days
+    assert set(shares["event"]) == {"share", "group_opened", "bargain_started"}
+    assert issued.index.equals(expected.index.sort_values())
+    assert np.allclose(issued.to_numpy(), expected.sort_index().to_numpy())
+
+
+def test_share_points_are_a_compliance_finding() -> None:
+    """Points for the share itself are induced sharing (WX-SHARE), located at the field."""
+    from sim.compliance import check_compliance
+
+    sc = load_scenario(ROOT / "scenarios" / "retention.yaml", ["mechanics.points.share_points=5"])
+    (found,) = [p for p in check_compliance(sc) if p.path == "mechanics.points.share_points"]
+    assert "[WX-SHARE]" in found.message and found.line is not None
+
+
 # --- the ledger with everything on ---------------------------------------------------------------
 
 
