@@ -115,8 +115,9 @@ class Mechanic(Generic[P]):
     def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
                     cogs_ratio: float | np.ndarray = 0.0) -> np.ndarray:
         """Book orders placed outside the purchase mechanic (group buys, bargains): the order
-        and first-order events, cost of goods, the users' order counts; returns which rows were
-        first orders. Every mechanic that sells goes through here or the purchase mechanic."""
+        and first-order events, the member's tier discount, cost of goods, the users' order
+        counts; returns which rows were first orders. Every mechanic that sells goes through
+        here or the purchase mechanic."""
         pop, rec = self.pop, self.ctx.recorder
         first = np.zeros(len(rows), dtype=bool)
         if "purchase_count" in pop.columns:
@@ -126,6 +127,9 @@ class Mechanic(Generic[P]):
             pop["first_order_day"][rows[first]] = day
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
+        if "tier_discount_rate" in pop.columns:  # members' share off, as in purchase_dropout
+            off = pop["tier_discount_rate"][rows] * values
+            rec.event("tier_discount", day, rows[off > 0], off[off > 0])
         cogs = np.broadcast_to(cogs_ratio, values.shape) * values
         if np.any(cogs > 0):
             rec.event("cogs", day, rows, cogs)

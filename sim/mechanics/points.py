@@ -7,6 +7,9 @@ day (needs the activity mechanic); `share_points` for each share today (referral
 openers and bargain initiators all publish `shared` rows), at most `share_points_daily_cap`
 shares a user a day. Points for the act of sharing are induced sharing under WeChat's rules
 (domain-facts §3.1 WX-SHARE), so the default is 0 and the compliance check flags any other value.
+Refunded orders (the purchase mechanic's `refunded` rows) neither earn nor use points: the
+refund returns what was paid, so points spent on them would come back with it. A user with a
+refunded order that day earns and redeems nothing on that day's other orders (rare).
 Redeeming: `points_per_yuan` points = 1 yuan (JD: 100 = 1), at most `max_share_of_order` of the
 order (JD: 50%), only balances of at least `min_redeem_points`. A `breakage` share of users
 never redeem (Bond: about 30% of points go unredeemed); the others redeem on an order with
@@ -93,6 +96,9 @@ class Points(Mechanic[PointsParams]):
             self.due = False
             self._expire(day)
         rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        if len(rows) and len(pop.rows_today("refunded")):  # no points on refunded orders
+            kept = ~np.isin(rows, pop.rows_today("refunded"))  # (a user's whole day: rare)
+            rows, values = rows[kept], values[kept]
         if len(rows):
             self._redeem(rows, values, day)
             earned = np.floor(values * base.earn_per_yuan

@@ -14,6 +14,7 @@ import pytest
 from sim.engine import daily_table, layout_of, simulate
 from sim.errors import InputError
 from sim.events import event_table
+from sim.metrics import daily_metrics
 from sim.scenario import Scenario, load_scenario, parse_scenario, validate_scenario
 from tests.conftest import ROOT
 
@@ -233,6 +234,41 @@ def test_tier_upgrades_downgrades_and_discounts_follow_the_log() -> None:
     share = (disc["amount"] / disc["amount_order"]).round(6)
     assert set(share) <= {0.05, 0.1} and len(disc) > 50
     assert d["tier_1_users"].iloc[-1] + d["tier_2_users"].iloc[-1] > 0
+
+
+def test_refunds_return_what_was_paid_after_tier_discounts_and_points() -> None:
+    """Per order, value = paid + tier discount and a refund returns the paid part, so a
+    refunded order nets to zero: refund + tier discount = order value, row for row; refunded
+    orders neither use nor earn points; with every order refunded, net revenue is 0. A base tier
+    with a discount makes every order discounted; group-buy orders (book_orders) get it too."""
+    tiers = {**TIERS, "tiers": [{"name": "regular", "threshold": 0, "discount": 0.05},
+                                {"name": "gold", "threshold": 150, "discount": 0.1}]}
+    points = {"type": "points", "min_redeem_points": 1, "redeem_prob": 1.0, "breakage": 0.0}
+    group_buy = {"type": "group_buy", "open_prob": 0.02, "public_join_rate": 2.0}
+    key = ["user", "day"]
+    for rate, extra in ((0.5, {"gb": group_buy}), (1.0, {})):
+        sc = scenario(3000, 40, founders={"type": "seed_users", "count": 3000},
+                      buy={**BUY, "refund_rate": rate}, tiers=tiers, points=points, **extra)
+        events, d, _ = logged(sc)
+        orders = of(events, "order").groupby(key)["amount"].agg(["sum", "size"])
+        refund = of(events, "refund").set_index(key)["amount"]
+        disc = of(events, "tier_discount").groupby(key)["amount"].sum()
+        whole = orders.loc[refund.index]
+        whole = whole[whole["size"] == 1]["sum"]  # user-days with only the refunded order
+        assert len(whole) > 200
+        assert np.allclose(refund.loc[whole.index] + disc.loc[whole.index], whole)
+        share = set((disc.loc[whole.index] / whole).round(6))
+        assert share == ({0.05, 0.1} if rate < 1 else {0.05})
+        used = of(events, "points_redeemed").set_index(key).index
+        assert not used.isin(refund.index).any() and (rate == 1 or len(used) > 100)
+        if extra:  # group orders on days without a solo order: the member's share off
+            group = of(events, "group_order").groupby(key)["amount"].agg(["sum", "size"])
+            group = group[group["size"] == orders.loc[group.index, "size"]]["sum"]
+            assert len(group) > 200
+            assert set((disc.loc[group.index] / group).round(6)) <= {0.05, 0.1}
+        else:
+            assert d["points_redeemed_amount"].sum() == 0 and d["order"].sum() > 500
+            assert np.isclose(daily_metrics(d)["net_revenue"].sum(), 0.0, atol=1e-6)
 
 
 def test_non_increasing_tier_thresholds_are_located() -> None:
