@@ -282,6 +282,24 @@ def test_non_increasing_tier_thresholds_are_located() -> None:
     assert "silver (150) is not above gold (600)" in str(problem)
 
 
+def test_overrides_reach_into_lists_such_as_a_tier_threshold() -> None:
+    """The scenario header's own examples (`tiers.2.threshold=2000`, `rules.1.action.kind`)
+    change that item only; an item past the end is located at the list."""
+    path = ROOT / "scenarios" / "retention.yaml"
+    sc = load_scenario(path, ["mechanics.tiers.tiers.2.threshold=2000",
+                              "mechanics.crm.rules.1.action.kind=message"])
+    assert [t.threshold for t in sc.mechanics["tiers"].tiers] == [0, 150, 2000]
+    assert sc.mechanics["crm"].rules[1].action.kind == "message"
+    with pytest.raises(InputError) as caught:
+        load_scenario(path, ["mechanics.tiers.tiers.3.threshold=9000"])
+    (problem,) = caught.value.problems
+    assert "mechanics.tiers.tiers: override" in str(problem) and "no item 3" in str(problem)
+    with pytest.raises(InputError) as caught:
+        load_scenario(path, ["mechanics.tiers.tiers.2.threshold=100"])  # below silver's 150
+    (problem,) = caught.value.problems
+    assert "gold (100) is not above silver (150)" in str(problem)
+
+
 # --- points --------------------------------------------------------------------------------------
 
 
