@@ -138,7 +138,8 @@ METRICS: dict[str, Metric] = {
                "Money off first orders from new-user gift packs, booked when redeemed.", ORDER),
         Metric("referral_cost", "yuan", "flow",
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
-        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
+        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders: what was "
+               "paid, after every discount, so a refunded order nets to zero.", ORDER),
         Metric("net_revenue", "yuan", "flow",
                "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
                "points_redeemed - refunds (the LEDGER in sim/metrics.py).", ORDER),
