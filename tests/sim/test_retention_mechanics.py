@@ -392,6 +392,14 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     off = sum(d[f"{k}_amount"].sum() for k in ("coupon", "referral_reward", "tier_discount",
                                                "points_redeemed"))
     assert 0 < off < gmv and d["automation_send"].sum() > 0 and d["points_redeemed"].sum() > 0
+    # a refund returns what was paid: with every discount of that user-day, at most the orders
+    key = ["user", "day"]
+    refunded = of(events, "refund").groupby(key)["amount"].sum()
+    taken = events[events["event"].isin(["refund", "coupon", "gift", "referral_reward",
+                                         "tier_discount", "points_redeemed"])]
+    taken = taken.groupby(key)["amount"].sum().loc[refunded.index]
+    ordered = of(events, "order").groupby(key)["amount"].sum().loc[refunded.index]
+    assert len(refunded) > 100 and (taken <= ordered + 1e-6).all()
 
 
 def test_channel_rule_breaches_are_compliance_findings() -> None:
