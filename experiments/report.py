@@ -367,12 +367,16 @@ WATERFALL = LEDGER  # the ledger's own order: the drawing cannot leave a line ou
 
 def waterfall_steps(metrics: dict[str, Stats]) -> list[tuple[str, str, float]]:
     """(metric, measure, value) from gmv to contribution, horizon means: costs enter negative,
-    totals carry the metric's own mean so the drawn sums can be checked against it."""
+    income (membership fees) positive, both as plotly "relative" steps; totals carry the
+    metric's own mean so the drawn sums can be checked against it."""
     steps = []
     for name, measure in WATERFALL:
         value = _mean(metrics, name)
         value = 0.0 if math.isnan(value) else value
-        steps.append((name, measure, -value if measure == "relative" and value else value))
+        if measure == "income":
+            steps.append((name, "relative", value))
+        else:
+            steps.append((name, measure, -value if measure == "relative" and value else value))
     return steps
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
                  "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
-                 "referral_child")
+                 "referral_child", "paid_fee", "paid_discount", "community_discount")
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ METRICS: dict[str, Metric] = {
                "paid, after every discount, so a refunded order nets to zero.", ORDER),
         Metric("net_revenue", "yuan", "flow",
                "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
-               "points_redeemed - refunds (the LEDGER in sim/metrics.py).", ORDER),
+               "member_discounts - community_discounts - points_redeemed - refunds "
+               "+ membership_fees (the LEDGER in sim/metrics.py).", ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -155,7 +156,8 @@ METRICS: dict[str, Metric] = {
                "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
                "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission - automation_cost - tier_perk_cost.",
+               "- bargain_cost - commission - automation_cost - tier_perk_cost "
+               "- member_perk_cost - community_operating_cost.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -240,6 +242,55 @@ METRICS: dict[str, Metric] = {
                "points.", ("points_outstanding",)),
         Metric("points_liability", "yuan", "stock", "Outstanding points x (1 - breakage).",
                ("points_liability",)),
+        # --- paid membership and community (sim/mechanics/paid_membership, community) ---
+        Metric("paid_members", "users", "stock", "Alive paid members at the end of the day.",
+               ("paid_members",)),
+        Metric("new_paid_members", "users", "flow", "Users who took a paid-membership offer.",
+               ("paid_join",)),
+        Metric("paid_renewals", "users", "flow", "Paid memberships renewed at a period end.",
+               ("paid_renewal",)),
+        Metric("paid_lapses", "users", "flow", "Paid memberships not renewed at a period end "
+               "(members who churned lapse too).", ("paid_lapse",)),
+        Metric("paid_periods_ended", "users", "flow", "Paid memberships at a period end: "
+               "paid_renewals + paid_lapses.", ("paid_renewal", "paid_lapse")),
+        Metric("paid_renewal_rate", "share", "ratio", "paid_renewals / paid_periods_ended.",
+               ("paid_renewal", "paid_lapse"), numerator="paid_renewals",
+               denominator="paid_periods_ended"),
+        Metric("membership_fees", "yuan", "flow", "Paid-membership fees on joining and "
+               "renewing: income, it adds to net revenue.", ("paid_join",)),
+        Metric("member_discounts", "yuan", "flow", "Money off orders from paid-member prices.",
+               ("paid_join",)),
+        Metric("member_perk_cost", "yuan", "flow", "Free shipping given to paid members.",
+               ("paid_join",)),
+        Metric("community_members", "users", "stock", "Alive members of community groups.",
+               ("community_members",)),
+        Metric("community_groups", "groups", "stock", "Community groups with members (at most "
+               "500 each).", ("community_groups",)),
+        Metric("kocs", "users", "stock", "Alive KOCs emerged in community groups.", ("kocs",)),
+        Metric("community_invites", "users", "flow", "Invitations to a community group.",
+               ("community_invite",)),
+        Metric("community_joins", "users", "flow", "Invitees who joined a group.",
+               ("community_join",)),
+        Metric("community_discounts", "yuan", "flow", "Money off orders from group prices.",
+               ("community_join",)),
+        Metric("community_operating_cost", "yuan", "flow", "Monthly operating cost of the "
+               "groups, booked on each month's last day.", ("community_join",)),
+        Metric("community_member_churns", "users", "flow", "Community members who churned for "
+               "good.", ("community_member_churn",)),
+        Metric("community_churn_rate", "share", "ratio", "Community members who churn per "
+               "member-day: community_member_churns / community_members (over the horizon: "
+               "churns / member-days). Compare with other_churn_rate.",
+               ("community_member_churn", "community_members"),
+               numerator="community_member_churns", denominator="community_members"),
+        Metric("other_users", "users", "stock", "Alive users not in a community group: "
+               "alive_users - community_members.", ("alive_users", "community_members")),
+        Metric("other_user_churns", "users", "flow", "Users not in a community group who "
+               "churned: churned_users - community_member_churns.",
+               ("churned", "community_member_churn")),
+        Metric("other_churn_rate", "share", "ratio", "Churn per user-day of users not in a "
+               "community group: other_user_churns / other_users.",
+               ("churned", "community_member_churn", "alive_users", "community_members"),
+               numerator="other_user_churns", denominator="other_users"),
     ]
 }
 
@@ -325,34 +376,65 @@ _DAILY = {
     "points_redeemed": lambda c: _col(c, "points_redeemed_amount"),
     "points_outstanding": lambda c: c["points_outstanding"],
     "points_liability": lambda c: c["points_liability"],
+    # --- paid membership and community ---
+    "paid_members": lambda c: c["paid_members"],
+    "new_paid_members": lambda c: c["paid_join"],
+    "paid_renewals": lambda c: c["paid_renewal"],
+    "paid_lapses": lambda c: c["paid_lapse"],
+    "paid_periods_ended": lambda c: c["paid_renewal"] + c["paid_lapse"],
+    "paid_renewal_rate": lambda c: _ratio(c["paid_renewal"], c["paid_renewal"] + c["paid_lapse"]),
+    "membership_fees": lambda c: _col(c, "paid_fee_amount"),
+    "member_discounts": lambda c: _col(c, "paid_discount_amount"),
+    "member_perk_cost": lambda c: _col(c, "paid_shipping_amount"),
+    "community_members": lambda c: c["community_members"],
+    "community_groups": lambda c: c["community_groups"],
+    "kocs": lambda c: c["kocs"],
+    "community_invites": lambda c: c["community_invite"],
+    "community_joins": lambda c: c["community_join"],
+    "community_discounts": lambda c: _col(c, "community_discount_amount"),
+    "community_operating_cost": lambda c: _col(c, "community_operating_amount"),
+    "community_member_churns": lambda c: c["community_member_churn"],
+    "community_churn_rate": lambda c: _ratio(c["community_member_churn"],
+                                             c["community_members"]),
+    "other_users": lambda c: c["alive_users"] - c["community_members"],
+    "other_user_churns": lambda c: c["churned"] - c["community_member_churn"],
+    "other_churn_rate": lambda c: _ratio(c["churned"] - c["community_member_churn"],
+                                         c["alive_users"] - c["community_members"]),
 }
 
 
-# The money ledger, in order: GMV, what comes off it, the totals it passes through. net_revenue,
+# The money ledger, in order: GMV, what comes off it ("relative": a cost, subtracted), what adds
+# to it ("income", e.g. membership fees), the totals it passes through. net_revenue,
 # gross_margin and contribution are defined by this list, and the report's waterfall draws it,
 # so the picture and the numbers cannot disagree.
 LEDGER: tuple[tuple[str, str], ...] = (
     ("gmv", "absolute"),
     ("coupon_cost", "relative"), ("gift_cost", "relative"), ("referral_cost", "relative"),
-    ("tier_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("tier_discounts", "relative"), ("member_discounts", "relative"),
+    ("community_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("membership_fees", "income"),
     ("net_revenue", "total"),
     ("cogs", "relative"),
     ("gross_margin", "total"),
     ("ad_spend", "relative"), ("kol_spend", "relative"), ("register_cost", "relative"),
     ("share_rewards", "relative"), ("bargain_cost", "relative"), ("commission", "relative"),
     ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
+    ("member_perk_cost", "relative"), ("community_operating_cost", "relative"),
     ("contribution", "total"),
 )
 
 
 def _ledger_total(c: pd.DataFrame, total: str) -> pd.Series:
-    """GMV minus every ledger line above `total` (a total in LEDGER)."""
+    """GMV minus every cost line and plus every income line above `total` (a total in
+    LEDGER)."""
     running = _DAILY["gmv"](c)
     for name, measure in LEDGER[1:]:
         if name == total:
             return running
         if measure == "relative":
             running = running - _DAILY[name](c)
+        elif measure == "income":
+            running = running + _DAILY[name](c)
     raise KeyError(total)
 
 
@@ -378,7 +460,8 @@ LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
                 "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
-                "points_redeemed": -1.0}
+                "points_redeemed": -1.0, "paid_fee": 1.0, "paid_discount": -1.0,
+                "community_discount": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

@@ -404,10 +404,10 @@ def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[t
     problems: list[tuple[Path, str]] = []
     if params.type == "observed_arrivals":
         problems += arrival_problems(params, name, scenario.market.size, scenario.days)
+    segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
     if params.type == "automations":
         needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
                  "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}
-        segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
         for i, rule in enumerate(params.rules):
             where: Path = ("mechanics", name, "rules", i)
             wanted = needs.get(rule.trigger)
@@ -417,6 +417,16 @@ def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[t
                 if audience in segmented and "segments" not in types:
                     problems.append(((*where, "audience", j),
                                      f"segment {audience!r} needs a `segments` mechanic"))
+    if "segments" not in types and params.type == "paid_membership":
+        for segment in sorted(segmented):
+            if getattr(params.uptake, segment) > 0:
+                problems.append((("mechanics", name, "uptake", segment),
+                                 f"segment {segment!r} needs a `segments` mechanic"))
+    if "segments" not in types and params.type == "community":
+        for j, audience in enumerate(params.audience):
+            if audience in segmented:
+                problems.append((("mechanics", name, "audience", j),
+                                 f"segment {audience!r} needs a `segments` mechanic"))
     return problems
 
 

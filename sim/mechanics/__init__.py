@@ -10,6 +10,7 @@ from sim.mechanics.automations import Automations, AutomationsParams
 from sim.mechanics.bargain import Bargain, BargainParams
 from sim.mechanics.base import Mechanic, MechanicParams
 from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParams
+from sim.mechanics.community import Community, CommunityParams
 from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
@@ -18,6 +19,7 @@ from sim.mechanics.membership_tiers import MembershipTiers, MembershipTiersParam
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
 from sim.mechanics.observed_arrivals import ObservedArrivals, ObservedArrivalsParams
 from sim.mechanics.paid_ads import PaidAds, PaidAdsParams
+from sim.mechanics.paid_membership import PaidMembership, PaidMembershipParams
 from sim.mechanics.points import Points, PointsParams
 from sim.mechanics.purchase_dropout import PurchaseDropout, PurchaseDropoutParams
 from sim.mechanics.referral import Referral, ReferralParams
@@ -42,6 +44,8 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "automations": (AutomationsParams, Automations),
     "membership_tiers": (MembershipTiersParams, MembershipTiers),
     "points": (PointsParams, Points),
+    "paid_membership": (PaidMembershipParams, PaidMembership),
+    "community": (CommunityParams, Community),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]

@@ -106,11 +106,41 @@ class Mechanic(Generic[P]):
 
     def share(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One share from each row, along the friendship graph: min(Zipf(reach_exponent),
-        max_reach, the user's friends) draws. Returns (sharer, friend) pairs. For mechanics whose
-        parameters have `reach_exponent` and `max_reach`."""
+        max_reach) draws, times (1 + the user's `share_reach_bonus`) when a mechanic keeps that
+        column (community KOCs reach more friends), at most the user's friends. Returns
+        (sharer, friend) pairs. For mechanics whose parameters have `reach_exponent` and
+        `max_reach`."""
         base = self.params.base
         reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(rows)), base.max_reach)
+        if "share_reach_bonus" in self.pop.columns:
+            bonus = self.pop["share_reach_bonus"][rows]
+            reach = np.rint(reach * (1.0 + bonus.astype(np.float64))).astype(np.int64)
         return self.pop.graph.friends_of(rows, reach, self.rng)
+
+    def rescale_buying(self, rows: np.ndarray, purchase_factor: np.ndarray | float,
+                       dropout_factor: np.ndarray | float, day: int) -> None:
+        """Multiply the rows' daily purchase probability and their dropout probability after an
+        order (a perk's effect, or its undoing; both capped at 1), and redraw the next checkout
+        of alive buyers at the new rate. Purchase gaps are memoryless, so a redraw keeps the
+        distribution exact; users still waiting for a first order keep their draw (the purchase
+        mechanic may give them a first-order rate)."""
+        pop = self.pop
+        if not len(rows):
+            return
+        if "dropout_prob" in pop.columns:
+            pop["dropout_prob"][rows] = np.minimum(pop["dropout_prob"][rows] * dropout_factor,
+                                                   1.0)
+        if "purchase_prob" not in pop.columns:
+            return
+        pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * purchase_factor, 1.0)
+        if "next_purchase_day" in pop.columns and "purchase_count" in pop.columns:
+            from sim.mechanics.purchase_dropout import geometric_gap
+
+            due = pop["next_purchase_day"][rows]
+            redraw = rows[(pop.stage[rows] == Stage.ALIVE) & (pop["purchase_count"][rows] > 0)
+                          & (due > day) & (due <= self.ctx.days + day + 1)]
+            gap = geometric_gap(self.rng, pop["purchase_prob"][redraw], self.ctx.days)
+            pop["next_purchase_day"][redraw] = day + gap
 
     def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
                     cogs_ratio: float | np.ndarray = 0.0) -> np.ndarray:
