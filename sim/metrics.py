@@ -139,7 +139,8 @@ METRICS: dict[str, Metric] = {
         Metric("referral_cost", "yuan", "flow",
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
         Metric("refunds", "yuan", "flow", "Money paid back on refunded orders: what was "
-               "paid, after every discount, so a refunded order nets to zero.", ORDER),
+               "paid after the discounts booked with the order (coupons, gifts, referral "
+               "coupons, tier discounts).", ORDER),
         Metric("net_revenue", "yuan", "flow",
                "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
                "member_discounts - community_discounts - points_redeemed - refunds "
