@@ -139,7 +139,9 @@ METRICS: dict[str, Metric] = {
                "Money off first orders from new-user gift packs, booked when redeemed.", ORDER),
         Metric("referral_cost", "yuan", "flow",
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
-        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
+        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders: what was "
+               "paid after the discounts booked with the order (coupons, gifts, referral "
+               "coupons, tier discounts).", ORDER),
         Metric("net_revenue", "yuan", "flow",
                "gmv minus every discount and refund line before it in the LEDGER, plus income "
                "lines such as membership_fees (the LEDGER in sim/metrics.py).", ORDER),

@@ -289,18 +289,29 @@ def apply_overrides(
             problems.append(Problem(source, None, "", f"override {text!r}: {problem}"))
             continue
         node: Any = data
-        for depth, key in enumerate(path[:-1]):
-            child = node.get(key) if isinstance(node, dict) else None
-            if child is None:
-                node[key] = child = {}
-            if not isinstance(child, dict):
-                problems.append(Problem(source, None, dotted(path[: depth + 1]),
+        keys: list[str | int] = []  # the path, with list positions as numbers (tiers.2.x)
+        for key in path:
+            if isinstance(node, list):
+                if not (key.isdigit() and int(key) < len(node)):
+                    problems.append(Problem(source, None, dotted(tuple(keys)),
+                                            f"override {text!r}: no item {key} in this list "
+                                            f"of {len(node)} (items count from 0)"))
+                    break
+                keys.append(int(key))
+            elif isinstance(node, dict):
+                keys.append(key)
+            else:
+                problems.append(Problem(source, None, dotted(tuple(keys)),
                                         f"override {text!r}: this field is a value, not a section"))
                 break
+            if len(keys) == len(path):
+                node[keys[-1]] = value
+                done[tuple(keys)] = repr(text)
+                break
+            child = node[keys[-1]] if isinstance(node, list) else node.get(keys[-1])
+            if child is None:
+                node[keys[-1]] = child = {}
             node = child
-        else:
-            node[path[-1]] = value
-            done[path] = repr(text)
     if problems:
         raise InputError(problems)
     return data, done

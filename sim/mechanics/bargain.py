@@ -139,6 +139,7 @@ class Bargain(Mechanic[BargainParams]):
         need = np.broadcast_to(get("helpers_required", groups), rows.shape).astype(np.int64)
 
         sharer, friend = self.share(rows)
+        pop.emit("shared", rows)  # e.g. points for sharing
         order = np.argsort(rows, kind="stable")  # initiators are distinct: map sharer -> bargain
         at = order[np.searchsorted(rows[order], sharer)]
         reached = pop.stage[friend] != Stage.CHURNED

@@ -19,6 +19,28 @@ from sim.population import Layout, Population, Stage
 from sim.recorder import Recorder
 from sim.variants import VariantParams
 
+# Member prices: a share off every order that a loyalty mechanic grants, as (column holding each
+# user's rate, event the order books it as). The loyalty mechanic only writes the rate; the
+# purchase mechanic and `book_orders` take it off the order, so a refund returns what was paid
+# after it and a refunded order nets to zero. Add a pair here for another member price.
+RATE_DISCOUNTS: tuple[tuple[str, str], ...] = (("tier_discount_rate", "tier_discount"),)
+
+
+def rate_discounts(pop: Population, rows: np.ndarray, values: np.ndarray,
+                   *taken: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(event, yuan off) for each member price these users have, in RATE_DISCOUNTS order, each
+    within what the other discounts (`taken`) and those before it leave of the order; empty,
+    at no cost, when no mechanic grants one."""
+    out: list[tuple[str, np.ndarray]] = []
+    room: np.ndarray | None = None
+    for column, event in RATE_DISCOUNTS:
+        if column in pop.columns:
+            room = values - sum(taken) if room is None else room
+            off = np.minimum(pop[column][rows] * values, room)
+            room = room - off
+            out.append((event, off))
+    return out
+
 
 class StageOrder(IntEnum):
     """The documented order of a simulated day."""
@@ -145,8 +167,9 @@ class Mechanic(Generic[P]):
     def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
                     cogs_ratio: float | np.ndarray = 0.0) -> np.ndarray:
         """Book orders placed outside the purchase mechanic (group buys, bargains): the order
-        and first-order events, cost of goods, the users' order counts; returns which rows were
-        first orders. Every mechanic that sells goes through here or the purchase mechanic."""
+        and first-order events, member prices (RATE_DISCOUNTS), cost of goods, the users' order
+        counts; returns which rows were first orders. Every mechanic that sells goes through
+        here or the purchase mechanic."""
         pop, rec = self.pop, self.ctx.recorder
         first = np.zeros(len(rows), dtype=bool)
         if "purchase_count" in pop.columns:
@@ -156,6 +179,8 @@ class Mechanic(Generic[P]):
             pop["first_order_day"][rows[first]] = day
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
+        for event, off in rate_discounts(pop, rows, values):  # member prices
+            rec.event(event, day, rows[off > 0], off[off > 0])
         cogs = np.broadcast_to(cogs_ratio, values.shape) * values
         if np.any(cogs > 0):
             rec.event("cogs", day, rows, cogs)

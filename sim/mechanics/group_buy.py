@@ -178,6 +178,7 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         if not len(openers) or most <= 0:
             return _EMPTY_I, np.empty(0, dtype=np.int32)
         sharer, friend = self.share(openers)
+        pop.emit("shared", openers)  # e.g. points for sharing
         chance = self.params.for_rows("friend_join_prob", pop.group[sharer])
         keep = (pop.stage[friend] != Stage.CHURNED) & (self.rng.random(len(friend)) < chance)
         sharer, friend = sharer[keep], friend[keep]

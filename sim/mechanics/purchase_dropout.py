@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, rate_discounts
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -224,7 +224,8 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     def _order(self, rows: np.ndarray, day: int, *, dropout: bool,
                extra_discount: np.ndarray | None = None) -> None:
         """Book orders: value, discounts, refunds and cost of goods, then dropout and the next
-        checkout. Money identity per order: value = paid + coupon + gift + referral coupon.
+        checkout. Money identity per order: value = paid + coupon + gift + referral coupon +
+        member prices (points, redeemed later by the points mechanic, skip refunded orders).
         Each discount is computed only when something can grant it (the common path is lean)."""
         pop, rec, base = self.pop, self.ctx.recorder, self.params.base
         values = self._order_values(rows)
@@ -249,9 +250,13 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if "coupon_balance" in pop.columns:  # referral coupons held by the buyer
             referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
             pop["coupon_balance"][rows] -= referral.astype(np.float32)
+        # member prices (e.g. the tier discount): booked here, not by the loyalty mechanic that
+        # grants them, so the refund below returns only what was paid (base.RATE_DISCOUNTS)
+        member = rate_discounts(pop, rows, values, coupon, gift, referral)
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
-        for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral)):
+        for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral),
+                             *member):
             if amount is not zeros:
                 given = amount > 0
                 rec.event(name, day, rows[given], amount[given])
@@ -259,8 +264,9 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if self.params.varies("refund_rate") or base.refund_rate > 0:
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
                                                                          pop.group[rows])
-            paid = values - coupon - gift - referral
+            paid = values - coupon - gift - referral - sum(off for _, off in member)
             rec.event("refund", day, rows[refunded], paid[refunded])
+            pop.emit("refunded", rows[refunded])  # points are neither earned nor spent on them
             kept, values_kept = rows[~refunded], values[~refunded]
         else:
             values_kept = values
