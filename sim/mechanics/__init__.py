@@ -10,10 +10,12 @@ from sim.mechanics.automations import Automations, AutomationsParams
 from sim.mechanics.bargain import Bargain, BargainParams
 from sim.mechanics.base import Mechanic, MechanicParams
 from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParams
+from sim.mechanics.catalogue import Catalogue, CatalogueParams
 from sim.mechanics.community import Community, CommunityParams
 from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
+from sim.mechanics.inventory import Inventory, InventoryParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
 from sim.mechanics.membership_tiers import MembershipTiers, MembershipTiersParams
 from sim.mechanics.new_user_gift import NewUserGift, NewUserGiftParams
@@ -46,6 +48,8 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "points": (PointsParams, Points),
     "paid_membership": (PaidMembershipParams, PaidMembership),
     "community": (CommunityParams, Community),
+    "catalogue": (CatalogueParams, Catalogue),
+    "inventory": (InventoryParams, Inventory),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]
