@@ -61,7 +61,7 @@ class LeadTime(StrictModel):
     distribution: Literal["fixed", "gamma", "lognormal"] = Field(
         "fixed", description="Supplier lead time: fixed, or right-skewed random (domain-facts "
         "§6: lead times are right-skewed).")
-    mean_days: float = Field(7.0, description="Mean supplier lead time, days (ASSUMPTION "
+    mean_days: float = Field(7.0, description="Mean supplier lead time, days, > 0 (ASSUMPTION "
                              "3-30: no Chinese supplier figures were found, §6).")
     cv: float = Field(0.3, ge=0.0, le=3.0, description="Coefficient of variation of a random "
                       "lead time (ASSUMPTION 0.1-0.6).")
