@@ -183,7 +183,7 @@ class Catalogue(Mechanic[CatalogueParams]):
         self.repeat_lift = np.array([g.repeat_lift for g in groups])
         self.hero = np.array([g.role == "hero" for g in groups])
         self.shares = share_matrix(base, list(self.ctx.layout.personas))
-        self.cumulative = np.cumsum(self.shares, axis=1)
+        self._index_shares()
         self.picked = np.zeros((len(self.ctx.layout.personas), len(groups)))  # orders
         self.stock: Stock | None = None  # set by an inventory mechanic's set-up
         self.pop.supply = self
@@ -198,19 +198,26 @@ class Catalogue(Mechanic[CatalogueParams]):
         for p, persona in enumerate(personas):
             if not expansion.personas or persona in expansion.personas:
                 self.shares[p] = shifted(self.shares[p], named)
-        self.cumulative = np.cumsum(self.shares, axis=1)
+        self._index_shares()
+
+    def _index_shares(self) -> None:
+        cumulative = np.cumsum(self.shares, axis=1)
+        cumulative[:, -1] = 1.0  # rounding: each persona's list ends at exactly 1
+        self.search_keys = (cumulative + np.arange(len(cumulative))[:, None]).ravel()
 
     def step(self, day: int) -> None:
         """Nothing daily: the catalogue acts when orders are placed and on expansion days."""
 
     def pick(self, rows: np.ndarray) -> np.ndarray:
         """One SKU group per order, by the buyer's persona shares (inverse CDF)."""
-        persona = self.pop.persona[rows]
-        u = self.rng.random(len(rows))
-        cum = self.cumulative[persona]
-        sku = (u[:, None] >= cum[:, :-1]).sum(axis=1)  # last group takes rounding leftovers
+        persona = self.pop.persona[rows].astype(np.int64)
         k = len(self.names)
-        self.picked += np.bincount(persona.astype(np.int64) * k + sku,
+        # persona p's cumulative shares shifted by p form one increasing list: one search
+        # finds every order's group (a zero-share group is never picked)
+        shifted_u = self.rng.random(len(rows)) + persona
+        sku = np.searchsorted(self.search_keys, shifted_u, side="right") - persona * k
+        np.minimum(sku, k - 1, out=sku)
+        self.picked += np.bincount(persona * k + sku,
                                    minlength=self.picked.size).reshape(self.picked.shape)
         return sku
 

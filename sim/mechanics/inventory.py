@@ -177,10 +177,13 @@ class Inventory(Mechanic[InventoryParams]):
         rec, t = self.ctx.recorder, self.tables
         n = len(rows)
         counts = np.bincount(sku, minlength=self.k)
-        order = np.argsort(sku, kind="stable")
-        rank = np.empty(n, dtype=np.int64)
-        rank[order] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-        filled = rank < self.on_hand[sku]
+        if (counts <= self.on_hand).all():  # the common day: everything is on the shelf
+            filled = np.ones(n, dtype=bool)
+        else:  # each order's place in its group's queue decides
+            order = np.argsort(sku, kind="stable")
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+            filled = rank < self.on_hand[sku]
         shipped = np.bincount(sku[filled], minlength=self.k)
         self.on_hand -= shipped
         t["demand"][day] += counts
@@ -222,19 +225,19 @@ class Inventory(Mechanic[InventoryParams]):
         pop, rec, get = self.pop, self.ctx.recorder, self.params.for_rows
         group = pop.group[rows]
         rec.event("shipped", day, rows, get("shipping.logistics_cost_per_order", group))
-        mean = np.asarray(get("shipping.mean_days", group))
-        transit = 1 + self.rng.poisson(np.broadcast_to(mean - 1.0, rows.shape))
-        late = waited + transit > np.asarray(get("shipping.promised_days", group))
+        transit = 1 + self.rng.poisson(np.asarray(get("shipping.mean_days", group)) - 1.0,
+                                       size=len(rows))
+        late = waited + transit > get("shipping.promised_days", group)
         defect = self.rng.random(len(rows)) < get("shipping.defect_rate", group)
         rec.event("late_delivery", day, rows[late])
         rec.event("defect", day, rows[defect])
-        if "dropout_prob" in pop.columns and (late.any() or defect.any()):
-            hit = late | defect
-            rise = np.where(late, 1.0 + np.asarray(get("shipping.late_dropout_lift", group)),
-                            1.0) * np.where(defect, 1.0 + np.asarray(
-                                get("shipping.defect_dropout_lift", group)), 1.0)
+        if "dropout_prob" not in pop.columns:
+            return
+        for hit, lift in ((late, "shipping.late_dropout_lift"),
+                          (defect, "shipping.defect_dropout_lift")):
             who = rows[hit]
-            pop["dropout_prob"][who] = np.minimum(pop["dropout_prob"][who] * rise[hit], 1.0)
+            rise = 1.0 + np.broadcast_to(get(lift, pop.group[who]), who.shape)
+            pop["dropout_prob"][who] = np.minimum(pop["dropout_prob"][who] * rise, 1.0)
 
     # --- replenishment ------------------------------------------------------------------------
     def _reviews(self) -> Iterator:
