@@ -262,8 +262,8 @@ def test_stockouts_dampen_sharing() -> None:
 
 def test_ledger_balances_with_retention_and_supply_mechanics() -> None:
     """retention.yaml, small, plus a catalogue and an inventory with back-orders: the log's
-    money sums to the counters, contribution is gmv minus every relative LEDGER line, and the
-    holding cost is the end-of-day stock times its daily rate."""
+    money sums to the counters, contribution is gmv minus every relative LEDGER line plus
+    income, and the holding cost is the end-of-day stock times its daily rate."""
     data = yaml.safe_load((ROOT / "scenarios" / "retention.yaml").read_text())
     data.update(days=60)
     data["market"]["size"] = 20000
@@ -288,9 +288,11 @@ def test_ledger_balances_with_retention_and_supply_mechanics() -> None:
             assert len(mine) == d[name].sum(), name
     m = daily_metrics(d)
     relative = [name for name, kind in LEDGER if kind == "relative"]
+    income = [name for name, kind in LEDGER if kind == "income"]
     assert "logistics_cost" in relative and "holding_cost" in relative
     lines = sum(METRICS[n].daily(d) for n in relative)  # from the counters: every line
-    assert np.allclose(m["contribution"], m["gmv"] - lines)
+    gains = sum((METRICS[n].daily(d) for n in income), start=pd.Series(0.0, index=d.index))
+    assert np.allclose(m["contribution"], m["gmv"] - lines + gains)
     assert np.allclose(m["holding_cost"], 0.05 * m["units_in_stock"])
     assert np.allclose(m["logistics_cost"], 6.0 * m["shipments"])
     assert m["logistics_cost"].sum() > 0 and m["holding_cost"].sum() > 0
