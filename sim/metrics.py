@@ -20,7 +20,7 @@ import pandas as pd
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
                  "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
                  "referral_child", "paid_fee", "paid_discount", "community_discount",
-                 "live_discount")
+                 "live_discount", "shipped")
 
 
 @dataclass(frozen=True)
@@ -320,6 +320,58 @@ METRICS: dict[str, Metric] = {
                "booked every 30 days.", ("rec_warmed",)),
         Metric("rec_warmed_users", "users", "flow", "Users whose history reached full "
                "personalisation that day.", ("rec_warmed",)),
+        # --- catalogue and inventory (sim/mechanics/catalogue, inventory) ---
+        Metric("private_label_gmv", "yuan", "flow", "List value of private-label orders.",
+               ("private_label_order",)),
+        Metric("private_label_share", "share", "ratio", "private_label_gmv / gmv.",
+               ("private_label_order", *ORDER), numerator="private_label_gmv",
+               denominator="gmv"),
+        Metric("units_demanded", "units", "flow", "Orders that reached the stock check (one "
+               "unit each), sold or not.", ("stock_demand",)),
+        Metric("units_filled", "units", "flow", "Orders served from the shelf at once.",
+               ("stock_filled",)),
+        Metric("fill_rate", "share", "ratio", "units_filled / units_demanded: the share of "
+               "demand served from stock at once.", ("stock_demand", "stock_filled"),
+               numerator="units_filled", denominator="units_demanded"),
+        Metric("lost_sales", "orders", "flow", "Orders lost to a stock-out.", ("lost_sale",)),
+        Metric("lost_sales_value", "yuan", "flow", "List value of orders lost to a stock-out.",
+               ("lost_sale",)),
+        Metric("backorders", "orders", "flow", "Orders booked short of stock, shipped when "
+               "stock arrives.", ("backorder",)),
+        Metric("shipments", "orders", "flow", "Orders shipped (back-orders on the day they "
+               "ship).", ("shipped",)),
+        Metric("late_deliveries", "orders", "flow", "Shipped orders delivered later than "
+               "promised.", ("late_delivery",)),
+        Metric("defects", "orders", "flow", "Shipped orders with an after-sales complaint.",
+               ("defect",)),
+        Metric("logistics_cost", "yuan", "flow", "Parcel and packing cost of shipped orders.",
+               ORDER),
+        Metric("logistics_cost_per_order", "yuan/order", "ratio",
+               "logistics_cost / shipments.", ("shipped",), numerator="logistics_cost",
+               denominator="shipments"),
+        Metric("holding_cost", "yuan", "flow", "Cost of holding the units in stock at the end "
+               "of each day (market level: whole-market view only).", ORDER),
+        Metric("units_in_stock", "units", "stock", "Units on the shelf at the end of the day, "
+               "all SKU groups (market level).", ("units_in_stock",)),
+        Metric("backlog_units", "units", "stock", "Back-orders waiting for stock at the end of "
+               "the day (market level).", ("backlog_units",)),
+        Metric("units_received", "units", "flow", "Units received from suppliers.",
+               ("stock_received",)),
+        Metric("units_shipped", "units", "flow", "Units that left the shelf (orders shipped).",
+               ("stock_shipped",)),
+        Metric("stockout_days", "group-days", "flow", "SKU groups on sale with no stock at "
+               "the end of the day, summed over days.", ("stockout_groups",)),
+        Metric("stock_unit_years", "unit-years", "flow", "units_in_stock / 365: the stock "
+               "held, in unit-years (the denominator of inventory_turnover).",
+               ("units_in_stock",)),
+        Metric("inventory_turnover", "turns/year", "ratio", "units_shipped / stock_unit_years "
+               "(over the horizon: units shipped per unit of average stock, per year).",
+               ("stock_shipped", "units_in_stock"), numerator="units_shipped",
+               denominator="stock_unit_years"),
+        Metric("days_of_cover", "days", "ratio", "units_in_stock / units_shipped (over the "
+               "horizon: mean stock over mean daily shipments).",
+               ("stock_shipped", "units_in_stock"), numerator="units_in_stock",
+               denominator="units_shipped"),
     ]
 }
 
@@ -443,6 +495,30 @@ _DAILY = {
     "live_cost": lambda c: _col(c, "live_production") + _col(c, "live_promo_amount"),
     "recommender_cost": lambda c: _col(c, "recommender_cost"),
     "rec_warmed_users": lambda c: c["rec_warmed"],
+    # --- catalogue and inventory ---
+    "private_label_gmv": lambda c: _col(c, "private_label_order_amount"),
+    "private_label_share": lambda c: _ratio(c["private_label_order_amount"],
+                                            c["order_amount"]),
+    "units_demanded": lambda c: c["stock_demand"],
+    "units_filled": lambda c: c["stock_filled"],
+    "fill_rate": lambda c: _ratio(c["stock_filled"], c["stock_demand"]),
+    "lost_sales": lambda c: c["lost_sale"],
+    "lost_sales_value": lambda c: c["lost_sale_amount"],
+    "backorders": lambda c: c["backorder"],
+    "shipments": lambda c: c["shipped"],
+    "late_deliveries": lambda c: c["late_delivery"],
+    "defects": lambda c: c["defect"],
+    "logistics_cost": lambda c: _col(c, "shipped_amount"),
+    "logistics_cost_per_order": lambda c: _ratio(c["shipped_amount"], c["shipped"]),
+    "holding_cost": lambda c: _col(c, "holding_cost"),
+    "units_in_stock": lambda c: c["units_in_stock"],
+    "backlog_units": lambda c: c["backlog_units"],
+    "units_received": lambda c: c["stock_received"],
+    "units_shipped": lambda c: c["stock_shipped"],
+    "stockout_days": lambda c: c["stockout_groups"],
+    "stock_unit_years": lambda c: c["units_in_stock"] / 365.0,
+    "inventory_turnover": lambda c: _ratio(c["stock_shipped"], c["units_in_stock"] / 365.0),
+    "days_of_cover": lambda c: _ratio(c["units_in_stock"], c["stock_shipped"]),
 }
 
 
@@ -467,6 +543,7 @@ LEDGER: tuple[tuple[str, str], ...] = (
     ("member_perk_cost", "relative"), ("community_operating_cost", "relative"),
     ("touchpoint_engagement_cost", "relative"),
     ("live_cost", "relative"), ("recommender_cost", "relative"),
+    ("logistics_cost", "relative"), ("holding_cost", "relative"),
     ("contribution", "total"),
 )
 
@@ -508,7 +585,7 @@ CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
                 "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
                 "points_redeemed": -1.0, "paid_fee": 1.0, "paid_discount": -1.0,
-                "community_discount": -1.0, "live_discount": -1.0}
+                "community_discount": -1.0, "live_discount": -1.0, "shipped": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

@@ -397,6 +397,8 @@ def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
 
 def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[tuple[Path, str]]:
     """What one mechanic needs from the others or from the market, located at its field."""
+    from sim.mechanics.catalogue import catalogue_problems
+    from sim.mechanics.inventory import inventory_problems
     from sim.mechanics.observed_arrivals import arrival_problems
     from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS
     from sim.mechanics.touchpoints import touchpoint_problems
@@ -415,6 +417,16 @@ def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[t
     if params.type == "recommendations" and "purchase_dropout" not in types:
         problems.append((("mechanics", name, "type"), "recommendations lift the purchase "
                          "probability and need a `purchase_dropout` mechanic"))
+    if params.type == "catalogue":
+        problems += catalogue_problems(params, name, scenario.persona_names)
+        first = next(n for n, p in scenario.mechanics.items() if p.type == "catalogue")
+        if first != name:
+            problems.append((("mechanics", name, "type"), f"a scenario has one catalogue; "
+                             f"{first} is already one (put every SKU group there)"))
+    if params.type == "inventory":
+        catalogues = [p for p in scenario.mechanics.values() if p.type == "catalogue"]
+        problems += inventory_problems(params, name, [g.name for g in catalogues[0].sku_groups]
+                                       if catalogues else None)
     if params.type == "automations":
         needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
                  "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}

@@ -10,10 +10,12 @@ from sim.mechanics.automations import Automations, AutomationsParams
 from sim.mechanics.bargain import Bargain, BargainParams
 from sim.mechanics.base import Mechanic, MechanicParams
 from sim.mechanics.bass_acquisition import BassAcquisition, BassAcquisitionParams
+from sim.mechanics.catalogue import Catalogue, CatalogueParams
 from sim.mechanics.community import Community, CommunityParams
 from sim.mechanics.distributors import Distributors, DistributorsParams
 from sim.mechanics.funnel import Funnel, FunnelParams
 from sim.mechanics.group_buy import GroupBuy, GroupBuyParams
+from sim.mechanics.inventory import Inventory, InventoryParams
 from sim.mechanics.kol_posts import KolPosts, KolPostsParams
 from sim.mechanics.live_stream import LiveStream, LiveStreamParams
 from sim.mechanics.membership_tiers import MembershipTiers, MembershipTiersParams
@@ -52,6 +54,8 @@ REGISTRY: dict[str, tuple[type[MechanicParams], type[Mechanic]]] = {
     "touchpoints": (TouchpointsParams, Touchpoints),
     "recommendations": (RecommendationsParams, Recommendations),
     "live_stream": (LiveStreamParams, LiveStream),
+    "catalogue": (CatalogueParams, Catalogue),
+    "inventory": (InventoryParams, Inventory),
 }
 
 __all__ = ["REGISTRY", "Mechanic", "MechanicParams"]

@@ -169,7 +169,18 @@ class Mechanic(Generic[P]):
         """Book orders placed outside the purchase mechanic (group buys, bargains): the order
         and first-order events, member prices (RATE_DISCOUNTS), cost of goods, the users' order
         counts; returns which rows were first orders. Every mechanic that sells goes through
-        here or the purchase mechanic."""
+        here or the purchase mechanic. A catalogue with stock may refuse a sale."""
+        supply = self.pop.supply
+        if supply is not None:  # stock may refuse a sale; prices and costs stay the caller's
+            sold = supply.fulfil(rows, values, day, priced=False)[0]
+            booked = np.zeros(len(rows), dtype=bool)
+            booked[sold] = self._book(rows[sold], day, values[sold],
+                                      np.broadcast_to(cogs_ratio, values.shape)[sold])
+            return booked
+        return self._book(rows, day, values, cogs_ratio)
+
+    def _book(self, rows: np.ndarray, day: int, values: np.ndarray,
+              cogs_ratio: float | np.ndarray) -> np.ndarray:
         pop, rec = self.pop, self.ctx.recorder
         first = np.zeros(len(rows), dtype=bool)
         if "purchase_count" in pop.columns:

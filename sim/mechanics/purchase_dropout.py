@@ -229,6 +229,10 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         Each discount is computed only when something can grant it (the common path is lean)."""
         pop, rec, base = self.pop, self.ctx.recorder, self.params.base
         values = self._order_values(rows)
+        goods_cost = None
+        if pop.supply is not None:  # a catalogue prices the basket; a stock-out can lose it
+            rows, values, goods_cost, extra_discount = self._fulfil(rows, values, day,
+                                                                    extra_discount)
         zeros = np.zeros(len(rows))
         coupon = zeros if extra_discount is None else extra_discount.copy()
         if base.spend_coupon is not None:
@@ -268,9 +272,12 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             rec.event("refund", day, rows[refunded], paid[refunded])
             pop.emit("refunded", rows[refunded])  # points are neither earned nor spent on them
             kept, values_kept = rows[~refunded], values[~refunded]
+            goods_cost = None if goods_cost is None else goods_cost[~refunded]
         else:
             values_kept = values
-        if self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
+        if goods_cost is not None:
+            rec.event("cogs", day, kept, goods_cost)
+        elif self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
             cogs = self.params.for_rows("cogs_ratio", pop.group[kept]) * values_kept
             rec.event("cogs", day, kept, cogs)
         self._repurchases(rows[count == 1], day)
@@ -287,6 +294,16 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             rows = at_risk[~leaving] if base.first_order is None else \
                 rows[pop.stage[rows] == Stage.ALIVE]
         pop["next_purchase_day"][rows] = day + self._gap(rows)
+
+    def _fulfil(self, rows: np.ndarray, values: np.ndarray, day: int,
+                extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray | None]:
+        """The catalogue's SKU group prices and costs each order; orders a stock-out loses are
+        not booked and their buyers try again another day (memoryless, like a lost cart)."""
+        sold, values, cogs = self.pop.supply.fulfil(rows, values, day, priced=True)
+        lost = rows[~sold]
+        self.pop["next_purchase_day"][lost] = day + self._gap(lost)
+        return rows[sold], values[sold], cogs[sold], None if extra is None else extra[sold]
 
     def _spend_coupon(self, rows: np.ndarray, values: np.ndarray,
                       coupon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
