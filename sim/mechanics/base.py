@@ -229,6 +229,7 @@ class Mechanic(Generic[P]):
         if np.any(cogs > 0):
             rec.event("cogs", day, rows, cogs)
         pop.emit_values("ordered", rows, values)
+        pop.emit_values("paid", rows, paid)  # aligned with `ordered`: points redeem within it
         pop.emit("first_ordered", rows[first])
         return first, paid
 

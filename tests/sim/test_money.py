@@ -126,6 +126,28 @@ def test_member_prices_stop_when_the_membership_lapses() -> None:
     assert (after["paid_discount"] == 0).all()
 
 
+def test_points_pay_at_most_what_is_left_of_the_order() -> None:
+    """A 70% member price leaves 30% of each order; points may pay up to 50% of an order and
+    buyers earn plenty, so they pay min(50%, 30%) = 30% floored to whole points (100 = 1 yuan)
+    unless their balance is short: never more than the buyer still paid (before, 50%: the
+    order went 20% negative)."""
+    tiers = {"type": "membership_tiers", "period_days": 365, "tiers": [
+        {"name": "all", "threshold": 0.0, "discount": 0.7}, {"name": "nobody", "threshold": 1e9}]}
+    points = {"type": "points", "earn_per_yuan": 1000.0, "min_redeem_points": 1,
+              "redeem_prob": 1.0, "breakage": 0.0, "max_share_of_order": 0.5,
+              "checkin_points": 0, "review_points": 0, "expiry_days": None}
+    events, _ = logged(scenario(2_000, 30, buy=NO_CHURN, tiers=tiers, points=points))
+    table = single_orders(events).join(per_user_day(
+        events, ["tier_discount", "points_redeemed"])).fillna(0.0)
+    used = table[table["points_redeemed"] > 0]
+    assert len(used) > 1000
+    left = used["order"] - used["tier_discount"]
+    assert np.allclose(left, 0.3 * used["order"], rtol=1e-6)
+    assert (used["points_redeemed"] <= left + 1e-9).all()
+    at_cap = used["points_redeemed"] > left - 0.01 - 1e-9  # the floor to whole points
+    assert at_cap.mean() > 0.95  # the others had spent their balance on earlier orders
+
+
 # --- live orders: flash sale and member prices on one order ------------------------------------
 
 
