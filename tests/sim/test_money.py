@@ -148,6 +148,31 @@ def test_points_pay_at_most_what_is_left_of_the_order() -> None:
     assert at_cap.mean() > 0.95  # the others had spent their balance on earlier orders
 
 
+def test_member_prices_follow_an_experiment_from_its_start_day() -> None:
+    """Everyone joins the community on day 0 at 3%; an arm sets 20% from day 10. Members' rates
+    are written on joining, so the switch must reprice the members already in: before day 10
+    every member order gets 3%, from day 11 the treatment's get 20% and the control's 3%."""
+    data = {"name": "money", "days": 25, "seed": 11, "market": {"size": 4_000},
+            "mechanics": {"founders": {"type": "seed_users", "count": 4_000}, "buy": NO_CHURN,
+                          "club": CLUB},
+            "experiment": {"start_day": 10, "arms": [
+                {"name": "control", "share": 0.5},
+                {"name": "deeper", "share": 0.5,
+                 "set": {"mechanics.club.member_discount": 0.2}}]}}
+    events, _ = logged(validate_scenario(data, "<test>"))
+    orders = events[events["event"] == "order"]
+    arm = orders.groupby("user")["arm"].first()
+    table = single_orders(events).join(per_user_day(events, ["community_discount"])).fillna(0.0)
+    table = table[after_joining(table, events, "community_join")]
+    day = table.index.get_level_values("day").to_numpy()
+    treated = (arm.reindex(table.index.get_level_values("user")) == "deeper").to_numpy()
+    rate = table["community_discount"] / table["order"]
+    assert np.allclose(rate[day < 10], 0.03)
+    late = day > 10
+    assert (late & treated).sum() > 300 and (late & ~treated).sum() > 300
+    assert np.allclose(rate[late & treated], 0.2) and np.allclose(rate[late & ~treated], 0.03)
+
+
 # --- live orders: flash sale and member prices on one order ------------------------------------
 
 
