@@ -484,6 +484,13 @@ def kpi_value_and_trend(daily: pd.DataFrame, name: str) -> tuple[float, float]:
     """(value over the horizon, relative change of the last window against the one before:
     flows summed, stocks at each window's end, ratios as ratios of sums; NaN if undefined)."""
     metric = METRICS[name]
+    if name.startswith("ga_") and metric.kind == "ratio":  # per period: the latest, and the
+        ratios = daily[name].dropna()  # change from the period before (NaN off period ends)
+        if ratios.empty:
+            return math.nan, math.nan
+        last = float(ratios.iloc[-1])
+        before = float(ratios.iloc[-2]) if len(ratios) > 1 else math.nan
+        return last, (last - before) / abs(before) if before else math.nan
     value = metric.over_horizon(daily)
     window = trend_window(len(daily))
     if window < 1 or (metric.kind == "ratio" and metric.mature_after):
@@ -523,7 +530,9 @@ def _trend_text(name: str, change: float, window: int) -> str:
     good = (change >= 0) != (name in BAD_WHEN_UP)
     arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
     css = "flat" if abs(change) < 0.005 else ("up" if good else "down")
-    return (f"<span class='{css}' title='last {window} days against the {window} before'>"
+    against = ("the last period against the one before" if name.startswith("ga_")
+               else f"last {window} days against the {window} before")
+    return (f"<span class='{css}' title='{against}'>"
             f"{arrow} {change:+.1%}</span>")
 
 
@@ -555,7 +564,8 @@ def health_section(daily: pd.DataFrame) -> str:
     return section("health", "Business health",
                    f"<p>Over the horizon (flows summed, stocks on the last day, ratios of sums), "
                    f"means over replicates; the trend compares the last {window} days with the "
-                   f"{window} before (green: the good direction).</p>"
+                   f"{window} before (green: the good direction). Growth-accounting ratios show "
+                   "the last complete period, against the period before.</p>"
                    + kpi_tiles(daily, HEALTH_KPIS))
 
 
@@ -649,12 +659,16 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
     rows = "".join(f"<tr><td title='{html.escape(METRICS[n].description)}'>{n}</td>"
                    f"<td>{html.escape(METRICS[n].unit)}</td>"
                    f"<td>{fmt(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
-    fig = go.Figure()
+    units = list(dict.fromkeys(METRICS[n].daily_unit for n in present))  # one panel per unit
+    fig = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=units)
     for i, name in enumerate(present):
         fig.add_trace(go.Scatter(x=list(daily.index), y=daily[name], mode="lines", name=name,
-                                 line={"color": PALETTE[i % len(PALETTE)], "width": 1.5}))
-    fig.update_layout(height=300, template="plotly_white", xaxis_title="day",
+                                 line={"color": PALETTE[i % len(PALETTE)], "width": 1.5}),
+                      row=units.index(METRICS[name].daily_unit) + 1, col=1)
+    fig.update_layout(height=120 + 180 * len(units), template="plotly_white",
                       margin={"t": 30, "l": 60, "r": 20, "b": 40})
+    fig.update_xaxes(title_text="day", row=len(units), col=1)
     return (f"<h3>{html.escape(title)}</h3><div class='pair'><table><thead><tr><th>metric</th>"
             f"<th>unit</th><th>over the horizon</th></tr></thead><tbody>{rows}</tbody></table>"
             f"<div class='chart'>{_embed(fig)}</div></div>")
