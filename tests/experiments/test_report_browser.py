@@ -22,6 +22,7 @@ import sim
 from experiments.cli import app
 from experiments.outputs import write_run
 from tests.conftest import ROOT
+from tests.experiments.test_report_dashboard import _forecast
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -53,7 +54,8 @@ def browser() -> Iterator[BrowserContext]:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A run dashboard (cold start, every lifecycle section drawn) and a dashboard of two runs."""
+    """A run dashboard (cold start, every lifecycle section drawn), a dashboard of two runs
+    with a forecast attached, and the forecast's own report."""
     root = tmp_path_factory.mktemp("browser")
     runs = []
     for seed in (1, 2):
@@ -62,9 +64,12 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                       "replicates=2"])
         runs.append(write_run(sim.run(scenario), root, 0.0))
     board = root / "dashboard.html"
-    done = CliRunner().invoke(app, ["dashboard", *map(str, runs), "--out", str(board)])
+    forecast = _forecast(root)
+    done = CliRunner().invoke(app, ["dashboard", *map(str, runs), "--out", str(board),
+                                    "--forecast", str(forecast)])
     assert done.exit_code == 0, done.output
-    return {"run": runs[0] / "report.html", "multi": board}
+    return {"run": runs[0] / "report.html", "multi": board,
+            "forecast": forecast / "forecast.html"}
 
 
 def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
@@ -80,13 +85,14 @@ def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
 
 
 @pytest.mark.parametrize(("name", "sections"), [("run", RUN_SECTIONS),
-                                                ("multi", MULTI_SECTIONS)])
+                                                ("multi", MULTI_SECTIONS),
+                                                ("forecast", ("warnings",))])
 def test_dashboard_loads_without_errors_and_draws_everything(
         browser: BrowserContext, pages: dict[str, Path], name: str,
         sections: tuple[str, ...]) -> None:
     path = pages[name]
     expected_plots = len(re.findall(r'class="plotly-graph-div"', path.read_text()))
-    assert expected_plots >= (7 if name == "run" else 3)
+    assert expected_plots >= {"run": 7, "multi": 3, "forecast": 1}[name]
     page, errors = open_page(browser, path)
     try:
         present = page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")
@@ -96,7 +102,9 @@ def test_dashboard_loads_without_errors_and_draws_everything(
             ".js-plotly-plot", "els => els.filter(e => e.querySelector('svg.main-svg')).length")
         assert drawn == expected_plots
         tiles = page.eval_on_selector_all("#health [data-metric]", "els => els.length")
-        assert tiles >= (6 if name == "run" else 12)
+        assert tiles >= {"run": 6, "multi": 12, "forecast": 0}[name]
+        warnings = page.eval_on_selector_all("#warnings .warn-row", "els => els.length")
+        assert warnings == {"run": 0, "multi": 2, "forecast": 2}[name]  # the flagged weeks
         assert errors == []
     finally:
         page.close()
