@@ -32,15 +32,17 @@ def daily_bands(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame
 
 
 def daily_figure(result: Result) -> go.Figure:
-    names = [n for n in result.metric_names if not n.startswith("ga_")]
+    """Every daily metric (by arm with an experiment: channel costs such as ad spend have no
+    arm, so they are left out there), growth accounting aside (it has its own section)."""
+    with_arms = result.scenario.experiment is not None
+    frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
+    names = [n for n in result.metric_names if not n.startswith("ga_") and n in frame.columns]
     cols = 3
     rows = -(-len(names) // cols)
     titles = [f"{n} ({METRICS[n].daily_unit})" for n in names]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
                         vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
                         horizontal_spacing=0.06)
-    with_arms = result.scenario.experiment is not None
-    frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
     for i, metric in enumerate(names):
         row, col = i // cols + 1, i % cols + 1
         bands = daily_bands(frame, metric, ["arm"])

@@ -218,3 +218,14 @@ def test_dashboard_refuses_a_folder_that_is_not_a_run(two_runs: list[Path],
         f"{tmp_path / 'missing'}: no such folder; give a folder written by simctl run "
         "(runs/<scenario>/<time>-<hash>/)"]
     assert not out.exists() and list(tmp_path.glob(".partial-*")) == []
+
+
+def test_a_run_with_an_experiment_renders(tmp_path: Path) -> None:
+    """Arms have no channel costs (ad spend belongs to a channel, not an arm): the daily charts
+    by arm leave them out instead of failing."""
+    result, run_dir = _run(tmp_path, "ab_referral.yaml",
+                           ["market.size=3000", "days=70", "experiment.duration_days=30"])
+    assert "ad_spend" in result.metrics.columns and "ad_spend" not in result.arm_metrics.columns
+    page = (run_dir / "report.html").read_text()
+    for anchor in DASHBOARD_SECTIONS:
+        assert f'id="{anchor}"' in page, anchor
