@@ -22,7 +22,7 @@ import sim
 from experiments.cli import app
 from experiments.outputs import write_run
 from tests.conftest import ROOT
-from tests.experiments.test_report_dashboard import _forecast
+from tests.experiments.test_report_dashboard import _forecast, full_scenario
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -54,8 +54,9 @@ def browser() -> Iterator[BrowserContext]:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A run dashboard (cold start, every lifecycle section drawn), a dashboard of two runs
-    with a forecast attached, and the forecast's own report."""
+    """Run dashboards (cold start: the lifecycle sections; a full retention run with touch
+    points, catalogue and inventory: every section drawn), a dashboard of two runs with a
+    forecast attached, and the forecast's own report."""
     root = tmp_path_factory.mktemp("browser")
     runs = []
     for seed in (1, 2):
@@ -68,7 +69,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     done = CliRunner().invoke(app, ["dashboard", *map(str, runs), "--out", str(board),
                                     "--forecast", str(forecast)])
     assert done.exit_code == 0, done.output
-    return {"run": runs[0] / "report.html", "multi": board,
+    full = write_run(sim.run(full_scenario(3000, 60)), root, 0.0)
+    return {"run": runs[0] / "report.html", "full": full / "report.html", "multi": board,
             "forecast": forecast / "forecast.html"}
 
 
@@ -84,7 +86,7 @@ def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
     return page, errors
 
 
-@pytest.mark.parametrize(("name", "sections"), [("run", RUN_SECTIONS),
+@pytest.mark.parametrize(("name", "sections"), [("run", RUN_SECTIONS), ("full", RUN_SECTIONS),
                                                 ("multi", MULTI_SECTIONS),
                                                 ("forecast", ("warnings",))])
 def test_dashboard_loads_without_errors_and_draws_everything(
@@ -92,7 +94,7 @@ def test_dashboard_loads_without_errors_and_draws_everything(
         sections: tuple[str, ...]) -> None:
     path = pages[name]
     expected_plots = len(re.findall(r'class="plotly-graph-div"', path.read_text()))
-    assert expected_plots >= {"run": 7, "multi": 3, "forecast": 1}[name]
+    assert expected_plots >= {"run": 7, "full": 12, "multi": 3, "forecast": 1}[name]
     page, errors = open_page(browser, path)
     try:
         present = page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")
@@ -102,9 +104,10 @@ def test_dashboard_loads_without_errors_and_draws_everything(
             ".js-plotly-plot", "els => els.filter(e => e.querySelector('svg.main-svg')).length")
         assert drawn == expected_plots
         tiles = page.eval_on_selector_all("#health [data-metric]", "els => els.length")
-        assert tiles >= {"run": 6, "multi": 12, "forecast": 0}[name]
+        assert tiles >= {"run": 7, "full": 7, "multi": 14, "forecast": 0}[name]
+        # the flagged weeks of the attached forecast
         warnings = page.eval_on_selector_all("#warnings .warn-row", "els => els.length")
-        assert warnings == {"run": 0, "multi": 2, "forecast": 2}[name]  # the flagged weeks
+        assert warnings == {"run": 0, "full": 0, "multi": 2, "forecast": 2}[name]
         assert errors == []
     finally:
         page.close()

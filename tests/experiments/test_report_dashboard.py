@@ -229,3 +229,56 @@ def test_a_run_with_an_experiment_renders(tmp_path: Path) -> None:
     page = (run_dir / "report.html").read_text()
     for anchor in DASHBOARD_SECTIONS:
         assert f'id="{anchor}"' in page, anchor
+
+
+TOUCH_LOOP = {  # content -> live -> order -> WeCom service, as in the touch-point tests
+    "type": "touchpoints", "lookback_days": 10, "touch_points": [
+        {"name": "xhs", "audience": "potential", "reach": 400, "visit_prob": 0.05, "cpm": 40,
+         "every_days": 4, "next": [{"to": "wecom", "prob": 0.3}]},
+        {"name": "content", "audience": "users", "reach_share": 0.2, "first_day": 1,
+         "every_days": 4, "cost_per_session": 500, "next": [{"to": "live", "prob": 0.3}]},
+        {"name": "live", "audience": "users", "reach": 100, "first_day": 2, "every_days": 4,
+         "order_prob": 0.3, "cost_per_session": 3000,
+         "next": [{"to": "wecom", "prob": 0.6, "after": "order"}]},
+        {"name": "wecom", "audience": "members", "reach_share": 0.5, "first_day": 3,
+         "every_days": 4, "order_prob": 0.1, "seats": 2, "seat_cost_per_day": 150}]}
+
+
+def full_scenario(size: int = 5000, days: int = 70) -> sim.Scenario:
+    """retention.yaml (segments, automations, tiers, points, paid membership, community, live)
+    plus touch points with attribution, a catalogue and an inventory: every section drawn."""
+    import yaml
+
+    from sim.scenario import validate_scenario
+
+    data = yaml.safe_load((ROOT / "scenarios" / "retention.yaml").read_text())
+    data.update(days=days, replicates=1)
+    data["market"]["size"] = size
+    data["mechanics"].update(
+        omni=TOUCH_LOOP,
+        goods={"type": "catalogue", "sku_groups": [
+            {"name": "rice", "role": "hero", "cogs_ratio": 0.7, "share": 0.6},
+            {"name": "tea", "cogs_ratio": 0.4, "private_label": True, "share": 0.4}]},
+        stock={"type": "inventory", "policy": "reorder_point", "initial_stock": 300,
+               "lead_time": {"distribution": "gamma", "mean_days": 7, "cv": 0.3}})
+    return validate_scenario(data, "<test>")
+
+
+def test_full_run_draws_inventory_attribution_and_live(tmp_path: Path) -> None:
+    result = sim.run(full_scenario())
+    page = (write_run(result, tmp_path, 0.0) / "report.html").read_text()
+    for anchor in ("inventory", "operations", "attribution"):
+        assert "not modelled" not in section_html(page, anchor), anchor
+    inventory = section_html(page, "inventory")
+    for kpi in ("units_in_stock", "fill_rate", "stockout_days", "days_of_cover",
+                "inventory_turnover"):
+        assert f"data-metric='{kpi}'" in inventory, kpi
+    assert "Live streams" in section_html(page, "operations")
+    attribution = section_html(page, "attribution")
+    extras = result.counters[0].extras
+    models = list(extras["omni.attribution_models"])
+    orders = np.asarray(extras["omni.attributed_orders"])
+    assert orders.sum() > 0
+    row = models.index("last_touch")
+    cells = "".join(f"<td>{_fmt(v)}</td>" for v in orders[row])
+    assert f"<tr><td>last_touch</td>{cells}</tr>" in attribution
