@@ -459,6 +459,7 @@ OPERATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                          "community_churn_rate", "other_users",
                                          "other_churn_rate")),
     ("Live streams", ("live_viewers", "live_buyers", "live_gmv", "live_viewer_to_buyer")),
+    ("Recommendations", ("rec_warmed_users", "recommender_cost")),
 )
 GA_USERS = (("ga_new_users", "new", "#2ca02c", 1), ("ga_resurrected_users", "resurrected",
                                                      "#98df8a", 1),

@@ -345,12 +345,12 @@ METRICS: dict[str, Metric] = {
         Metric("defects", "orders", "flow", "Shipped orders with an after-sales complaint.",
                ("defect",)),
         Metric("logistics_cost", "yuan", "flow", "Parcel and packing cost of shipped orders.",
-               ORDER),
+               ("shipped",)),
         Metric("logistics_cost_per_order", "yuan/order", "ratio",
                "logistics_cost / shipments.", ("shipped",), numerator="logistics_cost",
                denominator="shipments"),
         Metric("holding_cost", "yuan", "flow", "Cost of holding the units in stock at the end "
-               "of each day (market level: whole-market view only).", ORDER),
+               "of each day (market level: whole-market view only).", ("holding_cost",)),
         Metric("units_in_stock", "units", "stock", "Units on the shelf at the end of the day, "
                "all SKU groups (market level).", ("units_in_stock",)),
         Metric("backlog_units", "units", "stock", "Back-orders waiting for stock at the end of "

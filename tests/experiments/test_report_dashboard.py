@@ -60,6 +60,7 @@ def test_every_section_is_there_and_unmodelled_ones_say_so(
     for anchor in ("inventory", "attribution"):  # cold start has no stock, no touch points
         assert "not modelled in this scenario" in section_html(page, anchor), anchor
     assert "--forecast DIR" in section_html(page, "warnings")
+    assert "Paid membership" not in section_html(page, "operations")  # groups not modelled
     growth = section_html(page, "growth")
     assert "Plotly.newPlot" in growth and "14-day period" in growth
     health = section_html(page, "health")
@@ -125,14 +126,13 @@ def test_retention_operations_show_rules_rfm_tiers_points_members_and_groups(
     body = section_html((run_dir / "report.html").read_text(), "operations")
     for title in ("Automation rules (crm)", "RFM transitions", "Segment sizes",
                   "Membership tiers", "Points", "Paid membership",
-                  "Community groups vs other users"):
+                  "Community groups vs other users", "Live streams", "Recommendations"):
         assert title in body, title
     sends = np.asarray(result.counters[0].extras["crm.rule_sends"]).sum(axis=1)
     names = result.counters[0].extras["crm.rule_names"]
     assert sends.sum() > 0
     for name, total in zip(names, sends, strict=True):
         assert re.search(rf"<tr><td>{name}</td><td>{re.escape(_fmt(total))}</td>", body), name
-    assert "Live streams" not in body  # no live mechanic in this scenario: group left out
 
 
 def _fmt(x: float) -> str:
