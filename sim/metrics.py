@@ -372,6 +372,57 @@ METRICS: dict[str, Metric] = {
                "horizon: mean stock over mean daily shipments).",
                ("stock_shipped", "units_in_stock"), numerator="units_in_stock",
                denominator="units_shipped"),
+        # growth accounting (sim/growth_accounting.py): recorded on each complete period's
+        # last day; a user is active in a period when they ordered in it
+        Metric("ga_active_users", "user-periods", "flow",
+               "Buyers active in the growth-accounting period (at least one order in it), on "
+               "the period's last day: new + retained + resurrected.", ("ga_active",)),
+        Metric("ga_new_users", "user-periods", "flow",
+               "Active buyers of the period who had never ordered before it.", ("ga_new",)),
+        Metric("ga_retained_users", "user-periods", "flow",
+               "Active buyers of the period who were also active in the previous period.",
+               ("ga_retained",)),
+        Metric("ga_resurrected_users", "user-periods", "flow",
+               "Active buyers of the period who had ordered before, but not in the previous "
+               "period.", ("ga_resurrected",)),
+        Metric("ga_churned_users", "user-periods", "flow",
+               "Buyers active in the previous period but not in this one (retained + churned = "
+               "last period's active).", ("ga_churned",)),
+        Metric("ga_gained_users", "user-periods", "flow",
+               "New + resurrected buyers of the period (the quick ratio's numerator).",
+               ("ga_new", "ga_resurrected")),
+        Metric("ga_quick_ratio", "ratio", "ratio",
+               "Growth-accounting quick ratio: (new + resurrected) / churned buyers; above 1 "
+               "the active base grows.", ("ga_new", "ga_resurrected", "ga_churned"),
+               numerator="ga_gained_users", denominator="ga_churned_users"),
+        Metric("ga_revenue", "yuan", "flow",
+               "Revenue (list value of orders) of the period's active buyers, on its last day: "
+               "new + retained + expansion + resurrected revenue.", ("ga_active",)),
+        Metric("ga_new_revenue", "yuan", "flow",
+               "The period's revenue from new buyers.", ("ga_new",)),
+        Metric("ga_retained_revenue", "yuan", "flow",
+               "Revenue kept from retained buyers: sum of min(this period, last period) over "
+               "them.", ("ga_retained",)),
+        Metric("ga_expansion_revenue", "yuan", "flow",
+               "Retained buyers' revenue above last period's: sum of max(this - last, 0).",
+               ("ga_expansion",)),
+        Metric("ga_contraction_revenue", "yuan", "flow",
+               "Retained buyers' revenue below last period's: sum of max(last - this, 0).",
+               ("ga_contraction",)),
+        Metric("ga_resurrected_revenue", "yuan", "flow",
+               "The period's revenue from resurrected buyers.", ("ga_resurrected",)),
+        Metric("ga_churned_revenue", "yuan", "flow",
+               "Last period's revenue of the buyers who churned (last period's revenue = "
+               "retained + contraction + churned).", ("ga_churned",)),
+        Metric("ga_revenue_gained", "yuan", "flow",
+               "New + resurrected + expansion revenue.",
+               ("ga_new", "ga_resurrected", "ga_expansion")),
+        Metric("ga_revenue_lost", "yuan", "flow", "Churned + contraction revenue.",
+               ("ga_churned", "ga_contraction")),
+        Metric("ga_revenue_quick_ratio", "ratio", "ratio",
+               "Revenue quick ratio: (new + resurrected + expansion) / (churned + contraction).",
+               ("ga_new", "ga_resurrected", "ga_expansion", "ga_churned", "ga_contraction"),
+               numerator="ga_revenue_gained", denominator="ga_revenue_lost"),
     ]
 }
 
@@ -519,6 +570,27 @@ _DAILY = {
     "stock_unit_years": lambda c: c["units_in_stock"] / 365.0,
     "inventory_turnover": lambda c: _ratio(c["stock_shipped"], c["units_in_stock"] / 365.0),
     "days_of_cover": lambda c: _ratio(c["units_in_stock"], c["stock_shipped"]),
+    # --- growth accounting ---
+    "ga_active_users": lambda c: c["ga_active"],
+    "ga_new_users": lambda c: c["ga_new"],
+    "ga_retained_users": lambda c: c["ga_retained"],
+    "ga_resurrected_users": lambda c: c["ga_resurrected"],
+    "ga_churned_users": lambda c: c["ga_churned"],
+    "ga_gained_users": lambda c: c["ga_new"] + c["ga_resurrected"],
+    "ga_quick_ratio": lambda c: _ratio(c["ga_new"] + c["ga_resurrected"], c["ga_churned"]),
+    "ga_revenue": lambda c: c["ga_active_amount"],
+    "ga_new_revenue": lambda c: c["ga_new_amount"],
+    "ga_retained_revenue": lambda c: c["ga_retained_amount"],
+    "ga_expansion_revenue": lambda c: c["ga_expansion_amount"],
+    "ga_contraction_revenue": lambda c: c["ga_contraction_amount"],
+    "ga_resurrected_revenue": lambda c: c["ga_resurrected_amount"],
+    "ga_churned_revenue": lambda c: c["ga_churned_amount"],
+    "ga_revenue_gained": lambda c: c["ga_new_amount"] + c["ga_resurrected_amount"]
+    + c["ga_expansion_amount"],
+    "ga_revenue_lost": lambda c: c["ga_churned_amount"] + c["ga_contraction_amount"],
+    "ga_revenue_quick_ratio": lambda c: _ratio(
+        c["ga_new_amount"] + c["ga_resurrected_amount"] + c["ga_expansion_amount"],
+        c["ga_churned_amount"] + c["ga_contraction_amount"]),
 }
 
 

@@ -52,6 +52,12 @@ class Supply(Protocol):
         """Multiplier on the share probability of each row (stock-outs dampen sharing)."""
         ...
 
+    @property
+    def logistics(self) -> bool:
+        """Whether the carrier's cost of every shipped order is booked (an inventory mechanic's
+        logistics_cost), so free-shipping perks must not book it again."""
+        ...
+
 
 @dataclass(frozen=True)
 class Layout:

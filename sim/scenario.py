@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import InputError, Problem
 from sim.graph import CommunityGraphParams, EdgeListGraphParams
+from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.params import StrictModel
 from sim.variants import numeric_paths
@@ -104,6 +105,10 @@ class Scenario(StrictModel):
     experiment: Experiment | None = Field(
         None, description="A/B arms inside the one market; omit for no experiment."
     )
+    growth_accounting: GrowthAccountingParams = Field(
+        default_factory=GrowthAccountingParams,
+        description="Growth accounting (new, retained, resurrected, churned users and "
+        "revenue per period): always on; this sets the period.")
 
     _source: str = PrivateAttr("<scenario>")
     _lines: dict = PrivateAttr(default_factory=dict)

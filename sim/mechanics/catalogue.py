@@ -244,6 +244,11 @@ class Catalogue(Mechanic[CatalogueParams]):
         if "purchase_prob" in pop.columns and np.any(lift > 0):
             pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * (1 + lift), 1.0)
 
+    @property
+    def logistics(self) -> bool:
+        """An inventory ships every order and books its carrier cost (logistics_cost)."""
+        return self.stock is not None
+
     def share_factor(self, rows: np.ndarray) -> np.ndarray | float:
         if self.stock is None:
             return 1.0

@@ -13,7 +13,9 @@ churn there are exactly ceil(members / group_cap) groups. A group belongs, for c
 cost, to the counter cell of the member who opened it; groups with no member left are not
 counted and cost nothing.
 Perks and effect: a member price of `member_discount` off every order (`community_discount`,
-money off the order); joining multiplies the daily purchase probability by
+money off the order: the mechanic writes each member's rate, `community_discount_rate`, on
+joining and clears it on leaving; the purchase mechanic and `book_orders` take it off the order
+before any refund, base.RATE_DISCOUNTS); joining multiplies the daily purchase probability by
 (1 + `purchase_lift`) and the dropout probability after an order by (1 - `dropout_cut`)
 (see `Mechanic.rescale_buying`). Members stay until they churn.
 KOCs: `koc_after_days` after joining, a member still in the group becomes a KOC (key opinion
@@ -93,7 +95,8 @@ class Community(Mechanic[CommunityParams]):
     @classmethod
     def columns(cls, params: CommunityParams) -> dict[str, np.dtype]:
         return {"community_group": np.dtype(np.int32), "koc": np.dtype(np.int8),
-                "share_reach_bonus": np.dtype(np.float32)}
+                "share_reach_bonus": np.dtype(np.float32),
+                "community_discount_rate": np.dtype(np.float32)}
 
     def setup(self) -> None:
         self.pop["community_group"].fill(-1)
@@ -105,6 +108,7 @@ class Community(Mechanic[CommunityParams]):
         self.koc_count = np.zeros(cells)  # alive KOCs per cell
         self.invite_due = self.month_due = False
         self.emerging: list[np.ndarray] = []  # joiners whose KOC day is today
+        self.priced_with = self.params  # the parameters members' rates were written with
         self.ctx.env.process(self._rounds())
         self.ctx.env.process(self._months())
 
@@ -124,7 +128,7 @@ class Community(Mechanic[CommunityParams]):
 
     def step(self, day: int) -> None:
         self._leave(self.pop.rows_today("churned"), day)
-        self._discounts(day)
+        self._reprice()
         if self.month_due:
             self.month_due = False
             self._operating_cost(day)
@@ -138,7 +142,7 @@ class Community(Mechanic[CommunityParams]):
         """Switched off: no invitations; the groups still exist, keep their perks and cost."""
         self.invite_due = False
         self._leave(self.pop.rows_today("churned"), day)
-        self._discounts(day)
+        self._reprice()
         self._kocs(day)
         if self.month_due:
             self.month_due = False
@@ -157,16 +161,18 @@ class Community(Mechanic[CommunityParams]):
         np.subtract.at(self.koc_count, cells[pop["koc"][gone] == 1], 1.0)
         np.subtract.at(self.fill, pop["community_group"][gone].astype(np.int64), 1)
         pop["community_group"][gone] = -1
+        pop["community_discount_rate"][gone] = 0.0
 
-    def _discounts(self, day: int) -> None:
-        pop = self.pop
-        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
-        member = pop["community_group"][rows] >= 0
-        rows, values = rows[member], values[member]
-        off = np.broadcast_to(self.params.for_rows("member_discount", pop.group[rows]),
-                              rows.shape) * values
-        given = off > 0
-        self.ctx.recorder.event("community_discount", day, rows[given], off[given])
+    def _reprice(self) -> None:
+        """When an experiment switches the parameters (its start day), members' rates follow:
+        one pass over the members, once. (Member prices are taken off orders when they are
+        booked.)"""
+        if self.params is self.priced_with:
+            return
+        self.priced_with = self.params
+        members = np.flatnonzero(self.pop["community_group"] >= 0)
+        self.pop["community_discount_rate"][members] = self.params.for_rows(
+            "member_discount", self.pop.group[members])
 
     def _invite(self, day: int) -> None:
         pop, rec = self.pop, self.ctx.recorder
@@ -180,6 +186,8 @@ class Community(Mechanic[CommunityParams]):
         joined = invited[accepts]
         rec.event("community_join", day, joined)
         self._seat(joined)
+        pop["community_discount_rate"][joined] = self.params.for_rows("member_discount",
+                                                                      pop.group[joined])
         self.members += np.bincount(pop.cell[joined], minlength=len(self.members))
         g = pop.group[joined]
         self.rescale_buying(joined, 1.0 + self.params.for_rows("purchase_lift", g),

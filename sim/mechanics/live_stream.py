@@ -25,9 +25,12 @@ among them.
 Sales: each viewer buys with `viewer_to_buyer` (one order per viewer per stream), value
 ~ Gamma(`order_value.shape`, `order_value.scale`); a `flash_sale_share` of live orders are flash
 sales with `flash_discount` off the list value (`live_discount`, money off the order); a
-`return_rate` share is returned and refunded in full (`refund`: what was paid); cost of goods
-`cogs_ratio` x list value on orders kept. Orders are booked through `book_orders`, so order
-counts, first orders, points, tiers and automations see them.
+`return_rate` share is returned and refunded in full (`refund`: what was paid, after the flash
+discount and any member prices, which `book_orders` takes off within what the flash sale
+leaves); cost of goods `cogs_ratio` x list value on orders kept. Orders are booked through
+`book_orders`, so order counts, first orders, points, tiers and automations see them; returned
+orders are published as `refunded` rows (no points, no tier spend), and a sale a stock-out
+refuses books nothing (not even `live_order`).
 Sharing: each viewer shares the stream with `share_prob`; a share reaches Zipf(`reach_exponent`)
 friends (at most `max_reach`) along the friendship graph; a reached non-user visits with
 `invite_conversion` and registers (through the funnel if there is one) on the `channel`.
@@ -280,11 +283,14 @@ class LiveStream(Mechanic[LiveStreamParams]):
         discount = np.where(flash, values * get("flash_discount", group), 0.0)
         returned = self.rng.random(len(buyers)) < get("return_rate", group)
         cogs = np.where(returned, 0.0, get("cogs_ratio", group))
-        self.book_orders(buyers, day, values, cogs)
-        rec.event("live_order", day, buyers, values)
+        booked = self.book_orders(buyers, day, values, cogs, taken=discount)
+        sold = booked.sold  # a stock-out refuses a sale: no order, no discount, no return
+        flash, returned = flash & sold, returned & sold
+        rec.event("live_order", day, buyers[sold], values[sold])
         rec.event("live_discount", day, buyers[flash], discount[flash])
-        rec.event("refund", day, buyers[returned], (values - discount)[returned])
-        return buyers, float(values.sum())
+        rec.event("refund", day, buyers[returned], booked.paid[returned])  # what was paid
+        pop.emit("refunded", buyers[returned])  # no points or tier spend on returned goods
+        return buyers[sold], float(values[sold].sum())
 
     def _share(self, viewers: np.ndarray, day: int) -> None:
         """Viewers share the stream; reached non-users may visit and register."""

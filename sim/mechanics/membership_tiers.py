@@ -12,7 +12,9 @@ Benefits of a tier, each with its cost booked as an event:
   only writes each user's rate (`tier_discount_rate`); the purchase mechanic and `book_orders`
   take it off the order and book it, so a refunded order returns what was paid after it;
 - `free_shipping_per_month`: shipping paid by the store on that many orders a month
-  (`tier_shipping`, `shipping_cost` yuan each);
+  (`tier_shipping`, `shipping_cost` yuan each: the carrier's cost; 0 when an inventory
+  mechanic books every shipped order's carrier cost as `logistics_cost`, so a parcel is paid
+  once; the count still says how many orders shipped free);
 - `birthday_gift`: yuan of gift on the user's birthday (`tier_birthday_gift`);
 - `points_multiplier`: points earned per yuan (the points mechanic reads `points_bonus`);
 - `purchase_lift` and `dropout_cut`: the tier's effect on behaviour. Entering a tier multiplies
@@ -30,7 +32,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -44,8 +46,10 @@ class Tier(StrictModel):
     discount: float = Field(0.0, ge=0.0, lt=1.0, description="Share off every order.")
     free_shipping_per_month: int = Field(0, ge=0, le=31,
                                          description="Orders a month shipped free.")
-    shipping_cost: float = Field(6.0, ge=0.0, description="Yuan the store pays per free "
-                                 "shipping (ASSUMPTION).")
+    shipping_cost: float = Field(6.0, ge=0.0, description="Yuan the store pays the carrier "
+                                 "per free shipping (ASSUMPTION 4-10); not booked when an "
+                                 "inventory mechanic models logistics (its logistics_cost is "
+                                 "that parcel's cost already: docs/model.md, Money).")
     birthday_gift: float = Field(0.0, ge=0.0, description="Yuan of gift on the birthday.")
     points_multiplier: float = Field(1.0, ge=1.0, description="Points per yuan multiplier "
                                      "(Ulta 1 / 1.25 / 1.5, §4.2).")
@@ -155,7 +159,8 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
         pop["ship_month"][rows] = month
         free = pop["ship_used"][rows] < self.shipping[tier]
         pop["ship_used"][rows[free]] += 1
-        self.ctx.recorder.event("tier_shipping", day, rows[free], self.ship_cost[tier[free]])
+        self.ctx.recorder.event("tier_shipping", day, rows[free],
+                                perk_shipping_cost(pop, self.ship_cost[tier[free]]))
 
     def _birthdays(self, day: int) -> None:
         """Users born on this day of the year (row mod 365) in a tier with a gift."""

@@ -10,9 +10,14 @@ fee, and a dearer membership sells less. Joining pays `fee` (booked as `paid_fee
 adds to net revenue).
 
 Perks while a member, each booked as an event with its cost:
-- member prices: `member_discount` share off every order (`paid_discount`, money off the order);
+- member prices: `member_discount` share off every order (`paid_discount`, money off the
+  order). The mechanic only writes each member's rate (`paid_discount_rate`, set on joining,
+  zero on a lapse); the purchase mechanic and `book_orders` take it off the order before any
+  refund (base.RATE_DISCOUNTS), so a refunded member order returns what was paid;
 - free shipping on the first `free_shipping_per_month` orders of each 30-day month
-  (`paid_shipping`, `shipping_cost` yuan each, a fulfilment cost).
+  (`paid_shipping`, `shipping_cost` yuan each: the carrier's cost the store pays; 0 when an
+  inventory mechanic books the carrier cost of every shipped order as `logistics_cost`, so the
+  same parcel is not paid twice; the count still says how many orders shipped free).
 
 Renewal: `period_days` after joining (a SimPy timeout per day's joiners) a member renews, paying
 the fee again, with `renewal_prob`, or with `low_use_renewal_prob` if the member placed fewer
@@ -35,7 +40,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
 from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS, audience_mask
 from sim.params import StrictModel
 from sim.population import Stage
@@ -91,8 +96,10 @@ class PaidMembershipParams(MechanicParams):
     free_shipping_per_month: int = Field(4, ge=0, le=31, description="Orders a month shipped "
                                          "free (JD PLUS gives monthly shipping coupons; "
                                          "number ASSUMPTION 2-10).")
-    shipping_cost: float = Field(6.0, ge=0.0, description="Yuan the store pays per free "
-                                 "shipping (ASSUMPTION 4-10).")
+    shipping_cost: float = Field(6.0, ge=0.0, description="Yuan the store pays the carrier "
+                                 "per free shipping (ASSUMPTION 4-10); not booked when an "
+                                 "inventory mechanic models logistics (its logistics_cost is "
+                                 "that parcel's cost already: docs/model.md, Money).")
     purchase_lift: float = Field(0.3, ge=0.0, description="Relative lift of the daily purchase "
                                  "probability while a member (ASSUMPTION 0.1-1.2; JD claims "
                                  "+120% frequency after joining, selection included, §4.4).")
@@ -124,13 +131,15 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         return {"paid_member": np.dtype(np.int8), "paid_orders": np.dtype(np.int16),
                 "paid_ship_month": np.dtype(np.int16), "paid_ship_used": np.dtype(np.int8),
                 "paid_purchase_factor": np.dtype(np.float32),
-                "paid_dropout_factor": np.dtype(np.float32)}
+                "paid_dropout_factor": np.dtype(np.float32),
+                "paid_discount_rate": np.dtype(np.float32)}
 
     def setup(self) -> None:
         self.pop["paid_ship_month"].fill(-1)
         self.members = np.zeros(self.ctx.layout.n_cells)  # alive members per cell
         self.ending: list[np.ndarray] = []  # members whose period ends today
         self.offer_due = False
+        self.priced_with = self.params  # the parameters members' rates were written with
         self.ctx.env.process(self._offers())
 
     def _offers(self) -> Iterator:
@@ -142,6 +151,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
 
     def step(self, day: int) -> None:
         self._leave(self.pop.rows_today("churned"))
+        self._reprice()
         self._perks(day)
         self._renewals(day)
         if self.offer_due:
@@ -154,6 +164,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         (a membership sold is a promise)."""
         self.offer_due = False
         self._leave(self.pop.rows_today("churned"))
+        self._reprice()
         self._perks(day)
         self._renewals(day, renew=False)
         self.ctx.recorder.stock("paid_members", day, self.members)
@@ -163,17 +174,25 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         gone = churned[self.pop["paid_member"][churned] == 1]
         np.subtract.at(self.members, self.pop.cell[gone].astype(np.int64), 1.0)
 
+    def _reprice(self) -> None:
+        """When an experiment switches the parameters (its start day), members' rates follow:
+        one pass over the members, once."""
+        if self.params is self.priced_with:
+            return
+        self.priced_with = self.params
+        members = np.flatnonzero(self.pop["paid_member"] == 1)
+        self.pop["paid_discount_rate"][members] = self.params.for_rows(
+            "member_discount", self.pop.group[members])
+
     def _perks(self, day: int) -> None:
-        pop, rec = self.pop, self.ctx.recorder
-        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
-        member = pop["paid_member"][rows] == 1
-        rows, values = rows[member], values[member]
+        """Count members' orders and ship some free (member prices were taken off the orders
+        when they were booked)."""
+        pop = self.pop
+        rows = pop.rows_today("ordered")
+        rows = rows[pop["paid_member"][rows] == 1]
         if not len(rows):
             return
         np.add.at(pop["paid_orders"], rows, 1)
-        off = self.params.for_rows("member_discount", pop.group[rows]) * values
-        given = off > 0
-        rec.event("paid_discount", day, rows[given], np.broadcast_to(off, rows.shape)[given])
         self._ship(rows, day)
 
     def _ship(self, rows: np.ndarray, day: int) -> None:
@@ -189,7 +208,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         rows = rows[free]
         pop["paid_ship_used"][rows] += 1
         cost = np.broadcast_to(self.params.for_rows("shipping_cost", pop.group[rows]), rows.shape)
-        self.ctx.recorder.event("paid_shipping", day, rows, cost)
+        self.ctx.recorder.event("paid_shipping", day, rows, perk_shipping_cost(pop, cost))
 
     def _offer(self, day: int) -> None:
         """Every alive non-member in an offered segment takes the offer with its uptake."""
@@ -233,6 +252,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         buy = (1.0 + self.params.for_rows("purchase_lift", group)) * np.ones(len(rows))
         stay = (1.0 - self.params.for_rows("dropout_cut", group)) * np.ones(len(rows))
         pop["paid_member"][rows] = 1
+        pop["paid_discount_rate"][rows] = self.params.for_rows("member_discount", group)
         pop["paid_purchase_factor"][rows] = buy
         pop["paid_dropout_factor"][rows] = stay
         np.add.at(self.members, pop.cell[rows].astype(np.int64), 1.0)
@@ -266,3 +286,4 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         stay = 1.0 / pop["paid_dropout_factor"][alive].astype(np.float64)
         self.rescale_buying(alive, buy, stay, day)
         pop["paid_member"][rows] = 0
+        pop["paid_discount_rate"][rows] = 0.0

@@ -11,9 +11,11 @@ Refunded orders (the purchase mechanic's `refunded` rows) neither earn nor use p
 refund returns what was paid, so points spent on them would come back with it. A user with a
 refunded order that day earns and redeems nothing on that day's other orders (rare).
 Redeeming: `points_per_yuan` points = 1 yuan (JD: 100 = 1), at most `max_share_of_order` of the
-order (JD: 50%), only balances of at least `min_redeem_points`. A `breakage` share of users
-never redeem (Bond: about 30% of points go unredeemed); the others redeem on an order with
-`redeem_prob`. Every `expiry_days` (a SimPy process marks the day) all balances expire.
+order (JD: 50%) and at most what the buyer still pays after coupons and member prices (the
+`paid` values every booking publishes with `ordered`), only balances of at least
+`min_redeem_points`. A `breakage` share of users never redeem (Bond: about 30% of points go
+unredeemed); the others redeem on an order with `redeem_prob`. Every `expiry_days` (a SimPy
+process marks the day) all balances expire.
 Money: every event amount is the face value in yuan (points / points_per_yuan). Redemptions
 are money off orders (`points_redeemed`); the outstanding face value and the liability (face
 value x (1 - breakage): what the store expects to pay, booked when issued, domain-facts §4.3)
@@ -96,11 +98,12 @@ class Points(Mechanic[PointsParams]):
             self.due = False
             self._expire(day)
         rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        paid = pop.values_today("paid")  # aligned with `ordered`: every booking emits both
         if len(rows) and len(pop.rows_today("refunded")):  # no points on refunded orders
             kept = ~np.isin(rows, pop.rows_today("refunded"))  # (a user's whole day: rare)
-            rows, values = rows[kept], values[kept]
+            rows, values, paid = rows[kept], values[kept], paid[kept]
         if len(rows):
-            self._redeem(rows, values, day)
+            self._redeem(rows, values, paid, day)
             earned = np.floor(values * base.earn_per_yuan
                               * (1.0 + pop["points_bonus"][rows])).astype(np.int64)
             buyers = pop.distinct(rows)
@@ -145,16 +148,19 @@ class Points(Mechanic[PointsParams]):
         self.ctx.recorder.event("points_issued", day, rows,
                                 points / self.params.base.points_per_yuan)
 
-    def _redeem(self, rows: np.ndarray, values: np.ndarray, day: int) -> None:
-        """Redeemers with enough points pay part of one order a day with them."""
+    def _redeem(self, rows: np.ndarray, values: np.ndarray, paid: np.ndarray,
+                day: int) -> None:
+        """Redeemers with enough points pay part of one order a day with them: at most
+        max_share_of_order of its list value and never more than the buyer still paid after
+        coupons and member prices (the order's money identity)."""
         pop, base = self.pop, self.params.base
         rows, first = np.unique(rows, return_index=True)
-        values = values[first]
+        values = np.minimum(values[first] * base.max_share_of_order, paid[first])
         balance = pop["points"][rows].astype(np.int64)
         can = ((pop["points_flags"][rows] & REDEEMER) != 0) & (balance >= base.min_redeem_points)
         use = can & (self.rng.random(len(rows)) < base.redeem_prob)
         rows, values, balance = rows[use], values[use], balance[use]
-        cap = np.floor(values * base.max_share_of_order * base.points_per_yuan).astype(np.int64)
+        cap = np.floor(values * base.points_per_yuan).astype(np.int64)
         spent = np.minimum(balance, cap)
         keep = spent > 0
         rows, spent = rows[keep], spent[keep]

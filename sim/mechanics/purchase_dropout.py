@@ -257,6 +257,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         # member prices (e.g. the tier discount): booked here, not by the loyalty mechanic that
         # grants them, so the refund below returns only what was paid (base.RATE_DISCOUNTS)
         member = rate_discounts(pop, rows, values, coupon, gift, referral)
+        paid = values - coupon - gift - referral - sum(off for _, off in member)
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
         for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral),
@@ -268,7 +269,6 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if self.params.varies("refund_rate") or base.refund_rate > 0:
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
                                                                          pop.group[rows])
-            paid = values - coupon - gift - referral - sum(off for _, off in member)
             rec.event("refund", day, rows[refunded], paid[refunded])
             pop.emit("refunded", rows[refunded])  # points are neither earned nor spent on them
             kept, values_kept = rows[~refunded], values[~refunded]
@@ -284,6 +284,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         pop["first_order_day"][rows[first]] = day
         pop["purchase_count"][rows] += 1
         pop.emit_values("ordered", rows, values)
+        pop.emit_values("paid", rows, paid)  # what each buyer paid: points redeem within it
         pop.emit("first_ordered", rows[first])
         if dropout:  # the first order of a first_order scenario is a birth, not a repeat
             at_risk = rows if base.first_order is None else rows[~first]

@@ -412,11 +412,11 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     assert len(live.merge(orders, on=["user", "day", "amount"])) == len(live)
     assert d["recommender_cost"].sum() > 0
     # a refund returns what was paid: with every discount of that user-day, at most the orders
-    # (paid_discount and community_discount are still booked after refunds: not yet included)
     key = ["user", "day"]
     refunded = of(events, "refund").groupby(key)["amount"].sum()
     taken = events[events["event"].isin(["refund", "coupon", "gift", "referral_reward",
-                                         "tier_discount", "points_redeemed"])]
+                                         "tier_discount", "points_redeemed", "paid_discount",
+                                         "community_discount", "live_discount"])]
     taken = taken.groupby(key)["amount"].sum().loc[refunded.index]
     ordered = of(events, "order").groupby(key)["amount"].sum().loc[refunded.index]
     assert len(refunded) > 100 and (taken <= ordered + 1e-6).all()
