@@ -246,6 +246,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
                 np.max(self.params.get("community_prob"))) <= 0:
             return np.empty(0, dtype=np.int32)
         members = np.flatnonzero(pop["community_group"] >= 0)
+        members = members[pop.stage[members] == Stage.ALIVE]  # today's churners are still in
         chance = self.params.for_rows("community_prob", pop.group[members])
         return members[self.rng.random(len(members)) < chance]
 
