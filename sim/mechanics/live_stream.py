@@ -12,7 +12,7 @@ the union counted once):
   their last view);
 - home page: each of today's openers (scheduled opens of the activity mechanic, today's buyers
   and new users) watches with `home_page_prob` (a banner ahead of the stream);
-- community groups: members of a group (the `community_group` column, written by the
+- community groups: alive members of a group (the `community_group` column, written by the
   community mechanic when the scenario has one; otherwise this source is empty) watch with
   `community_prob`;
 - official account: a push to followers (the automations mechanic's follower flags when it is

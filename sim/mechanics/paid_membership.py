@@ -21,7 +21,8 @@ Perks while a member, each booked as an event with its cost:
 
 Renewal: `period_days` after joining (a SimPy timeout per day's joiners) a member renews, paying
 the fee again, with `renewal_prob`, or with `low_use_renewal_prob` if the member placed fewer
-than `low_use_orders` orders in the period (members who used few perks renew less); otherwise
+than `low_use_orders` orders in the period (members who used few perks renew less; refunded
+orders count neither here nor for free shipping, as for tiers and points); otherwise
 the membership lapses. A member who churned for good lapses at the period end.
 
 Effect: joining multiplies the member's daily purchase probability by (1 + `purchase_lift`) and
