@@ -307,7 +307,11 @@ def _start(env: simpy.Environment, scenario: Scenario, mechanics: list[Mechanic]
     exp: Experiment = scenario.experiment  # type: ignore[assignment]
     yield env.timeout(exp.start_day)
     if exp.eligibility == "new_users":
-        _move_to_control(pop, np.flatnonzero((pop.stage != Stage.POTENTIAL) & (pop.arm != 0)))
+        rows = np.flatnonzero((pop.stage != Stage.POTENTIAL) & (pop.arm != 0))
+        old_cells = pop.cell[rows].copy()
+        _move_to_control(pop, rows)
+        for mech in mechanics:  # per-cell running totals follow the users
+            mech.moved(rows, old_cells, pop.cell[rows])
     variants = variant_scenarios(scenario)
     for mech in mechanics:
         mech.params = VariantParams([v.mechanics[mech.name] for v in variants])

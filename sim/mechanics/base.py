@@ -240,6 +240,11 @@ class Mechanic(Generic[P]):
     def idle(self, day: int) -> None:
         """One day while switched off (outside its window); most mechanics do nothing."""
 
+    def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
+        """The engine moved these users to other counter cells (an experiment's start day with
+        eligibility new_users puts users acquired before it in the control arm). Mechanics that
+        keep running totals per cell move the users' share of them; the rest do nothing."""
+
     def finish(self) -> dict[str, np.ndarray]:
         """End-of-run tables that are not daily series (e.g. a referral-tree depth histogram)."""
         return {}

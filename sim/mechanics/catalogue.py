@@ -192,7 +192,8 @@ class Catalogue(Mechanic[CatalogueParams]):
 
     def _expand(self, expansion: Expansion) -> Iterator:
         """A dated category expansion: the named groups' shares change from that day on."""
-        yield self.ctx.env.timeout(expansion.day)
+        if expansion.day > 0:  # a timeout of 0 would fire after day 0's step: a day late
+            yield self.ctx.env.timeout(expansion.day)
         personas = list(self.ctx.layout.personas)
         named = {self.names.index(g): s for g, s in expansion.shares.items()}
         for p, persona in enumerate(personas):

@@ -114,7 +114,8 @@ class Community(Mechanic[CommunityParams]):
 
     def _rounds(self) -> Iterator:
         every = self.params.base.invite_every_days
-        yield self.ctx.env.timeout(every - 1)
+        if every > 1:  # a timeout of 0 would fire after day 0's step: daily rounds skip it
+            yield self.ctx.env.timeout(every - 1)
         while True:
             self.invite_due = True
             yield self.ctx.env.timeout(every)
@@ -148,6 +149,16 @@ class Community(Mechanic[CommunityParams]):
             self.month_due = False
             self._operating_cost(day)
         self._stocks(day)
+
+    def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
+        """Members and KOCs counted in one cell are counted in their new one (a group's cell
+        is its opener's, read when counted, so groups follow by themselves)."""
+        pop = self.pop
+        member = pop["community_group"][rows] >= 0
+        koc = member & (pop["koc"][rows] == 1)
+        for totals, who in ((self.members, member), (self.koc_count, koc)):
+            np.subtract.at(totals, old_cells[who].astype(np.int64), 1.0)
+            np.add.at(totals, new_cells[who].astype(np.int64), 1.0)
 
     def _leave(self, churned: np.ndarray, day: int) -> None:
         """Members who churned for good leave their group (their seat is free again)."""

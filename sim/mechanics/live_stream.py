@@ -12,7 +12,7 @@ the union counted once):
   their last view);
 - home page: each of today's openers (scheduled opens of the activity mechanic, today's buyers
   and new users) watches with `home_page_prob` (a banner ahead of the stream);
-- community groups: members of a group (the `community_group` column, written by the
+- community groups: alive members of a group (the `community_group` column, written by the
   community mechanic when the scenario has one; otherwise this source is empty) watch with
   `community_prob`;
 - official account: a push to followers (the automations mechanic's follower flags when it is
@@ -246,6 +246,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
                 np.max(self.params.get("community_prob"))) <= 0:
             return np.empty(0, dtype=np.int32)
         members = np.flatnonzero(pop["community_group"] >= 0)
+        members = members[pop.stage[members] == Stage.ALIVE]  # today's churners are still in
         chance = self.params.for_rows("community_prob", pop.group[members])
         return members[self.rng.random(len(members)) < chance]
 

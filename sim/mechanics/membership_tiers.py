@@ -202,6 +202,13 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
         np.add.at(self.counts, (old[alive], cells), -1.0)
         np.add.at(self.counts, (new[alive], cells), 1.0)
 
+    def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
+        """Alive users counted in a tier of one cell are counted in their new cell."""
+        alive = self.pop.stage[rows] == Stage.ALIVE
+        tier = self.pop["tier"][rows[alive]].astype(np.int64)
+        np.add.at(self.counts, (tier, old_cells[alive].astype(np.int64)), -1.0)
+        np.add.at(self.counts, (tier, new_cells[alive].astype(np.int64)), 1.0)
+
     def _leave(self, churned: np.ndarray) -> None:
         tier = self.pop["tier"][churned].astype(np.int64)
         np.add.at(self.counts, (tier, self.pop.cell[churned].astype(np.int64)), -1.0)

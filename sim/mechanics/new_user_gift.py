@@ -1,7 +1,9 @@
 """A new-user gift pack (新人专享礼包): money off the first order, to lift first-order conversion.
 
 Every user who joins while the gift runs (optionally only through some channels) receives it.
-The gift raises that user's first-order probability by `first_order_lift` (relative) and is
+The gift multiplies that user's first-order probability by (1 + `first_order_lift`) (on top of
+any other boost, e.g. recommendations' cold-start lift: first_order_boost becomes
+(1 + boost)(1 + lift) - 1) and is
 redeemed on the first order as a discount of up to its value; its cost is booked when redeemed
 (the ledger event `gift`). It works through two columns the purchase mechanic reads.
 """
@@ -46,7 +48,10 @@ class NewUserGift(Mechanic[NewUserGiftParams]):
             rows = rows[np.isin(self.pop.channel[rows], self.channels)]
         group = self.pop.group[rows]
         self.pop["gift_value"][rows] = self.params.for_rows("value", group)
-        self.pop["first_order_boost"][rows] = self.params.for_rows("first_order_lift", group)
+        # multiplies any boost already there (recommendations' lift), so both count exactly
+        boost = self.pop["first_order_boost"]
+        boost[rows] = (1.0 + boost[rows]) * (1.0 + self.params.for_rows("first_order_lift",
+                                                                         group)) - 1.0
 
     def idle(self, day: int) -> None:
         self.pop.new_users(self.name)

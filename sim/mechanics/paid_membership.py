@@ -21,7 +21,8 @@ Perks while a member, each booked as an event with its cost:
 
 Renewal: `period_days` after joining (a SimPy timeout per day's joiners) a member renews, paying
 the fee again, with `renewal_prob`, or with `low_use_renewal_prob` if the member placed fewer
-than `low_use_orders` orders in the period (members who used few perks renew less); otherwise
+than `low_use_orders` orders in the period (members who used few perks renew less; refunded
+orders count neither here nor for free shipping, as for tiers and points); otherwise
 the membership lapses. A member who churned for good lapses at the period end.
 
 Effect: joining multiplies the member's daily purchase probability by (1 + `purchase_lift`) and
@@ -144,7 +145,8 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
 
     def _offers(self) -> Iterator:
         every = self.params.base.offer_every_days
-        yield self.ctx.env.timeout(every - 1)
+        if every > 1:  # a timeout of 0 would fire after day 0's step: offers every day skip it
+            yield self.ctx.env.timeout(every - 1)
         while True:
             self.offer_due = True
             yield self.ctx.env.timeout(every)
@@ -169,6 +171,12 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         self._renewals(day, renew=False)
         self.ctx.recorder.stock("paid_members", day, self.members)
 
+    def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
+        """Alive members counted in one cell are counted in their new one."""
+        member = (self.pop["paid_member"][rows] == 1) & (self.pop.stage[rows] == Stage.ALIVE)
+        np.subtract.at(self.members, old_cells[member].astype(np.int64), 1.0)
+        np.add.at(self.members, new_cells[member].astype(np.int64), 1.0)
+
     def _leave(self, churned: np.ndarray) -> None:
         """Members who churned today leave the alive count (they lapse at the period end)."""
         gone = churned[self.pop["paid_member"][churned] == 1]
@@ -186,10 +194,14 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
 
     def _perks(self, day: int) -> None:
         """Count members' orders and ship some free (member prices were taken off the orders
-        when they were booked)."""
+        when they were booked). Refunded orders count for neither, as for tiers and points
+        (a user with a refunded order that day: the whole day's orders, rare)."""
         pop = self.pop
         rows = pop.rows_today("ordered")
         rows = rows[pop["paid_member"][rows] == 1]
+        refunded = pop.rows_today("refunded")
+        if len(rows) and len(refunded):
+            rows = rows[~np.isin(rows, refunded)]
         if not len(rows):
             return
         np.add.at(pop["paid_orders"], rows, 1)

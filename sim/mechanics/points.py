@@ -139,6 +139,13 @@ class Points(Mechanic[PointsParams]):
         self.outstanding += np.bincount(self.pop.cell[rows], weights=points.astype(float),
                                         minlength=len(self.outstanding))
 
+    def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
+        """The outstanding points of moved users are counted in their new cells."""
+        points = self.pop["points"][rows].astype(float)
+        size = len(self.outstanding)
+        self.outstanding += (np.bincount(new_cells, weights=points, minlength=size)
+                             - np.bincount(old_cells, weights=points, minlength=size))
+
     def _issue(self, rows: np.ndarray, points: np.ndarray, day: int) -> None:
         keep = points > 0
         rows, points = rows[keep], points[keep]

@@ -13,7 +13,12 @@ cold lift for good.
 The lift works through the purchase mechanic's columns: `purchase_prob` (the repeat-purchase
 probability) is multiplied by (1 + new) / (1 + old) whenever a user's lift changes (capped at
 1), and the first-order rate multiplier `first_order_boost` starts at the cold lift (a new-user
-gift, when present, replaces it with its own boost). A buyer whose lift changed after today's
+gift multiplies it by its own factor, so (1 + boost) = (1 + gift lift)(1 + lift) stays exact
+when the lift changes). Lifts, refusals and settled users live in population columns
+(`rec_lift`, `rec_flags`). When an experiment switches the parameters on its start day, one
+pass recomputes every affected user's lift from the history so far with the arm's values
+(refusals move to the arm's share), counts those now fully known as warmed, and redraws the
+next checkout of buyers whose lift changed. A buyer whose lift changed after today's
 order has the next checkout redrawn at once with the new probability (gaps are geometric, so a
 redraw from today is exact); a user whose lift changed through opens only gets it from the next
 checkout draw.
@@ -37,6 +42,8 @@ from sim.population import Stage
 
 NEVER = np.iinfo(np.int32).max
 MONTH = 30
+REFUSED, SETTLED = 1, 2  # bits of `rec_flags`: refuses personalisation; lift can no longer move
+LIFT_PATHS = ("cold_lift", "max_lift", "warm_up_orders", "non_personalized_share")
 
 
 class RecommendationsParams(MechanicParams):
@@ -83,22 +90,42 @@ class Recommendations(Mechanic[RecommendationsParams]):
 
     @classmethod
     def columns(cls, params: RecommendationsParams) -> dict[str, np.dtype]:
-        cols = {"rec_lift": np.dtype(np.float32), "first_order_boost": np.dtype(np.float32)}
+        cols = {"rec_lift": np.dtype(np.float32), "first_order_boost": np.dtype(np.float32),
+                "rec_flags": np.dtype(np.uint8)}
         if params.opens_per_order is not None:
             cols["rec_opens"] = np.dtype(np.int16)
         return cols
 
+    @classmethod
+    def scratch_bytes_per_user(cls, params: RecommendationsParams) -> int:
+        """Set-up draws one float32 per user and a float32 per-user factor."""
+        return 8
+
+    def _per_group(self, path: str) -> np.ndarray:
+        """A parameter's value for each group, as float32 (indexed by `pop.group`, so no
+        float64 array of the market's size is made)."""
+        return np.broadcast_to(self.params.get(path), (self.pop.n_groups,)).astype(np.float32)
+
     def setup(self) -> None:
-        pop, get = self.pop, self.params.for_rows
-        cold = np.broadcast_to(get("cold_lift", pop.group), (pop.size,))
-        refused = self.rng.random(pop.size) < get("non_personalized_share", pop.group)
+        pop = self.pop
+        cold = self._per_group("cold_lift")
+        share = self._per_group("non_personalized_share")
+        flags = pop["rec_flags"]
+        flags[:] = self.rng.random(pop.size, dtype=np.float32) < share[pop.group]  # REFUSED
         # users whose lift can no longer change (refusing, or at the full lift) are skipped
-        self.settled = refused | (np.broadcast_to(get("max_lift", pop.group), (pop.size,))
-                                  <= cold)
-        pop["rec_lift"][:] = cold
-        pop["first_order_boost"][:] = (1.0 + pop["first_order_boost"]) * (1.0 + cold) - 1.0
+        settled = (flags == REFUSED) | (self._per_group("max_lift") <= cold)[pop.group]
+        np.bitwise_or(flags, SETTLED, out=flags, where=settled)
+        del settled
+        factor = (1.0 + cold)[pop.group]  # every history is empty: the lift is the cold lift
+        pop["rec_lift"][:] = cold[pop.group]
+        boost = pop["first_order_boost"]
+        boost += 1.0
+        boost *= factor
+        boost -= 1.0
         if "purchase_prob" in pop.columns:
-            np.minimum(pop["purchase_prob"] * (1.0 + cold), 1.0, out=pop["purchase_prob"])
+            np.multiply(pop["purchase_prob"], factor, out=pop["purchase_prob"])
+            np.minimum(pop["purchase_prob"], 1.0, out=pop["purchase_prob"])
+        self.lifted_with = self.params  # the parameters the lifts were computed with
         self.ctx.env.process(self._bill())
 
     def _bill(self) -> Iterator:
@@ -114,24 +141,87 @@ class Recommendations(Mechanic[RecommendationsParams]):
 
     def step(self, day: int) -> None:
         pop, base = self.pop, self.params.base
+        if self.params is not self.lifted_with:
+            self._restart(day)
+        flags = pop["rec_flags"]
         buyers = pop.rows_today("ordered")
-        parts = [buyers[~self.settled[buyers]]]
+        parts = [buyers[(flags[buyers] & SETTLED) == 0]]
         if base.opens_per_order is not None:
             opened = pop.rows_today("opened")  # distinct: one open a day (activity)
             opens = pop["rec_opens"][opened] + 1  # one a day at most: an int16 cannot overflow
             pop["rec_opens"][opened] = opens
             step = opened[opens % base.opens_per_order == 0]  # history grows by one order
-            parts.append(step[~self.settled[step]])
+            parts.append(step[(flags[step] & SETTLED) == 0])
         rows = pop.distinct(np.concatenate(parts).astype(np.int32))
         changed = self._relift(rows, day)
-        if not len(changed) or "next_purchase_day" not in pop.columns:
+        self._redraw(changed[np.isin(changed, buyers)], day)
+
+    def _redraw(self, rows: np.ndarray, day: int) -> None:
+        """Alive buyers whose lift changed draw their pending checkout again at the new
+        probability (gaps are geometric: a redraw from today is exact)."""
+        pop = self.pop
+        if not len(rows) or "next_purchase_day" not in pop.columns:
             return
-        again = changed[(pop.stage[changed] == Stage.ALIVE) & (pop["purchase_count"][changed] > 0)
-                        & (pop["next_purchase_day"][changed] > day)
-                        & (pop["next_purchase_day"][changed] != NEVER)]
-        again = again[np.isin(again, buyers)]
+        due = pop["next_purchase_day"][rows]
+        again = rows[(pop.stage[rows] == Stage.ALIVE) & (pop["purchase_count"][rows] > 0)
+                     & (due > day) & (due != NEVER)]
         pop["next_purchase_day"][again] = day + geometric_gap(
             self.rng, pop["purchase_prob"][again], self.ctx.days)
+
+    def _restart(self, day: int) -> None:
+        """The experiment's start day switched the parameters (the engine swaps them; before,
+        every user had the control's): one pass over the users of groups whose values
+        changed, once. Refusals move to the new share (exactly: a refuser keeps refusing with
+        new/old, a non-refuser starts with (new - old) / (1 - old)), lifts are recomputed
+        from the histories so far, users now at the full lift count as warmed, and buyers whose
+        lift changed draw their next checkout again."""
+        pop, before = self.pop, self.lifted_with
+        self.lifted_with = self.params
+        old_values = {p: np.broadcast_to(before.get(p), (pop.n_groups,)) for p in LIFT_PATHS}
+        new_values = {p: np.broadcast_to(self.params.get(p), (pop.n_groups,)) for p in LIFT_PATHS}
+        differs = np.zeros(pop.n_groups, dtype=bool)
+        for path in LIFT_PATHS:
+            differs |= old_values[path] != new_values[path]
+        if not differs.any():
+            return
+        rows = np.flatnonzero(differs[pop.group])
+        group = pop.group[rows]
+        flags = pop["rec_flags"]
+        refused = (flags[rows] & REFUSED) != 0
+        was = old_values["non_personalized_share"][group]
+        now = new_values["non_personalized_share"][group]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            keep = np.where(was > 0, np.minimum(now / was, 1.0), 1.0)
+            start = np.where(was < 1, np.maximum(now - was, 0.0) / (1.0 - was), 1.0)
+        u = self.rng.random(len(rows))
+        refused = np.where(refused, u < keep, u < start)
+        history = pop["purchase_count"][rows].astype(np.float64) if "purchase_count" in \
+            pop.columns else np.zeros(len(rows))
+        if "rec_opens" in pop.columns:
+            history = history + pop["rec_opens"][rows] // self.params.base.opens_per_order
+        cold = new_values["cold_lift"][group]
+        full = new_values["max_lift"][group].astype(np.float32)
+        new = np.where(refused, cold, lift(history, new_values["max_lift"][group],
+                                           new_values["warm_up_orders"][group], cold))
+        new = new.astype(np.float32)
+        old = pop["rec_lift"][rows]
+        at_full = new >= full
+        flags[rows] = np.where(refused, REFUSED, 0) | np.where(refused | at_full, SETTLED, 0)
+        self.ctx.recorder.event("rec_warmed", day, rows[~refused & at_full & (old < full)])
+        moved = new != old
+        rows, new, old = rows[moved], new[moved], old[moved]
+        self._apply(rows, new, old)
+        self._redraw(rows, day)
+
+    def _apply(self, rows: np.ndarray, new: np.ndarray, old: np.ndarray) -> None:
+        """Lifts change from old to new: the purchase probability and the first-order boost
+        are multiplied by (1 + new) / (1 + old)."""
+        pop = self.pop
+        ratio = (1.0 + new.astype(np.float64)) / (1.0 + old)
+        if "purchase_prob" in pop.columns:
+            pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * ratio, 1.0)
+        pop["first_order_boost"][rows] = (1.0 + pop["first_order_boost"][rows]) * ratio - 1.0
+        pop["rec_lift"][rows] = new
 
     def _relift(self, rows: np.ndarray, day: int) -> np.ndarray:
         """New lifts from the users' histories; returns the rows whose lift changed."""
@@ -149,13 +239,9 @@ class Recommendations(Mechanic[RecommendationsParams]):
         rows, new, old = rows[moved], new[moved], old[moved]
         if not len(rows):
             return rows
-        ratio = (1.0 + new.astype(np.float64)) / (1.0 + old)
-        if "purchase_prob" in pop.columns:
-            pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * ratio, 1.0)
-        pop["first_order_boost"][rows] = (1.0 + pop["first_order_boost"][rows]) * ratio - 1.0
-        pop["rec_lift"][rows] = new
+        self._apply(rows, new, old)
         full = np.broadcast_to(get("max_lift", pop.group[rows]), rows.shape).astype(np.float32)
         warmed = rows[(new >= full) & (old < full)]
-        self.settled[warmed] = True
+        pop["rec_flags"][warmed] |= SETTLED
         self.ctx.recorder.event("rec_warmed", day, warmed)
         return rows
