@@ -257,6 +257,28 @@ def test_stockouts_dampen_sharing() -> None:
     assert abs(b["share"].sum() - 0.15 * n) <= Z * math.sqrt(n * 0.15 * 0.85)
 
 
+def test_spend_coupon_top_ups_are_costed_labelled_and_lost_at_their_final_value() -> None:
+    """满减 with a catalogue: every order within the band below the threshold is topped up
+    (top_up_prob 1), and the SKU group must cost, label and (when short of stock) lose the
+    topped-up basket: cost of goods is exactly cogs_ratio x GMV, the private-label amount is
+    the whole GMV, and no lost sale keeps a value inside the top-up band."""
+    own = [{"name": "tea", "cogs_ratio": 0.5, "private_label": True, "share": 1.0}]
+    coupon = {"threshold": 100.0, "discount": 10.0, "redemption": 1.0, "top_up_band": 0.5,
+              "top_up_prob": 1.0}
+    sc = scenario(3000, 30, buy={**BUY, "spend_coupon": coupon}, shop=catalogue(own),
+                  stock={"type": "inventory", "policy": "none", "initial_stock": 800})
+    counters = simulate(sc, log_events=True)
+    d = daily_table(counters)
+    events = event_table(counters, layout_of(sc))
+    orders = events[events["event"] == "order"]["amount"].to_numpy()
+    assert (orders == 100.0).sum() > 50  # the band was topped up: the test has teeth
+    assert np.isclose(d["cogs_amount"].sum(), 0.5 * d["order_amount"].sum())
+    assert np.isclose(d["private_label_order_amount"].sum(), d["order_amount"].sum())
+    lost = events[events["event"] == "lost_sale"]["amount"].to_numpy()
+    assert len(lost) > 50 and (lost == 100.0).any()
+    assert not ((lost >= 50.0) & (lost < 100.0)).any()
+
+
 # --- the ledger with everything on ---------------------------------------------------------------
 
 
