@@ -394,3 +394,11 @@ def test_inventory_without_catalogue_and_unknown_persona_are_located() -> None:
     (problem,) = problems(alone)
     assert problem.startswith("s.yaml:7: mechanics.stock.type:")
     assert "add a `catalogue` mechanic" in problem
+
+
+def test_negative_initial_stock_of_a_group_is_located() -> None:
+    """A negative shelf would make the holding cost income: refused at the group's key."""
+    text = GOOD + "    initial_stock_by_group:\n      rice: -50\n"
+    (problem,) = problems(text)
+    assert problem.startswith("s.yaml:24: mechanics.stock.initial_stock_by_group.rice:")
+    assert "greater than or equal to 0" in problem
