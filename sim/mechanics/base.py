@@ -78,7 +78,14 @@ class StageOrder(IntEnum):
 
 
 class MechanicParams(StrictModel):
-    """Fields every mechanic has. Subclasses add `type: Literal[...]` and their own numbers."""
+    """Fields every mechanic has. Subclasses add `type: Literal[...]` and their own numbers.
+
+    `fixed_fields` names the numeric fields (dotted, from the mechanic; a section covers every
+    field in it) the mechanic reads once for the whole market (`params.base`: a schedule, a
+    cap, a fixed cost): an arm or persona `set` of one would be silently ignored, so the
+    scenario check refuses it."""
+
+    fixed_fields: ClassVar[frozenset[str]] = frozenset()
 
     window: Window | None = None
 
@@ -155,9 +162,11 @@ class Mechanic(Generic[P]):
         max_reach) draws, times (1 + the user's `share_reach_bonus`) when a mechanic keeps that
         column (community KOCs reach more friends), at most the user's friends. Returns
         (sharer, friend) pairs. For mechanics whose parameters have `reach_exponent` and
-        `max_reach`."""
-        base = self.params.base
-        reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(rows)), base.max_reach)
+        `max_reach` (both may differ by arm and persona)."""
+        group = self.pop.group[rows]
+        exponent = self.params.for_rows("reach_exponent", group)
+        reach = np.minimum(self.rng.zipf(exponent, size=len(rows)),
+                           self.params.for_rows("max_reach", group)).astype(np.int64)
         if "share_reach_bonus" in self.pop.columns:
             bonus = self.pop["share_reach_bonus"][rows]
             reach = np.rint(reach * (1.0 + bonus.astype(np.float64))).astype(np.int64)

@@ -93,6 +93,10 @@ class Shipping(StrictModel):
 
 class InventoryParams(MechanicParams):
     type: Literal["inventory"] = "inventory"
+    fixed_fields = frozenset({  # one value for the whole market
+        "demand_window_days", "hero_weight", "holding_cost_per_unit_day", "initial_stock",
+        "lead_time", "order_cover_days", "order_quantity", "order_up_to", "reorder_point",
+        "review_days", "safety_stock", "service_z", "sharing_damping"})
     policy: Literal["reorder_point", "periodic_review", "none"] = Field(
         "reorder_point", description="(s, Q) reorder point, (R, S) periodic review or none.")
     reorder_point: float | None = Field(None, ge=0.0, description="s, units; omit for mean "
