@@ -175,19 +175,21 @@ class Mechanic(Generic[P]):
     def rescale_buying(self, rows: np.ndarray, purchase_factor: np.ndarray | float,
                        dropout_factor: np.ndarray | float, day: int) -> None:
         """Multiply the rows' daily purchase probability and their dropout probability after an
-        order (a perk's effect, or its undoing; both capped at 1), and redraw the next checkout
-        of alive buyers at the new rate. Purchase gaps are memoryless, so a redraw keeps the
+        order (a perk's effect, or its undoing), and redraw the next checkout of alive buyers
+        at the new rate. The columns keep the product uncapped, so undoing a lift by dividing
+        by its factor restores the value exactly; where they are used they act as at most 1
+        (`geometric_gap` caps the purchase probability; a draw below a dropout probability
+        above 1 always churns). Purchase gaps are memoryless, so a redraw keeps the
         distribution exact; users still waiting for a first order keep their draw (the purchase
         mechanic may give them a first-order rate)."""
         pop = self.pop
         if not len(rows):
             return
         if "dropout_prob" in pop.columns:
-            pop["dropout_prob"][rows] = np.minimum(pop["dropout_prob"][rows] * dropout_factor,
-                                                   1.0)
+            pop["dropout_prob"][rows] = pop["dropout_prob"][rows] * dropout_factor
         if "purchase_prob" not in pop.columns:
             return
-        pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * purchase_factor, 1.0)
+        pop["purchase_prob"][rows] = pop["purchase_prob"][rows] * purchase_factor
         if "next_purchase_day" in pop.columns and "purchase_count" in pop.columns:
             from sim.mechanics.purchase_dropout import geometric_gap
 

@@ -368,8 +368,9 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
 
 def geometric_gap(rng: np.random.Generator, prob: np.ndarray | float,
                   horizon: int) -> np.ndarray:
-    """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1."""
-    prob = np.asarray(prob, dtype=np.float64)
+    """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1; a
+    probability above 1 (a lifted rate kept uncapped, see `Mechanic.rescale_buying`) is 1."""
+    prob = np.minimum(np.asarray(prob, dtype=np.float64), 1.0)
     u = 1.0 - rng.random(prob.shape)  # in (0, 1]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is clipped below
         gap = np.floor(np.log(u) / np.log1p(-prob)) + 1.0
