@@ -37,9 +37,10 @@ from hypothesis import strategies as st
 from sim.engine import daily_table, layout_of, simulate
 from sim.errors import InputError
 from sim.events import event_table
-from sim.metrics import LEDGER, METRICS, daily_metrics
+from sim.metrics import METRICS, daily_metrics
 from sim.scenario import Scenario, parse_scenario, validate_scenario
 from tests.conftest import ROOT
+from tests.sim.test_money import contribution_from_counters
 
 Z = 4.0
 BUY = {"type": "purchase_dropout", "purchase_rate": {"r": 2.0, "alpha": 20.0},
@@ -284,8 +285,9 @@ def test_spend_coupon_top_ups_are_costed_labelled_and_lost_at_their_final_value(
 
 def test_ledger_balances_with_retention_and_supply_mechanics() -> None:
     """retention.yaml, small, plus a catalogue and an inventory with back-orders: the log's
-    money sums to the counters, contribution is gmv minus every relative LEDGER line plus
-    income, and the holding cost is the end-of-day stock times its daily rate."""
+    money sums to the counters, contribution is what the raw counters give with hand-written
+    signs (tests/sim/test_money.py CASH_SIGNS), and the holding cost is the end-of-day stock
+    times its daily rate."""
     data = yaml.safe_load((ROOT / "scenarios" / "retention.yaml").read_text())
     data.update(days=60)
     data["market"]["size"] = 20000
@@ -309,12 +311,7 @@ def test_ledger_balances_with_retention_and_supply_mechanics() -> None:
             assert np.isclose(mine["amount"].sum(), d[f"{name}_amount"].sum()), name
             assert len(mine) == d[name].sum(), name
     m = daily_metrics(d)
-    relative = [name for name, kind in LEDGER if kind == "relative"]
-    income = [name for name, kind in LEDGER if kind == "income"]
-    assert "logistics_cost" in relative and "holding_cost" in relative
-    lines = sum(METRICS[n].daily(d) for n in relative)  # from the counters: every line
-    gains = sum((METRICS[n].daily(d) for n in income), start=pd.Series(0.0, index=d.index))
-    assert np.allclose(m["contribution"], m["gmv"] - lines + gains)
+    assert np.allclose(m["contribution"], contribution_from_counters(d))
     assert np.allclose(m["holding_cost"], 0.05 * m["units_in_stock"])
     assert np.allclose(m["logistics_cost"], 6.0 * m["shipments"])
     assert m["logistics_cost"].sum() > 0 and m["holding_cost"].sum() > 0
