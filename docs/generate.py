@@ -60,6 +60,10 @@ def scenario_tables() -> str:
         doc = (sys.modules[cls.__module__].__doc__ or "").strip().split("\n\n")[0]
         parts += [f"### Mechanic `type: {type_name}` (stage: {cls.stage.name.lower()})", "",
                   doc.replace("\n", " "), "", *head, *fields_table(params), ""]
+        if params.fixed_fields:
+            fixed = ", ".join(f"`{f}`" for f in sorted(params.fixed_fields))
+            parts += [f"One value for the whole market (an arm's or persona's `set` of it is "
+                      f"refused): {fixed}.", ""]
     return "\n".join(parts).rstrip()
 
 

@@ -13,6 +13,7 @@ Mechanics add their own columns by declaring them. Stage changes go through `acq
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
@@ -42,10 +43,12 @@ class Supply(Protocol):
     """What a catalogue offers the mechanics that sell (set as `Population.supply`): every
     order picks a SKU group, is priced and costed by it, and may be refused by a stock-out."""
 
-    def fulfil(self, rows: np.ndarray, values: np.ndarray, day: int,
-               priced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fulfil(self, rows: np.ndarray, values: np.ndarray, day: int, priced: bool,
+               top_up: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sold mask, values, cost of goods) for orders by `rows` worth `values`; with
-        `priced`, values are the basket values drawn before the SKU group's price index."""
+        `priced`, values are the basket values drawn before the SKU group's price index;
+        `top_up(rows, priced values)` gives the final values before costing and stock."""
         ...
 
     def share_factor(self, rows: np.ndarray) -> np.ndarray | float:

@@ -502,7 +502,9 @@ def _check_personas(scenario: Scenario) -> list[tuple[Path, str]]:
 
 def _check_settings(scenario: Scenario, items: list, where_list: Path,
                     what: str) -> list[tuple[Path, str]]:
-    """Shares sum to 1, names are unique, and each `set` names a valid numeric parameter."""
+    """Shares sum to 1, names are unique, each `set` names a numeric parameter that may vary,
+    and the item's settings together give a valid scenario (checked as a whole, since fields
+    constrain each other, e.g. cold_lift <= max_lift; errors go to the key that caused them)."""
     problems: list[tuple[Path, str]] = []
     total = sum(a.share for a in items)
     if abs(total - 1.0) > 1e-9:
@@ -511,23 +513,56 @@ def _check_settings(scenario: Scenario, items: list, where_list: Path,
     for i, item in enumerate(items):
         if names.count(item.name) > 1:
             problems.append(((*where_list, i, "name"), f"{what} name {item.name!r} repeats"))
+        valid: list[str] = []
         for key in item.set:
-            parts = key.split(".")
-            where: Path = (*where_list, i, "set", key)
-            if len(parts) < 3 or parts[0] != "mechanics" or parts[1] not in scenario.mechanics:
-                problems.append((where, "expected mechanics.<name>.<parameter>, with a mechanic "
-                                 f"of this scenario ({', '.join(scenario.mechanics)})"))
-                continue
-            allowed = numeric_paths(scenario.mechanics[parts[1]])
-            if ".".join(parts[2:]) not in allowed:
-                problems.append((where, f"not a numeric parameter of mechanic {parts[1]!r}; "
-                                 f"expected one of: {', '.join(sorted(allowed))}"))
-                continue
-            try:
-                _arm_variant(scenario, {key: item.set[key]})
-            except ValidationError as exc:
-                problems.append((where, exc.errors()[0]["msg"]))
+            problem = _setting_problem(scenario, key, what)
+            if problem:
+                problems.append(((*where_list, i, "set", key), problem))
+            else:
+                valid.append(key)
+        if not valid:
+            continue
+        try:
+            _arm_variant(scenario, {key: item.set[key] for key in valid})
+        except ValidationError as exc:
+            for err in exc.errors():
+                key = _key_of_error(err["loc"], valid)
+                problems.append(((*where_list, i, "set", key), err["msg"]))
     return problems
+
+
+def _setting_problem(scenario: Scenario, key: str, what: str) -> str | None:
+    """Why one `set` key cannot be an arm's or persona's setting (None if it can)."""
+    parts = key.split(".")
+    if len(parts) < 3 or parts[0] != "mechanics" or parts[1] not in scenario.mechanics:
+        return ("expected mechanics.<name>.<parameter>, with a mechanic of this scenario "
+                f"({', '.join(scenario.mechanics)})")
+    params = scenario.mechanics[parts[1]]
+    field = ".".join(parts[2:])
+    allowed = numeric_paths(params)
+    if field not in allowed:
+        return (f"not a numeric parameter of mechanic {parts[1]!r}; expected one of: "
+                f"{', '.join(sorted(allowed))}")
+    if any(field == f or field.startswith(f + ".") for f in type(params).fixed_fields):
+        return (f"{field} applies to the whole market ({params.type} reads one value for "
+                f"everyone); it cannot differ by {what}: set it under mechanics.{parts[1]}")
+    return None
+
+
+def _key_of_error(loc: tuple, keys: list[str]) -> str:
+    """The `set` key a validation error of a variant comes from: the key at or below the
+    error's location (a model's own check sits on the model), else the first key."""
+    path = [str(part) for part in loc]
+    if len(path) > 2 and path[0] == "mechanics":  # drop the union tag pydantic inserts
+        path = path[:2] + path[3:]
+    where = ".".join(path)
+    for key in keys:
+        if key == where or key.startswith(where + "."):
+            return key
+    for key in keys:
+        if where.startswith(key + "."):
+            return key
+    return keys[0]
 
 
 def _arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:

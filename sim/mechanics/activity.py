@@ -29,6 +29,8 @@ NEW_DAYS = 7
 
 class ActivityParams(MechanicParams):
     type: Literal["activity"] = "activity"
+    fixed_fields = frozenset({  # one value for the whole market
+        "churn_after_days", "dormant_after_days"})
     open_prob: float = Field(
         0.30, ge=0.0, le=1.0,
         description="Probability of opening the day after an open (ASSUMPTION; tune so "

@@ -123,6 +123,7 @@ class Rule(StrictModel):
 
 class AutomationsParams(MechanicParams):
     type: Literal["automations"] = "automations"
+    fixed_fields = frozenset({"channels", "dormant_after_days"})  # one value for the whole market
     rules: list[Rule] = Field(min_length=1, max_length=100, description="Rules, in the order "
                               "they are applied each day (the first to use a WeCom slot wins).")
     channels: Channels = Field(default_factory=Channels)

@@ -78,7 +78,14 @@ class StageOrder(IntEnum):
 
 
 class MechanicParams(StrictModel):
-    """Fields every mechanic has. Subclasses add `type: Literal[...]` and their own numbers."""
+    """Fields every mechanic has. Subclasses add `type: Literal[...]` and their own numbers.
+
+    `fixed_fields` names the numeric fields (dotted, from the mechanic; a section covers every
+    field in it) the mechanic reads once for the whole market (`params.base`: a schedule, a
+    cap, a fixed cost): an arm or persona `set` of one would be silently ignored, so the
+    scenario check refuses it."""
+
+    fixed_fields: ClassVar[frozenset[str]] = frozenset()
 
     window: Window | None = None
 
@@ -155,9 +162,11 @@ class Mechanic(Generic[P]):
         max_reach) draws, times (1 + the user's `share_reach_bonus`) when a mechanic keeps that
         column (community KOCs reach more friends), at most the user's friends. Returns
         (sharer, friend) pairs. For mechanics whose parameters have `reach_exponent` and
-        `max_reach`."""
-        base = self.params.base
-        reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(rows)), base.max_reach)
+        `max_reach` (both may differ by arm and persona)."""
+        group = self.pop.group[rows]
+        exponent = self.params.for_rows("reach_exponent", group)
+        reach = np.minimum(self.rng.zipf(exponent, size=len(rows)),
+                           self.params.for_rows("max_reach", group)).astype(np.int64)
         if "share_reach_bonus" in self.pop.columns:
             bonus = self.pop["share_reach_bonus"][rows]
             reach = np.rint(reach * (1.0 + bonus.astype(np.float64))).astype(np.int64)
@@ -166,19 +175,21 @@ class Mechanic(Generic[P]):
     def rescale_buying(self, rows: np.ndarray, purchase_factor: np.ndarray | float,
                        dropout_factor: np.ndarray | float, day: int) -> None:
         """Multiply the rows' daily purchase probability and their dropout probability after an
-        order (a perk's effect, or its undoing; both capped at 1), and redraw the next checkout
-        of alive buyers at the new rate. Purchase gaps are memoryless, so a redraw keeps the
+        order (a perk's effect, or its undoing), and redraw the next checkout of alive buyers
+        at the new rate. The columns keep the product uncapped, so undoing a lift by dividing
+        by its factor restores the value exactly; where they are used they act as at most 1
+        (`geometric_gap` caps the purchase probability; a draw below a dropout probability
+        above 1 always churns). Purchase gaps are memoryless, so a redraw keeps the
         distribution exact; users still waiting for a first order keep their draw (the purchase
         mechanic may give them a first-order rate)."""
         pop = self.pop
         if not len(rows):
             return
         if "dropout_prob" in pop.columns:
-            pop["dropout_prob"][rows] = np.minimum(pop["dropout_prob"][rows] * dropout_factor,
-                                                   1.0)
+            pop["dropout_prob"][rows] = pop["dropout_prob"][rows] * dropout_factor
         if "purchase_prob" not in pop.columns:
             return
-        pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * purchase_factor, 1.0)
+        pop["purchase_prob"][rows] = pop["purchase_prob"][rows] * purchase_factor
         if "next_purchase_day" in pop.columns and "purchase_count" in pop.columns:
             from sim.mechanics.purchase_dropout import geometric_gap
 

@@ -24,7 +24,7 @@ expansion is a category launched that day.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal, Protocol
 
 import numpy as np
@@ -35,6 +35,7 @@ from sim.params import StrictModel
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 TOLERANCE = 1e-6
+TopUp = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rows, priced values) -> final values
 
 
 class SkuGroup(StrictModel):
@@ -222,11 +223,13 @@ class Catalogue(Mechanic[CatalogueParams]):
                                    minlength=self.picked.size).reshape(self.picked.shape)
         return sku
 
-    def fulfil(self, rows: np.ndarray, values: np.ndarray, day: int,
-               priced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fulfil(self, rows: np.ndarray, values: np.ndarray, day: int, priced: bool,
+               top_up: TopUp | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sku = self.pick(rows)
         if priced:
             values = values * self.price_index[sku]
+        if top_up is not None:  # e.g. a spend coupon: cost, stock and labels see the final value
+            values = top_up(rows, values)
         cogs = self.cogs_ratio[sku] * values
         sold = np.ones(len(rows), dtype=bool) if self.stock is None else \
             self.stock.take(rows, sku, values, day)

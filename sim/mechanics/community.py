@@ -47,6 +47,8 @@ MONTH = 30
 
 class CommunityParams(MechanicParams):
     type: Literal["community"] = "community"
+    fixed_fields = frozenset({  # one value for the whole market
+        "group_cap", "invite_every_days", "koc_after_days"})
     group_cap: int = Field(WECHAT_GROUP_CAP, ge=2, description="Members per group: at most "
                            "500, WeChat's cap (WX-GROUP §3.4, consistent BLOG sources).")
     audience: list[Audience] = Field(

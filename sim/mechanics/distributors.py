@@ -30,6 +30,7 @@ from sim.population import Stage
 
 class DistributorsParams(MechanicParams):
     type: Literal["distributors"] = "distributors"
+    fixed_fields = frozenset({"check_every_days"})  # one value for the whole market
     min_spend: float = Field(100.0, ge=0.0, description="Cumulative spend, yuan, that makes a "
                              "user eligible (ASSUMPTION: about two orders at AOV 45).")
     min_referrals: int = Field(1, ge=0, description="Registered users the user must have "

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -93,6 +93,10 @@ class Shipping(StrictModel):
 
 class InventoryParams(MechanicParams):
     type: Literal["inventory"] = "inventory"
+    fixed_fields = frozenset({  # one value for the whole market
+        "demand_window_days", "hero_weight", "holding_cost_per_unit_day", "initial_stock",
+        "lead_time", "order_cover_days", "order_quantity", "order_up_to", "reorder_point",
+        "review_days", "safety_stock", "service_z", "sharing_damping"})
     policy: Literal["reorder_point", "periodic_review", "none"] = Field(
         "reorder_point", description="(s, Q) reorder point, (R, S) periodic review or none.")
     reorder_point: float | None = Field(None, ge=0.0, description="s, units; omit for mean "
@@ -112,9 +116,9 @@ class InventoryParams(MechanicParams):
                                     "mean and sigma of daily demand.")
     initial_stock: int = Field(1000, ge=0, description="Units on the shelf of every SKU group "
                                "on day 0.")
-    initial_stock_by_group: dict[str, int] = Field(
-        default_factory=dict, description="Day-0 units of named SKU groups, instead of "
-        "initial_stock.")
+    initial_stock_by_group: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, description="Day-0 units (0 or more) of named SKU groups, "
+        "instead of initial_stock.")
     lead_time: LeadTime = Field(default_factory=LeadTime)
     stockout: Literal["lost_sales", "backorder"] = Field(
         "lost_sales", description="What a sale short of stock becomes.")

@@ -61,6 +61,7 @@ class Tier(StrictModel):
 
 class MembershipTiersParams(MechanicParams):
     type: Literal["membership_tiers"] = "membership_tiers"
+    fixed_fields = frozenset({"period_days"})  # one value for the whole market
     period_days: int = Field(365, ge=7, le=3650, description="Qualification period (a year).")
     tiers: list[Tier] = Field(min_length=2, max_length=MAX_TIERS,
                               description="Tiers from the base tier up; thresholds increasing.")

@@ -73,6 +73,7 @@ class Uptake(StrictModel):
 
 class PaidMembershipParams(MechanicParams):
     type: Literal["paid_membership"] = "paid_membership"
+    fixed_fields = frozenset({"offer_every_days", "period_days"})  # one value for the whole market
     fee: float = Field(99.0, ge=0.0, description="Yuan per period (ASSUMPTION 30-300 a year; "
                        "Pinduoduo's card price not found, §4.4).")
     reference_fee: float = Field(99.0, gt=0.0, description="Fee at which `uptake` holds.")

@@ -37,6 +37,10 @@ REDEEMER = 1  # bit of `points_flags`
 
 class PointsParams(MechanicParams):
     type: Literal["points"] = "points"
+    fixed_fields = frozenset({  # one value for the whole market
+        "breakage", "checkin_points", "checkin_prob", "earn_per_yuan", "expiry_days",
+        "max_share_of_order", "min_redeem_points", "points_per_yuan", "redeem_prob",
+        "review_points", "review_prob"})
     earn_per_yuan: float = Field(1.0, ge=0.0, description="Points per yuan ordered (1 is "
                                  "common, Ulta; §8 points_earn_per_rmb).")
     checkin_points: int = Field(5, ge=0, description="Points for a daily check-in.")

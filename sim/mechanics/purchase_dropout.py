@@ -233,10 +233,12 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if pop.supply is not None:  # a catalogue prices the basket; a stock-out can lose it
             rows, values, goods_cost, extra_discount = self._fulfil(rows, values, day,
                                                                     extra_discount)
+        elif base.spend_coupon is not None:
+            values = self._top_up(rows, values)
         zeros = np.zeros(len(rows))
         coupon = zeros if extra_discount is None else extra_discount.copy()
         if base.spend_coupon is not None:
-            values, coupon = self._spend_coupon(rows, values, coupon)
+            coupon = self._spend_coupon(rows, values, coupon)
         if coupon is not zeros:
             coupon = np.minimum(coupon, values)
         count = pop["purchase_count"][rows]
@@ -299,27 +301,36 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     def _fulfil(self, rows: np.ndarray, values: np.ndarray, day: int,
                 extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                    np.ndarray | None]:
-        """The catalogue's SKU group prices and costs each order; orders a stock-out loses are
-        not booked and their buyers try again another day (memoryless, like a lost cart)."""
-        sold, values, cogs = self.pop.supply.fulfil(rows, values, day, priced=True)
+        """The catalogue's SKU group prices each order, a spend coupon may top it up, and the
+        group costs the final value; orders a stock-out loses are not booked and their buyers
+        try again another day (memoryless, like a lost cart)."""
+        top_up = self._top_up if self.params.base.spend_coupon is not None else None
+        sold, values, cogs = self.pop.supply.fulfil(rows, values, day, priced=True,
+                                                    top_up=top_up)
         lost = rows[~sold]
         self.pop["next_purchase_day"][lost] = day + self._gap(lost)
         return rows[sold], values[sold], cogs[sold], None if extra is None else extra[sold]
 
-    def _spend_coupon(self, rows: np.ndarray, values: np.ndarray,
-                      coupon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """满减: orders just below the threshold may be topped up to it; eligible orders that
-        use the coupon get the discount (on top of any reminder coupon)."""
+    def _top_up(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """满减: orders just below the threshold may be topped up to it. Runs before a
+        catalogue costs the order, so cost of goods and stock see the topped-up basket."""
         group = self.pop.group[rows]
         get = self.params.for_rows
         threshold = np.broadcast_to(get("spend_coupon.threshold", group), values.shape)
         near = (values < threshold) & (values >= threshold * (1 - get("spend_coupon.top_up_band",
                                                                       group)))
         top_up = near & (self.rng.random(len(rows)) < get("spend_coupon.top_up_prob", group))
-        values = np.where(top_up, threshold, values)
-        uses = (values >= threshold) & (
+        return np.where(top_up, threshold, values)
+
+    def _spend_coupon(self, rows: np.ndarray, values: np.ndarray,
+                      coupon: np.ndarray) -> np.ndarray:
+        """Eligible (topped-up) orders that use the coupon get the discount (on top of any
+        reminder coupon)."""
+        group = self.pop.group[rows]
+        get = self.params.for_rows
+        uses = (values >= get("spend_coupon.threshold", group)) & (
             self.rng.random(len(rows)) < get("spend_coupon.redemption", group))
-        return values, coupon + np.where(uses, get("spend_coupon.discount", group), 0.0)
+        return coupon + np.where(uses, get("spend_coupon.discount", group), 0.0)
 
     def _repurchases(self, second: np.ndarray, day: int) -> None:
         """A second order within 30 days of the first counts on the first order's day, so the
@@ -357,8 +368,9 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
 
 def geometric_gap(rng: np.random.Generator, prob: np.ndarray | float,
                   horizon: int) -> np.ndarray:
-    """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1."""
-    prob = np.asarray(prob, dtype=np.float64)
+    """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1; a
+    probability above 1 (a lifted rate kept uncapped, see `Mechanic.rescale_buying`) is 1."""
+    prob = np.minimum(np.asarray(prob, dtype=np.float64), 1.0)
     u = 1.0 - rng.random(prob.shape)  # in (0, 1]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is clipped below
         gap = np.floor(np.log(u) / np.log1p(-prob)) + 1.0

@@ -31,6 +31,8 @@ from sim.population import Stage
 
 class ReferralParams(MechanicParams):
     type: Literal["referral"] = "referral"
+    fixed_fields = frozenset({  # one value for the whole market
+        "delayed_factor", "reward_per_share", "share_steps", "step_retention"})
     reward_referrer: float = Field(10.0, ge=0.0, description="Yuan coupon for the referrer per "
                                    "friend's first order (ASSUMPTION 5-30).")
     reward_referee: float = Field(10.0, ge=0.0, description="Yuan off the friend's first order "

@@ -41,6 +41,8 @@ NEW_DAYS = 7
 
 class SegmentsParams(MechanicParams):
     type: Literal["segments"] = "segments"
+    fixed_fields = frozenset({  # one value for the whole market
+        "bins", "every_days", "high_spend_share"})
     every_days: int = Field(7, ge=1, le=365,
                             description="Days between RFM recomputations (weekly by default).")
     bins: int = Field(5, ge=3, le=5, description="Score bins per axis: 5 = quintiles, the "

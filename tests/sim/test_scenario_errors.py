@@ -172,6 +172,127 @@ def test_arm_setting_out_of_range() -> None:
     assert "less than or equal to 1" in msg
 
 
+RECS = """\
+name: t
+days: 30
+market:
+  size: 1000
+mechanics:
+  founders:
+    type: seed_users
+    count: 100
+  buy:
+    type: purchase_dropout
+    purchase_rate: {r: 1.0, alpha: 20.0}
+    dropout: {a: 1.0, b: 10.0}
+    order_value: {model: gamma, shape: 2.0, scale: 30.0}
+  recs:
+    type: recommendations
+experiment:
+  arms:
+    - name: control
+      share: 0.5
+    - name: treatment
+      share: 0.5
+      set:
+        mechanics.recs.max_lift: 0
+        mechanics.recs.cold_lift: 0
+"""
+
+
+def test_arm_settings_are_checked_together() -> None:
+    """cold_lift <= max_lift: both set to 0 is valid together, though max_lift 0 alone (with
+    the default cold_lift 0.02) is not; a wrong pair is reported at one of its keys."""
+    scenario = parse_scenario(RECS, "s.yaml")
+    assert scenario.experiment.arms[1].set["mechanics.recs.max_lift"] == 0
+    (msg,) = problems(RECS.replace("cold_lift: 0\n", "cold_lift: 0.1\n"))
+    assert msg.startswith("s.yaml:23: experiment.arms.1.set.mechanics.recs.max_lift:")
+    assert "must not exceed max_lift" in msg
+
+
+@pytest.mark.parametrize(("key", "field"), [
+    ("mechanics.recs.cost_per_user_month: 0.1", "cost_per_user_month"),
+    ("mechanics.recs.monthly_cost: 100", "monthly_cost"),
+    ("mechanics.founders.count: 50", "count"),
+])
+def test_arm_setting_of_a_whole_market_field_is_refused(key: str, field: str) -> None:
+    """Fields a mechanic reads once for everyone (fixed_fields) would be silently ignored."""
+    text = RECS.replace("        mechanics.recs.max_lift: 0\n", f"        {key}\n")
+    (msg,) = problems(text)
+    assert msg.startswith(f"s.yaml:23: experiment.arms.1.set.{key.split(':')[0]}: {field} "
+                          "applies to the whole market")
+    assert "cannot differ by arm" in msg
+
+
+def test_persona_setting_of_a_section_of_whole_market_fields_is_refused() -> None:
+    """A fixed section (inventory lead_time) covers every field in it; personas too."""
+    from sim.scenario import check_scenario
+
+    scenario = parse_scenario(RECS, "s.yaml")
+    persona: dict = {"name": "moms", "share": 1.0}
+    data = scenario.model_dump(mode="python")
+    data["market"]["personas"] = [persona]
+    data["mechanics"]["recs"]["opens_per_order"] = 2
+    persona["set"] = {"mechanics.recs.opens_per_order": 3}
+    from sim.scenario import Scenario
+
+    problem = check_scenario(Scenario.model_validate(data))
+    assert problem == [(("market", "personas", 0, "set", "mechanics.recs.opens_per_order"),
+                        "opens_per_order applies to the whole market (recommendations reads "
+                        "one value for everyone); it cannot differ by persona: set it under "
+                        "mechanics.recs")]
+
+
+def test_every_numeric_field_a_mechanic_reads_from_base_is_fixed() -> None:
+    """A guard on the declarations: each numeric field a mechanic's source reads through
+    `params.base` (directly or through a local alias of it or of a section) is in its
+    fixed_fields, unless the read is only a `> 0 or self.params.varies(...)` gate."""
+    import importlib
+    import re
+    import typing
+    from pathlib import Path as FilePath
+
+    from pydantic import BaseModel
+
+    from sim.mechanics import REGISTRY
+
+    def numeric(model: type, prefix: str = "") -> set[str]:
+        out: set[str] = set()
+        for name, info in model.model_fields.items():
+            args = typing.get_args(info.annotation) or (info.annotation,)
+            if typing.get_origin(info.annotation) in (list, dict):
+                continue
+            for arg in args:
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    out |= numeric(arg, f"{prefix}{name}.")
+                elif arg in (int, float):
+                    out.add(prefix + name)
+        return out
+
+    missing: list[str] = []
+    for kind, (params, mechanic) in REGISTRY.items():
+        source = FilePath(importlib.import_module(mechanic.__module__).__file__).read_text()
+        aliases = {"base": ""}
+        for alias, section in re.findall(r"(\w+)(?:, \w+)? = self\.params\.base\.(\w+)\b",
+                                         source):
+            aliases[alias] = section + "."
+        fixed = params.fixed_fields
+        for alias, prefix in aliases.items():
+            for read in re.finditer(rf"(?<![\w.\"]){alias}\.([a-z_]+(?:\.[a-z_]+)*)(.*)",
+                                    source):
+                parts = (prefix + read.group(1)).split(".")
+                line = source[source.rfind("\n", 0, read.start()):read.end()]
+                gated = f'self.params.varies("{".".join(parts)}")' in line
+                for cut in range(len(parts), 0, -1):
+                    path = ".".join(parts[:cut])
+                    if path in numeric(params):
+                        if not gated and not any(path == f or path.startswith(f + ".")
+                                                 for f in fixed):
+                            missing.append(f"{kind}: {path}")
+                        break
+    assert not missing, missing
+
+
 # --- lifecycle scenarios (issue 3) -------------------------------------------------------------
 
 LIFECYCLE = """\

@@ -37,9 +37,10 @@ from hypothesis import strategies as st
 from sim.engine import daily_table, layout_of, simulate
 from sim.errors import InputError
 from sim.events import event_table
-from sim.metrics import LEDGER, METRICS, daily_metrics
+from sim.metrics import METRICS, daily_metrics
 from sim.scenario import Scenario, parse_scenario, validate_scenario
 from tests.conftest import ROOT
+from tests.sim.test_money import contribution_from_counters
 
 Z = 4.0
 BUY = {"type": "purchase_dropout", "purchase_rate": {"r": 2.0, "alpha": 20.0},
@@ -257,13 +258,36 @@ def test_stockouts_dampen_sharing() -> None:
     assert abs(b["share"].sum() - 0.15 * n) <= Z * math.sqrt(n * 0.15 * 0.85)
 
 
+def test_spend_coupon_top_ups_are_costed_labelled_and_lost_at_their_final_value() -> None:
+    """满减 with a catalogue: every order within the band below the threshold is topped up
+    (top_up_prob 1), and the SKU group must cost, label and (when short of stock) lose the
+    topped-up basket: cost of goods is exactly cogs_ratio x GMV, the private-label amount is
+    the whole GMV, and no lost sale keeps a value inside the top-up band."""
+    own = [{"name": "tea", "cogs_ratio": 0.5, "private_label": True, "share": 1.0}]
+    coupon = {"threshold": 100.0, "discount": 10.0, "redemption": 1.0, "top_up_band": 0.5,
+              "top_up_prob": 1.0}
+    sc = scenario(3000, 30, buy={**BUY, "spend_coupon": coupon}, shop=catalogue(own),
+                  stock={"type": "inventory", "policy": "none", "initial_stock": 800})
+    counters = simulate(sc, log_events=True)
+    d = daily_table(counters)
+    events = event_table(counters, layout_of(sc))
+    orders = events[events["event"] == "order"]["amount"].to_numpy()
+    assert (orders == 100.0).sum() > 50  # the band was topped up: the test has teeth
+    assert np.isclose(d["cogs_amount"].sum(), 0.5 * d["order_amount"].sum())
+    assert np.isclose(d["private_label_order_amount"].sum(), d["order_amount"].sum())
+    lost = events[events["event"] == "lost_sale"]["amount"].to_numpy()
+    assert len(lost) > 50 and (lost == 100.0).any()
+    assert not ((lost >= 50.0) & (lost < 100.0)).any()
+
+
 # --- the ledger with everything on ---------------------------------------------------------------
 
 
 def test_ledger_balances_with_retention_and_supply_mechanics() -> None:
     """retention.yaml, small, plus a catalogue and an inventory with back-orders: the log's
-    money sums to the counters, contribution is gmv minus every relative LEDGER line plus
-    income, and the holding cost is the end-of-day stock times its daily rate."""
+    money sums to the counters, contribution is what the raw counters give with hand-written
+    signs (tests/sim/test_money.py CASH_SIGNS), and the holding cost is the end-of-day stock
+    times its daily rate."""
     data = yaml.safe_load((ROOT / "scenarios" / "retention.yaml").read_text())
     data.update(days=60)
     data["market"]["size"] = 20000
@@ -287,12 +311,7 @@ def test_ledger_balances_with_retention_and_supply_mechanics() -> None:
             assert np.isclose(mine["amount"].sum(), d[f"{name}_amount"].sum()), name
             assert len(mine) == d[name].sum(), name
     m = daily_metrics(d)
-    relative = [name for name, kind in LEDGER if kind == "relative"]
-    income = [name for name, kind in LEDGER if kind == "income"]
-    assert "logistics_cost" in relative and "holding_cost" in relative
-    lines = sum(METRICS[n].daily(d) for n in relative)  # from the counters: every line
-    gains = sum((METRICS[n].daily(d) for n in income), start=pd.Series(0.0, index=d.index))
-    assert np.allclose(m["contribution"], m["gmv"] - lines + gains)
+    assert np.allclose(m["contribution"], contribution_from_counters(d))
     assert np.allclose(m["holding_cost"], 0.05 * m["units_in_stock"])
     assert np.allclose(m["logistics_cost"], 6.0 * m["shipments"])
     assert m["logistics_cost"].sum() > 0 and m["holding_cost"].sum() > 0
@@ -372,3 +391,11 @@ def test_inventory_without_catalogue_and_unknown_persona_are_located() -> None:
     (problem,) = problems(alone)
     assert problem.startswith("s.yaml:7: mechanics.stock.type:")
     assert "add a `catalogue` mechanic" in problem
+
+
+def test_negative_initial_stock_of_a_group_is_located() -> None:
+    """A negative shelf would make the holding cost income: refused at the group's key."""
+    text = GOOD + "    initial_stock_by_group:\n      rice: -50\n"
+    (problem,) = problems(text)
+    assert problem.startswith("s.yaml:24: mechanics.stock.initial_stock_by_group.rice:")
+    assert "greater than or equal to 0" in problem
