@@ -68,7 +68,6 @@ import optuna
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy import stats
 
 from experiments.design import Design, ParamSpec, point_scenario, validate_design
 from experiments.folders import atomic_folder
@@ -513,10 +512,12 @@ def regression_posterior(fitted: Scenario, params: list[FitParam], best: dict[st
                          distance: Distance, executor: Executor, trials: pd.DataFrame, *,
                          design: int, stages: int, noise_replicates: int, draws: int,
                          ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, Any]]:
-    """Local linear-Gaussian posterior (module docstring): `stages` rounds of `design`
-    independent simulations around the current centre, each a regression of the summaries on the
-    parameters that gives J, Sigma and a Gauss-Newton step; draws from the last round's normal.
-    Also returns replicates at the fit (the report's bands)."""
+    """Projected regression posterior (module docstring): `stages - 1` Gauss-Newton rounds of
+    `design` independent simulations find the centre, the design spread and the projection
+    A = (J'J)^-1 J'; a last, independent round regresses the projected summaries A s on the
+    parameters, and the posterior is the regression's exact predictive (multivariate t) times a
+    flat prior on the transformed box, sampled by importance sampling. Also returns replicates at
+    the fit (the report's bands)."""
     lo = np.array([p.u_low for p in params])
     hi = np.array([p.u_high for p in params])
     width = hi - lo
@@ -525,43 +526,47 @@ def regression_posterior(fitted: Scenario, params: list[FitParam], best: dict[st
     noise = run_series(executor, noise_jobs, distance.metrics) if noise_jobs else []
     centre, spread = u_hat, _trial_spread(trials, params, lo, hi)
     rng = np.random.default_rng(fitted.seed % 2**31 + 7)
+    observed = distance.observed_summaries()
     rounds: list[dict[str, Any]] = []
-    fit: dict[str, Any] = {}
+    projection: np.ndarray | None = None
     for stage in range(stages):
-        fit = _regression_round(fitted, params, distance, executor, centre, spread, design,
-                                rng, 20_000 + stage * design, lo, hi)
+        u = _design_points(centre, spread, design, rng, lo, hi)
+        y = _simulate_design(fitted, params, distance, executor, u, 20_000 + stage * design)
+        fit = _linear_round(u, y, centre, spread, observed)
+        if stage == stages - 1:
+            # a previous round's projection is independent of this round's noise, so the
+            # regression below is exactly a regression (with one round, its own slopes serve)
+            a = projection if projection is not None else fit["projection"]
+            post = projected_posterior(u, y @ a.T, centre, a @ observed, lo, hi, rng)
         rounds.append({"centre": [p.from_u(float(v)) for p, v in zip(params, centre,
                                                                       strict=True)],
                        "design_sd_transformed": np.sqrt(np.diag(spread)).tolist(),
                        "posterior_sd_transformed": np.sqrt(np.diag(fit["cov"])).tolist(),
                        "residual_rms": fit["residual_rms"]})
+        projection = fit["projection"]
         centre = np.clip(fit["mean"], lo, hi)
         spread = _clip_spread(DESIGN_WIDTH**2 * fit["cov"], width)
-    mean, cov, df = centre, fit["cov"], fit["df"]
-    # Sigma is estimated from df + 1 replicates: Student t intervals and multivariate t draws
-    quantile = float(stats.t.ppf(0.95, df))
-    raw = mean + (rng.multivariate_normal(np.zeros(len(params)), cov, size=draws * 8,
-                                          method="eigh")
-                  / np.sqrt(rng.chisquare(df, size=(draws * 8, 1)) / df))
-    inside = np.all((raw >= lo) & (raw <= hi), axis=1)
-    kept = raw[inside][:draws]
-    if len(kept) < draws:  # mass beyond a bound: clip the rest rather than return few draws
-        kept = np.vstack([kept, np.clip(raw[~inside][: draws - len(kept)], lo, hi)])
+    mean, cov = post["mean"], post["cov"]
+    picks = rng.choice(len(post["weights"]), size=draws, p=post["weights"])
+    kept = post["samples"][picks]
     frame = pd.DataFrame({p.path: [p.from_u(float(v)) for v in kept[:, i]]
                           for i, p in enumerate(params)})
     sd_u = np.sqrt(np.diag(cov))
-    doc = {"method": "local linear-Gaussian regression posterior (independent-noise design, "
-                     "Gauss-Newton centre, sandwich covariance; transformed parameters)",
-           "draws": len(frame), "t_df": df, "cov_transformed": cov.tolist(),
-           "noise_replicates": noise_replicates, "design": design,
-           "stages": stages, "design_width": DESIGN_WIDTH, "rounds": rounds,
+    q = post["quantiles"]
+    doc = {"method": "projected regression posterior (Gauss-Newton rounds, then the exact "
+                     "predictive of a regression of A s on the transformed parameters, flat "
+                     "prior on the box, importance sampling)",
+           "draws": len(frame), "t_df": post["df"], "cov_transformed": cov.tolist(),
+           "importance_ess": post["ess"], "noise_replicates": noise_replicates,
+           "design": design, "stages": stages, "design_width": DESIGN_WIDTH, "rounds": rounds,
            "simulations": noise_replicates + stages * design,
            "params": {p.path: {"estimate": best[p.path], "mean": p.from_u(float(mean[i])),
                                "scale": "log" if p.log else "linear",
                                "sd_transformed": float(sd_u[i]),
-                               "interval90": [
-                                   p.from_u(max(mean[i] - quantile * sd_u[i], lo[i])),
-                                   p.from_u(min(mean[i] + quantile * sd_u[i], hi[i]))]}
+                               "interval90": [p.from_u(float(q[0.05][i])),
+                                              p.from_u(float(q[0.95][i]))],
+                               "interval50": [p.from_u(float(q[0.25][i])),
+                                              p.from_u(float(q[0.75][i]))]}
                       for i, p in enumerate(params)}}
     return frame, noise, doc
 
@@ -582,11 +587,11 @@ def _trial_spread(trials: pd.DataFrame, params: list[FitParam], lo: np.ndarray,
     return _clip_spread(cov, width)
 
 
-def _clip_spread(cov: np.ndarray, width: np.ndarray) -> np.ndarray:
-    """Symmetric, positive definite, each sd between 1% and 25% of its box width."""
+def _clip_spread(cov: np.ndarray, width: np.ndarray, most: float = 0.25) -> np.ndarray:
+    """Symmetric, positive definite, each sd between 1% and `most` of its box width."""
     cov = (cov + cov.T) / 2
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-    target = np.clip(sd, 0.01 * width, 0.25 * width)
+    target = np.clip(sd, 0.01 * width, most * width)
     corr = cov / np.outer(np.where(sd > 0, sd, 1), np.where(sd > 0, sd, 1))
     np.fill_diagonal(corr, 1.0)
     values, vectors = np.linalg.eigh(corr)
@@ -596,52 +601,55 @@ def _clip_spread(cov: np.ndarray, width: np.ndarray) -> np.ndarray:
     return corr * np.outer(target, target)
 
 
-def _regression_round(fitted: Scenario, params: list[FitParam], distance: Distance,
-                      executor: Executor, centre: np.ndarray, spread: np.ndarray, design: int,
-                      rng: np.random.Generator, first_replicate: int, lo: np.ndarray,
-                      hi: np.ndarray) -> dict[str, Any]:
-    """One round of `design` independent simulations: a third at the centre (their spread is
-    Sigma, pure simulation noise, never inflated by curvature), the rest at N(centre, spread) in
-    antithetic pairs clipped to the box. The summaries are regressed on the transformed
-    parameters; returns the Gauss-Newton centre and its sandwich covariance (module docstring)."""
-    p = len(params)
+def _design_points(centre: np.ndarray, spread: np.ndarray, design: int,
+                   rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """`design` points: a third at the centre (their spread is pure simulation noise), the rest
+    at N(centre, spread) in antithetic pairs, clipped to the box."""
+    p = len(centre)
     at_centre_n = max(p + 2, design // 3)
     half = max((design - at_centre_n) // 2, p + 1)
     z = rng.standard_normal((half, p))
     chol = np.linalg.cholesky(spread)
-    u = np.vstack([np.repeat(centre[None, :], at_centre_n, axis=0),
-                   np.clip(centre + np.vstack([z, -z]) @ chol.T, lo, hi)])
+    return np.vstack([np.repeat(centre[None, :], at_centre_n, axis=0),
+                      np.clip(centre + np.vstack([z, -z]) @ chol.T, lo, hi)])
+
+
+def _simulate_design(fitted: Scenario, params: list[FitParam], distance: Distance,
+                     executor: Executor, u: np.ndarray, first_replicate: int) -> np.ndarray:
+    """Standardised summaries (rows) of one independent simulation per design point."""
     jobs = [(point_scenario(fitted, {q.path: q.from_u(float(v)) for q, v in zip(params, row,
                                                                                 strict=True)}),
              first_replicate + j) for j, row in enumerate(u)]
-    y = np.array([distance.summaries(s) for s in run_series(executor, jobs, distance.metrics)])
+    return np.array([distance.summaries(s) for s in run_series(executor, jobs, distance.metrics)])
+
+
+def _linear_round(u: np.ndarray, y: np.ndarray, centre: np.ndarray, spread: np.ndarray,
+                  observed: np.ndarray) -> dict[str, Any]:
+    """Regress the summaries on the transformed parameters: J, a trust-limited Gauss-Newton step
+    towards the observed summaries, a sandwich covariance (it only sizes the next design) and
+    the projection A = (J'J)^-1 J' the last round uses."""
+    p = u.shape[1]
+    at_centre = np.all(u == centre, axis=1)
     m = len(u)
     x = np.column_stack([np.ones(m), u - centre])
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     jac = coef[1:].T  # (n, p)
-    sigma = np.atleast_2d(np.cov(y[:at_centre_n], rowvar=False))
+    sigma = (np.atleast_2d(np.cov(y[at_centre], rowvar=False)) if at_centre.sum() > 2
+             else np.atleast_2d(np.cov(y - x @ coef, rowvar=False)))
     xtx_inv = np.linalg.inv(x.T @ x)
     c_inv = xtx_inv[1:, 1:]  # slope block: Cov(vec J) = Sigma (x) c_inv
-    # noise in the slopes inflates J'J by tr(Sigma) c_inv and J'Sigma J by tr(Sigma^2) c_inv:
-    # subtract both, relative to each matrix
     gram = _debias(jac.T @ jac, np.trace(sigma) * c_inv)
-    meat = _debias(jac.T @ sigma @ jac, np.trace(sigma @ sigma) * c_inv)
     bread = np.linalg.inv(gram)
-    gap = distance.observed_summaries() - coef[0]
+    gap = observed - coef[0]
     step = bread @ jac.T @ gap
-    # trust region: the linear fit is only known where the design went (about 1.5 design sd);
-    # a longer step along a weakly identified ridge is cut to that length, and the next round
-    # continues from there
+    # trust region: the linear fit is only known where the design went
     reach = float(np.sqrt(step @ np.linalg.solve(spread, step)))
     if reach > TRUST:
         step *= TRUST / reach
-    # the observed data's own noise (Sigma), the noise of the fitted value at the centre
-    # (Sigma x its regression variance), and slope noise carried by the remaining misfit
-    cov = (bread @ meat @ bread * (1.0 + xtx_inv[0, 0])
-           + bread @ (float(gap @ sigma @ gap) * c_inv) @ bread)
-    return {"mean": centre + step, "cov": (cov + cov.T) / 2,
-            "residual_rms": float(np.sqrt(np.mean(gap**2))), "step_cut": reach > TRUST,
-            "df": at_centre_n - 1}
+    cov = bread @ (jac.T @ sigma @ jac) @ bread * (1.0 + xtx_inv[0, 0])
+    cov = (cov + cov.T) / 2 + 1e-12 * np.eye(p)
+    return {"mean": centre + step, "cov": cov, "projection": bread @ jac.T,
+            "residual_rms": float(np.sqrt(np.mean(gap**2)))}
 
 
 def _debias(raw: np.ndarray, bias: np.ndarray, keep: float = 0.5) -> np.ndarray:
@@ -659,9 +667,91 @@ def _debias(raw: np.ndarray, bias: np.ndarray, keep: float = 0.5) -> np.ndarray:
     return (out + out.T) / 2
 
 
-def interval(doc: dict[str, Any], path: str) -> tuple[float, float]:
-    """The 90% interval of one parameter from a calibration summary."""
-    lo, hi = doc["posterior"]["params"][path]["interval90"]
+PROPOSALS = 20_000  # importance-sampling draws per pass (cheap: no simulation)
+PROPOSAL_DF = 5  # multivariate t proposal: heavier tails than the target's
+ESS_WANTED = 2_000
+
+
+def projected_posterior(u: np.ndarray, t: np.ndarray, centre: np.ndarray, t_obs: np.ndarray,
+                        lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator,
+                        ) -> dict[str, Any]:
+    """Posterior of the transformed parameters given the projected observed summaries t_obs and
+    a design (u, t) of independent simulations, under t = B'[1, u - centre] + e, e ~ N(0, Sig):
+    with the flat (Jeffreys) prior on (B, Sig), the predictive of a new t at u is the
+    multivariate t with nu = m - k - p + 1 degrees of freedom, location B^'x(u) and scale
+    S (1 + x(u)'(X'X)^-1 x(u)) / nu (S the residual cross-product), so
+
+        p(u | t_obs, design) ~ 1[lo <= u <= hi] * t_nu(t_obs; B^'x(u), S (1 + h(u)) / nu).
+
+    It carries the observed data's own noise, the noise of the fitted line (intercept and
+    slopes, growing away from the design's centre) and the estimated noise covariance; nothing
+    is tuned. Sampled by self-normalised importance sampling from a multivariate t proposal,
+    refitted to the weighted draws until the effective sample size reaches ESS_WANTED."""
+    m, p = u.shape
+    x = np.column_stack([np.ones(m), u - centre])
+    k = p + 1
+    nu = m - k - p + 1
+    if nu < 2:
+        raise InputError([Problem("--design", None, "", f"{m} simulations are too few for the "
+                                  f"posterior with {p} parameters; give --design >= "
+                                  f"{2 * p + 3}")])
+    coef, *_ = np.linalg.lstsq(x, t, rcond=None)  # (k, p)
+    resid = t - x @ coef
+    scale = (resid.T @ resid) / nu
+    scale_inv = np.linalg.pinv(scale)
+    xtx_inv = np.linalg.inv(x.T @ x)
+
+    def log_target(points: np.ndarray) -> np.ndarray:
+        xs = np.column_stack([np.ones(len(points)), points - centre])
+        h = np.einsum("ij,jk,ik->i", xs, xtx_inv, xs)
+        r = t_obs - xs @ coef
+        q = np.einsum("ij,jk,ik->i", r, scale_inv, r) / (1.0 + h)
+        return -0.5 * p * np.log1p(h) - 0.5 * (nu + p) * np.log1p(q / nu)
+
+    width = hi - lo
+    slope = coef[1:].T  # t ~ a + slope (u - centre)
+    slope_inv = np.linalg.pinv(slope)
+    mean = np.clip(centre + slope_inv @ (t_obs - coef[0]), lo, hi)
+    cov = _clip_spread(4.0 * slope_inv @ scale @ slope_inv.T, width, most=0.5)
+    ess, weights, points = 0.0, np.ones(1), mean[None, :]
+    for _ in range(6):
+        chol = np.linalg.cholesky(cov)
+        z = rng.standard_normal((PROPOSALS, p))
+        g = np.sqrt(rng.chisquare(PROPOSAL_DF, size=(PROPOSALS, 1)) / PROPOSAL_DF)
+        points = mean + (z / g) @ chol.T
+        inv_cov = np.linalg.inv(cov)
+        d = points - mean
+        log_q = -0.5 * (PROPOSAL_DF + p) * np.log1p(
+            np.einsum("ij,jk,ik->i", d, inv_cov, d) / PROPOSAL_DF)
+        inside = np.all((points >= lo) & (points <= hi), axis=1)
+        log_w = np.where(inside, log_target(points) - log_q, -np.inf)
+        log_w -= log_w.max()
+        weights = np.exp(log_w)
+        weights /= weights.sum()
+        ess = float(1.0 / np.sum(weights**2))
+        mean = weights @ points
+        spread = np.atleast_2d(np.cov(points, rowvar=False, aweights=weights))
+        cov = _clip_spread(1.5**2 * spread, width, most=0.5)
+        if ess >= ESS_WANTED:
+            break
+    post_mean = weights @ points
+    post_cov = np.atleast_2d(np.cov(points, rowvar=False, aweights=weights))
+    quantiles = {level: np.array([_weighted_quantile(points[:, i], weights, level)
+                                  for i in range(p)]) for level in (0.05, 0.25, 0.75, 0.95)}
+    return {"mean": post_mean, "cov": post_cov, "samples": points, "weights": weights,
+            "quantiles": quantiles, "ess": ess, "df": nu}
+
+
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, level: float) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    cum -= weights[order] / 2  # midpoints: the quantile of a step function, interpolated
+    return float(np.interp(level, cum, values[order]))
+
+
+def interval(doc: dict[str, Any], path: str, level: int = 90) -> tuple[float, float]:
+    """The 90% (or 50%) interval of one parameter from a calibration summary."""
+    lo, hi = doc["posterior"]["params"][path][f"interval{level}"]
     return float(lo), float(hi)
 
 
