@@ -60,7 +60,7 @@ def main() -> None:
 
     with ProcessPoolExecutor(args.workers) as pool:
         futures = {pool.submit(one, p, seed, work, args.stages, args.design): p
-                   for p in args.p for seed in range(FIRST_SEED, FIRST_SEED + args.seeds)}
+                   for seed in range(FIRST_SEED, FIRST_SEED + args.seeds) for p in args.p}
         for future in as_completed(futures):
             records[futures[future]] += future.result()
             write()
