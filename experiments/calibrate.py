@@ -705,7 +705,7 @@ def projected_posterior(u: np.ndarray, t: np.ndarray, centre: np.ndarray, t_obs:
     resid = t - x @ coef
     scale = (resid.T @ resid) / nu
     scale_inv = np.linalg.pinv(scale)
-    xtx_inv = np.linalg.inv(x.T @ x)
+    xtx_inv = np.linalg.pinv(x.T @ x)
     slope = coef[1:].T  # t ~ a + slope (u - centre)
     slope_inv = np.linalg.pinv(slope)
     solution = np.clip(centre + slope_inv @ (t_obs - coef[0]), lo, hi)
