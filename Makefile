@@ -8,9 +8,13 @@ STAMP  := $(VENV)/.installed
 DEMO   ?= scenarios/cold_start.yaml
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup run test bench lab lint clean
+.PHONY: setup chromium run test bench lab lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# The browser test opens the dashboards in Debian's Chromium (CI runs as root on Debian 12).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 # Re-install only when the dependency list changes; the project itself is editable.
 $(STAMP): pyproject.toml

@@ -28,6 +28,8 @@ from experiments.cli_common import (
     enforce_compliance,
     err,
 )
+from experiments.dashboard import load_runs, write_dashboard
+from experiments.forecast import load_forecast
 from experiments.outputs import write_run
 from experiments.power_cli import power
 from experiments.report import fmt
@@ -39,6 +41,9 @@ from sim.metrics import METRICS
 from sim.scenario import Scenario, load_scenario, scenario_schema
 
 MAX_EVENT_LOG_USERS = 500_000
+ForecastOption = Annotated[Path | None, typer.Option(
+    "--forecast", help="A folder written by `simctl forecast --observed`: its flagged weeks "
+    "fill the dashboard's early-warning panel.")]
 
 app = typer.Typer(
     name="simctl",
@@ -74,11 +79,14 @@ def run_command(
         help=f"Also write events.parquet (user, day, event, amount, channel, campaign); "
         f"markets up to {MAX_EVENT_LOG_USERS:,} users.")] = False,
     strict: StrictOption = False,
+    forecast_dir: ForecastOption = None,
 ) -> None:
-    """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path)."""
+    """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path); its
+    report.html is the operations dashboard."""
     with cli_errors():
         extra = flag_overrides(days=days, seed=seed, replicates=replicates)
         scenario = load_scenario(scenario_file, [*(overrides or []), *extra])
+        warnings = load_forecast(forecast_dir) if forecast_dir is not None else None
         enforce_compliance(scenario, strict)
         check_memory(scenario)
         if events and scenario.market.size > MAX_EVENT_LOG_USERS:
@@ -94,7 +102,7 @@ def run_command(
         finally:
             progress.close()
         wall = time.perf_counter() - started
-        run_dir = write_run(result, out, wall, events=events)
+        run_dir = write_run(result, out, wall, events=events, forecast=warnings)
         summary = result.summary()
         if not quiet:
             err.print(summary_table(scenario, summary))
@@ -181,6 +189,23 @@ def schema_command(
         else:
             out.write_text(text + "\n", encoding="utf-8")
             err.print(f"wrote {out}", markup=False)
+
+
+@app.command("dashboard")
+def dashboard_command(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders written by simctl run.")],
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("dashboard.html"),
+    forecast_dir: ForecastOption = None,
+) -> None:
+    """Business health and growth accounting of several runs side by side, one self-contained
+    HTML page (prints its path). A folder that is not a run: one line each, exit 2, nothing
+    written."""
+    with cli_errors():
+        runs = load_runs(run_dirs)
+        warnings = load_forecast(forecast_dir) if forecast_dir is not None else None
+        path = write_dashboard(runs, out, warnings)
+        err.print(f"dashboard of {len(runs)} run(s) -> {path}", markup=False, soft_wrap=True)
+        typer.echo(str(path))
 
 
 app.command("power")(power)

@@ -26,6 +26,7 @@ from scipy.stats import qmc
 
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario, validate_scenario
+from sim.yaml_lines import dotted, line_for
 
 Value = int | float | str | bool
 DESIGNS = ("grid", "lhs", "sobol")
@@ -132,9 +133,12 @@ def parse_param(text: str) -> ParamSpec:
 def _current(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
     node: Any = data
     for key in keys:
-        if not isinstance(node, dict) or key not in node:
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+        elif isinstance(node, dict) and key in node:
+            node = node[key]
+        else:
             return None
-        node = node[key]
     return node
 
 
@@ -208,19 +212,33 @@ def _sobol(engine: qmc.Sobol, points: int) -> np.ndarray:
         return engine.random(points)
 
 
-def set_path(data: dict[str, Any], keys: tuple[str, ...], value: Value) -> str | None:
-    """Set a dotted path in scenario data; return a message when a value sits where a section
-    should be."""
+def set_path(data: dict[str, Any], keys: tuple[str, ...],
+             value: Value) -> tuple[tuple[str | int, ...], str | None]:
+    """Set a dotted path in scenario data, list items by position (`tiers.2.threshold`), as
+    scenario overrides do. Returns the path with list positions as numbers (how validation
+    locates an overridden field) and a message when the path cannot be set: a value where a
+    section should be, or a list position past the end."""
     node: Any = data
-    for key in keys[:-1]:
-        child = node.get(key)
+    done: list[str | int] = []
+    for i, key in enumerate(keys):
+        if isinstance(node, list):
+            if not (key.isdigit() and int(key) < len(node)):
+                return tuple(done), (f"no item {key} in this list of {len(node)} "
+                                     "(items count from 0)")
+            step: str | int = int(key)
+        elif isinstance(node, dict):
+            step = key
+        else:
+            return tuple(done), "this field is a value, not a section"
+        done.append(step)
+        if i == len(keys) - 1:
+            node[step] = value
+            break
+        child = node[step] if isinstance(node, list) else node.get(step)
         if child is None:
-            node[key] = child = {}
-        if not isinstance(child, dict):
-            return "this field is a value, not a section"
+            node[step] = child = {}
         node = child
-    node[keys[-1]] = value
-    return None
+    return tuple(done), None
 
 
 def point_scenario(base: Scenario, point: dict[str, Value],
@@ -229,10 +247,10 @@ def point_scenario(base: Scenario, point: dict[str, Value],
     data = copy.deepcopy(data if data is not None else base.model_dump(mode="python"))
     overridden: dict[tuple, str] = {}
     for path, value in point.items():
-        keys = tuple(path.split("."))
-        message = set_path(data, keys, value)
+        keys, message = set_path(data, tuple(path.split(".")), value)
         if message:
-            raise InputError([Problem(base._source, None, path, f"{message} (--param)")])
+            raise InputError([Problem(base._source, line_for(keys, base._lines), dotted(keys),
+                                      f"--param {path}: {message}")])
         overridden[keys] = f"--param {path}={value}"
     return validate_scenario(data, base._source, base._lines, overridden)
 

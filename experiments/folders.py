@@ -40,3 +40,15 @@ def atomic_folder(final: Path, replace: bool = False) -> Iterator[Path]:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)
+
+
+def atomic_file(final: Path, text: str) -> None:
+    """Write `text` to a hidden sibling and rename it onto `final`: a complete file or none."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.parent / f".partial-{final.name}-{os.getpid()}"
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, final)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -30,6 +30,7 @@ from experiments.design import point_scenario
 from experiments.folders import atomic_folder
 from experiments.observed import Observed
 from experiments.outputs import _json_safe
+from experiments.report import early_warning_panel
 from experiments.sweep import page
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
@@ -187,10 +188,47 @@ def forecast_report(result: Forecast) -> str:
              f"({'parameter uncertainty and ' if doc['parameter_uncertainty'] else ''}simulation "
              f"noise); the dashed line ends the fitted period. Red: observed outside the band in "
              f"the bad direction (early warning); orange: outside in the other direction.")
-    warn = "".join(f"<li>{w}</li>" for w in result.warnings) or "<li>none</li>"
+    panel = early_warning_panel({**doc, "flags": flagged_weeks(table)})
     return page(f"Forecast: {doc['scenario']}", intro,
                 fig.to_html(full_html=False, include_plotlyjs=False)
-                + f"<h2>Early warnings</h2><ul>{warn}</ul>")
+                + f'<section id="warnings"><h2>Early warnings</h2>{panel}</section>')
+
+
+FLAG_FIELDS = ("metric", "week", "first_day", "observed", "lo", "hi", "flag", "warning")
+
+
+def flagged_weeks(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The weeks whose observed value left the band, as plain records (for the panels)."""
+    if table.empty or "flag" not in table.columns:
+        return []
+    rows = table[table["flag"] != ""]
+    return [{"metric": str(r.metric), "week": int(r.week), "first_day": int(r.first_day),
+             "observed": float(r.observed), "lo": float(r.lo), "hi": float(r.hi),
+             "flag": str(r.flag), "warning": bool(r.warning)} for r in rows.itertuples()]
+
+
+def load_forecast(folder: Path) -> dict[str, Any]:
+    """A forecast folder's summary with its flagged weeks (`flags`), for a run dashboard's
+    early-warning panel; a located error if the folder is not one `simctl forecast` wrote."""
+    folder = Path(folder)
+    summary, table = folder / "summary.json", folder / "forecast.parquet"
+    problem = None
+    if not folder.is_dir():
+        problem = "no such folder"
+    elif not summary.exists() or not table.exists():
+        problem = "not a forecast folder (needs summary.json and forecast.parquet)"
+    else:
+        try:
+            doc = json.loads(summary.read_text("utf-8"))
+        except ValueError as exc:
+            problem = f"summary.json is not JSON ({exc})"
+        else:
+            if not isinstance(doc, dict) or doc.get("kind") != "forecast":
+                problem = "summary.json is not a forecast's (kind != forecast)"
+    if problem:
+        raise InputError([Problem(str(folder), None, "--forecast", f"{problem}; give a folder "
+                                  "written by simctl forecast")])
+    return {**doc, "flags": flagged_weeks(pd.read_parquet(table))}
 
 
 def metric_kinds(names: list[str]) -> dict[str, str]:

@@ -71,8 +71,10 @@ def end_of_run_tables(result: Result) -> dict[str, list]:
     return tables
 
 
-def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool = False) -> Path:
-    """Write the run folder and return its final path."""
+def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool = False,
+              forecast: dict[str, Any] | None = None) -> Path:
+    """Write the run folder and return its final path (`forecast`, from
+    `experiments.forecast.load_forecast`, fills the dashboard's early-warning panel)."""
     final = unique_folder(Path(out_root) / result.scenario.name, run_folder_name(result))
     with atomic_folder(final) as partial:
         (partial / "scenario.resolved.yaml").write_text(result.scenario.to_yaml(), "utf-8")
@@ -85,7 +87,7 @@ def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool 
             result.events().to_parquet(partial / "events.parquet", index=False)
         summary = summary_document(result, wall_seconds)
         (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
-        write_report(result, summary, partial / "report.html")
+        write_report(result, summary, partial / "report.html", forecast)
     return final
 
 

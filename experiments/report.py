@@ -32,15 +32,17 @@ def daily_bands(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame
 
 
 def daily_figure(result: Result) -> go.Figure:
-    names = result.metric_names
+    """Every daily metric (by arm with an experiment: channel costs such as ad spend have no
+    arm, so they are left out there), growth accounting aside (it has its own section)."""
+    with_arms = result.scenario.experiment is not None
+    frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
+    names = [n for n in result.metric_names if not n.startswith("ga_") and n in frame.columns]
     cols = 3
     rows = -(-len(names) // cols)
     titles = [f"{n} ({METRICS[n].daily_unit})" for n in names]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
                         vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
                         horizontal_spacing=0.06)
-    with_arms = result.scenario.experiment is not None
-    frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
     for i, metric in enumerate(names):
         row, col = i // cols + 1, i % cols + 1
         bands = daily_bands(frame, metric, ["arm"])
@@ -367,12 +369,16 @@ WATERFALL = LEDGER  # the ledger's own order: the drawing cannot leave a line ou
 
 def waterfall_steps(metrics: dict[str, Stats]) -> list[tuple[str, str, float]]:
     """(metric, measure, value) from gmv to contribution, horizon means: costs enter negative,
-    totals carry the metric's own mean so the drawn sums can be checked against it."""
+    income (membership fees) positive, both as plotly "relative" steps; totals carry the
+    metric's own mean so the drawn sums can be checked against it."""
     steps = []
     for name, measure in WATERFALL:
         value = _mean(metrics, name)
         value = 0.0 if math.isnan(value) else value
-        steps.append((name, measure, -value if measure == "relative" and value else value))
+        if measure == "income":
+            steps.append((name, "relative", value))
+        else:
+            steps.append((name, measure, -value if measure == "relative" and value else value))
     return steps
 
 
@@ -422,6 +428,432 @@ def money_section(metrics: dict[str, Stats]) -> str:
                    + _embed(money_waterfall([s for s in steps if s[0] not in zero])))
 
 
+# --- the operations dashboard: business health, growth accounting, inventory, operations,
+# attribution and early warnings. Each section is driven by a declarative list of metric
+# names, so a new mechanic's metrics appear by adding their names here; a metric the run does
+# not produce is left out, and a section with none says "not modelled in this scenario".
+
+HEALTH_KPIS: tuple[str, ...] = ("gmv", "net_revenue", "contribution", "new_users", "dau_mau",
+                                "churned_users", "ga_quick_ratio")
+BAD_WHEN_UP = {"churned_users", "ga_churned_users", "refunds", "cac", "stockout_days",
+               "lost_sales", "lost_sales_value", "backorders", "logistics_cost_per_order",
+               "holding_cost", "points_liability", "community_churn_rate", "other_churn_rate"}
+INVENTORY_METRICS: tuple[str, ...] = (
+    "units_in_stock", "fill_rate", "stockout_days", "days_of_cover", "inventory_turnover",
+    "lost_sales", "lost_sales_value", "backorders", "units_received", "units_shipped",
+    "logistics_cost", "logistics_cost_per_order", "holding_cost", "late_deliveries",
+    "private_label_share")
+# (group title, metrics drawn over time and listed with their horizon values)
+OPERATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Segment sizes", ("seg_high_value_users", "seg_potential_users", "seg_at_risk_users",
+                       "seg_lost_users", "seg_high_spend_users", "seg_low_spend_users")),
+    ("Lifecycle states", ("new_state_users", "active_state_users", "dormant_state_users",
+                          "reactivated_users")),
+    ("Automations", ("automation_sends", "automation_cost", "automation_conversions",
+                     "automation_conversion_rate", "sms_optouts")),
+    ("Membership tiers", tuple(f"tier_{k}_users" for k in range(1, 5))),
+    ("Points", ("points_issued", "points_redeemed", "points_outstanding", "points_liability")),
+    ("Paid membership", ("paid_members", "new_paid_members", "paid_renewals", "paid_lapses",
+                         "paid_renewal_rate", "membership_fees")),
+    ("Community groups vs other users", ("community_members", "community_groups",
+                                         "community_churn_rate", "other_users",
+                                         "other_churn_rate")),
+    ("Live streams", ("live_viewers", "live_buyers", "live_gmv", "live_viewer_to_buyer")),
+    ("Recommendations", ("rec_warmed_users", "recommender_cost")),
+)
+GA_USERS = (("ga_new_users", "new", "#2ca02c", 1), ("ga_resurrected_users", "resurrected",
+                                                     "#98df8a", 1),
+            ("ga_retained_users", "retained", "#1f77b4", 1),
+            ("ga_churned_users", "churned", "#d62728", -1))
+GA_REVENUE = (("ga_retained_revenue", "retained", "#1f77b4", 1),
+              ("ga_expansion_revenue", "expansion", "#aec7e8", 1),
+              ("ga_new_revenue", "new", "#2ca02c", 1),
+              ("ga_resurrected_revenue", "resurrected", "#98df8a", 1),
+              ("ga_contraction_revenue", "contraction", "#ff9896", -1),
+              ("ga_churned_revenue", "churned", "#d62728", -1))
+
+
+def mean_daily(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Daily metrics averaged over replicates (index: day)."""
+    return metrics.drop(columns=["replicate"]).groupby("day").mean(numeric_only=True)
+
+
+def trend_window(days: int) -> int:
+    """Days compared in a KPI's trend: the last 30 against the 30 before (less if short)."""
+    return min(30, days // 2)
+
+
+def kpi_value_and_trend(daily: pd.DataFrame, name: str) -> tuple[float, float]:
+    """(value over the horizon, relative change of the last window against the one before:
+    flows summed, stocks at each window's end, ratios as ratios of sums; NaN if undefined)."""
+    metric = METRICS[name]
+    if name.startswith("ga_") and metric.kind == "ratio":  # per period: the latest, and the
+        ratios = daily[name].dropna()  # change from the period before (NaN off period ends)
+        if ratios.empty:
+            return math.nan, math.nan
+        last = float(ratios.iloc[-1])
+        before = float(ratios.iloc[-2]) if len(ratios) > 1 else math.nan
+        return last, (last - before) / abs(before) if before else math.nan
+    value = metric.over_horizon(daily)
+    window = trend_window(len(daily))
+    if window < 1 or (metric.kind == "ratio" and metric.mature_after):
+        return value, math.nan
+
+    def level(rows: pd.DataFrame) -> float:
+        if metric.kind == "flow":
+            return float(rows[name].sum())
+        if metric.kind == "stock":
+            return float(rows[name].iloc[-1])
+        den = rows[metric.denominator].sum()
+        return float(rows[metric.numerator].sum() / den) if den else math.nan
+
+    now, then = level(daily.iloc[-window:]), level(daily.iloc[-2 * window:-window])
+    change = (now - then) / abs(then) if then and not math.isnan(then) else math.nan
+    return value, change
+
+
+def sparkline(values: pd.Series, width: int = 140, height: int = 32) -> str:
+    """An inline SVG line of a daily series (no script: it shows even if plotly fails)."""
+    y = values.to_numpy(dtype=float)
+    y = y[~pd.isna(y)]
+    if len(y) < 2:
+        return ""
+    low, high = float(y.min()), float(y.max())
+    span = (high - low) or 1.0
+    xs = [i * (width - 2) / (len(y) - 1) + 1 for i in range(len(y))]
+    ys = [height - 2 - (v - low) / span * (height - 4) for v in y]
+    points = " ".join(f"{x:.1f},{v:.1f}" for x, v in zip(xs, ys, strict=True))
+    return (f"<svg class='spark' width='{width}' height='{height}' role='img'>"
+            f"<polyline fill='none' stroke='#1f77b4' stroke-width='1.2' points='{points}'/></svg>")
+
+
+def _trend_text(name: str, change: float, window: int) -> str:
+    if math.isnan(change):
+        return "<span class='flat'>no trend</span>"
+    good = (change >= 0) != (name in BAD_WHEN_UP)
+    arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
+    css = "flat" if abs(change) < 0.005 else ("up" if good else "down")
+    against = ("the last period against the one before" if name.startswith("ga_")
+               else f"last {window} days against the {window} before")
+    return (f"<span class='{css}' title='{against}'>"
+            f"{arrow} {change:+.1%}</span>")
+
+
+def kpi_tiles(daily: pd.DataFrame, names: tuple[str, ...]) -> str:
+    """One tile per KPI the run produces: value over the horizon, trend, daily sparkline."""
+    tiles = []
+    window = trend_window(len(daily))
+    for name in names:
+        if name not in daily.columns:
+            continue
+        value, change = kpi_value_and_trend(daily, name)
+        metric = METRICS[name]
+        series = daily[name]
+        if metric.kind == "flow" and name.startswith("ga_"):
+            series = series[series != 0]
+        tiles.append(
+            f"<div class='tile' data-metric='{name}' title='{html.escape(metric.description)}'>"
+            f"<div class='label'>{html.escape(name)}</div>"
+            f"<div class='value'>{fmt(value)} <small>{html.escape(metric.unit)}</small></div>"
+            f"{_trend_text(name, change, window)}{sparkline(series)}</div>")
+    return f"<div class='tiles'>{''.join(tiles)}</div>"
+
+
+def health_section(daily: pd.DataFrame) -> str:
+    present = [n for n in HEALTH_KPIS if n in daily.columns]
+    if not present:
+        return section("health", "Business health", not_modelled("Business KPIs"))
+    window = trend_window(len(daily))
+    return section("health", "Business health",
+                   f"<p>Over the horizon (flows summed, stocks on the last day, ratios of sums), "
+                   f"means over replicates; the trend compares the last {window} days with the "
+                   f"{window} before (green: the good direction). Growth-accounting ratios show "
+                   "the last complete period, against the period before.</p>"
+                   + kpi_tiles(daily, HEALTH_KPIS))
+
+
+def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:
+    """Growth-accounting metrics of each complete period (rows), from the replicate-mean daily
+    metrics: the values recorded on each period's last day."""
+    names = [m for m in METRICS if m.startswith("ga_") and m in daily.columns]
+    ends = [d for d in range(period_days - 1, len(daily), period_days)]
+    table = daily.iloc[ends][names].copy()
+    table.index = pd.Index([f"days {d - period_days + 1}–{d}" for d in ends], name="period")
+    if "ga_quick_ratio" in table.columns:  # ratio of the means, as the horizon value is
+        table["ga_quick_ratio"] = (table["ga_gained_users"]
+                                   / table["ga_churned_users"].where(
+                                       table["ga_churned_users"] != 0))
+        table["ga_revenue_quick_ratio"] = (table["ga_revenue_gained"]
+                                           / table["ga_revenue_lost"].where(
+                                               table["ga_revenue_lost"] != 0))
+    return table
+
+
+def growth_figure(periods: pd.DataFrame, title: str = "") -> go.Figure:
+    """Stacked bars of where each period's buyers and revenue came from (losses below zero),
+    with the quick ratio on a second axis."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        specs=[[{"secondary_y": True}], [{"secondary_y": True}]],
+                        subplot_titles=[f"{title}buyers per period", f"{title}revenue per period "
+                                        "(yuan)"])
+    x = list(periods.index)
+    for row, parts, ratio in ((1, GA_USERS, "ga_quick_ratio"),
+                              (2, GA_REVENUE, "ga_revenue_quick_ratio")):
+        for name, label, color, sign in parts:
+            fig.add_trace(go.Bar(x=x, y=sign * periods[name], name=label, marker_color=color,
+                                 legendgroup=label, showlegend=row == 1 or name in (
+                                     "ga_expansion_revenue", "ga_contraction_revenue")),
+                          row=row, col=1)
+        fig.add_trace(go.Scatter(x=x, y=periods[ratio], mode="lines+markers",
+                                 name="quick ratio" if row == 1 else "revenue quick ratio",
+                                 line={"color": "#222", "width": 1.5}),
+                      row=row, col=1, secondary_y=True)
+        fig.update_yaxes(title_text="quick ratio", secondary_y=True, row=row, col=1,
+                         rangemode="tozero")
+    fig.update_layout(barmode="relative", height=640, template="plotly_white",
+                      margin={"t": 40, "l": 60, "r": 60, "b": 40})
+    return fig
+
+
+def growth_table(periods: pd.DataFrame) -> str:
+    columns = [("ga_active_users", "active"), ("ga_new_users", "new"),
+               ("ga_retained_users", "retained"), ("ga_resurrected_users", "resurrected"),
+               ("ga_churned_users", "churned"), ("ga_quick_ratio", "quick ratio"),
+               ("ga_revenue", "revenue"), ("ga_expansion_revenue", "expansion"),
+               ("ga_contraction_revenue", "contraction"), ("ga_churned_revenue",
+                                                           "churned revenue"),
+               ("ga_revenue_quick_ratio", "revenue quick ratio")]
+    head = "".join(f"<th title='{html.escape(METRICS[n].description)}'>{label}</th>"
+                   for n, label in columns)
+    body = "".join(f"<tr><td>{html.escape(str(period))}</td>"
+                   + "".join(f"<td>{fmt(row[n])}</td>" for n, _ in columns) + "</tr>"
+                   for period, row in periods.iterrows())
+    return (f"<div class='wide'><table><thead><tr><th>period</th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>")
+
+
+def growth_section(daily: pd.DataFrame, period_days: int) -> str:
+    title = "Growth accounting"
+    if "ga_active_users" not in daily.columns:
+        return section("growth", title, not_modelled("Growth accounting (a run from before "
+                                                     "it existed)"))
+    periods = growth_periods(daily, period_days)
+    if periods.empty or periods["ga_active_users"].sum() == 0:
+        return section("growth", title, f"<p class='note'>No complete {period_days}-day period "
+                       "with a buyer in this run (set growth_accounting.period_days or a "
+                       "longer horizon).</p>")
+    return section("growth", title,
+                   f"<p>Buyers active in each {period_days}-day period (at least one order) "
+                   "split into new (first order ever), retained (active the period before too) "
+                   "and resurrected (ordered before, not the period before); churned buyers "
+                   "were active the period before but not in this one. Revenue: retained = "
+                   "min(this, last period) per retained buyer, expansion and contraction the "
+                   "rest. Quick ratio = (new + resurrected) / churned; revenue quick ratio = "
+                   "(new + resurrected + expansion) / (churned + contraction). Means over "
+                   "replicates.</p>" + _embed(growth_figure(periods)) + growth_table(periods))
+
+
+def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str:
+    """A table of the group's horizon values and a chart of their daily series (present
+    metrics only; empty string if the run has none of them)."""
+    present = [n for n in names if n in daily.columns]
+    if not present:
+        return ""
+    rows = "".join(f"<tr><td title='{html.escape(METRICS[n].description)}'>{n}</td>"
+                   f"<td>{html.escape(METRICS[n].unit)}</td>"
+                   f"<td>{fmt(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
+    units = list(dict.fromkeys(METRICS[n].daily_unit for n in present))  # one panel per unit
+    fig = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=units)
+    for i, name in enumerate(present):
+        fig.add_trace(go.Scatter(x=list(daily.index), y=daily[name], mode="lines", name=name,
+                                 line={"color": PALETTE[i % len(PALETTE)], "width": 1.5}),
+                      row=units.index(METRICS[name].daily_unit) + 1, col=1)
+    fig.update_layout(height=120 + 180 * len(units), template="plotly_white",
+                      margin={"t": 30, "l": 60, "r": 20, "b": 40})
+    fig.update_xaxes(title_text="day", row=len(units), col=1)
+    return (f"<h3>{html.escape(title)}</h3><div class='pair'><table><thead><tr><th>metric</th>"
+            f"<th>unit</th><th>over the horizon</th></tr></thead><tbody>{rows}</tbody></table>"
+            f"<div class='chart'>{_embed(fig)}</div></div>")
+
+
+def inventory_section(daily: pd.DataFrame) -> str:
+    body = metric_group(daily, "Stock and service", INVENTORY_METRICS)
+    if not body:
+        return section("inventory", "Inventory health", not_modelled("Inventory and fulfilment"))
+    return section("inventory", "Inventory health",
+                   "<p>Stock, fill rate, stock-out days, days of cover and turnover, means over "
+                   "replicates.</p>" + kpi_tiles(daily, INVENTORY_METRICS[:5]) + body)
+
+
+def labelled(tables: dict[str, list], mechanic: str, size: int, *names: str) -> list[str]:
+    """Labels for a table axis of `size`: a label list of that length from the same mechanic
+    (first of `names` found), else 0..size-1."""
+    for name in names:
+        labels = tables.get(f"{mechanic}.{name}")
+        if isinstance(labels, list) and len(labels) == size and all(
+                isinstance(v, str) for v in labels):
+            return labels
+    return [str(i) for i in range(size)]
+
+
+def matrix_table(values: list, rows: list[str], cols: list[str], corner: str = "") -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(f"<tr><td>{html.escape(r)}</td>"
+                   + "".join(f"<td>{fmt(float(v))}</td>" for v in line) + "</tr>"
+                   for r, line in zip(rows, values, strict=True))
+    return (f"<div class='wide'><table><thead><tr><th>{html.escape(corner)}</th>{head}</tr>"
+            f"</thead><tbody>{body}</tbody></table></div>")
+
+
+def _by_mechanic(tables: dict[str, list], suffix: str) -> list[tuple[str, list]]:
+    return [(key.rsplit(".", 1)[0], value) for key, value in sorted(tables.items())
+            if key.endswith(f".{suffix}")]
+
+
+def rfm_tables(tables: dict[str, list]) -> str:
+    from sim.mechanics.segments import RFM_SEGMENTS
+
+    parts = []
+    for mechanic, matrix in _by_mechanic(tables, "rfm_transitions"):
+        labels = list(RFM_SEGMENTS)[:len(matrix)]
+        parts.append(f"<h3>RFM transitions ({html.escape(mechanic)})</h3><p>Users moving from "
+                     "the segment at one recomputation (rows) to the next (columns), summed "
+                     "over the run, mean over replicates.</p>"
+                     + matrix_table(matrix, labels, labels, "from \\ to"))
+    return "".join(parts)
+
+
+RULE_COLUMNS = ("sends", "reads", "cost", "conversions", "conversion_gmv")
+
+
+def rule_tables(tables: dict[str, list]) -> str:
+    parts = []
+    for mechanic, names in _by_mechanic(tables, "rule_names"):
+        columns = [c for c in RULE_COLUMNS if f"{mechanic}.rule_{c}" in tables]
+        totals = [[sum(tables[f"{mechanic}.rule_{c}"][i]) for c in columns]
+                  for i in range(len(names))]
+        parts.append(f"<h3>Automation rules ({html.escape(mechanic)})</h3><p>Per rule over the "
+                     "horizon: sends, reads, cost (yuan: sends and gifts), conversions and their "
+                     "order value, mean over replicates.</p>"
+                     + matrix_table(totals, [str(n) for n in names], columns, "rule"))
+    return "".join(parts)
+
+
+def operations_section(daily: pd.DataFrame, tables: dict[str, list]) -> str:
+    body = rule_tables(tables) + rfm_tables(tables) + "".join(
+        metric_group(daily, title, names) for title, names in OPERATIONS)
+    if not body:
+        return section("operations", "Retention operations",
+                       not_modelled("Segments, automations, tiers, points, paid membership, "
+                                    "community and live streams"))
+    return section("operations", "Retention operations",
+                   "<p>Segments, automations, tiers, points, paid membership, community groups "
+                   "and live streams: whichever this scenario runs; means over replicates.</p>"
+                   + body)
+
+
+def attribution_section(tables: dict[str, list]) -> str:
+    """Every end-of-run table named attribution* / attributed* (by mechanic), generically:
+    2-D tables with their row and column labels when the mechanic gives lists that fit."""
+    parts = []
+    for key in sorted(tables):
+        mechanic, _, name = key.rpartition(".")
+        value = tables[key]
+        if not name.startswith("attribut") or not isinstance(value, list) or not value:
+            continue
+        if all(isinstance(v, str) for v in value):
+            continue  # a label list
+        matrix = value if isinstance(value[0], list) else [value]
+        if matrix and isinstance(matrix[0], list) and matrix[0] and isinstance(matrix[0][0],
+                                                                               list):
+            continue  # deeper than 2-D: not drawn
+        rows = labelled(tables, mechanic, len(matrix), "attribution_models", "models")
+        cols = labelled(tables, mechanic, len(matrix[0]), "touchpoint_names", "touchpoints")
+        parts.append(f"<h3>{html.escape(name)} ({html.escape(mechanic)})</h3>"
+                     + matrix_table(matrix, rows, cols, "model \\ touch point"))
+    if not parts:
+        return section("attribution", "Attribution", not_modelled("Multi-touch attribution"))
+    return section("attribution", "Attribution",
+                   "<p>Orders, first orders and GMV credited to each touch point by each "
+                   "attribution model (first touch, last touch, position-based ...), side by "
+                   "side, mean over replicates.</p>" + "".join(parts))
+
+
+def warnings_section(forecast: dict[str, Any] | None) -> str:
+    """The early-warning panel: weeks a forecast flagged, or how to attach a forecast."""
+    title = "Early warning"
+    if forecast is None:
+        return section("warnings", title,
+                       "<p class='note'>No forecast attached. Fit and forecast with "
+                       "<code>simctl calibrate</code> and <code>simctl forecast FITTED "
+                       "--observed DATA</code>, then attach its folder: <code>simctl run ... "
+                       "--forecast DIR</code> or <code>simctl dashboard RUN_DIR --forecast "
+                       "DIR</code>.</p>")
+    return section("warnings", title, early_warning_panel(forecast))
+
+
+def early_warning_panel(forecast: dict[str, Any]) -> str:
+    """Flagged weeks of a forecast (`doc` of summary.json with `flags`: metric, week, first_day,
+    observed, lo, hi, flag, warning), warnings first."""
+    flags = sorted(forecast.get("flags", []), key=lambda f: (not f["warning"], f["metric"],
+                                                              f["week"]))
+    intro = (f"<p>Forecast of {html.escape(str(forecast.get('scenario', '')))}: weeks whose "
+             f"observed value left the {forecast.get('level', 0.9):.0%} band. Red: in the bad "
+             "direction (an early warning); grey: outside in the other direction.</p>")
+    if not flags:
+        return intro + "<p class='ok'>No observed week left its band.</p>"
+    rows = "".join(
+        f"<tr class='{'warn-row' if f['warning'] else ''}'><td>{html.escape(f['metric'])}</td>"
+        f"<td>{f['week']}</td><td>{f['first_day']}</td><td>{fmt(f['observed'])}</td>"
+        f"<td>{fmt(f['lo'])} … {fmt(f['hi'])}</td><td>{html.escape(f['flag'])}</td>"
+        f"<td>{'warning' if f['warning'] else ''}</td></tr>" for f in flags)
+    return (intro + "<table><thead><tr><th>metric</th><th>week</th><th>first day</th>"
+            "<th>observed</th><th>band</th><th>outside</th><th></th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
+td:first-child, th:first-child { text-align: left; }
+td small { color: #777; white-space: nowrap; }
+pre { background: #f6f6f6; padding: 12px; overflow-x: auto; }
+nav { position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom: 1px solid #eee;
+      z-index: 10; }
+.wide { overflow-x: auto; }
+.note { color: #666; font-style: italic; }
+.warn { color: #b00; font-weight: bold; }
+.warn-row td { color: #b00; }
+.ok { color: #2a7; }
+.tiles { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 16px; }
+.tile { border: 1px solid #ddd; border-radius: 6px; padding: 8px 12px; min-width: 160px; }
+.tile .label { font-size: 12px; color: #666; }
+.tile .value { font-size: 22px; font-weight: 600; }
+.tile .value small { font-size: 12px; color: #777; font-weight: normal; }
+.up { color: #2a7; } .down { color: #c33; } .flat { color: #888; }
+.spark { display: block; margin-top: 4px; }
+.pair { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+.pair .chart { flex: 1 1 480px; min-width: 360px; }
+"""
+
+
+def page(title: str, header: str, nav: tuple[tuple[str, str], ...], body: str) -> str:
+    """A self-contained dashboard page: plotly.js inlined once, a sticky section menu."""
+    links = " · ".join(f"<a href='#{anchor}'>{html.escape(label)}</a>" for anchor, label in nav)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{STYLE}</style>
+<script type="text/javascript">{get_plotlyjs()}</script></head>
+<body>
+{header}
+<nav>{links}</nav>
+{body}
+</body></html>
+"""
+
+
 # --- the page ----------------------------------------------------------------------------------
 
 
@@ -438,12 +870,23 @@ def _channel_summaries(result: Result, summary: dict[str, Any],
     return by_channel, unit_economics
 
 
-NAV = (("summary", "summary"), ("funnel", "funnel"), ("channels", "channels"),
-       ("retention", "retention"), ("money", "money"), ("daily", "daily metrics"),
+NAV = (("summary", "summary"), ("health", "business health"), ("growth", "growth accounting"),
+       ("funnel", "funnel"), ("channels", "unit economics by channel"),
+       ("retention", "retention"), ("inventory", "inventory"),
+       ("operations", "retention operations"), ("attribution", "attribution"),
+       ("money", "money"), ("warnings", "early warning"), ("daily", "daily metrics"),
        ("scenario", "scenario"))
 
 
-def write_report(result: Result, summary: dict[str, Any], path: Path) -> None:
+def write_report(result: Result, summary: dict[str, Any], path: Path,
+                 forecast: dict[str, Any] | None = None) -> None:
+    """The run's operations dashboard; `forecast` (a forecast's summary with its flagged weeks,
+    see `experiments.forecast.load_forecast`) fills the early-warning panel."""
+    path.write_text(report_html(result, summary, forecast), encoding="utf-8")
+
+
+def report_html(result: Result, summary: dict[str, Any],
+                forecast: dict[str, Any] | None = None) -> str:
     s = result.scenario
     figure = _embed(daily_figure(result))
     meta = (f"{s.market.size:,} potential users × {s.days} days × {s.replicates} replicate(s), "
@@ -451,43 +894,32 @@ def write_report(result: Result, summary: dict[str, Any], path: Path) -> None:
     band_note = ("Lines are means across replicates; bands span the 5th to 95th percentile."
                  if s.replicates > 1 else "One replicate: no band (run with --replicates R).")
     metrics = summary["metrics"]
+    daily = mean_daily(result.metrics)
+    tables = summary.get("tables", {})
     by_channel, unit_economics = _channel_summaries(result, summary)
-    lifecycle = "\n".join([
+    sections = "\n".join([
+        health_section(daily),
+        growth_section(daily, s.growth_accounting.period_days),
         funnel_section(metrics),
         channels_section(metrics, by_channel, unit_economics, s.replicates > 1),
         retention_section(result),
+        inventory_section(daily),
+        operations_section(daily, tables),
+        attribution_section(tables),
         money_section(metrics),
+        warnings_section(forecast),
     ])
-    nav = " · ".join(f"<a href='#{anchor}'>{label}</a>" for anchor, label in NAV)
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>growthsim · {html.escape(s.name)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }}
-td:first-child, th:first-child {{ text-align: left; }}
-td small {{ color: #777; white-space: nowrap; }}
-pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; }}
-.wide {{ overflow-x: auto; }}
-.note {{ color: #666; font-style: italic; }}
-.warn {{ color: #b00; font-weight: bold; }}
-</style>
-<script type="text/javascript">{get_plotlyjs()}</script></head>
-<body>
-<h1>{html.escape(s.name)}</h1>
-<p>{html.escape(s.description)}</p>
-<p>{html.escape(meta)}</p>
-<nav>{nav}</nav>
-<h2 id="summary">Summary over the horizon</h2>
+    header = (f"<h1>{html.escape(s.name)}</h1>\n<p>{html.escape(s.description)}</p>\n"
+              f"<p>{html.escape(meta)}</p>")
+    body = f"""<h2 id="summary">Summary over the horizon</h2>
 <p>Flows are summed over the days, stocks read on the last day, ratios are ratios of sums;
 the interval is a t interval of the mean across replicates.</p>
 {summary_table(summary)}
-{lifecycle}
+{sections}
 <h2 id="daily">Daily metrics</h2>
-<p>{band_note}</p>
+<p>{band_note} Growth-accounting metrics (ga_*) are in their own section.</p>
 {figure}
 <h2 id="scenario">Resolved scenario</h2>
 <details><summary>scenario.resolved.yaml</summary><pre>{html.escape(s.to_yaml())}</pre></details>
-</body></html>
 """
-    path.write_text(page, encoding="utf-8")
+    return page(f"growthsim · {s.name}", header, NAV, body)

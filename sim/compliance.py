@@ -136,7 +136,8 @@ def commission_cap(scenario: Scenario) -> list[Problem]:
 
 
 def share_rewards(scenario: Scenario) -> list[Problem]:
-    """A reward for the act of sharing, not for a friend's real action, is induced sharing."""
+    """A reward for the act of sharing (money or points), not for a friend's real action, is
+    induced sharing."""
     out = []
     for name, _ in mechanics_of(scenario, "referral"):
         for where, v, _ in settings(scenario, name, ("reward_per_share",)):
@@ -146,6 +147,14 @@ def share_rewards(scenario: Scenario) -> list[Problem]:
                     f"a reward of {v['reward_per_share']:g} yuan for sharing itself is induced "
                     "sharing (诱导分享, operations spec §5.1); reward the friend's registration "
                     "or first order instead"))
+    for name, _ in mechanics_of(scenario, "points"):
+        for where, v, _ in settings(scenario, name, ("share_points",)):
+            if v["share_points"] > 0:
+                out.append(finding(
+                    scenario, where("share_points"), "WX-SHARE",
+                    f"{v['share_points']} points for each share is a reward for sharing "
+                    "itself, induced sharing (诱导分享, operations spec §5.1 names points); "
+                    "give points for the friend's registration or order instead"))
     return out
 
 

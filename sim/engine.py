@@ -24,6 +24,10 @@ import simpy
 
 from sim.errors import InputError
 from sim.graph import CommunityGraphParams, SocialGraph, community_graph, edge_list_graph
+from sim.growth_accounting import COLUMNS as GA_COLUMNS
+from sim.growth_accounting import EVENTS as GA_EVENTS
+from sim.growth_accounting import SCRATCH_BYTES_PER_USER as GA_SCRATCH
+from sim.growth_accounting import GrowthAccounting
 from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
 from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
@@ -41,7 +45,7 @@ from sim.scenario import Experiment, Scenario, variant_scenarios
 from sim.stats import mean_ci
 from sim.variants import VariantParams
 
-CORE_EVENTS = ("visit", "acquired", "churned")
+CORE_EVENTS = ("visit", "acquired", "churned", *GA_EVENTS)
 CORE_CHANNEL_EVENTS = ("ad_spend", "kol_spend")  # always there, so CAC and ROI always exist
 CORE_STOCKS = ("alive_users",)
 Progress = Callable[[int], None]
@@ -51,8 +55,8 @@ Progress = Callable[[int], None]
 
 
 def _columns_and_scratch(scenario: Scenario) -> tuple[dict[str, np.dtype], int]:
-    columns: dict[str, np.dtype] = {}
-    scratch = 0
+    columns: dict[str, np.dtype] = dict(GA_COLUMNS)  # growth accounting: every scenario
+    scratch = GA_SCRATCH
     for name, params in scenario.mechanics.items():
         cls = REGISTRY[params.type][1]
         for col, dtype in cls.columns(params).items():
@@ -279,7 +283,8 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     checkpoints: set[int] = set()
     if tally is not None:
         checkpoints = set(tally.checkpoints) or {days - 1}
-    env.process(_days(env, mechanics, pop, recorder, days, progress, checkpoints))
+    accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder)
+    env.process(_days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting))
     env.run(until=days)
     counters = recorder.finish()
     for mech in mechanics:
@@ -350,7 +355,8 @@ def _window(env: simpy.Environment, mech: Mechanic, first: int, last: int | None
 
 def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
           recorder: Recorder, days: int, progress: Progress | None,
-          checkpoints: Collection[int] = ()) -> Iterator:
+          checkpoints: Collection[int] = (),
+          accounting: GrowthAccounting | None = None) -> Iterator:
     for day in range(days):
         pop.begin_day()
         for mech in mechanics:
@@ -361,6 +367,8 @@ def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
         recorder.event("acquired", day, pop.rows_today("acquired"))
         recorder.event("churned", day, pop.rows_today("churned"))
         recorder.stock("alive_users", day, pop.count(Stage.ALIVE))
+        if accounting is not None:
+            accounting.record_day(day)
         if day in checkpoints and isinstance(recorder, _TallyRecorder):
             recorder.snapshot(day)
         if progress is not None:
@@ -469,6 +477,23 @@ class Result:
         tables = [ltv_by_cohort(c.cohort_counts, c.cohort_amounts, self.scenario.days, k)
                   for c in self.counters.values()]
         return pd.concat(tables).groupby(level=0).mean()
+
+    def attribution(self) -> pd.DataFrame:
+        """Multi-touch attribution of every touchpoints mechanic: one row per (mechanic, model,
+        touch point) with attributed orders, first orders, GMV, the touch point's cost and ROI,
+        mean over replicates (empty when the scenario has no touch points)."""
+        from sim.mechanics.touchpoints import attribution_table
+
+        names = [n for n, p in self.scenario.mechanics.items() if p.type == "touchpoints"]
+        frames = [attribution_table(c.extras, name).assign(mechanic=name, replicate=r)
+                  for name in names for r, c in sorted(self.counters.items())]
+        if not frames:
+            return pd.DataFrame()
+        table = pd.concat(frames, ignore_index=True)
+        keys = ["mechanic", "model", "touchpoint"]
+        mean = table.drop(columns="replicate").groupby(keys, sort=False).mean().reset_index()
+        mean["roi"] = (mean["gmv"] - mean["cost"]) / mean["cost"].where(mean["cost"] > 0)
+        return mean
 
     def retention(self, channel: str | None = None) -> pd.DataFrame:
         """Weekly cohorts x weeks since acquisition: share with an open, mean over replicates."""

@@ -19,7 +19,8 @@ import pandas as pd
 # and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
 COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
                  "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
-                 "referral_child")
+                 "referral_child", "paid_fee", "paid_discount", "community_discount",
+                 "live_discount", "shipped")
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,12 @@ METRICS: dict[str, Metric] = {
                "Money off first orders from new-user gift packs, booked when redeemed.", ORDER),
         Metric("referral_cost", "yuan", "flow",
                "Referral coupons used (referee's first order, referrer's next orders).", ORDER),
-        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders.", ORDER),
+        Metric("refunds", "yuan", "flow", "Money paid back on refunded orders: what was "
+               "paid after the discounts booked with the order (coupons, gifts, referral "
+               "coupons, tier discounts).", ORDER),
         Metric("net_revenue", "yuan", "flow",
-               "gmv - coupon_cost - gift_cost - referral_cost - tier_discounts - "
-               "points_redeemed - refunds (the LEDGER in sim/metrics.py).", ORDER),
+               "gmv minus every discount and refund line before it in the LEDGER, plus income "
+               "lines such as membership_fees (the LEDGER in sim/metrics.py).", ORDER),
         Metric("cogs", "yuan", "flow", "Cost of goods of orders not refunded.", ORDER),
         Metric("gross_margin", "yuan", "flow", "net_revenue - cogs.", ORDER),
         Metric("register_cost", "yuan", "flow",
@@ -150,11 +153,11 @@ METRICS: dict[str, Metric] = {
         Metric("ad_spend", "yuan", "flow", "Paid-ads spend.", SPEND),
         Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
         Metric("acquisition_spend", "yuan", "flow",
-               "ad_spend + kol_spend + register_cost + gift_cost + referral_cost "
-               "+ share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
+               "ad_spend + kol_spend + touchpoint_spend + register_cost + gift_cost "
+               "+ referral_cost + share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
         Metric("contribution", "yuan", "flow",
-               "gross_margin - ad_spend - kol_spend - register_cost - share_rewards "
-               "- bargain_cost - commission - automation_cost - tier_perk_cost.",
+               "gross_margin minus every cost line after it in the LEDGER (sim/metrics.py; "
+               "the table in this file): acquisition, engagement and operating costs.",
                (*SPEND, *ORDER)),
         Metric("share_rewards", "yuan", "flow", "Rewards paid for the act of sharing (banned "
                "by WeChat; zero unless a plan pays them).", ORDER),
@@ -239,6 +242,187 @@ METRICS: dict[str, Metric] = {
                "points.", ("points_outstanding",)),
         Metric("points_liability", "yuan", "stock", "Outstanding points x (1 - breakage).",
                ("points_liability",)),
+        # --- paid membership and community (sim/mechanics/paid_membership, community) ---
+        Metric("paid_members", "users", "stock", "Alive paid members at the end of the day.",
+               ("paid_members",)),
+        Metric("new_paid_members", "users", "flow", "Users who took a paid-membership offer.",
+               ("paid_join",)),
+        Metric("paid_renewals", "users", "flow", "Paid memberships renewed at a period end.",
+               ("paid_renewal",)),
+        Metric("paid_lapses", "users", "flow", "Paid memberships not renewed at a period end "
+               "(members who churned lapse too).", ("paid_lapse",)),
+        Metric("paid_periods_ended", "users", "flow", "Paid memberships at a period end: "
+               "paid_renewals + paid_lapses.", ("paid_renewal", "paid_lapse")),
+        Metric("paid_renewal_rate", "share", "ratio", "paid_renewals / paid_periods_ended.",
+               ("paid_renewal", "paid_lapse"), numerator="paid_renewals",
+               denominator="paid_periods_ended"),
+        Metric("membership_fees", "yuan", "flow", "Paid-membership fees on joining and "
+               "renewing: income, it adds to net revenue.", ("paid_join",)),
+        Metric("member_discounts", "yuan", "flow", "Money off orders from paid-member prices.",
+               ("paid_join",)),
+        Metric("member_perk_cost", "yuan", "flow", "Free shipping given to paid members.",
+               ("paid_join",)),
+        Metric("community_members", "users", "stock", "Alive members of community groups.",
+               ("community_members",)),
+        Metric("community_groups", "groups", "stock", "Community groups with members (at most "
+               "500 each).", ("community_groups",)),
+        Metric("kocs", "users", "stock", "Alive KOCs emerged in community groups.", ("kocs",)),
+        Metric("community_invites", "users", "flow", "Invitations to a community group.",
+               ("community_invite",)),
+        Metric("community_joins", "users", "flow", "Invitees who joined a group.",
+               ("community_join",)),
+        Metric("community_discounts", "yuan", "flow", "Money off orders from group prices.",
+               ("community_join",)),
+        Metric("community_operating_cost", "yuan", "flow", "Monthly operating cost of the "
+               "groups, booked on each month's last day.", ("community_join",)),
+        Metric("community_member_churns", "users", "flow", "Community members who churned for "
+               "good.", ("community_member_churn",)),
+        Metric("community_churn_rate", "share", "ratio", "Community members who churn per "
+               "member-day: community_member_churns / community_members (over the horizon: "
+               "churns / member-days). Compare with other_churn_rate.",
+               ("community_member_churn", "community_members"),
+               numerator="community_member_churns", denominator="community_members"),
+        Metric("other_users", "users", "stock", "Alive users not in a community group: "
+               "alive_users - community_members.", ("alive_users", "community_members")),
+        Metric("other_user_churns", "users", "flow", "Users not in a community group who "
+               "churned: churned_users - community_member_churns.",
+               ("churned", "community_member_churn")),
+        Metric("other_churn_rate", "share", "ratio", "Churn per user-day of users not in a "
+               "community group: other_user_churns / other_users.",
+               ("churned", "community_member_churn", "alive_users", "community_members"),
+               numerator="other_user_churns", denominator="other_users"),
+        # --- omnichannel touch points (sim/mechanics/touchpoints) ---
+        Metric("touchpoint_reach", "people", "flow", "People reached by touch-point sessions "
+               "(articles read, live viewers, messages read, external views).",
+               ("touchpoint_reach",)),
+        Metric("touches", "touches", "flow", "Touches added to users' paths (reached users; "
+               "visitors, for potential audiences).", ("touch",)),
+        Metric("touchpoint_spend", "yuan", "flow", "Cost of touch points that reach potential "
+               "users (acquisition spend on their own channels).", ("touchpoint_spend",)),
+        Metric("touchpoint_engagement_cost", "yuan", "flow", "Cost of touch points that reach "
+               "users and members (content, live, WeCom seats).",
+               ("touchpoint_engagement_cost",)),
+        # --- live streams and recommendations (sim/mechanics/live_stream, recommendations) ---
+        Metric("live_viewers", "viewers", "flow", "Viewers of live streams (each user once per "
+               "stream; summed over streams).", ("live_view",)),
+        Metric("live_buyers", "orders", "flow", "Live orders: one per viewer who bought during "
+               "a stream.", ("live_order",)),
+        Metric("live_gmv", "yuan", "flow", "List value of live orders (part of gmv).",
+               ("live_order",)),
+        Metric("live_viewer_to_buyer", "share", "ratio", "live_buyers / live_viewers.",
+               ("live_view", "live_order"), numerator="live_buyers",
+               denominator="live_viewers"),
+        Metric("live_discounts", "yuan", "flow", "Flash-sale money off live orders.",
+               ("live_view",)),
+        Metric("live_cost", "yuan", "flow", "Live-stream production (per stream) plus "
+               "official-account pushes promoting the streams.", ("live_view",)),
+        Metric("recommender_cost", "yuan", "flow", "Recommender subscription and per-user fees, "
+               "booked every 30 days.", ("rec_warmed",)),
+        Metric("rec_warmed_users", "users", "flow", "Users whose history reached full "
+               "personalisation that day.", ("rec_warmed",)),
+        # --- catalogue and inventory (sim/mechanics/catalogue, inventory) ---
+        Metric("private_label_gmv", "yuan", "flow", "List value of private-label orders.",
+               ("private_label_order",)),
+        Metric("private_label_share", "share", "ratio", "private_label_gmv / gmv.",
+               ("private_label_order", *ORDER), numerator="private_label_gmv",
+               denominator="gmv"),
+        Metric("units_demanded", "units", "flow", "Orders that reached the stock check (one "
+               "unit each), sold or not.", ("stock_demand",)),
+        Metric("units_filled", "units", "flow", "Orders served from the shelf at once.",
+               ("stock_filled",)),
+        Metric("fill_rate", "share", "ratio", "units_filled / units_demanded: the share of "
+               "demand served from stock at once.", ("stock_demand", "stock_filled"),
+               numerator="units_filled", denominator="units_demanded"),
+        Metric("lost_sales", "orders", "flow", "Orders lost to a stock-out.", ("lost_sale",)),
+        Metric("lost_sales_value", "yuan", "flow", "List value of orders lost to a stock-out.",
+               ("lost_sale",)),
+        Metric("backorders", "orders", "flow", "Orders booked short of stock, shipped when "
+               "stock arrives.", ("backorder",)),
+        Metric("shipments", "orders", "flow", "Orders shipped (back-orders on the day they "
+               "ship).", ("shipped",)),
+        Metric("late_deliveries", "orders", "flow", "Shipped orders delivered later than "
+               "promised.", ("late_delivery",)),
+        Metric("defects", "orders", "flow", "Shipped orders with an after-sales complaint.",
+               ("defect",)),
+        Metric("logistics_cost", "yuan", "flow", "Parcel and packing cost of shipped orders.",
+               ("shipped",)),
+        Metric("logistics_cost_per_order", "yuan/order", "ratio",
+               "logistics_cost / shipments.", ("shipped",), numerator="logistics_cost",
+               denominator="shipments"),
+        Metric("holding_cost", "yuan", "flow", "Cost of holding the units in stock at the end "
+               "of each day (market level: whole-market view only).", ("holding_cost",)),
+        Metric("units_in_stock", "units", "stock", "Units on the shelf at the end of the day, "
+               "all SKU groups (market level).", ("units_in_stock",)),
+        Metric("backlog_units", "units", "stock", "Back-orders waiting for stock at the end of "
+               "the day (market level).", ("backlog_units",)),
+        Metric("units_received", "units", "flow", "Units received from suppliers.",
+               ("stock_received",)),
+        Metric("units_shipped", "units", "flow", "Units that left the shelf (orders shipped).",
+               ("stock_shipped",)),
+        Metric("stockout_days", "group-days", "flow", "SKU groups on sale with no stock at "
+               "the end of the day, summed over days.", ("stockout_groups",)),
+        Metric("stock_unit_years", "unit-years", "flow", "units_in_stock / 365: the stock "
+               "held, in unit-years (the denominator of inventory_turnover).",
+               ("units_in_stock",)),
+        Metric("inventory_turnover", "turns/year", "ratio", "units_shipped / stock_unit_years "
+               "(over the horizon: units shipped per unit of average stock, per year).",
+               ("stock_shipped", "units_in_stock"), numerator="units_shipped",
+               denominator="stock_unit_years"),
+        Metric("days_of_cover", "days", "ratio", "units_in_stock / units_shipped (over the "
+               "horizon: mean stock over mean daily shipments).",
+               ("stock_shipped", "units_in_stock"), numerator="units_in_stock",
+               denominator="units_shipped"),
+        # growth accounting (sim/growth_accounting.py): recorded on each complete period's
+        # last day; a user is active in a period when they ordered in it
+        Metric("ga_active_users", "user-periods", "flow",
+               "Buyers active in the growth-accounting period (at least one order in it), on "
+               "the period's last day: new + retained + resurrected.", ("ga_active",)),
+        Metric("ga_new_users", "user-periods", "flow",
+               "Active buyers of the period who had never ordered before it.", ("ga_new",)),
+        Metric("ga_retained_users", "user-periods", "flow",
+               "Active buyers of the period who were also active in the previous period.",
+               ("ga_retained",)),
+        Metric("ga_resurrected_users", "user-periods", "flow",
+               "Active buyers of the period who had ordered before, but not in the previous "
+               "period.", ("ga_resurrected",)),
+        Metric("ga_churned_users", "user-periods", "flow",
+               "Buyers active in the previous period but not in this one (retained + churned = "
+               "last period's active).", ("ga_churned",)),
+        Metric("ga_gained_users", "user-periods", "flow",
+               "New + resurrected buyers of the period (the quick ratio's numerator).",
+               ("ga_new", "ga_resurrected")),
+        Metric("ga_quick_ratio", "ratio", "ratio",
+               "Growth-accounting quick ratio: (new + resurrected) / churned buyers; above 1 "
+               "the active base grows.", ("ga_new", "ga_resurrected", "ga_churned"),
+               numerator="ga_gained_users", denominator="ga_churned_users"),
+        Metric("ga_revenue", "yuan", "flow",
+               "Revenue (list value of orders) of the period's active buyers, on its last day: "
+               "new + retained + expansion + resurrected revenue.", ("ga_active",)),
+        Metric("ga_new_revenue", "yuan", "flow",
+               "The period's revenue from new buyers.", ("ga_new",)),
+        Metric("ga_retained_revenue", "yuan", "flow",
+               "Revenue kept from retained buyers: sum of min(this period, last period) over "
+               "them.", ("ga_retained",)),
+        Metric("ga_expansion_revenue", "yuan", "flow",
+               "Retained buyers' revenue above last period's: sum of max(this - last, 0).",
+               ("ga_expansion",)),
+        Metric("ga_contraction_revenue", "yuan", "flow",
+               "Retained buyers' revenue below last period's: sum of max(last - this, 0).",
+               ("ga_contraction",)),
+        Metric("ga_resurrected_revenue", "yuan", "flow",
+               "The period's revenue from resurrected buyers.", ("ga_resurrected",)),
+        Metric("ga_churned_revenue", "yuan", "flow",
+               "Last period's revenue of the buyers who churned (last period's revenue = "
+               "retained + contraction + churned).", ("ga_churned",)),
+        Metric("ga_revenue_gained", "yuan", "flow",
+               "New + resurrected + expansion revenue.",
+               ("ga_new", "ga_resurrected", "ga_expansion")),
+        Metric("ga_revenue_lost", "yuan", "flow", "Churned + contraction revenue.",
+               ("ga_churned", "ga_contraction")),
+        Metric("ga_revenue_quick_ratio", "ratio", "ratio",
+               "Revenue quick ratio: (new + resurrected + expansion) / (churned + contraction).",
+               ("ga_new", "ga_resurrected", "ga_expansion", "ga_churned", "ga_contraction"),
+               numerator="ga_revenue_gained", denominator="ga_revenue_lost"),
     ]
 }
 
@@ -284,7 +468,7 @@ _DAILY = {
     "register_cost": lambda c: _col(c, "register_fee_amount"),
     "ad_spend": lambda c: c["ad_spend"],
     "kol_spend": lambda c: c["kol_spend"],
-    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"]
+    "acquisition_spend": lambda c: c["ad_spend"] + c["kol_spend"] + _col(c, "touchpoint_spend")
     + _col(c, "register_fee_amount") + _col(c, "gift_amount")
     + _col(c, "referral_reward_amount") + _col(c, "share_reward_amount")
     + _col(c, "bargain_cost_amount") + _col(c, "commission_amount"),
@@ -324,34 +508,129 @@ _DAILY = {
     "points_redeemed": lambda c: _col(c, "points_redeemed_amount"),
     "points_outstanding": lambda c: c["points_outstanding"],
     "points_liability": lambda c: c["points_liability"],
+    # --- paid membership and community ---
+    "paid_members": lambda c: c["paid_members"],
+    "new_paid_members": lambda c: c["paid_join"],
+    "paid_renewals": lambda c: c["paid_renewal"],
+    "paid_lapses": lambda c: c["paid_lapse"],
+    "paid_periods_ended": lambda c: c["paid_renewal"] + c["paid_lapse"],
+    "paid_renewal_rate": lambda c: _ratio(c["paid_renewal"], c["paid_renewal"] + c["paid_lapse"]),
+    "membership_fees": lambda c: _col(c, "paid_fee_amount"),
+    "member_discounts": lambda c: _col(c, "paid_discount_amount"),
+    "member_perk_cost": lambda c: _col(c, "paid_shipping_amount"),
+    "community_members": lambda c: c["community_members"],
+    "community_groups": lambda c: c["community_groups"],
+    "kocs": lambda c: c["kocs"],
+    "community_invites": lambda c: c["community_invite"],
+    "community_joins": lambda c: c["community_join"],
+    "community_discounts": lambda c: _col(c, "community_discount_amount"),
+    "community_operating_cost": lambda c: _col(c, "community_operating_amount"),
+    "community_member_churns": lambda c: c["community_member_churn"],
+    "community_churn_rate": lambda c: _ratio(c["community_member_churn"],
+                                             c["community_members"]),
+    "other_users": lambda c: c["alive_users"] - c["community_members"],
+    "other_user_churns": lambda c: c["churned"] - c["community_member_churn"],
+    "other_churn_rate": lambda c: _ratio(c["churned"] - c["community_member_churn"],
+                                         c["alive_users"] - c["community_members"]),
+    # --- omnichannel touch points ---
+    "touchpoint_reach": lambda c: c["touchpoint_reach"],
+    "touches": lambda c: c["touch"],
+    "touchpoint_spend": lambda c: _col(c, "touchpoint_spend"),
+    "touchpoint_engagement_cost": lambda c: _col(c, "touchpoint_engagement_cost"),
+    # --- live streams and recommendations ---
+    "live_viewers": lambda c: c["live_view"],
+    "live_buyers": lambda c: c["live_order"],
+    "live_gmv": lambda c: c["live_order_amount"],
+    "live_viewer_to_buyer": lambda c: _ratio(c["live_order"], c["live_view"]),
+    "live_discounts": lambda c: _col(c, "live_discount_amount"),
+    "live_cost": lambda c: _col(c, "live_production") + _col(c, "live_promo_amount"),
+    "recommender_cost": lambda c: _col(c, "recommender_cost"),
+    "rec_warmed_users": lambda c: c["rec_warmed"],
+    # --- catalogue and inventory ---
+    "private_label_gmv": lambda c: _col(c, "private_label_order_amount"),
+    "private_label_share": lambda c: _ratio(c["private_label_order_amount"],
+                                            c["order_amount"]),
+    "units_demanded": lambda c: c["stock_demand"],
+    "units_filled": lambda c: c["stock_filled"],
+    "fill_rate": lambda c: _ratio(c["stock_filled"], c["stock_demand"]),
+    "lost_sales": lambda c: c["lost_sale"],
+    "lost_sales_value": lambda c: c["lost_sale_amount"],
+    "backorders": lambda c: c["backorder"],
+    "shipments": lambda c: c["shipped"],
+    "late_deliveries": lambda c: c["late_delivery"],
+    "defects": lambda c: c["defect"],
+    "logistics_cost": lambda c: _col(c, "shipped_amount"),
+    "logistics_cost_per_order": lambda c: _ratio(c["shipped_amount"], c["shipped"]),
+    "holding_cost": lambda c: _col(c, "holding_cost"),
+    "units_in_stock": lambda c: c["units_in_stock"],
+    "backlog_units": lambda c: c["backlog_units"],
+    "units_received": lambda c: c["stock_received"],
+    "units_shipped": lambda c: c["stock_shipped"],
+    "stockout_days": lambda c: c["stockout_groups"],
+    "stock_unit_years": lambda c: c["units_in_stock"] / 365.0,
+    "inventory_turnover": lambda c: _ratio(c["stock_shipped"], c["units_in_stock"] / 365.0),
+    "days_of_cover": lambda c: _ratio(c["units_in_stock"], c["stock_shipped"]),
+    # --- growth accounting ---
+    "ga_active_users": lambda c: c["ga_active"],
+    "ga_new_users": lambda c: c["ga_new"],
+    "ga_retained_users": lambda c: c["ga_retained"],
+    "ga_resurrected_users": lambda c: c["ga_resurrected"],
+    "ga_churned_users": lambda c: c["ga_churned"],
+    "ga_gained_users": lambda c: c["ga_new"] + c["ga_resurrected"],
+    "ga_quick_ratio": lambda c: _ratio(c["ga_new"] + c["ga_resurrected"], c["ga_churned"]),
+    "ga_revenue": lambda c: c["ga_active_amount"],
+    "ga_new_revenue": lambda c: c["ga_new_amount"],
+    "ga_retained_revenue": lambda c: c["ga_retained_amount"],
+    "ga_expansion_revenue": lambda c: c["ga_expansion_amount"],
+    "ga_contraction_revenue": lambda c: c["ga_contraction_amount"],
+    "ga_resurrected_revenue": lambda c: c["ga_resurrected_amount"],
+    "ga_churned_revenue": lambda c: c["ga_churned_amount"],
+    "ga_revenue_gained": lambda c: c["ga_new_amount"] + c["ga_resurrected_amount"]
+    + c["ga_expansion_amount"],
+    "ga_revenue_lost": lambda c: c["ga_churned_amount"] + c["ga_contraction_amount"],
+    "ga_revenue_quick_ratio": lambda c: _ratio(
+        c["ga_new_amount"] + c["ga_resurrected_amount"] + c["ga_expansion_amount"],
+        c["ga_churned_amount"] + c["ga_contraction_amount"]),
 }
 
 
-# The money ledger, in order: GMV, what comes off it, the totals it passes through. net_revenue,
+# The money ledger, in order: GMV, what comes off it ("relative": a cost, subtracted), what adds
+# to it ("income", e.g. membership fees), the totals it passes through. net_revenue,
 # gross_margin and contribution are defined by this list, and the report's waterfall draws it,
 # so the picture and the numbers cannot disagree.
 LEDGER: tuple[tuple[str, str], ...] = (
     ("gmv", "absolute"),
     ("coupon_cost", "relative"), ("gift_cost", "relative"), ("referral_cost", "relative"),
-    ("tier_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("tier_discounts", "relative"), ("member_discounts", "relative"),
+    ("community_discounts", "relative"), ("points_redeemed", "relative"), ("refunds", "relative"),
+    ("live_discounts", "relative"),
+    ("membership_fees", "income"),
     ("net_revenue", "total"),
     ("cogs", "relative"),
     ("gross_margin", "total"),
-    ("ad_spend", "relative"), ("kol_spend", "relative"), ("register_cost", "relative"),
+    ("ad_spend", "relative"), ("kol_spend", "relative"), ("touchpoint_spend", "relative"),
+    ("register_cost", "relative"),
     ("share_rewards", "relative"), ("bargain_cost", "relative"), ("commission", "relative"),
     ("automation_cost", "relative"), ("tier_perk_cost", "relative"),
+    ("member_perk_cost", "relative"), ("community_operating_cost", "relative"),
+    ("touchpoint_engagement_cost", "relative"),
+    ("live_cost", "relative"), ("recommender_cost", "relative"),
+    ("logistics_cost", "relative"), ("holding_cost", "relative"),
     ("contribution", "total"),
 )
 
 
 def _ledger_total(c: pd.DataFrame, total: str) -> pd.Series:
-    """GMV minus every ledger line above `total` (a total in LEDGER)."""
+    """GMV minus every cost line and plus every income line above `total` (a total in
+    LEDGER)."""
     running = _DAILY["gmv"](c)
     for name, measure in LEDGER[1:]:
         if name == total:
             return running
         if measure == "relative":
             running = running - _DAILY[name](c)
+        elif measure == "income":
+            running = running + _DAILY[name](c)
     raise KeyError(total)
 
 
@@ -377,7 +656,8 @@ LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
 MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
                 "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
-                "points_redeemed": -1.0}
+                "points_redeemed": -1.0, "paid_fee": 1.0, "paid_discount": -1.0,
+                "community_discount": -1.0, "live_discount": -1.0, "shipped": -1.0}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:

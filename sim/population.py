@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 import numpy as np
 
@@ -35,6 +36,27 @@ CORE_COLUMNS: dict[str, np.dtype] = {
     "cell": np.dtype(np.int16),
     "acquired_day": np.dtype(np.int16),
 }
+
+
+class Supply(Protocol):
+    """What a catalogue offers the mechanics that sell (set as `Population.supply`): every
+    order picks a SKU group, is priced and costed by it, and may be refused by a stock-out."""
+
+    def fulfil(self, rows: np.ndarray, values: np.ndarray, day: int,
+               priced: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sold mask, values, cost of goods) for orders by `rows` worth `values`; with
+        `priced`, values are the basket values drawn before the SKU group's price index."""
+        ...
+
+    def share_factor(self, rows: np.ndarray) -> np.ndarray | float:
+        """Multiplier on the share probability of each row (stock-outs dampen sharing)."""
+        ...
+
+    @property
+    def logistics(self) -> bool:
+        """Whether the carrier's cost of every shipped order is booked (an inventory mechanic's
+        logistics_cost), so free-shipping perks must not book it again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +120,7 @@ class Population:
         self._cursors: dict[str, int] = {}
         self.funnel = False  # set by the engine when a funnel mechanic turns visits into users
         self.graph = None  # a sim.graph.SocialGraph when a mechanic shares along friendships
+        self.supply: Supply | None = None  # set by a catalogue mechanic (sim/mechanics/catalogue)
         self.today_values: dict[str, list[np.ndarray]] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import InputError, Problem
 from sim.graph import CommunityGraphParams, EdgeListGraphParams
+from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.params import StrictModel
 from sim.variants import numeric_paths
@@ -104,6 +105,10 @@ class Scenario(StrictModel):
     experiment: Experiment | None = Field(
         None, description="A/B arms inside the one market; omit for no experiment."
     )
+    growth_accounting: GrowthAccountingParams = Field(
+        default_factory=GrowthAccountingParams,
+        description="Growth accounting (new, retained, resurrected, churned users and "
+        "revenue per period): always on; this sets the period.")
 
     _source: str = PrivateAttr("<scenario>")
     _lines: dict = PrivateAttr(default_factory=dict)
@@ -289,18 +294,29 @@ def apply_overrides(
             problems.append(Problem(source, None, "", f"override {text!r}: {problem}"))
             continue
         node: Any = data
-        for depth, key in enumerate(path[:-1]):
-            child = node.get(key) if isinstance(node, dict) else None
-            if child is None:
-                node[key] = child = {}
-            if not isinstance(child, dict):
-                problems.append(Problem(source, None, dotted(path[: depth + 1]),
+        keys: list[str | int] = []  # the path, with list positions as numbers (tiers.2.x)
+        for key in path:
+            if isinstance(node, list):
+                if not (key.isdigit() and int(key) < len(node)):
+                    problems.append(Problem(source, None, dotted(tuple(keys)),
+                                            f"override {text!r}: no item {key} in this list "
+                                            f"of {len(node)} (items count from 0)"))
+                    break
+                keys.append(int(key))
+            elif isinstance(node, dict):
+                keys.append(key)
+            else:
+                problems.append(Problem(source, None, dotted(tuple(keys)),
                                         f"override {text!r}: this field is a value, not a section"))
                 break
+            if len(keys) == len(path):
+                node[keys[-1]] = value
+                done[tuple(keys)] = repr(text)
+                break
+            child = node[keys[-1]] if isinstance(node, list) else node.get(keys[-1])
+            if child is None:
+                node[keys[-1]] = child = {}
             node = child
-        else:
-            node[path[-1]] = value
-            done[path] = repr(text)
     if problems:
         raise InputError(problems)
     return data, done
@@ -386,17 +402,39 @@ def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
 
 def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[tuple[Path, str]]:
     """What one mechanic needs from the others or from the market, located at its field."""
+    from sim.mechanics.catalogue import catalogue_problems
+    from sim.mechanics.inventory import inventory_problems
     from sim.mechanics.observed_arrivals import arrival_problems
     from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS
+    from sim.mechanics.touchpoints import touchpoint_problems
 
     types = {p.type for p in scenario.mechanics.values()}
     problems: list[tuple[Path, str]] = []
+    if params.type == "touchpoints":
+        problems += touchpoint_problems(params, name, [p.type for p in
+                                                      scenario.mechanics.values()], scenario.days)
     if params.type == "observed_arrivals":
         problems += arrival_problems(params, name, scenario.market.size, scenario.days)
+    segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
+    if params.type == "group_buy" and params.live_only and "live_stream" not in types:
+        problems.append((("mechanics", name, "live_only"), "live_only: true opens groups among "
+                         "live viewers and needs a `live_stream` mechanic"))
+    if params.type == "recommendations" and "purchase_dropout" not in types:
+        problems.append((("mechanics", name, "type"), "recommendations lift the purchase "
+                         "probability and need a `purchase_dropout` mechanic"))
+    if params.type == "catalogue":
+        problems += catalogue_problems(params, name, scenario.persona_names)
+        first = next(n for n, p in scenario.mechanics.items() if p.type == "catalogue")
+        if first != name:
+            problems.append((("mechanics", name, "type"), f"a scenario has one catalogue; "
+                             f"{first} is already one (put every SKU group there)"))
+    if params.type == "inventory":
+        catalogues = [p for p in scenario.mechanics.values() if p.type == "catalogue"]
+        problems += inventory_problems(params, name, [g.name for g in catalogues[0].sku_groups]
+                                       if catalogues else None)
     if params.type == "automations":
         needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
                  "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}
-        segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
         for i, rule in enumerate(params.rules):
             where: Path = ("mechanics", name, "rules", i)
             wanted = needs.get(rule.trigger)
@@ -406,6 +444,16 @@ def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[t
                 if audience in segmented and "segments" not in types:
                     problems.append(((*where, "audience", j),
                                      f"segment {audience!r} needs a `segments` mechanic"))
+    if "segments" not in types and params.type == "paid_membership":
+        for segment in sorted(segmented):
+            if getattr(params.uptake, segment) > 0:
+                problems.append((("mechanics", name, "uptake", segment),
+                                 f"segment {segment!r} needs a `segments` mechanic"))
+    if "segments" not in types and params.type == "community":
+        for j, audience in enumerate(params.audience):
+            if audience in segmented:
+                problems.append((("mechanics", name, "audience", j),
+                                 f"segment {audience!r} needs a `segments` mechanic"))
     return problems
 
 

@@ -98,6 +98,7 @@ class Activity(Mechanic[ActivityParams]):
         self.seen[day] += today
         self.alive_seen[day] += today
         rec.event("open", day, opened)
+        pop.emit("opened", opened)  # e.g. recommendations learn from opens
         rec.event("reactivated", day, opened[was & (last <= day - n)])
         pop["last_open_day"][opened] = day
         still = opened[pop.stage[opened] == Stage.ALIVE]

@@ -9,7 +9,8 @@ registers to help (WeChat login) and is credited to the bargain channel. The bar
 on the day its `helpers_required`-th helper arrives (later helpers are not needed): the
 initiator orders the item at `floor_price` and the item's cost `item_cost` is booked as
 `bargain_cost`. Short of helpers at the deadline, it fails (no order). When the mechanic's window
-ends, pending bargains fail.
+ends, pending bargains fail. With a catalogue whose stock runs out, a completion whose order the
+stock refuses fails too (no order, no item cost), so started = completed + failed + pending.
 
 With d distinct friends reached, a bargain completes with P(Binomial(d, help_prob) >= m); the
 test checks the completions against the sum of these over the logged bargains (`bargain_invite`
@@ -139,6 +140,7 @@ class Bargain(Mechanic[BargainParams]):
         need = np.broadcast_to(get("helpers_required", groups), rows.shape).astype(np.int64)
 
         sharer, friend = self.share(rows)
+        pop.emit("shared", rows)  # e.g. points for sharing
         order = np.argsort(rows, kind="stable")  # initiators are distinct: map sharer -> bargain
         at = order[np.searchsorted(rows[order], sharer)]
         reached = pop.stage[friend] != Stage.CHURNED
@@ -204,11 +206,14 @@ class Bargain(Mechanic[BargainParams]):
         rows = self.initiator[won]
         groups = pop.group[rows]
         floor = np.broadcast_to(np.asarray(get("floor_price", groups), float), rows.shape)
-        book_distinct(self, rows, day, floor.copy(), 0.0)
-        rec.event("bargain_completed", day, rows,
-                  np.asarray(get("item_value", groups)) - floor)
-        rec.event("bargain_cost", day, rows, get("item_cost", groups))
-        rec.event("bargain_failed", day, self.initiator[due & ~self.completes])
+        sold = book_distinct(self, rows, day, floor.copy(), 0.0)
+        cut = np.broadcast_to(np.asarray(get("item_value", groups)) - floor, rows.shape)
+        cost = np.broadcast_to(np.asarray(get("item_cost", groups), float), rows.shape)
+        rec.event("bargain_completed", day, rows[sold], cut[sold])
+        rec.event("bargain_cost", day, rows[sold], cost[sold])
+        # short of helpers, or out of stock when the helpers were all there: no item, no cost
+        rec.event("bargain_failed", day, np.concatenate([self.initiator[due & ~self.completes],
+                                                         rows[~sold]]))
         keep = ~due
         self.bid, self.initiator = self.bid[keep], self.initiator[keep]
         self.resolve_day, self.completes = self.resolve_day[keep], self.completes[keep]

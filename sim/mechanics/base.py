@@ -19,6 +19,52 @@ from sim.population import Layout, Population, Stage
 from sim.recorder import Recorder
 from sim.variants import VariantParams
 
+# Member prices: a share off every order that a loyalty mechanic grants, as (column holding each
+# user's rate, event the order books it as). The loyalty mechanic only writes the rate (on
+# joining or changing tier; zero on leaving); the purchase mechanic and `book_orders` take it off
+# the order, so a refund returns what was paid after it and a refunded order nets to zero. Add a
+# pair here for another member price.
+RATE_DISCOUNTS: tuple[tuple[str, str], ...] = (
+    ("tier_discount_rate", "tier_discount"),  # membership_tiers
+    ("paid_discount_rate", "paid_discount"),  # paid_membership
+    ("community_discount_rate", "community_discount"),  # community
+)
+
+
+def rate_discounts(pop: Population, rows: np.ndarray, values: np.ndarray,
+                   *taken: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(event, yuan off) for each member price these users have, in RATE_DISCOUNTS order, each
+    a share of the list value but within what the other discounts (`taken`) and those before it
+    leave of the order; empty, at no cost, when no mechanic grants one."""
+    out: list[tuple[str, np.ndarray]] = []
+    room: np.ndarray | None = None
+    for column, event in RATE_DISCOUNTS:
+        if column in pop.columns:
+            room = np.maximum(values - sum(taken), 0.0) if room is None else room
+            off = np.minimum(pop[column][rows] * values, room)
+            room = room - off
+            out.append((event, off))
+    return out
+
+
+def perk_shipping_cost(pop: Population, cost: np.ndarray | float) -> np.ndarray | float:
+    """What a free-shipping perk costs the store per order: the carrier's cost (`cost`) when
+    nothing else books it, 0 when an inventory mechanic books every shipped order's carrier
+    cost as logistics_cost. GMV holds no shipping fees (the store ships free, 包邮), so the
+    customer's saving is not a separate line either: one parcel, one cost (docs/model.md)."""
+    if pop.supply is not None and pop.supply.logistics:
+        return np.zeros_like(np.asarray(cost, dtype=float))
+    return cost
+
+
+@dataclass(frozen=True)
+class Booked:
+    """What `book_orders` did with each order it was given (arrays aligned with its rows)."""
+
+    sold: np.ndarray  # booked (False: a stock-out refused the sale; nothing was booked)
+    first: np.ndarray  # the user's first order
+    paid: np.ndarray  # yuan the buyer paid: value - the caller's money off - member prices
+
 
 class StageOrder(IntEnum):
     """The documented order of a simulated day."""
@@ -106,17 +152,66 @@ class Mechanic(Generic[P]):
 
     def share(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One share from each row, along the friendship graph: min(Zipf(reach_exponent),
-        max_reach, the user's friends) draws. Returns (sharer, friend) pairs. For mechanics whose
-        parameters have `reach_exponent` and `max_reach`."""
+        max_reach) draws, times (1 + the user's `share_reach_bonus`) when a mechanic keeps that
+        column (community KOCs reach more friends), at most the user's friends. Returns
+        (sharer, friend) pairs. For mechanics whose parameters have `reach_exponent` and
+        `max_reach`."""
         base = self.params.base
         reach = np.minimum(self.rng.zipf(base.reach_exponent, size=len(rows)), base.max_reach)
+        if "share_reach_bonus" in self.pop.columns:
+            bonus = self.pop["share_reach_bonus"][rows]
+            reach = np.rint(reach * (1.0 + bonus.astype(np.float64))).astype(np.int64)
         return self.pop.graph.friends_of(rows, reach, self.rng)
 
+    def rescale_buying(self, rows: np.ndarray, purchase_factor: np.ndarray | float,
+                       dropout_factor: np.ndarray | float, day: int) -> None:
+        """Multiply the rows' daily purchase probability and their dropout probability after an
+        order (a perk's effect, or its undoing; both capped at 1), and redraw the next checkout
+        of alive buyers at the new rate. Purchase gaps are memoryless, so a redraw keeps the
+        distribution exact; users still waiting for a first order keep their draw (the purchase
+        mechanic may give them a first-order rate)."""
+        pop = self.pop
+        if not len(rows):
+            return
+        if "dropout_prob" in pop.columns:
+            pop["dropout_prob"][rows] = np.minimum(pop["dropout_prob"][rows] * dropout_factor,
+                                                   1.0)
+        if "purchase_prob" not in pop.columns:
+            return
+        pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * purchase_factor, 1.0)
+        if "next_purchase_day" in pop.columns and "purchase_count" in pop.columns:
+            from sim.mechanics.purchase_dropout import geometric_gap
+
+            due = pop["next_purchase_day"][rows]
+            redraw = rows[(pop.stage[rows] == Stage.ALIVE) & (pop["purchase_count"][rows] > 0)
+                          & (due > day) & (due <= self.ctx.days + day + 1)]
+            gap = geometric_gap(self.rng, pop["purchase_prob"][redraw], self.ctx.days)
+            pop["next_purchase_day"][redraw] = day + gap
+
     def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
-                    cogs_ratio: float | np.ndarray = 0.0) -> np.ndarray:
-        """Book orders placed outside the purchase mechanic (group buys, bargains): the order
-        and first-order events, cost of goods, the users' order counts; returns which rows were
-        first orders. Every mechanic that sells goes through here or the purchase mechanic."""
+                    cogs_ratio: float | np.ndarray = 0.0,
+                    taken: np.ndarray | None = None) -> Booked:
+        """Book orders placed outside the purchase mechanic (live streams, group buys,
+        bargains): the order and first-order events, member prices (RATE_DISCOUNTS) within what
+        the caller's own money off the order (`taken`, e.g. a flash sale, booked by the caller)
+        leaves, cost of goods, the users' order counts. Every mechanic that sells goes through
+        here or the purchase mechanic. A catalogue with stock may refuse a sale: callers book
+        their own events (refunds, per-mechanic order counts) for `sold` rows only, and refund
+        exactly `paid`."""
+        cogs = np.broadcast_to(np.asarray(cogs_ratio, dtype=float), values.shape)
+        off = np.zeros(len(rows)) if taken is None else np.asarray(taken, dtype=float)
+        supply = self.pop.supply
+        if supply is None:
+            first, paid = self._book(rows, day, values, cogs, off)
+            return Booked(np.ones(len(rows), dtype=bool), first, paid)
+        sold = supply.fulfil(rows, values, day, priced=False)[0]  # prices and costs: the caller's
+        first, paid = np.zeros(len(rows), dtype=bool), np.zeros(len(rows))
+        first[sold], paid[sold] = self._book(rows[sold], day, values[sold], cogs[sold], off[sold])
+        return Booked(sold, first, paid)
+
+    def _book(self, rows: np.ndarray, day: int, values: np.ndarray, cogs_ratio: np.ndarray,
+              taken: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first-order flags, yuan paid) of orders that are sold."""
         pop, rec = self.pop, self.ctx.recorder
         first = np.zeros(len(rows), dtype=bool)
         if "purchase_count" in pop.columns:
@@ -126,12 +221,17 @@ class Mechanic(Generic[P]):
             pop["first_order_day"][rows[first]] = day
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
-        cogs = np.broadcast_to(cogs_ratio, values.shape) * values
+        paid = values - taken
+        for event, off in rate_discounts(pop, rows, values, taken):  # member prices
+            rec.event(event, day, rows[off > 0], off[off > 0])
+            paid = paid - off
+        cogs = cogs_ratio * values
         if np.any(cogs > 0):
             rec.event("cogs", day, rows, cogs)
         pop.emit_values("ordered", rows, values)
+        pop.emit_values("paid", rows, paid)  # aligned with `ordered`: points redeem within it
         pop.emit("first_ordered", rows[first])
-        return first
+        return first, paid
 
     def step(self, day: int) -> None:
         """One day's work while the mechanic is switched on."""

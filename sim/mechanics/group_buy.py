@@ -18,7 +18,9 @@ buying) and the compliance check flags it.
 
 Events: group_opened and group_succeeded / group_failed on the opener (amounts: the group's
 value; the money refunded), group_joined per joiner, group_order per member order (its value),
-group_filled on the opener (virtual seats).
+group_filled on the opener (virtual seats). With a catalogue whose stock runs out, a member's
+order the stock refuses is not booked and not counted as a group_order (the group still
+counts as succeeded: it filled).
 
 Open groups are a small table (id, opener, deadline, joiners needed and so far, team price) plus
 a table of members; everything is vectorised over groups and members.
@@ -178,6 +180,7 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         if not len(openers) or most <= 0:
             return _EMPTY_I, np.empty(0, dtype=np.int32)
         sharer, friend = self.share(openers)
+        pop.emit("shared", openers)  # e.g. points for sharing
         chance = self.params.for_rows("friend_join_prob", pop.group[sharer])
         keep = (pop.stage[friend] != Stage.CHURNED) & (self.rng.random(len(friend)) < chance)
         sharer, friend = sharer[keep], friend[keep]
@@ -235,8 +238,8 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         rows = np.concatenate([self.opener[done], self.m_row[members]])
         values = np.concatenate([self.unit[done], self.unit[mpos]])
         cogs = np.asarray(self.params.for_rows("cogs_ratio", self.pop.group[rows]))
-        book_distinct(self, rows, day, values, cogs)
-        rec.event("group_order", day, rows, values)
+        sold = book_distinct(self, rows, day, values, cogs)
+        rec.event("group_order", day, rows[sold], values[sold])  # a stock-out refuses some
         rec.event("group_succeeded", day, self.opener[done],
                   self.unit[done] * (self.joined[done] + 1))
         if filled is not None and filled.any():
@@ -263,14 +266,20 @@ class GroupBuy(Mechanic[GroupBuyParams]):
 
 
 def book_distinct(mech: Mechanic, rows: np.ndarray, day: int, values: np.ndarray,
-                   cogs_ratio: float | np.ndarray) -> None:
+                  cogs_ratio: float | np.ndarray) -> np.ndarray:
     """Book orders in batches of distinct users (a user in two groups that ship the same day
-    places two orders, and first-order detection needs each user once per batch)."""
+    places two orders, and first-order detection needs each user once per batch). Returns
+    which orders were sold (a catalogue's stock-out may refuse some: nothing is booked for
+    them)."""
     cogs = np.broadcast_to(np.asarray(cogs_ratio, dtype=float), values.shape)
-    while len(rows):
-        _, first = np.unique(rows, return_index=True)
-        once = np.zeros(len(rows), dtype=bool)
+    sold = np.zeros(len(rows), dtype=bool)
+    left = np.arange(len(rows))
+    while len(left):
+        _, first = np.unique(rows[left], return_index=True)
+        once = np.zeros(len(left), dtype=bool)
         once[first] = True
-        mech.book_orders(rows[once], day, values[once], cogs[once])
-        rows, values, cogs = rows[~once], values[~once], cogs[~once]
+        batch = left[once]
+        sold[batch] = mech.book_orders(rows[batch], day, values[batch], cogs[batch]).sold
+        left = left[~once]
+    return sold
 

@@ -1,15 +1,20 @@
 """Membership tiers (e.g. regular, silver, gold): spend thresholds over a period, benefits with
 a cost and an effect, downgrades.
 
-A user's tier is the highest whose `threshold` the user's spend in the current period reaches:
+A user's tier is the highest whose `threshold` the user's spend in the current period (orders
+not refunded) reaches:
 upgrades happen at the order that crosses a threshold. Every `period_days` (a SimPy process
 marks the day) each user is requalified on the period that just ended (keeping a tier needs its
 spend again: a user below it is downgraded) and the period's spend starts again from zero.
 
 Benefits of a tier, each with its cost booked as an event:
-- `discount`: share off every order (`tier_discount`, money off the order);
+- `discount`: share off every order (`tier_discount`, money off the order). The tier mechanic
+  only writes each user's rate (`tier_discount_rate`); the purchase mechanic and `book_orders`
+  take it off the order and book it, so a refunded order returns what was paid after it;
 - `free_shipping_per_month`: shipping paid by the store on that many orders a month
-  (`tier_shipping`, `shipping_cost` yuan each);
+  (`tier_shipping`, `shipping_cost` yuan each: the carrier's cost; 0 when an inventory
+  mechanic books every shipped order's carrier cost as `logistics_cost`, so a parcel is paid
+  once; the count still says how many orders shipped free);
 - `birthday_gift`: yuan of gift on the user's birthday (`tier_birthday_gift`);
 - `points_multiplier`: points earned per yuan (the points mechanic reads `points_bonus`);
 - `purchase_lift` and `dropout_cut`: the tier's effect on behaviour. Entering a tier multiplies
@@ -27,7 +32,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -41,8 +46,10 @@ class Tier(StrictModel):
     discount: float = Field(0.0, ge=0.0, lt=1.0, description="Share off every order.")
     free_shipping_per_month: int = Field(0, ge=0, le=31,
                                          description="Orders a month shipped free.")
-    shipping_cost: float = Field(6.0, ge=0.0, description="Yuan the store pays per free "
-                                 "shipping (ASSUMPTION).")
+    shipping_cost: float = Field(6.0, ge=0.0, description="Yuan the store pays the carrier "
+                                 "per free shipping (ASSUMPTION 4-10); not booked when an "
+                                 "inventory mechanic models logistics (its logistics_cost is "
+                                 "that parcel's cost already: docs/model.md, Money).")
     birthday_gift: float = Field(0.0, ge=0.0, description="Yuan of gift on the birthday.")
     points_multiplier: float = Field(1.0, ge=1.0, description="Points per yuan multiplier "
                                      "(Ulta 1 / 1.25 / 1.5, §4.2).")
@@ -83,7 +90,8 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
     def columns(cls, params: MembershipTiersParams) -> dict[str, np.dtype]:
         return {"tier": np.dtype(np.int8), "tier_spend": np.dtype(np.float32),
                 "ship_month": np.dtype(np.int16), "ship_used": np.dtype(np.int8),
-                "points_bonus": np.dtype(np.float32)}
+                "points_bonus": np.dtype(np.float32),
+                "tier_discount_rate": np.dtype(np.float32)}
 
     def setup(self) -> None:
         tiers = self.params.base.tiers
@@ -96,6 +104,8 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
         self.lift = np.array([t.purchase_lift for t in tiers])
         self.cut = np.array([t.dropout_cut for t in tiers])
         self.pop["ship_month"].fill(-1)
+        self.pop["tier_discount_rate"].fill(self.discount[0])  # everyone starts in tier 0
+        self.pop["points_bonus"].fill(self.bonus[0])
         self.counts = np.zeros((len(tiers), self.ctx.layout.n_cells))  # alive users by tier
         self.due = False
         self.ctx.env.process(self._periods())
@@ -114,9 +124,9 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
         rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
         if len(rows):
             tier = pop["tier"][rows].astype(np.int64)
-            off = self.discount[tier] * values
-            rec.event("tier_discount", day, rows[off > 0], off[off > 0])
-            self._ship(rows, tier, day)
+            self._ship(rows, tier, day)  # (discounts were booked with the orders)
+            if len(pop.rows_today("refunded")):  # refunded orders do not qualify
+                values = np.where(np.isin(rows, pop.rows_today("refunded")), 0.0, values)
             np.add.at(pop["tier_spend"], rows, values.astype(np.float32))
             buyers = pop.distinct(rows)
             new = self._tier_of(pop["tier_spend"][buyers])
@@ -149,7 +159,8 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
         pop["ship_month"][rows] = month
         free = pop["ship_used"][rows] < self.shipping[tier]
         pop["ship_used"][rows[free]] += 1
-        self.ctx.recorder.event("tier_shipping", day, rows[free], self.ship_cost[tier[free]])
+        self.ctx.recorder.event("tier_shipping", day, rows[free],
+                                perk_shipping_cost(pop, self.ship_cost[tier[free]]))
 
     def _birthdays(self, day: int) -> None:
         """Users born on this day of the year (row mod 365) in a tier with a gift."""
@@ -185,6 +196,7 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
             pop["dropout_prob"][rows] *= (1.0 - self.cut[new]) / (1.0 - self.cut[old])
         pop["tier"][rows] = new
         pop["points_bonus"][rows] = self.bonus[new]
+        pop["tier_discount_rate"][rows] = self.discount[new]
         alive = pop.stage[rows] == Stage.ALIVE
         cells = pop.cell[rows[alive]].astype(np.int64)
         np.add.at(self.counts, (old[alive], cells), -1.0)

@@ -3,12 +3,19 @@
 Earning: `earn_per_yuan` points per yuan of each order, times the tier multiplier (the
 `points_bonus` column the tiers mechanic writes: points x (1 + bonus)); `review_points` with
 `review_prob` after an order; `checkin_points` with `checkin_prob` for each user who opens that
-day (needs the activity mechanic). Sharing earns nothing here yet (the referral mechanic does
-not publish today's sharers).
+day (needs the activity mechanic); `share_points` for each share today (referral shares, group-buy
+openers and bargain initiators all publish `shared` rows), at most `share_points_daily_cap`
+shares a user a day. Points for the act of sharing are induced sharing under WeChat's rules
+(domain-facts §3.1 WX-SHARE), so the default is 0 and the compliance check flags any other value.
+Refunded orders (the purchase mechanic's `refunded` rows) neither earn nor use points: the
+refund returns what was paid, so points spent on them would come back with it. A user with a
+refunded order that day earns and redeems nothing on that day's other orders (rare).
 Redeeming: `points_per_yuan` points = 1 yuan (JD: 100 = 1), at most `max_share_of_order` of the
-order (JD: 50%), only balances of at least `min_redeem_points`. A `breakage` share of users
-never redeem (Bond: about 30% of points go unredeemed); the others redeem on an order with
-`redeem_prob`. Every `expiry_days` (a SimPy process marks the day) all balances expire.
+order (JD: 50%) and at most what the buyer still pays after coupons and member prices (the
+`paid` values every booking publishes with `ordered`), only balances of at least
+`min_redeem_points`. A `breakage` share of users never redeem (Bond: about 30% of points go
+unredeemed); the others redeem on an order with `redeem_prob`. Every `expiry_days` (a SimPy
+process marks the day) all balances expire.
 Money: every event amount is the face value in yuan (points / points_per_yuan). Redemptions
 are money off orders (`points_redeemed`); the outstanding face value and the liability (face
 value x (1 - breakage): what the store expects to pay, booked when issued, domain-facts §4.3)
@@ -35,6 +42,12 @@ class PointsParams(MechanicParams):
     checkin_points: int = Field(5, ge=0, description="Points for a daily check-in.")
     checkin_prob: float = Field(0.2, ge=0.0, le=1.0, description="Chance a user who opens "
                                 "checks in (ASSUMPTION).")
+    share_points: int = Field(0, ge=0, description="Points per share (referral, group-buy or "
+                              "bargain card). 0 by default: points for the share itself are "
+                              "induced sharing, a compliance finding (WX-SHARE, §3.1 [OFFICIAL]).")
+    share_points_daily_cap: int = Field(3, ge=1, le=100, description="Most shares a user is "
+                                        "paid points for in a day (ASSUMPTION 1-5, like the "
+                                        "SaaS cap of 3 helps a day, §2.3 [VENDOR]).")
     review_points: int = Field(20, ge=0, description="Points for a review after an order.")
     review_prob: float = Field(0.1, ge=0.0, le=1.0, description="Chance an order is reviewed "
                                "(ASSUMPTION).")
@@ -85,8 +98,12 @@ class Points(Mechanic[PointsParams]):
             self.due = False
             self._expire(day)
         rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        paid = pop.values_today("paid")  # aligned with `ordered`: every booking emits both
+        if len(rows) and len(pop.rows_today("refunded")):  # no points on refunded orders
+            kept = ~np.isin(rows, pop.rows_today("refunded"))  # (a user's whole day: rare)
+            rows, values, paid = rows[kept], values[kept], paid[kept]
         if len(rows):
-            self._redeem(rows, values, day)
+            self._redeem(rows, values, paid, day)
             earned = np.floor(values * base.earn_per_yuan
                               * (1.0 + pop["points_bonus"][rows])).astype(np.int64)
             buyers = pop.distinct(rows)
@@ -98,7 +115,19 @@ class Points(Mechanic[PointsParams]):
             opened = np.flatnonzero(pop["last_open_day"] == day)
             checked = opened[self.rng.random(len(opened)) < base.checkin_prob]
             self._issue(checked, np.full(len(checked), base.checkin_points), day)
+        if base.share_points > 0 or self.params.varies("share_points"):
+            self._share_points(day)
         self._stocks(day)
+
+    def _share_points(self, day: int) -> None:
+        """Points for today's shares, counting at most the daily cap of shares per user."""
+        sharers, shares = np.unique(self.pop.rows_today("shared"), return_counts=True)
+        if not len(sharers):
+            return
+        group = self.pop.group[sharers]
+        paid = np.minimum(shares, self.params.for_rows("share_points_daily_cap", group))
+        points = np.floor(paid * self.params.for_rows("share_points", group)).astype(np.int64)
+        self._issue(sharers, points, day)
 
     def _flags(self, joined: np.ndarray) -> None:
         redeemer = self.rng.random(len(joined)) >= self.params.base.breakage
@@ -119,16 +148,19 @@ class Points(Mechanic[PointsParams]):
         self.ctx.recorder.event("points_issued", day, rows,
                                 points / self.params.base.points_per_yuan)
 
-    def _redeem(self, rows: np.ndarray, values: np.ndarray, day: int) -> None:
-        """Redeemers with enough points pay part of one order a day with them."""
+    def _redeem(self, rows: np.ndarray, values: np.ndarray, paid: np.ndarray,
+                day: int) -> None:
+        """Redeemers with enough points pay part of one order a day with them: at most
+        max_share_of_order of its list value and never more than the buyer still paid after
+        coupons and member prices (the order's money identity)."""
         pop, base = self.pop, self.params.base
         rows, first = np.unique(rows, return_index=True)
-        values = values[first]
+        values = np.minimum(values[first] * base.max_share_of_order, paid[first])
         balance = pop["points"][rows].astype(np.int64)
         can = ((pop["points_flags"][rows] & REDEEMER) != 0) & (balance >= base.min_redeem_points)
         use = can & (self.rng.random(len(rows)) < base.redeem_prob)
         rows, values, balance = rows[use], values[use], balance[use]
-        cap = np.floor(values * base.max_share_of_order * base.points_per_yuan).astype(np.int64)
+        cap = np.floor(values * base.points_per_yuan).astype(np.int64)
         spent = np.minimum(balance, cap)
         keep = spent > 0
         rows, spent = rows[keep], spent[keep]

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, rate_discounts
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -224,10 +224,15 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     def _order(self, rows: np.ndarray, day: int, *, dropout: bool,
                extra_discount: np.ndarray | None = None) -> None:
         """Book orders: value, discounts, refunds and cost of goods, then dropout and the next
-        checkout. Money identity per order: value = paid + coupon + gift + referral coupon.
+        checkout. Money identity per order: value = paid + coupon + gift + referral coupon +
+        member prices (points, redeemed later by the points mechanic, skip refunded orders).
         Each discount is computed only when something can grant it (the common path is lean)."""
         pop, rec, base = self.pop, self.ctx.recorder, self.params.base
         values = self._order_values(rows)
+        goods_cost = None
+        if pop.supply is not None:  # a catalogue prices the basket; a stock-out can lose it
+            rows, values, goods_cost, extra_discount = self._fulfil(rows, values, day,
+                                                                    extra_discount)
         zeros = np.zeros(len(rows))
         coupon = zeros if extra_discount is None else extra_discount.copy()
         if base.spend_coupon is not None:
@@ -249,9 +254,14 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if "coupon_balance" in pop.columns:  # referral coupons held by the buyer
             referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
             pop["coupon_balance"][rows] -= referral.astype(np.float32)
+        # member prices (e.g. the tier discount): booked here, not by the loyalty mechanic that
+        # grants them, so the refund below returns only what was paid (base.RATE_DISCOUNTS)
+        member = rate_discounts(pop, rows, values, coupon, gift, referral)
+        paid = values - coupon - gift - referral - sum(off for _, off in member)
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
-        for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral)):
+        for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral),
+                             *member):
             if amount is not zeros:
                 given = amount > 0
                 rec.event(name, day, rows[given], amount[given])
@@ -259,18 +269,22 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if self.params.varies("refund_rate") or base.refund_rate > 0:
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
                                                                          pop.group[rows])
-            paid = values - coupon - gift - referral
             rec.event("refund", day, rows[refunded], paid[refunded])
+            pop.emit("refunded", rows[refunded])  # points are neither earned nor spent on them
             kept, values_kept = rows[~refunded], values[~refunded]
+            goods_cost = None if goods_cost is None else goods_cost[~refunded]
         else:
             values_kept = values
-        if self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
+        if goods_cost is not None:
+            rec.event("cogs", day, kept, goods_cost)
+        elif self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
             cogs = self.params.for_rows("cogs_ratio", pop.group[kept]) * values_kept
             rec.event("cogs", day, kept, cogs)
         self._repurchases(rows[count == 1], day)
         pop["first_order_day"][rows[first]] = day
         pop["purchase_count"][rows] += 1
         pop.emit_values("ordered", rows, values)
+        pop.emit_values("paid", rows, paid)  # what each buyer paid: points redeem within it
         pop.emit("first_ordered", rows[first])
         if dropout:  # the first order of a first_order scenario is a birth, not a repeat
             at_risk = rows if base.first_order is None else rows[~first]
@@ -281,6 +295,16 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             rows = at_risk[~leaving] if base.first_order is None else \
                 rows[pop.stage[rows] == Stage.ALIVE]
         pop["next_purchase_day"][rows] = day + self._gap(rows)
+
+    def _fulfil(self, rows: np.ndarray, values: np.ndarray, day: int,
+                extra: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray | None]:
+        """The catalogue's SKU group prices and costs each order; orders a stock-out loses are
+        not booked and their buyers try again another day (memoryless, like a lost cart)."""
+        sold, values, cogs = self.pop.supply.fulfil(rows, values, day, priced=True)
+        lost = rows[~sold]
+        self.pop["next_purchase_day"][lost] = day + self._gap(lost)
+        return rows[sold], values[sold], cogs[sold], None if extra is None else extra[sold]
 
     def _spend_coupon(self, rows: np.ndarray, values: np.ndarray,
                       coupon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

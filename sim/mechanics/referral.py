@@ -156,6 +156,8 @@ class Referral(Mechanic[ReferralParams]):
                                  zip(chances, candidates, strict=True)])
         chance = chance * timing * friction * self._pull(rows, "reward_referrer",
                                                          "reward_sensitivity")
+        if pop.supply is not None:  # stock-outs of what the sharer's persona wants dampen it
+            chance = chance * pop.supply.share_factor(rows)
         rows = rows[(pop.stage[rows] == Stage.ALIVE)
                     & (self.rng.random(len(rows)) < np.minimum(chance, 1.0))]
         return pop.distinct(rows)

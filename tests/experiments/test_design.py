@@ -7,6 +7,7 @@ import pytest
 from experiments.design import build_design, make_design, parse_param, with_field_types
 from sim.errors import InputError
 from sim.scenario import Scenario, load_scenario
+from tests.conftest import ROOT
 from tests.experiments.test_sweep import REFERENCE
 
 
@@ -87,3 +88,44 @@ def test_every_point_is_validated_against_the_scenario(base: Scenario) -> None:
     _, scenarios = build_design(base, ["mechanics.acquisition.q=0.1,0.2"])
     assert [s.mechanics["acquisition"].q for s in scenarios] == [0.1, 0.2]
     assert all(s.seed == base.seed for s in scenarios)  # common random numbers
+
+
+@pytest.fixture(scope="module")
+def retention() -> Scenario:
+    return load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=2000", "days=20"])
+
+
+def test_sweeps_set_list_items_by_position(retention: Scenario) -> None:
+    """`tiers.2.threshold` sets the third tier's field, as a scenario override does; integer
+    detection looks into the list; the other tiers are untouched."""
+    specs = with_field_types([parse_param("mechanics.tiers.tiers.2.threshold=300.0,900.0")],
+                             retention)
+    _, scenarios = build_design(retention, [specs[0].text])
+    thresholds = [[t.threshold for t in s.mechanics["tiers"].tiers] for s in scenarios]
+    base = [t.threshold for t in retention.mechanics["tiers"].tiers]
+    assert thresholds == [[*base[:2], 300.0], [*base[:2], 900.0]]
+    _, rules = build_design(retention, ["mechanics.crm.rules.1.days=3,10"])
+    assert [s.mechanics["crm"].rules[1].days for s in rules] == [3, 10]
+    assert all(s.mechanics["crm"].rules[2].days == 14 for s in rules)
+
+
+def test_a_list_position_past_the_end_is_a_located_error(retention: Scenario) -> None:
+    """Three tiers: item 3 does not exist; the error names the list, its line in the file and
+    how items are counted, instead of silently adding a tier or a KeyError."""
+    with pytest.raises(InputError) as caught:
+        build_design(retention, ["mechanics.tiers.tiers.3.threshold=100,200"])
+    (problem,) = caught.value.problems
+    assert problem.path == "mechanics.tiers.tiers"
+    assert "no item 3 in this list of 3 (items count from 0)" in problem.message
+    line = (ROOT / "scenarios" / "retention.yaml").read_text().splitlines()[problem.line - 1]
+    assert line == "    tiers:"  # the list, not the mechanic of the same name
+    with pytest.raises(InputError, match="no item x in this list"):
+        build_design(retention, ["mechanics.tiers.tiers.x.threshold=100"])
+
+
+def test_a_bad_value_in_a_list_item_points_at_the_param(retention: Scenario) -> None:
+    with pytest.raises(InputError) as caught:
+        build_design(retention, ["mechanics.tiers.tiers.1.threshold=-5,10"])
+    (problem,) = caught.value.problems
+    assert problem.path == "mechanics.tiers.tiers.1.threshold"
+    assert "--param mechanics.tiers.tiers.1.threshold=-5" in problem.message

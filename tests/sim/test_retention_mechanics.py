@@ -14,6 +14,7 @@ import pytest
 from sim.engine import daily_table, layout_of, simulate
 from sim.errors import InputError
 from sim.events import event_table
+from sim.metrics import daily_metrics
 from sim.scenario import Scenario, load_scenario, parse_scenario, validate_scenario
 from tests.conftest import ROOT
 
@@ -235,6 +236,41 @@ def test_tier_upgrades_downgrades_and_discounts_follow_the_log() -> None:
     assert d["tier_1_users"].iloc[-1] + d["tier_2_users"].iloc[-1] > 0
 
 
+def test_refunds_return_what_was_paid_after_tier_discounts_and_points() -> None:
+    """Per order, value = paid + tier discount and a refund returns the paid part, so a
+    refunded order nets to zero: refund + tier discount = order value, row for row; refunded
+    orders neither use nor earn points; with every order refunded, net revenue is 0. A base tier
+    with a discount makes every order discounted; group-buy orders (book_orders) get it too."""
+    tiers = {**TIERS, "tiers": [{"name": "regular", "threshold": 0, "discount": 0.05},
+                                {"name": "gold", "threshold": 150, "discount": 0.1}]}
+    points = {"type": "points", "min_redeem_points": 1, "redeem_prob": 1.0, "breakage": 0.0}
+    group_buy = {"type": "group_buy", "open_prob": 0.02, "public_join_rate": 2.0}
+    key = ["user", "day"]
+    for rate, extra in ((0.5, {"gb": group_buy}), (1.0, {})):
+        sc = scenario(3000, 40, founders={"type": "seed_users", "count": 3000},
+                      buy={**BUY, "refund_rate": rate}, tiers=tiers, points=points, **extra)
+        events, d, _ = logged(sc)
+        orders = of(events, "order").groupby(key)["amount"].agg(["sum", "size"])
+        refund = of(events, "refund").set_index(key)["amount"]
+        disc = of(events, "tier_discount").groupby(key)["amount"].sum()
+        whole = orders.loc[refund.index]
+        whole = whole[whole["size"] == 1]["sum"]  # user-days with only the refunded order
+        assert len(whole) > 200
+        assert np.allclose(refund.loc[whole.index] + disc.loc[whole.index], whole)
+        share = set((disc.loc[whole.index] / whole).round(6))
+        assert share == ({0.05, 0.1} if rate < 1 else {0.05})
+        used = of(events, "points_redeemed").set_index(key).index
+        assert not used.isin(refund.index).any() and (rate == 1 or len(used) > 100)
+        if extra:  # group orders on days without a solo order: the member's share off
+            group = of(events, "group_order").groupby(key)["amount"].agg(["sum", "size"])
+            group = group[group["size"] == orders.loc[group.index, "size"]]["sum"]
+            assert len(group) > 200
+            assert set((disc.loc[group.index] / group).round(6)) <= {0.05, 0.1}
+        else:
+            assert d["points_redeemed_amount"].sum() == 0 and d["order"].sum() > 500
+            assert np.isclose(daily_metrics(d)["net_revenue"].sum(), 0.0, atol=1e-6)
+
+
 def test_non_increasing_tier_thresholds_are_located() -> None:
     text = ("name: t\ndays: 5\nmarket:\n  size: 10\nmechanics:\n  tiers:\n"
             "    type: membership_tiers\n    tiers:\n      - {name: regular, threshold: 0}\n"
@@ -244,6 +280,24 @@ def test_non_increasing_tier_thresholds_are_located() -> None:
     (problem,) = caught.value.problems
     assert str(problem).startswith("s.yaml:8: mechanics.tiers.tiers:")
     assert "silver (150) is not above gold (600)" in str(problem)
+
+
+def test_overrides_reach_into_lists_such_as_a_tier_threshold() -> None:
+    """The scenario header's own examples (`tiers.2.threshold=2000`, `rules.1.action.kind`)
+    change that item only; an item past the end is located at the list."""
+    path = ROOT / "scenarios" / "retention.yaml"
+    sc = load_scenario(path, ["mechanics.tiers.tiers.2.threshold=2000",
+                              "mechanics.crm.rules.1.action.kind=message"])
+    assert [t.threshold for t in sc.mechanics["tiers"].tiers] == [0, 150, 2000]
+    assert sc.mechanics["crm"].rules[1].action.kind == "message"
+    with pytest.raises(InputError) as caught:
+        load_scenario(path, ["mechanics.tiers.tiers.3.threshold=9000"])
+    (problem,) = caught.value.problems
+    assert "mechanics.tiers.tiers: override" in str(problem) and "no item 3" in str(problem)
+    with pytest.raises(InputError) as caught:
+        load_scenario(path, ["mechanics.tiers.tiers.2.threshold=100"])  # below silver's 150
+    (problem,) = caught.value.problems
+    assert "gold (100) is not above silver (150)" in str(problem)
 
 
 # --- points --------------------------------------------------------------------------------------
@@ -280,21 +334,58 @@ def test_checkins_are_binomial_in_the_opens() -> None:
     assert np.allclose(of(events, "points_issued")["amount"], 0.05)
 
 
+def test_share_points_count_every_kind_of_share_up_to_the_daily_cap() -> None:
+    """Referral shares, group-buy openers and bargain initiators each earn `share_points`, at
+    most `share_points_daily_cap` shares a user a day: per user-day, issued = 10 x min(shares,
+    2) points, rebuilt from the three share events of the log; none is issued without one."""
+    sc = scenario(3000, 20, founders={"type": "seed_users", "count": 3000},
+                  ref={"type": "referral", "share_after_order": 0.0, "share_daily": 0.3},
+                  gb={"type": "group_buy", "open_prob": 0.3},
+                  cut={"type": "bargain", "start_prob": 0.3},
+                  points={"type": "points", "earn_per_yuan": 0.0, "review_prob": 0.0,
+                          "share_points": 10, "share_points_daily_cap": 2})
+    events, _, _ = logged(sc)
+    shares = events[events["event"].isin(["share", "group_opened", "bargain_started"])]
+    per_day = shares.groupby(["user", "day"]).size()
+    expected = 10 * np.minimum(per_day, 2) / 100  # face value: 100 points = 1 yuan
+    issued = of(events, "points_issued").groupby(["user", "day"])["amount"].sum()
+    assert (per_day >= 3).sum() > 50  # the cap binds for many user-days
+    assert set(shares["event"]) == {"share", "group_opened", "bargain_started"}
+    assert issued.index.equals(expected.index.sort_values())
+    assert np.allclose(issued.to_numpy(), expected.sort_index().to_numpy())
+
+
+def test_share_points_are_a_compliance_finding() -> None:
+    """Points for the share itself are induced sharing (WX-SHARE), located at the field."""
+    from sim.compliance import check_compliance
+
+    sc = load_scenario(ROOT / "scenarios" / "retention.yaml", ["mechanics.points.share_points=5"])
+    (found,) = [p for p in check_compliance(sc) if p.path == "mechanics.points.share_points"]
+    assert "[WX-SHARE]" in found.message and found.line is not None
+
+
 # --- the ledger with everything on ---------------------------------------------------------------
 
 
 def test_ledger_balances_with_all_retention_mechanics() -> None:
     """retention.yaml, small: every money event of the log sums to its counter total, per-rule
-    tables sum to the event totals, and order discounts of each kind stay within the orders."""
+    tables sum to the event totals, order discounts of each kind stay within the orders, net
+    revenue is GMV less every discount and refund plus membership fees (income); live orders
+    are orders and live-only groups open on stream days only."""
     sc = load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=20000", "days=60",
                                                   "mechanics.existing.count=5000",
                                                   "mechanics.tiers.period_days=30",
-                                                  "mechanics.points.expiry_days=40"])
+                                                  "mechanics.points.expiry_days=40",
+                                                  "mechanics.plus.period_days=30",
+                                                  "mechanics.plus.offer_every_days=7",
+                                                  "mechanics.groups.invite_prob=0.5"])
     events, d, extras = logged(sc)
     money = ["order", "coupon", "referral_reward", "refund", "cogs", "automation_send",
              "automation_gift", "automation_coupon", "automation_conversion", "tier_discount",
              "tier_shipping", "tier_birthday_gift", "points_issued", "points_redeemed",
-             "points_expired"]
+             "points_expired", "paid_fee", "paid_discount", "paid_shipping",
+             "community_discount", "community_operating", "live_order", "live_discount",
+             "live_promo", "group_order"]
     for name in money:
         if f"{name}_amount" in d:
             assert np.isclose(of(events, name)["amount"].sum(), d[f"{name}_amount"].sum()), name
@@ -306,8 +397,29 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
                       d["automation_conversion_amount"].sum())
     gmv = d["order_amount"].sum()
     off = sum(d[f"{k}_amount"].sum() for k in ("coupon", "referral_reward", "tier_discount",
-                                               "points_redeemed"))
+                                               "points_redeemed", "paid_discount",
+                                               "community_discount", "live_discount"))
     assert 0 < off < gmv and d["automation_send"].sum() > 0 and d["points_redeemed"].sum() > 0
+    fees = d["paid_fee_amount"].sum()
+    assert fees > 0 and d["paid_renewal"].sum() > 0 and d["community_operating"].sum() > 0
+    m = daily_metrics(d).sum()
+    assert m["net_revenue"] == pytest.approx(gmv - off - d["refund_amount"].sum() + fees)
+    live = of(events, "live_order")
+    assert 0 < d["live_order_amount"].sum() < gmv and d["live_discount_amount"].sum() > 0
+    assert d["live_production"].sum() > 0 and d["group_opened"].sum() > 0
+    assert set(of(events, "group_opened")["day"]) <= set(of(events, "live_view")["day"])
+    orders = of(events, "order")  # every live order is an order of the same user and value
+    assert len(live.merge(orders, on=["user", "day", "amount"])) == len(live)
+    assert d["recommender_cost"].sum() > 0
+    # a refund returns what was paid: with every discount of that user-day, at most the orders
+    key = ["user", "day"]
+    refunded = of(events, "refund").groupby(key)["amount"].sum()
+    taken = events[events["event"].isin(["refund", "coupon", "gift", "referral_reward",
+                                         "tier_discount", "points_redeemed", "paid_discount",
+                                         "community_discount", "live_discount"])]
+    taken = taken.groupby(key)["amount"].sum().loc[refunded.index]
+    ordered = of(events, "order").groupby(key)["amount"].sum().loc[refunded.index]
+    assert len(refunded) > 100 and (taken <= ordered + 1e-6).all()
 
 
 def test_channel_rule_breaches_are_compliance_findings() -> None:

@@ -1,0 +1,350 @@
+"""Inventory and fulfilment: stock per SKU group of the catalogue, replenished with a supplier
+lead time; stock-outs lose or back-order sales and dampen sharing; shipping time and defects
+feed churn; logistics and holding costs go to the ledger.
+
+Stock is in units, one unit per order (a unit is one order's basket of that group). Each order
+the catalogue prices is taken from the shelf of its SKU group while stock lasts (orders of a
+day are served in the order they are placed). Short of stock, with `stockout: lost_sales` the
+sale is lost (the buyer tries again another day); with `backorder` a share `backorder_accept`
+of the buyers wait (the order is booked and ships when stock arrives, oldest first) and the
+rest are lost.
+
+Replenishment, reviewed at the end of each day from the inventory position
+(on hand + on order - back-orders):
+- `reorder_point` (s, Q): when the position is at or below s, order enough multiples of Q to
+  lift it above s. s = mean daily demand x L + safety stock unless given; Q = mean daily
+  demand x order_cover_days unless given.
+- `periodic_review` (R, S): every `review_days` (a SimPy process marks the day), order S -
+  position. S = mean daily demand x (R + L) + safety stock unless given.
+- `none`: no replenishment (the initial stock is all there is).
+Mean and standard deviation of daily demand (units asked for, sold or not) come from the last
+`demand_window_days`. Safety stock is `safety_stock` if given, otherwise z x sigma_d x sqrt(L)
+(sqrt(R + L) for periodic review), the textbook formula (domain-facts §6, z = 1.65 for a 95%
+cycle service level). Each order arrives after a supplier lead time drawn per order (fixed,
+Gamma or lognormal with the given mean and coefficient of variation, rounded to whole days,
+at least 1): a SimPy timeout whose callback puts the units on the shelf at the start of that
+day and ships waiting back-orders first.
+
+While a group is out of stock, sharing is dampened: a user's share probability is multiplied
+by 1 - sharing_damping x min(1, sum over out-of-stock groups of the persona's demand share x
+weight), weight `hero_weight` for hero groups and 1 otherwise. Conversion is dampened by the
+lost sales themselves (the demand for a missing group does not convert that day).
+
+Shipping: each shipped order takes 1 + Poisson(mean_days - 1) days in transit; it is late when
+the wait for stock plus the transit exceeds `promised_days`, and defective with
+`defect_rate`. Each late or defective order multiplies the buyer's dropout probability after
+later orders by (1 + late_dropout_lift) or (1 + defect_dropout_lift), capped at 1 (applied at
+dispatch: the next order is almost always after the delivery).
+
+Money: `shipped` events carry the logistics cost per order (ledger line logistics_cost) and the
+market pays holding_cost_per_unit_day for every unit on the shelf at the end of each day (a
+market-level line, holding_cost, with no user: whole-market view only, like ad spend). Stock
+levels and flows are market-level too (arms share one warehouse); per SKU group daily tables
+are in the run's extras (`<name>.received`, `.shipped`, `.on_hand`, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.mechanics.catalogue import Catalogue
+from sim.params import StrictModel
+
+
+class LeadTime(StrictModel):
+    distribution: Literal["fixed", "gamma", "lognormal"] = Field(
+        "fixed", description="Supplier lead time: fixed, or right-skewed random (domain-facts "
+        "§6: lead times are right-skewed).")
+    mean_days: float = Field(7.0, description="Mean supplier lead time, days, > 0 (ASSUMPTION "
+                             "3-30: no Chinese supplier figures were found, §6).")
+    cv: float = Field(0.3, ge=0.0, le=3.0, description="Coefficient of variation of a random "
+                      "lead time (ASSUMPTION 0.1-0.6).")
+
+    @field_validator("mean_days")
+    @classmethod
+    def _positive(cls, days: float) -> float:
+        if not days > 0:
+            raise ValueError(f"a lead time of {days:g} days is impossible; give a positive "
+                             "number of days (e.g. 7)")
+        return days
+
+
+class Shipping(StrictModel):
+    logistics_cost_per_order: float = Field(
+        6.0, ge=0.0, description="Yuan per shipped order: parcel and packing (ASSUMPTION 3-12 "
+        "for domestic express).")
+    mean_days: float = Field(2.5, ge=1.0, description="Mean transit days, 1 + Poisson "
+                             "(ASSUMPTION 1.5-5).")
+    promised_days: int = Field(3, ge=1, description="An order is late when waiting for stock "
+                               "plus transit takes longer than this.")
+    late_dropout_lift: float = Field(0.2, ge=0.0, description="Relative rise of the dropout "
+                                     "probability per late order (ASSUMPTION 0-0.5).")
+    defect_rate: float = Field(0.02, ge=0.0, le=1.0, description="Share of shipped orders with "
+                               "an after-sales complaint (ASSUMPTION 0.005-0.05).")
+    defect_dropout_lift: float = Field(0.5, ge=0.0, description="Relative rise of the dropout "
+                                       "probability per defective order (ASSUMPTION 0-1).")
+
+
+class InventoryParams(MechanicParams):
+    type: Literal["inventory"] = "inventory"
+    policy: Literal["reorder_point", "periodic_review", "none"] = Field(
+        "reorder_point", description="(s, Q) reorder point, (R, S) periodic review or none.")
+    reorder_point: float | None = Field(None, ge=0.0, description="s, units; omit for mean "
+                                        "daily demand x lead time + safety stock.")
+    order_quantity: float | None = Field(None, gt=0.0, description="Q, units; omit for mean "
+                                         "daily demand x order_cover_days.")
+    order_cover_days: float = Field(14.0, gt=0.0, description="Days of demand one order "
+                                    "covers when order_quantity is omitted (ASSUMPTION).")
+    review_days: int = Field(7, ge=1, description="R: days between periodic reviews.")
+    order_up_to: float | None = Field(None, ge=0.0, description="S, units; omit for mean "
+                                      "daily demand x (R + L) + safety stock.")
+    safety_stock: float | None = Field(None, ge=0.0, description="Units; omit for z x sigma_d "
+                                       "x sqrt(L) (§6, textbook).")
+    service_z: float = Field(1.65, ge=0.0, description="z of the safety stock (1.65 = 95% "
+                             "cycle service level, §6).")
+    demand_window_days: int = Field(28, ge=2, description="Days of demand history behind the "
+                                    "mean and sigma of daily demand.")
+    initial_stock: int = Field(1000, ge=0, description="Units on the shelf of every SKU group "
+                               "on day 0.")
+    initial_stock_by_group: dict[str, int] = Field(
+        default_factory=dict, description="Day-0 units of named SKU groups, instead of "
+        "initial_stock.")
+    lead_time: LeadTime = Field(default_factory=LeadTime)
+    stockout: Literal["lost_sales", "backorder"] = Field(
+        "lost_sales", description="What a sale short of stock becomes.")
+    backorder_accept: float = Field(0.6, ge=0.0, le=1.0, description="Share of buyers who "
+                                    "wait for a back-order (the rest are lost; ASSUMPTION).")
+    sharing_damping: float = Field(0.5, ge=0.0, le=1.0, description="Most a stock-out of "
+                                   "everything a persona wants cuts sharing (ASSUMPTION).")
+    hero_weight: float = Field(2.0, ge=0.0, description="Weight of a hero group's stock-out "
+                               "in the sharing damping (ASSUMPTION).")
+    holding_cost_per_unit_day: float = Field(
+        0.04, ge=0.0, description="Yuan per unit on the shelf per day (ASSUMPTION: a 20-30% a "
+        "year carrying cost on a ~60-yuan unit cost).")
+    shipping: Shipping = Field(default_factory=Shipping)
+
+
+def inventory_problems(params: InventoryParams, name: str,
+                       catalogue: list[str] | None) -> list[tuple[tuple, str]]:
+    """An inventory keeps the catalogue's SKU groups: it needs one, and names only its groups."""
+    if catalogue is None:
+        return [(("mechanics", name, "type"),
+                 "inventory keeps stock of a catalogue's SKU groups: add a `catalogue` mechanic")]
+    return [(("mechanics", name, "initial_stock_by_group", group),
+             f"unknown SKU group {group!r}; expected one of: {', '.join(catalogue)}")
+            for group in params.initial_stock_by_group if group not in catalogue]
+
+
+class Inventory(Mechanic[InventoryParams]):
+    stage = StageOrder.CHURN  # the day's review runs after every sale of the day
+    events = ("stock_demand", "stock_filled", "lost_sale", "backorder", "shipped",
+              "late_delivery", "defect")
+    channel_events = ("holding_cost", "stock_received", "stock_shipped", "units_in_stock",
+                      "backlog_units", "stockout_groups")
+
+    def setup(self) -> None:
+        supply = self.pop.supply
+        assert isinstance(supply, Catalogue), "the scenario check requires a catalogue"
+        self.catalogue = supply
+        supply.stock = self
+        base, days = self.params.base, self.ctx.days
+        k = len(supply.names)
+        self.k = k
+        self.on_hand = np.array([base.initial_stock_by_group.get(g, base.initial_stock)
+                                 for g in supply.names], dtype=np.int64)
+        self.on_order = np.zeros(k, dtype=np.int64)
+        self.tables = {t: np.zeros((days, k)) for t in (
+            "demand", "filled", "lost", "backordered", "received", "shipped", "ordered",
+            "on_hand", "backlog")}
+        self.deliveries: list[tuple[int, int, int, int]] = []  # (order day, arrival, group, qty)
+        self.b_row = np.empty(0, dtype=np.int64)  # back-orders, oldest first
+        self.b_sku = np.empty(0, dtype=np.int64)
+        self.b_day = np.empty(0, dtype=np.int64)
+        self.review_due = False
+        if base.policy == "periodic_review":
+            self.ctx.env.process(self._reviews())
+
+    # --- sales ------------------------------------------------------------------------------
+    def take(self, rows: np.ndarray, sku: np.ndarray, values: np.ndarray,
+             day: int) -> np.ndarray:
+        """Serve orders from the shelf; short of stock, lose or back-order them."""
+        rec, t = self.ctx.recorder, self.tables
+        n = len(rows)
+        counts = np.bincount(sku, minlength=self.k)
+        if (counts <= self.on_hand).all():  # the common day: everything is on the shelf
+            filled = np.ones(n, dtype=bool)
+        else:  # each order's place in its group's queue decides
+            order = np.argsort(sku, kind="stable")
+            rank = np.empty(n, dtype=np.int64)
+            rank[order] = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+            filled = rank < self.on_hand[sku]
+        shipped = np.bincount(sku[filled], minlength=self.k)
+        self.on_hand -= shipped
+        t["demand"][day] += counts
+        t["filled"][day] += shipped
+        t["shipped"][day] += shipped
+        rec.event("stock_demand", day, rows)
+        rec.event("stock_filled", day, rows[filled])
+        short = ~filled
+        if self.params.base.stockout == "backorder" and short.any():
+            accept = self.params.for_rows("backorder_accept", self.pop.group[rows])
+            wait = short & (self.rng.random(n) < accept)
+            self.b_row = np.concatenate([self.b_row, rows[wait]])
+            self.b_sku = np.concatenate([self.b_sku, sku[wait]])
+            self.b_day = np.concatenate([self.b_day, np.full(int(wait.sum()), day)])
+            t["backordered"][day] += np.bincount(sku[wait], minlength=self.k)
+            rec.event("backorder", day, rows[wait])
+            lost = short & ~wait
+        else:
+            lost = short
+        t["lost"][day] += np.bincount(sku[lost], minlength=self.k)
+        rec.event("lost_sale", day, rows[lost], values[lost])
+        self._dispatch(rows[filled], np.zeros(int(filled.sum()), dtype=np.int64), day)
+        return ~lost
+
+    def share_factor(self, rows: np.ndarray, shares: np.ndarray) -> np.ndarray | float:
+        out = self.on_hand <= 0
+        if not out.any():
+            return 1.0
+        base = self.params.base
+        weight = np.where(self.catalogue.hero, base.hero_weight, 1.0) * out
+        damp = base.sharing_damping * np.minimum(shares @ weight, 1.0)
+        return 1.0 - damp[self.pop.persona[rows]]
+
+    def _dispatch(self, rows: np.ndarray, waited: np.ndarray, day: int) -> None:
+        """Ship orders: logistics cost, transit time, lateness and defects (which raise the
+        buyers' dropout probability)."""
+        if not len(rows):
+            return
+        pop, rec, get = self.pop, self.ctx.recorder, self.params.for_rows
+        group = pop.group[rows]
+        rec.event("shipped", day, rows, get("shipping.logistics_cost_per_order", group))
+        transit = 1 + self.rng.poisson(np.asarray(get("shipping.mean_days", group)) - 1.0,
+                                       size=len(rows))
+        late = waited + transit > get("shipping.promised_days", group)
+        defect = self.rng.random(len(rows)) < get("shipping.defect_rate", group)
+        rec.event("late_delivery", day, rows[late])
+        rec.event("defect", day, rows[defect])
+        if "dropout_prob" not in pop.columns:
+            return
+        for hit, lift in ((late, "shipping.late_dropout_lift"),
+                          (defect, "shipping.defect_dropout_lift")):
+            who = rows[hit]
+            rise = 1.0 + np.broadcast_to(get(lift, pop.group[who]), who.shape)
+            pop["dropout_prob"][who] = np.minimum(pop["dropout_prob"][who] * rise, 1.0)
+
+    # --- replenishment ------------------------------------------------------------------------
+    def _reviews(self) -> Iterator:
+        while True:
+            yield self.ctx.env.timeout(self.params.base.review_days)
+            self.review_due = True
+
+    def _demand_stats(self, day: int) -> tuple[np.ndarray, np.ndarray]:
+        window = self.tables["demand"][max(0, day + 1 - self.params.base.demand_window_days):
+                                       day + 1]
+        return window.mean(axis=0), window.std(axis=0)
+
+    def _replenish(self, day: int) -> None:
+        base = self.params.base
+        if base.policy == "none" or (base.policy == "periodic_review" and not self.review_due):
+            return
+        self.review_due = False
+        mean, sigma = self._demand_stats(day)
+        lead = base.lead_time.mean_days
+        backlog = np.bincount(self.b_sku, minlength=self.k)
+        position = self.on_hand + self.on_order - backlog
+        if base.policy == "reorder_point":
+            safety = base.safety_stock if base.safety_stock is not None else \
+                base.service_z * sigma * math.sqrt(lead)
+            s = np.full(self.k, base.reorder_point) if base.reorder_point is not None else \
+                mean * lead + safety
+            q = np.full(self.k, base.order_quantity) if base.order_quantity is not None else \
+                mean * base.order_cover_days
+            q = np.ceil(q)
+            due = (position <= s) & (q > 0)
+            qty = np.where(due, q * (np.floor((s - position) / np.maximum(q, 1)) + 1), 0)
+        else:
+            horizon = base.review_days + lead
+            safety = base.safety_stock if base.safety_stock is not None else \
+                base.service_z * sigma * math.sqrt(horizon)
+            target = np.full(self.k, base.order_up_to) if base.order_up_to is not None else \
+                mean * horizon + safety
+            qty = np.maximum(np.ceil(target - position), 0)
+        for g in np.flatnonzero(qty > 0):  # a handful of SKU groups, not users
+            self._order(int(g), int(qty[g]), day)
+
+    def _order(self, group: int, qty: int, day: int) -> None:
+        """A purchase order to the supplier: the units arrive after the lead time."""
+        lead = self._lead_time()
+        self.on_order[group] += qty
+        self.tables["ordered"][day, group] += qty
+        self.deliveries.append((day, day + lead, group, qty))
+        arrival = self.ctx.env.timeout(lead)
+        arrival.callbacks.append(lambda _, g=group, q=qty: self._receive(g, q))
+
+    def _lead_time(self) -> int:
+        spec = self.params.base.lead_time
+        if spec.distribution == "fixed" or spec.cv == 0:
+            draw = spec.mean_days
+        elif spec.distribution == "gamma":
+            draw = self.rng.gamma(1.0 / spec.cv**2, spec.mean_days * spec.cv**2)
+        else:
+            sigma2 = math.log1p(spec.cv**2)
+            draw = self.rng.lognormal(math.log(spec.mean_days) - sigma2 / 2, math.sqrt(sigma2))
+        return max(1, round(draw))
+
+    def _receive(self, group: int, qty: int) -> None:
+        """Units arrive at the start of a day: back-orders of the group ship first, oldest
+        first."""
+        day = int(self.ctx.env.now)
+        self.on_order[group] -= qty
+        self.on_hand[group] += qty
+        self.tables["received"][day, group] += qty
+        waiting = np.flatnonzero(self.b_sku == group)[: self.on_hand[group]]
+        if not len(waiting):
+            return
+        self.on_hand[group] -= len(waiting)
+        self.tables["shipped"][day, group] += len(waiting)
+        rows, since = self.b_row[waiting], self.b_day[waiting]
+        keep = np.ones(len(self.b_row), dtype=bool)
+        keep[waiting] = False
+        self.b_row, self.b_sku, self.b_day = self.b_row[keep], self.b_sku[keep], \
+            self.b_day[keep]
+        self._dispatch(rows, day - since, day)
+
+    # --- the day's end ------------------------------------------------------------------------
+    def step(self, day: int) -> None:
+        self._replenish(day)
+        self._record(day)
+
+    def idle(self, day: int) -> None:
+        self._record(day)
+
+    def _record(self, day: int) -> None:
+        rec, t = self.ctx.recorder, self.tables
+        t["on_hand"][day] = self.on_hand
+        t["backlog"][day] = np.bincount(self.b_sku, minlength=self.k)
+        on_sale = self.catalogue.shares.max(axis=0) > 0
+        units = float(self.on_hand.sum())
+        rec.channel_event("units_in_stock", day, 0, units)
+        rec.channel_event("backlog_units", day, 0, float(t["backlog"][day].sum()))
+        rec.channel_event("stockout_groups", day, 0,
+                          float(((self.on_hand <= 0) & on_sale).sum()))
+        rec.channel_event("stock_received", day, 0, float(t["received"][day].sum()))
+        rec.channel_event("stock_shipped", day, 0, float(t["shipped"][day].sum()))
+        rec.channel_event("holding_cost", day, 0,
+                          units * self.params.base.holding_cost_per_unit_day)
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """Daily tables per SKU group (days x groups) and the supplier deliveries
+        (order day, arrival day, group, units)."""
+        out = {name: table.copy() for name, table in self.tables.items()}
+        out["deliveries"] = np.array(self.deliveries, dtype=np.float64).reshape(-1, 4)
+        return out
+
