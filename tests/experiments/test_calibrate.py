@@ -16,7 +16,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from experiments import bgnbd
-from experiments.calibrate import calibrate, interval, projected_posterior
+from experiments.calibrate import CHECK_LEVEL, calibrate, check_draws, interval, projected_posterior
 from experiments.calibrate_cli import calibrate as calibrate_command
 from experiments.calibrate_cli import forecast as forecast_command
 from experiments.executors import make_executor
@@ -108,6 +108,32 @@ def _lowest_passing(n: int, rate: float, alpha: float = 0.01) -> int:
 
 
 @pytest.mark.slow
+def test_draw_check_keeps_draws_that_fit_and_drops_those_off_the_ridge() -> None:
+    """Draws whose simulated projected summaries scatter as the regression model says
+    (covariance S (2 + h)) are kept at the check's level: of 4,000, the rejected share is within
+    4 binomial sd of 1%; draws whose simulations miss by 5 noise sd in every summary are all
+    dropped."""
+    rng = np.random.default_rng(3)
+    p, df, line = 3, 40, 1.2
+    noise = np.array([[1.0, 0.3, 0.0], [0.3, 2.0, 0.1], [0.0, 0.1, 0.5]])
+    t_obs = np.array([1.0, -2.0, 0.5])
+    n = 4000
+    good = t_obs + rng.multivariate_normal(np.zeros(p), noise * (2 + (line - 1)), size=n)
+    bad = t_obs + 5 * np.sqrt(np.diag(noise) * (2 + (line - 1))) + rng.multivariate_normal(
+        np.zeros(p), noise, size=200)
+    draws = np.repeat(np.arange(n + 200, dtype=float)[:, None], p, axis=1)  # (draws, p)
+    kept, q, threshold = check_draws(draws, np.vstack([good, bad]), t_obs, noise, line, df,
+                                     keep_at_least=2)
+    rejected_good = float(np.mean(q[:n] > threshold))
+    # the noise is known here, so Q ~ chi2_p / p and the F(p, df) point rejects a little less
+    nominal = float(stats.chi2.sf(p * threshold, p))
+    sd = np.sqrt(nominal * (1 - nominal) / n)
+    assert abs(rejected_good - nominal) <= 4 * sd, (rejected_good, nominal)
+    assert nominal <= 1 - CHECK_LEVEL
+    assert np.all(q[n:] > threshold)
+    assert set(kept[:, 0].astype(int)) <= set(range(n))
+
+
 def test_parameter_recovery_and_coverage_over_seeds(tmp_path: Path) -> None:
     """Issue #8's acceptance: data simulated at known (r, alpha, a, b) (2,000 users, ten weeks,
     each seed's truth drawn around a base point; experiments/recovery.py), 1, 2 and 4 of them
