@@ -41,3 +41,28 @@ def daily(scenario: Scenario, replicate: int = 0) -> pd.DataFrame:
 
 def as_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {k: frame[k].to_numpy() for k in frame.columns}
+
+
+def mechanics_scenario(size: int, days: int, seed: int, **mechanics: Any) -> Scenario:
+    """A one-persona market of `size` users with just these mechanics."""
+    return validate_scenario({"name": "t", "days": days, "seed": seed,
+                              "market": {"size": size}, "mechanics": mechanics}, "<test>")
+
+
+def logged(sc: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
+    """Simulate replicate 0 with the event log: (event table, daily counters, extras)."""
+    from sim.engine import layout_of
+    from sim.events import event_table
+
+    counters = simulate(sc, log_events=True)
+    return event_table(counters, layout_of(sc)), daily_table(counters), counters.extras
+
+
+def of(events: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of one event in an event table."""
+    return events[events["event"] == name]
+
+
+def within(observed: float, n: float, p: float, z: float = 4.0) -> bool:
+    """A Binomial(n, p) count within z standard deviations of its mean."""
+    return abs(observed - n * p) <= z * float(np.sqrt(max(n * p * (1 - p), 1e-12)))

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import build_graph, daily_table, layout_of, simulate
+from sim.engine import build_graph, daily_table, simulate
 from sim.errors import InputError
-from sim.events import event_table
 from sim.metrics import daily_metrics, horizon_values
-from sim.scenario import Scenario, parse_scenario, validate_scenario
+from sim.scenario import Scenario, parse_scenario
+from tests.conftest import logged, mechanics_scenario, of, within
 
 Z = 4.0
 NO_CHURN = {"type": "purchase_dropout", "purchase_rate": {"r": 2.0, "alpha": 30.0},
@@ -25,21 +25,7 @@ NOBODY = {"high_value": 0.0, "potential": 0.0}  # the default uptake, switched o
 
 
 def scenario(size: int, days: int, seed: int = 5, **mechanics: dict[str, Any]) -> Scenario:
-    return validate_scenario({"name": "m", "days": days, "seed": seed,
-                              "market": {"size": size}, "mechanics": mechanics}, "<test>")
-
-
-def logged(sc: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
-    counters = simulate(sc, log_events=True)
-    return event_table(counters, layout_of(sc)), daily_table(counters), counters.extras
-
-
-def within(observed: float, n: float, p: float) -> bool:
-    return abs(observed - n * p) <= Z * math.sqrt(max(n * p * (1 - p), 1e-12))
-
-
-def of(events: pd.DataFrame, name: str) -> pd.DataFrame:
-    return events[events["event"] == name]
+    return mechanics_scenario(size, days, seed, **mechanics)
 
 
 def users(events: pd.DataFrame, name: str, day: int | None = None) -> set[int]:

@@ -4,19 +4,16 @@ random (fixed seeds), the ledger adds up with everything on, and bad input is lo
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import daily_table, layout_of, simulate
 from sim.errors import InputError
-from sim.events import event_table
 from sim.metrics import daily_metrics
-from sim.scenario import Scenario, load_scenario, parse_scenario, validate_scenario
-from tests.conftest import ROOT
+from sim.scenario import Scenario, load_scenario, parse_scenario
+from tests.conftest import ROOT, logged, mechanics_scenario, of, within
 
 Z = 4.0
 SLOW_BUY = {"type": "purchase_dropout", "purchase_rate": {"r": 1.0, "alpha": 1e12},
@@ -26,21 +23,7 @@ BUY = {**SLOW_BUY, "purchase_rate": {"r": 2.0, "alpha": 30.0}}
 
 
 def scenario(size: int, days: int, seed: int = 3, **mechanics: dict[str, Any]) -> Scenario:
-    return validate_scenario({"name": "r", "days": days, "seed": seed,
-                              "market": {"size": size}, "mechanics": mechanics}, "<test>")
-
-
-def logged(sc: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
-    counters = simulate(sc, log_events=True)
-    return event_table(counters, layout_of(sc)), daily_table(counters), counters.extras
-
-
-def within(observed: float, n: float, p: float) -> bool:
-    return abs(observed - n * p) <= Z * math.sqrt(max(n * p * (1 - p), 1e-12))
-
-
-def of(events: pd.DataFrame, name: str) -> pd.DataFrame:
-    return events[events["event"] == name]
+    return mechanics_scenario(size, days, seed, **mechanics)
 
 
 # --- segments ------------------------------------------------------------------------------------
