@@ -80,6 +80,9 @@ def run_command(
         f"markets up to {MAX_EVENT_LOG_USERS:,} users.")] = False,
     strict: StrictOption = False,
     forecast_dir: ForecastOption = None,
+    all_metrics: Annotated[bool, typer.Option(
+        "--all-metrics", help="Every metric in the stderr table, not only the headline ones "
+        "(all are always in summary.json and report.html).")] = False,
 ) -> None:
     """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path); its
     report.html is the operations dashboard."""
@@ -105,7 +108,7 @@ def run_command(
         run_dir = write_run(result, out, wall, events=events, forecast=warnings)
         summary = result.summary()
         if not quiet:
-            err.print(summary_table(scenario, summary))
+            err.print(summary_table(scenario, summary, headline_only=not all_metrics))
             err.print(f"{scenario.name}: {scenario.market.size:,} users × {scenario.days} days × "
                       f"{scenario.replicates} replicate(s) in {wall:.2f} s -> {run_dir}",
                       markup=False, soft_wrap=True)
@@ -116,13 +119,27 @@ def run_command(
             typer.echo(str(run_dir))
 
 
-def summary_table(scenario: Scenario, summary: dict[str, dict[str, float]]) -> Table:
-    table = Table(title=f"{scenario.name}: over {scenario.days} days", title_justify="left")
+# The stderr table's default rows: what a growth lead reads first (the rest, often a hundred
+# metrics with every mechanic on, are in summary.json, report.html and --all-metrics).
+HEADLINE: tuple[str, ...] = (
+    "new_users", "acquired_users", "alive_users", "churned_users", "dau_mau", "buyers",
+    "purchases", "repeat_purchases", "aov", "gmv", "net_revenue", "gross_margin",
+    "acquisition_spend", "contribution", "cac", "roi", "referred_users", "ga_quick_ratio",
+    "fill_rate")
+
+
+def summary_table(scenario: Scenario, summary: dict[str, dict[str, float]],
+                  headline_only: bool = False) -> Table:
+    shown = {k: v for k, v in summary.items() if not headline_only or k in HEADLINE}
+    hidden = len(summary) - len(shown)
+    note = f" ({hidden} more metrics: --all-metrics, summary.json)" if hidden else ""
+    table = Table(title=f"{scenario.name}: over {scenario.days} days{note}",
+                  title_justify="left")
     table.add_column("metric")
     table.add_column("unit")
     table.add_column("mean", justify="right")
     table.add_column("95% CI", justify="right")
-    for name, values in summary.items():
+    for name, values in shown.items():
         ci = ("–" if math.isnan(values["ci_low"])
               else f"{fmt(values['ci_low'])} … {fmt(values['ci_high'])}")
         table.add_row(name, METRICS[name].unit, fmt(values["mean"]), ci)

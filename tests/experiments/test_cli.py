@@ -39,6 +39,11 @@ def test_run_prints_only_the_run_folder_on_stdout(tmp_path: Path) -> None:
         "channel_metrics.parquet", "metrics.parquet", "report.html", "scenario.resolved.yaml",
         "summary.json"]
     assert "purchases" in done.stderr and "95% CI" in done.stderr  # the table is for people
+    assert "aov" in done.stderr and "ga_new_users" not in done.stderr  # headline only ...
+    assert "more metrics: --all-metrics" in done.stderr
+    full = simctl("run", REFERENCE, *SMALL, "--out", str(tmp_path), "--all-metrics",
+                  cwd=tmp_path)
+    assert "ga_new_users" in full.stderr and "more metrics" not in full.stderr  # or all
     metrics = pd.read_parquet(run_dir / "metrics.parquet")
     assert len(metrics) == 3 * 30 and {"replicate", "day", "gmv"} <= set(metrics.columns)
     summary = json.loads((run_dir / "summary.json").read_text())
