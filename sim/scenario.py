@@ -133,6 +133,11 @@ class Scenario(StrictModel):
         return [a.share for a in self.experiment.arms] if self.experiment else [1.0]
 
     @property
+    def mechanic_types(self) -> set[str]:
+        """The `type:` of every mechanic in the scenario (what a mechanic may depend on)."""
+        return {p.type for p in self.mechanics.values()}
+
+    @property
     def persona_names(self) -> list[str]:
         return [p.name for p in self.market.personas] or ["everyone"]
 
@@ -391,69 +396,12 @@ def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
                                  f"({', '.join(sorted(channels)) or 'none'})"))
             elif key == "day" and isinstance(value, int) and value > last:
                 problems.append((path, f"day {value} is outside the horizon 0..{last}"))
-        problems += _mechanic_dependencies(scenario, name, params)
+        problems += params.cross_problems(name, scenario)
         if getattr(params, "first_order", None) is not None and getattr(
                 params, "purchase_on_acquisition", False):
             problems.append((("mechanics", name, "first_order"),
                              "first_order and purchase_on_acquisition: true contradict each "
                              "other; the acquisition cannot both be and wait for a first order"))
-    return problems
-
-
-def _mechanic_dependencies(scenario: Scenario, name: str, params: Any) -> list[tuple[Path, str]]:
-    """What one mechanic needs from the others or from the market, located at its field."""
-    from sim.mechanics.catalogue import catalogue_problems
-    from sim.mechanics.inventory import inventory_problems
-    from sim.mechanics.observed_arrivals import arrival_problems
-    from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS
-    from sim.mechanics.touchpoints import touchpoint_problems
-
-    types = {p.type for p in scenario.mechanics.values()}
-    problems: list[tuple[Path, str]] = []
-    if params.type == "touchpoints":
-        problems += touchpoint_problems(params, name, [p.type for p in
-                                                      scenario.mechanics.values()], scenario.days)
-    if params.type == "observed_arrivals":
-        problems += arrival_problems(params, name, scenario.market.size, scenario.days)
-    segmented = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
-    if params.type == "group_buy" and params.live_only and "live_stream" not in types:
-        problems.append((("mechanics", name, "live_only"), "live_only: true opens groups among "
-                         "live viewers and needs a `live_stream` mechanic"))
-    if params.type == "recommendations" and "purchase_dropout" not in types:
-        problems.append((("mechanics", name, "type"), "recommendations lift the purchase "
-                         "probability and need a `purchase_dropout` mechanic"))
-    if params.type == "catalogue":
-        problems += catalogue_problems(params, name, scenario.persona_names)
-        first = next(n for n, p in scenario.mechanics.items() if p.type == "catalogue")
-        if first != name:
-            problems.append((("mechanics", name, "type"), f"a scenario has one catalogue; "
-                             f"{first} is already one (put every SKU group there)"))
-    if params.type == "inventory":
-        catalogues = [p for p in scenario.mechanics.values() if p.type == "catalogue"]
-        problems += inventory_problems(params, name, [g.name for g in catalogues[0].sku_groups]
-                                       if catalogues else None)
-    if params.type == "automations":
-        needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
-                 "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}
-        for i, rule in enumerate(params.rules):
-            where: Path = ("mechanics", name, "rules", i)
-            wanted = needs.get(rule.trigger)
-            if wanted and wanted[0] not in types:
-                problems.append(((*where, "trigger"), f"trigger {rule.trigger} needs {wanted[1]}"))
-            for j, audience in enumerate(rule.audience):
-                if audience in segmented and "segments" not in types:
-                    problems.append(((*where, "audience", j),
-                                     f"segment {audience!r} needs a `segments` mechanic"))
-    if "segments" not in types and params.type == "paid_membership":
-        for segment in sorted(segmented):
-            if getattr(params.uptake, segment) > 0:
-                problems.append((("mechanics", name, "uptake", segment),
-                                 f"segment {segment!r} needs a `segments` mechanic"))
-    if "segments" not in types and params.type == "community":
-        for j, audience in enumerate(params.audience):
-            if audience in segmented:
-                problems.append((("mechanics", name, "audience", j),
-                                 f"segment {audience!r} needs a `segments` mechanic"))
     return problems
 
 

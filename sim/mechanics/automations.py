@@ -29,14 +29,14 @@ Per-rule daily sends, reads, cost and conversions are in `finish()` (rule order)
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from sim.errors import InputError, Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.mechanics.segments import Audience, audience_mask
+from sim.mechanics.segments import Audience, audience_mask, segments_needed
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -137,6 +137,19 @@ class AutomationsParams(MechanicParams):
         if repeated:
             raise ValueError(f"rule names must be unique; repeated: {', '.join(repeated)}")
         return self
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        needs = {"no_open": ("activity", "an activity mechanic (it knows the last open)"),
+                 "unpaid_order": ("purchase_dropout", "a purchase mechanic with checkout")}
+        types = scenario.mechanic_types
+        problems: list[tuple[tuple, str]] = []
+        for i, rule in enumerate(self.rules):
+            where = ("mechanics", name, "rules", i)
+            wanted = needs.get(rule.trigger)
+            if wanted and wanted[0] not in types:
+                problems.append(((*where, "trigger"), f"trigger {rule.trigger} needs {wanted[1]}"))
+            problems += segments_needed(types, rule.audience, (*where, "audience"))
+        return problems
 
 
 class Automations(Mechanic[AutomationsParams]):

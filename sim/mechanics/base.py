@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import simpy
@@ -88,6 +88,12 @@ class MechanicParams(StrictModel):
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
 
     window: Window | None = None
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        """What this mechanic needs from the other mechanics or the market, as (path, message)
+        pairs located at its fields; `scenario` is the validated sim.scenario.Scenario. The
+        scenario check asks every mechanic, so each keeps its own rules; most need nothing."""
+        return []
 
 
 P = TypeVar("P", bound=MechanicParams)

@@ -25,7 +25,7 @@ expansion is a category launched that day.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -82,6 +82,14 @@ class CatalogueParams(MechanicParams):
     sku_groups: list[SkuGroup] = Field(min_length=1, description="What is sold.")
     expansions: list[Expansion] = Field(default_factory=list,
                                         description="Dated category expansions.")
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        problems = catalogue_problems(self, name, scenario.persona_names)
+        first = next(n for n, p in scenario.mechanics.items() if p.type == "catalogue")
+        if first != name:
+            problems.append((("mechanics", name, "type"), f"a scenario has one catalogue; "
+                             f"{first} is already one (put every SKU group there)"))
+        return problems
 
 
 def catalogue_problems(params: CatalogueParams, name: str,

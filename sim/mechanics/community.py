@@ -32,13 +32,13 @@ compared with churn of the other users (metrics `community_churn_rate`, `other_c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.mechanics.segments import Audience, audience_mask
+from sim.mechanics.segments import Audience, audience_mask, segments_needed
 from sim.population import Stage
 
 WECHAT_GROUP_CAP = 500  # domain-facts §3.4 WX-GROUP, §8 wechat_group_cap
@@ -85,6 +85,10 @@ class CommunityParams(MechanicParams):
                              "members per group (WX-GROUP, domain-facts §3.4); use at most "
                              f"{WECHAT_GROUP_CAP}")
         return cap
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        return segments_needed(scenario.mechanic_types, self.audience,
+                               ("mechanics", name, "audience"))
 
 
 class Community(Mechanic[CommunityParams]):

@@ -28,7 +28,7 @@ a table of members; everything is vectorised over groups and members.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -77,6 +77,12 @@ class GroupBuyParams(MechanicParams):
                                    "open still fill); empty = every day the mechanic is on.")
     channel: str = Field("group_buy", pattern=r"^[a-z][a-z0-9_]*$",
                          description="Channel friends who register to join are credited to.")
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        if self.live_only and "live_stream" not in scenario.mechanic_types:
+            return [(("mechanics", name, "live_only"), "live_only: true opens groups among "
+                     "live viewers and needs a `live_stream` mechanic")]
+        return []
 
 
 _EMPTY_I = np.empty(0, dtype=np.int64)

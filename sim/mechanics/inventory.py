@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -132,6 +132,11 @@ class InventoryParams(MechanicParams):
         0.04, ge=0.0, description="Yuan per unit on the shelf per day (ASSUMPTION: a 20-30% a "
         "year carrying cost on a ~60-yuan unit cost).")
     shipping: Shipping = Field(default_factory=Shipping)
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        catalogues = [p for p in scenario.mechanics.values() if p.type == "catalogue"]
+        return inventory_problems(self, name, [g.name for g in catalogues[0].sku_groups]
+                                  if catalogues else None)
 
 
 def inventory_problems(params: InventoryParams, name: str,

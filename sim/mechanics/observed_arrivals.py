@@ -11,7 +11,7 @@ potential users of each group in proportion to what is left (as seed users are).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -52,6 +52,9 @@ class ObservedArrivalsParams(MechanicParams):
     @property
     def total(self) -> int:
         return sum(sum(c) for c in self.series().values())
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        return arrival_problems(self, name, scenario.market.size, scenario.days)
 
 
 def arrival_problems(params: ObservedArrivalsParams, name: str, market_size: int,

@@ -36,13 +36,17 @@ The stock `paid_members` counts alive members.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
-from sim.mechanics.segments import RFM_SEGMENTS, SPEND_SEGMENTS, audience_mask
+from sim.mechanics.segments import (
+    SEGMENTED,
+    audience_mask,
+    segments_needed,
+)
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -116,9 +120,13 @@ class PaidMembershipParams(MechanicParams):
             raise ValueError(f"period_days must be one of {choices}; got {days}")
         return days
 
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        offered = [s for s in sorted(SEGMENTED) if getattr(self.uptake, s) > 0]
+        return segments_needed(scenario.mechanic_types, offered, ("mechanics", name, "uptake"),
+                               by_name=True)
+
 
 UPTAKE_SEGMENTS = tuple(Uptake.model_fields)
-SEGMENTED = set(RFM_SEGMENTS[1:]) | set(SPEND_SEGMENTS[1:])
 
 
 class PaidMembership(Mechanic[PaidMembershipParams]):

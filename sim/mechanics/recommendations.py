@@ -31,7 +31,7 @@ personalisation are counted as `rec_warmed`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -76,6 +76,12 @@ class RecommendationsParams(MechanicParams):
                              f"({self.max_lift:g}): users without history cannot gain more "
                              "than fully known ones")
         return self
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        if "purchase_dropout" not in scenario.mechanic_types:
+            return [(("mechanics", name, "type"), "recommendations lift the purchase "
+                     "probability and need a `purchase_dropout` mechanic")]
+        return []
 
 
 def lift(history: np.ndarray, max_lift: float | np.ndarray, warm_up: float | np.ndarray,

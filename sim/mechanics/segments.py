@@ -32,6 +32,7 @@ from sim.population import Population, Stage
 
 RFM_SEGMENTS = ("none", "high_value", "potential", "at_risk", "lost")  # rfm_segment codes
 SPEND_SEGMENTS = ("none", "low_spend", "high_spend")  # spend_segment codes
+SEGMENTED = frozenset(RFM_SEGMENTS[1:] + SPEND_SEGMENTS[1:])  # audiences this mechanic computes
 LIFECYCLE = ("new", "active", "dormant", "churned")
 AUDIENCES = (*RFM_SEGMENTS[1:], *SPEND_SEGMENTS[1:], *LIFECYCLE, "buyer", "non_buyer")
 Audience = Literal["high_value", "potential", "at_risk", "lost", "low_spend", "high_spend",
@@ -214,3 +215,14 @@ def _lifecycle(pop: Population, rows: np.ndarray, day: int, dormant_after: int) 
     code = np.where(day - pop.acquired_day[rows] < NEW_DAYS, 0, code)
     code = np.where(stage == Stage.CHURNED, 3, code)
     return np.where(stage == Stage.POTENTIAL, -1, code)
+
+
+def segments_needed(types: set[str], audiences: list[str] | tuple[str, ...], where: tuple,
+                    by_name: bool = False) -> list[tuple[tuple, str]]:
+    """A campaign that targets RFM or spend segments needs this mechanic in the scenario: one
+    located problem per such audience (at its list index, or under its name)."""
+    if "segments" in types:
+        return []
+    return [((*where, audience if by_name else j),
+             f"segment {audience!r} needs a `segments` mechanic")
+            for j, audience in enumerate(audiences) if audience in SEGMENTED]

@@ -133,6 +133,10 @@ class TouchpointsParams(MechanicParams):
             raise ValueError("'none' is the channel of users no channel brought; rename it")
         return self
 
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        return touchpoint_problems(self, name, [p.type for p in scenario.mechanics.values()],
+                                   scenario.days)
+
 
 def touchpoint_problems(params: TouchpointsParams, name: str, types: list[str],
                         days: int) -> list[tuple[tuple, str]]:
