@@ -26,6 +26,8 @@ from experiments.report import (
 )
 from sim.errors import InputError
 from tests.conftest import ROOT
+from tests.experiments.test_report import _run
+from tests.sim.test_touchpoints import LOOP  # content -> live -> order -> WeCom service
 
 DASHBOARD_SECTIONS = ("summary", "health", "growth", "funnel", "channels", "retention",
                       "inventory", "operations", "attribution", "money", "warnings", "daily",
@@ -37,11 +39,6 @@ def section_html(page: str, anchor: str) -> str:
     match = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
     assert match, f"no section {anchor}"
     return match.group(1)
-
-
-def _run(tmp: Path, scenario: str, overrides: list[str]) -> tuple[sim.Result, Path]:
-    result = sim.run(sim.load_scenario(ROOT / "scenarios" / scenario, overrides))
-    return result, write_run(result, tmp, 0.0)
 
 
 @pytest.fixture(scope="module")
@@ -231,19 +228,6 @@ def test_a_run_with_an_experiment_renders(tmp_path: Path) -> None:
         assert f'id="{anchor}"' in page, anchor
 
 
-TOUCH_LOOP = {  # content -> live -> order -> WeCom service, as in the touch-point tests
-    "type": "touchpoints", "lookback_days": 10, "touch_points": [
-        {"name": "xhs", "audience": "potential", "reach": 400, "visit_prob": 0.05, "cpm": 40,
-         "every_days": 4, "next": [{"to": "wecom", "prob": 0.3}]},
-        {"name": "content", "audience": "users", "reach_share": 0.2, "first_day": 1,
-         "every_days": 4, "cost_per_session": 500, "next": [{"to": "live", "prob": 0.3}]},
-        {"name": "live", "audience": "users", "reach": 100, "first_day": 2, "every_days": 4,
-         "order_prob": 0.3, "cost_per_session": 3000,
-         "next": [{"to": "wecom", "prob": 0.6, "after": "order"}]},
-        {"name": "wecom", "audience": "members", "reach_share": 0.5, "first_day": 3,
-         "every_days": 4, "order_prob": 0.1, "seats": 2, "seat_cost_per_day": 150}]}
-
-
 def full_scenario(size: int = 5000, days: int = 70) -> sim.Scenario:
     """retention.yaml (segments, automations, tiers, points, paid membership, community, live)
     plus touch points with attribution, a catalogue and an inventory: every section drawn."""
@@ -255,7 +239,7 @@ def full_scenario(size: int = 5000, days: int = 70) -> sim.Scenario:
     data.update(days=days, replicates=1)
     data["market"]["size"] = size
     data["mechanics"].update(
-        omni=TOUCH_LOOP,
+        omni=LOOP,
         goods={"type": "catalogue", "sku_groups": [
             {"name": "rice", "role": "hero", "cogs_ratio": 0.7, "share": 0.6},
             {"name": "tea", "cogs_ratio": 0.4, "private_label": True, "share": 0.4}]},
