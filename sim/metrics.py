@@ -231,9 +231,9 @@ METRICS: dict[str, Metric] = {
         Metric("tier_benefit_cost", "yuan", "flow", "Tier discounts + free shipping + "
                "birthday gifts.", ("tier_upgrade",)),
         Metric("tier_discounts", "yuan", "flow", "Money off orders from tier discounts.",
-               ("tier_upgrade",)),
+               ("tier_discount",)),
         Metric("tier_perk_cost", "yuan", "flow", "Tier free shipping and birthday gifts.",
-               ("tier_upgrade",)),
+               ("tier_shipping",)),
         Metric("points_issued", "yuan", "flow", "Face value of points issued.",
                ("points_issued",)),
         Metric("points_redeemed", "yuan", "flow", "Points used to pay orders (face value).",
@@ -257,11 +257,11 @@ METRICS: dict[str, Metric] = {
                ("paid_renewal", "paid_lapse"), numerator="paid_renewals",
                denominator="paid_periods_ended"),
         Metric("membership_fees", "yuan", "flow", "Paid-membership fees on joining and "
-               "renewing: income, it adds to net revenue.", ("paid_join",)),
+               "renewing: income, it adds to net revenue.", ("paid_fee",)),
         Metric("member_discounts", "yuan", "flow", "Money off orders from paid-member prices.",
-               ("paid_join",)),
+               ("paid_discount",)),
         Metric("member_perk_cost", "yuan", "flow", "Free shipping given to paid members.",
-               ("paid_join",)),
+               ("paid_shipping",)),
         Metric("community_members", "users", "stock", "Alive members of community groups.",
                ("community_members",)),
         Metric("community_groups", "groups", "stock", "Community groups with members (at most "
@@ -272,9 +272,9 @@ METRICS: dict[str, Metric] = {
         Metric("community_joins", "users", "flow", "Invitees who joined a group.",
                ("community_join",)),
         Metric("community_discounts", "yuan", "flow", "Money off orders from group prices.",
-               ("community_join",)),
+               ("community_discount",)),
         Metric("community_operating_cost", "yuan", "flow", "Monthly operating cost of the "
-               "groups, booked on each month's last day.", ("community_join",)),
+               "groups, booked on each month's last day.", ("community_operating",)),
         Metric("community_member_churns", "users", "flow", "Community members who churned for "
                "good.", ("community_member_churn",)),
         Metric("community_churn_rate", "share", "ratio", "Community members who churn per "
@@ -313,11 +313,11 @@ METRICS: dict[str, Metric] = {
                ("live_view", "live_order"), numerator="live_buyers",
                denominator="live_viewers"),
         Metric("live_discounts", "yuan", "flow", "Flash-sale money off live orders.",
-               ("live_view",)),
+               ("live_discount",)),
         Metric("live_cost", "yuan", "flow", "Live-stream production (per stream) plus "
-               "official-account pushes promoting the streams.", ("live_view",)),
+               "official-account pushes promoting the streams.", ("live_production",)),
         Metric("recommender_cost", "yuan", "flow", "Recommender subscription and per-user fees, "
-               "booked every 30 days.", ("rec_warmed",)),
+               "booked every 30 days.", ("recommender_cost",)),
         Metric("rec_warmed_users", "users", "flow", "Users whose history reached full "
                "personalisation that day.", ("rec_warmed",)),
         # --- catalogue and inventory (sim/mechanics/catalogue, inventory) ---
