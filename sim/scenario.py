@@ -397,11 +397,6 @@ def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
             elif key == "day" and isinstance(value, int) and value > last:
                 problems.append((path, f"day {value} is outside the horizon 0..{last}"))
         problems += params.cross_problems(name, scenario)
-        if getattr(params, "first_order", None) is not None and getattr(
-                params, "purchase_on_acquisition", False):
-            problems.append((("mechanics", name, "first_order"),
-                             "first_order and purchase_on_acquisition: true contradict each "
-                             "other; the acquisition cannot both be and wait for a first order"))
     return problems
 
 

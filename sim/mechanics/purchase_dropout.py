@@ -17,7 +17,7 @@ comparison over the schedule plus work on that day's buyers only.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -120,6 +120,13 @@ class PurchaseDropoutParams(MechanicParams):
                               description="Cost of goods as a share of the list price.")
     refund_rate: float = Field(0.0, ge=0.0, le=1.0,
                                description="Share of orders refunded in full (goods returned).")
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        if self.first_order is not None and self.purchase_on_acquisition:
+            return [(("mechanics", name, "first_order"), "first_order and "
+                     "purchase_on_acquisition: true contradict each other; the acquisition "
+                     "cannot both be and wait for a first order")]
+        return []
 
 
 class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
