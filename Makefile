@@ -28,7 +28,7 @@ run: setup
 	$(BIN)/simctl run $(DEMO) --replicates 3
 
 test: setup
-	$(BIN)/ruff check sim experiments tests benchmarks
+	$(BIN)/ruff check sim experiments tests benchmarks docs
 	GROWTHSIM_NOTEBOOK_USERS=5000 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --nbmake tests notebooks
 
 bench: setup
@@ -40,7 +40,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 lint: setup
-	$(BIN)/ruff check sim experiments tests benchmarks
+	$(BIN)/ruff check sim experiments tests benchmarks docs
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -84,7 +84,9 @@ def _type_name(annotation: Any) -> str:
 
 
 def _show(value: Any) -> str:
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    if value is None:
+        return "null"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _limits(field: Any) -> dict[str, Any]:
