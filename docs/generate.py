@@ -14,17 +14,36 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sim.events import REBUILT_STOCKS
 from sim.mechanics import REGISTRY
-from sim.metrics import METRICS
+from sim.metrics import COHORT_METRICS, METRICS, counter_columns
 from sim.scenario import Arm, Experiment, Market, Scenario
 
 DOCS = Path(__file__).resolve().parent
 
 
+def _recorded_levels() -> dict[str, str]:
+    """Stocks a mechanic records at the end of each day (no event carries them): stock name
+    -> the mechanic type that records it."""
+    return {stock: name for name, (_, cls) in REGISTRY.items() for stock in cls.stocks
+            if stock not in REBUILT_STOCKS}
+
+
 def metrics_table() -> str:
-    rows = ["| metric | unit (over the horizon) | kind | definition |", "|---|---|---|---|"]
+    levels = _recorded_levels()
+    rows = ["| metric | unit (over the horizon) | kind | definition | from events.parquet |",
+            "|---|---|---|---|---|"]
     for m in METRICS.values():
-        rows.append(f"| `{m.name}` | {m.unit} | {m.kind} | {m.description} |")
+        recorded = sorted(counter_columns(m.name) & set(levels))
+        log = "yes" if not recorded else "no: a level " + ", ".join(
+            f"{levels[s]} records each day (`{s}`)" for s in recorded)
+        rows.append(f"| `{m.name}` | {m.unit} | {m.kind} | {m.description} | {log} |")
+    return "\n".join(rows)
+
+
+def cohort_table() -> str:
+    rows = ["| metric | unit | definition |", "|---|---|---|"]
+    rows += [f"| `{name}` | {unit} | {text} |" for name, (unit, text) in COHORT_METRICS.items()]
     return "\n".join(rows)
 
 
@@ -98,7 +117,7 @@ def _limits(field: Any) -> dict[str, Any]:
     return out
 
 
-GENERATORS = {"metrics.md": {"metrics": metrics_table},
+GENERATORS = {"metrics.md": {"metrics": metrics_table, "cohort": cohort_table},
               "scenarios.md": {"fields": scenario_tables}}
 
 

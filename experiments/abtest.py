@@ -46,39 +46,13 @@ from experiments.executors import map_bounded
 from experiments.power import Design, MeanMetric, PowerInputError, RatioMetric, solve
 from sim.engine import UserTally, simulate, user_events
 from sim.errors import InputError
-from sim.metrics import METRICS
+from sim.metrics import METRICS, counter_columns
 from sim.scenario import Scenario
 
 UNITS = ("user", "cluster", "ego")
 
 
 # --- inputs ------------------------------------------------------------------------------------
-
-
-class _Probe:
-    """Stands in for a counters frame and remembers which columns a metric reads."""
-
-    def __init__(self) -> None:
-        self.read: set[str] = set()
-        self.columns = self
-
-    def __contains__(self, name: str) -> bool:
-        self.read.add(name)
-        return True
-
-    def __getitem__(self, name: str) -> pd.Series:
-        self.read.add(name)
-        return pd.Series([1.0])
-
-
-def metric_columns(name: str) -> set[str]:
-    """Counter columns (event counts and `<event>_amount`) a metric is computed from."""
-    metric = METRICS[name]
-    probe = _Probe()
-    for part in ([metric.numerator, metric.denominator] if metric.kind == "ratio"
-                 else [name]):
-        METRICS[part].daily(probe)  # type: ignore[arg-type]
-    return probe.read
 
 
 def per_user_problem(scenario: Scenario, name: str) -> str | None:
@@ -91,7 +65,7 @@ def per_user_problem(scenario: Scenario, name: str) -> str | None:
                "such as purchases, gmv or new_users"
     events = set(user_events(scenario))
     allowed = events | {f"{e}_amount" for e in events}
-    missing = sorted(c for c in metric_columns(name) if c not in allowed)
+    missing = sorted(c for c in counter_columns(name) if c not in allowed)
     if missing:
         return f"{name} needs {', '.join(missing)}, which no mechanic of this scenario records " \
                "per user (channel costs and stocks have no user)"
@@ -109,6 +83,9 @@ def check_ab(scenario: Scenario) -> list[str]:
         problems.append(scenario.problem(("experiment", "arms"), f"simctl ab compares a "
                                          f"control with one treatment; found {len(exp.arms)} "
                                          "arms"))
+    if exp.launch is not None:
+        problems.append(scenario.problem(("experiment", "launch"), "simctl ab launches each "
+                                         "arm in a market of its own; remove launch"))
     if exp.primary_metric is None:
         problems.append(scenario.problem(("experiment",), "set experiment.primary_metric, "
                                          "e.g. purchases"))
@@ -157,19 +134,19 @@ def _rebuild(scenario: Scenario, data: dict[str, Any]) -> Scenario:
 def markets(scenario: Scenario, unit: str, size: int,
             days: int) -> tuple[Scenario, Scenario, Scenario]:
     """(mixed, all-treatment, all-control) for a design: the same arms, shares and unit (so
-    the same labels and streams), the horizon cut to `days`; only the arms' settings differ."""
+    the same labels and streams), the horizon cut to `days`. The two counterfactual markets
+    launch one arm (`experiment.launch`): they are the mixed market, draw for draw, until
+    start_day, and differ only by the arms' settings from it."""
     data = scenario.model_dump(mode="python")
     data["experiment"]["unit"] = unit
     data["experiment"]["duration_days"] = None
     data["market"]["size"] = size
     data["days"] = days
-    mixed = _rebuild(scenario, data)
     arms = data["experiment"]["arms"]
-    out = [mixed]
-    for source in (arms[1]["set"], arms[0]["set"]):
-        copy = {**data, "experiment": {**data["experiment"],
-                                       "arms": [{**a, "set": dict(source)} for a in arms]}}
-        out.append(_rebuild(scenario, copy))
+    out = []
+    for launch in (None, arms[1]["name"], arms[0]["name"]):
+        out.append(_rebuild(scenario, {**data, "experiment": {**data["experiment"],
+                                                              "launch": launch}}))
     return out[0], out[1], out[2]
 
 
@@ -265,7 +242,7 @@ def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
     exp = task.mixed.experiment
     assert exp is not None
     events = sorted({c.removesuffix("_amount") for m in task.metrics
-                     for c in metric_columns(m)} & set(user_events(task.mixed)))
+                     for c in counter_columns(m)} & set(user_events(task.mixed)))
     checkpoints = tuple(exp.start_day + d - 1 for d in task.durations)
     tally = UserTally(tuple(events), exp.start_day, checkpoints)
     runs = {name: simulate(s, task.replicate, tally=tally).extras for name, s in

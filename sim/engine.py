@@ -91,6 +91,11 @@ def user_events(scenario: Scenario) -> list[str]:
     return _declared(scenario, "events", CORE_EVENTS)
 
 
+def channel_events(scenario: Scenario) -> list[str]:
+    """Events recorded per channel, with no user (costs such as ad spend, market levels)."""
+    return _declared(scenario, "channel_events", CORE_CHANNEL_EVENTS)
+
+
 def memory_estimate(scenario: Scenario) -> int:
     """Peak bytes one replicate of this scenario is expected to need."""
     columns, scratch = _columns_and_scratch(scenario)
@@ -301,29 +306,35 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
 
 def _start(env: simpy.Environment, scenario: Scenario, mechanics: list[Mechanic],
            pop: Population) -> Iterator:
-    """At the start day: every mechanic switches to the arms' values; with eligibility
-    new_users, users acquired before then move to the control arm first (so they keep
-    control values and are counted with the control from that day)."""
+    """At the start day: with eligibility new_users, users acquired before then leave their
+    arms for `not_enrolled` (they keep the control's values and are counted apart); then
+    every mechanic switches to the arms' values (`arm_settings`) and re-derives what it drew
+    under the old ones for the users whose values changed (`Mechanic.restart`)."""
     exp: Experiment = scenario.experiment  # type: ignore[assignment]
     yield env.timeout(exp.start_day)
     if exp.eligibility == "new_users":
-        rows = np.flatnonzero((pop.stage != Stage.POTENTIAL) & (pop.arm != 0))
+        rows = np.flatnonzero(pop.stage != Stage.POTENTIAL)
         old_cells = pop.cell[rows].copy()
-        _move_to_control(pop, rows)
+        _move_to_arm(pop, rows, len(exp.arms))
         for mech in mechanics:  # per-cell running totals follow the users
             mech.moved(rows, old_cells, pop.cell[rows])
     variants = variant_scenarios(scenario)
     for mech in mechanics:
+        before = mech.params
         mech.params = VariantParams([v.mechanics[mech.name] for v in variants])
+        changed = before.changed_groups(mech.params)
+        if changed.any():
+            mech.restart(exp.start_day, changed, before)
 
 
-def _move_to_control(pop: Population, rows: np.ndarray) -> None:
-    """Acquired users join arm 0: their group, cell and the per-cell stage counts follow."""
+def _move_to_arm(pop: Population, rows: np.ndarray, arm: int) -> None:
+    """Acquired users join another arm: their group, cell and the per-cell stage counts
+    follow."""
     if not len(rows):
         return
     np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), -1)
-    pop.arm[rows] = 0
-    pop.group[rows] = pop.persona[rows]
+    pop.arm[rows] = arm
+    pop.group[rows] = arm * len(pop.layout.personas) + pop.persona[rows]
     pop.cell[rows] = pop.group[rows] * pop.n_channels + pop.channel[rows]
     np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), 1)
 
@@ -444,20 +455,21 @@ class Result:
 
     def unit_economics(self) -> pd.DataFrame:
         """One row per replicate and channel ("all" for the market): CAC, LTV at 30/90/180
-        days per new buyer, LTV/CAC, payback days, conversion to a first order in 7/30 days."""
+        days per new buyer, LTV/CAC, payback days, conversion to a first order in 7/30 days
+        (NaN, not applicable, where the scenario books no orders)."""
         layout, days = layout_of(self.scenario), self.scenario.days
         rows = []
         for replicate, c in sorted(self.counters.items()):
             whole = self.metrics[self.metrics["replicate"] == replicate]
             rows.append({"replicate": replicate, "channel": "all", **unit_economics(
-                c.cohort_counts, c.cohort_amounts, whole["acquisition_spend"].sum(),
-                whole["first_purchases"].sum(), days)})
+                c.cohort_counts, c.cohort_amounts, _total(whole, "acquisition_spend"),
+                _total(whole, "first_purchases"), days)})
             for k, name in enumerate(layout.channels[1:], start=1):
                 frame = self.channel_metrics
                 mine = frame[(frame["replicate"] == replicate) & (frame["channel"] == name)]
                 rows.append({"replicate": replicate, "channel": name, **unit_economics(
-                    c.cohort_counts, c.cohort_amounts, mine["acquisition_spend"].sum(),
-                    mine["first_purchases"].sum(), days, k)})
+                    c.cohort_counts, c.cohort_amounts, _total(mine, "acquisition_spend"),
+                    _total(mine, "first_purchases"), days, k)})
         return pd.DataFrame(rows)
 
     def unit_economics_summary(self) -> dict[str, dict[str, dict[str, float]]]:
@@ -542,6 +554,11 @@ def collect(scenario: Scenario, counters: dict[int, Counters]) -> Result:
     channel_metrics = _front(pd.concat(by_channel, ignore_index=True),
                              ["replicate", "channel", "day"]) if by_channel else pd.DataFrame()
     return Result(scenario, metrics, arm_metrics, channel_metrics, counters)
+
+
+def _total(frame: pd.DataFrame, metric: str) -> float:
+    """A flow's total over the frame's days; NaN when the scenario does not have the metric."""
+    return float(frame[metric].sum()) if metric in frame.columns else float("nan")
 
 
 def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:

@@ -10,6 +10,8 @@ acquired, churned and open events.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pandas as pd
 
@@ -18,6 +20,11 @@ from sim.population import Layout
 from sim.recorder import COHORT_DAYS, WEEK, Counters
 
 NEW_DAYS = 7
+# Levels rebuilt from per-user histories; every other stock (segment sizes, tier counts,
+# outstanding points, members, units in stock, ...) is recorded by its mechanic at the end of
+# the day and has no event to be rebuilt from.
+REBUILT_STOCKS = ("alive_users", "wau", "mau", "new_state_users", "active_state_users",
+                  "dormant_state_users")
 
 
 def event_table(counters: Counters, layout: Layout) -> pd.DataFrame:
@@ -42,8 +49,13 @@ def event_table(counters: Counters, layout: Layout) -> pd.DataFrame:
 
 
 def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
-                         dormant_after_days: int | None = None) -> Counters:
-    """Aggregate an event table into engine-shaped counters (the same tables, same keys)."""
+                         dormant_after_days: int | None = None,
+                         declared: Collection[str] = (),
+                         declared_costs: Collection[str] = ()) -> Counters:
+    """Aggregate an event table into engine-shaped counters (the same tables, same keys).
+    `declared`: user events the scenario can record (`sim.engine.user_events`), so that one
+    that never happened is a table of zeros, as in the engine, not a missing column; likewise
+    `declared_costs` for channel events (`sim.engine.channel_events`)."""
     channels = {name: i for i, name in enumerate(layout.channels)}
     arms = {name: i for i, name in enumerate(layout.arms)}
     personas = {name: i for i, name in enumerate(layout.personas)}
@@ -61,13 +73,13 @@ def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
 
     counts: dict[str, np.ndarray] = {}
     amounts: dict[str, np.ndarray] = {}
-    for name in np.unique(names):
+    for name in sorted(set(np.unique(names)) | set(declared)):
         pick = names == name
         flat = day[pick] * n_cells + cell[pick]
         counts[name] = np.bincount(flat, minlength=days * n_cells).reshape(days, n_cells) * 1.0
         amounts[name] = np.bincount(flat, weights=amount[pick],
                                     minlength=days * n_cells).reshape(days, n_cells)
-    channel_amounts: dict[str, np.ndarray] = {}
+    channel_amounts = {name: np.zeros((days, n_channels)) for name in declared_costs}
     for name, frame in costs.groupby("event"):
         table = np.zeros((days, n_channels))
         np.add.at(table, (frame["day"].to_numpy(), frame["channel"].map(channels).to_numpy()),

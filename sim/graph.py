@@ -63,16 +63,59 @@ class SocialGraph:
 
     def friends_of(self, rows: np.ndarray, how_many: np.ndarray,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Up to how_many[i] friends of each row, drawn uniformly with replacement.
-        Returns (sharer, friend) pairs; rows without friends reach nobody."""
+        """min(how_many[i], degree) distinct friends of each row, uniformly at random (a share
+        sent to k chats reaches k different friends). Returns (sharer, friend) pairs; rows
+        without friends reach nobody.
+
+        Offsets into each row's friend list are drawn with replacement and only the repeats
+        are drawn again (few, since a share reaches a small part of a friend list); a row
+        asking for all its friends takes them all, and one asking for more than half draws
+        the friends it leaves out instead."""
         degree = self.degree[rows]
-        k = np.minimum(how_many, degree)
-        sharer = np.repeat(rows, k)
-        if not len(sharer):
-            return sharer, sharer
-        start = np.repeat(self.indptr[rows], k)
-        offset = (rng.random(len(sharer)) * np.repeat(degree, k)).astype(np.int64)
-        return sharer, self.indices[start + offset]
+        k = np.minimum(how_many, degree).astype(np.int64)
+        dense = 2 * k > degree
+        skip = np.where(dense, degree - k, k)  # draw the left-out friends of dense rows
+        segment = np.repeat(np.arange(len(rows)), skip)
+        offset = _distinct_offsets(segment, degree[segment].astype(np.int64), rng)
+        keep = np.ones(int(degree[dense].sum()), dtype=bool)
+        dense_rows = np.flatnonzero(dense)
+        base = np.cumsum(degree[dense_rows]) - degree[dense_rows]
+        where = np.searchsorted(dense_rows, segment[dense[segment]])
+        keep[base[where] + offset[dense[segment]]] = False
+        sharer = np.concatenate([np.repeat(rows[~dense], k[~dense]),
+                                 np.repeat(rows[dense], degree[dense])[keep]])
+        start = np.concatenate([np.repeat(self.indptr[rows[~dense]], k[~dense])
+                                + offset[~dense[segment]],
+                                np.repeat(self.indptr[rows[dense]], degree[dense])[keep]
+                                + _ranges(degree[dense])[keep]])
+        order = np.argsort(np.concatenate([np.repeat(np.flatnonzero(~dense), k[~dense]),
+                                           np.repeat(dense_rows, degree[dense])[keep]]),
+                           kind="stable")  # pairs in the order of `rows`
+        return sharer[order], self.indices[start[order]]
+
+
+def _distinct_offsets(segment: np.ndarray, degree: np.ndarray,
+                      rng: np.random.Generator) -> np.ndarray:
+    """One offset in [0, degree) per entry, distinct within each segment: drawn with
+    replacement, then every repeat of an offset already taken is drawn again (a segment holds
+    fewer than half its degree, so each redraw succeeds with probability over 1/2)."""
+    offset = (rng.random(len(segment)) * degree).astype(np.int64)
+    width = int(degree.max()) + 1 if len(degree) else 1
+    while True:
+        key = segment * width + offset
+        order = np.argsort(key, kind="stable")
+        repeat = np.zeros(len(key), dtype=bool)
+        repeat[order[1:]] = key[order[1:]] == key[order[:-1]]
+        if not repeat.any():
+            return offset
+        offset[repeat] = (rng.random(int(repeat.sum())) * degree[repeat]).astype(np.int64)
+
+
+def _ranges(lengths: np.ndarray) -> np.ndarray:
+    """0..k-1 for each k in `lengths`, concatenated."""
+    total = int(lengths.sum())
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total, dtype=np.int64) - starts
 
 
 def community_graph(n: int, params: CommunityGraphParams, rng: np.random.Generator) -> SocialGraph:

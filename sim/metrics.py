@@ -15,13 +15,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-# Events whose counts and amounts are also kept by acquisition cohort and age (conversion by age
-# and LTV); others are kept by day only. Opens feed the weekly retention grid instead.
-COHORT_EVENTS = ("acquired", "order", "first_order", "coupon", "gift", "referral_reward",
-                 "refund", "cogs", "bargain_cost", "tier_discount", "points_redeemed",
-                 "referral_child", "paid_fee", "paid_discount", "community_discount",
-                 "live_discount", "shipped")
-
 
 @dataclass(frozen=True)
 class Metric:
@@ -63,6 +56,7 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     return num / den.where(den != 0, np.nan)
 
 
+LTV_MARGIN = "gross_margin"  # the LEDGER total LTV's margin basis is (per new buyer)
 ORDER = ("order", "order_amount")
 SPEND = ("ad_spend", "kol_spend")  # channel costs: in whole-market and channel views only
 
@@ -100,7 +94,9 @@ METRICS: dict[str, Metric] = {
                "Dormant users who opened again that day.", ("reactivated",)),
         # funnel and orders
         Metric("purchases", "orders", "flow",
-               "Orders placed that day (one per buying user per day).", ("order",)),
+               "Orders placed that day by every path (checkout, group buys, bargains, live "
+               "streams): a user may place more than one a day through different paths.",
+               ("order",)),
         Metric("first_purchases", "orders", "flow",
                "Orders that were the user's first ever (new buyers).", ("first_order",)),
         Metric("repeat_purchases", "orders", "flow",
@@ -154,7 +150,7 @@ METRICS: dict[str, Metric] = {
         Metric("kol_spend", "yuan", "flow", "KOL/KOC post fees, booked on the post day.", SPEND),
         Metric("acquisition_spend", "yuan", "flow",
                "ad_spend + kol_spend + touchpoint_spend + register_cost + gift_cost "
-               "+ referral_cost + share_rewards + bargain_cost + commission.", (*SPEND, *ORDER)),
+               "+ referral_cost + share_rewards + bargain_cost + commission.", SPEND),
         Metric("contribution", "yuan", "flow",
                "gross_margin minus every cost line after it in the LEDGER (sim/metrics.py; "
                "the table in this file): acquisition, engagement and operating costs.",
@@ -172,7 +168,7 @@ METRICS: dict[str, Metric] = {
         Metric("invite_conversion", "share", "ratio", "Referred users per invite.",
                ("referred_join", "invite"), numerator="referred_users", denominator="invites"),
         Metric("cac", "yuan/buyer", "ratio", "Acquisition cost per new buyer: "
-               "acquisition_spend / first_purchases.", (*SPEND, *ORDER, "first_order"),
+               "acquisition_spend / first_purchases.", (*SPEND, "first_order"),
                numerator="acquisition_spend", denominator="first_purchases"),
         Metric("roi", "share", "ratio", "Return on acquisition spend: contribution / "
                "acquisition_spend.", (*SPEND, *ORDER), numerator="contribution",
@@ -634,6 +630,46 @@ def _ledger_total(c: pd.DataFrame, total: str) -> pd.Series:
     raise KeyError(total)
 
 
+class _Probe:
+    """Stands in for a counters frame and remembers which columns a computation reads."""
+
+    def __init__(self) -> None:
+        self.read: set[str] = set()
+        self.columns = self
+
+    def __contains__(self, name: str) -> bool:
+        self.read.add(name)
+        return True
+
+    def __getitem__(self, name: str) -> pd.Series:
+        self.read.add(name)
+        return pd.Series([1.0])
+
+
+def counter_columns(name: str) -> set[str]:
+    """Counter columns (event counts, `<event>_amount`, stocks, channel costs) a metric is
+    computed from, read off its computation itself (a ratio: its two parts)."""
+    metric = METRICS[name]
+    probe = _Probe()
+    for part in ([metric.numerator, metric.denominator] if metric.kind == "ratio"
+                 else [name]):
+        METRICS[part].daily(probe)  # type: ignore[arg-type]
+    return probe.read
+
+
+def _ledger_events(total: str) -> set[str]:
+    """Events the LEDGER lines down to `total` are computed from."""
+    lines = [name for name, _ in LEDGER[: [n for n, _ in LEDGER].index(total)]]
+    return {c.removesuffix("_amount") for line in lines for c in counter_columns(line)}
+
+
+# Events whose counts and amounts are also kept by acquisition cohort and age: conversion
+# (first orders), LTV (orders and the LEDGER lines of its margin basis) and K-factor (children
+# by the referrer's cohort). Opens feed the weekly retention grid instead.
+COHORT_EVENTS: tuple[str, ...] = ("acquired", "order", "first_order", "referral_child",
+                                  *sorted(_ledger_events(LTV_MARGIN) - {"order"}))
+
+
 def available(counters: pd.DataFrame | list[str]) -> list[Metric]:
     """Metrics whose inputs are all present."""
     names = set(counters if isinstance(counters, list) else counters.columns)
@@ -654,10 +690,35 @@ def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
 
 LTV_DAYS = (30, 90, 180)
 CONVERSION_DAYS = (7, 30)
-MARGIN_PARTS = {"order": 1.0, "coupon": -1.0, "gift": -1.0, "referral_reward": -1.0,
-                "refund": -1.0, "cogs": -1.0, "bargain_cost": -1.0, "tier_discount": -1.0,
-                "points_redeemed": -1.0, "paid_fee": 1.0, "paid_discount": -1.0,
-                "community_discount": -1.0, "live_discount": -1.0, "shipped": -1.0}
+K_FACTOR_DAYS = (30, 180)
+
+# The cohort metrics (summary.json's unit_economics, `Result.unit_economics()`): computed from
+# the tables kept by acquisition week and age, per channel or for the whole market. name ->
+# (unit, definition); `unit_economics` computes them, docs/metrics.md lists them.
+COHORT_METRICS: dict[str, tuple[str, str]] = {
+    "cac": ("yuan/buyer", "acquisition_spend / first_purchases over the horizon (the `cac` "
+            "metric's horizon value)."),
+    **{f"conversion_{k}d": ("share", f"First orders within {k} days of joining / users "
+                            f"acquired, over cohort weeks whose every user is {k} days old "
+                            "by the horizon.") for k in CONVERSION_DAYS},
+    **{f"ltv_{k}d_{basis}": ("yuan/buyer", f"{what} of the orders placed within {k} days of "
+                             f"joining, per user of those cohorts who ordered within {k} "
+                             f"days (cohort weeks at least {k} days old by the horizon).")
+       for k in LTV_DAYS for basis, what in (
+           ("margin", f"Gross margin (the `{LTV_MARGIN}` LEDGER total: list value minus "
+                      "discounts and refunds, plus fees, minus cost of goods)"),
+           ("gmv", "List value"))},
+    **{f"ltv_cac_{k}d": ("ratio", f"ltv_{k}d_margin / cac.") for k in LTV_DAYS},
+    "payback_days": ("days", "First age (days since joining) at which the cumulative gross "
+                     "margin per new buyer reaches cac; NaN if never within the horizon."),
+    **{f"k_factor_{k}d": ("users/user", f"Referred users each user brings within {k} days of "
+                          f"joining (referral_child by the referrer's age), per user acquired, "
+                          f"over cohort weeks at least {k} days old (over 180 days: the "
+                          "referral branching process's mean offspring).")
+       for k in K_FACTOR_DAYS},
+    "viral_cycle_days": ("days", "Mean age of the referrer (days since joining) on the day a "
+                         "referee joins: the time from a referrer's joining to a referee's."),
+}
 
 
 def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:
@@ -666,6 +727,16 @@ def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np
     if table is None:
         return np.zeros(0)
     return table.sum(axis=1) if channel is None else table[:, channel, :]
+
+
+def cohort_margin(amounts: dict[str, np.ndarray], channel: int | None = None) -> np.ndarray:
+    """Gross margin by (acquisition week, age): the `gross_margin` metric's own definition
+    (the LEDGER down to it) applied to the cohort tables instead of the daily ones, so LTV's
+    margin and the metric cannot disagree."""
+    gmv = _by_age(amounts, "order", channel)
+    frame = pd.DataFrame({f"{name}_amount": _by_age(amounts, name, channel).ravel()
+                          for name in amounts})
+    return _ledger_total(frame, LTV_MARGIN).to_numpy().reshape(gmv.shape)
 
 
 def _mature_weeks(days: int, age: int) -> np.ndarray:
@@ -677,21 +748,34 @@ def _mature_weeks(days: int, age: int) -> np.ndarray:
 def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],
                    spend: float, new_buyers: float, days: int,
                    channel: int | None = None) -> dict[str, float]:
-    """LTV at 30/90/180 days (margin and GMV basis), conversion to a first order within 7 and
-    30 days, CAC, LTV/CAC and payback days, for one channel (or all) of one replicate.
+    """The cohort metrics of one channel (or all) of one replicate (`COHORT_METRICS`): LTV at
+    30/90/180 days (gross-margin and GMV basis), conversion to a first order within 7 and 30
+    days, CAC, LTV/CAC, payback days, K-factor and viral cycle time.
 
     LTV_k is value per new buyer: what the users of mature cohorts (acquired at least k days
     before the horizon) spent within k days of joining, divided by those of them who ordered
     within k days. CAC is the channel's acquisition spend per new buyer over the horizon (the
-    same number as the `cac` metric: both are given the horizon's totals).
+    same number as the `cac` metric: both are given the horizon's totals). A scenario that
+    books no orders has no LTV, conversion or payback (NaN: not applicable).
     """
     size = _by_age(counts, "acquired", channel)
+    out: dict[str, float] = {"cac": spend / new_buyers if new_buyers else float("nan")}
+    if "first_order" in counts:
+        out.update(_value(counts, amounts, size, days, out["cac"], channel))
+    else:
+        out.update({name: float("nan") for name in COHORT_METRICS if name.startswith(
+            ("conversion_", "ltv_", "payback"))})
+    out.update(_virality(counts, size, days, channel))
+    return out
+
+
+def _value(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray], size: np.ndarray,
+           days: int, cac: float, channel: int | None) -> dict[str, float]:
+    """Conversion, LTV, LTV/CAC and payback of the cohorts (a scenario with orders)."""
     first = _by_age(counts, "first_order", channel)
     gmv = _by_age(amounts, "order", channel)
-    margin = sum(sign * _by_age(amounts, part, channel) for part, sign in MARGIN_PARTS.items()
-                 if part in amounts)
+    margin = cohort_margin(amounts, channel)
     out: dict[str, float] = {}
-    out["cac"] = spend / new_buyers if new_buyers else float("nan")
     for k in CONVERSION_DAYS:
         weeks = _mature_weeks(days, k)
         users = size[weeks, 0].sum()
@@ -702,10 +786,9 @@ def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray]
         for basis, table in (("margin", margin), ("gmv", gmv)):
             value = table[weeks, :k].sum() / buyers if buyers else float("nan")
             out[f"ltv_{k}d_{basis}"] = value
-        out[f"ltv_cac_{k}d"] = (out[f"ltv_{k}d_margin"] / out["cac"]
-                                if out["cac"] and out["cac"] == out["cac"] else float("nan"))
-    out["payback_days"] = _payback(first, margin, out["cac"], days)
-    out.update(_virality(counts, size, days, channel))
+        out[f"ltv_cac_{k}d"] = (out[f"ltv_{k}d_margin"] / cac
+                                if cac and cac == cac else float("nan"))
+    out["payback_days"] = _payback(first, margin, cac, days)
     return out
 
 
@@ -718,7 +801,7 @@ def _virality(counts: dict[str, np.ndarray], size: np.ndarray, days: int,
     if children.size == 0:
         return {}
     out: dict[str, float] = {}
-    for k in (30, 180):
+    for k in K_FACTOR_DAYS:
         weeks = _mature_weeks(days, k)
         users = size[weeks, 0].sum()
         out[f"k_factor_{k}d"] = children[weeks, :k].sum() / users if users else float("nan")
@@ -736,8 +819,7 @@ def ltv_by_cohort(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],
     size = _by_age(counts, "acquired", channel)
     first = _by_age(counts, "first_order", channel)
     gmv = _by_age(amounts, "order", channel)
-    margin = sum(sign * _by_age(amounts, part, channel) for part, sign in MARGIN_PARTS.items()
-                 if part in amounts)
+    margin = cohort_margin(amounts, channel)
     weeks = np.arange(size.shape[0])
     table = pd.DataFrame({"users": size[:, 0]}, index=pd.Index(weeks, name="cohort_week"))
     for k in LTV_DAYS:

@@ -62,6 +62,9 @@ class Arm(StrictModel):
     )
 
 
+NOT_ENROLLED = "not_enrolled"  # the counter arm of users outside the test (eligibility)
+
+
 class Experiment(StrictModel):
     arms: list[Arm] = Field(min_length=2, description="Arms; the first is the control.")
     unit: Literal["user", "cluster", "ego"] = Field(
@@ -78,7 +81,13 @@ class Experiment(StrictModel):
         "rest of the horizon.")
     eligibility: Literal["all", "new_users"] = Field(
         "all", description="Who is in the test: every potential user (all), or only users "
-        "acquired on or after start_day (new_users); the others run with control values.")
+        "acquired on or after start_day (new_users); from start_day the others are counted "
+        f"under the arm {NOT_ENROLLED!r} and keep the control's values.")
+    launch: str | None = Field(
+        None, description="Run the market as if this arm were launched: from start_day every "
+        "enrolled user gets its settings, whatever arm they were assigned (the labels stay, so "
+        "an A/A comparison can still be read). `simctl ab` sets it for its all-control and "
+        "all-treatment markets; omit for an ordinary test.")
     primary_metric: str | None = Field(
         None, description="Metric the test decides on, a name from `simctl metrics`, "
         "e.g. purchases (per user).")
@@ -126,11 +135,22 @@ class Scenario(StrictModel):
 
     @property
     def arm_names(self) -> list[str]:
-        return [a.name for a in self.experiment.arms] if self.experiment else ["all"]
+        """The counter arms: the experiment's arms, plus `not_enrolled` (drawn by nobody, filled
+        at start_day) when only new users are in the test; ["all"] without an experiment."""
+        exp = self.experiment
+        if exp is None:
+            return ["all"]
+        outside = [NOT_ENROLLED] if exp.eligibility == "new_users" else []
+        return [a.name for a in exp.arms] + outside
 
     @property
     def arm_shares(self) -> list[float]:
-        return [a.share for a in self.experiment.arms] if self.experiment else [1.0]
+        """Assignment shares of `arm_names` (0 for `not_enrolled`: nobody is assigned to it;
+        a zero share at the end leaves every other user's draw unchanged)."""
+        exp = self.experiment
+        if exp is None:
+            return [1.0]
+        return [a.share for a in exp.arms] + [0.0] * (len(self.arm_names) - len(exp.arms))
 
     @property
     def mechanic_types(self) -> set[str]:
@@ -430,6 +450,14 @@ def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
         problems.append((("experiment", "duration_days"),
                          f"{exp.duration_days} days from start_day {exp.start_day} end on day "
                          f"{exp.last_day(scenario.days)}, outside the horizon 0..{last}"))
+    arm_names = [a.name for a in exp.arms]
+    if exp.launch is not None and exp.launch not in arm_names:
+        problems.append((("experiment", "launch"), f"unknown arm {exp.launch!r}; expected one "
+                         f"of: {', '.join(arm_names)}"))
+    if NOT_ENROLLED in arm_names:
+        problems.append((("experiment", "arms", arm_names.index(NOT_ENROLLED), "name"),
+                         f"{NOT_ENROLLED!r} is the arm of users outside the test; choose "
+                         "another name"))
     known = ", ".join(sorted(METRICS))
     names = [(("experiment", "primary_metric"), exp.primary_metric)] + [
         (("experiment", "guardrail_metrics", i), m) for i, m in enumerate(exp.guardrail_metrics)]
@@ -489,6 +517,13 @@ def _setting_problem(scenario: Scenario, key: str, what: str) -> str | None:
     if any(field == f or field.startswith(f + ".") for f in type(params).fixed_fields):
         return (f"{field} applies to the whole market ({params.type} reads one value for "
                 f"everyone); it cannot differ by {what}: set it under mechanics.{parts[1]}")
+    exp = scenario.experiment
+    late = what == "arm" and exp is not None and exp.start_day > 0
+    if late and any(field == f or field.startswith(f + ".") for f in type(params).trait_fields):
+        return (f"{field} is drawn once per user before day 0 ({params.type}); an arm can "
+                f"set it only when the test starts on day 0, not on start_day "
+                f"{exp.start_day}: set experiment.start_day: 0, or test a lever that acts "
+                "when it is used")
     return None
 
 
@@ -521,17 +556,34 @@ def _arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:
     return Scenario.model_validate(data)
 
 
+def arm_settings(scenario: Scenario, with_arms: bool = True) -> list[dict[str, float]]:
+    """The `set` each counter arm (`Scenario.arm_names`) runs with. Before an experiment's
+    start day (`with_arms=False`) every arm runs with the control's; from it, each arm with its
+    own, or every arm with the launched arm's (`launch`); users outside the test
+    (`not_enrolled`) keep the control's throughout. So the markets `simctl ab` compares are
+    the same market, draw for draw, until start_day."""
+    exp = scenario.experiment
+    if exp is None:
+        return [{}]
+    control = exp.arms[0].set
+    launched = next((a.set for a in exp.arms if a.name == exp.launch), None)
+    out = []
+    for i in range(len(scenario.arm_names)):
+        if not with_arms or i >= len(exp.arms):
+            out.append(control)
+        else:
+            out.append(exp.arms[i].set if launched is None else launched)
+    return out
+
+
 def variant_scenarios(scenario: Scenario, with_arms: bool = True) -> list[Scenario]:
     """One validated scenario per (arm, persona) variant, in group order arm * n_personas +
-    persona: the persona's `set` applied first, then the arm's (the arm wins a conflict).
-    `with_arms=False` gives every arm the control arm's settings (before an experiment's
-    start day)."""
-    arms = scenario.experiment.arms if scenario.experiment else [None]
+    persona: the persona's `set` applied first, then the arm's (`arm_settings`; the arm wins
+    a conflict)."""
     personas = scenario.market.personas or [None]
     out = []
-    for arm in arms:
+    for arm_set in arm_settings(scenario, with_arms):
         for persona in personas:
-            arm_set = {} if arm is None else arm.set if with_arms else arms[0].set
             settings = {**(persona.set if persona else {}), **arm_set}
             out.append(_arm_variant(scenario, settings) if settings else scenario)
     return out

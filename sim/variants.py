@@ -44,6 +44,18 @@ class VariantParams(Generic[P]):
     def varies(self, path: str) -> bool:
         return path in self.varying
 
+    def changed_groups(self, other: VariantParams[P], paths: tuple[str, ...] | None = None,
+                       ) -> np.ndarray:
+        """Per variant (group): whether any numeric parameter (or any of `paths`) differs
+        between these values and `other`'s (same number of variants)."""
+        changed = np.zeros(self.n_variants, dtype=bool)
+        names = paths if paths is not None else set(self.varying) | set(other.varying) | set(
+            _numeric_leaves(self.base))
+        for path in names:
+            changed |= np.broadcast_to(self.get(path), (self.n_variants,)) != np.broadcast_to(
+                other.get(path), (self.n_variants,))
+        return changed
+
 
 def _lookup(model: Any, path: str) -> Any:
     value = model

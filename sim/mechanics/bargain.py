@@ -29,8 +29,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.group_buy import book_distinct
+from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
 from sim.population import Stage
 
 
@@ -82,7 +84,7 @@ class Bargain(Mechanic[BargainParams]):
     stage = StageOrder.VIRALITY
     needs_graph = True
     events = ("bargain_started", "bargain_invite", "bargain_helper", "bargain_completed",
-              "bargain_failed", "bargain_cost", "order", "first_order", "cogs")
+              "bargain_failed", "bargain_cost", *ORDER_EVENTS, "cogs")
 
     @classmethod
     def channels(cls, params: BargainParams) -> list[str]:
@@ -90,9 +92,10 @@ class Bargain(Mechanic[BargainParams]):
 
     @classmethod
     def columns(cls, params: BargainParams) -> dict[str, np.dtype]:
-        return {"purchase_count": np.dtype(np.int32)}
+        return {**ORDER_COLUMNS}
 
     def setup(self) -> None:
+        orders.prepare(self.pop)
         self.channel = self.ctx.layout.channel_id(self.params.base.channel)
         self.next_id = 0
         # pending bargains, in id order: initiator, the day they resolve, whether they complete

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 import simpy
 
+from sim.orders import count_orders
 from sim.params import StrictModel, Window
 from sim.population import Layout, Population, Stage
 from sim.recorder import Recorder
@@ -83,9 +84,12 @@ class MechanicParams(StrictModel):
     `fixed_fields` names the numeric fields (dotted, from the mechanic; a section covers every
     field in it) the mechanic reads once for the whole market (`params.base`: a schedule, a
     cap, a fixed cost): an arm or persona `set` of one would be silently ignored, so the
-    scenario check refuses it."""
+    scenario check refuses it. `trait_fields` names those drawn once per user at set-up (a
+    purchase rate): an arm may set them only when its experiment starts on day 0, since a
+    later switch could not change what every user already drew."""
 
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
+    trait_fields: ClassVar[frozenset[str]] = frozenset()
 
     window: Window | None = None
 
@@ -230,12 +234,7 @@ class Mechanic(Generic[P]):
               taken: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(first-order flags, yuan paid) of orders that are sold."""
         pop, rec = self.pop, self.ctx.recorder
-        first = np.zeros(len(rows), dtype=bool)
-        if "purchase_count" in pop.columns:
-            first = pop["purchase_count"][rows] == 0
-            pop["purchase_count"][rows] += 1
-        if "first_order_day" in pop.columns:
-            pop["first_order_day"][rows[first]] = day
+        first = count_orders(pop, rec, rows, day)
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
         paid = values - taken
@@ -256,6 +255,14 @@ class Mechanic(Generic[P]):
 
     def idle(self, day: int) -> None:
         """One day while switched off (outside its window); most mechanics do nothing."""
+
+    def restart(self, day: int, changed: np.ndarray, before: VariantParams[P]) -> None:
+        """The experiment's start day (before day `day`'s step) switched the values of the
+        groups flagged in `changed` (`before`: the values until now). A mechanic that drew
+        something per user from a rate (a pending checkout, an open) draws it again for those
+        users here, so the arm's values act from the start day; one-off grants made before it
+        (a gift on joining) stay. Values drawn once per user at set-up cannot follow: they are
+        `trait_fields`, which an arm may only set when the test starts on day 0."""
 
     def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
         """The engine moved these users to other counter cells (an experiment's start day with

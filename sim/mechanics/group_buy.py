@@ -33,7 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
 from sim.population import Stage
 
 
@@ -92,7 +94,7 @@ class GroupBuy(Mechanic[GroupBuyParams]):
     stage = StageOrder.VIRALITY
     needs_graph = True
     events = ("group_opened", "group_joined", "group_succeeded", "group_failed", "group_filled",
-              "group_order", "order", "first_order", "cogs")
+              "group_order", *ORDER_EVENTS, "cogs")
 
     @classmethod
     def channels(cls, params: GroupBuyParams) -> list[str]:
@@ -101,9 +103,10 @@ class GroupBuy(Mechanic[GroupBuyParams]):
     @classmethod
     def columns(cls, params: GroupBuyParams) -> dict[str, np.dtype]:
         # order counts, so first orders are known even without a purchase mechanic
-        return {"purchase_count": np.dtype(np.int32)}
+        return {**ORDER_COLUMNS}
 
     def setup(self) -> None:
+        orders.prepare(self.pop)
         self.channel = self.ctx.layout.channel_id(self.params.base.channel)
         self.days_open = set(self.params.base.active_days)
         self.next_id = 0

@@ -46,8 +46,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from sim import orders
 from sim.mechanics.automations import OA_FOLLOWER
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -154,7 +156,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
     substage = 1  # after the purchase mechanic (today's buyers open), before group buys
     needs_graph = True
     events = ("live_view", "live_order", "live_discount", "live_promo", "live_share",
-              "live_invite", "order", "first_order", "refund", "cogs")
+              "live_invite", *ORDER_EVENTS, "refund", "cogs")
     channel_events = ("live_production",)
 
     @classmethod
@@ -163,9 +165,10 @@ class LiveStream(Mechanic[LiveStreamParams]):
 
     @classmethod
     def columns(cls, params: LiveStreamParams) -> dict[str, np.dtype]:
-        return {"purchase_count": np.dtype(np.int32), "live_last_stream": np.dtype(np.int16)}
+        return {**ORDER_COLUMNS, "live_last_stream": np.dtype(np.int16)}
 
     def setup(self) -> None:
+        orders.prepare(self.pop)
         self.channel = self.ctx.layout.channel_id(self.params.base.channel)
         self.pop["live_last_stream"].fill(-1)
         self.fans = np.empty(0, dtype=np.int32)  # every past viewer, once

@@ -22,7 +22,9 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
+from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, rate_discounts
+from sim.orders import ORDER_COLUMNS, ORDER_EVENTS, count_orders
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -105,6 +107,9 @@ class SpendCoupon(StrictModel):
 
 class PurchaseDropoutParams(MechanicParams):
     type: Literal["purchase_dropout"] = "purchase_dropout"
+    trait_fields = frozenset({  # drawn once per user at set-up
+        "purchase_rate", "dropout", "order_value.q", "order_value.v",
+        "spend_coupon.conversion_lift"})
     purchase_rate: PurchaseRate
     dropout: Dropout
     order_value: OrderValue
@@ -131,8 +136,8 @@ class PurchaseDropoutParams(MechanicParams):
 
 class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     stage = StageOrder.PURCHASE
-    events = ("order", "first_order", "coupon", "gift", "referral_reward", "refund", "cogs",
-              "cart_abandoned", "reminder_sent", "recovered", "repurchase_30d")
+    events = (*ORDER_EVENTS, "coupon", "gift", "referral_reward", "refund", "cogs",
+              "cart_abandoned", "reminder_sent", "recovered")
 
     @classmethod
     def columns(cls, params: PurchaseDropoutParams) -> dict[str, np.dtype]:
@@ -140,8 +145,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             "purchase_prob": np.dtype(np.float64),
             "dropout_prob": np.dtype(np.float64),
             "next_purchase_day": np.dtype(np.int32),
-            "purchase_count": np.dtype(np.int32),
-            "first_order_day": np.dtype(np.int16),
+            **ORDER_COLUMNS,
         }
         if params.order_value.model == "gamma_gamma":
             cols["spend_rate"] = np.dtype(np.float64)
@@ -172,7 +176,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
                 rate("order_value.q", arm), 1.0 / rate("order_value.v", arm), size=n
             )
         pop["next_purchase_day"].fill(NEVER)
-        pop["first_order_day"].fill(-1)
+        orders.prepare(pop)
 
     def step(self, day: int) -> None:
         joined = self.pop.new_users(self.name)
@@ -190,6 +194,15 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         self.pop["next_purchase_day"][joined] = day + self._gap(joined)
         due = self._due(day)
         self.pop["next_purchase_day"][due] = day + self._gap(due)
+
+    def restart(self, day: int, changed: np.ndarray, before: object) -> None:
+        """Alive users of changed groups draw their pending checkout again from the start day
+        (gaps are geometric, so a redraw is exact): a new first-order rate acts at once."""
+        pop = self.pop
+        rows = np.flatnonzero(changed[pop.group] & (pop.stage == Stage.ALIVE))
+        due = pop["next_purchase_day"][rows]
+        rows = rows[(due >= day) & (due != NEVER)]
+        pop["next_purchase_day"][rows] = day - 1 + self._gap(rows)
 
     def _due(self, day: int) -> np.ndarray:
         due = np.flatnonzero(self.pop["next_purchase_day"] == day)
@@ -248,8 +261,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             coupon = self._spend_coupon(rows, values, coupon)
         if coupon is not zeros:
             coupon = np.minimum(coupon, values)
-        count = pop["purchase_count"][rows]
-        first = count == 0
+        first = count_orders(pop, rec, rows, day)  # rows are distinct: one checkout each
         gift = zeros
         if "gift_value" in pop.columns:
             gift = zeros.copy()
@@ -289,9 +301,6 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         elif self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
             cogs = self.params.for_rows("cogs_ratio", pop.group[kept]) * values_kept
             rec.event("cogs", day, kept, cogs)
-        self._repurchases(rows[count == 1], day)
-        pop["first_order_day"][rows[first]] = day
-        pop["purchase_count"][rows] += 1
         pop.emit_values("ordered", rows, values)
         pop.emit_values("paid", rows, paid)  # what each buyer paid: points redeem within it
         pop.emit("first_ordered", rows[first])
@@ -338,15 +347,6 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         uses = (values >= get("spend_coupon.threshold", group)) & (
             self.rng.random(len(rows)) < get("spend_coupon.redemption", group))
         return coupon + np.where(uses, get("spend_coupon.discount", group), 0.0)
-
-    def _repurchases(self, second: np.ndarray, day: int) -> None:
-        """A second order within 30 days of the first counts on the first order's day, so the
-        30-day repurchase rate is a ratio of events on the same days."""
-        first_day = self.pop["first_order_day"][second]
-        quick = second[day - first_day <= 30]
-        for d in np.unique(self.pop["first_order_day"][quick]):
-            self.ctx.recorder.event("repurchase_30d", int(d),
-                                    quick[self.pop["first_order_day"][quick] == d])
 
     def _order_values(self, rows: np.ndarray) -> np.ndarray:
         value, arm = self.params.base.order_value, self.pop.group[rows]

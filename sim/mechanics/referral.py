@@ -100,8 +100,8 @@ class Referral(Mechanic[ReferralParams]):
 
     def step(self, day: int) -> None:
         pop, rec, base = self.pop, self.ctx.recorder, self.params.base
-        joined = pop.new_users(self.name)
-        self._welcome(joined, day)
+        joined = pop.new_users(self.name)  # since yesterday's step: they share on joining
+        self._welcome(day)
         sharers = self._sharers(joined, day)
         rec.event("share", day, sharers)
         pop.emit("shared", sharers)  # e.g. points for sharing
@@ -124,12 +124,16 @@ class Referral(Mechanic[ReferralParams]):
         pop["referrer"][friend] = sharer
         pop["referral_depth"][friend] = self._depth(sharer) + 1
         self.bring(friend, day, self.channel)
+        self._welcome(day)  # today's referees, on the day they join (not tomorrow)
         self._reward_referrers(day)
 
-    def _welcome(self, joined: np.ndarray, day: int) -> None:
-        """Referred users who just joined: credit the referee coupon, count the referrer's
-        child (for K-factor and cycle time, by the referrer's cohort and age)."""
+    def _welcome(self, day: int) -> None:
+        """Referred users who joined since the last welcome (those brought this step, without a
+        funnel; those the funnel registered today, with one): credit the referee coupon and
+        count the referrer's child on the referee's join day (for K-factor and cycle time, by
+        the referrer's cohort and age)."""
         pop, rec = self.pop, self.ctx.recorder
+        joined = pop.new_users(f"{self.name}:welcome")
         referred = joined[(pop.channel[joined] == self.channel) & (pop["referrer"][joined] >= 0)]
         if not len(referred):
             return

@@ -15,9 +15,7 @@ import pytest
 
 from experiments.abtest import (
     check_ab,
-    markets,
     recommend,
-    run_ab_task,
     simulate_ab,
     summarise,
 )
@@ -47,46 +45,6 @@ def referral(**overrides: object) -> object:
     return load_scenario(ROOT / "scenarios" / "ab_referral.yaml", extra)
 
 
-def test_aa_rejects_at_alpha() -> None:
-    """Both arms identical (the all-control market with arm labels): the Welch test on per-user
-    purchases rejects in alpha of the replicates, within Monte Carlo error."""
-    r = 300
-    scenario = scenario_from(no_interference(1500, 20, {"mechanics.purchase.purchase_rate.r":
-                                                        0.6}))
-    _, _, control = markets(scenario, "user", 1500, 20)
-    rejections = []
-    for replicate in range(r):
-        task_rows = run_ab_task(_only_control(control, replicate))
-        rejections.append(task_rows[0]["aa_reject"])
-    rate = float(np.mean(rejections))
-    assert abs(rate - ALPHA) < Z * math.sqrt(ALPHA * (1 - ALPHA) / r), rate
-
-
-def _only_control(control: object, replicate: int) -> object:
-    from experiments.abtest import AbTask
-
-    return AbTask(0, "user", 1500, replicate, control, control, control, ("purchases",), (20,))
-
-
-@pytest.mark.slow
-def test_no_interference_power_matches_analytic() -> None:
-    """An arm that only raises the purchase rate, users independent: the share of replicates
-    that reject equals `power.solve` for the measured variances, arm sizes and true effect."""
-    r = 200
-    scenario = scenario_from(no_interference(3000, 20, {"mechanics.purchase.purchase_rate.r":
-                                                        0.58}))
-    rows = simulate_ab(scenario, make_executor("serial"), replicates=r)
-    row = summarise(rows).query("metric == 'purchases'").iloc[0]
-    assert 0.2 < row["analytic_power"] < 0.8  # a power where disagreement would show
-    se = math.sqrt(row["analytic_power"] * (1 - row["analytic_power"]) / r)
-    assert abs(row["power"] - row["analytic_power"]) < Z * se, (row["power"],
-                                                                 row["analytic_power"])
-    assert abs(row["bias"]) < Z * row["bias_se"]  # no interference: unbiased
-    assert abs(row["aa_rate"] - ALPHA) < Z * row["aa_se"]
-    cover = 1 - ALPHA
-    assert abs(row["coverage"] - cover) < Z * math.sqrt(cover * (1 - cover) / r)
-
-
 @pytest.mark.slow
 def test_referral_reward_user_level_bias_reduced_by_clusters() -> None:
     """Referral reward 10 vs 20, primary metric new users per potential user: shares of treated
@@ -96,7 +54,7 @@ def test_referral_reward_user_level_bias_reduced_by_clusters() -> None:
     combined SEs (one-sided, a false alarm 1 in 740)."""
     scenario = referral(**{"market.size": 50000, "mechanics.seed.count": 1500})
     with make_executor("processes:2") as executor:
-        rows = simulate_ab(scenario, executor, units=["user", "cluster"], replicates=12)
+        rows = simulate_ab(scenario, executor, units=["user", "cluster"], replicates=24)
     table = summarise(rows).query("metric == 'new_users'").set_index("unit")
     user, cluster = table.loc["user"], table.loc["cluster"]
     assert user["true_effect"] > 0
@@ -156,20 +114,28 @@ def test_arms_apply_from_the_start_day() -> None:
     assert frame.query("arm == 'control'")["new_users"].sum() == 0
 
 
-def test_new_users_eligibility_moves_earlier_users_to_control() -> None:
-    """Everyone joins on day 0; with eligibility new_users and a start on day 3 the treated
-    users are not eligible: from day 3 they count (and run) as control users."""
+def test_new_users_eligibility_moves_earlier_users_out_of_the_test() -> None:
+    """Everyone joins on day 0; with eligibility new_users and a start on day 3 nobody is
+    eligible: from day 3 every user counts (and runs) under not_enrolled, with the control's
+    values, and both arms are empty."""
     data = reference_dict(days=6, market={"size": 2000})
     data["mechanics"]["acquisition"].update(p=1.0, q=0.0)
     data["experiment"] = {"start_day": 3, "eligibility": "new_users", "arms": [
         {"name": "control", "share": 0.5},
         {"name": "treatment", "share": 0.5,
-         "set": {"mechanics.purchase.purchase_rate.r": 5.0}}]}
+         "set": {"mechanics.purchase.order_value.scale": 500.0}}]}
     frame = run(scenario_from(data)).arm_metrics.set_index(["arm", "day"])
     assert frame.loc[("treatment", 2), "alive_users"] > 0
-    assert frame.loc[("treatment", 3), "alive_users"] == 0
-    assert frame.loc[("control", 3), "alive_users"] >= frame.loc[("treatment", 2),
-                                                                 "alive_users"]
+    assert frame.loc[("control", 2), "alive_users"] > 0
+    for arm in ("control", "treatment"):
+        assert frame.loc[(arm, 3), "alive_users"] == 0
+        assert frame.loc[(arm, 3), "gmv"] == 0
+    moved = frame.loc[("not_enrolled", 3), ["alive_users", "churned_users"]].sum()
+    assert moved == frame.loc[("treatment", 2), "alive_users"] + frame.loc[("control", 2),
+                                                                            "alive_users"]
+    after = frame.xs("not_enrolled", level="arm").loc[3:]
+    aov = after["gmv"].sum() / after["purchases"].sum()
+    assert aov < 200  # the control's order values (Gamma(2, scale 50): mean 100), not 1,000
 
 
 def test_bad_experiment_input_is_located() -> None:

@@ -196,3 +196,17 @@ def test_summary_carries_end_of_run_tables(tmp_path: Path) -> None:
     depths = summary["tables"]["referral.depth_histogram"]
     assert sum(depths) == summary["metrics"]["acquired_users"]["mean"]  # every user, a depth
     assert len(depths) >= 2  # some users were referred
+
+
+def test_run_without_a_selling_mechanic_reports_not_applicable(tmp_path: Path) -> None:
+    """Acquisition only: no orders, so no LTV or conversion (null in summary.json), no crash."""
+    scenario = tmp_path / "acquire.yaml"
+    scenario.write_text("name: acquire\ndays: 30\nmarket: {size: 2000}\nmechanics:\n"
+                        "  organic: {type: bass_acquisition, p: 0.01, q: 0.2}\n")
+    done = runner.invoke(app, ["run", str(scenario), "--out", str(tmp_path), "--quiet"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads((Path(done.stdout.strip()) / "summary.json").read_text())
+    assert summary["metrics"]["new_users"]["mean"] > 0
+    economics = summary["unit_economics"]["all"]
+    assert economics["ltv_30d_margin"]["mean"] is None
+    assert economics["conversion_7d"]["mean"] is None

@@ -4,13 +4,11 @@ compliance check names each rule at the line that breaks it."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 from sim.compliance import check_compliance
 from sim.engine import daily_table, layout_of, simulate
@@ -37,26 +35,6 @@ def log_of(sc: Scenario) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 # --- group buys ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("rate", "size", "hours"), [(0.5, 2, 24.0), (1.0, 3, 30.0),
-                                                     (0.8, 4, 72.0)])
-def test_group_success_rate_is_poisson_tail(rate: float, size: int, hours: float) -> None:
-    """Public joiners only, Poisson(rate) per group per day over w = ceil(hours/24) days: a
-    group of n fills with P(Poisson(rate * w) >= n - 1). Groups open only while their whole
-    window fits in the horizon, so every group is resolved."""
-    days, w = 25, math.ceil(hours / 24)
-    sc = scenario(20_000, days, founders={"type": "seed_users", "count": 20_000},
-                  gb={"type": "group_buy", "group_size": size, "window_hours": hours,
-                      "public_join_rate": rate, "friend_join_prob": 0.0, "open_prob": 0.01,
-                      "active_days": list(range(days - w + 1))})
-    d = daily_table(simulate(sc))
-    opened, won, lost = (d[k].sum() for k in ("group_opened", "group_succeeded", "group_failed"))
-    assert opened > 3000 and won + lost == opened
-    p = stats.poisson.sf(size - 2, rate * w)
-    assert abs(won - p * opened) < Z * math.sqrt(opened * p * (1 - p))
-    assert d["order"].sum() == size * won  # a shipped group is n orders at the team price
-    assert np.isclose(d["order_amount"].sum(), size * won * 45.0 * 0.85)
 
 
 def test_failed_groups_book_no_orders() -> None:
@@ -106,32 +84,6 @@ def test_group_buy_ledger_balances_with_friends_and_purchases() -> None:
 
 
 # --- bargains ------------------------------------------------------------------------------------
-
-
-def test_bargain_completions_match_binomial_tail_of_realized_reach() -> None:
-    """A bargain reaching d distinct friends completes with P(Binomial(d, h) >= m); the sum of
-    these over the logged bargains predicts the completions (independent Bernoulli trials)."""
-    m, h = 3, 0.4
-    sc = scenario(30_000, 20, founders={"type": "seed_users", "count": 15_000},
-                  cut={"type": "bargain", "start_prob": 0.02, "helpers_required": m,
-                       "help_prob": h, "reach_exponent": 1.3, "max_reach": 30,
-                       "floor_price": 5.0, "item_value": 45.0, "item_cost": 20.0})
-    events, d = log_of(sc)
-    started = events[events["event"] == "bargain_started"].groupby(["user", "day"]).size()
-    reach = events[events["event"] == "bargain_invite"].groupby(["user", "day"]).size()
-    reach = reach.reindex(started.index, fill_value=0).to_numpy()
-    p = stats.binom.sf(m - 1, reach, h)
-    done = d["bargain_completed"].sum()
-    assert len(started) > 5000
-    assert abs(done - p.sum()) < Z * math.sqrt((p * (1 - p)).sum())
-    assert d["bargain_completed"].sum() + d["bargain_failed"].sum() == len(started)
-    # the ledger: the item's cost, an order at the floor, cuts that add up to the discount
-    assert np.isclose(d["bargain_cost_amount"].sum(), 20.0 * done)
-    assert d["order"].sum() == done and np.isclose(d["order_amount"].sum(), 5.0 * done)
-    helpers = events[events["event"] == "bargain_helper"]
-    assert np.allclose(helpers["amount"], (45.0 - 5.0) / m)
-    newcomers = events[(events["event"] == "acquired") & (events["channel"] == "bargain")]
-    assert 0 < len(newcomers) <= len(helpers)
 
 
 # --- distributors --------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""The markets `simctl ab` compares are one market until the experiment's start day.
+
+Mixed, all-treatment and all-control markets share the seed, arms and unit; the two
+counterfactual markets launch one arm (`experiment.launch`). Before start_day every day's
+counters must be equal draw for draw, and from it they differ only by the arms' settings: a
+treatment that changes nothing leaves the three markets identical throughout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from experiments.abtest import markets
+from sim.engine import daily_table, simulate
+from sim.scenario import load_scenario
+from tests.conftest import ROOT
+
+
+def referral_test(*extra: str):
+    return load_scenario(ROOT / "scenarios" / "ab_referral.yaml",
+                         ["market.size=8000", "mechanics.seed.count=300",
+                          "experiment.duration_days=20", *extra])
+
+
+@pytest.mark.parametrize("start", [0, 4, 12])
+def test_three_markets_are_one_market_until_the_start_day(start: int) -> None:
+    sc = referral_test(f"experiment.start_day={start}")
+    tables = [daily_table(simulate(m)) for m in markets(sc, "user", 8000, 30)]
+    mixed, treated, control = tables
+    for other in (treated, control):
+        assert mixed.columns.equals(other.columns)
+        assert np.array_equal(mixed.iloc[:start].to_numpy(), other.iloc[:start].to_numpy())
+    # from the start day the reward differs, so the markets do (a check that it is on)
+    later = slice(start, None)
+    assert not np.array_equal(treated.iloc[later]["referral_reward_amount"],
+                              control.iloc[later]["referral_reward_amount"])
+
+
+def test_a_treatment_equal_to_control_leaves_the_markets_equal() -> None:
+    sc = referral_test("experiment.start_day=5",
+                       "experiment.arms.1.set={mechanics.referral.reward_referrer: 10}")
+    tables = [daily_table(simulate(m)) for m in markets(sc, "cluster", 8000, 30)]
+    for other in tables[1:]:
+        assert np.array_equal(tables[0].to_numpy(), other.to_numpy())
+
+
+def test_launch_gives_every_enrolled_user_the_arm_settings() -> None:
+    """The all-treatment market keeps both arm labels but pays both the treatment's reward."""
+    sc = referral_test("experiment.start_day=0")
+    _, treated, _ = markets(sc, "user", 8000, 30)
+    assert treated.experiment.launch == "reward_20"
+    from sim.engine import run
+
+    arms = run(treated).arm_metrics.groupby("arm")[["referral_cost", "purchases"]].sum()
+    for arm in ("control", "reward_20"):
+        assert arms.loc[arm, "purchases"] > 0
+    granted = daily_table(simulate(treated))
+    assert granted["reward_granted_amount"].sum() == 20 * granted["reward_granted"].sum()
