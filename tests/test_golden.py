@@ -1,0 +1,19 @@
+"""Refactoring changes no number: every shipped scenario, run small, gives the daily metrics
+stored in tests/golden/ (written by `python -m tests.golden` before the change). Compared
+to 1e-12 relative: bit-identical on the machine that wrote them, robust to a newer numpy
+summing in another order."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.golden import CASES, metrics, path
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_scenario_metrics_equal_the_golden_ones(name: str) -> None:
+    stored = pd.read_parquet(path(name))
+    now = metrics(name)
+    assert list(now.columns) == list(stored.columns)
+    pd.testing.assert_frame_equal(now, stored, check_exact=False, rtol=1e-12, atol=1e-12)
