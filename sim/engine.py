@@ -32,6 +32,7 @@ from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
 from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
 from sim.metrics import (
+    COHORT_EVENTS,
     daily_metrics,
     horizon_values,
     ltv_by_cohort,
@@ -261,8 +262,8 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     tables = (layout, pop, days, _declared(scenario, "events", CORE_EVENTS),
               _declared(scenario, "channel_events", CORE_CHANNEL_EVENTS),
               _declared(scenario, "stocks", CORE_STOCKS), log_events)
-    recorder = Recorder(*tables) if tally is None else _TallyRecorder(*tables, tally=tally,
-                                                                      size=size)
+    recorder = Recorder(*tables, cohort_events=COHORT_EVENTS) if tally is None else \
+        _TallyRecorder(*tables, cohort_events=COHORT_EVENTS, tally=tally, size=size)
     env = simpy.Environment()
 
     delayed = exp is not None and exp.start_day > 0

@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from sim.metric import Metric
 from sim.params import StrictModel
 from sim.population import Population
 from sim.recorder import Recorder
@@ -73,6 +74,75 @@ _BUCKET_OF_FLAGS = (_bucket_table(1, 2), _bucket_table(2, 1))  # closing an even
 # (16 B) and the recorder's cell index (8 B); plus a 1-byte mask over the whole market. Counted
 # like a mechanic's scratch (the largest one counts): at a period end no mechanic is stepping.
 SCRATCH_BYTES_PER_USER = 48
+
+
+# recorded on each complete period's last day; a user is active in a period when they ordered in
+# it
+METRICS: tuple[Metric, ...] = (
+    Metric("ga_active_users", "user-periods", "flow",
+           "Buyers active in the growth-accounting period (at least one order in it), on the "
+           "period's last day: new + retained + resurrected.",
+           ("ga_active",), compute=lambda c: c["ga_active"], zh="活跃购买用户（周期）"),
+    Metric("ga_new_users", "user-periods", "flow",
+           "Active buyers of the period who had never ordered before it.",
+           ("ga_new",), compute=lambda c: c["ga_new"], zh="新购买用户（周期）"),
+    Metric("ga_retained_users", "user-periods", "flow",
+           "Active buyers of the period who were also active in the previous period.",
+           ("ga_retained",), compute=lambda c: c["ga_retained"], zh="留存购买用户（周期）"),
+    Metric("ga_resurrected_users", "user-periods", "flow",
+           "Active buyers of the period who had ordered before, but not in the previous period.",
+           ("ga_resurrected",), compute=lambda c: c["ga_resurrected"], zh="回流购买用户（周期）"),
+    Metric("ga_churned_users", "user-periods", "flow",
+           "Buyers active in the previous period but not in this one (retained + churned = last "
+           "period's active).",
+           ("ga_churned",), compute=lambda c: c["ga_churned"],
+           zh="流失购买用户（周期）", good="down"),
+    Metric("ga_gained_users", "user-periods", "flow",
+           "New + resurrected buyers of the period (the quick ratio's numerator).",
+           ("ga_new", "ga_resurrected"), compute=lambda c: c["ga_new"] + c["ga_resurrected"],
+           zh="新增+回流购买用户"),
+    Metric("ga_quick_ratio", "ratio", "ratio",
+           "Growth-accounting quick ratio: (new + resurrected) / churned buyers; above 1 the "
+           "active base grows.",
+           ("ga_new", "ga_resurrected", "ga_churned"), numerator="ga_gained_users",
+           denominator="ga_churned_users", zh="增长快速比率", headline=True, health=True),
+    Metric("ga_revenue", "yuan", "flow",
+           "Revenue (list value of orders) of the period's active buyers, on its last day: new + "
+           "retained + expansion + resurrected revenue.",
+           ("ga_active",), compute=lambda c: c["ga_active_amount"], zh="周期收入"),
+    Metric("ga_new_revenue", "yuan", "flow",
+           "The period's revenue from new buyers.",
+           ("ga_new",), compute=lambda c: c["ga_new_amount"], zh="新用户收入"),
+    Metric("ga_retained_revenue", "yuan", "flow",
+           "Revenue kept from retained buyers: sum of min(this period, last period) over them.",
+           ("ga_retained",), compute=lambda c: c["ga_retained_amount"], zh="留存收入"),
+    Metric("ga_expansion_revenue", "yuan", "flow",
+           "Retained buyers' revenue above last period's: sum of max(this - last, 0).",
+           ("ga_expansion",), compute=lambda c: c["ga_expansion_amount"], zh="扩张收入"),
+    Metric("ga_contraction_revenue", "yuan", "flow",
+           "Retained buyers' revenue below last period's: sum of max(last - this, 0).",
+           ("ga_contraction",), compute=lambda c: c["ga_contraction_amount"], zh="收缩收入",
+           good="down"),
+    Metric("ga_resurrected_revenue", "yuan", "flow",
+           "The period's revenue from resurrected buyers.",
+           ("ga_resurrected",), compute=lambda c: c["ga_resurrected_amount"], zh="回流收入"),
+    Metric("ga_churned_revenue", "yuan", "flow",
+           "Last period's revenue of the buyers who churned (last period's revenue = retained + "
+           "contraction + churned).",
+           ("ga_churned",), compute=lambda c: c["ga_churned_amount"], zh="流失收入", good="down"),
+    Metric("ga_revenue_gained", "yuan", "flow",
+           "New + resurrected + expansion revenue.",
+           ("ga_new", "ga_resurrected", "ga_expansion"), compute=lambda c: c["ga_new_amount"] +
+           c["ga_resurrected_amount"] + c["ga_expansion_amount"], zh="新增收入"),
+    Metric("ga_revenue_lost", "yuan", "flow",
+           "Churned + contraction revenue.",
+           ("ga_churned", "ga_contraction"), compute=lambda c: c["ga_churned_amount"] +
+           c["ga_contraction_amount"], zh="流失收入合计", good="down"),
+    Metric("ga_revenue_quick_ratio", "ratio", "ratio",
+           "Revenue quick ratio: (new + resurrected + expansion) / (churned + contraction).",
+           ("ga_new", "ga_resurrected", "ga_expansion", "ga_churned", "ga_contraction"),
+           numerator="ga_revenue_gained", denominator="ga_revenue_lost", zh="收入快速比率"),
+)
 
 
 class GrowthAccountingParams(StrictModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.metric import ORDER, LedgerLine, Metric, col
 from sim.population import Population
 from sim.recorder import Recorder
 
@@ -18,6 +19,51 @@ ORDER_COLUMNS: dict[str, np.dtype] = {"purchase_count": np.dtype(np.int32),
 # Events every seller may record through `count_orders` and its own booking.
 ORDER_EVENTS = ("order", "first_order", "repurchase_30d")
 REPURCHASE_DAYS = 30  # a second order within this many days of the first is a quick repurchase
+
+# The metrics of orders, whichever mechanic sold them.
+METRICS: tuple[Metric, ...] = (
+    Metric("purchases", "orders", "flow",
+           "Orders placed that day by every path (checkout, group buys, bargains, live streams): "
+           "a user may place more than one a day through different paths.",
+           ("order",), compute=lambda c: c["order"], zh="订单量", headline=True),
+    Metric("first_purchases", "orders", "flow",
+           "Orders that were the user's first ever (new buyers).",
+           ("first_order",), compute=lambda c: c["first_order"], zh="首单量"),
+    Metric("repeat_purchases", "orders", "flow",
+           "Orders that were not the user's first: purchases - first_purchases.",
+           ("order", "first_order"), compute=lambda c: c["order"] - c["first_order"],
+           zh="复购订单量",
+           headline=True),
+    Metric("buyers", "users", "stock",
+           "Users with at least one order so far (cumulative first_purchases).",
+           ("first_order",), compute=lambda c: c["first_order"].cumsum(), zh="累计购买用户",
+           headline=True),
+    Metric("repurchase_rate_30d", "share", "ratio",
+           "Share of first orders followed by a second order within 30 days (counted on the first "
+           "order's day; the last 30 days are left out of the horizon value).",
+           ("repurchase_30d", "first_order"), numerator="repurchases_30d",
+           denominator="first_purchases", mature_after=30, zh="30日复购率"),
+    Metric("repurchases_30d", "orders", "flow",
+           "Second orders within 30 days of the first, on the first order's day.",
+           ("repurchase_30d",), compute=lambda c: c["repurchase_30d"], zh="30日复购首单用户"),
+    Metric("gmv", "yuan", "flow",
+           "Gross merchandise value: list value of the orders, before discounts and refunds.",
+           ("order_amount",), compute=lambda c: c["order_amount"],
+           zh="GMV（成交额）", headline=True,
+           health=True, ledger=LedgerLine("absolute", 10)),
+    Metric("aov", "yuan/order", "ratio",
+           "Average order value: gmv / purchases (over the horizon: sums first).",
+           ORDER, numerator="gmv", denominator="purchases", zh="客单价", headline=True),
+    Metric("refunds", "yuan", "flow",
+           "Money paid back on refunded orders: what was paid after the discounts booked with the "
+           "order (coupons, gifts, referral coupons, tier discounts).",
+           ORDER, compute=lambda c: col(c, "refund_amount"), zh="退款", good="down",
+           ledger=LedgerLine("relative", 90)),
+    Metric("cogs", "yuan", "flow",
+           "Cost of goods of orders not refunded.",
+           ORDER, compute=lambda c: col(c, "cogs_amount"), zh="商品成本", good="down",
+           ledger=LedgerLine("relative", 130)),
+)
 
 
 def prepare(pop: Population) -> None:

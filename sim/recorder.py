@@ -10,11 +10,11 @@ levels (alive users, WAU) are stocks.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.metrics import COHORT_EVENTS
 from sim.population import Layout, Population
 
 COHORT_DAYS = 181  # ages 0..180 days: LTV at 30, 90 and 180 days
@@ -38,7 +38,8 @@ class Counters:
 
 class Recorder:
     def __init__(self, layout: Layout, pop: Population, days: int, events: list[str],
-                 channel_events: list[str], stocks: list[str], log_events: bool = False) -> None:
+                 channel_events: list[str], stocks: list[str], log_events: bool = False,
+                 cohort_events: Collection[str] = ()) -> None:
         self.layout, self.pop, self.days = layout, pop, days
         cells, channels = layout.n_cells, len(layout.channels)
         weeks = -(-days // WEEK)
@@ -46,7 +47,7 @@ class Recorder:
         self.amounts = {e: np.zeros((days, cells)) for e in events}
         self.stocks = {s: np.zeros((days, cells)) for s in stocks}
         self.channel_amounts = {e: np.zeros((days, channels)) for e in channel_events}
-        tracked = [e for e in events if e in COHORT_EVENTS]
+        tracked = [e for e in events if e in cohort_events]  # sim.metrics.COHORT_EVENTS
         self.cohort_counts = {e: np.zeros((weeks, channels, COHORT_DAYS)) for e in tracked}
         self.cohort_amounts = {e: np.zeros((weeks, channels, COHORT_DAYS)) for e in tracked}
         self.cohort_active = np.zeros((weeks, channels, weeks))

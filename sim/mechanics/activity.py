@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import Metric
 from sim.population import Stage
 
 NEW_DAYS = 7
@@ -52,8 +53,43 @@ class ActivityParams(MechanicParams):
         return self
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("dau", "users", "stock",
+           "Daily active users: users with an open that day (registering and ordering are opens).",
+           ("open",), compute=lambda c: c["open"], zh="日活（DAU）"),
+    Metric("wau", "users", "stock",
+           "Users with an open in the last 7 days.",
+           ("wau",), compute=lambda c: c["wau"], zh="周活（WAU）"),
+    Metric("mau", "users", "stock",
+           "Users with an open in the last 30 days.",
+           ("mau",), compute=lambda c: c["mau"], zh="月活（MAU）"),
+    Metric("dau_mau", "share", "ratio",
+           "Stickiness: DAU / MAU (over the horizon: mean DAU over mean MAU).",
+           ("open", "mau"), numerator="dau", denominator="mau",
+           zh="粘性（日活/月活）", headline=True,
+           health=True),
+    Metric("new_state_users", "users", "stock",
+           "Alive users acquired in the last 7 days (lifecycle state new).",
+           ("new_state_users",), compute=lambda c: c["new_state_users"], zh="新用户",
+           group="Lifecycle states"),
+    Metric("active_state_users", "users", "stock",
+           "Alive users neither new nor dormant (lifecycle state active).",
+           ("active_state_users",), compute=lambda c: c["active_state_users"], zh="活跃用户",
+           group="Lifecycle states"),
+    Metric("dormant_state_users", "users", "stock",
+           "Alive users with no open for dormant_after_days (lifecycle state dormant).",
+           ("dormant_state_users",), compute=lambda c: c["dormant_state_users"], zh="沉睡用户",
+           good="down", group="Lifecycle states"),
+    Metric("reactivated_users", "users", "flow",
+           "Dormant users who opened again that day.",
+           ("reactivated",), compute=lambda c: c["reactivated"], zh="唤醒用户",
+           group="Lifecycle states"),
+)
+
+
 class Activity(Mechanic[ActivityParams]):
     stage = StageOrder.LOYALTY
+    metrics = METRICS
     events = ("open", "became_dormant", "reactivated")
     stocks = ("wau", "mau", "new_state_users", "active_state_users", "dormant_state_users")
 

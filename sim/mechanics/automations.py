@@ -37,6 +37,7 @@ from pydantic import Field, model_validator
 from sim.errors import InputError, Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import Audience, audience_mask, segments_needed
+from sim.metric import LedgerLine, Metric, col
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -152,9 +153,39 @@ class AutomationsParams(MechanicParams):
         return problems
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("automation_sends", "messages", "flow",
+           "Messages sent by automation rules (all channels).",
+           ("automation_send",), compute=lambda c: c["automation_send"], zh="自动化触达",
+           group="Automations"),
+    Metric("automation_cost", "yuan", "flow",
+           "Channel cost of automation sends plus gifts sent.",
+           ("automation_send",), compute=lambda c: col(c, "automation_send_amount") + col(c,
+           "automation_gift_amount"), zh="自动化营销成本", good="down", group="Automations",
+           ledger=LedgerLine("relative", 220)),
+    Metric("automation_conversions", "orders", "flow",
+           "Orders within a rule's conversion window after a send (once per send).",
+           ("automation_conversion",), compute=lambda c: c["automation_conversion"],
+           zh="自动化转化订单",
+           group="Automations"),
+    Metric("automation_conversion_rate", "share", "ratio",
+           "automation_conversions / automation_sends.",
+           ("automation_send", "automation_conversion"), numerator="automation_conversions",
+           denominator="automation_sends", zh="自动化转化率", group="Automations"),
+    Metric("sms_optouts", "users", "flow",
+           "Users who opted out of SMS.",
+           ("sms_optout",), compute=lambda c: c["sms_optout"], zh="短信退订", good="down",
+           group="Automations"),
+    Metric("submsg_consents", "consents", "flow",
+           "One-time subscription consents granted (each allows one send).",
+           ("submsg_consent",), compute=lambda c: c["submsg_consent"], zh="订阅消息授权"),
+)
+
+
 class Automations(Mechanic[AutomationsParams]):
     stage = StageOrder.LOYALTY
     substage = 2  # after activity (today's opens) and segments
+    metrics = METRICS
     events = ("automation_send", "automation_read", "automation_conversion",
               "automation_coupon", "automation_gift", "submsg_consent", "submsg_sent",
               "sms_sent", "sms_optout", "oa_sent", "wecom_sent")

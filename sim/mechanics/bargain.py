@@ -32,6 +32,7 @@ from pydantic import Field, model_validator
 from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.group_buy import book_distinct
+from sim.metric import LedgerLine, Metric, col
 from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
 from sim.population import Stage
 
@@ -80,8 +81,28 @@ class BargainParams(MechanicParams):
 _EMPTY_I = np.empty(0, dtype=np.int64)
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("bargain_starts", "bargains", "flow",
+           "Bargains (砍价) started.",
+           ("bargain_started",), compute=lambda c: c["bargain_started"], zh="砍价发起"),
+    Metric("bargain_completions", "bargains", "flow",
+           "Bargains whose required helpers all helped in time (item ordered at the floor).",
+           ("bargain_completed",), compute=lambda c: c["bargain_completed"], zh="砍价成功"),
+    Metric("bargain_completion_rate", "share", "ratio",
+           "bargain_completions / bargain_starts (bargains still open at the horizon count as not "
+           "completed).",
+           ("bargain_started", "bargain_completed"), numerator="bargain_completions",
+           denominator="bargain_starts", zh="砍价成功率"),
+    Metric("bargain_cost", "yuan", "flow",
+           "Cost of the items given away by completed bargains.",
+           ("bargain_cost",), compute=lambda c: col(c, "bargain_cost_amount"), zh="砍价成本",
+           good="down", ledger=LedgerLine("relative", 200)),
+)
+
+
 class Bargain(Mechanic[BargainParams]):
     stage = StageOrder.VIRALITY
+    metrics = METRICS
     needs_graph = True
     events = ("bargain_started", "bargain_invite", "bargain_helper", "bargain_completed",
               "bargain_failed", "bargain_cost", *ORDER_EVENTS, "cogs")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 import simpy
 
+from sim.metric import Metric
 from sim.orders import count_orders
 from sim.params import StrictModel, Window
 from sim.population import Layout, Population, Stage
@@ -122,6 +123,7 @@ class Mechanic(Generic[P]):
     events: ClassVar[tuple[str, ...]] = ()  # user events it records (count and amount per cell)
     channel_events: ClassVar[tuple[str, ...]] = ()  # costs with no user, per channel
     stocks: ClassVar[tuple[str, ...]] = ()  # levels it records at the end of each day
+    metrics: ClassVar[tuple[Metric, ...]] = ()  # the metrics computed from what it records
 
     def __init__(self, name: str, params: VariantParams[P], ctx: Context) -> None:
         self.name = name

@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import ORDER, Metric, col
 from sim.params import StrictModel
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -169,11 +170,24 @@ class Stock(Protocol):
         ...
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("private_label_gmv", "yuan", "flow",
+           "List value of private-label orders.",
+           ("private_label_order",), compute=lambda c: col(c, "private_label_order_amount"),
+           zh="自有品牌成交额"),
+    Metric("private_label_share", "share", "ratio",
+           "private_label_gmv / gmv.",
+           ("private_label_order", *ORDER), numerator="private_label_gmv", denominator="gmv",
+           zh="自有品牌占比", group="Stock and service"),
+)
+
+
 class Catalogue(Mechanic[CatalogueParams]):
     """Registers itself as the population's supply: the hook every sale goes through."""
 
     stage = StageOrder.PURCHASE
     substage = -1  # before the purchase mechanic (its set-up registers the hook first)
+    metrics = METRICS
     events = ("private_label_order",)
 
     @classmethod

@@ -39,6 +39,7 @@ from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import Audience, audience_mask, segments_needed
+from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
 WECHAT_GROUP_CAP = 500  # domain-facts §3.4 WX-GROUP, §8 wechat_group_cap
@@ -91,9 +92,66 @@ class CommunityParams(MechanicParams):
                                ("mechanics", name, "audience"))
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("community_members", "users", "stock",
+           "Alive members of community groups.",
+           ("community_members",), compute=lambda c: c["community_members"], zh="社群成员",
+           group="Community groups vs other users"),
+    Metric("community_groups", "groups", "stock",
+           "Community groups with members (at most 500 each).",
+           ("community_groups",), compute=lambda c: c["community_groups"], zh="社群数",
+           group="Community groups vs other users"),
+    Metric("kocs", "users", "stock",
+           "Alive KOCs emerged in community groups.",
+           ("kocs",), compute=lambda c: c["kocs"], zh="社群 KOC"),
+    Metric("community_invites", "users", "flow",
+           "Invitations to a community group.",
+           ("community_invite",), compute=lambda c: c["community_invite"], zh="入群邀请"),
+    Metric("community_joins", "users", "flow",
+           "Invitees who joined a group.",
+           ("community_join",), compute=lambda c: c["community_join"], zh="入群人数"),
+    Metric("community_discounts", "yuan", "flow",
+           "Money off orders from group prices.",
+           ("community_discount",), compute=lambda c: col(c, "community_discount_amount"),
+           zh="群专享价优惠", good="down", ledger=LedgerLine("relative", 70)),
+    Metric("community_operating_cost", "yuan", "flow",
+           "Monthly operating cost of the groups, booked on each month's last day.",
+           ("community_operating",), compute=lambda c: col(c, "community_operating_amount"),
+           zh="社群运营成本", good="down", ledger=LedgerLine("relative", 250)),
+    Metric("community_member_churns", "users", "flow",
+           "Community members who churned for good.",
+           ("community_member_churn",), compute=lambda c: c["community_member_churn"],
+           zh="社群成员流失",
+           good="down"),
+    Metric("community_churn_rate", "share", "ratio",
+           "Community members who churn per member-day: community_member_churns / "
+           "community_members (over the horizon: churns / member-days). Compare with "
+           "other_churn_rate.",
+           ("community_member_churn", "community_members"), numerator="community_member_churns",
+           denominator="community_members", zh="社群成员流失率", good="down",
+           group="Community groups vs other users"),
+    Metric("other_users", "users", "stock",
+           "Alive users not in a community group: alive_users - community_members.",
+           ("alive_users", "community_members"), compute=lambda c: c["alive_users"] -
+           c["community_members"], zh="非社群用户", group="Community groups vs other users"),
+    Metric("other_user_churns", "users", "flow",
+           "Users not in a community group who churned: churned_users - community_member_churns.",
+           ("churned", "community_member_churn"), compute=lambda c: c["churned"] -
+           c["community_member_churn"], zh="非社群用户流失", good="down"),
+    Metric("other_churn_rate", "share", "ratio",
+           "Churn per user-day of users not in a community group: other_user_churns / "
+           "other_users.",
+           ("churned", "community_member_churn", "alive_users", "community_members"),
+           numerator="other_user_churns", denominator="other_users",
+           zh="非社群用户流失率", good="down",
+           group="Community groups vs other users"),
+)
+
+
 class Community(Mechanic[CommunityParams]):
     stage = StageOrder.LOYALTY
     substage = 6  # after segments (today's recomputation) and the other perks
+    metrics = METRICS
     events = ("community_invite", "community_join", "community_discount", "community_operating",
               "community_member_churn", "koc_emerged")
     stocks = ("community_members", "community_groups", "kocs")

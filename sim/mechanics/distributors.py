@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
 
@@ -55,9 +56,26 @@ class DistributorsParams(MechanicParams):
                              "fee is pyramid selling (入门费, 禁止传销条例 Art. 7(2) [LAW]).")
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("commission", "yuan", "flow",
+           "Commissions owed to distributors on their referees' orders (all levels).",
+           ("commission",), compute=lambda c: col(c, "commission_amount"),
+           zh="分销佣金", good="down",
+           ledger=LedgerLine("relative", 210)),
+    Metric("distributor_sales", "yuan", "flow",
+           "Value of orders by distributors' own referees (level 1).",
+           ("distributor_sales",), compute=lambda c: col(c, "distributor_sales_amount"),
+           zh="分销销售额"),
+    Metric("distributors", "users", "stock",
+           "Alive distributors (分销员) at the end of the day.",
+           ("distributors",), compute=lambda c: c["distributors"], zh="分销员"),
+)
+
+
 class Distributors(Mechanic[DistributorsParams]):
     stage = StageOrder.VIRALITY
     substage = 1  # after group buys and bargains book today's orders
+    metrics = METRICS
     events = ("distributor_joined", "distributor_fee", "commission", "distributor_sales")
     stocks = ("distributors",)
 

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import LedgerLine, Metric, col
 
 
 class FunnelParams(MechanicParams):
@@ -34,9 +35,19 @@ class FunnelParams(MechanicParams):
         description="Yuan per successful registration (getPhoneNumber: 0.03, real-time 0.04).")
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("register_cost", "yuan", "flow",
+           "Phone-number authorisation fees for registrations (0.03 yuan each).",
+           ("acquired",), compute=lambda c: col(c, "register_fee_amount"),
+           zh="手机号验证费", good="down",
+           ledger=LedgerLine("relative", 180)),
+)
+
+
 class Funnel(Mechanic[FunnelParams]):
     stage = StageOrder.FUNNEL
     substage = 0  # register today's visitors before anything acts on new users
+    metrics = METRICS
     registers_visits = True
     events = ("register_fee",)
 

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import Metric
 from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
 from sim.population import Stage
 
@@ -90,8 +91,27 @@ class GroupBuyParams(MechanicParams):
 _EMPTY_I = np.empty(0, dtype=np.int64)
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("group_opens", "groups", "flow",
+           "Group buys (拼团) opened.",
+           ("group_opened",), compute=lambda c: c["group_opened"], zh="开团数"),
+    Metric("group_successes", "groups", "flow",
+           "Group buys that filled (or were filled virtually) and shipped, on that day.",
+           ("group_succeeded",), compute=lambda c: c["group_succeeded"], zh="成团数"),
+    Metric("group_success_rate", "share", "ratio",
+           "Groups that shipped / groups opened (成团率; groups still open at the horizon count as "
+           "not shipped).",
+           ("group_opened", "group_succeeded"), numerator="group_successes",
+           denominator="group_opens", zh="拼团成团率"),
+    Metric("group_orders", "orders", "flow",
+           "Orders booked by groups that shipped: one per real member, at the team price.",
+           ("group_order",), compute=lambda c: c["group_order"], zh="拼团订单"),
+)
+
+
 class GroupBuy(Mechanic[GroupBuyParams]):
     stage = StageOrder.VIRALITY
+    metrics = METRICS
     needs_graph = True
     events = ("group_opened", "group_joined", "group_succeeded", "group_failed", "group_filled",
               "group_order", *ORDER_EVENTS, "cogs")

@@ -54,6 +54,7 @@ from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.catalogue import Catalogue
+from sim.metric import LedgerLine, Metric, col
 from sim.params import StrictModel
 
 
@@ -150,8 +151,92 @@ def inventory_problems(params: InventoryParams, name: str,
             for group in params.initial_stock_by_group if group not in catalogue]
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("units_demanded", "units", "flow",
+           "Orders that reached the stock check (one unit each), sold or not.",
+           ("stock_demand",), compute=lambda c: c["stock_demand"], zh="需求件数"),
+    Metric("units_filled", "units", "flow",
+           "Orders served from the shelf at once.",
+           ("stock_filled",), compute=lambda c: c["stock_filled"], zh="现货满足件数"),
+    Metric("fill_rate", "share", "ratio",
+           "units_filled / units_demanded: the share of demand served from stock at once.",
+           ("stock_demand", "stock_filled"), numerator="units_filled", denominator="units_demanded",
+           zh="现货满足率", group="Stock and service", headline=True),
+    Metric("lost_sales", "orders", "flow",
+           "Orders lost to a stock-out.",
+           ("lost_sale",), compute=lambda c: c["lost_sale"], zh="缺货流失订单", good="down",
+           group="Stock and service"),
+    Metric("lost_sales_value", "yuan", "flow",
+           "List value of orders lost to a stock-out.",
+           ("lost_sale",), compute=lambda c: c["lost_sale_amount"], zh="缺货流失金额", good="down",
+           group="Stock and service"),
+    Metric("backorders", "orders", "flow",
+           "Orders booked short of stock, shipped when stock arrives.",
+           ("backorder",), compute=lambda c: c["backorder"], zh="缺货待发订单", good="down",
+           group="Stock and service"),
+    Metric("shipments", "orders", "flow",
+           "Orders shipped (back-orders on the day they ship).",
+           ("shipped",), compute=lambda c: c["shipped"], zh="发货订单"),
+    Metric("late_deliveries", "orders", "flow",
+           "Shipped orders delivered later than promised.",
+           ("late_delivery",), compute=lambda c: c["late_delivery"], zh="延迟送达", good="down",
+           group="Stock and service"),
+    Metric("defects", "orders", "flow",
+           "Shipped orders with an after-sales complaint.",
+           ("defect",), compute=lambda c: c["defect"], zh="售后问题订单", good="down"),
+    Metric("logistics_cost", "yuan", "flow",
+           "Parcel and packing cost of shipped orders.",
+           ("shipped",), compute=lambda c: col(c, "shipped_amount"), zh="物流成本", good="down",
+           group="Stock and service", ledger=LedgerLine("relative", 290)),
+    Metric("logistics_cost_per_order", "yuan/order", "ratio",
+           "logistics_cost / shipments.",
+           ("shipped",), numerator="logistics_cost", denominator="shipments", zh="单均物流成本",
+           good="down", group="Stock and service"),
+    Metric("holding_cost", "yuan", "flow",
+           "Cost of holding the units in stock at the end of each day (market level: whole-market "
+           "view only).",
+           ("holding_cost",), compute=lambda c: col(c, "holding_cost"),
+           zh="库存持有成本", good="down",
+           group="Stock and service", ledger=LedgerLine("relative", 300)),
+    Metric("units_in_stock", "units", "stock",
+           "Units on the shelf at the end of the day, all SKU groups (market level).",
+           ("units_in_stock",), compute=lambda c: c["units_in_stock"], zh="库存件数",
+           group="Stock and service"),
+    Metric("backlog_units", "units", "stock",
+           "Back-orders waiting for stock at the end of the day (market level).",
+           ("backlog_units",), compute=lambda c: c["backlog_units"], zh="待发件数", good="down"),
+    Metric("units_received", "units", "flow",
+           "Units received from suppliers.",
+           ("stock_received",), compute=lambda c: c["stock_received"], zh="到货件数",
+           group="Stock and service"),
+    Metric("units_shipped", "units", "flow",
+           "Units that left the shelf (orders shipped).",
+           ("stock_shipped",), compute=lambda c: c["stock_shipped"], zh="出库件数",
+           group="Stock and service"),
+    Metric("stockout_days", "group-days", "flow",
+           "SKU groups on sale with no stock at the end of the day, summed over days.",
+           ("stockout_groups",), compute=lambda c: c["stockout_groups"], zh="缺货天数（品类·天）",
+           good="down", group="Stock and service"),
+    Metric("stock_unit_years", "unit-years", "flow",
+           "units_in_stock / 365: the stock held, in unit-years (the denominator of "
+           "inventory_turnover).",
+           ("units_in_stock",), compute=lambda c: c["units_in_stock"] / 365.0, zh="库存件·年"),
+    Metric("inventory_turnover", "turns/year", "ratio",
+           "units_shipped / stock_unit_years (over the horizon: units shipped per unit of average "
+           "stock, per year).",
+           ("stock_shipped", "units_in_stock"), numerator="units_shipped",
+           denominator="stock_unit_years", zh="库存周转率", group="Stock and service"),
+    Metric("days_of_cover", "days", "ratio",
+           "units_in_stock / units_shipped (over the horizon: mean stock over mean daily "
+           "shipments).",
+           ("stock_shipped", "units_in_stock"), numerator="units_in_stock",
+           denominator="units_shipped", zh="库存可售天数", group="Stock and service"),
+)
+
+
 class Inventory(Mechanic[InventoryParams]):
     stage = StageOrder.CHURN  # the day's review runs after every sale of the day
+    metrics = METRICS
     events = ("stock_demand", "stock_filled", "lost_sale", "backorder", "shipped",
               "late_delivery", "defect")
     channel_events = ("holding_cost", "stock_received", "stock_shipped", "units_in_stock",

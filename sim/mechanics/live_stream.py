@@ -49,6 +49,7 @@ from pydantic import Field, field_validator
 from sim import orders
 from sim.mechanics.automations import OA_FOLLOWER
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import LedgerLine, Metric, col
 from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
 from sim.params import StrictModel
 from sim.population import Stage
@@ -151,9 +152,37 @@ def stream_days(params: LiveStreamParams, days: int) -> list[tuple[int, int]]:
     return sorted(out, key=lambda s: (s[0], params.slots[s[1]].hour))
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("live_viewers", "viewers", "flow",
+           "Viewers of live streams (each user once per stream; summed over streams).",
+           ("live_view",), compute=lambda c: c["live_view"], zh="直播观看", group="Live streams"),
+    Metric("live_buyers", "orders", "flow",
+           "Live orders: one per viewer who bought during a stream.",
+           ("live_order",), compute=lambda c: c["live_order"], zh="直播下单", group="Live streams"),
+    Metric("live_gmv", "yuan", "flow",
+           "List value of live orders (part of gmv).",
+           ("live_order",), compute=lambda c: c["live_order_amount"], zh="直播成交额",
+           group="Live streams"),
+    Metric("live_viewer_to_buyer", "share", "ratio",
+           "live_buyers / live_viewers.",
+           ("live_view", "live_order"), numerator="live_buyers", denominator="live_viewers",
+           zh="直播转化率", group="Live streams"),
+    Metric("live_discounts", "yuan", "flow",
+           "Flash-sale money off live orders.",
+           ("live_discount",), compute=lambda c: col(c, "live_discount_amount"), zh="直播秒杀优惠",
+           good="down", ledger=LedgerLine("relative", 100)),
+    Metric("live_cost", "yuan", "flow",
+           "Live-stream production (per stream) plus official-account pushes promoting the "
+           "streams.",
+           ("live_production",), compute=lambda c: col(c, "live_production") + col(c,
+           "live_promo_amount"), zh="直播成本", good="down", ledger=LedgerLine("relative", 270)),
+)
+
+
 class LiveStream(Mechanic[LiveStreamParams]):
     stage = StageOrder.PURCHASE
     substage = 1  # after the purchase mechanic (today's buyers open), before group buys
+    metrics = METRICS
     needs_graph = True
     events = ("live_view", "live_order", "live_discount", "live_promo", "live_share",
               "live_invite", *ORDER_EVENTS, "refund", "cogs")

@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
+from sim.metric import LedgerLine, Metric, col
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -80,9 +81,31 @@ class MembershipTiersParams(MechanicParams):
         return tiers
 
 
+TIER_ZH = ("一级会员", "二级会员", "三级会员", "四级会员")
+METRICS: tuple[Metric, ...] = (
+    *[Metric(f"tier_{k}_users", "users", "stock", f"Alive users in tier {k} (0 = base).",
+             (f"tier_{k}_users",), compute=lambda c, k=k: c[f"tier_{k}_users"],
+             zh=TIER_ZH[k - 1], group="Membership tiers") for k in range(1, 5)],
+    Metric("tier_benefit_cost", "yuan", "flow",
+           "Tier discounts + free shipping + birthday gifts.",
+           ("tier_upgrade",), compute=lambda c: col(c, "tier_discount_amount") + col(c,
+           "tier_shipping_amount") + col(c, "tier_birthday_gift_amount"), zh="会员权益成本"),
+    Metric("tier_discounts", "yuan", "flow",
+           "Money off orders from tier discounts.",
+           ("tier_discount",), compute=lambda c: col(c, "tier_discount_amount"), zh="会员折扣",
+           good="down", ledger=LedgerLine("relative", 50)),
+    Metric("tier_perk_cost", "yuan", "flow",
+           "Tier free shipping and birthday gifts.",
+           ("tier_shipping",), compute=lambda c: col(c, "tier_shipping_amount") + col(c,
+           "tier_birthday_gift_amount"), zh="会员福利成本（包邮、生日礼）", good="down",
+           ledger=LedgerLine("relative", 230)),
+)
+
+
 class MembershipTiers(Mechanic[MembershipTiersParams]):
     stage = StageOrder.LOYALTY
     substage = 3
+    metrics = METRICS
     events = ("tier_upgrade", "tier_downgrade", "tier_discount", "tier_shipping",
               "tier_birthday_gift")
     stocks = tuple(f"tier_{k}_users" for k in range(1, MAX_TIERS))

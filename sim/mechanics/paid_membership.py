@@ -47,6 +47,7 @@ from sim.mechanics.segments import (
     audience_mask,
     segments_needed,
 )
+from sim.metric import LedgerLine, Metric, col
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -129,9 +130,50 @@ class PaidMembershipParams(MechanicParams):
 UPTAKE_SEGMENTS = tuple(Uptake.model_fields)
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("paid_members", "users", "stock",
+           "Alive paid members at the end of the day.",
+           ("paid_members",), compute=lambda c: c["paid_members"], zh="付费会员",
+           group="Paid membership"),
+    Metric("new_paid_members", "users", "flow",
+           "Users who took a paid-membership offer.",
+           ("paid_join",), compute=lambda c: c["paid_join"],
+           zh="新开付费会员", group="Paid membership"),
+    Metric("paid_renewals", "users", "flow",
+           "Paid memberships renewed at a period end.",
+           ("paid_renewal",), compute=lambda c: c["paid_renewal"], zh="付费会员续费",
+           group="Paid membership"),
+    Metric("paid_lapses", "users", "flow",
+           "Paid memberships not renewed at a period end (members who churned lapse too).",
+           ("paid_lapse",), compute=lambda c: c["paid_lapse"], zh="付费会员未续费",
+           group="Paid membership"),
+    Metric("paid_periods_ended", "users", "flow",
+           "Paid memberships at a period end: paid_renewals + paid_lapses.",
+           ("paid_renewal", "paid_lapse"), compute=lambda c: c["paid_renewal"] + c["paid_lapse"],
+           zh="付费会员到期"),
+    Metric("paid_renewal_rate", "share", "ratio",
+           "paid_renewals / paid_periods_ended.",
+           ("paid_renewal", "paid_lapse"), numerator="paid_renewals",
+           denominator="paid_periods_ended", zh="续费率", group="Paid membership"),
+    Metric("membership_fees", "yuan", "flow",
+           "Paid-membership fees on joining and renewing: income, it adds to net revenue.",
+           ("paid_fee",), compute=lambda c: col(c, "paid_fee_amount"), zh="会员费收入",
+           group="Paid membership", ledger=LedgerLine("income", 110)),
+    Metric("member_discounts", "yuan", "flow",
+           "Money off orders from paid-member prices.",
+           ("paid_discount",), compute=lambda c: col(c, "paid_discount_amount"), zh="会员价优惠",
+           good="down", ledger=LedgerLine("relative", 60)),
+    Metric("member_perk_cost", "yuan", "flow",
+           "Free shipping given to paid members.",
+           ("paid_shipping",), compute=lambda c: col(c, "paid_shipping_amount"), zh="会员包邮成本",
+           good="down", ledger=LedgerLine("relative", 240)),
+)
+
+
 class PaidMembership(Mechanic[PaidMembershipParams]):
     stage = StageOrder.LOYALTY
     substage = 5  # after segments (today's recomputation), tiers and points
+    metrics = METRICS
     events = ("paid_join", "paid_renewal", "paid_lapse", "paid_fee", "paid_discount",
               "paid_shipping")
     stocks = ("paid_members",)

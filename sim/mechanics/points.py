@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import LedgerLine, Metric, col
 
 REDEEMER = 1  # bit of `points_flags`
 
@@ -68,9 +69,31 @@ class PointsParams(MechanicParams):
                                     "many days; omit for never.")
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("points_issued", "yuan", "flow",
+           "Face value of points issued.",
+           ("points_issued",), compute=lambda c: c["points_issued_amount"], zh="积分发放",
+           group="Points"),
+    Metric("points_redeemed", "yuan", "flow",
+           "Points used to pay orders (face value).",
+           ("points_redeemed",), compute=lambda c: col(c, "points_redeemed_amount"), zh="积分抵扣",
+           good="down", group="Points", ledger=LedgerLine("relative", 80)),
+    Metric("points_outstanding", "yuan", "stock",
+           "Face value of unredeemed, unexpired points.",
+           ("points_outstanding",), compute=lambda c: c["points_outstanding"], zh="未兑换积分",
+           group="Points"),
+    Metric("points_liability", "yuan", "stock",
+           "Outstanding points x (1 - breakage).",
+           ("points_liability",), compute=lambda c: c["points_liability"],
+           zh="积分负债", good="down",
+           group="Points"),
+)
+
+
 class Points(Mechanic[PointsParams]):
     stage = StageOrder.LOYALTY
     substage = 4  # after tiers: today's tier multipliers apply
+    metrics = METRICS
     events = ("points_issued", "points_redeemed", "points_expired")
     stocks = ("points_outstanding", "points_liability")
 

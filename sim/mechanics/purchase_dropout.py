@@ -24,6 +24,7 @@ from pydantic import Field
 
 from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, rate_discounts
+from sim.metric import ORDER, LedgerLine, Metric, col
 from sim.orders import ORDER_COLUMNS, ORDER_EVENTS, count_orders
 from sim.params import StrictModel
 from sim.population import Stage
@@ -134,8 +135,35 @@ class PurchaseDropoutParams(MechanicParams):
         return []
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("carts_abandoned", "carts", "flow",
+           "Checkouts left unpaid.",
+           ("cart_abandoned",), compute=lambda c: c["cart_abandoned"], zh="弃单数", good="down"),
+    Metric("reminders_sent", "messages", "flow",
+           "Unpaid-order reminders sent (one per one-time subscription consent).",
+           ("reminder_sent",), compute=lambda c: c["reminder_sent"], zh="催付提醒"),
+    Metric("recovered_orders", "orders", "flow",
+           "Abandoned carts paid after a reminder.",
+           ("recovered",), compute=lambda c: c["recovered"], zh="挽回订单"),
+    Metric("coupon_cost", "yuan", "flow",
+           "Money off orders from coupons (满减 and reminder coupons).",
+           ORDER, compute=lambda c: col(c, "coupon_amount"), zh="优惠券成本", good="down",
+           ledger=LedgerLine("relative", 20)),
+    Metric("gift_cost", "yuan", "flow",
+           "Money off first orders from new-user gift packs, booked when redeemed.",
+           ORDER, compute=lambda c: col(c, "gift_amount"), zh="新人礼包成本", good="down",
+           ledger=LedgerLine("relative", 30)),
+    Metric("referral_cost", "yuan", "flow",
+           "Referral coupons used (referee's first order, referrer's next orders).",
+           ORDER, compute=lambda c: col(c, "referral_reward_amount"),
+           zh="老带新奖励成本", good="down",
+           ledger=LedgerLine("relative", 40)),
+)
+
+
 class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     stage = StageOrder.PURCHASE
+    metrics = METRICS
     events = (*ORDER_EVENTS, "coupon", "gift", "referral_reward", "refund", "cogs",
               "cart_abandoned", "reminder_sent", "recovered")
 

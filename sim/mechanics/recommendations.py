@@ -38,6 +38,7 @@ from pydantic import Field, model_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.purchase_dropout import geometric_gap
+from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
 NEVER = np.iinfo(np.int32).max
@@ -90,9 +91,21 @@ def lift(history: np.ndarray, max_lift: float | np.ndarray, warm_up: float | np.
     return np.maximum(cold, max_lift * np.minimum(1.0, np.asarray(history) / warm_up))
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("recommender_cost", "yuan", "flow",
+           "Recommender subscription and per-user fees, booked every 30 days.",
+           ("recommender_cost",), compute=lambda c: col(c, "recommender_cost"), zh="推荐系统成本",
+           good="down", ledger=LedgerLine("relative", 280)),
+    Metric("rec_warmed_users", "users", "flow",
+           "Users whose history reached full personalisation that day.",
+           ("rec_warmed",), compute=lambda c: c["rec_warmed"], zh="个性化推荐成熟用户"),
+)
+
+
 class Recommendations(Mechanic[RecommendationsParams]):
     stage = StageOrder.LOYALTY
     substage = 1  # after activity (today's opens), before automations and tiers
+    metrics = METRICS
     events = ("rec_warmed",)
     channel_events = ("recommender_cost",)
 

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import ORDER, LedgerLine, Metric, col
 from sim.population import Stage
 
 
@@ -73,8 +74,36 @@ class ReferralParams(MechanicParams):
                          description="Channel referred users are credited to.")
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("share_rewards", "yuan", "flow",
+           "Rewards paid for the act of sharing (banned by WeChat; zero unless a plan pays them).",
+           ORDER, compute=lambda c: col(c, "share_reward_amount"),
+           zh="分享奖励（违规）", good="down",
+           ledger=LedgerLine("relative", 190)),
+    Metric("shares", "shares", "flow",
+           "Shares of a referral card.",
+           ("share",), compute=lambda c: c["share"], zh="分享次数"),
+    Metric("invites", "invites", "flow",
+           "Friends reached by shares.",
+           ("invite",), compute=lambda c: c["invite"], zh="邀请触达"),
+    Metric("referred_users", "users", "flow",
+           "New users who joined through a referral.",
+           ("referred_join",), compute=lambda c: c["referred_join"],
+           zh="裂变新增用户", headline=True),
+    Metric("referral_share", "share", "ratio",
+           "Share of new users who came through a referral.",
+           ("referred_join", "acquired"), numerator="referred_users", denominator="new_users",
+           zh="裂变新增占比"),
+    Metric("invite_conversion", "share", "ratio",
+           "Referred users per invite.",
+           ("referred_join", "invite"), numerator="referred_users", denominator="invites",
+           zh="邀请转化率"),
+)
+
+
 class Referral(Mechanic[ReferralParams]):
     stage = StageOrder.VIRALITY
+    metrics = METRICS
     needs_graph = True
     events = ("share", "invite", "referred_join", "referral_child", "reward_granted",
               "share_reward")

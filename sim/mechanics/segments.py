@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import Metric
 from sim.population import Population, Stage
 
 RFM_SEGMENTS = ("none", "high_value", "potential", "at_risk", "lost")  # rfm_segment codes
@@ -52,8 +53,18 @@ class SegmentsParams(MechanicParams):
                                     description="Share of buyers in the high-spend segment.")
 
 
+SEGMENT_ZH = {"high_value": "高价值用户", "potential": "潜力用户", "at_risk": "流失风险用户",
+              "lost": "已流失用户", "high_spend": "高消费用户", "low_spend": "低消费用户"}
+METRICS: tuple[Metric, ...] = tuple(
+    Metric(f"seg_{s}_users", "users", "stock", f"Buyers in the RFM segment {s} at the latest "
+           "recomputation.", (f"seg_{s}_users",), compute=lambda c, s=s: c[f"seg_{s}_users"],
+           zh=zh, group="Segment sizes", good="down" if s in ("at_risk", "lost") else "up")
+    for s, zh in SEGMENT_ZH.items())
+
+
 class Segments(Mechanic[SegmentsParams]):
     stage = StageOrder.LOYALTY
+    metrics = METRICS
     substage = 1  # after activity: today's opens and orders are known
     stocks = ("seg_high_value_users", "seg_potential_users", "seg_at_risk_users",
               "seg_lost_users", "seg_high_spend_users", "seg_low_spend_users")

@@ -44,6 +44,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
+from sim.metric import LedgerLine, Metric, col
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -203,11 +204,32 @@ def attribution_table(extras: dict[str, Any], mechanic: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+METRICS: tuple[Metric, ...] = (
+    Metric("touchpoint_reach", "people", "flow",
+           "People reached by touch-point sessions (articles read, live viewers, messages read, "
+           "external views).",
+           ("touchpoint_reach",), compute=lambda c: c["touchpoint_reach"], zh="触点覆盖人数"),
+    Metric("touches", "touches", "flow",
+           "Touches added to users' paths (reached users; visitors, for potential audiences).",
+           ("touch",), compute=lambda c: c["touch"], zh="触点接触"),
+    Metric("touchpoint_spend", "yuan", "flow",
+           "Cost of touch points that reach potential users (acquisition spend on their own "
+           "channels).",
+           ("touchpoint_spend",), compute=lambda c: col(c, "touchpoint_spend"), zh="触点获客成本",
+           good="down", ledger=LedgerLine("relative", 170)),
+    Metric("touchpoint_engagement_cost", "yuan", "flow",
+           "Cost of touch points that reach users and members (content, live, WeCom seats).",
+           ("touchpoint_engagement_cost",), compute=lambda c: col(c, "touchpoint_engagement_cost"),
+           zh="触点运营成本", good="down", ledger=LedgerLine("relative", 260)),
+)
+
+
 class Touchpoints(Mechanic[TouchpointsParams]):
     # Loyalty stage, before activity: today's orders (purchase and virality stages) are known,
     # and an open set for today is seen by the activity mechanic the same day.
     stage = StageOrder.LOYALTY
     substage = -1
+    metrics = METRICS
     events = ("touch",)
     channel_events = ("touchpoint_reach", "touchpoint_spend", "touchpoint_engagement_cost")
 

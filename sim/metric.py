@@ -1,0 +1,103 @@
+"""What a metric is: one object that says everything about one number a user reads.
+
+A metric is defined once, next to the code that records what it is computed from (a mechanic's
+module, the shared order path in `sim/orders.py`, the ledger in `sim/metrics/ledger.py`), and
+the catalogue (`sim.metrics.METRICS`) assembles them. Docs, the report, the dashboard and the
+CLI's tables are generated from these objects, so nothing else lists metrics.
+
+This module imports nothing of the engine, so every mechanic can define its metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+Kind = Literal["flow", "stock", "ratio"]
+Good = Literal["up", "down", "neither"]
+LedgerRole = Literal["absolute", "relative", "income", "total"]
+ORDER = ("order", "order_amount")  # the counters of orders, for `needs`
+SPEND = ("ad_spend", "kol_spend")  # channel costs every scenario has (whole market, channels)
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """A metric's place in the money ledger: `absolute` (GMV, where it starts), `relative` (a
+    cost or discount, subtracted), `income` (added, e.g. membership fees) or `total` (GMV minus
+    and plus every line ranked above it). Lines are in `rank` order (sim/metrics/ledger.py
+    names the sections and their ranks)."""
+
+    role: LedgerRole
+    rank: int
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number a user reads, for one market (whole, an arm or a channel), per day.
+
+    - `kind`: flow (a daily amount, summed over the horizon), stock (a level at the end of the
+      day, the last day over the horizon) or ratio (`numerator` / `denominator`, two other
+      metrics; over the horizon the ratio of their sums, leaving out the last `mature_after`
+      days of windows still open). A ratio over a zero denominator is NaN: not applicable.
+    - `needs`: the counters that must be recorded for the metric to exist in a scenario
+      (`compute` may read others as optional, as zeros when absent).
+    - `compute`: the daily series from a frame of counters (flows and stocks; ratios are
+      computed from their parts).
+    - `zh`: the Chinese name the playbook's teams use; `good`: which direction is good news
+      (report trends); `group`: the report group it is drawn in; `headline`: in the CLI's
+      headline table; `health`: a business-health tile; `ledger`: its line in the money ledger.
+    """
+
+    name: str
+    unit: str
+    kind: Kind
+    description: str
+    needs: tuple[str, ...]
+    numerator: str | None = None
+    denominator: str | None = None
+    mature_after: int = 0
+    compute: Callable[[pd.DataFrame], pd.Series] | None = None
+    zh: str = ""
+    good: Good = "up"
+    group: str = ""
+    headline: bool = False
+    health: bool = False
+    ledger: LedgerLine | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind == "ratio") != (self.numerator is not None and self.denominator is not None):
+            raise ValueError(f"{self.name}: a ratio, and only a ratio, has numerator and "
+                             "denominator")
+        if (self.kind == "ratio") == (self.compute is not None):
+            raise ValueError(f"{self.name}: a flow or stock has a compute, a ratio none")
+
+    def daily(self, counters: pd.DataFrame) -> pd.Series:
+        """The daily series from a frame of counters for one market (sim.metrics.daily_value)."""
+        from sim.metrics.catalog import daily_value
+
+        return daily_value(self, counters)
+
+    def over_horizon(self, daily: pd.DataFrame) -> float:
+        """One number for a whole run from a daily metric frame (sim.metrics.over_horizon)."""
+        from sim.metrics.catalog import over_horizon
+
+        return over_horizon(self, daily)
+
+    @property
+    def daily_unit(self) -> str:
+        """Unit of one day's value: flows are per day, stocks and ratios are as they are."""
+        return f"{self.unit}/day" if self.kind == "flow" else self.unit
+
+
+def col(c: pd.DataFrame, name: str) -> pd.Series:
+    """A counter column, or zeros when no mechanic of the scenario records it."""
+    return c[name] if name in c.columns else pd.Series(0.0, index=c.index)
+
+
+def ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    """num / den, NaN where den is 0 (not applicable, never 0 or an error)."""
+    return num / den.where(den != 0, np.nan)

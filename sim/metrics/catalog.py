@@ -1,0 +1,101 @@
+"""The catalogue: every metric of the engine, the order path, the ledger, growth accounting and
+each mechanic of the registry, assembled from their own definitions (sim.metric.Metric), and the
+functions that compute them for one market.
+
+A metric exists in a run when the counters it `needs` are recorded (`available`), whichever
+module defines it; the ledger (`LEDGER`) is every metric with a ledger line, in rank order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sim import growth_accounting, orders
+from sim.mechanics import REGISTRY
+from sim.metric import Metric
+from sim.metrics import core, ledger
+
+
+def _assemble() -> dict[str, Metric]:
+    """Every definition, by name: the engine's, the order path's, the ledger's, each mechanic's
+    (registry order) and growth accounting's. A name defined twice is a bug."""
+    out: dict[str, Metric] = {}
+    sources = [core.METRICS, orders.METRICS, ledger.METRICS,
+               *(cls.metrics for _, cls in REGISTRY.values()), growth_accounting.METRICS]
+    for metrics in sources:
+        for metric in metrics:
+            if metric.name in out:
+                raise ValueError(f"metric {metric.name!r} is defined twice")
+            out[metric.name] = metric
+    return out
+
+
+METRICS: dict[str, Metric] = _assemble()
+LEDGER: tuple[tuple[str, str], ...] = tuple(
+    (m.name, m.ledger.role) for m in sorted((m for m in METRICS.values() if m.ledger),
+                                             key=lambda m: m.ledger.rank))  # type: ignore[union-attr]
+
+
+def daily_value(metric: Metric | str, counters: pd.DataFrame) -> pd.Series:
+    """The daily series of one metric from a frame of counters for one market (rows are days
+    in order); a ratio is its numerator over its denominator, NaN where that is 0."""
+    m = METRICS[metric] if isinstance(metric, str) else metric
+    if m.kind == "ratio":
+        num = daily_value(m.numerator, counters)  # type: ignore[arg-type]
+        den = daily_value(m.denominator, counters)  # type: ignore[arg-type]
+        return num / den.where(den != 0, np.nan)
+    return m.compute(counters)  # type: ignore[misc]
+
+
+def over_horizon(metric: Metric | str, daily: pd.DataFrame) -> float:
+    """One number for a whole run from the daily metric frame of one market: a flow's sum, a
+    stock's last day, a ratio of sums (leaving out `mature_after` last days)."""
+    m = METRICS[metric] if isinstance(metric, str) else metric
+    if m.kind == "flow":
+        return float(daily[m.name].sum())
+    if m.kind == "stock":
+        return float(daily[m.name].iloc[-1])
+    rows = daily.iloc[: max(0, len(daily) - m.mature_after)]
+    num, den = rows[m.numerator].sum(), rows[m.denominator].sum()
+    return float(num / den) if den else float("nan")
+
+
+def available(counters: pd.DataFrame | list[str]) -> list[Metric]:
+    """Metrics whose inputs are all present."""
+    names = set(counters if isinstance(counters, list) else counters.columns)
+    return [m for m in METRICS.values() if set(m.needs) <= names]
+
+
+def daily_metrics(counters: pd.DataFrame) -> pd.DataFrame:
+    """All available metrics, day by day, for one market (one replicate, one arm or all)."""
+    return pd.DataFrame({m.name: daily_value(m, counters) for m in available(counters)})
+
+
+def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
+    """One number per metric for one market over the whole horizon."""
+    return {name: over_horizon(name, daily) for name in daily.columns if name in METRICS}
+
+
+class _Probe:
+    """Stands in for a counters frame and remembers which columns a computation reads."""
+
+    def __init__(self) -> None:
+        self.read: set[str] = set()
+        self.columns = self
+
+    def __contains__(self, name: str) -> bool:
+        self.read.add(name)
+        return True
+
+    def __getitem__(self, name: str) -> pd.Series:
+        self.read.add(name)
+        return pd.Series([1.0])
+
+
+def counter_columns(name: str) -> set[str]:
+    """Counter columns (event counts, `<event>_amount`, stocks, channel costs) a metric is
+    computed from, read off its computation itself (a ratio: its two parts)."""
+    probe = _Probe()
+    daily_value(name, probe)  # type: ignore[arg-type]
+    return probe.read
