@@ -60,7 +60,7 @@ def _columns_and_scratch(scenario: Scenario) -> tuple[dict[str, np.dtype], int]:
     scratch = GA_SCRATCH
     for name, params in scenario.mechanics.items():
         cls = REGISTRY[params.type][1]
-        for col, dtype in cls.columns(params).items():
+        for col, dtype in cls.owned_columns(params).items():
             if col in columns and columns[col] != dtype:
                 raise InputError([scenario.problem(("mechanics", name),
                                                    f"column {col!r} is {dtype} here but "
@@ -275,6 +275,7 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
                       size, layout)
         mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
     mechanics.sort(key=lambda m: (m.stage, m.substage))  # stable: then file order
+    pop.member_prices = [m.member_price for m in mechanics if m.member_price is not None]
     pop.graph = graph
     pop.funnel = any(getattr(m, "registers_visits", False) for m in mechanics)
     for mech in mechanics:

@@ -124,6 +124,9 @@ class Population:
         self.funnel = False  # set by the engine when a funnel mechanic turns visits into users
         self.graph = None  # a sim.graph.SocialGraph when a mechanic shares along friendships
         self.supply: Supply | None = None  # set by a catalogue mechanic (sim/mechanics/catalogue)
+        # (rate column, event) of every member price a mechanic grants, in stage order; set by
+        # the engine from the mechanics' `member_price` (sim/orders.py takes them off orders)
+        self.member_prices: list[tuple[str, str]] = []
         self.today_values: dict[str, list[np.ndarray]] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:

@@ -391,7 +391,42 @@ def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
     if scenario.market.personas:
         problems += _check_personas(scenario)
     problems += _check_references(scenario)
+    problems += _check_wiring(scenario)
     return problems
+
+
+def _check_wiring(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Every signal and column a mechanic needs (`reads`, `uses`) is published or owned by a
+    mechanic of this scenario (or by the engine): otherwise the mechanic would hear nothing."""
+    from sim.growth_accounting import COLUMNS as ACCOUNTING
+    from sim.mechanics import REGISTRY
+    from sim.mechanics.base import CORE_SIGNALS
+    from sim.population import CORE_COLUMNS
+
+    classes = {name: REGISTRY[p.type][1] for name, p in scenario.mechanics.items()}
+    signals = {*CORE_SIGNALS, *(s for cls in classes.values() for s in cls.published())}
+    columns = {*CORE_COLUMNS, *ACCOUNTING, *(c for name, cls in classes.items()
+                                            for c in cls.owned_columns(scenario.mechanics[name]))}
+    problems: list[tuple[Path, str]] = []
+    for name, cls in classes.items():
+        kind = scenario.mechanics[name].type
+        for signal in cls.reads:
+            if signal not in signals:
+                problems.append((("mechanics", name), f"{kind} reads the signal {signal!r}, "
+                                 "which no mechanic of this scenario publishes; add one that "
+                                 f"does ({', '.join(_publishers(signal)) or 'none exists'})"))
+        for column in cls.uses:
+            if column not in columns:
+                problems.append((("mechanics", name), f"{kind} reads the column {column!r}, "
+                                 "which no mechanic of this scenario keeps"))
+    return problems
+
+
+def _publishers(signal: str) -> list[str]:
+    """Mechanic types that publish a signal (for the message that asks for one)."""
+    from sim.mechanics import REGISTRY
+
+    return [kind for kind, (_, cls) in REGISTRY.items() if signal in cls.published()]
 
 
 def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:

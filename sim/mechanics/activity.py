@@ -90,6 +90,8 @@ METRICS: tuple[Metric, ...] = (
 class Activity(Mechanic[ActivityParams]):
     stage = StageOrder.LOYALTY
     metrics = METRICS
+    emits = ("opened",)
+    reads_if_any = ("ordered",)  # ordering is an open
     events = ("open", "became_dormant", "reactivated")
     stocks = ("wau", "mau", "new_state_users", "active_state_users", "dormant_state_users")
 
@@ -124,8 +126,8 @@ class Activity(Mechanic[ActivityParams]):
         due = np.flatnonzero(pop["next_open_day"] == day)
         # registering, ordering and a scheduled open are all opens; churned users have no
         # scheduled open, and today's churners ordered today, so every candidate counts
-        opened = pop.distinct(np.concatenate([joined, pop.rows_today("ordered"), due]))
-        churned_today = pop.rows_today("churned")
+        opened = pop.distinct(np.concatenate([joined, self.today("ordered"), due]))
+        churned_today = self.today("churned")
         last = pop["last_open_day"][opened].astype(np.int64)
         cells = pop.cell[opened].astype(np.int64)
         was = last >= 0
@@ -136,7 +138,7 @@ class Activity(Mechanic[ActivityParams]):
         self.seen[day] += today
         self.alive_seen[day] += today
         rec.event("open", day, opened)
-        pop.emit("opened", opened)  # e.g. recommendations learn from opens
+        self.publish("opened", opened)  # e.g. recommendations learn from opens
         rec.event("reactivated", day, opened[was & (last <= day - n)])
         pop["last_open_day"][opened] = day
         still = opened[pop.stage[opened] == Stage.ALIVE]

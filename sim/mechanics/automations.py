@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 
 from sim.errors import InputError, Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.mechanics.segments import Audience, audience_mask, segments_needed
+from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
 from sim.metric import LedgerLine, Metric, col
 from sim.params import StrictModel
 from sim.population import Stage
@@ -186,6 +186,8 @@ class Automations(Mechanic[AutomationsParams]):
     stage = StageOrder.LOYALTY
     substage = 2  # after activity (today's opens) and segments
     metrics = METRICS
+    reads_if_any = ("ordered", "cart_abandoned")
+    uses_if_any = ("last_open_day", "next_open_day", "next_purchase_day", *AUDIENCE_COLUMNS)
     events = ("automation_send", "automation_read", "automation_conversion",
               "automation_coupon", "automation_gift", "submsg_consent", "submsg_sent",
               "sms_sent", "sms_optout", "oa_sent", "wecom_sent")
@@ -204,7 +206,7 @@ class Automations(Mechanic[AutomationsParams]):
         problems = [Problem("<scenario>", None, f"mechanics.{self.name}.rules.{i}.trigger",
                             f"trigger {t} needs {what}")
                     for i, rule in enumerate(base.rules) for t, col, what in missing
-                    if rule.trigger == t and col not in pop.columns]
+                    if rule.trigger == t and not self.has(col)]
         if problems:
             raise InputError(problems)
         pop["wecom_day"].fill(-1)
@@ -223,7 +225,7 @@ class Automations(Mechanic[AutomationsParams]):
         pop = self.pop
         joined = pop.new_users(self.name)
         self._welcome(joined, day)
-        ordered, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        ordered, values = self.today("ordered"), self.today_values("ordered")
         self._conversions(ordered, values, day)
         buyers = pop.distinct(ordered)
         self._consent(buyers, day)
@@ -233,11 +235,11 @@ class Automations(Mechanic[AutomationsParams]):
             elif rule.trigger == "purchase":
                 rows = buyers
             elif rule.trigger == "unpaid_order":
-                rows = pop.distinct(pop.rows_today("cart_abandoned"))
+                rows = pop.distinct(self.today("cart_abandoned"))
             else:
                 rows = np.flatnonzero(pop["last_open_day"] == day - rule.days)
                 rows = rows[pop.stage[rows] != Stage.POTENTIAL]
-            rows = rows[audience_mask(pop, rows, rule.audience, day,
+            rows = rows[audience_mask(self, rows, rule.audience, day,
                                       self.params.base.dormant_after_days)]
             self._send(index, rows, day)
 
@@ -316,11 +318,11 @@ class Automations(Mechanic[AutomationsParams]):
         """A read action brings a checkout forward and/or an open to tomorrow."""
         pop = self.pop
         alive = read[pop.stage[read] == Stage.ALIVE]
-        if action.checkout_prob > 0 and "next_purchase_day" in pop.columns:
+        if action.checkout_prob > 0 and self.has("next_purchase_day"):
             buy = alive[self.rng.random(len(alive)) < action.checkout_prob]
             when = day + self.rng.integers(1, action.effect_days + 1, size=len(buy))
             pop["next_purchase_day"][buy] = np.minimum(pop["next_purchase_day"][buy], when)
-        if action.open_prob > 0 and "next_open_day" in pop.columns:
+        if action.open_prob > 0 and self.has("next_open_day"):
             come = alive[self.rng.random(len(alive)) < action.open_prob]
             pop["next_open_day"][come] = np.minimum(pop["next_open_day"][come], day + 1)
 

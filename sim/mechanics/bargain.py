@@ -33,8 +33,9 @@ from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.group_buy import book_distinct
 from sim.metric import LedgerLine, Metric, col
-from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
+from sim.orders import ORDER_EVENTS
 from sim.population import Stage
+from sim.sharing import share
 
 
 class BargainParams(MechanicParams):
@@ -106,14 +107,13 @@ class Bargain(Mechanic[BargainParams]):
     needs_graph = True
     events = ("bargain_started", "bargain_invite", "bargain_helper", "bargain_completed",
               "bargain_failed", "bargain_cost", *ORDER_EVENTS, "cogs")
+    sells = True
+    emits = ("shared",)
 
     @classmethod
     def channels(cls, params: BargainParams) -> list[str]:
         return [params.channel]
 
-    @classmethod
-    def columns(cls, params: BargainParams) -> dict[str, np.dtype]:
-        return {**ORDER_COLUMNS}
 
     def setup(self) -> None:
         orders.prepare(self.pop)
@@ -163,8 +163,8 @@ class Bargain(Mechanic[BargainParams]):
                                rows.shape).astype(np.int32)
         need = np.broadcast_to(get("helpers_required", groups), rows.shape).astype(np.int64)
 
-        sharer, friend = self.share(rows)
-        pop.emit("shared", rows)  # e.g. points for sharing
+        sharer, friend = share(self, rows)
+        self.publish("shared", rows)  # e.g. points for sharing
         order = np.argsort(rows, kind="stable")  # initiators are distinct: map sharer -> bargain
         at = order[np.searchsorted(rows[order], sharer)]
         reached = pop.stage[friend] != Stage.CHURNED

@@ -1,8 +1,13 @@
-"""What every mechanic is: a parameter model with a `type:` name and a class with
-`columns`, `setup`, `step` and the counters it records.
+"""What every mechanic is: a parameter model with a `type:` name and a class that declares
+itself (what it owns, records, publishes and reads) and steps each day.
 
-Mechanics talk to each other only through population columns (and today's event rows) and the
-recorder; the engine runs them in stage order each day.
+A mechanic talks to the others only through population columns and same-day signals, and both
+are declared: the columns it owns (`columns`) and those of others it reads (`uses`, or
+`uses_if_any` when it can do without), the signals it publishes (`emits`) and those it reads
+(`reads`, `reads_if_any`). The engine refuses at set-up a scenario in which a mechanic needs
+what no enabled mechanic provides, and the accessors below refuse, naming the mechanic, a
+signal or column the mechanic did not declare, so a misspelt name fails at once instead of
+reading an empty array. The engine runs mechanics in stage order each day.
 """
 
 from __future__ import annotations
@@ -15,57 +20,13 @@ import numpy as np
 import simpy
 
 from sim.metric import Metric
-from sim.orders import count_orders
+from sim.orders import ORDER_COLUMNS, ORDER_SIGNALS
 from sim.params import StrictModel, Window
 from sim.population import Layout, Population, Stage
 from sim.recorder import Recorder
 from sim.variants import VariantParams
 
-# Member prices: a share off every order that a loyalty mechanic grants, as (column holding each
-# user's rate, event the order books it as). The loyalty mechanic only writes the rate (on
-# joining or changing tier; zero on leaving); the purchase mechanic and `book_orders` take it off
-# the order, so a refund returns what was paid after it and a refunded order nets to zero. Add a
-# pair here for another member price.
-RATE_DISCOUNTS: tuple[tuple[str, str], ...] = (
-    ("tier_discount_rate", "tier_discount"),  # membership_tiers
-    ("paid_discount_rate", "paid_discount"),  # paid_membership
-    ("community_discount_rate", "community_discount"),  # community
-)
-
-
-def rate_discounts(pop: Population, rows: np.ndarray, values: np.ndarray,
-                   *taken: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """(event, yuan off) for each member price these users have, in RATE_DISCOUNTS order, each
-    a share of the list value but within what the other discounts (`taken`) and those before it
-    leave of the order; empty, at no cost, when no mechanic grants one."""
-    out: list[tuple[str, np.ndarray]] = []
-    room: np.ndarray | None = None
-    for column, event in RATE_DISCOUNTS:
-        if column in pop.columns:
-            room = np.maximum(values - sum(taken), 0.0) if room is None else room
-            off = np.minimum(pop[column][rows] * values, room)
-            room = room - off
-            out.append((event, off))
-    return out
-
-
-def perk_shipping_cost(pop: Population, cost: np.ndarray | float) -> np.ndarray | float:
-    """What a free-shipping perk costs the store per order: the carrier's cost (`cost`) when
-    nothing else books it, 0 when an inventory mechanic books every shipped order's carrier
-    cost as logistics_cost. GMV holds no shipping fees (the store ships free, 包邮), so the
-    customer's saving is not a separate line either: one parcel, one cost (docs/model.md)."""
-    if pop.supply is not None and pop.supply.logistics:
-        return np.zeros_like(np.asarray(cost, dtype=float))
-    return cost
-
-
-@dataclass(frozen=True)
-class Booked:
-    """What `book_orders` did with each order it was given (arrays aligned with its rows)."""
-
-    sold: np.ndarray  # booked (False: a stock-out refused the sale; nothing was booked)
-    first: np.ndarray  # the user's first order
-    paid: np.ndarray  # yuan the buyer paid: value - the caller's money off - member prices
+CORE_SIGNALS = ("acquired", "churned")  # published by the population for every scenario
 
 
 class StageOrder(IntEnum):
@@ -117,13 +78,28 @@ class Context:
     layout: Layout
 
 
+class UndeclaredError(LookupError):
+    """A mechanic used a signal or column it did not declare (a bug in the mechanic)."""
+
+
 class Mechanic(Generic[P]):
+    """The interface. Class attributes declare what the mechanic is; `setup`, `step` and
+    `idle` do its work."""
+
     stage: ClassVar[StageOrder]
     substage: ClassVar[int] = 0  # order within a stage when it matters (funnel before gift)
     events: ClassVar[tuple[str, ...]] = ()  # user events it records (count and amount per cell)
     channel_events: ClassVar[tuple[str, ...]] = ()  # costs with no user, per channel
     stocks: ClassVar[tuple[str, ...]] = ()  # levels it records at the end of each day
     metrics: ClassVar[tuple[Metric, ...]] = ()  # the metrics computed from what it records
+    emits: ClassVar[tuple[str, ...]] = ()  # same-day signals it publishes
+    reads: ClassVar[tuple[str, ...]] = ()  # signals it needs another mechanic to publish
+    reads_if_any: ClassVar[tuple[str, ...]] = ()  # signals it reads when someone publishes them
+    uses: ClassVar[tuple[str, ...]] = ()  # other mechanics' columns it needs
+    uses_if_any: ClassVar[tuple[str, ...]] = ()  # other mechanics' columns it reads if present
+    sells: ClassVar[bool] = False  # books orders: owns ORDER_COLUMNS, publishes ORDER_SIGNALS
+    member_price: ClassVar[tuple[str, str] | None] = None  # (rate column, event): sim/orders.py
+    needs_graph: ClassVar[bool] = False  # shares travel along friendships
 
     def __init__(self, name: str, params: VariantParams[P], ctx: Context) -> None:
         self.name = name
@@ -132,13 +108,25 @@ class Mechanic(Generic[P]):
         self.pop = ctx.population
         self.rng = ctx.rng
         self.active = True
+        cls = type(self)
+        self._readable_columns = {*cls.uses, *cls.uses_if_any, *cls.owned_columns(params.base)}
+        self._readable_signals = {*cls.reads, *cls.reads_if_any, *CORE_SIGNALS, *cls.published()}
 
+    # --- declarations --------------------------------------------------------------------------
     @classmethod
     def columns(cls, params: P) -> dict[str, np.dtype]:
-        """Population columns this mechanic needs (name -> dtype); shared names must agree."""
+        """Population columns this mechanic owns (name -> dtype); shared names must agree."""
         return {}
 
-    needs_graph: ClassVar[bool] = False  # shares travel along friendships
+    @classmethod
+    def owned_columns(cls, params: P) -> dict[str, np.dtype]:
+        """`columns` plus the order path's columns for a mechanic that sells."""
+        return {**(ORDER_COLUMNS if cls.sells else {}), **cls.columns(params)}
+
+    @classmethod
+    def published(cls) -> tuple[str, ...]:
+        """Signals it publishes: `emits`, and the order path's when it sells."""
+        return (*cls.emits, *(ORDER_SIGNALS if cls.sells else ()))
 
     @classmethod
     def channels(cls, params: P) -> list[str]:
@@ -150,106 +138,44 @@ class Mechanic(Generic[P]):
         """Temporary memory per user during set-up, for the memory estimate."""
         return 0
 
+    # --- what it hears and touches, checked against the declarations ---------------------------
+    def today(self, signal: str) -> np.ndarray:
+        """Rows published today under a signal it declared it reads (empty if none)."""
+        self._check_signal(signal)
+        return self.pop.rows_today(signal)
+
+    def today_values(self, signal: str) -> np.ndarray:
+        """The values published with today's rows of a signal (aligned with `today`)."""
+        self._check_signal(signal)
+        return self.pop.values_today(signal)
+
+    def publish(self, signal: str, rows: np.ndarray, values: np.ndarray | None = None) -> None:
+        """Publish rows (and a value each) under a signal it declared in `emits`."""
+        if signal not in self.published():
+            raise UndeclaredError(f"mechanic {self.name!r} ({type(self).__name__}) publishes "
+                                  f"signal {signal!r}, which it does not declare in `emits`")
+        if values is None:
+            self.pop.emit(signal, rows)
+        else:
+            self.pop.emit_values(signal, rows, values)
+
+    def has(self, column: str) -> bool:
+        """Whether a column it may read is in this scenario (its own, or one it declared in
+        `uses` or `uses_if_any`)."""
+        if column not in self._readable_columns:
+            raise UndeclaredError(f"mechanic {self.name!r} ({type(self).__name__}) reads column "
+                             f"{column!r}, which it does not declare in `uses` or `uses_if_any`")
+        return column in self.pop.columns
+
+    def _check_signal(self, signal: str) -> None:
+        if signal not in self._readable_signals:
+            raise UndeclaredError(f"mechanic {self.name!r} ({type(self).__name__}) reads signal "
+                             f"{signal!r}, which it does not declare in `reads` or "
+                             "`reads_if_any`")
+
+    # --- the day -------------------------------------------------------------------------------
     def setup(self) -> None:
         """Draw per-user attributes and start any SimPy processes. Runs before day 0."""
-
-    def bring(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
-        """Acquisition channels call this: record the visits, then let them arrive (register at
-        once, or through the funnel when the scenario has one)."""
-        rows = rows[self.pop.stage[rows] == Stage.POTENTIAL]
-        self.ctx.recorder.event("visit", day, rows, channel=channel)
-        self.pop.arrive(rows, day, channel, campaign)
-
-    def targeted_groups(self, personas: list[str]) -> np.ndarray:
-        """Parameter groups (arm x persona) whose persona is in `personas` (all if empty)."""
-        layout = self.ctx.layout
-        groups = np.arange(layout.n_groups)
-        if not personas:
-            return groups
-        wanted = [layout.personas.index(p) for p in personas]
-        return groups[np.isin(groups % len(layout.personas), wanted)]
-
-    def share(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One share from each row, along the friendship graph: min(Zipf(reach_exponent),
-        max_reach) draws, times (1 + the user's `share_reach_bonus`) when a mechanic keeps that
-        column (community KOCs reach more friends), at most the user's friends. Returns
-        (sharer, friend) pairs. For mechanics whose parameters have `reach_exponent` and
-        `max_reach` (both may differ by arm and persona)."""
-        group = self.pop.group[rows]
-        exponent = self.params.for_rows("reach_exponent", group)
-        reach = np.minimum(self.rng.zipf(exponent, size=len(rows)),
-                           self.params.for_rows("max_reach", group)).astype(np.int64)
-        if "share_reach_bonus" in self.pop.columns:
-            bonus = self.pop["share_reach_bonus"][rows]
-            reach = np.rint(reach * (1.0 + bonus.astype(np.float64))).astype(np.int64)
-        return self.pop.graph.friends_of(rows, reach, self.rng)
-
-    def rescale_buying(self, rows: np.ndarray, purchase_factor: np.ndarray | float,
-                       dropout_factor: np.ndarray | float, day: int) -> None:
-        """Multiply the rows' daily purchase probability and their dropout probability after an
-        order (a perk's effect, or its undoing), and redraw the next checkout of alive buyers
-        at the new rate. The columns keep the product uncapped, so undoing a lift by dividing
-        by its factor restores the value exactly; where they are used they act as at most 1
-        (`geometric_gap` caps the purchase probability; a draw below a dropout probability
-        above 1 always churns). Purchase gaps are memoryless, so a redraw keeps the
-        distribution exact; users still waiting for a first order keep their draw (the purchase
-        mechanic may give them a first-order rate)."""
-        pop = self.pop
-        if not len(rows):
-            return
-        if "dropout_prob" in pop.columns:
-            pop["dropout_prob"][rows] = pop["dropout_prob"][rows] * dropout_factor
-        if "purchase_prob" not in pop.columns:
-            return
-        pop["purchase_prob"][rows] = pop["purchase_prob"][rows] * purchase_factor
-        if "next_purchase_day" in pop.columns and "purchase_count" in pop.columns:
-            from sim.mechanics.purchase_dropout import geometric_gap
-
-            due = pop["next_purchase_day"][rows]
-            redraw = rows[(pop.stage[rows] == Stage.ALIVE) & (pop["purchase_count"][rows] > 0)
-                          & (due > day) & (due <= self.ctx.days + day + 1)]
-            gap = geometric_gap(self.rng, pop["purchase_prob"][redraw], self.ctx.days)
-            pop["next_purchase_day"][redraw] = day + gap
-
-    def book_orders(self, rows: np.ndarray, day: int, values: np.ndarray,
-                    cogs_ratio: float | np.ndarray = 0.0,
-                    taken: np.ndarray | None = None) -> Booked:
-        """Book orders placed outside the purchase mechanic (live streams, group buys,
-        bargains): the order and first-order events, member prices (RATE_DISCOUNTS) within what
-        the caller's own money off the order (`taken`, e.g. a flash sale, booked by the caller)
-        leaves, cost of goods, the users' order counts. Every mechanic that sells goes through
-        here or the purchase mechanic. A catalogue with stock may refuse a sale: callers book
-        their own events (refunds, per-mechanic order counts) for `sold` rows only, and refund
-        exactly `paid`."""
-        cogs = np.broadcast_to(np.asarray(cogs_ratio, dtype=float), values.shape)
-        off = np.zeros(len(rows)) if taken is None else np.asarray(taken, dtype=float)
-        supply = self.pop.supply
-        if supply is None:
-            first, paid = self._book(rows, day, values, cogs, off)
-            return Booked(np.ones(len(rows), dtype=bool), first, paid)
-        sold = supply.fulfil(rows, values, day, priced=False)[0]  # prices and costs: the caller's
-        first, paid = np.zeros(len(rows), dtype=bool), np.zeros(len(rows))
-        first[sold], paid[sold] = self._book(rows[sold], day, values[sold], cogs[sold], off[sold])
-        return Booked(sold, first, paid)
-
-    def _book(self, rows: np.ndarray, day: int, values: np.ndarray, cogs_ratio: np.ndarray,
-              taken: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(first-order flags, yuan paid) of orders that are sold."""
-        pop, rec = self.pop, self.ctx.recorder
-        first = count_orders(pop, rec, rows, day)
-        rec.event("order", day, rows, values)
-        rec.event("first_order", day, rows[first], values[first])
-        paid = values - taken
-        for event, off in rate_discounts(pop, rows, values, taken):  # member prices
-            rec.event(event, day, rows[off > 0], off[off > 0])
-            paid = paid - off
-        cogs = cogs_ratio * values
-        if np.any(cogs > 0):
-            rec.event("cogs", day, rows, cogs)
-        pop.emit_values("ordered", rows, values)
-        pop.emit_values("paid", rows, paid)  # aligned with `ordered`: points redeem within it
-        pop.emit("first_ordered", rows[first])
-        return first, paid
 
     def step(self, day: int) -> None:
         """One day's work while the mechanic is switched on."""
@@ -268,9 +194,26 @@ class Mechanic(Generic[P]):
 
     def moved(self, rows: np.ndarray, old_cells: np.ndarray, new_cells: np.ndarray) -> None:
         """The engine moved these users to other counter cells (an experiment's start day with
-        eligibility new_users puts users acquired before it in the control arm). Mechanics that
+        eligibility new_users moves users acquired before it out of the test). Mechanics that
         keep running totals per cell move the users' share of them; the rest do nothing."""
 
     def finish(self) -> dict[str, np.ndarray]:
         """End-of-run tables that are not daily series (e.g. a referral-tree depth histogram)."""
         return {}
+
+    # --- helpers of acquisition channels -------------------------------------------------------
+    def bring(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
+        """Acquisition channels call this: record the visits, then let them arrive (register at
+        once, or through the funnel when the scenario has one)."""
+        rows = rows[self.pop.stage[rows] == Stage.POTENTIAL]
+        self.ctx.recorder.event("visit", day, rows, channel=channel)
+        self.pop.arrive(rows, day, channel, campaign)
+
+    def targeted_groups(self, personas: list[str]) -> np.ndarray:
+        """Parameter groups (arm x persona) whose persona is in `personas` (all if empty)."""
+        layout = self.ctx.layout
+        groups = np.arange(layout.n_groups)
+        if not personas:
+            return groups
+        wanted = [layout.personas.index(p) for p in personas]
+        return groups[np.isin(groups % len(layout.personas), wanted)]

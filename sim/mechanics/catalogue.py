@@ -188,6 +188,7 @@ class Catalogue(Mechanic[CatalogueParams]):
     stage = StageOrder.PURCHASE
     substage = -1  # before the purchase mechanic (its set-up registers the hook first)
     metrics = METRICS
+    uses_if_any = ("purchase_prob", "private_label_buyer")
     events = ("private_label_order",)
 
     @classmethod
@@ -257,7 +258,7 @@ class Catalogue(Mechanic[CatalogueParams]):
             self.stock.take(rows, sku, values, day)
         own = sold & self.private[sku]
         self.ctx.recorder.event("private_label_order", day, rows[own], values[own])
-        if own.any() and "private_label_buyer" in self.pop.columns:
+        if own.any() and self.has("private_label_buyer"):
             self._repeat_effect(rows[own], sku[own])
         return sold, values, cogs
 
@@ -267,7 +268,7 @@ class Catalogue(Mechanic[CatalogueParams]):
         new = pop["private_label_buyer"][rows] == 0
         rows, lift = rows[new], self.repeat_lift[sku[new]]
         pop["private_label_buyer"][rows] = 1
-        if "purchase_prob" in pop.columns and np.any(lift > 0):
+        if self.has("purchase_prob") and np.any(lift > 0):
             pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * (1 + lift), 1.0)
 
     @property

@@ -14,10 +14,10 @@ cost, to the counter cell of the member who opened it; groups with no member lef
 counted and cost nothing.
 Perks and effect: a member price of `member_discount` off every order (`community_discount`,
 money off the order: the mechanic writes each member's rate, `community_discount_rate`, on
-joining and clears it on leaving; the purchase mechanic and `book_orders` take it off the order
-before any refund, base.RATE_DISCOUNTS); joining multiplies the daily purchase probability by
-(1 + `purchase_lift`) and the dropout probability after an order by (1 - `dropout_cut`)
-(see `Mechanic.rescale_buying`). Members stay until they churn.
+joining and clears it on leaving; the order path, sim/orders.py, takes it off the order before
+any refund); joining multiplies the daily purchase probability by (1 + `purchase_lift`)
+and the dropout probability after an order by (1 - `dropout_cut`)
+(see `sim.buying.rescale_buying`). Members stay until they churn.
 KOCs: `koc_after_days` after joining, a member still in the group becomes a KOC (key opinion
 consumer, flagged in the `koc` column) with `koc_share` (a SimPy timeout per day's joiners). A
 KOC's shares (referral, group buy, bargain) reach (1 + `koc_reach_bonus`) times as many friends:
@@ -37,8 +37,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from sim.buying import rescale_buying
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.mechanics.segments import Audience, audience_mask, segments_needed
+from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
 from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
@@ -152,6 +153,8 @@ class Community(Mechanic[CommunityParams]):
     stage = StageOrder.LOYALTY
     substage = 6  # after segments (today's recomputation) and the other perks
     metrics = METRICS
+    member_price = ("community_discount_rate", "community_discount")
+    uses_if_any = AUDIENCE_COLUMNS
     events = ("community_invite", "community_join", "community_discount", "community_operating",
               "community_member_churn", "koc_emerged")
     stocks = ("community_members", "community_groups", "kocs")
@@ -192,7 +195,7 @@ class Community(Mechanic[CommunityParams]):
             yield self.ctx.env.timeout(MONTH)
 
     def step(self, day: int) -> None:
-        self._leave(self.pop.rows_today("churned"), day)
+        self._leave(self.today("churned"), day)
         self._reprice()
         if self.month_due:
             self.month_due = False
@@ -206,7 +209,7 @@ class Community(Mechanic[CommunityParams]):
     def idle(self, day: int) -> None:
         """Switched off: no invitations; the groups still exist, keep their perks and cost."""
         self.invite_due = False
-        self._leave(self.pop.rows_today("churned"), day)
+        self._leave(self.today("churned"), day)
         self._reprice()
         self._kocs(day)
         if self.month_due:
@@ -252,7 +255,7 @@ class Community(Mechanic[CommunityParams]):
     def _invite(self, day: int) -> None:
         pop, rec = self.pop, self.ctx.recorder
         rows = np.flatnonzero((pop.stage == Stage.ALIVE) & (pop["community_group"] < 0))
-        rows = rows[audience_mask(pop, rows, self.params.base.audience, day)]
+        rows = rows[audience_mask(self, rows, self.params.base.audience, day)]
         group = pop.group[rows]
         invited = rows[self.rng.random(len(rows)) < self.params.for_rows("invite_prob", group)]
         rec.event("community_invite", day, invited)
@@ -265,8 +268,8 @@ class Community(Mechanic[CommunityParams]):
                                                                       pop.group[joined])
         self.members += np.bincount(pop.cell[joined], minlength=len(self.members))
         g = pop.group[joined]
-        self.rescale_buying(joined, 1.0 + self.params.for_rows("purchase_lift", g),
-                            1.0 - self.params.for_rows("dropout_cut", g), day)
+        rescale_buying(self.pop, self.rng, joined, 1.0 + self.params.for_rows("purchase_lift", g),
+                       1.0 - self.params.for_rows("dropout_cut", g), day, self.ctx.days)
         self._schedule_kocs(joined)
 
     def _schedule_kocs(self, joined: np.ndarray) -> None:

@@ -76,6 +76,8 @@ class Distributors(Mechanic[DistributorsParams]):
     stage = StageOrder.VIRALITY
     substage = 1  # after group buys and bargains book today's orders
     metrics = METRICS
+    reads = ("ordered",)  # commission on the orders of referees
+    uses = ("referrer",)
     events = ("distributor_joined", "distributor_fee", "commission", "distributor_sales")
     stocks = ("distributors",)
 
@@ -95,7 +97,7 @@ class Distributors(Mechanic[DistributorsParams]):
         parents = pop["referrer"][joined]
         parents = parents[parents >= 0]
         np.add.at(pop["dist_referrals"], parents, 1)
-        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        rows, values = self.today("ordered"), self.today_values("ordered")
         np.add.at(pop["dist_spend"], rows, values)
         self.touched += [parents.astype(np.int32), rows.astype(np.int32)]
         if day % self.params.base.check_every_days == 0:

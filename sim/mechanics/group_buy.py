@@ -36,8 +36,9 @@ from pydantic import Field
 from sim import orders
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric
-from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
+from sim.orders import ORDER_EVENTS, book_orders
 from sim.population import Stage
+from sim.sharing import share
 
 
 class GroupBuyParams(MechanicParams):
@@ -115,15 +116,14 @@ class GroupBuy(Mechanic[GroupBuyParams]):
     needs_graph = True
     events = ("group_opened", "group_joined", "group_succeeded", "group_failed", "group_filled",
               "group_order", *ORDER_EVENTS, "cogs")
+    sells = True
+    emits = ("shared",)
+    reads_if_any = ("live_viewer",)
 
     @classmethod
     def channels(cls, params: GroupBuyParams) -> list[str]:
         return [params.channel]
 
-    @classmethod
-    def columns(cls, params: GroupBuyParams) -> dict[str, np.dtype]:
-        # order counts, so first orders are known even without a purchase mechanic
-        return {**ORDER_COLUMNS}
 
     def setup(self) -> None:
         orders.prepare(self.pop)
@@ -172,7 +172,7 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         if most <= 0:
             return _EMPTY_I, np.empty(0, dtype=np.int32)
         if base.live_only:
-            viewers = pop.distinct(pop.rows_today("live_viewer"))
+            viewers = pop.distinct(self.today("live_viewer"))
             viewers = viewers[pop.stage[viewers] == Stage.ALIVE]
             chance = self.params.for_rows("open_prob", pop.group[viewers])
             rows = viewers[self.rng.random(len(viewers)) < chance]
@@ -208,8 +208,8 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         most = float(np.max(self.params.get("friend_join_prob")))
         if not len(openers) or most <= 0:
             return _EMPTY_I, np.empty(0, dtype=np.int32)
-        sharer, friend = self.share(openers)
-        pop.emit("shared", openers)  # e.g. points for sharing
+        sharer, friend = share(self, openers)
+        self.publish("shared", openers)  # e.g. points for sharing
         chance = self.params.for_rows("friend_join_prob", pop.group[sharer])
         keep = (pop.stage[friend] != Stage.CHURNED) & (self.rng.random(len(friend)) < chance)
         sharer, friend = sharer[keep], friend[keep]
@@ -308,7 +308,8 @@ def book_distinct(mech: Mechanic, rows: np.ndarray, day: int, values: np.ndarray
         once = np.zeros(len(left), dtype=bool)
         once[first] = True
         batch = left[once]
-        sold[batch] = mech.book_orders(rows[batch], day, values[batch], cogs[batch]).sold
+        sold[batch] = book_orders(mech.pop, mech.ctx.recorder, rows[batch], day, values[batch],
+                                  cogs[batch]).sold
         left = left[~once]
     return sold
 

@@ -237,6 +237,7 @@ METRICS: tuple[Metric, ...] = (
 class Inventory(Mechanic[InventoryParams]):
     stage = StageOrder.CHURN  # the day's review runs after every sale of the day
     metrics = METRICS
+    uses_if_any = ("dropout_prob",)
     events = ("stock_demand", "stock_filled", "lost_sale", "backorder", "shipped",
               "late_delivery", "defect")
     channel_events = ("holding_cost", "stock_received", "stock_shipped", "units_in_stock",
@@ -325,7 +326,7 @@ class Inventory(Mechanic[InventoryParams]):
         defect = self.rng.random(len(rows)) < get("shipping.defect_rate", group)
         rec.event("late_delivery", day, rows[late])
         rec.event("defect", day, rows[defect])
-        if "dropout_prob" not in pop.columns:
+        if not self.has("dropout_prob"):
             return
         for hit, lift in ((late, "shipping.late_dropout_lift"),
                           (defect, "shipping.defect_dropout_lift")):

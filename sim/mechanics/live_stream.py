@@ -50,9 +50,10 @@ from sim import orders
 from sim.mechanics.automations import OA_FOLLOWER
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import LedgerLine, Metric, col
-from sim.orders import ORDER_COLUMNS, ORDER_EVENTS
+from sim.orders import ORDER_EVENTS, book_orders
 from sim.params import StrictModel
 from sim.population import Stage
+from sim.sharing import share
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -187,6 +188,9 @@ class LiveStream(Mechanic[LiveStreamParams]):
     events = ("live_view", "live_order", "live_discount", "live_promo", "live_share",
               "live_invite", *ORDER_EVENTS, "refund", "cogs")
     channel_events = ("live_production",)
+    sells = True
+    emits = ("live_viewer",)
+    uses_if_any = ("next_open_day", "community_group", "crm_flags")
 
     @classmethod
     def channels(cls, params: LiveStreamParams) -> list[str]:
@@ -194,7 +198,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
 
     @classmethod
     def columns(cls, params: LiveStreamParams) -> dict[str, np.dtype]:
-        return {**ORDER_COLUMNS, "live_last_stream": np.dtype(np.int16)}
+        return {"live_last_stream": np.dtype(np.int16)}
 
     def setup(self) -> None:
         orders.prepare(self.pop)
@@ -237,8 +241,8 @@ class LiveStream(Mechanic[LiveStreamParams]):
         viewers = pop.distinct(np.concatenate(list(parts.values())).astype(np.int32))
         viewers = viewers[pop.stage[viewers] == Stage.ALIVE]
         rec.event("live_view", day, viewers)
-        pop.emit("live_viewer", viewers)
-        if "next_open_day" in pop.columns:  # watching is an open: activity counts it today
+        self.publish("live_viewer", viewers)
+        if self.has("next_open_day"):  # watching is an open: activity counts it today
             pop["next_open_day"][viewers] = day
         newcomers = viewers[pop["live_last_stream"][viewers] < 0]
         self.fans = np.concatenate([self.fans, newcomers])
@@ -266,8 +270,8 @@ class LiveStream(Mechanic[LiveStreamParams]):
         pop = self.pop
         if float(np.max(self.params.get("home_page_prob"))) <= 0:
             return np.empty(0, dtype=np.int32)
-        parts = [pop.rows_today("ordered"), pop.rows_today("acquired")]
-        if "next_open_day" in pop.columns:
+        parts = [self.today("ordered"), self.today("acquired")]
+        if self.has("next_open_day"):
             parts.append(np.flatnonzero(pop["next_open_day"] == day))
         openers = pop.distinct(np.concatenate(parts).astype(np.int32))
         chance = self.params.for_rows("home_page_prob", pop.group[openers])
@@ -275,7 +279,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
 
     def _community(self) -> np.ndarray:
         pop = self.pop
-        if "community_group" not in pop.columns or float(
+        if not self.has("community_group") or float(
                 np.max(self.params.get("community_prob"))) <= 0:
             return np.empty(0, dtype=np.int32)
         members = np.flatnonzero(pop["community_group"] >= 0)
@@ -289,7 +293,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
         oa = "official_account."
         if float(np.max(self.params.get(oa + "reach"))) <= 0:
             return np.empty(0, dtype=np.int32)
-        if "crm_flags" in pop.columns:
+        if self.has("crm_flags"):
             followers = np.flatnonzero((pop["crm_flags"] & OA_FOLLOWER) != 0)
             followers = followers[pop.stage[followers] == Stage.ALIVE]
         else:
@@ -317,13 +321,13 @@ class LiveStream(Mechanic[LiveStreamParams]):
         discount = np.where(flash, values * get("flash_discount", group), 0.0)
         returned = self.rng.random(len(buyers)) < get("return_rate", group)
         cogs = np.where(returned, 0.0, get("cogs_ratio", group))
-        booked = self.book_orders(buyers, day, values, cogs, taken=discount)
+        booked = book_orders(pop, self.ctx.recorder, buyers, day, values, cogs, taken=discount)
         sold = booked.sold  # a stock-out refuses a sale: no order, no discount, no return
         flash, returned = flash & sold, returned & sold
         rec.event("live_order", day, buyers[sold], values[sold])
         rec.event("live_discount", day, buyers[flash], discount[flash])
         rec.event("refund", day, buyers[returned], booked.paid[returned])  # what was paid
-        pop.emit("refunded", buyers[returned])  # no points or tier spend on returned goods
+        self.publish("refunded", buyers[returned])  # no points or tier spend on returned goods
         return buyers[sold], float(values[sold].sum())
 
     def _share(self, viewers: np.ndarray, day: int) -> None:
@@ -333,7 +337,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
         rec.event("live_share", day, sharers)
         if not len(sharers):
             return
-        sharer, friend = self.share(sharers)
+        sharer, friend = share(self, sharers)
         rec.event("live_invite", day, sharer)
         friend = friend[pop.stage[friend] == Stage.POTENTIAL]
         visit = self.rng.random(len(friend)) < get("invite_conversion", pop.group[friend])

@@ -32,8 +32,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import LedgerLine, Metric, col
+from sim.orders import perk_shipping_cost
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -106,6 +107,10 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
     stage = StageOrder.LOYALTY
     substage = 3
     metrics = METRICS
+    member_price = ("tier_discount_rate", "tier_discount")
+    reads = ("ordered",)  # spend qualifies for tiers
+    reads_if_any = ("refunded",)
+    uses_if_any = ("purchase_prob", "dropout_prob")
     events = ("tier_upgrade", "tier_downgrade", "tier_discount", "tier_shipping",
               "tier_birthday_gift")
     stocks = tuple(f"tier_{k}_users" for k in range(1, MAX_TIERS))
@@ -141,16 +146,16 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
 
     def step(self, day: int) -> None:
         pop, rec = self.pop, self.ctx.recorder
-        self._leave(pop.rows_today("churned"))
+        self._leave(self.today("churned"))
         if self.due:
             self.due = False
             self._requalify(day)
-        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        rows, values = self.today("ordered"), self.today_values("ordered")
         if len(rows):
             tier = pop["tier"][rows].astype(np.int64)
             self._ship(rows, tier, day)  # (discounts were booked with the orders)
-            if len(pop.rows_today("refunded")):  # refunded orders do not qualify
-                values = np.where(np.isin(rows, pop.rows_today("refunded")), 0.0, values)
+            if len(self.today("refunded")):  # refunded orders do not qualify
+                values = np.where(np.isin(rows, self.today("refunded")), 0.0, values)
             np.add.at(pop["tier_spend"], rows, values.astype(np.float32))
             buyers = pop.distinct(rows)
             new = self._tier_of(pop["tier_spend"][buyers])
@@ -162,7 +167,7 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
             rec.stock(f"tier_{k}_users", day, self.counts[k])
 
     def idle(self, day: int) -> None:
-        self._leave(self.pop.rows_today("churned"))
+        self._leave(self.today("churned"))
         self.due = False
 
     def _tier_of(self, spend: np.ndarray) -> np.ndarray:
@@ -213,10 +218,10 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
         pop = self.pop
         old = pop["tier"][rows].astype(np.int64)
         new = new.astype(np.int64)
-        if "purchase_prob" in pop.columns and np.any(self.lift > 0):
+        if self.has("purchase_prob") and np.any(self.lift > 0):
             ratio = (1.0 + self.lift[new]) / (1.0 + self.lift[old])
             pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * ratio, 1.0)
-        if "dropout_prob" in pop.columns and np.any(self.cut > 0):
+        if self.has("dropout_prob") and np.any(self.cut > 0):
             pop["dropout_prob"][rows] *= (1.0 - self.cut[new]) / (1.0 - self.cut[old])
         pop["tier"][rows] = new
         pop["points_bonus"][rows] = self.bonus[new]

@@ -13,7 +13,7 @@ Perks while a member, each booked as an event with its cost:
 - member prices: `member_discount` share off every order (`paid_discount`, money off the
   order). The mechanic only writes each member's rate (`paid_discount_rate`, set on joining,
   zero on a lapse); the purchase mechanic and `book_orders` take it off the order before any
-  refund (base.RATE_DISCOUNTS), so a refunded member order returns what was paid;
+  refund (member prices in sim/orders.py), so a refunded member order returns what was paid;
 - free shipping on the first `free_shipping_per_month` orders of each 30-day month
   (`paid_shipping`, `shipping_cost` yuan each: the carrier's cost the store pays; 0 when an
   inventory mechanic books the carrier cost of every shipped order as `logistics_cost`, so the
@@ -29,7 +29,7 @@ Effect: joining multiplies the member's daily purchase probability by (1 + `purc
 the dropout probability after each order by (1 - `dropout_cut`); a lapse divides them back (the
 factors applied are kept per user, so arms that change the parameters mid-run undo exactly what
 they did). Because purchase gaps are memoryless, a buyer's next checkout is redrawn at the new
-rate on the day the rate changes (see `Mechanic.rescale_buying`).
+rate on the day the rate changes (see `sim.buying.rescale_buying`).
 The stock `paid_members` counts alive members.
 """
 
@@ -41,13 +41,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, perk_shipping_cost
+from sim.buying import rescale_buying
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import (
+    AUDIENCE_COLUMNS,
     SEGMENTED,
     audience_mask,
     segments_needed,
 )
 from sim.metric import LedgerLine, Metric, col
+from sim.orders import perk_shipping_cost
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -174,6 +177,9 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
     stage = StageOrder.LOYALTY
     substage = 5  # after segments (today's recomputation), tiers and points
     metrics = METRICS
+    member_price = ("paid_discount_rate", "paid_discount")
+    reads_if_any = ("ordered", "refunded")
+    uses_if_any = AUDIENCE_COLUMNS
     events = ("paid_join", "paid_renewal", "paid_lapse", "paid_fee", "paid_discount",
               "paid_shipping")
     stocks = ("paid_members",)
@@ -203,7 +209,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
             yield self.ctx.env.timeout(every)
 
     def step(self, day: int) -> None:
-        self._leave(self.pop.rows_today("churned"))
+        self._leave(self.today("churned"))
         self._reprice()
         self._perks(day)
         self._renewals(day)
@@ -216,7 +222,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         """Switched off: no offers, but members keep their perks and periods run out as paid
         (a membership sold is a promise)."""
         self.offer_due = False
-        self._leave(self.pop.rows_today("churned"))
+        self._leave(self.today("churned"))
         self._reprice()
         self._perks(day)
         self._renewals(day, renew=False)
@@ -248,9 +254,9 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         when they were booked). Refunded orders count for neither, as for tiers and points
         (a user with a refunded order that day: the whole day's orders, rare)."""
         pop = self.pop
-        rows = pop.rows_today("ordered")
+        rows = self.today("ordered")
         rows = rows[pop["paid_member"][rows] == 1]
-        refunded = pop.rows_today("refunded")
+        refunded = self.today("refunded")
         if len(rows) and len(refunded):
             rows = rows[~np.isin(rows, refunded)]
         if not len(rows):
@@ -283,7 +289,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         rows = np.flatnonzero((pop.stage == Stage.ALIVE) & (pop["paid_member"] == 0))
         prob = np.zeros(len(rows))
         for segment in offered:
-            inside = audience_mask(pop, rows, [segment], day)
+            inside = audience_mask(self, rows, [segment], day)
             chance = self.params.for_rows(f"uptake.{segment}", pop.group[rows])
             prob = np.where(inside, np.maximum(prob, chance), prob)
         group = pop.group[rows]
@@ -319,7 +325,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         pop["paid_purchase_factor"][rows] = buy
         pop["paid_dropout_factor"][rows] = stay
         np.add.at(self.members, pop.cell[rows].astype(np.int64), 1.0)
-        self.rescale_buying(rows, buy, stay, day)
+        rescale_buying(self.pop, self.rng, rows, buy, stay, day, self.ctx.days)
 
     def _renewals(self, day: int, renew: bool = True) -> None:
         """Period ends today: alive members renew with their probability; the rest lapse."""
@@ -347,6 +353,6 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         np.subtract.at(self.members, pop.cell[alive].astype(np.int64), 1.0)
         buy = 1.0 / pop["paid_purchase_factor"][alive].astype(np.float64)
         stay = 1.0 / pop["paid_dropout_factor"][alive].astype(np.float64)
-        self.rescale_buying(alive, buy, stay, day)
+        rescale_buying(self.pop, self.rng, alive, buy, stay, day, self.ctx.days)
         pop["paid_member"][rows] = 0
         pop["paid_discount_rate"][rows] = 0.0

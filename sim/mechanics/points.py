@@ -94,6 +94,8 @@ class Points(Mechanic[PointsParams]):
     stage = StageOrder.LOYALTY
     substage = 4  # after tiers: today's tier multipliers apply
     metrics = METRICS
+    reads_if_any = ("ordered", "paid", "refunded", "shared")
+    uses_if_any = ("last_open_day",)
     events = ("points_issued", "points_redeemed", "points_expired")
     stocks = ("points_outstanding", "points_liability")
 
@@ -124,10 +126,10 @@ class Points(Mechanic[PointsParams]):
         if self.due:
             self.due = False
             self._expire(day)
-        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
-        paid = pop.values_today("paid")  # aligned with `ordered`: every booking emits both
-        if len(rows) and len(pop.rows_today("refunded")):  # no points on refunded orders
-            kept = ~np.isin(rows, pop.rows_today("refunded"))  # (a user's whole day: rare)
+        rows, values = self.today("ordered"), self.today_values("ordered")
+        paid = self.today_values("paid")  # aligned with `ordered`: every booking emits both
+        if len(rows) and len(self.today("refunded")):  # no points on refunded orders
+            kept = ~np.isin(rows, self.today("refunded"))  # (a user's whole day: rare)
             rows, values, paid = rows[kept], values[kept], paid[kept]
         if len(rows):
             self._redeem(rows, values, paid, day)
@@ -138,7 +140,7 @@ class Points(Mechanic[PointsParams]):
             self._issue(np.concatenate([rows, reviewed]),
                         np.concatenate([earned, np.full(len(reviewed), base.review_points)]),
                         day)
-        if "last_open_day" in pop.columns and base.checkin_points > 0:
+        if self.has("last_open_day") and base.checkin_points > 0:
             opened = np.flatnonzero(pop["last_open_day"] == day)
             checked = opened[self.rng.random(len(opened)) < base.checkin_prob]
             self._issue(checked, np.full(len(checked), base.checkin_points), day)
@@ -148,7 +150,7 @@ class Points(Mechanic[PointsParams]):
 
     def _share_points(self, day: int) -> None:
         """Points for today's shares, counting at most the daily cap of shares per user."""
-        sharers, shares = np.unique(self.pop.rows_today("shared"), return_counts=True)
+        sharers, shares = np.unique(self.today("shared"), return_counts=True)
         if not len(sharers):
             return
         group = self.pop.group[sharers]

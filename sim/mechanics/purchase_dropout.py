@@ -23,13 +23,12 @@ import numpy as np
 from pydantic import Field
 
 from sim import orders
-from sim.mechanics.base import Mechanic, MechanicParams, StageOrder, rate_discounts
+from sim.buying import NEVER, geometric_gap
+from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import ORDER, LedgerLine, Metric, col
-from sim.orders import ORDER_COLUMNS, ORDER_EVENTS, count_orders
+from sim.orders import ORDER_EVENTS, count_orders, member_discounts, publish_orders
 from sim.params import StrictModel
 from sim.population import Stage
-
-NEVER = np.iinfo(np.int32).max
 
 
 class PurchaseRate(StrictModel):
@@ -166,6 +165,10 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
     metrics = METRICS
     events = (*ORDER_EVENTS, "coupon", "gift", "referral_reward", "refund", "cogs",
               "cart_abandoned", "reminder_sent", "recovered")
+    sells = True
+    emits = ("cart_abandoned",)
+    uses_if_any = ("spend_rate", "gift_value", "first_order_boost", "crm_coupon_balance",
+                   "coupon_balance")
 
     @classmethod
     def columns(cls, params: PurchaseDropoutParams) -> dict[str, np.dtype]:
@@ -173,7 +176,6 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             "purchase_prob": np.dtype(np.float64),
             "dropout_prob": np.dtype(np.float64),
             "next_purchase_day": np.dtype(np.int32),
-            **ORDER_COLUMNS,
         }
         if params.order_value.model == "gamma_gamma":
             cols["spend_rate"] = np.dtype(np.float64)
@@ -199,7 +201,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             lift = rate("spend_coupon.conversion_lift", arm)
             np.minimum(pop["purchase_prob"] * (1.0 + lift), 1.0, out=pop["purchase_prob"])
         pop["dropout_prob"][:] = self.rng.beta(rate("dropout.a", arm), rate("dropout.b", arm), n)
-        if "spend_rate" in pop.columns:
+        if self.has("spend_rate"):
             pop["spend_rate"][:] = self.rng.gamma(
                 rate("order_value.q", arm), 1.0 / rate("order_value.v", arm), size=n
             )
@@ -246,7 +248,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         left = self.rng.random(len(rows)) < self.params.for_rows("checkout.cart_abandonment", group)
         paid, abandoned = rows[~left], rows[left]
         rec.event("cart_abandoned", day, abandoned)
-        self.pop.emit("cart_abandoned", abandoned)  # automations' unpaid-order trigger
+        self.publish("cart_abandoned", abandoned)  # automations' unpaid-order trigger
         recovered = np.empty(0, dtype=rows.dtype)
         won_back = np.zeros(len(abandoned), dtype=bool)
         if checkout.reminder is not None and len(abandoned):
@@ -291,21 +293,21 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             coupon = np.minimum(coupon, values)
         first = count_orders(pop, rec, rows, day)  # rows are distinct: one checkout each
         gift = zeros
-        if "gift_value" in pop.columns:
+        if self.has("gift_value"):
             gift = zeros.copy()
             gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
             pop["gift_value"][rows[first]] = 0.0
-        if "crm_coupon_balance" in pop.columns:  # coupons sent by automations
+        if self.has("crm_coupon_balance"):  # coupons sent by automations
             crm = np.minimum(pop["crm_coupon_balance"][rows], values - coupon - gift)
             pop["crm_coupon_balance"][rows] -= crm.astype(np.float32)
             coupon = coupon + crm
         referral = zeros
-        if "coupon_balance" in pop.columns:  # referral coupons held by the buyer
+        if self.has("coupon_balance"):  # referral coupons held by the buyer
             referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
             pop["coupon_balance"][rows] -= referral.astype(np.float32)
         # member prices (e.g. the tier discount): booked here, not by the loyalty mechanic that
-        # grants them, so the refund below returns only what was paid (base.RATE_DISCOUNTS)
-        member = rate_discounts(pop, rows, values, coupon, gift, referral)
+        # grants them, so the refund below returns only what was paid (member prices: sim/orders.py)
+        member = member_discounts(pop, rows, values, coupon, gift, referral)
         paid = values - coupon - gift - referral - sum(off for _, off in member)
         rec.event("order", day, rows, values)
         rec.event("first_order", day, rows[first], values[first])
@@ -319,7 +321,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
                                                                          pop.group[rows])
             rec.event("refund", day, rows[refunded], paid[refunded])
-            pop.emit("refunded", rows[refunded])  # points are neither earned nor spent on them
+            self.publish("refunded", rows[refunded])  # points are neither earned nor spent on them
             kept, values_kept = rows[~refunded], values[~refunded]
             goods_cost = None if goods_cost is None else goods_cost[~refunded]
         else:
@@ -329,9 +331,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         elif self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
             cogs = self.params.for_rows("cogs_ratio", pop.group[kept]) * values_kept
             rec.event("cogs", day, kept, cogs)
-        pop.emit_values("ordered", rows, values)
-        pop.emit_values("paid", rows, paid)  # what each buyer paid: points redeem within it
-        pop.emit("first_ordered", rows[first])
+        publish_orders(pop, rows, values, paid, first)  # paid: points redeem within it
         if dropout:  # the first order of a first_order scenario is a birth, not a repeat
             at_risk = rows if base.first_order is None else rows[~first]
             leaving = self.rng.random(len(at_risk)) < pop["dropout_prob"][at_risk]
@@ -395,19 +395,8 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             waiting = self.pop["purchase_count"][rows] == 0
             p30 = self.params.for_rows("first_order.within_30_days", self.pop.group[rows])
             first = -np.expm1(np.log1p(-np.minimum(p30, 1 - 1e-12)) / 30.0)
-            if "first_order_boost" in self.pop.columns:
+            if self.has("first_order_boost"):
                 first = np.minimum(1.0, first * (1.0 + self.pop["first_order_boost"][rows]))
             prob = np.where(waiting, first, prob)
         return geometric_gap(self.rng, prob, self.ctx.days)
 
-
-def geometric_gap(rng: np.random.Generator, prob: np.ndarray | float,
-                  horizon: int) -> np.ndarray:
-    """Inverse-transform Geometric draws that stay finite for prob 0 and exact for prob 1; a
-    probability above 1 (a lifted rate kept uncapped, see `Mechanic.rescale_buying`) is 1."""
-    prob = np.minimum(np.asarray(prob, dtype=np.float64), 1.0)
-    u = 1.0 - rng.random(prob.shape)  # in (0, 1]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is clipped below
-        gap = np.floor(np.log(u) / np.log1p(-prob)) + 1.0
-    gap = np.where(prob > 0.0, gap, horizon + 1.0)
-    return np.minimum(gap, horizon + 1.0).astype(np.int32)

@@ -36,12 +36,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from sim.buying import NEVER, geometric_gap
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.mechanics.purchase_dropout import geometric_gap
 from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
-NEVER = np.iinfo(np.int32).max
 MONTH = 30
 REFUSED, SETTLED = 1, 2  # bits of `rec_flags`: refuses personalisation; lift can no longer move
 LIFT_PATHS = ("cold_lift", "max_lift", "warm_up_orders", "non_personalized_share")
@@ -106,6 +105,8 @@ class Recommendations(Mechanic[RecommendationsParams]):
     stage = StageOrder.LOYALTY
     substage = 1  # after activity (today's opens), before automations and tiers
     metrics = METRICS
+    reads_if_any = ("ordered", "opened")
+    uses_if_any = ("purchase_prob", "next_purchase_day", "purchase_count", "rec_opens")
     events = ("rec_warmed",)
     channel_events = ("recommender_cost",)
 
@@ -143,7 +144,7 @@ class Recommendations(Mechanic[RecommendationsParams]):
         boost += 1.0
         boost *= factor
         boost -= 1.0
-        if "purchase_prob" in pop.columns:
+        if self.has("purchase_prob"):
             np.multiply(pop["purchase_prob"], factor, out=pop["purchase_prob"])
             np.minimum(pop["purchase_prob"], 1.0, out=pop["purchase_prob"])
         self.lifted_with = self.params  # the parameters the lifts were computed with
@@ -165,10 +166,10 @@ class Recommendations(Mechanic[RecommendationsParams]):
         if self.params is not self.lifted_with:
             self._restart(day)
         flags = pop["rec_flags"]
-        buyers = pop.rows_today("ordered")
+        buyers = self.today("ordered")
         parts = [buyers[(flags[buyers] & SETTLED) == 0]]
         if base.opens_per_order is not None:
-            opened = pop.rows_today("opened")  # distinct: one open a day (activity)
+            opened = self.today("opened")  # distinct: one open a day (activity)
             opens = pop["rec_opens"][opened] + 1  # one a day at most: an int16 cannot overflow
             pop["rec_opens"][opened] = opens
             step = opened[opens % base.opens_per_order == 0]  # history grows by one order
@@ -181,7 +182,7 @@ class Recommendations(Mechanic[RecommendationsParams]):
         """Alive buyers whose lift changed draw their pending checkout again at the new
         probability (gaps are geometric: a redraw from today is exact)."""
         pop = self.pop
-        if not len(rows) or "next_purchase_day" not in pop.columns:
+        if not len(rows) or not self.has("next_purchase_day"):
             return
         due = pop["next_purchase_day"][rows]
         again = rows[(pop.stage[rows] == Stage.ALIVE) & (pop["purchase_count"][rows] > 0)
@@ -216,9 +217,9 @@ class Recommendations(Mechanic[RecommendationsParams]):
             start = np.where(was < 1, np.maximum(now - was, 0.0) / (1.0 - was), 1.0)
         u = self.rng.random(len(rows))
         refused = np.where(refused, u < keep, u < start)
-        history = pop["purchase_count"][rows].astype(np.float64) if "purchase_count" in \
-            pop.columns else np.zeros(len(rows))
-        if "rec_opens" in pop.columns:
+        history = pop["purchase_count"][rows].astype(np.float64) if self.has("purchase_count") \
+            else np.zeros(len(rows))
+        if self.has("rec_opens"):
             history = history + pop["rec_opens"][rows] // self.params.base.opens_per_order
         cold = new_values["cold_lift"][group]
         full = new_values["max_lift"][group].astype(np.float32)
@@ -239,7 +240,7 @@ class Recommendations(Mechanic[RecommendationsParams]):
         are multiplied by (1 + new) / (1 + old)."""
         pop = self.pop
         ratio = (1.0 + new.astype(np.float64)) / (1.0 + old)
-        if "purchase_prob" in pop.columns:
+        if self.has("purchase_prob"):
             pop["purchase_prob"][rows] = np.minimum(pop["purchase_prob"][rows] * ratio, 1.0)
         pop["first_order_boost"][rows] = (1.0 + pop["first_order_boost"][rows]) * ratio - 1.0
         pop["rec_lift"][rows] = new
@@ -248,9 +249,9 @@ class Recommendations(Mechanic[RecommendationsParams]):
         """New lifts from the users' histories; returns the rows whose lift changed."""
         pop, get = self.pop, self.params.for_rows
         group = pop.group[rows]
-        history = pop["purchase_count"][rows].astype(np.float64) if "purchase_count" in \
-            pop.columns else np.zeros(len(rows))
-        if "rec_opens" in pop.columns:
+        history = pop["purchase_count"][rows].astype(np.float64) if self.has("purchase_count") \
+            else np.zeros(len(rows))
+        if self.has("rec_opens"):
             history = history + pop["rec_opens"][rows] // self.params.base.opens_per_order
         cold = get("cold_lift", group)
         new = lift(history, get("max_lift", group), get("warm_up_orders", group), cold)

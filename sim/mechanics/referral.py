@@ -28,6 +28,7 @@ from pydantic import Field
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import ORDER, LedgerLine, Metric, col
 from sim.population import Stage
+from sim.sharing import share
 
 
 class ReferralParams(MechanicParams):
@@ -104,6 +105,8 @@ METRICS: tuple[Metric, ...] = (
 class Referral(Mechanic[ReferralParams]):
     stage = StageOrder.VIRALITY
     metrics = METRICS
+    emits = ("shared",)
+    reads_if_any = ("ordered", "first_ordered")  # shares after orders, rewards on first ones
     needs_graph = True
     events = ("share", "invite", "referred_join", "referral_child", "reward_granted",
               "share_reward")
@@ -133,11 +136,11 @@ class Referral(Mechanic[ReferralParams]):
         self._welcome(day)
         sharers = self._sharers(joined, day)
         rec.event("share", day, sharers)
-        pop.emit("shared", sharers)  # e.g. points for sharing
+        self.publish("shared", sharers)  # e.g. points for sharing
         if base.reward_per_share > 0:
             rec.event("share_reward", day, sharers,
                       self.params.for_rows("reward_per_share", pop.group[sharers]))
-        sharer, friend = self.share(sharers)
+        sharer, friend = share(self, sharers)
         rec.event("invite", day, sharer)
         potential = pop.stage[friend] == Stage.POTENTIAL
         sharer, friend = sharer[potential], friend[potential]
@@ -175,7 +178,7 @@ class Referral(Mechanic[ReferralParams]):
         pop, base = self.pop, self.params.base
         timing = base.delayed_factor if base.reward_timing == "delayed" else 1.0
         friction = base.step_retention ** (base.share_steps - 1)
-        candidates = [pop.rows_today("ordered")]
+        candidates = [self.today("ordered")]
         chances = [self.params.for_rows("share_after_order", pop.group[candidates[0]])]
         if base.share_on_join > 0 or self.params.varies("share_on_join"):
             candidates.append(joined)
@@ -200,7 +203,7 @@ class Referral(Mechanic[ReferralParams]):
     def _reward_referrers(self, day: int) -> None:
         """A referred user's first order earns the referrer a coupon (up to the cap)."""
         pop, rec = self.pop, self.ctx.recorder
-        first = pop.rows_today("first_ordered")
+        first = self.today("first_ordered")
         parents = pop["referrer"][first]
         parents = parents[(parents >= 0) & (pop.channel[first] == self.channel)]
         if not len(parents):

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric
-from sim.population import Population, Stage
+from sim.population import Stage
 
 RFM_SEGMENTS = ("none", "high_value", "potential", "at_risk", "lost")  # rfm_segment codes
 SPEND_SEGMENTS = ("none", "low_spend", "high_spend")  # spend_segment codes
@@ -39,6 +39,12 @@ AUDIENCES = (*RFM_SEGMENTS[1:], *SPEND_SEGMENTS[1:], *LIFECYCLE, "buyer", "non_b
 Audience = Literal["high_value", "potential", "at_risk", "lost", "low_spend", "high_spend",
                    "new", "active", "dormant", "churned", "buyer", "non_buyer"]
 NEW_DAYS = 7
+
+
+# Columns `audience_mask` reads when present: a mechanic that targets audiences declares them in
+# its `uses_if_any`.
+AUDIENCE_COLUMNS = ("rfm_segment", "spend_segment", "purchase_count", "rfm_orders",
+                    "last_open_day", "rfm_last_order")
 
 
 class SegmentsParams(MechanicParams):
@@ -65,6 +71,8 @@ METRICS: tuple[Metric, ...] = tuple(
 class Segments(Mechanic[SegmentsParams]):
     stage = StageOrder.LOYALTY
     metrics = METRICS
+    reads_if_any = ("ordered",)
+    uses_if_any = AUDIENCE_COLUMNS
     substage = 1  # after activity: today's opens and orders are known
     stocks = ("seg_high_value_users", "seg_potential_users", "seg_at_risk_users",
               "seg_lost_users", "seg_high_spend_users", "seg_low_spend_users")
@@ -108,7 +116,7 @@ class Segments(Mechanic[SegmentsParams]):
 
     def _remember_orders(self, day: int) -> None:
         pop = self.pop
-        rows, values = pop.rows_today("ordered"), pop.values_today("ordered")
+        rows, values = self.today("ordered"), self.today_values("ordered")
         if not len(rows):
             return
         pop["rfm_last_order"][rows] = day
@@ -179,7 +187,7 @@ def _histogram_quantiles(counts: np.ndarray, q: np.ndarray) -> np.ndarray:
     return low + (position - lo) * (high - low)
 
 
-def audience_mask(pop: Population, rows: np.ndarray, names: list[str] | tuple[str, ...],
+def audience_mask(mechanic: Mechanic, rows: np.ndarray, names: list[str] | tuple[str, ...],
                   day: int, dormant_after_days: int = 14) -> np.ndarray:
     """Which rows belong to any of the named segments today (all rows if `names` is empty).
 
@@ -190,34 +198,36 @@ def audience_mask(pop: Population, rows: np.ndarray, names: list[str] | tuple[st
     if not names:
         return np.ones(len(rows), dtype=bool)
     mask = np.zeros(len(rows), dtype=bool)
-    cols = pop.columns
+    pop, has = mechanic.pop, mechanic.has
     for name in names:
         if name in RFM_SEGMENTS[1:]:
-            if "rfm_segment" in cols:
-                mask |= cols["rfm_segment"][rows] == RFM_SEGMENTS.index(name)
+            if has("rfm_segment"):
+                mask |= pop["rfm_segment"][rows] == RFM_SEGMENTS.index(name)
         elif name in SPEND_SEGMENTS[1:]:
-            if "spend_segment" in cols:
-                mask |= cols["spend_segment"][rows] == SPEND_SEGMENTS.index(name)
+            if has("spend_segment"):
+                mask |= pop["spend_segment"][rows] == SPEND_SEGMENTS.index(name)
         elif name in ("buyer", "non_buyer"):
-            count = _orders(pop, rows)
+            count = _orders(mechanic, rows)
             mask |= (count > 0) if name == "buyer" else (count == 0)
         else:
-            mask |= _lifecycle(pop, rows, day, dormant_after_days) == LIFECYCLE.index(name)
+            mask |= _lifecycle(mechanic, rows, day, dormant_after_days) == LIFECYCLE.index(name)
     return mask
 
 
-def _orders(pop: Population, rows: np.ndarray) -> np.ndarray:
+def _orders(mechanic: Mechanic, rows: np.ndarray) -> np.ndarray:
     for col in ("purchase_count", "rfm_orders"):
-        if col in pop.columns:
-            return pop[col][rows]
+        if mechanic.has(col):
+            return mechanic.pop[col][rows]
     return np.zeros(len(rows), dtype=np.int32)
 
 
-def _lifecycle(pop: Population, rows: np.ndarray, day: int, dormant_after: int) -> np.ndarray:
+def _lifecycle(mechanic: Mechanic, rows: np.ndarray, day: int, dormant_after: int
+               ) -> np.ndarray:
     """Lifecycle code (LIFECYCLE index) of each row; -1 for users not yet acquired."""
-    if "last_open_day" in pop.columns:
+    pop = mechanic.pop
+    if mechanic.has("last_open_day"):
         last = pop["last_open_day"][rows].astype(np.int64)
-    elif "rfm_last_order" in pop.columns:
+    elif mechanic.has("rfm_last_order"):
         last = np.maximum(pop["rfm_last_order"][rows], pop.acquired_day[rows]).astype(np.int64)
     else:
         last = pop.acquired_day[rows].astype(np.int64)

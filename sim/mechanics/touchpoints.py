@@ -230,6 +230,8 @@ class Touchpoints(Mechanic[TouchpointsParams]):
     stage = StageOrder.LOYALTY
     substage = -1
     metrics = METRICS
+    reads_if_any = ("ordered", "first_ordered")
+    uses_if_any = ("next_open_day", "next_purchase_day")  # touches bring opens and checkouts
     events = ("touch",)
     channel_events = ("touchpoint_reach", "touchpoint_spend", "touchpoint_engagement_cost")
 
@@ -369,11 +371,11 @@ class Touchpoints(Mechanic[TouchpointsParams]):
     def _convert(self, i: int, touched: np.ndarray, day: int) -> None:
         """Touched users open today and/or check out tomorrow."""
         tp, pop = self.tps[i], self.pop
-        if tp.open_prob:
+        if tp.open_prob and self.has("next_open_day"):
             come = touched[self.rng.random(len(touched)) < tp.open_prob]
             pop["next_open_day"][come] = day  # the activity mechanic runs after this one
             self.daily["opens"][i, day] += len(come)
-        if tp.order_prob:
+        if tp.order_prob and self.has("next_purchase_day"):
             buy = touched[self.rng.random(len(touched)) < tp.order_prob]
             pop["next_purchase_day"][buy] = np.minimum(pop["next_purchase_day"][buy], day + 1)
             self.daily["order_intents"][i, day] += len(buy)
@@ -419,11 +421,11 @@ class Touchpoints(Mechanic[TouchpointsParams]):
     def _attribute(self, day: int) -> None:
         """Credit today's orders to the paths that led to them, then end those paths."""
         pop = self.pop
-        rows = pop.rows_today("ordered")
+        rows = self.today("ordered")
         if not len(rows):
             return
-        values = pop.values_today("ordered")
-        first_rows = pop.rows_today("first_ordered")
+        values = self.today_values("ordered")
+        first_rows = self.today("first_ordered")
         last = pop["touch_last"][rows].astype(np.int64)
         touched = last >= 0
         lookback = self.params.for_rows("lookback_days", pop.group[rows])  # arms may differ

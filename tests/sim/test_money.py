@@ -402,24 +402,20 @@ def test_every_order_balances_with_everything_on() -> None:
 def test_a_lift_undone_restores_the_purchase_and_dropout_probabilities() -> None:
     """Joining and leaving a perk (x f, then / f) any number of times leaves users where they
     started, also those a lift would push above 1; a lift kept uncapped still draws like 1."""
-    import simpy
-
-    from sim.mechanics.base import Context, Mechanic
-    from sim.mechanics.purchase_dropout import geometric_gap
+    from sim.buying import geometric_gap, rescale_buying
     from sim.population import Layout, Population
 
     layout = Layout(("all",), ("everyone",), ("none",))
     zeros = np.zeros(3, dtype=np.int8)
-    pop = Population(layout, zeros, zeros.copy(), {"purchase_prob": np.dtype(np.float64),
-                                                   "dropout_prob": np.dtype(np.float64)})
+    columns = {name: np.dtype(np.float64) for name in ("purchase_prob", "dropout_prob")}
+    columns.update(next_purchase_day=np.dtype(np.int32), purchase_count=np.dtype(np.int32))
+    pop = Population(layout, zeros, zeros.copy(), columns)
     start_buy, start_drop = np.array([0.1, 0.6, 0.9]), np.array([0.05, 0.5, 0.8])
     pop["purchase_prob"][:], pop["dropout_prob"][:] = start_buy, start_drop
-    perk = Mechanic("perk", None, Context(pop, None, np.random.default_rng(0),  # type: ignore
-                                          simpy.Environment(), 30, 3, layout))
-    rows = np.arange(3)
+    rng, rows = np.random.default_rng(0), np.arange(3)
     for _ in range(5):  # join and lapse five times
-        perk.rescale_buying(rows, 2.0, 1.5, day=0)
-        perk.rescale_buying(rows, 1 / 2.0, 1 / 1.5, day=0)
+        rescale_buying(pop, rng, rows, 2.0, 1.5, day=0, horizon=30)
+        rescale_buying(pop, rng, rows, 1 / 2.0, 1 / 1.5, day=0, horizon=30)
     assert np.allclose(pop["purchase_prob"], start_buy)
     assert np.allclose(pop["dropout_prob"], start_drop)
     assert (geometric_gap(np.random.default_rng(1), np.full(100, 1.8), 30) == 1).all()
