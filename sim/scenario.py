@@ -268,6 +268,9 @@ def _explain(err: Any, data: Any) -> tuple[Path, str]:
                 path.append("type")
     elif kind == "model_type" or kind == "dict_type":
         msg = "expected a mapping of fields"
+    elif kind == "finite_number":
+        msg = (f"{err['input']} is not a finite number; expected a finite number "
+               "(.inf, -.inf and .nan are refused)")
     return tuple(path), msg
 
 
