@@ -16,7 +16,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import InputError, Problem
-from sim.graph import CommunityGraphParams, EdgeListGraphParams
+from sim.graph import CommunityGraphParams, EdgeListGraphParams, edge_list_problems
 from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.params import StrictModel
@@ -229,10 +229,21 @@ def validate_scenario(
         problems = [locate(*_explain(err, data)) for err in exc.errors()]
         raise InputError(_unique(problems)) from None
     problems = [locate(path, msg) for path, msg in check_scenario(scenario)]
+    problems += [locate(path, msg) for path, msg in _graph_file_problems(scenario, source)]
     if problems:
         raise InputError(problems)
     scenario._source, scenario._lines = source, lines
     return scenario
+
+
+def _graph_file_problems(scenario: Scenario, source: str) -> list[tuple[Path, str]]:
+    """An edge-list file is read at validation (relative to the scenario file, as the engine
+    reads it), so a wrong file is reported at the line of the field that names it."""
+    graph = scenario.market.graph
+    if not isinstance(graph, EdgeListGraphParams):
+        return []
+    problems = edge_list_problems(scenario.market.size, graph, FilePath(source).parent)
+    return [(("market", "graph", field), message) for field, message in problems]
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
