@@ -32,17 +32,10 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     size = len(text) if len(text) > MAX_FILE_BYTES else len(text.encode("utf-8", "replace"))
     if size > MAX_FILE_BYTES:
         raise InputError([too_big(source, size)])
-    loader = _LimitedLoader(text, source)
+    loader: _LimitedLoader | None = None
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise InputError([Problem(source, 1, "", "the file is empty; expected a scenario")])
-        index = _index_lines(node, source)
-        if index.problems:
-            raise InputError(index.problems)
-        _check_expansion(node, index, source)
-        loader.paths = index.paths
-        data = loader.construct_document(node)
+        loader = _LimitedLoader(text, source)  # refuses control characters at once
+        return _load(loader, source)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -50,11 +43,28 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
         if (exc.problem and "python/" in str(exc.problem)) or "python/" in str(exc):
             message = f"{message.strip()} (python tags are not allowed in scenarios)"
         raise InputError([Problem(source, line, "", f"YAML: {message.strip()}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise InputError([Problem(source, line, "", f"YAML: unacceptable character "
+                                  f"#x{exc.character:04x} (control characters are not "
+                                  "allowed; expected printable text)")]) from None
     except yaml.YAMLError as exc:
         raise InputError([Problem(source, None, "", f"YAML: {exc}")]) from None
     finally:
-        loader.dispose()
-    return data, index.lines
+        if loader is not None:
+            loader.dispose()
+
+
+def _load(loader: _LimitedLoader, source: str) -> tuple[Any, dict[Path, int]]:
+    node = loader.get_single_node()
+    if node is None:
+        raise InputError([Problem(source, 1, "", "the file is empty; expected a scenario")])
+    index = _index_lines(node, source)
+    if index.problems:
+        raise InputError(index.problems)
+    _check_expansion(node, index, source)
+    loader.paths = index.paths
+    return loader.construct_document(node), index.lines
 
 
 def too_big(source: str, size: int) -> Problem:
