@@ -19,7 +19,7 @@ from sim.errors import InputError, Problem
 Path = tuple[str | int, ...]
 
 MAX_FILE_BYTES = 1_048_576  # 1 MiB: the largest shipped scenario is 15 KB
-MAX_DEPTH = 64  # lists and mappings inside each other; shipped scenarios use at most 5
+MAX_DEPTH = 64  # lists and mappings inside each other; shipped scenarios use at most 7
 MAX_EXPANDED_VALUES = 1_000_000  # values with every alias expanded (more than 1 MiB can spell)
 
 
