@@ -393,6 +393,8 @@ def parse_override(text: str) -> tuple[Path, Any, str | None]:
         value = load_yaml_with_lines(raw, "override")[0] if raw.strip() else None
     except InputError as exc:
         reason = exc.problems[0].message.removeprefix("YAML: ")
+        if reason.startswith("the file is empty"):  # only a comment
+            return (), None, "the value is empty; give e.g. key=0.5"
         return (), None, f"cannot read value as YAML ({reason})"
     if value is None:
         return (), None, "the value is empty; give e.g. key=0.5"
