@@ -15,6 +15,7 @@ randomisation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -167,48 +168,147 @@ def _csr(n: int, source: np.ndarray, target: np.ndarray, community: np.ndarray) 
                        community.astype(np.int32))
 
 
+EDGES_EXPECTED = ("expected an edge list: CSV or Parquet with whole-number columns source, "
+                  "target (row numbers 0..N-1, N = market.size)")
+COMMUNITIES_EXPECTED = ("expected CSV or Parquet with whole-number columns user (row numbers "
+                        "0..N-1, N = market.size) and community (0 or more)")
+
+
+class _GraphFileError(Exception):
+    """What is wrong with a graph file, and the field of market.graph that named it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 def edge_list_graph(n: int, params: EdgeListGraphParams, base_dir: Path,
                     source_name: str) -> SocialGraph:
-    """Load a real edge list; every problem is reported with the file and row."""
-    edges = _read_table(base_dir / params.path, ["source", "target"], source_name)
+    """Load a real edge list; a problem names the scenario field that points at the file, and
+    the file's row (scenario validation reads the files first, so this rarely fires)."""
+    try:
+        src, dst, community = _read_edge_list(n, params, base_dir)
+    except _GraphFileError as exc:
+        raise InputError([Problem(source_name, None, f"market.graph.{exc.field}",
+                                  exc.message)]) from None
+    keep = src != dst
+    return _csr(n, src[keep].astype(np.int64), dst[keep].astype(np.int64), community)
+
+
+def edge_list_problems(n: int, params: EdgeListGraphParams,
+                       base_dir: Path) -> list[tuple[str, str]]:
+    """(field of market.graph, message) for scenario validation. A file is read once per
+    version (size, modification time), so validating many design points costs one read."""
+    files = [base_dir / name for name in (params.path, params.communities_path) if name]
+    return list(_checked(n, params, base_dir.resolve(), tuple(_stamp(f) for f in files)))
+
+
+@lru_cache(maxsize=16)
+def _checked(n: int, params: EdgeListGraphParams, base_dir: Path,
+             stamps: tuple) -> tuple[tuple[str, str], ...]:
+    try:
+        _read_edge_list(n, params, base_dir)
+    except _GraphFileError as exc:
+        return ((exc.field, exc.message),)
+    return ()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _read_edge_list(n: int, params: EdgeListGraphParams,
+                    base_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source and target rows, and each row's community; _GraphFileError if a file is not
+    what the scenario says it is."""
+    path = base_dir / params.path
+    edges = _read_table(path, ["source", "target"], "path", EDGES_EXPECTED)
     src = edges["source"].to_numpy()
     dst = edges["target"].to_numpy()
     bad = np.flatnonzero((src < 0) | (src >= n) | (dst < 0) | (dst >= n))
     if len(bad):
-        row = int(bad[0]) + 2  # header is line 1
-        raise InputError([Problem(str(base_dir / params.path), row, "source/target",
-                                  f"row numbers must be in 0..{n - 1} (market.size={n})")])
+        row = int(bad[0])
+        found = src[row] if not 0 <= src[row] < n else dst[row]
+        raise _GraphFileError("path", f"{_where(path, row)}: source/target: row numbers must "
+                              f"be in 0..{n - 1} (market.size={n}), found {_shown(found)}; "
+                              f"{EDGES_EXPECTED}")
     if params.communities_path:
-        table = _read_table(base_dir / params.communities_path, ["user", "community"],
-                            source_name)
-        community = np.zeros(n, dtype=np.int32)
-        community[table["user"].to_numpy()] = table["community"].to_numpy()
+        community = _read_communities(n, base_dir / params.communities_path)
     else:
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
         matrix = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
         community = connected_components(matrix, directed=False)[1].astype(np.int32)
-    keep = src != dst
-    return _csr(n, src[keep].astype(np.int64), dst[keep].astype(np.int64), community)
+    return src, dst, community
 
 
-def _read_table(path: Path, columns: list[str], source_name: str) -> pd.DataFrame:
+def _read_communities(n: int, path: Path) -> np.ndarray:
+    table = _read_table(path, ["user", "community"], "communities_path", COMMUNITIES_EXPECTED)
+    user = table["user"].to_numpy()
+    label = table["community"].to_numpy()
+    bad = np.flatnonzero((user < 0) | (user >= n))
+    if len(bad):
+        raise _GraphFileError("communities_path", f"{_where(path, int(bad[0]))}: user: row "
+                              f"numbers must be in 0..{n - 1} (market.size={n}), found "
+                              f"{_shown(user[bad[0]])}; {COMMUNITIES_EXPECTED}")
+    bad = np.flatnonzero((label < 0) | (label > np.iinfo(np.int32).max))
+    if len(bad):
+        raise _GraphFileError("communities_path", f"{_where(path, int(bad[0]))}: community: "
+                              f"{_shown(label[bad[0]])} is not in 0..{np.iinfo(np.int32).max}; "
+                              f"{COMMUNITIES_EXPECTED}")
+    community = np.zeros(n, dtype=np.int32)
+    community[user] = label
+    return community
+
+
+def _read_table(path: Path, columns: list[str], field: str, expected: str) -> pd.DataFrame:
+    """The file as a table with whole-number `columns`; else _GraphFileError naming `field`."""
     try:
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except FileNotFoundError:
-        raise InputError([Problem(source_name, None, "market.graph",
-                                  f"no such file: {path}")]) from None
-    except Exception as exc:  # unreadable file: say which and why, never a traceback
-        raise InputError([Problem(str(path), None, "", f"cannot read: {exc}")]) from None
+        raise _GraphFileError(field, f"no such file {path}; {expected}") from None
+    except Exception as exc:  # not a table (a text or binary file, a folder): say which and why
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _GraphFileError(field, f"cannot read {path} as a table ({reason}); "
+                              f"{expected}") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError([Problem(str(path), 1, ", ".join(missing),
-                                  f"missing column(s); expected {', '.join(columns)}")])
+        found = ", ".join(str(c) for c in frame.columns[:5]) or "none"
+        raise _GraphFileError(field, f"{_where(path, -1)}: {', '.join(missing)}: missing "
+                              f"column(s) (found: {found}); {expected}")
     for column in columns:
-        if not pd.api.types.is_integer_dtype(frame[column]):
-            bad = pd.to_numeric(frame[column], errors="coerce")
-            rows = np.flatnonzero(bad.isna() | (bad != bad.round()))
-            row = int(rows[0]) + 2 if len(rows) else 2
-            raise InputError([Problem(str(path), row, column, "expected a whole number")])
+        row = _first_non_integer(frame[column])
+        if row is not None:
+            raise _GraphFileError(field, f"{_where(path, row)}: {column}: expected a whole "
+                                  f"number, found {_shown(frame[column].iloc[row])}; {expected}")
     return frame
+
+
+def _first_non_integer(values: pd.Series) -> int | None:
+    """Position of the first value that is not a whole number (None if all are)."""
+    if pd.api.types.is_bool_dtype(values):
+        return 0
+    if pd.api.types.is_integer_dtype(values) or values.empty:
+        return None
+    number = pd.to_numeric(values, errors="coerce")
+    rows = np.flatnonzero(number.isna() | (number != number.round()))
+    return int(rows[0]) if len(rows) else 0  # decimals such as 1.0: the column is not integer
+
+
+def _shown(value: object) -> str:
+    """A cell as a message quotes it: numpy scalars as plain numbers, text quoted."""
+    plain = value.item() if isinstance(value, np.generic) else value
+    return repr(plain) if isinstance(plain, str) else str(plain)
+
+
+def _where(path: Path, row: int) -> str:
+    """A data row of a table file: its line in a CSV (line 1 is the header), else its index."""
+    if path.suffix == ".parquet":
+        return f"{path} (header)" if row < 0 else f"{path} row {row}"
+    return f"{path}:{row + 2}"

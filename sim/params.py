@@ -8,9 +8,11 @@ Probability = Field(ge=0.0, le=1.0)
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors and values are not silently coerced (a typo must not pass)."""
+    """Unknown keys are errors, values are not silently coerced (a typo must not pass) and
+    every float, in every model, is finite: YAML's .inf and .nan pass range checks such as
+    `ge=0` (or fail them with a misleading message) and break the run much later."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Window(StrictModel):

@@ -16,12 +16,20 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import InputError, Problem
-from sim.graph import CommunityGraphParams, EdgeListGraphParams
+from sim.graph import CommunityGraphParams, EdgeListGraphParams, edge_list_problems
 from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.params import StrictModel
 from sim.variants import numeric_paths
-from sim.yaml_lines import Path, dotted, line_for, load_yaml_with_lines
+from sim.yaml_lines import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    Path,
+    dotted,
+    line_for,
+    load_yaml_with_lines,
+    too_big,
+)
 
 MechanicConfig = Annotated[
     Union[tuple(params for params, _ in REGISTRY.values())],  # noqa: UP007  (built from the registry)
@@ -176,7 +184,11 @@ def load_scenario(path: str | FilePath, overrides: list[str] | None = None) -> S
     """Read, override and validate a scenario file; raise InputError with every problem."""
     source = str(path)
     try:
-        text = FilePath(path).read_text(encoding="utf-8")
+        with open(path, "rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)  # a bigger file is refused before parsing
+        if len(raw) > MAX_FILE_BYTES:
+            raise InputError([too_big(source, max(len(raw), FilePath(path).stat().st_size))])
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise InputError([Problem(source, None, "", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -217,10 +229,21 @@ def validate_scenario(
         problems = [locate(*_explain(err, data)) for err in exc.errors()]
         raise InputError(_unique(problems)) from None
     problems = [locate(path, msg) for path, msg in check_scenario(scenario)]
+    problems += [locate(path, msg) for path, msg in _graph_file_problems(scenario, source)]
     if problems:
         raise InputError(problems)
     scenario._source, scenario._lines = source, lines
     return scenario
+
+
+def _graph_file_problems(scenario: Scenario, source: str) -> list[tuple[Path, str]]:
+    """An edge-list file is read at validation (relative to the scenario file, as the engine
+    reads it), so a wrong file is reported at the line of the field that names it."""
+    graph = scenario.market.graph
+    if not isinstance(graph, EdgeListGraphParams):
+        return []
+    problems = edge_list_problems(scenario.market.size, graph, FilePath(source).parent)
+    return [(("market", "graph", field), message) for field, message in problems]
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -256,6 +279,9 @@ def _explain(err: Any, data: Any) -> tuple[Path, str]:
                 path.append("type")
     elif kind == "model_type" or kind == "dict_type":
         msg = "expected a mapping of fields"
+    elif kind == "finite_number":
+        msg = (f"{err['input']} is not a finite number; expected a finite number "
+               "(.inf, -.inf and .nan are refused)")
     return tuple(path), msg
 
 
@@ -316,7 +342,7 @@ def apply_overrides(
     for text in overrides:
         path, value, problem = parse_override(text)
         if problem:
-            problems.append(Problem(source, None, "", f"override {text!r}: {problem}"))
+            problems.append(Problem(source, None, "", f"override {_shown(text)}: {problem}"))
             continue
         node: Any = data
         keys: list[str | int] = []  # the path, with list positions as numbers (tiers.2.x)
@@ -324,7 +350,7 @@ def apply_overrides(
             if isinstance(node, list):
                 if not (key.isdigit() and int(key) < len(node)):
                     problems.append(Problem(source, None, dotted(tuple(keys)),
-                                            f"override {text!r}: no item {key} in this list "
+                                            f"override {_shown(text)}: no item {key} in this list "
                                             f"of {len(node)} (items count from 0)"))
                     break
                 keys.append(int(key))
@@ -332,11 +358,12 @@ def apply_overrides(
                 keys.append(key)
             else:
                 problems.append(Problem(source, None, dotted(tuple(keys)),
-                                        f"override {text!r}: this field is a value, not a section"))
+                                        f"override {_shown(text)}: this field is a value, "
+                                        "not a section"))
                 break
             if len(keys) == len(path):
                 node[keys[-1]] = value
-                done[tuple(keys)] = repr(text)
+                done[tuple(keys)] = _shown(text)
                 break
             child = node[keys[-1]] if isinstance(node, list) else node.get(keys[-1])
             if child is None:
@@ -347,6 +374,11 @@ def apply_overrides(
     return data, done
 
 
+def _shown(text: str) -> str:
+    """An override as messages quote it: cut when long (a pasted document, a bracket bomb)."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
 def parse_override(text: str) -> tuple[Path, Any, str | None]:
     key, sep, raw = text.partition("=")
     key = key.strip()
@@ -354,11 +386,16 @@ def parse_override(text: str) -> tuple[Path, Any, str | None]:
         return (), None, "expected dotted.path=value, e.g. mechanics.acquisition.p=0.02"
     parts = key.split(".")
     if any(not re.fullmatch(r"[A-Za-z0-9_]+", p) for p in parts):
-        return (), None, f"{key!r} is not a dotted path of field names"
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        return (), None, f"cannot read value {raw!r} as a YAML scalar"
+        return (), None, f"{_shown(key)} is not a dotted path of field names"
+    if len(parts) > MAX_DEPTH:
+        return (), None, f"the path has {len(parts)} parts; at most {MAX_DEPTH} are allowed"
+    try:  # the scenario's loader, so an override has the same limits (nesting, aliases)
+        value = load_yaml_with_lines(raw, "override")[0] if raw.strip() else None
+    except InputError as exc:
+        reason = exc.problems[0].message.removeprefix("YAML: ")
+        if reason.startswith("the file is empty"):  # only a comment
+            return (), None, "the value is empty; give e.g. key=0.5"
+        return (), None, f"cannot read value as YAML ({reason})"
     if value is None:
         return (), None, "the value is empty; give e.g. key=0.5"
     return tuple(parts), value, None

@@ -19,8 +19,11 @@ SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.name)
 def test_every_scenario_validates_and_runs_small(path: Path) -> None:
     small = ["replicates=2"]
-    if load_scenario(path).market.size > 30_000:  # observed-arrival scenarios keep their size
-        small.append("market.size=3000")
+    full = load_scenario(path)
+    if full.market.size > 30_000:  # observed-arrival scenarios keep their size
+        small.append("market.size=3000")  # and seed users at most the smaller market
+        small += [f"mechanics.{name}.count={min(params.count, 3000)}"
+                  for name, params in full.mechanics.items() if params.type == "seed_users"]
     scenario = load_scenario(path, small)
     result = run(scenario)
     assert len(result.metrics) == 2 * scenario.days

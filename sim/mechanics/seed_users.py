@@ -7,7 +7,7 @@ is a SimPy timeout: the process marks the mechanic due and that day's step acqui
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -24,6 +24,14 @@ class SeedUsersParams(MechanicParams):
                                 description="Personas they are drawn from; empty = all.")
     channel: str = Field("seed", pattern=r"^[a-z][a-z0-9_]*$",
                          description="Channel they are credited to.")
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        """More seed users than the market holds would be clipped silently at the run."""
+        size = scenario.market.size
+        if self.count > size:
+            return [(("mechanics", name, "count"), f"{self.count:,} seed users but market.size "
+                     f"is {size:,}; give a count of at most {size:,}, or raise market.size")]
+        return []
 
 
 class SeedUsers(Mechanic[SeedUsersParams]):

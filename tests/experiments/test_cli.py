@@ -182,7 +182,7 @@ def test_compliance_warning_is_shown_and_strict_refuses(tmp_path: Path) -> None:
 
 def test_compliance_error_stops_a_run(tmp_path: Path) -> None:
     done = simctl("run", GROWTH, "mechanics.dist.type=distributors",
-                  "mechanics.dist.entry_fee=99", "market.size=2000",
+                  "mechanics.dist.entry_fee=99", "market.size=2000", "mechanics.seed.count=2000",
                   "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 2 and "[LAW-MLM]" in done.stderr
     assert not (tmp_path / "r").exists()

@@ -92,7 +92,9 @@ def test_every_point_is_validated_against_the_scenario(base: Scenario) -> None:
 
 @pytest.fixture(scope="module")
 def retention() -> Scenario:
-    return load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=2000", "days=20"])
+    return load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=2000",
+                                                              "mechanics.existing.count=2000",
+                                                              "days=20"])
 
 
 def test_sweeps_set_list_items_by_position(retention: Scenario) -> None:

@@ -119,7 +119,8 @@ def test_attribution_tables_are_rendered_generically_with_their_labels() -> None
 def test_retention_operations_show_rules_rfm_tiers_points_members_and_groups(
         tmp_path: Path) -> None:
     result, run_dir = _run(tmp_path, "retention.yaml",
-                           ["market.size=5000", "days=70", "replicates=1"])
+                           ["market.size=5000", "mechanics.existing.count=5000", "days=70",
+                            "replicates=1"])
     body = section_html((run_dir / "report.html").read_text(), "operations")
     for title in ("Automation rules (crm)", "RFM transitions", "Segment sizes",
                   "Membership tiers", "Points", "Paid membership",
@@ -238,6 +239,8 @@ def full_scenario(size: int = 5000, days: int = 70) -> sim.Scenario:
     data = yaml.safe_load((ROOT / "scenarios" / "retention.yaml").read_text())
     data.update(days=days, replicates=1)
     data["market"]["size"] = size
+    existing = data["mechanics"]["existing"]  # seed users: at most the (smaller) market
+    existing["count"] = min(existing["count"], size)
     data["mechanics"].update(
         omni=LOOP,
         goods={"type": "catalogue", "sku_groups": [

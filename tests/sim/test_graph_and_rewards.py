@@ -82,9 +82,10 @@ def test_edge_list_with_given_communities(tmp_path: Path) -> None:
     ("source,target\n0,x\n", "edges.csv:2: target: expected a whole number"),
 ])
 def test_bad_edge_lists_are_reported_by_row(tmp_path: Path, edges: str, fragment: str) -> None:
-    scenario = load(tmp_path, graph_scenario(tmp_path, edges))
+    """Validation reads the edge list, so the scenario line that names it comes first."""
     with pytest.raises(InputError) as caught:
-        simulate(scenario)
+        load(tmp_path, graph_scenario(tmp_path, edges))
+    assert str(caught.value).startswith(f"{tmp_path / 's.yaml'}:7: market.graph.path: ")
     assert fragment in str(caught.value)
 
 
