@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from sim.compliance import finding
 from sim.errors import InputError, Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
@@ -182,10 +183,39 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# --- platform rules and law it must keep (sim/compliance.py runs them) ---------------------
+
+
+def _channels_rules(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """SMS without opt-in, more subscription sends than consents, WeCom above its daily cap;
+    only for channels that some rule uses."""
+    out = []
+    used = {rule.channel for rule in params.rules}
+    ch = params.channels
+    where = ("mechanics", name, "channels")
+    if "sms" in used and not ch.sms.respect_optin:
+        out.append(finding(
+            scenario, (*where, "sms", "respect_optin"), "LAW-SMS",
+            "marketing SMS to users who did not opt in is illegal (MIIT 通信短信息服务管理规定 "
+            "2015; Advertising Law Art. 43); set respect_optin: true", "error"))
+    if "subscription" in used and ch.subscription.sends_per_consent > 1:
+        out.append(finding(
+            scenario, (*where, "subscription", "sends_per_consent"), "WX-SUBMSG",
+            f"{ch.subscription.sends_per_consent} subscription messages per one-time "
+            "consent: WeChat allows exactly one send per consent (§3.5)", "error"))
+    if "wecom" in used and ch.wecom.max_per_day > 1:
+        out.append(finding(
+            scenario, (*where, "wecom", "max_per_day"), "WX-GROUP",
+            f"{ch.wecom.max_per_day} WeCom mass messages per customer per day: WeCom "
+            "allows one (§3.4)", "error"))
+    return out
+
+
 class Automations(Mechanic[AutomationsParams]):
     stage = StageOrder.LOYALTY
     substage = 2  # after activity (today's opens) and segments
     metrics = METRICS
+    compliance = (_channels_rules,)
     reads_if_any = ("ordered", "cart_abandoned")
     uses_if_any = ("last_open_day", "next_open_day", "next_purchase_day", *AUDIENCE_COLUMNS)
     events = ("automation_send", "automation_read", "automation_conversion",

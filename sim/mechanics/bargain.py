@@ -24,12 +24,14 @@ compliance check can flag them (WX-SHARE: no uncertain payoff, state how many fr
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from sim import orders
+from sim.compliance import finding
+from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.group_buy import book_distinct
 from sim.metric import LedgerLine, Metric, col
@@ -101,9 +103,29 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# --- platform rules and law it must keep (sim/compliance.py runs them) ---------------------
+
+
+def _terms(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """WeChat's 2020 rules: a bargain states how many friends it needs, with no random payoff."""
+    out = []
+    if not params.disclose_helpers:
+        out.append(finding(
+            scenario, ("mechanics", name, "disclose_helpers"), "WX-SHARE",
+            "a bargain must state up front how many friends are needed (WeChat 2020 "
+            f"sharing rules); show the {params.helpers_required} helpers required"))
+    if params.random_cut:
+        out.append(finding(
+            scenario, ("mechanics", name, "random_cut"), "WX-SHARE",
+            "random per-friend cuts are an uncertain payoff used to drive sharing (WeChat "
+            "2020 sharing rules); use the deterministic schedule"))
+    return out
+
+
 class Bargain(Mechanic[BargainParams]):
     stage = StageOrder.VIRALITY
     metrics = METRICS
+    compliance = (_terms,)
     needs_graph = True
     events = ("bargain_started", "bargain_invite", "bargain_helper", "bargain_completed",
               "bargain_failed", "bargain_cost", *ORDER_EVENTS, "cogs")

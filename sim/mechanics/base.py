@@ -12,6 +12,7 @@ reading an empty array. The engine runs mechanics in stage order each day.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, ClassVar, Generic, TypeVar
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 import simpy
 
+from sim.errors import Problem
 from sim.metric import Metric
 from sim.orders import ORDER_COLUMNS, ORDER_SIGNALS
 from sim.params import StrictModel, Window
@@ -100,6 +102,8 @@ class Mechanic(Generic[P]):
     sells: ClassVar[bool] = False  # books orders: owns ORDER_COLUMNS, publishes ORDER_SIGNALS
     member_price: ClassVar[tuple[str, str] | None] = None  # (rate column, event): sim/orders.py
     needs_graph: ClassVar[bool] = False  # shares travel along friendships
+    # platform rules and law it must keep: rule(scenario, name, params) -> problems
+    compliance: ClassVar[tuple[Callable[[Any, str, Any], list[Problem]], ...]] = ()
 
     def __init__(self, name: str, params: VariantParams[P], ctx: Context) -> None:
         self.name = name

@@ -19,11 +19,13 @@ orders they book today are paid on today.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from sim.compliance import finding, settings
+from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
@@ -72,10 +74,64 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# --- platform rules and law it must keep (sim/compliance.py runs them) ---------------------
+
+
+COMMISSION_CAP = 0.30  # 直销管理条例 Art. 24: total pay <= 30% of own sales (an upper bound)
+LEVELS = ("commission_l1", "commission_l2", "commission_l3")
+
+
+def _entry_fee(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """Paying to become a distributor is pyramid selling (入门费)."""
+    out = []
+    for where, v, _ in settings(scenario, name, ("entry_fee",)):
+        if v["entry_fee"] > 0:
+            out.append(finding(
+                scenario, where("entry_fee"), "LAW-MLM",
+                f"an entry fee of {v['entry_fee']:g} yuan to become a distributor is "
+                "pyramid selling (禁止传销条例 Art. 7(2)); WeChat also bans paid "
+                "eligibility (WX-MLM); set entry_fee: 0", "error"))
+    return out
+
+
+def _commission_levels(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """Paying on the downline's sales (团队计酬): 3 levels error, 2 levels warning."""
+    out = []
+    for where, v, _ in settings(scenario, name, LEVELS):
+        if v["commission_l3"] > 0:
+            out.append(finding(
+                scenario, where("commission_l3"), "LAW-MLM",
+                "3 paid commission levels: paying uplines on downline sales is pyramid "
+                "selling (禁止传销条例 Art. 7(3)) and 3 levels with 30+ participants is the "
+                "criminal line (2013 SPC/SPP/MPS opinion); pay one level only", "error"))
+        elif v["commission_l2"] > 0:
+            out.append(finding(
+                scenario, where("commission_l2"), "LAW-MLM",
+                "2 paid commission levels (团队计酬, 禁止传销条例 Art. 7(3)); WeChat bans "
+                "multi-level distribution on its relationship chain (WX-MLM); one level "
+                "(a CPS rebate) is the safe design"))
+    return out
+
+
+def _commission_cap(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """Total commission above 30% of sales exceeds even the licensed direct sellers' cap."""
+    out = []
+    for where, v, changed in settings(scenario, name, LEVELS):
+        total = sum(v[f] for f in LEVELS)
+        if total > COMMISSION_CAP + 1e-12:  # at the largest rate this view sets
+            top = max(changed or LEVELS, key=lambda f: v[f])
+            out.append(finding(
+                scenario, where(top), "LAW-MLM",
+                f"total commission {total:.0%} of sales is above the {COMMISSION_CAP:.0%} "
+                "cap on total pay for licensed direct sellers (直销管理条例 Art. 24)"))
+    return out
+
+
 class Distributors(Mechanic[DistributorsParams]):
     stage = StageOrder.VIRALITY
     substage = 1  # after group buys and bargains book today's orders
     metrics = METRICS
+    compliance = (_entry_fee, _commission_levels, _commission_cap,)
     reads = ("ordered",)  # commission on the orders of referees
     uses = ("referrer",)
     events = ("distributor_joined", "distributor_fee", "commission", "distributor_sales")

@@ -34,6 +34,8 @@ import numpy as np
 from pydantic import Field
 
 from sim import orders
+from sim.compliance import finding
+from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric
 from sim.orders import ORDER_EVENTS, book_orders
@@ -110,9 +112,22 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# --- platform rules and law it must keep (sim/compliance.py runs them) ---------------------
+
+
+def _simulated_fill(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """Filling groups with virtual users makes group buying false (模拟成团)."""
+    if not params.simulated_fill:
+        return []
+    return [finding(scenario, ("mechanics", name, "simulated_fill"), "WX-EXTLINK",
+                    "simulated fill (模拟成团) ships groups filled with virtual users: false "
+                    "group buying is banned (WeChat external-link rules 2019; §3.2)")]
+
+
 class GroupBuy(Mechanic[GroupBuyParams]):
     stage = StageOrder.VIRALITY
     metrics = METRICS
+    compliance = (_simulated_fill,)
     needs_graph = True
     events = ("group_opened", "group_joined", "group_succeeded", "group_failed", "group_filled",
               "group_order", *ORDER_EVENTS, "cogs")

@@ -25,11 +25,13 @@ are stocks, kept per cell as running sums so no day scans the market.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from sim.compliance import finding, settings
+from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import LedgerLine, Metric, col
 
@@ -90,10 +92,27 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# --- platform rules and law it must keep (sim/compliance.py runs them) ---------------------
+
+
+def _share_points(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """Points for each share are a reward for sharing itself: induced sharing."""
+    out = []
+    for where, v, _ in settings(scenario, name, ("share_points",)):
+        if v["share_points"] > 0:
+            out.append(finding(
+                scenario, where("share_points"), "WX-SHARE",
+                f"{v['share_points']} points for each share is a reward for sharing "
+                "itself, induced sharing (诱导分享, operations spec §5.1 names points); "
+                "give points for the friend's registration or order instead"))
+    return out
+
+
 class Points(Mechanic[PointsParams]):
     stage = StageOrder.LOYALTY
     substage = 4  # after tiers: today's tier multipliers apply
     metrics = METRICS
+    compliance = (_share_points,)
     reads_if_any = ("ordered", "paid", "refunded", "shared")
     uses_if_any = ("last_open_day",)
     events = ("points_issued", "points_redeemed", "points_expired")

@@ -20,11 +20,13 @@ be used, otherwise it breaks); coupons are redeemed on the next orders and booke
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
+from sim.compliance import finding, settings
+from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import ORDER, LedgerLine, Metric, col
 from sim.population import Stage
@@ -102,9 +104,26 @@ METRICS: tuple[Metric, ...] = (
 )
 
 
+# --- platform rules and law it must keep (sim/compliance.py runs them) ---------------------
+
+
+def _share_reward(scenario: Any, name: str, params: Any) -> list[Problem]:
+    """A reward for the act of sharing, not for a friend's real action, is induced sharing."""
+    out = []
+    for where, v, _ in settings(scenario, name, ("reward_per_share",)):
+        if v["reward_per_share"] > 0:
+            out.append(finding(
+                scenario, where("reward_per_share"), "WX-SHARE",
+                f"a reward of {v['reward_per_share']:g} yuan for sharing itself is induced "
+                "sharing (诱导分享, operations spec §5.1); reward the friend's registration "
+                "or first order instead"))
+    return out
+
+
 class Referral(Mechanic[ReferralParams]):
     stage = StageOrder.VIRALITY
     metrics = METRICS
+    compliance = (_share_reward,)
     emits = ("shared",)
     reads_if_any = ("ordered", "first_ordered")  # shares after orders, rewards on first ones
     needs_graph = True
