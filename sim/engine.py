@@ -1,9 +1,9 @@
 """The engine: a pure function from (scenario, replicate) to daily counters, and `run`.
 
-A SimPy environment is the clock. One daily process runs the enabled mechanics in stage order
-(acquisition, funnel, purchase, virality, loyalty, churn) and then records the day. Dated
-things are SimPy processes: a mechanic's window switches it on and off with timeouts created
-before day 0, so they fire before the daily step of the same day.
+The day loop is plain Python and its order is explicit (`_days`): each day, first every SimPy
+event due by that day (dated things are SimPy processes: windows, the experiment's start,
+deliveries, live slots, renewals), then the enabled mechanics in stage order (acquisition,
+funnel, purchase, virality, loyalty, churn), then the day's records.
 
 Experiments: arms are assigned by the experiment's unit (each user; whole graph communities;
 or ego clusters, see `assign_arms`). Arm settings apply from the experiment's start day (a
@@ -291,8 +291,7 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     if tally is not None:
         checkpoints = set(tally.checkpoints) or {days - 1}
     accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder)
-    env.process(_days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting))
-    env.run(until=days)
+    _days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting)
     counters = recorder.finish()
     for mech in mechanics:
         counters.extras.update({f"{mech.name}.{k}": v for k, v in mech.finish().items()})
@@ -370,11 +369,26 @@ def _window(env: simpy.Environment, mech: Mechanic, first: int, last: int | None
         mech.active = False
 
 
+def _advance(env: simpy.Environment, day: int) -> None:
+    """Run every SimPy event due by `day` (dated things are on whole days) and leave the clock
+    at `day`, so a timeout a mechanic starts in today's step counts from today."""
+    if day > env.now:
+        env.run(until=day)  # stops at `day` before that day's events
+    while env.peek() <= day:
+        env.step()
+
+
 def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
           recorder: Recorder, days: int, progress: Progress | None,
           checkpoints: Collection[int] = (),
-          accounting: GrowthAccounting | None = None) -> Iterator:
+          accounting: GrowthAccounting | None = None) -> None:
+    """The day loop, in its documented order: first the calendar (every SimPy event due by
+    today: windows opening or closing, the experiment's start, deliveries, live slots,
+    renewals), then each mechanic in stage order (acquisition, funnel, purchase, virality,
+    loyalty, churn; `substage`, then scenario order, within a stage), then the day's core
+    counters and growth accounting."""
     for day in range(days):
+        _advance(env, day)
         pop.begin_day()
         for mech in mechanics:
             if mech.active:
@@ -390,7 +404,6 @@ def _days(env: simpy.Environment, mechanics: list[Mechanic], pop: Population,
             recorder.snapshot(day)
         if progress is not None:
             progress(1)
-        yield env.timeout(1)
 
 
 # --- tables of daily counters and metrics ------------------------------------------------------

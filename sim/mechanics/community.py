@@ -31,20 +31,19 @@ compared with churn of the other users (metrics `community_churn_rate`, `other_c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from sim.buying import rescale_buying
+from sim.calendar import MONTH, period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
 from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
 WECHAT_GROUP_CAP = 500  # domain-facts §3.4 WX-GROUP, §8 wechat_group_cap
-MONTH = 30
 
 
 class CommunityParams(MechanicParams):
@@ -173,47 +172,27 @@ class Community(Mechanic[CommunityParams]):
         cells = self.ctx.layout.n_cells
         self.members = np.zeros(cells)  # alive members per cell
         self.koc_count = np.zeros(cells)  # alive KOCs per cell
-        self.invite_due = self.month_due = False
         self.emerging: list[np.ndarray] = []  # joiners whose KOC day is today
         self.priced_with = self.params  # the parameters members' rates were written with
-        self.ctx.env.process(self._rounds())
-        self.ctx.env.process(self._months())
-
-    def _rounds(self) -> Iterator:
-        every = self.params.base.invite_every_days
-        if every > 1:  # a timeout of 0 would fire after day 0's step: daily rounds skip it
-            yield self.ctx.env.timeout(every - 1)
-        while True:
-            self.invite_due = True
-            yield self.ctx.env.timeout(every)
-
-    def _months(self) -> Iterator:
-        """The operating cost of each 30-day month is booked on its last day (29, 59, ...)."""
-        yield self.ctx.env.timeout(MONTH - 1)
-        while True:
-            self.month_due = True
-            yield self.ctx.env.timeout(MONTH)
 
     def step(self, day: int) -> None:
+        """Invitation rounds on the last day of each invite_every_days period; the operating
+        cost of each 30-day month on its last day (29, 59, ...)."""
         self._leave(self.today("churned"), day)
         self._reprice()
-        if self.month_due:
-            self.month_due = False
+        if period_ends(day, MONTH):
             self._operating_cost(day)
-        if self.invite_due:
-            self.invite_due = False
+        if period_ends(day, self.params.base.invite_every_days):
             self._invite(day)
         self._kocs(day)
         self._stocks(day)
 
     def idle(self, day: int) -> None:
         """Switched off: no invitations; the groups still exist, keep their perks and cost."""
-        self.invite_due = False
         self._leave(self.today("churned"), day)
         self._reprice()
         self._kocs(day)
-        if self.month_due:
-            self.month_due = False
+        if period_ends(day, MONTH):
             self._operating_cost(day)
         self._stocks(day)
 

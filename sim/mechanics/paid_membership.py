@@ -35,13 +35,13 @@ The stock `paid_members` counts alive members.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from sim.buying import rescale_buying
+from sim.calendar import period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import (
     AUDIENCE_COLUMNS,
@@ -196,32 +196,20 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         self.pop["paid_ship_month"].fill(-1)
         self.members = np.zeros(self.ctx.layout.n_cells)  # alive members per cell
         self.ending: list[np.ndarray] = []  # members whose period ends today
-        self.offer_due = False
         self.priced_with = self.params  # the parameters members' rates were written with
-        self.ctx.env.process(self._offers())
-
-    def _offers(self) -> Iterator:
-        every = self.params.base.offer_every_days
-        if every > 1:  # a timeout of 0 would fire after day 0's step: offers every day skip it
-            yield self.ctx.env.timeout(every - 1)
-        while True:
-            self.offer_due = True
-            yield self.ctx.env.timeout(every)
 
     def step(self, day: int) -> None:
         self._leave(self.today("churned"))
         self._reprice()
         self._perks(day)
         self._renewals(day)
-        if self.offer_due:
-            self.offer_due = False
+        if period_ends(day, self.params.base.offer_every_days):  # offers end each period
             self._offer(day)
         self.ctx.recorder.stock("paid_members", day, self.members)
 
     def idle(self, day: int) -> None:
         """Switched off: no offers, but members keep their perks and periods run out as paid
         (a membership sold is a promise)."""
-        self.offer_due = False
         self._leave(self.today("churned"))
         self._reprice()
         self._perks(day)

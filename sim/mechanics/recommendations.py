@@ -37,11 +37,11 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.buying import NEVER, geometric_gap
+from sim.calendar import MONTH
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import LedgerLine, Metric, col
 from sim.population import Stage
 
-MONTH = 30
 REFUSED, SETTLED = 1, 2  # bits of `rec_flags`: refuses personalisation; lift can no longer move
 LIFT_PATHS = ("cold_lift", "max_lift", "warm_up_orders", "non_personalized_share")
 

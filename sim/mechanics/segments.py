@@ -21,12 +21,12 @@ recomputation; `finish()` returns the RFM transition counts between recomputatio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from sim.calendar import period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric
 from sim.population import Stage
@@ -89,29 +89,18 @@ class Segments(Mechanic[SegmentsParams]):
         self.transitions = np.zeros((n, n))
         self.recomputations = 0
         self.sizes = np.zeros((len(self.stocks), self.ctx.layout.n_cells))
-        self.due = False
-        self.ctx.env.process(self._schedule())
-
-    def _schedule(self) -> Iterator:
-        """Recompute at the end of days every_days - 1, 2 * every_days - 1, ... (a SimPy
-        process marks the day; that day's step does the work after the day's orders)."""
-        every = self.params.base.every_days
-        yield self.ctx.env.timeout(every - 1)
-        while True:
-            self.due = True
-            yield self.ctx.env.timeout(every)
 
     def step(self, day: int) -> None:
+        """Recompute at the end of days every_days - 1, 2 * every_days - 1, ..., after the
+        day's orders."""
         self._remember_orders(day)
-        if self.due:
-            self.due = False
+        if period_ends(day, self.params.base.every_days):
             self.recompute(day)
         self._stocks(day)
 
     def idle(self, day: int) -> None:
         """Orders are still remembered while switched off; only the scoring pauses."""
         self._remember_orders(day)
-        self.due = False
         self._stocks(day)
 
     def _remember_orders(self, day: int) -> None:
