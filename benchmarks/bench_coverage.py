@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from experiments.recovery import recover, summarise
+from experiments.calibration.recovery import recover, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_SEED = 100  # the suite's check uses seeds 0..; the study uses others
