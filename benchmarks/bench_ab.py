@@ -17,7 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from experiments.planning.abtest import simulate_ab, summarise
+from experiments.planning.ab_summary import summarise
+from experiments.planning.abtest import simulate_ab
 from experiments.runs.executors import make_executor
 from sim.scenario import load_scenario
 

@@ -441,7 +441,7 @@ class SequentialDecision:
 def sequential_decision(
     z_statistics: Sequence[float], critical_values: Sequence[float], sides: int = 2
 ) -> SequentialDecision:
-    """Apply group-sequential boundaries (from experiments.planning.power) to the z values so far.
+    """Apply group-sequential boundaries (experiments.planning.sequential) to the z values so far.
 
     Rejects at the first look whose |z| (or z, one-sided) reaches its boundary; accepts H0 at
     the final look otherwise; continues while looks remain.  ``look`` is 1-based.

@@ -1,6 +1,6 @@
 """`simctl ab`: simulate a scenario's A/B test in the market, R times, per randomisation unit.
 
-Registered by experiments/cli.py with ``app.command("ab")(ab)``. Prints the run folder (or,
+Registered by experiments/cli/__init__.py with ``app.command("ab")(ab)``. Prints the run folder (or,
 with --json, summary.json) on stdout; the folder holds results.csv (one row per design x
 duration x metric x replicate), summary.csv, summary.json and a self-contained report.html.
 """
@@ -19,7 +19,8 @@ import plotly.graph_objects as go
 import typer
 
 from experiments.cli.cli_common import LazyProgress, OverridesArg, cli_errors, err
-from experiments.planning.abtest import UNITS, recommend, simulate_ab, summarise
+from experiments.planning.ab_summary import recommend, summarise
+from experiments.planning.abtest import UNITS, simulate_ab
 from experiments.report.report import fmt
 from experiments.runs.executors import make_executor
 from experiments.runs.sweep import new_folder, page

@@ -1,5 +1,6 @@
-"""`simctl calibrate` and `simctl forecast`: plain typer command functions (cli.py registers
-them). stdout is data (a path, or one JSON object with --json); stderr is for people."""
+"""`simctl calibrate` and `simctl forecast`: plain typer command functions (the app in
+experiments/cli/__init__.py registers them). stdout is data (a path, or one JSON object with
+--json); stderr is for people."""
 
 from __future__ import annotations
 

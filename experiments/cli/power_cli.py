@@ -1,8 +1,8 @@
-"""`simctl power`: the command-line face of experiments.planning.power.
+"""`simctl power`: the command-line face of the power calculator (experiments.planning).
 
-Registered by experiments/cli.py with ``app.command("power")(power)``.  Leave out exactly one
-of sample size (--n or --days), --power and --mde; it is solved for.  Errors are one line on
-stderr (``simctl power: <field>: <message>``) and exit code 2.
+Registered by experiments/cli/__init__.py with ``app.command("power")(power)``. Leave out
+exactly one of sample size (--n or --days), --power and --mde; it is solved for. Errors are one
+line on stderr (``simctl power: <field>: <message>``) and exit code 2.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from experiments.planning.power import (
+from experiments.planning.design import Design
+from experiments.planning.duration import Traffic
+from experiments.planning.errors import PowerInputError
+from experiments.planning.metrics import (
     CountMetric,
-    Design,
     MeanMetric,
     Metric,
-    PowerInputError,
-    PowerResult,
     ProportionMetric,
     RatioMetric,
-    Traffic,
-    solve,
 )
+from experiments.planning.result import PowerResult
 from experiments.planning.run_inputs import RunInputError, inputs_from_run
+from experiments.planning.solver import solve
 
 
 class MetricType(StrEnum):

@@ -1,4 +1,5 @@
-"""`simctl sweep | sensitivity | optimize`: plain typer command functions (cli.py registers them).
+"""`simctl sweep | sensitivity | optimize`: plain typer command functions (the app in
+experiments/cli/__init__.py registers them).
 
 stdout is data (the run folder, or one JSON object with --json); stderr is for people: a progress
 bar with ETA and failures so far, then one final line. Exit codes: 0 ok, 1 some task failed,

@@ -26,7 +26,7 @@ from experiments.analysis.analysis import (
     two_proportion_ztest,
     welch_ttest,
 )
-from experiments.planning.power import group_sequential_boundaries
+from experiments.planning.sequential import group_sequential_boundaries
 
 # --------------------------------------------------------------------------------------------
 # Tests against library implementations

@@ -13,12 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from experiments.planning.abtest import (
-    check_ab,
-    recommend,
-    simulate_ab,
-    summarise,
-)
+from experiments.planning.ab_summary import recommend, summarise
+from experiments.planning.abtest import check_ab, simulate_ab
 from experiments.runs.executors import make_executor
 from sim.engine import _assign, assign_arms, build_graph, ego_clusters, run
 from sim.errors import InputError

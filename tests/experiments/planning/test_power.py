@@ -15,26 +15,24 @@ from scipy import stats
 from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from experiments.planning.power import (
+from experiments.planning.design import Design, design_effect
+from experiments.planning.duration import Traffic, days_needed, users_after
+from experiments.planning.errors import PowerInputError
+from experiments.planning.metrics import (
     CountMetric,
-    Design,
     MeanMetric,
-    PowerInputError,
     ProportionMetric,
     RatioMetric,
-    Traffic,
     cohens_h,
+)
+from experiments.planning.multiplicity import dunnett_critical_value, dunnett_exceedance
+from experiments.planning.sequential import (
     crossing_probabilities,
-    days_needed,
-    design_effect,
-    dunnett_critical_value,
-    dunnett_exceedance,
     group_sequential_boundaries,
     group_sequential_design,
     naive_peeking_false_positive_rate,
-    solve,
-    users_after,
 )
+from experiments.planning.solver import solve
 
 
 def p2_for_h(p1: float, h: float) -> float:
