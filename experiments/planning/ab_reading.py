@@ -10,13 +10,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from experiments.analysis.analysis import (
-    RatioStatistic,
-    SampleMeanStatistic,
-    TestResult,
-    ratio_ztest,
-    welch_ttest,
-)
+from experiments.analysis.comparisons import TestResult, ratio_ztest, welch_ttest
+from experiments.analysis.statistics import RatioStatistic, SampleMeanStatistic
 from sim.metrics import METRICS
 
 

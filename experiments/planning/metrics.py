@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from experiments.analysis.delta_method import ratio_unit_variance
 from experiments.planning.errors import PowerInputError
 
 ProportionVariance = Literal["pooled", "unpooled", "arcsine"]
@@ -57,13 +58,11 @@ class RatioMetric:
 
     @property
     def unit_variance(self) -> float:
-        """n x Var(mean X / mean Y) by the first-order delta method (Deng et al. 2018)."""
-        mx, my = self.numerator_mean, self.denominator_mean
-        return (
-            self.numerator_variance / my**2
-            - 2 * mx * self.covariance / my**3
-            + mx**2 * self.denominator_variance / my**4
-        )
+        """n x Var(mean X / mean Y) by the first-order delta method (Deng et al. 2018), the
+        same function the analysis of a ratio metric uses."""
+        return ratio_unit_variance(self.numerator_mean, self.denominator_mean,
+                                   self.numerator_variance, self.denominator_variance,
+                                   self.covariance)
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,20 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportions_ztest
 
-from experiments.analysis.analysis import (
+from experiments.analysis.comparisons import (
+    cuped_ztest,
+    ratio_ztest,
+    two_proportion_ztest,
+    welch_ttest,
+)
+from experiments.analysis.decisions import adjust_p_values, sequential_decision, srm_check
+from experiments.analysis.statistics import (
     ProportionStatistic,
     RatioStatistic,
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
-    adjust_p_values,
-    cuped_ztest,
-    ratio_ztest,
-    sequential_decision,
-    srm_check,
-    two_proportion_ztest,
-    welch_ttest,
 )
+from experiments.planning.metrics import RatioMetric
 from experiments.planning.sequential import group_sequential_boundaries
 
 # --------------------------------------------------------------------------------------------
@@ -236,3 +237,16 @@ def test_sequential_type_one_error_by_simulation(method: str, target: float) -> 
     rejected = sum(sequential_decision(row, bounds).action == "reject" for row in z)
     mc_se = math.sqrt(target * (1 - target) / trials)
     assert rejected / trials == pytest.approx(target, abs=4 * mc_se)
+
+
+def test_planned_and_analysed_ratio_share_one_delta_method_variance() -> None:
+    """The power calculator sizes a ratio metric with the variance the analysis tests it with:
+    the same per-unit moments give the same number, to the last bit."""
+    rng = np.random.default_rng(11)
+    orders = rng.poisson(3.0, 500).astype(float) + 1
+    revenue = orders * rng.gamma(2.0, 20.0, 500)
+    measured = RatioStatistic.from_values(revenue, orders)
+    planned = RatioMetric(measured.x_mean, measured.y_mean, measured.x_variance,
+                          measured.y_variance, measured.covariance)
+    assert planned.unit_variance / measured.n == measured.ratio_variance
+    assert planned.baseline == pytest.approx(measured.ratio)
