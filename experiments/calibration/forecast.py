@@ -25,19 +25,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from experiments.calibration.calibrate import (
-    POSTERIOR,
-    SUMMARY,
-    WEEK,
-    run_series,
-    simulated_metrics,
-)
+from experiments.calibration.fitted import POSTERIOR, SUMMARY
+from experiments.calibration.objective import WEEK, run_series, simulated_metrics
 from experiments.calibration.observed import Observed
+from experiments.report.pages import page
 from experiments.report.report import early_warning_panel
 from experiments.runs.design import point_scenario
 from experiments.runs.folders import atomic_folder
 from experiments.runs.outputs import _json_safe
-from experiments.runs.sweep import page
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 from sim.scenario import Scenario
@@ -86,53 +81,13 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
     if unknown:
         raise InputError([Problem("--metrics", None, m, "not produced by this scenario")
                           for m in unknown])
-    longer = point_scenario(scenario, {"days": horizon})
     points = (posterior.sample(n=draws, replace=len(posterior) < draws,
                                random_state=scenario.seed % 2**31).to_dict("records")
               if not posterior.empty else [{}] * draws)
-    jobs = []
-    for k, point in enumerate(points):
-        s = point_scenario(longer, {key: _plain(v) for key, v in point.items()})
-        jobs += [(s, 50_000 + k * replicates + r) for r in range(replicates)]
-    series = np.array(run_series(executor, jobs, names))  # (K*R, days, m)
-    starts = np.arange(0, horizon, WEEK)
-    weekly = np.add.reduceat(np.nan_to_num(series), starts, axis=1)
-    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    obs_weekly, obs_full = None, None
-    if observed is not None:
-        present = [m for m in names if m in observed.daily]
-        obs = observed.daily.reindex(range(horizon)).reindex(columns=names).to_numpy(float)
-        full = ~np.isnan(obs)
-        obs_weekly = np.add.reduceat(np.nan_to_num(obs), starts, axis=0)
-        count = np.add.reduceat(full.astype(int), starts, axis=0)
-        width = np.minimum(WEEK, horizon - starts)[:, None]
-        obs_full = (count == width) & np.isin(names, present)[None, :]
-    rows, warnings = [], []
-    for j, metric in enumerate(names):
-        for k, first in enumerate(starts):
-            values = weekly[:, k, j]
-            row = {"metric": metric, "week": k + 1, "first_day": int(first),
-                   "period": "fit" if first + WEEK <= fit_days else "forecast",
-                   "mean": float(values.mean()), "lo": float(np.quantile(values, lo_q)),
-                   "median": float(np.median(values)), "hi": float(np.quantile(values, hi_q)),
-                   "observed": np.nan, "flag": "", "warning": False}
-            if obs_weekly is not None and obs_full[k, j]:
-                value = float(obs_weekly[k, j])
-                row["observed"] = value
-                if value < row["lo"]:
-                    row["flag"] = "below"
-                elif value > row["hi"]:
-                    row["flag"] = "above"
-                bad = "above" if metric in BAD_WHEN_HIGH else "below"
-                row["warning"] = row["flag"] == bad
-                if row["warning"]:
-                    date = ""
-                    if observed is not None:
-                        date = f" (from {(observed.start + pd.Timedelta(days=int(first))).date()})"
-                    warnings.append(f"early warning: {metric} week {k + 1}{date} = {value:,.6g} is "
-                                    f"{bad} the {level:.0%} band [{row['lo']:,.6g}, "
-                                    f"{row['hi']:,.6g}]")
-            rows.append(row)
+    weekly = _simulated_weeks(scenario, points, replicates, horizon, names, executor)
+    observed_weeks = (None if observed is None
+                      else _observed_weeks(observed, horizon, names))
+    rows, warnings = _band_rows(weekly, observed_weeks, names, fit_days, level, observed)
     table = pd.DataFrame(rows)
     doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
            "forecast_days": days, "draws": len(points), "replicates": replicates,
@@ -140,6 +95,73 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
            "metrics": names, "warnings": warnings,
            "flagged": int((table["flag"] != "").sum())}
     return Forecast(table, warnings, None, doc)
+
+
+def _simulated_weeks(scenario: Scenario, points: list[dict[str, Any]], replicates: int,
+                     horizon: int, names: list[str], executor: Executor) -> np.ndarray:
+    """(K*R, weeks, m) weekly sums: R replicates of their own (distinct numbers) per draw."""
+    longer = point_scenario(scenario, {"days": horizon})
+    jobs = []
+    for k, point in enumerate(points):
+        s = point_scenario(longer, {key: _plain(v) for key, v in point.items()})
+        jobs += [(s, 50_000 + k * replicates + r) for r in range(replicates)]
+    series = np.array(run_series(executor, jobs, names))  # (K*R, days, m)
+    return np.add.reduceat(np.nan_to_num(series), np.arange(0, horizon, WEEK), axis=1)
+
+
+def _observed_weeks(observed: Observed, horizon: int,
+                    names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Observed weekly sums, and which (week, metric) were observed on every day."""
+    starts = np.arange(0, horizon, WEEK)
+    present = [m for m in names if m in observed.daily]
+    obs = observed.daily.reindex(range(horizon)).reindex(columns=names).to_numpy(float)
+    full = ~np.isnan(obs)
+    obs_weekly = np.add.reduceat(np.nan_to_num(obs), starts, axis=0)
+    count = np.add.reduceat(full.astype(int), starts, axis=0)
+    width = np.minimum(WEEK, horizon - starts)[:, None]
+    return obs_weekly, (count == width) & np.isin(names, present)[None, :]
+
+
+def _band_rows(weekly: np.ndarray, observed_weeks: tuple[np.ndarray, np.ndarray] | None,
+               names: list[str], fit_days: int, level: float, observed: Observed | None,
+               ) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per (metric, week): the band, and the observed value with its flag."""
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    rows, warnings = [], []
+    for j, metric in enumerate(names):
+        for k, first in enumerate(range(0, weekly.shape[1] * WEEK, WEEK)):
+            values = weekly[:, k, j]
+            row = {"metric": metric, "week": k + 1, "first_day": int(first),
+                   "period": "fit" if first + WEEK <= fit_days else "forecast",
+                   "mean": float(values.mean()), "lo": float(np.quantile(values, lo_q)),
+                   "median": float(np.median(values)), "hi": float(np.quantile(values, hi_q)),
+                   "observed": np.nan, "flag": "", "warning": False}
+            if observed_weeks is not None and observed_weeks[1][k, j]:
+                warning = _flag(row, float(observed_weeks[0][k, j]), level, observed)
+                if warning:
+                    warnings.append(warning)
+            rows.append(row)
+    return rows, warnings
+
+
+def _flag(row: dict[str, Any], value: float, level: float, observed: Observed | None) -> str:
+    """Put an observed week on its row: below / above the band, and a warning text when that
+    is the bad direction for the metric ("" otherwise)."""
+    metric, first = row["metric"], row["first_day"]
+    row["observed"] = value
+    if value < row["lo"]:
+        row["flag"] = "below"
+    elif value > row["hi"]:
+        row["flag"] = "above"
+    bad = "above" if metric in BAD_WHEN_HIGH else "below"
+    row["warning"] = row["flag"] == bad
+    if not row["warning"]:
+        return ""
+    date = ""
+    if observed is not None:
+        date = f" (from {(observed.start + pd.Timedelta(days=int(first))).date()})"
+    return (f"early warning: {metric} week {row['week']}{date} = {value:,.6g} is {bad} the "
+            f"{level:.0%} band [{row['lo']:,.6g}, {row['hi']:,.6g}]")
 
 
 def _plain(value: Any) -> Any:

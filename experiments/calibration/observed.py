@@ -263,7 +263,33 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     if time_col is None:
         raise InputError([Problem(source, 1, "", f"missing a time column; expected one of "
                                   f"{', '.join(TIME_COLUMNS)} next to {user_col!r}")])
-    # Pseudonymise first: from here on, no raw id is kept.
+    log = _log_rows(frame, first, source, user_col, salt, time_col)
+    if "event" in columns:
+        _check_events(log, frame, source, first)
+    origin = _parse_day(start, "--start") or log["day_date"].min()
+    last = _parse_day(until, "--until") or log["day_date"].max()
+    log = log[(log["day_date"] >= origin) & (log["day_date"] <= last)]
+    if log.empty:
+        raise InputError([Problem(source, None, time_col, f"no rows between {origin.date()} and "
+                                  f"{last.date()}")])
+    log["day"] = ((log["day_date"] - origin).dt.days).astype(np.int64)
+    days = int((last - origin).days) + 1
+    notes: list[str] = []
+    if "event" in columns:
+        events = log[["user", "day", "event", "amount", "channel"]]
+    else:
+        events, merged = _transactions(log)
+        if merged:
+            notes.append(f"{merged} record(s) on a day the same user already bought were merged "
+                         "into that day's transaction (one transaction per user-day)")
+    return _from_events(events, days, source, origin, notes)
+
+
+def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt: bytes,
+              time_col: str) -> pd.DataFrame:
+    """The log with pseudonymised users, times, amounts and channels, each checked (located
+    errors); from here on, no raw id is kept."""
+    columns = list(frame.columns)
     blank = frame[user_col].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
     if blank.any():
         raise InputError([Problem(source, row, user_col, "empty user id")
@@ -280,37 +306,31 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
         raise InputError([Problem(source, row, "channel", f"{channel.iloc[row - first]!r}: a "
                                   "channel name is letters, digits and _, starting with a letter")
                           for row in _rows(bad_channel, first)])
-    log = pd.DataFrame({"user": users, "when": when, "day_date": when.dt.normalize(),
-                        "amount": amount, "channel": channel, "row": np.arange(len(frame)) + first})
-    notes: list[str] = []
-    if "event" in columns:
-        log["event"] = frame["event"].astype(str).str.strip()
-        unknown = ~log["event"].isin(LOG_EVENTS).to_numpy()
-        if unknown.any():
-            raise InputError([Problem(source, row, "event", f"{log['event'].iloc[row - first]!r}"
-                                      f" is not an event name; expected one of "
-                                      f"{', '.join(LOG_EVENTS)}") for row in _rows(unknown,
-                                                                                   first)])
-        dup = log.duplicated(["user", "when", "event", "amount", "channel"]).to_numpy()
-        if dup.any():
-            raise InputError([Problem(source, row, "", "duplicate row (same user, time, event, "
-                                      "amount as an earlier row); remove it or give times to "
-                                      "tell them apart") for row in _rows(dup, first)])
-    origin = _parse_day(start, "--start") or log["day_date"].min()
-    last = _parse_day(until, "--until") or log["day_date"].max()
-    log = log[(log["day_date"] >= origin) & (log["day_date"] <= last)]
-    if log.empty:
-        raise InputError([Problem(source, None, time_col, f"no rows between {origin.date()} and "
-                                  f"{last.date()}")])
-    log["day"] = ((log["day_date"] - origin).dt.days).astype(np.int64)
-    days = int((last - origin).days) + 1
-    if "event" in columns:
-        events = log[["user", "day", "event", "amount", "channel"]]
-    else:
-        events, merged = _transactions(log)
-        if merged:
-            notes.append(f"{merged} record(s) on a day the same user already bought were merged "
-                         "into that day's transaction (one transaction per user-day)")
+    return pd.DataFrame({"user": users, "when": when, "day_date": when.dt.normalize(),
+                         "amount": amount, "channel": channel,
+                         "row": np.arange(len(frame)) + first})
+
+
+def _check_events(log: pd.DataFrame, frame: pd.DataFrame, source: str, first: int) -> None:
+    """Add the event column: known names only, no duplicate rows (located errors)."""
+    log["event"] = frame["event"].astype(str).str.strip()
+    unknown = ~log["event"].isin(LOG_EVENTS).to_numpy()
+    if unknown.any():
+        raise InputError([Problem(source, row, "event", f"{log['event'].iloc[row - first]!r}"
+                                  f" is not an event name; expected one of "
+                                  f"{', '.join(LOG_EVENTS)}") for row in _rows(unknown,
+                                                                               first)])
+    dup = log.duplicated(["user", "when", "event", "amount", "channel"]).to_numpy()
+    if dup.any():
+        raise InputError([Problem(source, row, "", "duplicate row (same user, time, event, "
+                                  "amount as an earlier row); remove it or give times to "
+                                  "tell them apart") for row in _rows(dup, first)])
+
+
+def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timestamp,
+                 notes: list[str]) -> Observed:
+    """Daily metrics (the engine's own counters and definitions), arrivals by channel and the
+    per-customer summary of an event table."""
     codes, _ = pd.factorize(events["user"], sort=True)  # integer ids for the counters
     acquired = events[events["event"] == "acquired"]
     channels = ["none", *sorted(set(acquired["channel"]) | set(events["channel"]))]

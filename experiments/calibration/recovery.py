@@ -1,7 +1,7 @@
 """Parameter recovery: data simulated at known BG/NBD-style parameters, fitted back by
 `calibrate`, and the coverage of the posterior intervals counted. One definition serves the
-suite's small check (tests/experiments/test_calibrate.py) and the larger study
-(benchmarks/bench_coverage.py), so both measure the same thing.
+suite's small check (tests/experiments/calibration/test_calibrate.py) and the larger study
+(`study`, run by benchmarks/bench_coverage.py), so both measure the same thing.
 
 The truth: 6,000 users arriving evenly over three weeks, twelve weeks observed (weekly repeat
 purchases and churned users), each seed's parameters drawn around r = 0.5, alpha = 10, a = 0.8,
@@ -16,6 +16,9 @@ simulations share no random numbers with the data.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from concurrent.futures import Executor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import pandas as pd
 
 from experiments.calibration.calibrate import calibrate
 from experiments.calibration.observed import load_observed
+from experiments.runs.evaluator import Task, TaskOutcome, evaluate
 from experiments.runs.executors import make_executor
 from sim.engine import daily_table, simulate
 from sim.metrics import daily_metrics
@@ -101,6 +105,25 @@ def recover(p: int, seed: int, folder: Path, *, size: int = 6000, weeks: int = 1
                         "in50": bool(post["interval50"][0] <= value <= post["interval50"][1]),
                         "ess": c.doc["posterior"]["importance_ess"]})
     return records
+
+
+def study(ps: list[int], seeds: list[int], folder: Path, executor: Executor, *,
+          stages: int = 3, design: int | None = None,
+          on_outcome: Callable[[TaskOutcome], None] | None = None,
+          ) -> tuple[dict[int, list[dict[str, Any]]], list[str]]:
+    """`recover` for every (p, seed), one serial calibration per task through the evaluator (so
+    the numbers are the same whatever the executor): records per p in seed order, and the
+    tasks that failed (reported, the others complete). `on_outcome` sees each as it finishes
+    (to write partial results)."""
+    run = partial(recover, stages=stages, design=design)
+    tasks = [Task(p, seed, run, (p, seed, folder / f"p{p}-s{seed}")) for seed in seeds
+             for p in ps]
+    outcomes = evaluate(executor, tasks, on_outcome=on_outcome)
+    records: dict[int, list[dict[str, Any]]] = {p: [] for p in ps}
+    for outcome in outcomes:
+        if outcome.ok:
+            records[outcome.task.point] += outcome.value
+    return records, [o.describe() for o in outcomes if not o.ok]
 
 
 def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:

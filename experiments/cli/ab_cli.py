@@ -21,9 +21,10 @@ import typer
 from experiments.cli.cli_common import LazyProgress, OverridesArg, cli_errors, err
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
+from experiments.report.pages import page
 from experiments.report.report import fmt
 from experiments.runs.executors import make_executor
-from experiments.runs.sweep import new_folder, page
+from experiments.runs.folders import new_folder
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario, load_scenario
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.planning.ab_reading import compare, metric_values, moments, pooled_mean, user_frame
-from experiments.runs.executors import map_bounded
+from experiments.runs.evaluator import Task, all_values, evaluate, stop_at_failure
 from sim.engine import UserTally, simulate, user_events
 from sim.errors import InputError
 from sim.metrics import METRICS, counter_columns
@@ -230,18 +230,12 @@ def _metric_figures(task: AbTask, metric: str, runs: dict[str, dict[str, np.ndar
                   None if unit is None else unit[ec]))
 
 
-# --- many tasks through an executor ------------------------------------------------------------
-
-
-def map_ab(executor: Executor, tasks: Iterable[AbTask],
-           on_done: Callable[[AbTask, list[dict[str, Any]]], None]) -> None:
-    """Run A/B tasks a bounded window at a time (every worker busy, few scenarios in flight)."""
-    map_bounded(executor, run_ab_task, tasks,
-                lambda task, future: on_done(task, future.result()))
+# --- many tasks through the evaluator ----------------------------------------------------------
 
 
 def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],
-               durations: tuple[int, ...], replicates: int, alpha: float) -> list[AbTask]:
+               durations: tuple[int, ...], replicates: int, alpha: float) -> list[Task]:
+    """One evaluator task per (design, replicate): the design is the task's point."""
     metrics = tuple(check_ab(scenario))
     exp = scenario.experiment
     assert exp is not None
@@ -249,7 +243,8 @@ def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],
     tasks = []
     for d, (unit, size) in enumerate((u, s) for u in units for s in sizes):
         mixed, treated, control = markets(scenario, unit, size, days)
-        tasks += [AbTask(d, unit, size, r, mixed, treated, control, metrics, durations, alpha)
+        tasks += [Task(d, r, run_ab_task, (AbTask(d, unit, size, r, mixed, treated, control,
+                                                  metrics, durations, alpha),))
                   for r in range(replicates)]
     return tasks
 
@@ -258,7 +253,8 @@ def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] 
                 sizes: Iterable[int] | None = None, durations: Iterable[int] | None = None,
                 replicates: int = 100, alpha: float = 0.05,
                 progress: Callable[[int], None] | None = None) -> pd.DataFrame:
-    """Every (design, replicate) row; see `summarise` for the figures over replicates."""
+    """Every (design, replicate) row; see `summarise` for the figures over replicates. Every
+    replicate counts, so the first task that fails stops the rest (TaskError names it)."""
     check_ab(scenario)
     units = list(units)
     for unit in units:
@@ -268,13 +264,8 @@ def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] 
     chosen = check_durations(scenario, durations or default_durations(scenario))
     tasks = plan_tasks(scenario, units, list(sizes or [scenario.market.size]), chosen,
                        replicates, alpha)
-    rows: list[dict[str, Any]] = []
-
-    def keep(_: AbTask, result: list[dict[str, Any]]) -> None:
-        rows.extend(result)
-        if progress is not None:
-            progress(1)
-
-    map_ab(executor, tasks, keep)
+    tick = None if progress is None else (lambda done, total, failed: progress(1))
+    outcomes = evaluate(executor, tasks, on_outcome=stop_at_failure, progress=tick)
+    rows = [row for result in all_values(outcomes) for row in result]
     return pd.DataFrame(rows).sort_values(["design", "duration", "metric", "replicate"],
                                           ignore_index=True)

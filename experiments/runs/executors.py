@@ -9,6 +9,7 @@ or on a Dask cluster, so sweeps, sensitivity and optimisation never care where t
 
 Use them as context managers: leaving the block shuts pools down and closes Dask clusters.
 Every executor has `workers` (how many tasks run at once), used to size submission windows.
+Tasks go through `experiments.runs.evaluator`, which bounds, captures and retries them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
-from typing import Any, TypeVar
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
 
 from sim.errors import InputError, Problem
 
@@ -46,13 +47,35 @@ class SerialExecutor(Executor):
         return future
 
 
-class ProcessExecutor(ProcessPoolExecutor):
-    """A process pool started with `spawn`: no inherited threads or locks, as on macOS/Windows."""
+class ProcessExecutor(Executor):
+    """A process pool started with `spawn` (no inherited threads or locks, as on macOS/Windows)
+    that can be renewed: when a worker dies the pool is broken for good (BrokenProcessPool), so
+    the evaluator asks for a fresh one (`renew`) and re-runs what was lost. `generation` counts
+    the pools, so a pool is replaced once however many lost futures report the same death."""
 
     def __init__(self, workers: int) -> None:
-        super().__init__(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         self.workers = workers
         self.spec = f"processes:{workers}"
+        self.generation = 0
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers,
+                                   mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def renew(self, generation: int) -> None:
+        """Replace the pool of `generation` (broken: a worker died) with a fresh one."""
+        if generation != self.generation:
+            return  # already replaced
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        self.generation += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 class DaskExecutor(Executor):
@@ -155,41 +178,3 @@ def describe(executor: Executor) -> str:
 
 def workers_of(executor: Executor) -> int:
     return int(getattr(executor, "workers", os.cpu_count() or 1))
-
-
-T = TypeVar("T")
-
-
-def map_bounded(executor: Executor, fn: Callable[[T], Any], tasks: Iterable[T],
-                on_done: Callable[[T, Future], bool | None],
-                order: Callable[[T], Any] | None = None) -> None:
-    """Run `fn` over tasks, a bounded window at a time, calling `on_done(task, future)` as each
-    finishes (in completion order, or sorted by `order` within a batch that finishes together).
-    `on_done` returning True stops the rest; unfinished futures are cancelled.
-
-    The window keeps every worker busy without shipping thousands of scenarios at once; with
-    the serial executor each task runs at submit, so results are handled one by one.
-    """
-    pending = iter(tasks)
-    window = max(2, 4 * workers_of(executor))
-    in_flight: dict[Future, T] = {}
-    try:
-        while True:
-            while len(in_flight) < window:
-                task = next(pending, None)
-                if task is None:
-                    break
-                future = executor.submit(fn, task)
-                in_flight[future] = task
-                if future.done():
-                    break
-            if not in_flight:
-                return
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            finished = sorted(done, key=lambda f: order(in_flight[f])) if order else list(done)
-            for future in finished:
-                if on_done(in_flight.pop(future), future):
-                    return
-    finally:
-        for future in in_flight:
-            future.cancel()

@@ -6,11 +6,18 @@ goes through here, so an interrupted or failed command never leaves a folder tha
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from sim.scenario import Scenario
+
+BASE_FILE = "scenario.base.yaml"  # the base scenario a sweep, sensitivity or optimisation keeps
 
 
 def unique_folder(parent: Path, name: str) -> Path:
@@ -52,3 +59,14 @@ def atomic_file(final: Path, text: str) -> None:
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def new_folder(base: Scenario, prefix: str, write: Callable[[Path], Any], out_root: Path) -> Path:
+    """A finished run folder for sensitivity / optimisation: filled in a hidden `.partial` dir
+    and renamed into place only when complete."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    digest = hashlib.sha256(base.to_yaml().encode()).hexdigest()[:8]
+    final = unique_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}")
+    with atomic_folder(final) as partial:
+        write(partial)
+    return final

@@ -13,6 +13,7 @@ import json
 import math
 import re
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from experiments.runs.design import Design, validate_design
+from experiments.report.pages import page
+from experiments.runs.design import Design, ParamSpec, validate_design
+from experiments.runs.evaluator import Progress
+from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import _json_safe
+from experiments.runs.point import mean_metrics
 from experiments.runs.sensitivity import bounds_specs, check_metrics
-from experiments.runs.sweep import BASE_FILE, Progress, evaluate, new_folder, page
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
@@ -45,6 +49,28 @@ def parse_constraint(text: str) -> tuple[str, str, float]:
                                   "number")]) from None
 
 
+@dataclass(frozen=True)
+class _Request:
+    """What to optimise, checked: the parameters' bounds, the objective and the constraints."""
+
+    base: Scenario
+    specs: list[ParamSpec]
+    metric: str
+    maximize: bool
+    constraints: list[str]
+    limits: list[tuple[str, str, float]]
+    trials: int
+    batch: int
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(dict.fromkeys([self.metric, *(m for m, _, _ in self.limits)]))
+
+    @property
+    def names(self) -> list[str]:
+        return [s.path for s in self.specs]
+
+
 def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
                  constraints: list[str], trials: int, batch: int, executor: Executor,
                  out_root: Path, progress: Progress | None = None) -> dict[str, Any]:
@@ -54,79 +80,18 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
     specs = bounds_specs(base, params, "optimize")
     if trials < 1 or batch < 1:
         raise InputError([Problem("--trials", None, "", "--trials and --batch must be >= 1")])
-    outputs = list(dict.fromkeys([metric, *(m for m, _, _ in limits)]))
-    distributions = {
-        s.path: (optuna.distributions.IntDistribution(int(s.low), int(s.high)) if s.integer
-                 else optuna.distributions.FloatDistribution(s.low, s.high))
-        for s in specs}
-
-    # Constraints are set on each trial (Trial.set_constraint); TPE reads them (Optuna >= 5).
-    sampler = optuna.samplers.TPESampler(seed=base.seed % 2**32,
-                                         n_startup_trials=min(10, max(batch, trials // 3)))
-    rows: list[dict[str, Any]] = []
-    failures: list[str] = []
-    done = {"n": 0, "failed": 0}
-    total = trials * base.replicates
-
-    def tick(failed: bool) -> None:
-        done["n"] += 1
-        done["failed"] += failed
-        if progress:
-            progress(done["n"], total, done["failed"])
-
-    def write(folder: Path) -> None:
-        storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(study_name=base.name, storage=storage, sampler=sampler,
-                                    direction="maximize" if maximize else "minimize")
-        while len(rows) < trials:
-            asked = [study.ask(distributions) for _ in range(min(batch, trials - len(rows)))]
-            points = [dict(t.params) for t in asked]
-            scenarios = validate_design(base, Design("optimize", specs, points))
-            values, errors = evaluate(executor, scenarios, base.replicates, outputs, tick)
-            failures.extend(errors)
-            for trial, point, vals in zip(asked, points, values, strict=True):
-                found = dict(zip(outputs, (float(v) for v in vals), strict=True))
-                slack = [(found[m] - b) if op == "<=" else (b - found[m]) for m, op, b in limits]
-                row = {"trial": trial.number, **point, **found,
-                       "feasible": all(s <= 0 for s in slack)}
-                rows.append(row)
-                if any(math.isnan(v) for v in found.values()):
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    continue
-                for text, value in zip(constraints, slack, strict=True):
-                    trial.set_constraint(text, value)
-                study.tell(trial, found[metric])
-        storage.engine.dispose()
-        table = pd.DataFrame(rows)
-        table.to_parquet(folder / "trials.parquet", index=False)
-        (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
-        ok = table[table["feasible"] & table[metric].notna()]
-        if ok.empty:  # the folder still shows every trial; no best.yaml
-            result.update(best_params=None, best_value=None, best_trial=None)
-            doc = _json_safe({**result, "failures": failures[:100]})
-            (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
-            (folder / "report.html").write_text(
-                _report(base, table, doc, specs_names, limits), "utf-8")
-            return
-        best = ok.loc[ok[metric].idxmax() if maximize else ok[metric].idxmin()]
-        best_point = {s.path: (int(best[s.path]) if s.integer else float(best[s.path]))
-                      for s in specs}
-        best_scenario = validate_design(base, Design("best", specs, [best_point]))[0]
-        (folder / "best.yaml").write_text(best_scenario.to_yaml(), "utf-8")
-        result.update(best_params=best_point, best_value=float(best[metric]),
-                      best_trial=int(best["trial"]))
-        doc = _json_safe({**result, "failures": failures[:100]})
-        (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
-        (folder / "report.html").write_text(_report(base, table, doc, specs_names, limits),
-                                            "utf-8")
-
-    specs_names = [s.path for s in specs]
+    request = _Request(base, specs, metric, maximize, constraints, limits, trials, batch)
     result: dict[str, Any] = {
         "kind": "optimize", "scenario": base.name, "seed": base.seed,
         "replicates": base.replicates, "objective": metric,
         "direction": "maximize" if maximize else "minimize", "constraints": constraints,
-        "params": specs_names, "trials": trials, "batch": batch}
+        "params": request.names, "trials": trials, "batch": batch}
+    failures: list[str] = []
+
+    def write(folder: Path) -> None:
+        rows = _run_study(folder, request, executor, failures, progress)
+        _write_outputs(folder, request, pd.DataFrame(rows), result, failures)
+
     run_dir = new_folder(base, "optimize", write, out_root)
     result["failed"] = len(failures)
     if result["best_params"] is None:
@@ -136,6 +101,84 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
         headline = (f"best {metric} {result['best_value']:.6g} at "
                     f"{json.dumps(result['best_params'])} after {trials} trials")
     return {**_json_safe(result), "run_dir": str(run_dir), "headline": headline}
+
+
+def _run_study(folder: Path, request: _Request, executor: Executor, failures: list[str],
+               progress: Progress | None) -> list[dict[str, Any]]:
+    """Ask a batch, evaluate it through the executor (means over replicates), tell; one row
+    per trial. The study lives in the run folder's study.db."""
+    base, trials = request.base, request.trials
+    # Constraints are set on each trial (Trial.set_constraint); TPE reads them (Optuna >= 5).
+    sampler = optuna.samplers.TPESampler(
+        seed=base.seed % 2**32, n_startup_trials=min(10, max(request.batch, trials // 3)))
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=base.name, storage=storage, sampler=sampler,
+                                direction="maximize" if request.maximize else "minimize")
+    distributions = {
+        s.path: (optuna.distributions.IntDistribution(int(s.low), int(s.high)) if s.integer
+                 else optuna.distributions.FloatDistribution(s.low, s.high))
+        for s in request.specs}
+    rows: list[dict[str, Any]] = []
+    while len(rows) < trials:
+        asked = [study.ask(distributions)
+                 for _ in range(min(request.batch, trials - len(rows)))]
+        points = [dict(t.params) for t in asked]
+        scenarios = validate_design(base, Design("optimize", request.specs, points))
+        values, errors = mean_metrics(executor, scenarios, base.replicates, request.outputs,
+                                      _so_far(progress, len(rows) * base.replicates,
+                                              trials * base.replicates, len(failures)))
+        failures.extend(errors)
+        rows += [_tell(study, trial, point, vals, request)
+                 for trial, point, vals in zip(asked, points, values, strict=True)]
+    storage.engine.dispose()
+    return rows
+
+
+def _so_far(progress: Progress | None, done: int, total: int, failed: int) -> Progress | None:
+    """A batch's progress as progress of the whole study."""
+    if progress is None:
+        return None
+    return lambda d, _, f: progress(done + d, total, failed + f)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, point: dict[str, Any], vals: np.ndarray,
+          request: _Request) -> dict[str, Any]:
+    """Tell the study a trial's objective and constraint slacks (a failed trial: FAIL)."""
+    found = dict(zip(request.outputs, (float(v) for v in vals), strict=True))
+    slack = [(found[m] - b) if op == "<=" else (b - found[m]) for m, op, b in request.limits]
+    row = {"trial": trial.number, **point, **found, "feasible": all(s <= 0 for s in slack)}
+    if any(math.isnan(v) for v in found.values()):
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return row
+    for text, value in zip(request.constraints, slack, strict=True):
+        trial.set_constraint(text, value)
+    study.tell(trial, found[request.metric])
+    return row
+
+
+def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
+                   result: dict[str, Any], failures: list[str]) -> None:
+    """trials.parquet, the base scenario, best.yaml (if a trial is feasible), summary.json and
+    report.html; `result` gets the best trial."""
+    base, metric = request.base, request.metric
+    table.to_parquet(folder / "trials.parquet", index=False)
+    (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
+    ok = table[table["feasible"] & table[metric].notna()]
+    if ok.empty:  # the folder still shows every trial; no best.yaml
+        result.update(best_params=None, best_value=None, best_trial=None)
+    else:
+        best = ok.loc[ok[metric].idxmax() if request.maximize else ok[metric].idxmin()]
+        best_point = {s.path: (int(best[s.path]) if s.integer else float(best[s.path]))
+                      for s in request.specs}
+        best_scenario = validate_design(base, Design("best", request.specs, [best_point]))[0]
+        (folder / "best.yaml").write_text(best_scenario.to_yaml(), "utf-8")
+        result.update(best_params=best_point, best_value=float(best[metric]),
+                      best_trial=int(best["trial"]))
+    doc = _json_safe({**result, "failures": failures[:100]})
+    (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
+    (folder / "report.html").write_text(
+        _report(base, table, doc, request.names, request.limits), "utf-8")
 
 
 def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: list[str],

@@ -24,6 +24,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
+from experiments.report.pages import page
 from experiments.runs.design import (
     Design,
     ParamSpec,
@@ -31,8 +32,10 @@ from experiments.runs.design import (
     validate_design,
     with_field_types,
 )
+from experiments.runs.evaluator import Progress
+from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import _json_safe
-from experiments.runs.sweep import BASE_FILE, Progress, evaluate, new_folder, page
+from experiments.runs.point import mean_metrics
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 from sim.scenario import Scenario
@@ -80,29 +83,63 @@ def _run(base: Scenario, specs: list[ParamSpec], x: np.ndarray, metrics: list[st
                                                                  list[str]]:
     x, points = _rows(specs, x)
     scenarios = validate_design(base, Design("sample", specs, points))
-    done = {"n": 0, "failed": 0}
-    total = len(scenarios) * base.replicates
-
-    def tick(failed: bool) -> None:
-        done["n"] += 1
-        done["failed"] += failed
-        if progress:
-            progress(done["n"], total, done["failed"])
-
-    y, errors = evaluate(executor, scenarios, base.replicates, metrics, tick)
+    y, errors = mean_metrics(executor, scenarios, base.replicates, metrics, progress)
     return x, y, errors
 
 
-def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], method: str,
-                    points: int, executor: Executor, out_root: Path,
-                    progress: Progress | None = None) -> dict[str, Any]:
-    """Sample, simulate through the executor, analyse, and write the run folder."""
+def _check_request(method: str, points: int, metrics: list[str]) -> None:
     if method not in METHODS:
         raise InputError([Problem("--method", None, "", f"unknown method {method!r}; expected "
                                   f"one of: {', '.join(METHODS)}")])
     if points < 2:
         raise InputError([Problem("--points", None, "", "need --points >= 2, e.g. 16")])
     check_metrics(metrics, "--outputs")
+    if method in ("sobol", "both") and points & (points - 1):
+        raise InputError([Problem("--points", None, "", f"Sobol indices need a power of 2, "
+                                  f"e.g. {1 << int(np.ceil(np.log2(points)))}")])
+
+
+def _morris(problem: dict[str, Any], x: np.ndarray, y: np.ndarray, metrics: list[str],
+            seed: int) -> list[dict[str, Any]]:
+    """mu*, its bootstrap interval, sigma and mu per metric and parameter (a metric with a
+    failed run is left out: Morris needs every trajectory)."""
+    indices = []
+    for k, metric in enumerate(metrics):
+        if np.isnan(y[:, k]).any():
+            continue
+        si = morris_analyze.analyze(problem, x, y[:, k], conf_level=0.95, num_levels=4,
+                                    seed=seed)
+        for j, name in enumerate(problem["names"]):
+            indices.append({"method": "morris", "metric": metric, "param": name,
+                            "mu_star": si["mu_star"][j], "mu_star_conf": si["mu_star_conf"][j],
+                            "sigma": si["sigma"][j], "mu": si["mu"][j]})
+    return indices
+
+
+def _sobol(problem: dict[str, Any], y: np.ndarray, metrics: list[str],
+           seed: int) -> list[dict[str, Any]]:
+    """S1 and ST with bootstrap intervals per metric and parameter."""
+    indices = []
+    for k, metric in enumerate(metrics):
+        if np.isnan(y[:, k]).any() or np.ptp(y[:, k]) == 0:
+            for name in problem["names"]:  # no variance at all: nothing to apportion
+                indices.append({"method": "sobol", "metric": metric, "param": name,
+                                "S1": 0.0, "S1_conf": 0.0, "ST": 0.0, "ST_conf": 0.0})
+            continue
+        si = sobol_analyze.analyze(problem, y[:, k], calc_second_order=False,
+                                   conf_level=0.95, seed=seed)
+        for j, name in enumerate(problem["names"]):
+            indices.append({"method": "sobol", "metric": metric, "param": name,
+                            "S1": si["S1"][j], "S1_conf": si["S1_conf"][j],
+                            "ST": si["ST"][j], "ST_conf": si["ST_conf"][j]})
+    return indices
+
+
+def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], method: str,
+                    points: int, executor: Executor, out_root: Path,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """Sample, simulate through the executor, analyse, and write the run folder."""
+    _check_request(method, points, metrics)
     specs = bounds_specs(base, params, "sensitivity")
     problem = {"num_vars": len(specs), "names": [s.path for s in specs],
                "bounds": [[s.low, s.high] for s in specs]}
@@ -113,35 +150,13 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
         x, y, errs = _run(base, specs, x, metrics, executor, progress)
         errors += errs
         samples.append(_frame("morris", specs, x, y, metrics))
-        for k, metric in enumerate(metrics):
-            if np.isnan(y[:, k]).any():
-                continue
-            si = morris_analyze.analyze(problem, x, y[:, k], conf_level=0.95, num_levels=4,
-                                        seed=seed)
-            for j, name in enumerate(problem["names"]):
-                indices.append({"method": "morris", "metric": metric, "param": name,
-                                "mu_star": si["mu_star"][j], "mu_star_conf": si["mu_star_conf"][j],
-                                "sigma": si["sigma"][j], "mu": si["mu"][j]})
+        indices += _morris(problem, x, y, metrics, seed)
     if method in ("sobol", "both"):
-        if points & (points - 1):
-            raise InputError([Problem("--points", None, "", f"Sobol indices need a power of 2, "
-                                      f"e.g. {1 << int(np.ceil(np.log2(points)))}")])
         x = sobol_sample.sample(problem, points, calc_second_order=False, seed=seed)
         x, y, errs = _run(base, specs, x, metrics, executor, progress)
         errors += errs
         samples.append(_frame("sobol", specs, x, y, metrics))
-        for k, metric in enumerate(metrics):
-            if np.isnan(y[:, k]).any() or np.ptp(y[:, k]) == 0:
-                for name in problem["names"]:  # no variance at all: nothing to apportion
-                    indices.append({"method": "sobol", "metric": metric, "param": name,
-                                    "S1": 0.0, "S1_conf": 0.0, "ST": 0.0, "ST_conf": 0.0})
-                continue
-            si = sobol_analyze.analyze(problem, y[:, k], calc_second_order=False,
-                                       conf_level=0.95, seed=seed)
-            for j, name in enumerate(problem["names"]):
-                indices.append({"method": "sobol", "metric": metric, "param": name,
-                                "S1": si["S1"][j], "S1_conf": si["S1_conf"][j],
-                                "ST": si["ST"][j], "ST_conf": si["ST_conf"][j]})
+        indices += _sobol(problem, y, metrics, seed)
     table = pd.DataFrame(indices)
     runs = pd.concat(samples, ignore_index=True)
     doc = _json_safe({"kind": "sensitivity", "scenario": base.name, "seed": base.seed,
@@ -151,18 +166,20 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
                       "failed": len(errors), "failures": errors[:100],
                       "indices": [{k: v for k, v in r.items() if v == v}  # drop NaN
                                   for r in table.to_dict(orient="records")]})
-
-    def write(folder: Path) -> None:
-        (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
-        runs.to_parquet(folder / "samples.parquet", index=False)
-        table.to_parquet(folder / "indices.parquet", index=False)
-        (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
-        (folder / "report.html").write_text(_report(base, table, doc), "utf-8")
-
-    run_dir = new_folder(base, "sensitivity", write, out_root)
+    run_dir = new_folder(base, "sensitivity", lambda f: _write(f, base, runs, table, doc),
+                         out_root)
     return {**doc, "run_dir": str(run_dir),
             "headline": f"{method} on {', '.join(metrics)} over {len(specs)} parameter(s), "
                         f"{doc['simulations']} simulations"}
+
+
+def _write(folder: Path, base: Scenario, runs: pd.DataFrame, table: pd.DataFrame,
+           doc: dict[str, Any]) -> None:
+    (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
+    runs.to_parquet(folder / "samples.parquet", index=False)
+    table.to_parquet(folder / "indices.parquet", index=False)
+    (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
+    (folder / "report.html").write_text(_report(base, table, doc), "utf-8")
 
 
 def _frame(method: str, specs: list[ParamSpec], x: np.ndarray, y: np.ndarray,

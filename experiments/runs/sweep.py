@@ -2,16 +2,18 @@
 
 Why it is built this way:
 
-- A task is (point, replicate) -> horizon metrics. It is pure and idempotent (the point's
-  scenario and the replicate number fix every random draw), so an executor may run it twice
-  (a Dask worker dies, the scheduler reschedules) and the numbers do not change.
+- A task is (point, replicate) -> horizon metrics (`experiments.runs.point`). It is pure and
+  idempotent (the point's scenario and the replicate number fix every random draw), so it may
+  run twice (a worker dies, the evaluator runs it again) and the numbers do not change.
 - Common random numbers: every point keeps the scenario seed; replicate r uses stream r. Two
   points differ only by their parameters, not by luck, so response curves are smooth.
+- Tasks go through the one evaluator (`experiments.runs.evaluator`): a bounded window in
+  flight, a task that raises becomes a failure record and the sweep goes on (unless
+  fail-fast), a task whose worker was lost is run again.
 - Each finished task is written at once as `tasks/pPPPPPP-rRRRRR.json` (temp file + os.replace)
   by the submitting process, so Ctrl-C or a killed process keeps every finished task, and
   `resume` runs only what is missing. Final tables are built from those files alone, so a
   resumed sweep ends with exactly the numbers of an uninterrupted one.
-- A task that raises becomes a failure record; the sweep goes on (unless fail-fast).
 
 Run folder `runs/<scenario>/sweep-<timestamp>-<hash>/`:
     sweep.json           the plan: design, points, replicates, seed, executor (for --resume)
@@ -26,13 +28,11 @@ Run folder `runs/<scenario>/sweep-<timestamp>-<hash>/`:
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 import os
 import time
-import warnings
-from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -41,74 +41,36 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.offline import get_plotlyjs
-from plotly.subplots import make_subplots
 
-from experiments.report.report import PALETTE, fmt
 from experiments.runs.design import Design, Value, point_scenario
-from experiments.runs.executors import describe, map_bounded
-from experiments.runs.folders import atomic_folder, unique_folder
+from experiments.runs.evaluator import Progress, Task, TaskOutcome, evaluate
+from experiments.runs.executors import describe
+from experiments.runs.folders import BASE_FILE, atomic_folder, unique_folder
 from experiments.runs.outputs import _json_safe
-from sim.engine import collect, simulate
+from experiments.runs.point import point_task
+from experiments.runs.sweep_report import write_report
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario, load_scenario
 from sim.stats import mean_ci
 
-SPEC_FILE, BASE_FILE, TASKS_DIR = "sweep.json", "scenario.base.yaml", "tasks"
+SPEC_FILE, TASKS_DIR = "sweep.json", "tasks"
 
 
-# --- tasks ---------------------------------------------------------------------------------
+# --- task records --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Task:
-    """One simulation: a point's validated scenario and a replicate number (picklable)."""
-
-    point: int
-    replicate: int
-    scenario: Scenario
-
-
-def run_task(task: Task) -> dict[str, Any]:
-    """Simulate one (point, replicate); failures come back as data, never as a lost task."""
-    started = time.perf_counter()
+def record_of(outcome: TaskOutcome) -> dict[str, Any]:
+    """A finished task as its file keeps it: metrics, or the error (a failure is data)."""
+    task = outcome.task
+    scenario: Scenario = task.args[0]
     record: dict[str, Any] = {"point": task.point, "replicate": task.replicate,
-                              "seed": task.scenario.seed}
-    try:
-        counters = simulate(task.scenario, task.replicate)
-        result = collect(task.scenario, {task.replicate: counters})
-        row = result.horizon().iloc[0]
-        metrics = {k: float(v) for k, v in row.items() if k != "replicate"}
-        economics = result.unit_economics()  # LTV, LTV/CAC, payback of the whole market
-        whole = economics[economics["channel"] == "all"].iloc[0]
-        metrics.update({k: float(v) for k, v in whole.items()
-                        if k not in ("replicate", "channel") and k not in metrics})
-        record["metrics"] = metrics
-        record["ok"] = True
-    except Exception as exc:  # a bad point must not stop the sweep
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        record["ok"], record["error"] = False, f"{type(exc).__name__}: {message}"[:500]
-    record["seconds"] = time.perf_counter() - started
+                              "seed": scenario.seed}
+    if outcome.ok:
+        record.update(metrics=outcome.value, ok=True)
+    else:
+        record.update(ok=False, error=outcome.error)
+    record["seconds"] = outcome.seconds
     return record
-
-
-def map_tasks(executor: Executor, tasks: Iterable[Task],
-              on_done: Callable[[Task, dict[str, Any]], bool | None]) -> None:
-    """Run sweep tasks through an executor (`map_bounded`), handing `on_done` each record in
-    (point, replicate) order within a batch; `on_done` returning True stops the rest
-    (fail-fast). A task the executor lost becomes a failure record, never a lost point."""
-
-    def record_of(task: Task, future: Future) -> bool | None:
-        try:
-            record = future.result()
-        except Exception as exc:  # the executor lost it (pool broken, worker retries)
-            record = {"point": task.point, "replicate": task.replicate,
-                      "seed": task.scenario.seed, "ok": False, "seconds": 0.0,
-                      "error": f"{type(exc).__name__}: {exc}"[:500]}
-        return on_done(task, record)
-
-    map_bounded(executor, run_task, tasks, record_of, order=lambda t: (t.point, t.replicate))
 
 
 # --- the run folder ---------------------------------------------------------------------------
@@ -139,7 +101,7 @@ class Plan:
         return [point_scenario(self.base, p, data) for p in self.points]
 
     def tasks(self) -> list[Task]:
-        return [Task(i, r, s) for i, s in enumerate(self.scenarios())
+        return [point_task(i, r, s) for i, s in enumerate(self.scenarios())
                 for r in range(self.replicates)]
 
 
@@ -218,9 +180,6 @@ class Outcome:
     stopped: bool = False
 
 
-Progress = Callable[[int, int, int], None]  # (tasks done, tasks in total, failures so far)
-
-
 def run_plan(plan: Plan, executor: Executor, *, fail_fast: bool = False,
              progress: Progress | None = None,
              on_record: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
@@ -232,29 +191,25 @@ def run_plan(plan: Plan, executor: Executor, *, fail_fast: bool = False,
     tasks = plan.tasks()
     records = read_tasks(plan.run_dir)
     todo = [t for t in tasks if not records.get((t.point, t.replicate), {}).get("ok")]
-    done_before = len(tasks) - len(todo)
-    state = {"done": done_before, "failed": 0, "computed": 0, "stopped": False}
+    state = {"done": len(tasks) - len(todo), "failed": 0, "computed": 0, "stopped": False}
     if progress:
         progress(state["done"], len(tasks), 0)
 
-    def handle(task: Task, record: dict[str, Any]) -> bool:
+    def keep(outcome: TaskOutcome) -> bool:
+        record = record_of(outcome)
         write_task(plan.run_dir, record)
         state["done"] += 1
         state["computed"] += 1
-        if not record["ok"]:
-            state["failed"] += 1
+        state["failed"] += not record["ok"]
         if progress:
             progress(state["done"], len(tasks), state["failed"])
         if on_record:
             on_record(record)
-        if fail_fast and not record["ok"]:
-            state["stopped"] = True
-            return True
-        return False
+        state["stopped"] = fail_fast and not record["ok"]
+        return state["stopped"]
 
-    map_tasks(executor, todo, handle)
-    wall = time.perf_counter() - started
-    outcome = finish(plan, wall, describe(executor), state["computed"])
+    evaluate(executor, todo, on_outcome=keep)
+    outcome = finish(plan, time.perf_counter() - started, describe(executor), state["computed"])
     outcome.stopped = state["stopped"]
     return outcome
 
@@ -283,7 +238,7 @@ def finish(plan: Plan, wall: float, executor: str = "", computed: int = 0) -> Ou
     })
     _atomic(plan.run_dir / "results.parquet", lambda p: results.to_parquet(p, index=False))
     _atomic(plan.run_dir / "summary.parquet", lambda p: summary.to_parquet(p, index=False))
-    _atomic(plan.run_dir / "report.html", lambda p: write_report(plan, summary, doc, p))
+    _atomic(plan.run_dir / "report.html", lambda p: write_report(plan.base, names, summary, doc, p))
     _atomic(plan.run_dir / "summary.json",
             lambda p: p.write_text(json.dumps(doc, indent=2), "utf-8"))
     return Outcome(plan.run_dir, len(points), n_tasks, len(ok), computed, failures, wall,
@@ -349,155 +304,3 @@ def sweep(base: Scenario, design: Design, executor: Executor, out_root: Path, *,
     """Create the run folder for a validated design and run it to the end."""
     plan = create_run(base, design, out_root, describe(executor))
     return run_plan(plan, executor, fail_fast=fail_fast, progress=progress)
-
-
-def evaluate(executor: Executor, scenarios: list[Scenario], replicates: int,
-             metrics: list[str], on_task: Callable[[bool], None] | None = None,
-             ) -> tuple[np.ndarray, list[str]]:
-    """Mean over replicates (common random numbers) of each metric at each scenario, without a
-    run folder: for sensitivity and optimisation. Failed points give NaN and an error text."""
-    values = np.full((len(scenarios), replicates, len(metrics)), np.nan)
-    errors: list[str] = []
-
-    def keep(task: Task, record: dict[str, Any]) -> None:
-        if record["ok"]:
-            values[task.point, task.replicate] = [record["metrics"].get(m, np.nan)
-                                                  for m in metrics]
-        else:
-            errors.append(f"point {task.point} replicate {task.replicate}: {record['error']}")
-        if on_task:
-            on_task(not record["ok"])
-
-    tasks = [Task(i, r, s) for i, s in enumerate(scenarios) for r in range(replicates)]
-    map_tasks(executor, tasks, keep)
-    with warnings.catch_warnings():  # a point whose every replicate failed is NaN, no noise
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(values, axis=1), errors
-
-
-# --- report -------------------------------------------------------------------------------
-
-
-def _band(fig: go.Figure, x: list, group: pd.DataFrame, row: int, col: int, color: str,
-          name: str, legend: bool) -> None:
-    if group["ci_low"].notna().any():
-        fig.add_trace(go.Scatter(x=x + x[::-1],
-                                 y=list(group["ci_high"]) + list(group["ci_low"])[::-1],
-                                 fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},
-                                 hoverinfo="skip", showlegend=False, legendgroup=name),
-                      row=row, col=col)
-    fig.add_trace(go.Scatter(x=x, y=list(group["mean"]), mode="lines+markers",
-                             line={"color": color}, name=name, legendgroup=name,
-                             showlegend=legend), row=row, col=col)
-
-
-def _gap(rows: int, wanted: float) -> float:
-    """Vertical spacing between subplot rows that plotly accepts for any number of rows."""
-    return min(wanted, 0.5 / max(rows - 1, 1))
-
-
-def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Figure | None:
-    """1 parameter: response curves with 95% CI bands. 2-parameter grid: heatmaps of the mean.
-    Otherwise (sampled designs, more parameters): mean ± CI against each parameter."""
-    if summary.empty:
-        return None
-    metrics = list(dict.fromkeys(summary["metric"]))
-    cols = 3
-    if len(names) == 2 and design == "grid":
-        rows = -(-len(metrics) // cols)
-        fig = make_subplots(rows=rows, cols=cols, subplot_titles=metrics,
-                            horizontal_spacing=0.08, vertical_spacing=_gap(rows, 0.1))
-        for i, metric in enumerate(metrics):
-            table = summary[summary["metric"] == metric].pivot_table(
-                index=names[1], columns=names[0], values="mean", aggfunc="first")
-            fig.add_trace(go.Heatmap(
-                z=table.to_numpy(), x=[str(c) for c in table.columns],
-                y=[str(v) for v in table.index], coloraxis=None, showscale=False,
-                hovertemplate=f"{names[0]}=%{{x}}<br>{names[1]}=%{{y}}<br>mean=%{{z}}"
-                "<extra></extra>", colorscale="Viridis"), row=i // cols + 1, col=i % cols + 1)
-        fig.update_xaxes(title_text=names[0])
-        fig.update_yaxes(title_text=names[1])
-        fig.update_layout(height=320 * rows, template="plotly_white")
-        return fig
-    panels = [(m, n) for m in metrics for n in names]
-    cols = 3 if len(names) == 1 else len(names)
-    rows = -(-len(panels) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{m} vs {n}" for m, n in panels],
-                        horizontal_spacing=0.07, vertical_spacing=_gap(rows, 0.08))
-    for i, (metric, name) in enumerate(panels):
-        group = summary[summary["metric"] == metric].sort_values(name, kind="stable")
-        row, col = i // cols + 1, i % cols + 1
-        if len(names) == 1:
-            _band(fig, list(group[name]), group, row, col, PALETTE[0], metric, False)
-        else:
-            half = (group["ci_high"] - group["mean"]).fillna(0)
-            fig.add_trace(go.Scatter(x=group[name], y=group["mean"], mode="markers",
-                                     marker={"color": PALETTE[0], "size": 6},
-                                     error_y={"type": "data", "array": half, "visible": True},
-                                     showlegend=False), row=row, col=col)
-    fig.update_layout(height=280 * rows, template="plotly_white",
-                      margin={"t": 40, "l": 40, "r": 20, "b": 30})
-    return fig
-
-
-def write_report(plan: Plan, summary: pd.DataFrame, doc: dict[str, Any], path: Path) -> None:
-    """Self-contained HTML (plotly.js inlined): curves / heatmaps, failures, the plan."""
-    names = plan.params
-    fig = sweep_figure(summary, names, doc["design"])
-    body = fig.to_html(full_html=False, include_plotlyjs=False) if fig else "<p>No results.</p>"
-    failures = "".join(
-        f"<tr><td>{f['point']}</td><td>{f['replicate']}</td>"
-        f"<td>{html.escape(json.dumps(f['params']))}</td><td>{html.escape(f['error'])}</td></tr>"
-        for f in doc["failures"])
-    fail_block = (f"<h2>Failures ({doc['failed']})</h2><table><tr><th>point</th><th>replicate"
-                  f"</th><th>parameters</th><th>error</th></tr>{failures}</table>"
-                  if failures else "<p>No failures.</p>")
-    meta = (f"{doc['design']} design over {', '.join(names)}: {doc['points']} points × "
-            f"{doc['replicates']} replicate(s), seed {doc['seed']} (common random numbers "
-            f"across points); {doc['done']}/{doc['tasks']} tasks done; wall "
-            f"{fmt(doc['wall_seconds'])} s on {doc['executor'] or '?'}.")
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>growthsim sweep · {html.escape(plan.base.name)}
-</title><style>body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }}
-pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; }}</style>
-<script type="text/javascript">{get_plotlyjs()}</script></head><body>
-<h1>Sweep: {html.escape(plan.base.name)}</h1><p>{html.escape(meta)}</p>
-<p>Each metric is taken over the horizon (flows summed, stocks on the last day, ratios of sums).
-Lines and colours are means across replicates; bands and error bars are 95% t intervals of the
-mean.</p>
-{body}
-{fail_block}
-<h2>Base scenario</h2><details><summary>{BASE_FILE}</summary>
-<pre>{html.escape(plan.base.to_yaml())}</pre></details>
-</body></html>
-"""
-    path.write_text(page, encoding="utf-8")
-
-
-def new_folder(base: Scenario, prefix: str, write: Callable[[Path], Any], out_root: Path) -> Path:
-    """A finished run folder for sensitivity / optimisation: filled in a hidden `.partial` dir
-    and renamed into place only when complete."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    digest = hashlib.sha256(base.to_yaml().encode()).hexdigest()[:8]
-    final = unique_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}")
-    with atomic_folder(final) as partial:
-        write(partial)
-    return final
-
-
-def page(title: str, intro: str, body: str) -> str:
-    """A self-contained HTML page with plotly.js inlined (opens offline)."""
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }}
-td:first-child, th:first-child {{ text-align: left; }}
-pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; }}</style>
-<script type="text/javascript">{get_plotlyjs()}</script></head><body>
-<h1>{html.escape(title)}</h1><p>{html.escape(intro)}</p>
-{body}
-</body></html>
-"""

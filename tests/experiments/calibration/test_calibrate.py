@@ -16,15 +16,15 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from experiments.calibration import bgnbd
-from experiments.calibration.calibrate import (
+from experiments.calibration.calibrate import calibrate
+from experiments.calibration.forecast import forecast
+from experiments.calibration.observed import load_observed
+from experiments.calibration.posterior import (
     CHECK_LEVEL,
-    calibrate,
     check_draws,
     interval,
     projected_posterior,
 )
-from experiments.calibration.forecast import forecast
-from experiments.calibration.observed import load_observed
 from experiments.calibration.recovery import recover
 from experiments.cli.calibrate_cli import calibrate as calibrate_command
 from experiments.cli.calibrate_cli import forecast as forecast_command

@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from experiments.cli import _root
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
-from experiments.runs import sweep as sweep_module
+from experiments.runs import point as point_module
 from experiments.runs.design import build_design
 from experiments.runs.executors import make_executor
 from experiments.runs.sweep import Plan, create_run, load_plan, read_tasks, run_plan
@@ -144,14 +144,14 @@ def test_interrupted_sweep_keeps_finished_tasks_and_resume_matches_uninterrupted
     assert not (plan.run_dir / "summary.json").exists()  # not mistaken for a finished sweep
 
     calls: list[tuple[int, int]] = []
-    real = sweep_module.simulate
+    real = point_module.simulate
 
     def counting(scenario: Scenario, replicate: int = 0,
                  progress: Any = None) -> dict[str, np.ndarray]:
         calls.append((scenario.mechanics["acquisition"].q, replicate))
         return real(scenario, replicate, progress)
 
-    monkeypatch.setattr(sweep_module, "simulate", counting)
+    monkeypatch.setattr(point_module, "simulate", counting)
     done = invoke("sweep", "--resume", str(plan.run_dir), "--quiet")
     assert done.exit_code == 0, done.output
     assert len(calls) == 12 - 5  # only what was missing
@@ -168,5 +168,5 @@ def test_resume_of_a_folder_that_is_not_a_sweep_is_bad_input(tmp_path: Path) -> 
 def test_plan_is_stored_and_reloads_the_same_tasks(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
     again = load_plan(plan.run_dir)
-    assert [(t.point, t.replicate, t.scenario) for t in again.tasks()] == [
-        (t.point, t.replicate, t.scenario) for t in plan.tasks()]
+    assert [(t.point, t.replicate, t.args) for t in again.tasks()] == [
+        (t.point, t.replicate, t.args) for t in plan.tasks()]
