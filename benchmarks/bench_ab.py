@@ -17,8 +17,9 @@ import statistics
 import time
 from pathlib import Path
 
-from experiments.abtest import simulate_ab, summarise
-from experiments.executors import make_executor
+from experiments.planning.ab_summary import summarise
+from experiments.planning.abtest import simulate_ab
+from experiments.runs.executors import make_executor
 from sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import bgnbd
-from experiments.calibrate import calibrate
-from experiments.executors import make_executor
-from experiments.forecast import forecast
-from experiments.observed import load_observed
+from experiments.calibration import bgnbd
+from experiments.calibration.calibrate import calibrate
+from experiments.calibration.forecast import forecast
+from experiments.calibration.observed import load_observed
+from experiments.runs.executors import make_executor
 from sim.scenario import validate_scenario
 
 ROOT = Path(__file__).resolve().parents[1]

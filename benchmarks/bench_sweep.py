@@ -20,9 +20,9 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
-from experiments.design import build_design
-from experiments.executors import make_executor
-from experiments.sweep import create_run, run_plan
+from experiments.runs.design import build_design
+from experiments.runs.executors import make_executor
+from experiments.runs.sweep import create_run, run_plan
 from sim.engine import simulate
 from sim.scenario import load_scenario
 
@@ -58,7 +58,7 @@ def _sweep(executor: Executor, days: int, points: int) -> tuple[float, float]:
 def _direct(days: int, points: int) -> float:
     """The same simulations called directly, one after another: the no-executor baseline."""
     base = load_scenario(REFERENCE, [f"market.size={USERS}", f"days={days}"])
-    from experiments.design import point_scenario
+    from experiments.runs.design import point_scenario
 
     scenarios = [point_scenario(base, {"mechanics.acquisition.q": round(0.2 + 0.02 * i, 2)})
                  for i in range(points)]

@@ -311,8 +311,9 @@ def ab() -> list[Check]:
     measured variances, arm sizes and true effect, 95% intervals cover the true effect 95% of
     the time and the all-control market (an A/A test) rejects at alpha: at every start day,
     since the three markets are one market until it."""
-    from experiments.abtest import simulate_ab, summarise
-    from experiments.executors import make_executor
+    from experiments.planning.ab_summary import summarise
+    from experiments.planning.abtest import simulate_ab
+    from experiments.runs.executors import make_executor
 
     out, aa, cover = [], [], []
     r = AB_REPLICATES

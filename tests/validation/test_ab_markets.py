@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.abtest import markets
+from experiments.planning.abtest import markets
 from sim.engine import daily_table, simulate
 from sim.scenario import load_scenario
 from tests.conftest import ROOT

@@ -1,0 +1,2 @@
+"""Reading real experiments: sufficient statistics, Welch, delta method, CUPED, corrections, SRM
+and sequential decisions."""

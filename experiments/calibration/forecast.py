@@ -1,0 +1,263 @@
+"""Forecasts with bands from parameter uncertainty and simulation noise, and an early warning
+when reality leaves the band.
+
+Each of K posterior draws (stored beside the fitted scenario by `calibrate`) is simulated with R
+replicates of its own (distinct replicate numbers, so the noise is independent across draws);
+the band of a metric on a week is the central quantile range of those K*R simulated values, so
+it holds both what we do not know about the parameters and the luck of a market of this size.
+
+Early warning: with observed data, every fully observed week whose value falls outside the band
+is flagged `below` or `above`; a flag in the bad direction (sales, users, revenue below; churn,
+refunds, abandoned carts above) is a warning, printed on stderr by the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from experiments.calibration.fitted import POSTERIOR, SUMMARY
+from experiments.calibration.objective import WEEK, run_series, simulated_metrics
+from experiments.calibration.observed import Observed
+from experiments.report.pages import page
+from experiments.report.report import early_warning_panel
+from experiments.runs.design import point_scenario
+from experiments.runs.folders import atomic_folder
+from experiments.runs.outputs import _json_safe
+from sim.errors import InputError, Problem
+from sim.metrics import METRICS
+from sim.scenario import Scenario
+
+BAD_WHEN_HIGH = {"churned_users", "refunds", "carts_abandoned", "coupon_cost", "cac"}
+DEFAULT_METRICS = ("new_users", "purchases", "first_purchases", "repeat_purchases", "gmv",
+                   "churned_users")
+
+
+@dataclass
+class Forecast:
+    table: pd.DataFrame  # weekly: metric, week, first_day, observed?, mean, lo, median, hi, flags
+    warnings: list[str]
+    folder: Path | None
+    doc: dict[str, Any]
+
+
+def load_posterior(fitted_path: Path, scenario: Scenario) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Posterior draws and the calibration summary beside a fitted scenario (empty if none:
+    then bands hold simulation noise only)."""
+    folder = Path(fitted_path).parent
+    doc: dict[str, Any] = {}
+    if (folder / SUMMARY).exists():
+        doc = json.loads((folder / SUMMARY).read_text("utf-8"))
+    if (folder / POSTERIOR).exists():
+        return pd.read_parquet(folder / POSTERIOR), doc
+    return pd.DataFrame(), doc
+
+
+def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: Executor, *,
+             draws: int = 20, replicates: int = 5, level: float = 0.9,
+             observed: Observed | None = None, metrics: list[str] | None = None,
+             fit_days: int | None = None) -> Forecast:
+    """Simulate K draws x R replicates over the fitted days plus `days` more; weekly bands."""
+    if days < 1 or draws < 1 or replicates < 1:
+        raise InputError([Problem("--days", None, "", "--days, --draws and --replicates must "
+                                  "be >= 1")])
+    if not 0 < level < 1:
+        raise InputError([Problem("--level", None, "", f"{level}: expected a share in (0, 1), "
+                                  "e.g. 0.9")])
+    fit_days = fit_days or scenario.days
+    horizon = fit_days + days
+    produced = simulated_metrics(scenario)
+    names = [m for m in (metrics or DEFAULT_METRICS) if m in produced]
+    unknown = [m for m in (metrics or []) if m not in produced]
+    if unknown:
+        raise InputError([Problem("--metrics", None, m, "not produced by this scenario")
+                          for m in unknown])
+    points = (posterior.sample(n=draws, replace=len(posterior) < draws,
+                               random_state=scenario.seed % 2**31).to_dict("records")
+              if not posterior.empty else [{}] * draws)
+    weekly = _simulated_weeks(scenario, points, replicates, horizon, names, executor)
+    observed_weeks = (None if observed is None
+                      else _observed_weeks(observed, horizon, names))
+    rows, warnings = _band_rows(weekly, observed_weeks, names, fit_days, level, observed)
+    table = pd.DataFrame(rows)
+    doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
+           "forecast_days": days, "draws": len(points), "replicates": replicates,
+           "level": level, "parameter_uncertainty": not posterior.empty,
+           "metrics": names, "warnings": warnings,
+           "flagged": int((table["flag"] != "").sum())}
+    return Forecast(table, warnings, None, doc)
+
+
+def _simulated_weeks(scenario: Scenario, points: list[dict[str, Any]], replicates: int,
+                     horizon: int, names: list[str], executor: Executor) -> np.ndarray:
+    """(K*R, weeks, m) weekly sums: R replicates of their own (distinct numbers) per draw."""
+    longer = point_scenario(scenario, {"days": horizon})
+    jobs = []
+    for k, point in enumerate(points):
+        s = point_scenario(longer, {key: _plain(v) for key, v in point.items()})
+        jobs += [(s, 50_000 + k * replicates + r) for r in range(replicates)]
+    series = np.array(run_series(executor, jobs, names))  # (K*R, days, m)
+    return np.add.reduceat(np.nan_to_num(series), np.arange(0, horizon, WEEK), axis=1)
+
+
+def _observed_weeks(observed: Observed, horizon: int,
+                    names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Observed weekly sums, and which (week, metric) were observed on every day."""
+    starts = np.arange(0, horizon, WEEK)
+    present = [m for m in names if m in observed.daily]
+    obs = observed.daily.reindex(range(horizon)).reindex(columns=names).to_numpy(float)
+    full = ~np.isnan(obs)
+    obs_weekly = np.add.reduceat(np.nan_to_num(obs), starts, axis=0)
+    count = np.add.reduceat(full.astype(int), starts, axis=0)
+    width = np.minimum(WEEK, horizon - starts)[:, None]
+    return obs_weekly, (count == width) & np.isin(names, present)[None, :]
+
+
+def _band_rows(weekly: np.ndarray, observed_weeks: tuple[np.ndarray, np.ndarray] | None,
+               names: list[str], fit_days: int, level: float, observed: Observed | None,
+               ) -> tuple[list[dict[str, Any]], list[str]]:
+    """One row per (metric, week): the band, and the observed value with its flag."""
+    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    rows, warnings = [], []
+    for j, metric in enumerate(names):
+        for k, first in enumerate(range(0, weekly.shape[1] * WEEK, WEEK)):
+            values = weekly[:, k, j]
+            row = {"metric": metric, "week": k + 1, "first_day": int(first),
+                   "period": "fit" if first + WEEK <= fit_days else "forecast",
+                   "mean": float(values.mean()), "lo": float(np.quantile(values, lo_q)),
+                   "median": float(np.median(values)), "hi": float(np.quantile(values, hi_q)),
+                   "observed": np.nan, "flag": "", "warning": False}
+            if observed_weeks is not None and observed_weeks[1][k, j]:
+                warning = _flag(row, float(observed_weeks[0][k, j]), level, observed)
+                if warning:
+                    warnings.append(warning)
+            rows.append(row)
+    return rows, warnings
+
+
+def _flag(row: dict[str, Any], value: float, level: float, observed: Observed | None) -> str:
+    """Put an observed week on its row: below / above the band, and a warning text when that
+    is the bad direction for the metric ("" otherwise)."""
+    metric, first = row["metric"], row["first_day"]
+    row["observed"] = value
+    if value < row["lo"]:
+        row["flag"] = "below"
+    elif value > row["hi"]:
+        row["flag"] = "above"
+    bad = "above" if metric in BAD_WHEN_HIGH else "below"
+    row["warning"] = row["flag"] == bad
+    if not row["warning"]:
+        return ""
+    date = ""
+    if observed is not None:
+        date = f" (from {(observed.start + pd.Timedelta(days=int(first))).date()})"
+    return (f"early warning: {metric} week {row['week']}{date} = {value:,.6g} is {bad} the "
+            f"{level:.0%} band [{row['lo']:,.6g}, {row['hi']:,.6g}]")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def write_forecast(result: Forecast, out: Path) -> Path:
+    """forecast.parquet, forecast.csv, forecast.html, summary.json, atomically."""
+    out = Path(out)
+    with atomic_folder(out, replace=True) as partial:
+        result.table.to_parquet(partial / "forecast.parquet", index=False)
+        result.table.to_csv(partial / "forecast.csv", index=False)
+        (partial / "summary.json").write_text(json.dumps(_json_safe(result.doc), indent=2),
+                                              "utf-8")
+        (partial / "forecast.html").write_text(forecast_report(result), "utf-8")
+    result.folder = out
+    return out
+
+
+def default_folder(fitted_path: Path) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(fitted_path).parent / f"forecast-{stamp}"
+
+
+def forecast_report(result: Forecast) -> str:
+    table, doc = result.table, result.doc
+    metrics = list(dict.fromkeys(table["metric"]))
+    fig = make_subplots(rows=len(metrics), cols=1, subplot_titles=metrics)
+    for i, m in enumerate(metrics, start=1):
+        g = table[table["metric"] == m]
+        fig.add_trace(go.Scatter(x=list(g["week"]) + list(g["week"][::-1]),
+                                 y=list(g["hi"]) + list(g["lo"][::-1]), fill="toself",
+                                 fillcolor="rgba(31,119,180,0.2)", line={"width": 0},
+                                 name=f"{doc['level']:.0%} band", showlegend=i == 1), row=i, col=1)
+        fig.add_trace(go.Scatter(x=g["week"], y=g["median"], name="median",
+                                 line={"color": "#1f77b4"}, showlegend=i == 1), row=i, col=1)
+        seen = g[g["observed"].notna()]
+        colour = np.where(seen["warning"], "#d62728", np.where(seen["flag"] != "", "#ff7f0e",
+                                                                "#222"))
+        fig.add_trace(go.Scatter(x=seen["week"], y=seen["observed"], mode="markers",
+                                 marker={"color": colour}, name="observed",
+                                 showlegend=i == 1), row=i, col=1)
+        boundary = g[g["period"] == "forecast"]["week"]
+        if len(boundary):
+            fig.add_vline(x=float(boundary.iloc[0]) - 0.5, line_dash="dash", row=i, col=1)
+    fig.update_layout(height=300 * len(metrics), template="plotly_white")
+    intro = (f"Weekly forecast: {doc['draws']} posterior draws x {doc['replicates']} replicates "
+             f"({'parameter uncertainty and ' if doc['parameter_uncertainty'] else ''}simulation "
+             f"noise); the dashed line ends the fitted period. Red: observed outside the band in "
+             f"the bad direction (early warning); orange: outside in the other direction.")
+    panel = early_warning_panel({**doc, "flags": flagged_weeks(table)})
+    return page(f"Forecast: {doc['scenario']}", intro,
+                fig.to_html(full_html=False, include_plotlyjs=False)
+                + f'<section id="warnings"><h2>Early warnings</h2>{panel}</section>')
+
+
+FLAG_FIELDS = ("metric", "week", "first_day", "observed", "lo", "hi", "flag", "warning")
+
+
+def flagged_weeks(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The weeks whose observed value left the band, as plain records (for the panels)."""
+    if table.empty or "flag" not in table.columns:
+        return []
+    rows = table[table["flag"] != ""]
+    return [{"metric": str(r.metric), "week": int(r.week), "first_day": int(r.first_day),
+             "observed": float(r.observed), "lo": float(r.lo), "hi": float(r.hi),
+             "flag": str(r.flag), "warning": bool(r.warning)} for r in rows.itertuples()]
+
+
+def load_forecast(folder: Path) -> dict[str, Any]:
+    """A forecast folder's summary with its flagged weeks (`flags`), for a run dashboard's
+    early-warning panel; a located error if the folder is not one `simctl forecast` wrote."""
+    folder = Path(folder)
+    summary, table = folder / "summary.json", folder / "forecast.parquet"
+    problem = None
+    if not folder.is_dir():
+        problem = "no such folder"
+    elif not summary.exists() or not table.exists():
+        problem = "not a forecast folder (needs summary.json and forecast.parquet)"
+    else:
+        try:
+            doc = json.loads(summary.read_text("utf-8"))
+        except ValueError as exc:
+            problem = f"summary.json is not JSON ({exc})"
+        else:
+            if not isinstance(doc, dict) or doc.get("kind") != "forecast":
+                problem = "summary.json is not a forecast's (kind != forecast)"
+    if problem:
+        raise InputError([Problem(str(folder), None, "--forecast", f"{problem}; give a folder "
+                                  "written by simctl forecast")])
+    return {**doc, "flags": flagged_weeks(pd.read_parquet(table))}
+
+
+def metric_kinds(names: list[str]) -> dict[str, str]:
+    return {m: METRICS[m].kind for m in names}

@@ -1,0 +1,219 @@
+"""What a calibration fits and how far a simulation is from the data: the fitted parameters
+(`--fit path=lo..hi`, searched on a log scale when wide), the target metrics and their weights,
+the scenario replaying the observed arrivals, and the distance between weekly summaries
+(module docstring of `experiments.calibration.calibrate`)."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+
+from experiments.calibration.observed import Observed, default_targets
+from experiments.runs.design import ParamSpec, point_scenario
+from experiments.runs.evaluator import Progress, Task, all_values, evaluate, stop_at_failure
+from experiments.runs.sensitivity import bounds_specs
+from sim.engine import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS, daily_table, simulate
+from sim.errors import InputError, Problem
+from sim.mechanics import REGISTRY
+from sim.mechanics.observed_arrivals import arrival_problems
+from sim.metrics import METRICS, available, daily_metrics
+from sim.scenario import Scenario
+
+WEEK = 7
+
+
+@dataclass(frozen=True)
+class FitParam:
+    """A fitted parameter: bounds, and whether it is searched on a log scale (wide positive
+    ranges: a ratio hi/lo of 10 or more)."""
+
+    path: str
+    low: float
+    high: float
+    log: bool
+    integer: bool = False
+
+    def to_u(self, value: float) -> float:
+        return math.log(value) if self.log else value
+
+    def from_u(self, u: float) -> float:
+        value = math.exp(u) if self.log else u
+        value = min(max(value, self.low), self.high)
+        return round(value) if self.integer else float(value)
+
+    @property
+    def u_low(self) -> float:
+        return self.to_u(self.low)
+
+    @property
+    def u_high(self) -> float:
+        return self.to_u(self.high)
+
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        if self.integer:
+            return optuna.distributions.IntDistribution(int(self.low), int(self.high),
+                                                        log=self.log)
+        return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log)
+
+
+def parse_fit(base: Scenario, texts: list[str]) -> list[FitParam]:
+    """`--fit dotted.path=lo..hi` -> FitParam (validated against the scenario at both ends)."""
+    if not texts:
+        raise InputError([Problem("--fit", None, "", "give at least one --fit dotted.path="
+                                  "lo..hi, e.g. mechanics.purchase.dropout.a=0.1..5")])
+    specs: list[ParamSpec] = bounds_specs(base, texts, "calibrate")
+    return [FitParam(s.path, float(s.low), float(s.high),
+                     bool(s.low > 0 and s.high / s.low >= 10), s.integer) for s in specs]
+
+
+def parse_targets(text: str | None, observed: Observed, simulated: list[str]) -> dict[str, float]:
+    """`metric:weight,...` (weight 1 if left out) -> {metric: weight}; default: every flow both
+    observed and simulated (see experiments.calibration.observed.default_targets)."""
+    if not text:
+        targets = default_targets(observed, simulated)
+        if not targets:
+            raise InputError([Problem("--targets", None, "", "the observed data and the scenario "
+                                      "share no flow metric to fit; give --targets metric:weight")])
+        return targets
+    targets: dict[str, float] = {}
+    for item in text.split(","):
+        name, _, raw = item.strip().partition(":")
+        name = name.strip()
+        if name not in METRICS:
+            raise InputError([Problem("--targets", None, name, "unknown metric name; see "
+                                      "docs/metrics.md")])
+        if name not in observed.metrics:
+            raise InputError([Problem("--targets", None, name, f"not in the observed data "
+                                      f"{observed.source} (it has {', '.join(observed.metrics)})")])
+        if name not in simulated:
+            raise InputError([Problem("--targets", None, name, "the scenario's mechanics do not "
+                                      "produce this metric")])
+        try:
+            weight = float(raw) if raw.strip() else 1.0
+        except ValueError:
+            weight = -1.0
+        if not weight > 0 or not math.isfinite(weight):
+            raise InputError([Problem("--targets", None, name, f"weight {raw!r} must be a "
+                                      "number > 0, e.g. repeat_purchases:1")])
+        targets[name] = weight
+    return targets
+
+
+def simulated_metrics(scenario: Scenario) -> list[str]:
+    """Metrics this scenario's mechanics produce (from the counters they declare)."""
+    names = [*CORE_EVENTS, *CORE_CHANNEL_EVENTS, *CORE_STOCKS]
+    for params in scenario.mechanics.values():
+        cls = REGISTRY[params.type][1]
+        names += [*cls.events, *cls.channel_events, *cls.stocks]
+    names += [f"{n}_amount" for n in list(names)]
+    return [m.name for m in available(list(dict.fromkeys(names)))]
+
+
+def with_observed(base: Scenario, observed: Observed) -> Scenario:
+    """The scenario over the observed days, with any observed_arrivals mechanic replaying the
+    observed new users (by channel when the data name channels)."""
+    data = base.model_dump(mode="python")
+    data["days"] = observed.days
+    problems: list[Problem] = []
+    for name, params in base.mechanics.items():
+        if params.type != "observed_arrivals":
+            continue
+        if not observed.arrivals:
+            problems.append(base.problem(("mechanics", name), f"{observed.source} has no "
+                                         "new_users to replay; add a new_users column"))
+            continue
+        mech = data["mechanics"][name]
+        if len(observed.arrivals) == 1:
+            mech["counts"] = [int(v) for v in next(iter(observed.arrivals.values()))]
+            mech["by_channel"] = {}
+        else:
+            mech["counts"] = []
+            mech["by_channel"] = {ch: [int(v) for v in c] for ch, c in observed.arrivals.items()}
+    if problems:
+        raise InputError(problems)
+    scenario = point_scenario(base, {}, data)
+    for name, params in scenario.mechanics.items():
+        if params.type == "observed_arrivals":
+            problems += [base.problem(path, message) for path, message in arrival_problems(
+                params, name, scenario.market.size, scenario.days)]
+    if problems:
+        raise InputError(problems)
+    return scenario
+
+
+# --- the distance -----------------------------------------------------------------------------
+
+
+def weekly(values: np.ndarray, mask: np.ndarray, flows: np.ndarray) -> np.ndarray:
+    """(days, m) -> (weeks, m): sums of flows, means of the rest, over the masked days."""
+    days = values.shape[0]
+    starts = np.arange(0, days, WEEK)
+    v = np.where(mask, values, 0.0)
+    sums = np.add.reduceat(v, starts, axis=0)
+    n = np.add.reduceat(mask.astype(float), starts, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / n
+    out = np.where(flows[None, :], sums, means)
+    return np.where(n > 0, out, np.nan)
+
+
+@dataclass
+class Distance:
+    """Observed weekly summaries and how far a simulated series is from them."""
+
+    targets: dict[str, float]
+    observed: np.ndarray  # (days, m) observed daily values, NaN = gap
+    mask: np.ndarray = field(init=False)
+    flows: np.ndarray = field(init=False)
+    obs_weekly: np.ndarray = field(init=False)
+    scale: np.ndarray = field(init=False)
+    weights: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = list(self.targets)
+        self.mask = ~np.isnan(self.observed)
+        self.flows = np.array([METRICS[m].kind == "flow" for m in names])
+        self.obs_weekly = weekly(np.nan_to_num(self.observed), self.mask, self.flows)
+        scale = np.nanmean(np.abs(self.obs_weekly), axis=0)
+        self.scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        self.weights = np.array([self.targets[m] for m in names]) / sum(self.targets.values())
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self.targets)
+
+    def summaries(self, sim_daily: np.ndarray) -> np.ndarray:
+        """Standardised weekly summaries of one simulated (days, m) series, flattened so that
+        the distance is a plain sum of squares (the vector the posterior works with)."""
+        sim = weekly(np.nan_to_num(sim_daily[: self.mask.shape[0]]), self.mask, self.flows)
+        ok = ~np.isnan(self.obs_weekly)
+        per_week = np.sqrt(self.weights / ok.sum(axis=0).clip(min=1))
+        return ((np.nan_to_num(sim) / self.scale) * per_week)[ok]
+
+    def observed_summaries(self) -> np.ndarray:
+        ok = ~np.isnan(self.obs_weekly)
+        per_week = np.sqrt(self.weights / ok.sum(axis=0).clip(min=1))
+        return ((np.nan_to_num(self.obs_weekly) / self.scale) * per_week)[ok]
+
+    def __call__(self, sims: list[np.ndarray]) -> float:
+        mean = np.mean([self.summaries(s) for s in sims], axis=0)
+        return float(np.sum((mean - self.observed_summaries()) ** 2))
+
+
+def simulate_series(scenario: Scenario, replicate: int, metrics: list[str]) -> np.ndarray:
+    """One replicate's daily values of `metrics` as a (days, m) array (a picklable task)."""
+    frame = daily_metrics(daily_table(simulate(scenario, replicate)))
+    return np.column_stack([frame[m].to_numpy(dtype=float) if m in frame
+                            else np.full(len(frame), np.nan) for m in metrics])
+
+
+def run_series(executor: Executor, jobs: list[tuple[Scenario, int]], metrics: list[str],
+               progress: Progress | None = None) -> list[np.ndarray]:
+    """Simulate (scenario, replicate) jobs through the evaluator, results in job order; every
+    series is needed, so the first failure stops the rest (TaskError names the job)."""
+    tasks = [Task(i, r, simulate_series, (s, r, metrics)) for i, (s, r) in enumerate(jobs)]
+    return all_values(evaluate(executor, tasks, on_outcome=stop_at_failure, progress=progress))

@@ -1,0 +1,397 @@
+"""Observed data in: a daily metrics table or a raw event / transaction log -> daily metrics.
+
+Two shapes are read (CSV or Parquet):
+
+- a **daily metrics table**: `date` plus columns named exactly like workbench metrics
+  (`sim.metrics.METRICS`); missing dates are gaps (NaN), not zeros;
+- an **event log**: a user id (`user`, `user_id` or `customer_id`), a time (`timestamp`,
+  `time` or `date`), optional `event`, `amount` and `channel`. Without an `event` column every
+  row is a transaction: a user's first transaction day is `acquired` + `order` + `first_order`,
+  later days `order`; several records of one user on one day are one transaction (the CDNOW
+  convention of Fader, Hardie & Lee 2005), their amounts summed. The log is aggregated through
+  `sim.events.counters_from_events`, so the metrics mean exactly what they mean in a simulation.
+
+PIPL: user ids are pseudonymised with a salted BLAKE2b hash as the file is read, before anything
+is kept or written; the raw id column is dropped at once. The salt comes from
+`GROWTHSIM_ID_SALT` or is random and stored in the run folder (`id_salt`), so a later file of
+the same customers can be linked only by whoever holds that folder.
+
+Bad input is a located `InputError`: `FILE:ROW: column: message`, rows counted as in the file
+(the header is line 1 of a CSV, so the first data row is 2; Parquet rows are counted from 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import InputError, Problem
+from sim.events import counters_from_events
+from sim.metrics import METRICS, daily_metrics
+from sim.population import Layout
+from sim.recorder import Counters
+
+USER_COLUMNS = ("user", "user_id", "customer_id")
+TIME_COLUMNS = ("timestamp", "time", "date")
+SALT_ENV = "GROWTHSIM_ID_SALT"
+SALT_FILE = "id_salt"
+MAX_PROBLEMS = 20  # one bad column can have a million bad rows: say the first few
+# Events a log may carry (the engine's names); anything else is refused with this list.
+LOG_EVENTS = ("acquired", "order", "first_order", "churned", "open", "visit", "coupon", "gift",
+              "refund", "cogs", "cart_abandoned", "reminder_sent", "recovered", "reactivated")
+
+
+@dataclass
+class Observed:
+    """Observed daily metrics on days 0..days-1 counted from `start` (NaN = not observed)."""
+
+    source: str
+    start: pd.Timestamp
+    daily: pd.DataFrame  # index: day 0..days-1; columns: metric names
+    arrivals: dict[str, np.ndarray] = field(default_factory=dict)  # channel -> new users / day
+    customers: pd.DataFrame | None = None  # per pseudonymised user: first_day, x, t_x (days)
+    has_churn: bool = False  # the log records churn (a transactions-only log never does)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def days(self) -> int:
+        return len(self.daily)
+
+    @property
+    def metrics(self) -> list[str]:
+        return [c for c in self.daily.columns if self.daily[c].notna().any()]
+
+    def fingerprint(self) -> str:
+        """A digest of the observed numbers: the same data give the same study name."""
+        digest = hashlib.sha256(pd.util.hash_pandas_object(self.daily.fillna(-1.0),
+                                                           index=True).values.tobytes())
+        return digest.hexdigest()[:12]
+
+
+# --- salt and pseudonyms --------------------------------------------------------------------
+
+
+def resolve_salt(folder: Path | None) -> bytes:
+    """The pseudonymisation salt: $GROWTHSIM_ID_SALT, else the folder's stored salt, else a new
+    random one (stored in the folder when there is one, so reruns link the same customers)."""
+    env = os.environ.get(SALT_ENV)
+    if env:
+        return env.encode("utf-8")
+    if folder is not None:
+        path = Path(folder) / SALT_FILE
+        if path.exists():
+            return path.read_text("utf-8").strip().encode("utf-8")
+        folder.mkdir(parents=True, exist_ok=True)
+        salt = secrets.token_hex(16)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(salt, "utf-8")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        return salt.encode("utf-8")
+    return secrets.token_hex(16).encode("utf-8")
+
+
+def pseudonymise(ids: pd.Series, salt: bytes) -> pd.Series:
+    """Salted BLAKE2b-128 of each id's text: stable for one salt, not reversible without it."""
+    uniques, codes = np.unique(ids.astype(str).to_numpy(), return_inverse=True)
+    hashed = np.array([hashlib.blake2b(u.encode("utf-8"), digest_size=16, key=salt[:64])
+                       .hexdigest() for u in uniques], dtype=object)
+    return pd.Series(hashed[codes], index=ids.index, name="user")
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, int]:
+    """The table and the file row of its first data row (2 for CSV with a header, 1 Parquet)."""
+    source = str(path)
+    if not path.exists():
+        raise InputError([Problem(source, None, "", "no such file")])
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame, first = pd.read_parquet(path), 1
+        else:
+            frame, first = pd.read_csv(path, dtype=str, keep_default_na=False), 2
+    except pd.errors.EmptyDataError:
+        raise InputError([Problem(source, 1, "", "the file is empty; expected a header row "
+                                  "and data (date,<metric>,... or user_id,timestamp,...)")])\
+            from None
+    except Exception as exc:  # a broken file is bad input, not a crash
+        raise InputError([Problem(source, None, "", f"cannot read as "
+                                  f"{'Parquet' if path.suffix.lower() == '.parquet' else 'CSV'}"
+                                  f": {str(exc).splitlines()[0][:200]}")]) from None
+    if frame.empty:
+        raise InputError([Problem(source, first, "", "the file has a header but no data rows")])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame, first
+
+
+def _rows(mask: np.ndarray, first: int) -> list[int]:
+    return [int(i) + first for i in np.flatnonzero(mask)[:MAX_PROBLEMS]]
+
+
+def _dates(frame: pd.DataFrame, column: str, source: str, first: int) -> pd.Series:
+    raw = frame[column]
+    text = raw.astype(str).str.strip()
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed") if raw.dtype == object \
+        else pd.to_datetime(raw, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        raise InputError([Problem(source, row, column, f"{text.iloc[row - first]!r} is not a "
+                                  "date; expected YYYY-MM-DD (or an ISO timestamp)")
+                          for row in _rows(bad, first)])
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    return parsed
+
+
+def _numbers(frame: pd.DataFrame, column: str, source: str, first: int,
+             nonnegative: bool, allow_blank: bool) -> pd.Series:
+    raw = frame[column]
+    text = raw.astype(str).str.strip()
+    blank = text.isin(["", "nan", "NaN", "None", "<NA>"]) | raw.isna()
+    values = pd.to_numeric(text.where(~blank), errors="coerce")
+    problems = []
+    bad = (values.isna() & ~blank).to_numpy().copy()
+    if not allow_blank:
+        bad |= blank.to_numpy()
+    problems += [Problem(source, row, column, f"{text.iloc[row - first]!r} is not a number")
+                 for row in _rows(bad, first)]
+    if nonnegative:
+        negative = (values < 0).to_numpy()
+        problems += [Problem(source, row, column, f"{values.iloc[row - first]:g} is negative; "
+                             "amounts and counts must be >= 0 (book refunds as `refund` events)")
+                     for row in _rows(negative, first)]
+    if problems:
+        raise InputError(problems[:MAX_PROBLEMS])
+    return values.astype(float)
+
+
+def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
+    return next((c for c in names if c in columns), None)
+
+
+def load_observed(path: str | Path, *, until: str | None = None, start: str | None = None,
+                  salt_folder: Path | None = None) -> Observed:
+    """Read a metrics table or an event log (detected from its columns) into daily metrics."""
+    path = Path(path)
+    frame, first = _read(path)
+    columns = list(frame.columns)
+    user = _pick(columns, USER_COLUMNS)
+    if user is not None:
+        salt = resolve_salt(salt_folder)
+        return _from_log(frame, first, str(path), user, salt, until, start)
+    return _from_table(frame, first, str(path), until, start)
+
+
+def _parse_day(text: str | None, option: str) -> pd.Timestamp | None:
+    if text is None:
+        return None
+    value = pd.to_datetime(text, errors="coerce")
+    if pd.isna(value):
+        raise InputError([Problem(option, None, "", f"{text!r} is not a date; expected "
+                                  "YYYY-MM-DD")])
+    return pd.Timestamp(value)
+
+
+def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
+                start: str | None) -> Observed:
+    if "date" not in frame.columns:
+        raise InputError([Problem(source, 1, "", "missing column `date`; a metrics table needs "
+                                  "date plus metric columns (e.g. date,new_users,purchases), an "
+                                  f"event log needs one of {', '.join(USER_COLUMNS)} and a time")])
+    problems = []
+    for column in frame.columns:
+        if column != "date" and column not in METRICS:
+            close = difflib.get_close_matches(column, list(METRICS), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "see docs/metrics.md"
+            problems.append(Problem(source, 1, column, f"unknown metric name; {hint}"))
+    if problems:
+        raise InputError(problems)
+    if len(frame.columns) == 1:
+        raise InputError([Problem(source, 1, "", "no metric columns next to `date`; add e.g. "
+                                  "new_users,purchases")])
+    dates = _dates(frame, "date", source, first).dt.normalize()
+    dup = dates.duplicated(keep="first").to_numpy()
+    if dup.any():
+        rows = _rows(dup, first)
+        earlier = {d: i + first for i, d in reversed(list(enumerate(dates)))}
+        raise InputError([Problem(source, row, "date", f"{dates.iloc[row - first].date()} "
+                                  f"repeats row {earlier[dates.iloc[row - first]]}; one row per "
+                                  "date") for row in rows])
+    values = {}
+    for column in frame.columns:
+        if column == "date":
+            continue
+        kind = METRICS[column].kind
+        values[column] = _numbers(frame, column, source, first, nonnegative=kind != "ratio"
+                                  and column not in ("contribution", "gross_margin",
+                                                     "net_revenue", "roi"), allow_blank=True)
+    table = pd.DataFrame(values)
+    table.index = dates.to_numpy()
+    origin = _parse_day(start, "--start") or dates.min()
+    last = _parse_day(until, "--until") or dates.max()
+    table = table[(table.index >= origin) & (table.index <= last)].sort_index()
+    if table.empty:
+        raise InputError([Problem(source, None, "date", f"no rows between {origin.date()} and "
+                                  f"{last.date()}")])
+    days = int((last - origin).days) + 1
+    daily = table.reindex(pd.date_range(origin, periods=days, freq="D"))
+    daily.index = pd.RangeIndex(days, name="day")
+    arrivals = {}
+    notes = []
+    if "new_users" in daily:
+        gaps = int(daily["new_users"].isna().sum())
+        if gaps:
+            notes.append(f"{gaps} day(s) without new_users: replayed as 0 arrivals")
+        arrivals["observed"] = daily["new_users"].fillna(0).round().astype(np.int64).to_numpy()
+    has_churn = "churned_users" in daily and daily["churned_users"].notna().any()
+    return Observed(source, origin, daily, arrivals, None, bool(has_churn), notes)
+
+
+def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt: bytes,
+              until: str | None, start: str | None) -> Observed:
+    columns = list(frame.columns)
+    time_col = _pick(columns, TIME_COLUMNS)
+    if time_col is None:
+        raise InputError([Problem(source, 1, "", f"missing a time column; expected one of "
+                                  f"{', '.join(TIME_COLUMNS)} next to {user_col!r}")])
+    log = _log_rows(frame, first, source, user_col, salt, time_col)
+    if "event" in columns:
+        _check_events(log, frame, source, first)
+    origin = _parse_day(start, "--start") or log["day_date"].min()
+    last = _parse_day(until, "--until") or log["day_date"].max()
+    log = log[(log["day_date"] >= origin) & (log["day_date"] <= last)]
+    if log.empty:
+        raise InputError([Problem(source, None, time_col, f"no rows between {origin.date()} and "
+                                  f"{last.date()}")])
+    log["day"] = ((log["day_date"] - origin).dt.days).astype(np.int64)
+    days = int((last - origin).days) + 1
+    notes: list[str] = []
+    if "event" in columns:
+        events = log[["user", "day", "event", "amount", "channel"]]
+    else:
+        events, merged = _transactions(log)
+        if merged:
+            notes.append(f"{merged} record(s) on a day the same user already bought were merged "
+                         "into that day's transaction (one transaction per user-day)")
+    return _from_events(events, days, source, origin, notes)
+
+
+def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt: bytes,
+              time_col: str) -> pd.DataFrame:
+    """The log with pseudonymised users, times, amounts and channels, each checked (located
+    errors); from here on, no raw id is kept."""
+    columns = list(frame.columns)
+    blank = frame[user_col].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
+    if blank.any():
+        raise InputError([Problem(source, row, user_col, "empty user id")
+                          for row in _rows(blank, first)])
+    users = pseudonymise(frame[user_col], salt)
+    frame = frame.drop(columns=[user_col])
+    when = _dates(frame, time_col, source, first)
+    amount = (_numbers(frame, "amount", source, first, nonnegative=True, allow_blank=False)
+              if "amount" in columns else pd.Series(0.0, index=frame.index))
+    channel = (frame["channel"].astype(str).str.strip().str.lower()
+               if "channel" in columns else pd.Series("observed", index=frame.index))
+    bad_channel = ~channel.str.fullmatch(r"[a-z][a-z0-9_]*").to_numpy()
+    if bad_channel.any():
+        raise InputError([Problem(source, row, "channel", f"{channel.iloc[row - first]!r}: a "
+                                  "channel name is letters, digits and _, starting with a letter")
+                          for row in _rows(bad_channel, first)])
+    return pd.DataFrame({"user": users, "when": when, "day_date": when.dt.normalize(),
+                         "amount": amount, "channel": channel,
+                         "row": np.arange(len(frame)) + first})
+
+
+def _check_events(log: pd.DataFrame, frame: pd.DataFrame, source: str, first: int) -> None:
+    """Add the event column: known names only, no duplicate rows (located errors)."""
+    log["event"] = frame["event"].astype(str).str.strip()
+    unknown = ~log["event"].isin(LOG_EVENTS).to_numpy()
+    if unknown.any():
+        raise InputError([Problem(source, row, "event", f"{log['event'].iloc[row - first]!r}"
+                                  f" is not an event name; expected one of "
+                                  f"{', '.join(LOG_EVENTS)}") for row in _rows(unknown,
+                                                                               first)])
+    dup = log.duplicated(["user", "when", "event", "amount", "channel"]).to_numpy()
+    if dup.any():
+        raise InputError([Problem(source, row, "", "duplicate row (same user, time, event, "
+                                  "amount as an earlier row); remove it or give times to "
+                                  "tell them apart") for row in _rows(dup, first)])
+
+
+def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timestamp,
+                 notes: list[str]) -> Observed:
+    """Daily metrics (the engine's own counters and definitions), arrivals by channel and the
+    per-customer summary of an event table."""
+    codes, _ = pd.factorize(events["user"], sort=True)  # integer ids for the counters
+    acquired = events[events["event"] == "acquired"]
+    channels = ["none", *sorted(set(acquired["channel"]) | set(events["channel"]))]
+    layout = Layout(("all",), ("everyone",), tuple(dict.fromkeys(channels)))
+    table = pd.DataFrame({"user": codes, "day": events["day"].to_numpy(),
+                          "event": events["event"].to_numpy(),
+                          "amount": events["amount"].to_numpy(),
+                          "channel": events["channel"].to_numpy(), "campaign": -1,
+                          "arm": "all", "persona": "everyone"})
+    counters = counters_from_events(table, layout, days)
+    daily = _metrics_of(counters, days)
+    arrivals = {name: np.bincount(acquired.loc[acquired["channel"] == name, "day"],
+                                  minlength=days).astype(np.int64)
+                for name in sorted(set(acquired["channel"]))}
+    customers = _customers(events, days)
+    has_churn = bool((events["event"] == "churned").any())
+    return Observed(source, origin, daily, arrivals, customers, has_churn, notes)
+
+
+def _transactions(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Transactions-only log -> acquired / order / first_order events, one order per user-day."""
+    per_day = (log.sort_values(["user", "day", "row"])
+               .groupby(["user", "day"], sort=True)
+               .agg(amount=("amount", "sum"), channel=("channel", "first")).reset_index())
+    merged = len(log) - len(per_day)
+    first = ~per_day["user"].duplicated(keep="first")
+    # a user keeps the channel of their first transaction (it acquired them)
+    per_day["channel"] = per_day.groupby("user")["channel"].transform("first")
+    order = per_day.assign(event="order")
+    first_order = per_day[first].assign(event="first_order")
+    acquired = per_day[first].assign(event="acquired", amount=0.0)
+    events = pd.concat([acquired, order, first_order], ignore_index=True)
+    return events[["user", "day", "event", "amount", "channel"]], merged
+
+
+def _metrics_of(counters: Counters, days: int) -> pd.DataFrame:
+    from sim.engine import daily_table  # the engine's table shape, so metrics match exactly
+
+    counts = daily_table(counters)
+    daily = daily_metrics(counts)
+    daily.index = pd.RangeIndex(days, name="day")
+    return daily
+
+
+def _customers(events: pd.DataFrame, days: int) -> pd.DataFrame:
+    """Per pseudonymised customer: first order day, repeat orders x, last order day (the
+    recency-frequency summary the BG/NBD likelihood needs). Empty without orders."""
+    orders = events[events["event"] == "order"]
+    if orders.empty:
+        return pd.DataFrame(columns=["user", "first_day", "x", "last_day"])
+    g = orders.groupby("user")["day"]
+    out = pd.DataFrame({"first_day": g.min(), "x": g.size() - 1, "last_day": g.max()})
+    out["observed_days"] = days
+    return out.reset_index()
+
+
+def default_targets(observed: Observed, simulated: list[str]) -> dict[str, float]:
+    """Flows observed and simulated alike, weight 1; churn only if the data record it (a
+    transactions-only log cannot see churn, so alive/churned users there are not data)."""
+    skip = {"acquired_users", "buyers"}
+    if not observed.has_churn:
+        skip |= {"churned_users", "alive_users"}
+    return {m: 1.0 for m in observed.metrics
+            if m in simulated and m not in skip and METRICS[m].kind == "flow"}

@@ -1,0 +1,211 @@
+"""`simctl ab`: simulate a scenario's A/B test in the market, R times, per randomisation unit.
+
+Registered by experiments/cli/__init__.py with ``app.command("ab")(ab)``. Prints the run folder (or,
+with --json, summary.json) on stdout; the folder holds results.csv (one row per design x
+duration x metric x replicate), summary.csv, summary.json and a self-contained report.html.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import typer
+
+from experiments.cli.cli_common import LazyProgress, OverridesArg, cli_errors, err
+from experiments.planning.ab_summary import recommend, summarise
+from experiments.planning.abtest import UNITS, simulate_ab
+from experiments.report.pages import page
+from experiments.report.report import fmt
+from experiments.runs.executors import make_executor
+from experiments.runs.folders import new_folder
+from sim.errors import InputError, Problem
+from sim.scenario import Scenario, load_scenario
+
+
+def _usage(message: str) -> InputError:
+    return InputError([Problem("simctl ab", None, "", message)])
+
+
+def _ints(text: str | None, option: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _usage(f"{option}: expected whole numbers separated by commas, got {text!r}") \
+            from None
+    if not values or min(values) < 1:
+        raise _usage(f"{option}: expected whole numbers >= 1, got {text!r}")
+    return values
+
+
+def ab(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML with an experiment: "
+                                                  "block.")],
+    overrides: OverridesArg = None,
+    replicates: Annotated[int, typer.Option(help="Replicates R per design.")] = 100,
+    units: Annotated[str | None, typer.Option(
+        help="Randomisation units to compare, e.g. user,cluster (default: the scenario's).")
+    ] = None,
+    durations: Annotated[str | None, typer.Option(
+        help="Test durations in days to read, e.g. 14,28,56 (default: the scenario's).")] = None,
+    sizes: Annotated[str | None, typer.Option(
+        help="Market sizes to simulate, e.g. 20000,100000 (default: the scenario's).")] = None,
+    executor: Annotated[str, typer.Option(help="serial, processes:N, dask-local:N or "
+                                          "dask://HOST:PORT.")] = "serial",
+    out: Annotated[Path, typer.Option(help="Root folder for run folders.")] = Path("runs"),
+    json_out: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")
+                        ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar on stderr.")] = False,
+    power: Annotated[float, typer.Option(help="Target power of the recommendation.")] = 0.8,
+    bias_tolerance: Annotated[float, typer.Option(
+        help="Largest |bias| accepted, as a share of the true effect.")] = 0.1,
+    alpha: Annotated[float, typer.Option(help="Two-sided significance level.")] = 0.05,
+) -> None:
+    """Simulate the A/B test R times: estimated vs true effect, bias, power, A/A, coverage."""
+    with cli_errors():
+        if not 1 <= replicates <= 100_000:
+            raise _usage(f"--replicates: expected 1..100000, got {replicates}")
+        for name, value in (("--power", power), ("--alpha", alpha)):
+            if not 0 < value < 1:
+                raise _usage(f"{name}: expected a probability in (0, 1), got {value:g}")
+        if not bias_tolerance >= 0:
+            raise _usage(f"--bias-tolerance: expected >= 0, got {bias_tolerance:g}")
+        scenario = load_scenario(scenario_file, overrides or [])
+        chosen = [u.strip() for u in units.split(",")] if units else None
+        if chosen is not None and (not chosen or any(u not in UNITS for u in chosen)):
+            raise _usage(f"--units: expected some of {','.join(UNITS)}, got {units!r}")
+        if chosen is None:
+            chosen = [scenario.experiment.unit] if scenario.experiment else ["user"]
+        size_list, duration_list = _ints(sizes, "--sizes"), _ints(durations, "--durations")
+        started = time.perf_counter()
+        total = replicates * len(chosen) * len(size_list or [1])
+        bar = LazyProgress(total, "A/B replicates", not quiet)
+        with make_executor(executor) as ex:
+            try:
+                rows = simulate_ab(scenario, ex, units=chosen, sizes=size_list,
+                                   durations=duration_list, replicates=replicates, alpha=alpha,
+                                   progress=bar)
+            finally:
+                bar.close()
+        wall = time.perf_counter() - started
+        table = summarise(rows, alpha)
+        primary = scenario.experiment.primary_metric  # type: ignore[union-attr]
+        advice = recommend(table, primary, power, bias_tolerance)  # type: ignore[arg-type]
+        doc = summary_document(scenario, table, advice, wall, executor, replicates, alpha,
+                               power, bias_tolerance)
+        folder = new_folder(scenario, "ab", lambda d: _write(d, scenario, rows, table, doc),
+                            out)
+        if json_out:
+            print(json.dumps({**doc, "run_dir": str(folder)}, indent=2, allow_nan=False))
+        else:
+            print(folder)
+            if not quiet:
+                err.print(f"recommendation: {advice['text']}", markup=False, soft_wrap=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    return value
+
+
+def summary_document(scenario: Scenario, table: pd.DataFrame, advice: dict[str, Any],
+                     wall: float, executor: str, replicates: int, alpha: float, power: float,
+                     tolerance: float) -> dict[str, Any]:
+    exp = scenario.experiment
+    assert exp is not None
+    return {
+        "scenario": scenario.name, "replicates": replicates, "alpha": alpha,
+        "target_power": power, "bias_tolerance": tolerance, "executor": executor,
+        "wall_seconds": wall, "primary_metric": exp.primary_metric,
+        "guardrail_metrics": exp.guardrail_metrics, "start_day": exp.start_day,
+        "eligibility": exp.eligibility,
+        "arms": [{"name": a.name, "share": a.share, "set": a.set} for a in exp.arms],
+        "designs": [{k: _plain(v) for k, v in row.items()} for row in
+                    table.to_dict(orient="records")],
+        "recommendation": {k: _plain(v) for k, v in advice.items()},
+    }
+
+
+def _write(folder: Path, scenario: Scenario, rows: pd.DataFrame, table: pd.DataFrame,
+           doc: dict[str, Any]) -> None:
+    rows.to_csv(folder / "results.csv", index=False)
+    table.to_csv(folder / "summary.csv", index=False)
+    (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
+    (folder / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
+    write_report(folder / "report.html", scenario, table, doc)
+
+
+def _pm(value: float, se: float) -> str:
+    return f"{fmt(value)} ± {fmt(se)}"
+
+
+def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
+    """Estimated vs true effect per design (bars with 2 Monte Carlo SE)."""
+    rows = table[table["metric"] == metric]
+    labels = [f"{r.unit}, {r.duration} d, {r.size:,}" for r in rows.itertuples()]
+    fig = go.Figure()
+    fig.add_bar(name="estimated (user-level comparison)", x=labels, y=rows["estimate"],
+                error_y={"type": "data", "array": 2 * rows["estimate_se"]})
+    fig.add_bar(name="true (all-treatment - all-control)", x=labels, y=rows["true_effect"],
+                error_y={"type": "data", "array": 2 * rows["true_effect_se"]})
+    fig.update_layout(barmode="group", title=f"{metric}: effect per user (±2 MC SE)",
+                      height=380, margin={"t": 50, "b": 40})
+    return fig
+
+
+def power_figure(table: pd.DataFrame, metric: str) -> go.Figure:
+    rows = table[table["metric"] == metric]
+    labels = [f"{r.unit}, {r.duration} d, {r.size:,}" for r in rows.itertuples()]
+    fig = go.Figure()
+    fig.add_bar(name="simulated power", x=labels, y=rows["power"],
+                error_y={"type": "data", "array": 2 * rows["power_se"]})
+    fig.add_bar(name="analytic power (power.py)", x=labels, y=rows["analytic_power"])
+    fig.add_bar(name="A/A rejection rate", x=labels, y=rows["aa_rate"],
+                error_y={"type": "data", "array": 2 * rows["aa_se"]})
+    fig.update_layout(barmode="group", title=f"{metric}: power and A/A (±2 MC SE)",
+                      height=380, yaxis={"range": [0, 1]}, margin={"t": 50, "b": 40})
+    return fig
+
+
+def write_report(path: Path, scenario: Scenario, table: pd.DataFrame,
+                 doc: dict[str, Any]) -> None:
+    header = ("design", "users", "control mean", "estimated", "true", "bias", "bias / true",
+              "power", "analytic power", "A/A rate", "coverage")
+    body = []
+    for metric, rows in table.groupby("metric", sort=False):
+        body.append(f"<h2>{html.escape(str(metric))}</h2><table><tr>"
+                    + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
+        for r in rows.itertuples():
+            cells = [f"{r.unit}, {r.duration} d, market {r.size:,}", fmt(r.users),
+                     fmt(r.control_mean), _pm(r.estimate, r.estimate_se),
+                     _pm(r.true_effect, r.true_effect_se), _pm(r.bias, r.bias_se),
+                     f"{r.relative_bias:+.1%}" if math.isfinite(r.relative_bias) else "–",
+                     _pm(r.power, r.power_se), fmt(r.analytic_power), _pm(r.aa_rate, r.aa_se),
+                     _pm(r.coverage, r.coverage_se)]
+            body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        body.append("</table>")
+        for fig in (effects_figure(table, str(metric)), power_figure(table, str(metric))):
+            body.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    advice = doc["recommendation"]
+    intro = (f"{doc['replicates']} replicates per design; alpha {doc['alpha']}; primary metric "
+             f"{doc['primary_metric']} per eligible user ({doc['eligibility']}), read from day "
+             f"{doc['start_day']}. Estimated = the user-level comparison of the arms in one "
+             "market; true = an all-treatment market minus an all-control market with common "
+             "random numbers; bias = estimated - true. ± are Monte Carlo standard errors; the "
+             "A/A rate must be near alpha. See docs/experiments.md.")
+    rec = (f"<h2>Recommendation</h2><p><b>{html.escape(advice['text'])}</b></p>"
+           f"<p>Rule: {html.escape(advice['rule'])}.</p>")
+    path.write_text(page(f"A/B simulation: {scenario.name}", intro, rec + "".join(body)
+                         + f"<h2>Scenario</h2><pre>{html.escape(scenario.to_yaml())}</pre>"),
+                    encoding="utf-8")

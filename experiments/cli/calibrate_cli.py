@@ -1,0 +1,97 @@
+"""`simctl calibrate` and `simctl forecast`: plain typer command functions (the app in
+experiments/cli/__init__.py registers them). stdout is data (a path, or one JSON object with
+--json); stderr is for people."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from experiments.calibration.calibrate import calibrate as run_calibration
+from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
+from experiments.calibration.forecast import forecast as run_forecast
+from experiments.calibration.observed import load_observed
+from experiments.cli.cli_common import cli_errors, err
+from experiments.runs.executors import make_executor
+from sim.scenario import load_scenario
+
+
+def calibrate(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML to fit.")],
+    observed: Annotated[Path, typer.Option("--observed", help="Daily metrics table or event "
+                                           "log (CSV or Parquet).")],
+    fit: Annotated[list[str], typer.Option("--fit", help="dotted.path=lo..hi to fit (repeat).")],
+    targets: Annotated[str | None, typer.Option(help="metric:weight,... (default: observed "
+                                                "flows the scenario produces).")] = None,
+    until: Annotated[str | None, typer.Option(help="Use observed dates up to this one.")] = None,
+    executor: Annotated[str, typer.Option(help="serial | processes:N | dask-local:N | "
+                                          "dask://host:port")] = "serial",
+    trials: Annotated[int, typer.Option(help="Trials in this call.")] = 60,
+    replicates: Annotated[int, typer.Option(help="Replicates per trial (common random "
+                                            "numbers).")] = 4,
+    optimizer: Annotated[str, typer.Option(help="optuna (CMA-ES, TPE) or scipy "
+                                           "(Nelder-Mead).")] = "optuna",
+    out: Annotated[Path | None, typer.Option(help="Calibration folder (study.db lives here; "
+                                             "reuse it to resume / warm-start).")] = None,
+    design: Annotated[int | None, typer.Option(help="Simulations per posterior round "
+                                               "(default 12 x (parameters + 2)).")] = None,
+    stages: Annotated[int, typer.Option(help="Posterior regression rounds.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit scenario parameters to observed metrics (method of simulated moments)."""
+    with cli_errors():
+        base = load_scenario(scenario)
+        folder = out or Path("runs") / "calibrations" / base.name
+        data = load_observed(observed, until=until, salt_folder=folder)
+        with make_executor(executor) as pool:
+            result = run_calibration(base, data, fit, pool, folder, targets_text=targets,
+                                     trials=trials, replicates=replicates, optimizer=optimizer,
+                                     design=design, stages=stages)
+        doc = result.doc
+        warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
+        err.print(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
+                  f": relative RMSE {doc['relative_rmse']:.4f} after {doc['trials_in_study']} "
+                  f"trials; best {json.dumps(doc['best'])}", markup=False, soft_wrap=True)
+        path = result.folder / "fitted.yaml"
+        typer.echo(json.dumps({**doc, "fitted": str(path)}) if as_json else str(path))
+
+
+def forecast(
+    fitted: Annotated[Path, typer.Argument(help="fitted.yaml written by simctl calibrate.")],
+    days: Annotated[int, typer.Option(help="Days to forecast past the fitted period.")],
+    observed: Annotated[Path | None, typer.Option(help="Observed data to check against the "
+                                                  "band (early warning).")] = None,
+    draws: Annotated[int, typer.Option(help="Posterior draws.")] = 20,
+    replicates: Annotated[int, typer.Option(help="Replicates per draw.")] = 5,
+    level: Annotated[float, typer.Option(help="Band coverage, e.g. 0.9.")] = 0.9,
+    executor: Annotated[str, typer.Option(help="serial | processes:N | ...")] = "serial",
+    out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Forecast with bands from the posterior and simulation noise; flag reality outside."""
+    with cli_errors():
+        scenario = load_scenario(fitted)
+        posterior, doc = load_posterior(fitted, scenario)
+        if posterior.empty:
+            err.print("forecast: no posterior beside the fitted scenario: bands hold simulation "
+                      "noise only", markup=False)
+        data = None
+        if observed is not None:
+            data = load_observed(observed, start=doc.get("observed_start"),
+                                 salt_folder=Path(fitted).parent)
+        metrics = list(doc.get("targets", {})) or None
+        with make_executor(executor) as pool:
+            result = run_forecast(scenario, posterior, days, pool, draws=draws,
+                                  replicates=replicates, level=level, observed=data,
+                                  metrics=None if metrics is None else sorted(
+                                      set(metrics) | {"purchases", "new_users"}))
+        folder = write_forecast(result, out or default_folder(fitted))
+        for line in result.warnings:
+            err.print(line, markup=False, soft_wrap=True)
+        err.print(f"forecast: {result.doc['flagged']} week(s) outside the band, "
+                  f"{len(result.warnings)} early warning(s)", markup=False)
+        typer.echo(json.dumps({**result.doc, "folder": str(folder)}) if as_json
+                   else str(folder / "forecast.parquet"))

@@ -1,0 +1,469 @@
+"""`simctl power`: the command-line face of the power calculator (experiments.planning).
+
+Registered by experiments/cli/__init__.py with ``app.command("power")(power)``. Leave out
+exactly one of sample size (--n or --days), --power and --mde; it is solved for. Errors are one
+line on stderr (``simctl power: <field>: <message>``) and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from experiments.planning.design import Design
+from experiments.planning.duration import Traffic
+from experiments.planning.errors import PowerInputError
+from experiments.planning.metrics import (
+    CountMetric,
+    MeanMetric,
+    Metric,
+    ProportionMetric,
+    RatioMetric,
+)
+from experiments.planning.result import PowerResult
+from experiments.planning.run_inputs import RunInputError, inputs_from_run
+from experiments.planning.solver import solve
+
+
+class MetricType(StrEnum):
+    proportion = "proportion"
+    mean = "mean"
+    ratio = "ratio"
+    count = "count"
+
+
+class VarianceFormula(StrEnum):
+    pooled = "pooled"
+    unpooled = "unpooled"
+    arcsine = "arcsine"
+
+
+class TestType(StrEnum):
+    z = "z"
+    t = "t"
+
+
+class CountModelChoice(StrEnum):
+    poisson = "poisson"
+    negbin = "negbin"
+
+
+class CorrectionChoice(StrEnum):
+    none = "none"
+    bonferroni = "bonferroni"
+    holm = "holm"
+    sidak = "sidak"
+    dunnett = "dunnett"
+
+
+class SequentialChoice(StrEnum):
+    none = "none"
+    pocock = "pocock"
+    obrien_fleming = "obrien-fleming"
+    lan_demets_obf = "lan-demets-obf"
+    lan_demets_pocock = "lan-demets-pocock"
+
+
+class ReturningChoice(StrEnum):
+    new = "new"
+    saturating = "saturating"
+
+
+_METRIC_OPTIONS: dict[str, set[str]] = {
+    "proportion": {"baseline", "variance", "continuity-correction"},
+    "mean": {"baseline", "sd", "sd-treatment", "test"},
+    "ratio": {"num-mean", "den-mean", "num-var", "den-var", "num-den-cov"},
+    "count": {"baseline", "count-model", "dispersion", "variance"},
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "proportion": ("baseline",),
+    "mean": ("sd",),
+    "ratio": ("num-mean", "den-mean", "num-var", "den-var", "num-den-cov"),
+    "count": ("baseline",),
+}
+
+
+class _CliError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+
+
+def _build_metric(metric: MetricType, given: dict[str, Any]) -> Metric:
+    """Turn the metric options into a metric object, rejecting options of other metrics."""
+    kind = metric.value
+    for name, value in given.items():
+        if value is not None and name not in _METRIC_OPTIONS[kind]:
+            raise _CliError(name, f"does not apply to --metric {kind}; remove it")
+    for name in _REQUIRED[kind]:
+        if given.get(name) is None:
+            raise _CliError(name, f"required for --metric {kind}")
+    variance = given.get("variance")
+    if kind == "proportion":
+        return ProportionMetric(
+            baseline=given["baseline"],
+            variance=(variance or VarianceFormula.pooled).value,
+            continuity_correction=bool(given.get("continuity-correction")),
+        )
+    if kind == "mean":
+        return MeanMetric(
+            sd=given["sd"],
+            sd_treatment=given.get("sd-treatment"),
+            baseline=given.get("baseline"),
+            test=(given.get("test") or TestType.z).value,
+        )
+    if kind == "ratio":
+        return RatioMetric(
+            numerator_mean=given["num-mean"],
+            denominator_mean=given["den-mean"],
+            numerator_variance=given["num-var"],
+            denominator_variance=given["den-var"],
+            covariance=given["num-den-cov"],
+        )
+    if variance is not None and variance.value == "arcsine":
+        raise _CliError("variance", "counts take pooled or unpooled")
+    model = given.get("count-model") or CountModelChoice.poisson
+    return CountMetric(
+        baseline=given["baseline"],
+        model=model.value,
+        dispersion=given.get("dispersion"),
+        variance=variance.value if variance is not None else "unpooled",
+    )
+
+
+def _parse_ratio(text: str) -> float | str:
+    if text.strip().lower() == "optimal":
+        return "optimal"
+    try:
+        value = float(text)
+    except ValueError:
+        raise _CliError("treatment-ratio", f"a number > 0 or 'optimal', got {text!r}") from None
+    return value
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN/inf; numpy scalars become plain floats."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1):
+        return f"{int(value):,}"
+    return f"{value:.{digits}g}"
+
+
+def _render(result: PowerResult, console: Console) -> None:
+    solved = result.solved_for
+    table = Table(title=f"simctl power: solved for {'sample size' if solved == 'n' else solved}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+
+    def row(name: str, value: str, is_solved: bool = False) -> None:
+        table.add_row(f"[bold]{name}[/bold] (solved)" if is_solved else name, value)
+
+    row("metric", result.metric)
+    row("variance formula", result.variance_formula)
+    if result.baseline is not None:
+        row("baseline", _fmt(result.baseline, 6))
+    row("MDE (absolute)", _fmt(result.mde_absolute, 6), solved == "mde")
+    if result.mde_relative is not None:
+        row("MDE (relative)", f"{result.mde_relative:+.4%}", solved == "mde")
+    if result.non_inferiority_margin is not None:
+        row("non-inferiority margin (absolute)", _fmt(result.non_inferiority_margin, 6))
+    row("power", f"{result.power:.4f}", solved == "power")
+    if result.power_per_test != result.power:
+        row("power per test (guardrail split)", f"{result.power_per_test:.4f}")
+    row("alpha / sides", f"{result.alpha:g} / {result.sides}")
+    if result.arms > 2:
+        row(f"correction ({result.arms - 1} comparisons)", result.correction)
+    row("alpha per comparison", f"{result.alpha_per_comparison:.4g}")
+    row("critical value (z)", f"{result.critical_value:.4f}")
+    row("treatment / control ratio", f"{result.treatment_ratio:.4g}")
+    row("n control", f"{result.n_control_units:,} ({result.n_control:.2f})", solved == "n")
+    row("n per treatment arm", f"{result.n_treatment_units:,}", solved == "n")
+    row("n total (all arms)", f"{result.n_total_units:,}", solved == "n")
+    if result.cuped_variance_factor != 1:
+        row("CUPED variance factor 1-r^2", f"{result.cuped_variance_factor:.4f}")
+    if result.clusters_control is not None:
+        row("design effect", f"{result.design_effect:.4f}")
+        row(
+            "clusters control / treatment",
+            f"{result.clusters_control:,} / {result.clusters_treatment:,}",
+        )
+    if result.days is not None:
+        row("days (exact)", f"{result.days:.2f}", solved == "n")
+        row("days (planned)", f"{result.days_rounded}")
+    if result.power_at_rounded_days is not None:
+        row("power at planned days", f"{result.power_at_rounded_days:.4f}")
+    seq = result.sequential
+    if seq is not None:
+        row("sequential", f"{seq.method}, {seq.looks} looks")
+        row("inflation factor n_max / n_fixed", f"{seq.inflation_factor:.4f}")
+        row("n fixed design (control)", f"{result.n_fixed_control:.2f}")
+        row("expected n / n_max under H1", f"{seq.expected_fraction_h1:.4f}")
+        row("expected n / n_max under H0", f"{seq.expected_fraction_h0:.4f}")
+    console.print(table)
+    if seq is not None:
+        bounds = Table(title="group-sequential boundaries (reject when |z| >= critical)")
+        for name in ("look", "information", "critical z", "nominal p", "cumulative alpha"):
+            bounds.add_column(name, justify="right")
+        for k in range(seq.looks):
+            bounds.add_row(
+                str(k + 1),
+                f"{seq.information_fractions[k]:.3f}",
+                f"{seq.critical_values[k]:.4f}",
+                f"{seq.nominal_alpha[k]:.3g}",
+                f"{seq.cumulative_alpha[k]:.4g}",
+            )
+        console.print(bounds)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    for warning in result.warnings:
+        console.print(f"warning: {warning}")
+
+
+def power(
+    metric: Annotated[MetricType, typer.Option(help="proportion, mean, ratio or count.")],
+    n: Annotated[
+        float | None,
+        typer.Option(
+            help="Units in the control arm (every arm if "
+            "--treatment-ratio 1). Leave out to solve for it."
+        ),
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Duration in days instead of --n; needs --daily-traffic.")
+    ] = None,
+    target_power: Annotated[
+        float | None, typer.Option("--power", help="Target power. Leave out to solve for it.")
+    ] = None,
+    mde: Annotated[
+        float | None,
+        typer.Option(
+            help="Treatment minus control (absolute unless --relative). Leave out to solve for it."
+        ),
+    ] = None,
+    relative: Annotated[
+        bool,
+        typer.Option(
+            "--relative", help="--mde and --non-inferiority-margin are fractions of the baseline."
+        ),
+    ] = False,
+    baseline: Annotated[
+        float | None,
+        typer.Option(help="Control proportion, count rate, or mean (means: only for --relative)."),
+    ] = None,
+    variance: Annotated[
+        VarianceFormula | None,
+        typer.Option(help="Proportions: pooled, unpooled or arcsine; counts: pooled or unpooled."),
+    ] = None,
+    continuity_correction: Annotated[
+        bool | None,
+        typer.Option("--continuity-correction", help="Fleiss continuity correction (proportions)."),
+    ] = None,
+    sd: Annotated[float | None, typer.Option(help="Standard deviation per unit (means).")] = None,
+    sd_treatment: Annotated[
+        float | None, typer.Option(help="Treatment-arm SD if different.")
+    ] = None,
+    test: Annotated[TestType | None, typer.Option(help="Means: z or t.")] = None,
+    num_mean: Annotated[float | None, typer.Option(help="Ratio: numerator mean per user.")] = None,
+    den_mean: Annotated[
+        float | None, typer.Option(help="Ratio: denominator mean per user.")
+    ] = None,
+    num_var: Annotated[float | None, typer.Option(help="Ratio: numerator variance.")] = None,
+    den_var: Annotated[float | None, typer.Option(help="Ratio: denominator variance.")] = None,
+    num_den_cov: Annotated[
+        float | None, typer.Option(help="Ratio: numerator-denominator covariance per user.")
+    ] = None,
+    count_model: Annotated[
+        CountModelChoice | None, typer.Option(help="Counts: poisson or negbin.")
+    ] = None,
+    dispersion: Annotated[
+        float | None, typer.Option(help="Negative binomial k: Var = mu + mu^2/k.")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="Family-wise significance level.")] = 0.05,
+    sides: Annotated[
+        int | None, typer.Option(help="1 or 2 (default 2; 1 with a non-inferiority margin).")
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Two-sided power also counts "
+            "rejections in the wrong direction (R strict=TRUE, pwr, statsmodels).",
+        ),
+    ] = False,
+    treatment_ratio: Annotated[
+        str, typer.Option(help="n_treatment / n_control per arm, or 'optimal' (Neyman).")
+    ] = "1",
+    arms: Annotated[int, typer.Option(help="Arms including control.")] = 2,
+    correction: Annotated[
+        CorrectionChoice, typer.Option(help="Multiple-arm correction.")
+    ] = CorrectionChoice.none,
+    non_inferiority_margin: Annotated[
+        float | None, typer.Option(help="Test H0: effect <= -margin (one-sided).")
+    ] = None,
+    guardrails: Annotated[
+        int,
+        typer.Option(
+            help="Number of guardrail tests that must also pass; power is split multiplicatively."
+        ),
+    ] = 0,
+    cuped_r: Annotated[
+        float, typer.Option(help="Correlation with the pre-period covariate.")
+    ] = 0.0,
+    icc: Annotated[float, typer.Option(help="Intra-cluster correlation.")] = 0.0,
+    cluster_size: Annotated[float | None, typer.Option(help="Mean units per cluster.")] = None,
+    cluster_cv: Annotated[
+        float, typer.Option(help="Coefficient of variation of cluster sizes.")
+    ] = 0.0,
+    sequential: Annotated[
+        SequentialChoice, typer.Option(help="Group-sequential boundary.")
+    ] = SequentialChoice.none,
+    looks: Annotated[int, typer.Option(help="Equally spaced analyses (incl. the final).")] = 1,
+    daily_traffic: Annotated[
+        float | None, typer.Option(help="Eligible users (visits) per day.")
+    ] = None,
+    allocation: Annotated[float, typer.Option(help="Share of eligible traffic enrolled.")] = 1.0,
+    returning: Annotated[
+        ReturningChoice,
+        typer.Option(
+            help="new: every visit a new user; saturating: unique users saturate at --population."
+        ),
+    ] = ReturningChoice.new,
+    population: Annotated[
+        float | None, typer.Option(help="Total users (saturating model).")
+    ] = None,
+    round_weeks: Annotated[
+        bool, typer.Option("--round-weeks", help="Round the duration up to whole weeks.")
+    ] = False,
+    max_n: Annotated[float, typer.Option(help="Largest n per arm searched.")] = 1e9,
+    from_run: Annotated[
+        Path | None, typer.Option(help="Take baseline, variance and daily traffic from a "
+                                  "simctl run folder (typed options win).")
+    ] = None,
+    run_metric: Annotated[
+        str | None, typer.Option(help="With --from-run: the run's metric to size for, e.g. "
+                                 "registration_rate (proportion), gmv (mean), purchases (count), "
+                                 "aov (ratio).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
+    try:
+        if from_run is not None:
+            if run_metric is None:
+                raise _CliError("run-metric", "--from-run needs --run-metric NAME")
+            try:
+                found = inputs_from_run(from_run, metric.value, run_metric)
+            except RunInputError as exc:
+                raise _CliError(exc.field, str(exc)) from None
+            typed = {"baseline": baseline, "sd": sd, "daily-traffic": daily_traffic,
+                     "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
+                     "den-var": den_var, "num-den-cov": num_den_cov, "dispersion": dispersion,
+                     "count-model": count_model}
+            take = {k: v for k, v in found.items() if typed.get(k) is None}
+            baseline = take.get("baseline", baseline)
+            sd = take.get("sd", sd)
+            daily_traffic = take.get("daily-traffic", daily_traffic)
+            num_mean, den_mean = take.get("num-mean", num_mean), take.get("den-mean", den_mean)
+            num_var, den_var = take.get("num-var", num_var), take.get("den-var", den_var)
+            num_den_cov = take.get("num-den-cov", num_den_cov)
+            dispersion = take.get("dispersion", dispersion)
+            if "count-model" in take:
+                count_model = CountModelChoice(take["count-model"])
+        elif run_metric is not None:
+            raise _CliError("run-metric", "--run-metric goes with --from-run RUN_DIR")
+        metric_object = _build_metric(
+            metric,
+            {
+                "baseline": baseline,
+                "variance": variance,
+                "continuity-correction": continuity_correction,
+                "sd": sd,
+                "sd-treatment": sd_treatment,
+                "test": test,
+                "num-mean": num_mean,
+                "den-mean": den_mean,
+                "num-var": num_var,
+                "den-var": den_var,
+                "num-den-cov": num_den_cov,
+                "count-model": count_model,
+                "dispersion": dispersion,
+            },
+        )
+        traffic_given = daily_traffic is not None
+        if not traffic_given:
+            for name, value, default in (
+                ("allocation", allocation, 1.0),
+                ("returning", returning, ReturningChoice.new),
+                ("population", population, None),
+                ("round-weeks", round_weeks, False),
+            ):
+                if value != default:
+                    raise _CliError(name, "needs --daily-traffic")
+        if sequential is not SequentialChoice.none and looks < 2:
+            raise _CliError("looks", f"--sequential {sequential.value} needs --looks >= 2")
+        design = Design(
+            alpha=alpha,
+            sides=sides if sides is not None else (1 if non_inferiority_margin else 2),
+            treatment_ratio=_parse_ratio(treatment_ratio),  # type: ignore[arg-type]
+            arms=arms,
+            correction=correction.value,
+            non_inferiority_margin=non_inferiority_margin,
+            guardrails=guardrails,
+            cuped_r=cuped_r,
+            icc=icc,
+            cluster_size=cluster_size,
+            cluster_cv=cluster_cv,
+            sequential=sequential.value,
+            looks=looks,
+            strict=strict,
+            max_n=max_n,
+        )
+        traffic = (
+            Traffic(
+                daily_traffic=daily_traffic,
+                allocation=allocation,
+                returning=returning.value,
+                population=population,
+                round_weeks=round_weeks,
+            )
+            if daily_traffic is not None
+            else None
+        )
+        result = solve(
+            metric_object,
+            design,
+            n=n,
+            power=target_power,
+            mde=mde,
+            relative=relative,
+            traffic=traffic,
+            days=days,
+        )
+    except (PowerInputError, _CliError) as error:
+        sys.stderr.write(f"simctl power: {error}\n")
+        raise typer.Exit(2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(_clean(asdict(result))) + "\n")
+        return
+    _render(result, Console(width=110))

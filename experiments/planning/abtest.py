@@ -1,0 +1,271 @@
+"""In-market A/B tests: what an analyst would estimate, what is true, and the bias between.
+
+All arms live in one simulated market, so a treated user's shares reach control users as they
+would in reality (interference). For each design (randomisation unit, market size) and
+replicate, one task simulates three markets with common random numbers (same seed, same
+replicate, same arm labels, so the same graph, assignment and streams):
+
+* mixed: the experiment as written. The **estimated effect** is the user-level comparison of
+  the arms: per eligible user, the primary metric summed over the test window. Unit user: a
+  Welch t test on per-user values (a ratio metric: the delta method on per-user numerator and
+  denominator). Unit cluster or ego: the same per-user mean, tested with the delta method on
+  unit totals (sum of the metric / eligible users per unit), i.e. cluster-robust.
+* all-treatment and all-control: every arm set to the treatment's (control's) values. The
+  **true global effect** is the per-eligible-user difference between the two markets; the
+  **bias** is estimated minus true. The all-control market, which still carries the arm labels,
+  is also an **A/A test**: the same analysis must reject at alpha.
+
+Over R replicates: empirical power (rejections in the mixed market), the A/A rejection rate and
+CI coverage of the true effect (mean over replicates), each with its Monte Carlo standard
+error, next to the analytic power of `experiments.planning.solver.solve` for the same baseline,
+variances, arm sizes and effect (with the design effect of the measured intra-cluster
+correlation for cluster and ego units). Durations are read from one simulation per task
+(per-user totals at several checkpoint days), so every (unit, size, duration) is a design
+without extra runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from experiments.planning.ab_reading import compare, metric_values, moments, pooled_mean, user_frame
+from experiments.runs.evaluator import Task, all_values, evaluate, stop_at_failure
+from sim.engine import UserTally, simulate, user_events
+from sim.errors import InputError
+from sim.metrics import METRICS, counter_columns
+from sim.scenario import Scenario
+
+UNITS = ("user", "cluster", "ego")
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+def per_user_problem(scenario: Scenario, name: str) -> str | None:
+    """Why a metric cannot be compared per user in this scenario (None if it can)."""
+    if name not in METRICS:
+        return f"unknown metric {name!r}; expected one of: {', '.join(sorted(METRICS))}"
+    metric = METRICS[name]
+    if metric.kind == "stock":
+        return f"{name} is a stock (a level on the last day), not a per-user total; use a flow " \
+               "such as purchases, gmv or new_users"
+    events = set(user_events(scenario))
+    allowed = events | {f"{e}_amount" for e in events}
+    missing = sorted(c for c in counter_columns(name) if c not in allowed)
+    if missing:
+        return f"{name} needs {', '.join(missing)}, which no mechanic of this scenario records " \
+               "per user (channel costs and stocks have no user)"
+    return None
+
+
+def check_ab(scenario: Scenario) -> list[str]:
+    """The experiment block an A/B simulation needs; InputError (located) when it is not."""
+    exp = scenario.experiment
+    if exp is None:
+        raise InputError([scenario.problem(("experiment",), "an A/B simulation needs an "
+                                           "experiment: block with arms and a primary_metric")])
+    problems = []
+    if len(exp.arms) != 2:
+        problems.append(scenario.problem(("experiment", "arms"), f"simctl ab compares a "
+                                         f"control with one treatment; found {len(exp.arms)} "
+                                         "arms"))
+    if exp.launch is not None:
+        problems.append(scenario.problem(("experiment", "launch"), "simctl ab launches each "
+                                         "arm in a market of its own; remove launch"))
+    if exp.primary_metric is None:
+        problems.append(scenario.problem(("experiment",), "set experiment.primary_metric, "
+                                         "e.g. purchases"))
+    names = [(("experiment", "primary_metric"), exp.primary_metric)] + [
+        (("experiment", "guardrail_metrics", i), m) for i, m in enumerate(exp.guardrail_metrics)]
+    for where, name in names:
+        if name is None:
+            continue
+        reason = per_user_problem(scenario, name)
+        if reason:
+            problems.append(scenario.problem(where, reason))
+    if problems:
+        raise InputError(problems)
+    return [exp.primary_metric, *exp.guardrail_metrics]  # type: ignore[list-item]
+
+
+def default_durations(scenario: Scenario) -> tuple[int, ...]:
+    exp = scenario.experiment
+    assert exp is not None
+    return (exp.last_day(scenario.days) - exp.start_day + 1,)
+
+
+def check_durations(scenario: Scenario, durations: Iterable[int]) -> tuple[int, ...]:
+    exp = scenario.experiment
+    assert exp is not None
+    out = tuple(sorted(set(int(d) for d in durations)))
+    room = scenario.days - exp.start_day
+    bad = [d for d in out if not 1 <= d <= room]
+    if bad:
+        raise InputError([scenario.problem(("experiment", "duration_days"),
+                                           f"durations {bad} do not fit: 1..{room} days from "
+                                           f"start_day {exp.start_day} in a {scenario.days}-day "
+                                           "horizon")])
+    return out
+
+
+# --- the three markets of a design -------------------------------------------------------------
+
+
+def _rebuild(scenario: Scenario, data: dict[str, Any]) -> Scenario:
+    out = Scenario.model_validate(data)
+    out._source, out._lines = scenario._source, scenario._lines
+    return out
+
+
+def markets(scenario: Scenario, unit: str, size: int,
+            days: int) -> tuple[Scenario, Scenario, Scenario]:
+    """(mixed, all-treatment, all-control) for a design: the same arms, shares and unit (so
+    the same labels and streams), the horizon cut to `days`. The two counterfactual markets
+    launch one arm (`experiment.launch`): they are the mixed market, draw for draw, until
+    start_day, and differ only by the arms' settings from it."""
+    data = scenario.model_dump(mode="python")
+    data["experiment"]["unit"] = unit
+    data["experiment"]["duration_days"] = None
+    data["market"]["size"] = size
+    data["days"] = days
+    arms = data["experiment"]["arms"]
+    out = []
+    for launch in (None, arms[1]["name"], arms[0]["name"]):
+        out.append(_rebuild(scenario, {**data, "experiment": {**data["experiment"],
+                                                              "launch": launch}}))
+    return out[0], out[1], out[2]
+
+
+@dataclass(frozen=True)
+class AbTask:
+    """One (design, replicate): picklable, run anywhere by `run_ab_task`."""
+
+    design: int
+    unit: str
+    size: int
+    replicate: int
+    mixed: Scenario
+    all_treatment: Scenario
+    all_control: Scenario
+    metrics: tuple[str, ...]
+    durations: tuple[int, ...]
+    alpha: float = 0.05
+
+
+
+def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
+    """Simulate the three markets of one (design, replicate) and analyse every duration and
+    metric: one row each with the estimate, its test, the true effect and the A/A test."""
+    started = time.perf_counter()
+    exp = task.mixed.experiment
+    assert exp is not None
+    events = sorted({c.removesuffix("_amount") for m in task.metrics
+                     for c in counter_columns(m)} & set(user_events(task.mixed)))
+    checkpoints = tuple(exp.start_day + d - 1 for d in task.durations)
+    tally = UserTally(tuple(events), exp.start_day, checkpoints)
+    runs = {name: simulate(s, task.replicate, tally=tally).extras for name, s in
+            (("mixed", task.mixed), ("treatment", task.all_treatment),
+             ("control", task.all_control))}
+    rows = [row for duration, last in zip(task.durations, checkpoints, strict=True)
+            for row in _duration_rows(task, runs, events, duration, last)]
+    for row in rows:
+        row["seconds"] = time.perf_counter() - started
+    return rows
+
+
+def _duration_rows(task: AbTask, runs: dict[str, dict[str, np.ndarray]], events: list[str],
+                   duration: int, last: int) -> list[dict[str, Any]]:
+    """One row per metric for a test read on day `last`: who is eligible in each market, then
+    the comparison of the arms, the A/A test and the true effect."""
+    exp = task.mixed.experiment
+    assert exp is not None
+    eligible = {}
+    for name, extras in runs.items():
+        joined = extras["user.acquired_day"]
+        eligible[name] = np.ones(len(joined), bool) if exp.eligibility == "all" else (
+            (joined >= exp.start_day) & (joined <= last))
+    frames = {name: user_frame(extras, events, last) for name, extras in runs.items()}
+    return [{"design": task.design, "unit": task.unit, "size": task.size,
+             "replicate": task.replicate, "duration": duration, "metric": metric,
+             **_metric_figures(task, metric, runs, frames, eligible)}
+            for metric in task.metrics]
+
+
+def _metric_figures(task: AbTask, metric: str, runs: dict[str, dict[str, np.ndarray]],
+                    frames: dict[str, pd.DataFrame],
+                    eligible: dict[str, np.ndarray]) -> dict[str, Any]:
+    arm = runs["mixed"]["user.arm"]
+    unit = None if task.unit == "user" else runs["mixed"]["user.unit"]
+    values = {}
+    for name in runs:
+        x, y = metric_values(frames[name], metric)
+        e = eligible[name]
+        values[name] = (x[e], None if y is None else y[e])
+    e = eligible["mixed"]
+    test = compare(*values["mixed"], arm[e], None if unit is None else unit[e], task.alpha)
+    ec = eligible["control"]
+    aa = compare(*values["control"], arm[ec], None if unit is None else unit[ec], task.alpha)
+    true_t, true_c = pooled_mean(*values["treatment"]), pooled_mean(*values["control"])
+    return dict(
+        n_control=int((arm[e] == 0).sum()), n_treatment=int((arm[e] == 1).sum()),
+        estimate=test.absolute_effect if test else math.nan,
+        se=test.se if test else math.nan,
+        ci_lower=test.ci_lower if test else math.nan,
+        ci_upper=test.ci_upper if test else math.nan,
+        p_value=test.p_value if test else math.nan,
+        reject=bool(test is not None and test.p_value < task.alpha),
+        aa_estimate=aa.absolute_effect if aa else math.nan,
+        aa_p_value=aa.p_value if aa else math.nan,
+        aa_reject=bool(aa is not None and aa.p_value < task.alpha),
+        true_treatment=true_t, true_control=true_c, true_effect=true_t - true_c,
+        **moments(values["control"], values["treatment"], arm[ec],
+                  None if unit is None else unit[ec]))
+
+
+# --- many tasks through the evaluator ----------------------------------------------------------
+
+
+def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],
+               durations: tuple[int, ...], replicates: int, alpha: float) -> list[Task]:
+    """One evaluator task per (design, replicate): the design is the task's point."""
+    metrics = tuple(check_ab(scenario))
+    exp = scenario.experiment
+    assert exp is not None
+    days = exp.start_day + max(durations)
+    tasks = []
+    for d, (unit, size) in enumerate((u, s) for u in units for s in sizes):
+        mixed, treated, control = markets(scenario, unit, size, days)
+        tasks += [Task(d, r, run_ab_task, (AbTask(d, unit, size, r, mixed, treated, control,
+                                                  metrics, durations, alpha),))
+                  for r in range(replicates)]
+    return tasks
+
+
+def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] = ("user",),
+                sizes: Iterable[int] | None = None, durations: Iterable[int] | None = None,
+                replicates: int = 100, alpha: float = 0.05,
+                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """Every (design, replicate) row; see `summarise` for the figures over replicates. Every
+    replicate counts, so the first task that fails stops the rest (TaskError names it)."""
+    check_ab(scenario)
+    units = list(units)
+    for unit in units:
+        if unit not in UNITS:
+            raise InputError([scenario.problem(("experiment", "unit"), f"unknown unit "
+                                               f"{unit!r}; expected one of: {', '.join(UNITS)}")])
+    chosen = check_durations(scenario, durations or default_durations(scenario))
+    tasks = plan_tasks(scenario, units, list(sizes or [scenario.market.size]), chosen,
+                       replicates, alpha)
+    tick = None if progress is None else (lambda done, total, failed: progress(1))
+    outcomes = evaluate(executor, tasks, on_outcome=stop_at_failure, progress=tick)
+    rows = [row for result in all_values(outcomes) for row in result]
+    return pd.DataFrame(rows).sort_values(["design", "duration", "metric", "replicate"],
+                                          ignore_index=True)

@@ -1,0 +1,181 @@
+"""The solved design as the calculator reports it: whole units and clusters, the duration,
+the power over guardrails, and the notes and warnings that say how each number was made."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from experiments.planning.design import cuped_variance_factor, design_effect
+from experiments.planning.duration import Traffic, days_needed, rounded_days, users_after
+from experiments.planning.fixed import FixedDesign
+from experiments.planning.metrics import metric_baseline, metric_kind, uses_t, variance_formula
+from experiments.planning.sequential import SequentialDesign, naive_peeking_false_positive_rate
+
+
+@dataclass(frozen=True)
+class PowerResult:
+    """All quantities of the solved design; ``solved_for`` names the one that was computed."""
+
+    solved_for: Literal["n", "power", "mde"]
+    metric: str
+    variance_formula: str
+    test: str
+    alpha: float
+    sides: int
+    arms: int
+    correction: str
+    alpha_per_comparison: float
+    critical_value: float
+    power: float
+    power_per_test: float
+    mde_absolute: float
+    mde_relative: float | None
+    mde_input_scale: Literal["absolute", "relative"]
+    baseline: float | None
+    treatment_value: float | None
+    non_inferiority_margin: float | None
+    treatment_ratio: float
+    n_control: float
+    n_treatment: float
+    n_control_units: int
+    n_treatment_units: int
+    n_total_units: int
+    n_fixed_control: float
+    cuped_variance_factor: float
+    design_effect: float
+    clusters_control: int | None
+    clusters_treatment: int | None
+    days: float | None
+    days_rounded: int | None
+    power_at_rounded_days: float | None
+    sequential: SequentialDesign | None
+    naive_peeking_false_positive_rate: float | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class Sizing:
+    """The solved design before guardrails and duration are added."""
+
+    delta: float
+    n_control: float
+    n_fixed: float
+    per_test_power: float
+    sequential: SequentialDesign | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _duration(problem: FixedDesign, sizing: Sizing, traffic: Traffic | None,
+              days: float | None, total_units: int, solved_for: str,
+              ) -> tuple[float | None, int | None, float | None]:
+    """Exact and planned days, and the power at the planned (rounded) days of a fixed design."""
+    if traffic is None:
+        return None, None, None
+    d = problem.design
+    exact = float(days) if days is not None else days_needed(total_units, traffic)
+    planned = rounded_days(days if days is not None else exact, traffic.round_weeks)
+    power_rounded = None
+    if solved_for == "n" and d.sequential == "none":
+        ratio = problem.ratio(sizing.delta)
+        n_at_rounded = users_after(planned, traffic) / (1 + d.comparisons * ratio)
+        power_rounded = problem.power(n_at_rounded, sizing.delta) ** (d.guardrails + 1)
+    return exact, planned, power_rounded
+
+
+def _notes(problem: FixedDesign, sizing: Sizing, overall_power: float) -> list[str]:
+    d = problem.design
+    notes = list(sizing.notes)
+    if d.correction == "holm" and d.comparisons > 1:
+        notes.append("holm sized at its first step (alpha/m, as Bonferroni): conservative")
+    if d.guardrails:
+        notes.append(
+            f"guardrails: each of 1 + {d.guardrails} tests sized for power "
+            f"{sizing.per_test_power:.4f} so that the product (all pass, independent tests) is "
+            f"{overall_power:.4f}"
+        )
+    if d.sequential != "none" and uses_t(problem.metric):
+        notes.append("group-sequential boundaries use the normal approximation")
+    if d.treatment_ratio == "optimal":
+        notes.append(
+            "optimal ratio: Neyman allocation n_t/n_c = (sd_t/sd_c)/sqrt(m), minimising the "
+            "total n for the variance of each treatment-vs-control difference"
+        )
+    return notes
+
+
+def _peeking(problem: FixedDesign, ratio: float) -> tuple[float | None, list[str]]:
+    """The false-positive rate of unadjusted looks, and the warning that says so."""
+    d = problem.design
+    if d.looks <= 1:
+        return None, []
+    alpha = problem.alpha_per_comparison(ratio)
+    rate = naive_peeking_false_positive_rate(d.looks, alpha, d.sides)
+    return rate, [
+        f"peeking at {d.looks} equally spaced looks with an unadjusted test at "
+        f"alpha {alpha:.3g} gives a false-positive rate of {rate:.3f} (Armitage et al. 1969)"
+        + ("; use --sequential" if d.sequential == "none" else "")
+    ]
+
+
+def _units(n: float) -> int:
+    return math.ceil(n - 1e-9)
+
+
+def build_result(problem: FixedDesign, solved_for: str, sizing: Sizing, traffic: Traffic | None,
+            days: float | None, relative: bool) -> PowerResult:
+    """Round to whole units and clusters, add duration, guardrails, notes and warnings."""
+    d, metric, delta = problem.design, problem.metric, sizing.delta
+    ratio = problem.ratio(delta)
+    n_treatment = sizing.n_control * ratio
+    n_control_units, n_treatment_units = _units(sizing.n_control), _units(n_treatment)
+    n_total_units = n_control_units + d.comparisons * n_treatment_units
+    overall_power = sizing.per_test_power ** (d.guardrails + 1)
+    clusters_control = clusters_treatment = None
+    if d.cluster_size is not None:
+        clusters_control = _units(sizing.n_control / d.cluster_size)
+        clusters_treatment = _units(n_treatment / d.cluster_size)
+    days_exact, days_round, power_rounded = _duration(problem, sizing, traffic, days,
+                                                      n_total_units, solved_for)
+    naive_fpr, warnings = _peeking(problem, ratio)
+    baseline = metric_baseline(metric)
+    return PowerResult(
+        solved_for=solved_for,  # type: ignore[arg-type]
+        metric=metric_kind(metric),
+        variance_formula=variance_formula(metric),
+        test="t" if uses_t(metric) else "z",
+        alpha=d.alpha,
+        sides=d.sides,
+        arms=d.arms,
+        correction=d.correction,
+        alpha_per_comparison=problem.alpha_per_comparison(ratio),
+        critical_value=problem.critical_value(ratio, None),
+        power=overall_power,
+        power_per_test=sizing.per_test_power,
+        mde_absolute=delta,
+        mde_relative=delta / abs(baseline) if baseline not in (None, 0) else None,
+        mde_input_scale="relative" if relative else "absolute",
+        baseline=baseline,
+        treatment_value=baseline + delta if baseline is not None else None,
+        non_inferiority_margin=d.non_inferiority_margin,
+        treatment_ratio=ratio,
+        n_control=sizing.n_control,
+        n_treatment=n_treatment,
+        n_control_units=n_control_units,
+        n_treatment_units=n_treatment_units,
+        n_total_units=n_total_units,
+        n_fixed_control=sizing.n_fixed,
+        cuped_variance_factor=cuped_variance_factor(d.cuped_r),
+        design_effect=design_effect(d.icc, d.cluster_size, d.cluster_cv),
+        clusters_control=clusters_control,
+        clusters_treatment=clusters_treatment,
+        days=days_exact,
+        days_rounded=days_round,
+        power_at_rounded_days=power_rounded,
+        sequential=sizing.sequential,
+        naive_peeking_false_positive_rate=naive_fpr,
+        notes=tuple(_notes(problem, sizing, overall_power)),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,180 @@
+"""Executors: one `concurrent.futures.Executor` interface whether tasks run here, in a process pool
+or on a Dask cluster, so sweeps, sensitivity and optimisation never care where they run.
+
+    serial            in this process, one task at a time (debuggable, monkeypatchable)
+    processes:N       a spawn-based ProcessPoolExecutor (safe with threads, same on every OS)
+    dask-local:N      a LocalCluster of N single-threaded worker processes on 127.0.0.1
+                      (its dashboard on a free loopback port: `None` would mean :8787)
+    dask://HOST:PORT  a running Dask scheduler (see docs/sweeps.md to start one)
+
+Use them as context managers: leaving the block shuts pools down and closes Dask clusters.
+Every executor has `workers` (how many tasks run at once), used to size submission windows.
+Tasks go through `experiments.runs.evaluator`, which bounds, captures and retries them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any
+
+from sim.errors import InputError, Problem
+
+EXAMPLES = "serial, processes:2, dask-local:2 or dask://HOST:8786"
+CONNECT_TIMEOUT = "3s"
+
+
+def _bad(spec: str, message: str) -> InputError:
+    return InputError([Problem("--executor", None, "", f"{spec!r}: {message}")])
+
+
+class SerialExecutor(Executor):
+    """Runs each task at submit time in this process; exceptions land in the future."""
+
+    workers = 1
+    spec = "serial"
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # KeyboardInterrupt must stop the caller, not the task
+            future.set_exception(exc)
+        return future
+
+
+class ProcessExecutor(Executor):
+    """A process pool started with `spawn` (no inherited threads or locks, as on macOS/Windows)
+    that can be renewed: when a worker dies the pool is broken for good (BrokenProcessPool), so
+    the evaluator asks for a fresh one (`renew`) and re-runs what was lost. `generation` counts
+    the pools, so a pool is replaced once however many lost futures report the same death."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.spec = f"processes:{workers}"
+        self.generation = 0
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers,
+                                   mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def renew(self, generation: int) -> None:
+        """Replace the pool of `generation` (broken: a worker died) with a fresh one."""
+        if generation != self.generation:
+            return  # already replaced
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+        self.generation += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
+class DaskExecutor(Executor):
+    """`Client.get_executor()` plus ownership of the client (and the LocalCluster, if ours)."""
+
+    def __init__(self, client: Any, cluster: Any | None, spec: str) -> None:
+        self.client, self.cluster, self.spec = client, cluster, spec
+        self._inner = client.get_executor(pure=False)
+        self.workers = max(1, sum(client.nthreads().values()))
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        return self._inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        try:
+            self._inner.shutdown(wait=wait and not cancel_futures)
+        finally:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _count(spec: str, raw: str) -> int:
+    if not re.fullmatch(r"[1-9]\d*", raw):
+        raise _bad(spec, f"the worker count must be a whole number >= 1; expected {EXAMPLES}")
+    return int(raw)
+
+
+def make_executor(spec: str) -> Executor:
+    """An Executor for a spec string; bad specs and unreachable schedulers are InputErrors."""
+    spec = spec.strip()
+    if spec == "serial":
+        return SerialExecutor()
+    kind, _, rest = spec.partition(":")
+    if kind == "processes":
+        return ProcessExecutor(_count(spec, rest))
+    if kind == "dask-local":
+        return _dask_local(spec, _count(spec, rest))
+    if spec.startswith(("dask://", "tcp://")):
+        return _dask_remote(spec)
+    raise _bad(spec, f"unknown executor; expected {EXAMPLES}")
+
+
+def _dask_modules() -> tuple[Any, Any]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError([Problem("--executor", None, "", "Dask is not installed; pip install "
+                                  "'growthsim[distributed]' or use processes:N")]) from None
+    return Client, LocalCluster
+
+
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in workers; setting it at all turns off glibc's
+# dynamic mmap threshold, so every large numpy array is mmapped and page-faulted afresh: the
+# engine ran ~1.6x slower per point (measured). None unsets it (distributed's documented way).
+WORKER_ENV = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def _dask_local(spec: str, workers: int) -> DaskExecutor:
+    import dask
+
+    client_cls, cluster_cls = _dask_modules()
+    with dask.config.set(WORKER_ENV):
+        cluster = cluster_cls(n_workers=workers, threads_per_worker=1, processes=True,
+                              host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    try:
+        client = client_cls(cluster)
+        client.wait_for_workers(workers, timeout=60)
+    except BaseException:
+        cluster.close()
+        raise
+    return DaskExecutor(client, cluster, spec)
+
+
+def _dask_remote(spec: str) -> DaskExecutor:
+    client_cls, _ = _dask_modules()
+    address = spec.removeprefix("dask://").removeprefix("tcp://")
+    if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]:]+:\d+", address):
+        raise _bad(spec, "expected dask://HOST:PORT, e.g. dask://10.0.0.5:8786")
+    try:
+        client = client_cls(f"tcp://{address}", timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _bad(spec, f"cannot reach a Dask scheduler at tcp://{address} within "
+                   f"{CONNECT_TIMEOUT} ({reason[:120]}); start one with `dask scheduler "
+                   "--port PORT` (docs/sweeps.md)") from None
+    if not client.nthreads():
+        try:
+            client.wait_for_workers(1, timeout=30)
+        except (OSError, TimeoutError):
+            client.close()
+            raise _bad(spec, "the scheduler has no workers; start some with `dask worker "
+                       f"tcp://{address} --nthreads 1`") from None
+    return DaskExecutor(client, None, spec)
+
+
+def describe(executor: Executor) -> str:
+    return str(getattr(executor, "spec", type(executor).__name__))
+
+
+def workers_of(executor: Executor) -> int:
+    return int(getattr(executor, "workers", os.cpu_count() or 1))

@@ -1,0 +1,214 @@
+"""Optimisation with Optuna: ask a batch of trials, evaluate them together through the executor,
+tell the results; repeat. The study lives in SQLite inside the run folder.
+
+Noise-aware: every trial's objective and constraint metrics are means over R replicates that
+share random numbers across trials (the scenario seed is fixed), so two trials differ by their
+parameters, not by luck. Constraints (`metric<=value`, `metric>=value`) go to Optuna's
+constraints_func (TPESampler supports it); the best trial is the best feasible one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from experiments.report.pages import page
+from experiments.runs.design import Design, ParamSpec, validate_design
+from experiments.runs.evaluator import Progress
+from experiments.runs.folders import BASE_FILE, new_folder
+from experiments.runs.outputs import _json_safe
+from experiments.runs.point import mean_metrics
+from experiments.runs.sensitivity import bounds_specs, check_metrics
+from sim.errors import InputError, Problem
+from sim.scenario import Scenario
+
+
+def parse_constraint(text: str) -> tuple[str, str, float]:
+    """`metric<=50` / `metric>=0.2` -> (metric, op, bound)."""
+    match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*", text)
+    if not match:
+        raise InputError([Problem("--constraint", None, "", f"{text!r}: expected metric<=value "
+                                  "or metric>=value, e.g. \"churned_users<=500\"")])
+    metric, op, raw = match.groups()
+    check_metrics([metric], "--constraint")
+    try:
+        return metric, op, float(raw)
+    except ValueError:
+        raise InputError([Problem("--constraint", None, "", f"{text!r}: {raw!r} is not a "
+                                  "number")]) from None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What to optimise, checked: the parameters' bounds, the objective and the constraints."""
+
+    base: Scenario
+    specs: list[ParamSpec]
+    metric: str
+    maximize: bool
+    constraints: list[str]
+    limits: list[tuple[str, str, float]]
+    trials: int
+    batch: int
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(dict.fromkeys([self.metric, *(m for m, _, _ in self.limits)]))
+
+    @property
+    def names(self) -> list[str]:
+        return [s.path for s in self.specs]
+
+
+def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
+                 constraints: list[str], trials: int, batch: int, executor: Executor,
+                 out_root: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the study, then write best.yaml, trials.parquet, study.db and report.html."""
+    check_metrics([metric], "--maximize" if maximize else "--minimize")
+    limits = [parse_constraint(c) for c in constraints]
+    specs = bounds_specs(base, params, "optimize")
+    if trials < 1 or batch < 1:
+        raise InputError([Problem("--trials", None, "", "--trials and --batch must be >= 1")])
+    request = _Request(base, specs, metric, maximize, constraints, limits, trials, batch)
+    result: dict[str, Any] = {
+        "kind": "optimize", "scenario": base.name, "seed": base.seed,
+        "replicates": base.replicates, "objective": metric,
+        "direction": "maximize" if maximize else "minimize", "constraints": constraints,
+        "params": request.names, "trials": trials, "batch": batch}
+    failures: list[str] = []
+
+    def write(folder: Path) -> None:
+        rows = _run_study(folder, request, executor, failures, progress)
+        _write_outputs(folder, request, pd.DataFrame(rows), result, failures)
+
+    run_dir = new_folder(base, "optimize", write, out_root)
+    result["failed"] = len(failures)
+    if result["best_params"] is None:
+        result["failed"] = result["failed"] or 1  # exit 1: nothing met the constraints
+        headline = f"no trial met every constraint in {trials} trials (see the report)"
+    else:
+        headline = (f"best {metric} {result['best_value']:.6g} at "
+                    f"{json.dumps(result['best_params'])} after {trials} trials")
+    return {**_json_safe(result), "run_dir": str(run_dir), "headline": headline}
+
+
+def _run_study(folder: Path, request: _Request, executor: Executor, failures: list[str],
+               progress: Progress | None) -> list[dict[str, Any]]:
+    """Ask a batch, evaluate it through the executor (means over replicates), tell; one row
+    per trial. The study lives in the run folder's study.db."""
+    base, trials = request.base, request.trials
+    # Constraints are set on each trial (Trial.set_constraint); TPE reads them (Optuna >= 5).
+    sampler = optuna.samplers.TPESampler(
+        seed=base.seed % 2**32, n_startup_trials=min(10, max(request.batch, trials // 3)))
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=base.name, storage=storage, sampler=sampler,
+                                direction="maximize" if request.maximize else "minimize")
+    distributions = {
+        s.path: (optuna.distributions.IntDistribution(int(s.low), int(s.high)) if s.integer
+                 else optuna.distributions.FloatDistribution(s.low, s.high))
+        for s in request.specs}
+    rows: list[dict[str, Any]] = []
+    while len(rows) < trials:
+        asked = [study.ask(distributions)
+                 for _ in range(min(request.batch, trials - len(rows)))]
+        points = [dict(t.params) for t in asked]
+        scenarios = validate_design(base, Design("optimize", request.specs, points))
+        values, errors = mean_metrics(executor, scenarios, base.replicates, request.outputs,
+                                      _so_far(progress, len(rows) * base.replicates,
+                                              trials * base.replicates, len(failures)))
+        failures.extend(errors)
+        rows += [_tell(study, trial, point, vals, request)
+                 for trial, point, vals in zip(asked, points, values, strict=True)]
+    storage.engine.dispose()
+    return rows
+
+
+def _so_far(progress: Progress | None, done: int, total: int, failed: int) -> Progress | None:
+    """A batch's progress as progress of the whole study."""
+    if progress is None:
+        return None
+    return lambda d, _, f: progress(done + d, total, failed + f)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, point: dict[str, Any], vals: np.ndarray,
+          request: _Request) -> dict[str, Any]:
+    """Tell the study a trial's objective and constraint slacks (a failed trial: FAIL)."""
+    found = dict(zip(request.outputs, (float(v) for v in vals), strict=True))
+    slack = [(found[m] - b) if op == "<=" else (b - found[m]) for m, op, b in request.limits]
+    row = {"trial": trial.number, **point, **found, "feasible": all(s <= 0 for s in slack)}
+    if any(math.isnan(v) for v in found.values()):
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return row
+    for text, value in zip(request.constraints, slack, strict=True):
+        trial.set_constraint(text, value)
+    study.tell(trial, found[request.metric])
+    return row
+
+
+def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
+                   result: dict[str, Any], failures: list[str]) -> None:
+    """trials.parquet, the base scenario, best.yaml (if a trial is feasible), summary.json and
+    report.html; `result` gets the best trial."""
+    base, metric = request.base, request.metric
+    table.to_parquet(folder / "trials.parquet", index=False)
+    (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
+    ok = table[table["feasible"] & table[metric].notna()]
+    if ok.empty:  # the folder still shows every trial; no best.yaml
+        result.update(best_params=None, best_value=None, best_trial=None)
+    else:
+        best = ok.loc[ok[metric].idxmax() if request.maximize else ok[metric].idxmin()]
+        best_point = {s.path: (int(best[s.path]) if s.integer else float(best[s.path]))
+                      for s in request.specs}
+        best_scenario = validate_design(base, Design("best", request.specs, [best_point]))[0]
+        (folder / "best.yaml").write_text(best_scenario.to_yaml(), "utf-8")
+        result.update(best_params=best_point, best_value=float(best[metric]),
+                      best_trial=int(best["trial"]))
+    doc = _json_safe({**result, "failures": failures[:100]})
+    (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
+    (folder / "report.html").write_text(
+        _report(base, table, doc, request.names, request.limits), "utf-8")
+
+
+def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: list[str],
+            limits: list[tuple[str, str, float]]) -> str:
+    """Trade-off plot: objective against each constraint metric (feasible in colour) and
+    against each parameter."""
+    metric = doc["objective"]
+    xs = [m for m, _, _ in limits] + names
+    fig = make_subplots(rows=1, cols=len(xs), subplot_titles=[f"{metric} vs {x}" for x in xs])
+    colour = np.where(table["feasible"], "#1f77b4", "#bbbbbb")
+    for i, x in enumerate(xs):
+        fig.add_trace(go.Scatter(x=table[x], y=table[metric], mode="markers",
+                                 marker={"color": colour, "size": 7},
+                                 text=[f"trial {t}" for t in table["trial"]], showlegend=False),
+                      row=1, col=i + 1)
+        if x in (doc.get("best_params") or {}):
+            fig.add_trace(go.Scatter(x=[doc["best_params"][x]], y=[doc["best_value"]],
+                                     mode="markers", marker={"symbol": "star", "size": 14,
+                                                             "color": "#d62728"},
+                                     showlegend=False), row=1, col=i + 1)
+        for m, _, b in limits:
+            if m == x:
+                fig.add_vline(x=b, line_dash="dash", line_color="#d62728", row=1, col=i + 1)
+        fig.update_xaxes(title_text=x, row=1, col=i + 1)
+    fig.update_layout(height=420, template="plotly_white")
+    intro = (f"{doc['direction']} {metric} over {', '.join(names)}; {len(table)} trials in "
+             f"batches of {doc['batch']}, {doc['replicates']} replicate(s) each with common "
+             f"random numbers. Grey = infeasible. Best: {json.dumps(doc.get('best_params'))} -> "
+             f"{doc.get('best_value')}.")
+    body = (fig.to_html(full_html=False, include_plotlyjs=False)
+            + table.to_html(index=False, float_format=lambda v: f"{v:.5g}"))
+    return page(f"Optimise: {base.name}", intro, body)
+

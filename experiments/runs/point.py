@@ -1,0 +1,58 @@
+"""One point of a design, one replicate: the horizon metrics a sweep, a sensitivity analysis and
+an optimisation read from a simulation.
+
+A task is pure and idempotent: the point's scenario and the replicate number fix every random
+draw, so an executor may run it twice (a lost worker) and the numbers do not change. Common
+random numbers: every point keeps the scenario seed and replicate r uses stream r, so two points
+differ by their parameters, not by luck.
+"""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Executor
+
+import numpy as np
+
+from experiments.runs.evaluator import Progress, Task, TaskOutcome, evaluate
+from sim.engine import collect, simulate
+from sim.scenario import Scenario
+
+
+def horizon_metrics(scenario: Scenario, replicate: int) -> dict[str, float]:
+    """Every horizon metric of one replicate, with the market's LTV, LTV/CAC and payback."""
+    counters = simulate(scenario, replicate)
+    result = collect(scenario, {replicate: counters})
+    row = result.horizon().iloc[0]
+    metrics = {k: float(v) for k, v in row.items() if k != "replicate"}
+    economics = result.unit_economics()
+    whole = economics[economics["channel"] == "all"].iloc[0]
+    metrics.update({k: float(v) for k, v in whole.items()
+                    if k not in ("replicate", "channel") and k not in metrics})
+    return metrics
+
+
+def point_task(point: int, replicate: int, scenario: Scenario) -> Task:
+    return Task(point, replicate, horizon_metrics, (scenario, replicate))
+
+
+def mean_metrics(executor: Executor, scenarios: list[Scenario], replicates: int,
+                 metrics: list[str], progress: Progress | None = None,
+                 ) -> tuple[np.ndarray, list[str]]:
+    """Mean over replicates (common random numbers) of each metric at each scenario, without a
+    run folder: for sensitivity and optimisation. Failed points give NaN and an error text."""
+    values = np.full((len(scenarios), replicates, len(metrics)), np.nan)
+    errors: list[str] = []
+
+    def keep(outcome: TaskOutcome) -> None:
+        task = outcome.task
+        if outcome.ok:
+            values[task.point, task.replicate] = [outcome.value.get(m, np.nan) for m in metrics]
+        else:
+            errors.append(outcome.describe())
+
+    tasks = [point_task(i, r, s) for i, s in enumerate(scenarios) for r in range(replicates)]
+    evaluate(executor, tasks, on_outcome=keep, progress=progress)
+    with warnings.catch_warnings():  # a point whose every replicate failed is NaN, no noise
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=1), errors

@@ -1,0 +1,230 @@
+"""Global sensitivity with SALib: Morris screening (mu*, sigma) then Sobol indices (S1, ST), with
+95% bootstrap intervals, on chosen output metrics.
+
+Why both: Morris is cheap (r·(D+1) runs) and says which parameters matter at all; Sobol costs
+N·(D+2) runs and apportions the variance, including interactions (ST - S1). Every run keeps the
+scenario seed (common random numbers), so the indices measure the parameters' effect rather
+than simulation noise; with --replicates R each run is the mean of R replicates.
+All simulations go through the same executors as sweeps.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from SALib.analyze import morris as morris_analyze
+from SALib.analyze import sobol as sobol_analyze
+from SALib.sample import morris as morris_sample
+from SALib.sample import sobol as sobol_sample
+
+from experiments.report.pages import page
+from experiments.runs.design import (
+    Design,
+    ParamSpec,
+    parse_param,
+    validate_design,
+    with_field_types,
+)
+from experiments.runs.evaluator import Progress
+from experiments.runs.folders import BASE_FILE, new_folder
+from experiments.runs.outputs import _json_safe
+from experiments.runs.point import mean_metrics
+from sim.errors import InputError, Problem
+from sim.metrics import METRICS
+from sim.scenario import Scenario
+
+METHODS = ("morris", "sobol", "both")
+
+
+def bounds_specs(base: Scenario, params: list[str], command: str) -> list[ParamSpec]:
+    """`--param path=lo..hi` for every parameter (validated at both ends against the scenario)."""
+    if not params:
+        raise InputError([Problem("--param", None, "", "give at least one --param "
+                                  "dotted.path=lo..hi, e.g. mechanics.acquisition.p=0.001..0.05")])
+    specs = with_field_types([parse_param(p) for p in params], base)
+    for s in specs:
+        if s.kind != "bounds":
+            raise InputError([Problem("--param", None, s.path, f"{command} needs bounds lo..hi, "
+                                      f"e.g. {s.path}=0.1..0.5")])
+    names = [s.path for s in specs]
+    if len(set(names)) != len(names):
+        raise InputError([Problem("--param", None, "", "each parameter may be given once")])
+    validate_design(base, Design(command, specs, []))
+    return specs
+
+
+def check_metrics(metrics: list[str], option: str) -> None:
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise InputError([Problem(option, None, "", f"unknown metric {unknown[0]!r}; expected "
+                                  f"one of: {', '.join(METRICS)}" if unknown else
+                                  f"give at least one metric of: {', '.join(METRICS)}")])
+
+
+def _rows(specs: list[ParamSpec], x: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    x = x.copy()
+    for j, s in enumerate(specs):
+        if s.integer:
+            x[:, j] = np.rint(x[:, j])
+    points = [{s.path: (int(v) if s.integer else float(v)) for s, v in zip(specs, row, strict=True)}
+              for row in x]
+    return x, points
+
+
+def _run(base: Scenario, specs: list[ParamSpec], x: np.ndarray, metrics: list[str],
+         executor: Executor, progress: Progress | None) -> tuple[np.ndarray, np.ndarray,
+                                                                 list[str]]:
+    x, points = _rows(specs, x)
+    scenarios = validate_design(base, Design("sample", specs, points))
+    y, errors = mean_metrics(executor, scenarios, base.replicates, metrics, progress)
+    return x, y, errors
+
+
+def _check_request(method: str, points: int, metrics: list[str]) -> None:
+    if method not in METHODS:
+        raise InputError([Problem("--method", None, "", f"unknown method {method!r}; expected "
+                                  f"one of: {', '.join(METHODS)}")])
+    if points < 2:
+        raise InputError([Problem("--points", None, "", "need --points >= 2, e.g. 16")])
+    check_metrics(metrics, "--outputs")
+    if method in ("sobol", "both") and points & (points - 1):
+        raise InputError([Problem("--points", None, "", f"Sobol indices need a power of 2, "
+                                  f"e.g. {1 << int(np.ceil(np.log2(points)))}")])
+
+
+def _morris(problem: dict[str, Any], x: np.ndarray, y: np.ndarray, metrics: list[str],
+            seed: int) -> list[dict[str, Any]]:
+    """mu*, its bootstrap interval, sigma and mu per metric and parameter (a metric with a
+    failed run is left out: Morris needs every trajectory)."""
+    indices = []
+    for k, metric in enumerate(metrics):
+        if np.isnan(y[:, k]).any():
+            continue
+        si = morris_analyze.analyze(problem, x, y[:, k], conf_level=0.95, num_levels=4,
+                                    seed=seed)
+        for j, name in enumerate(problem["names"]):
+            indices.append({"method": "morris", "metric": metric, "param": name,
+                            "mu_star": si["mu_star"][j], "mu_star_conf": si["mu_star_conf"][j],
+                            "sigma": si["sigma"][j], "mu": si["mu"][j]})
+    return indices
+
+
+def _sobol(problem: dict[str, Any], y: np.ndarray, metrics: list[str],
+           seed: int) -> list[dict[str, Any]]:
+    """S1 and ST with bootstrap intervals per metric and parameter."""
+    indices = []
+    for k, metric in enumerate(metrics):
+        if np.isnan(y[:, k]).any() or np.ptp(y[:, k]) == 0:
+            for name in problem["names"]:  # no variance at all: nothing to apportion
+                indices.append({"method": "sobol", "metric": metric, "param": name,
+                                "S1": 0.0, "S1_conf": 0.0, "ST": 0.0, "ST_conf": 0.0})
+            continue
+        si = sobol_analyze.analyze(problem, y[:, k], calc_second_order=False,
+                                   conf_level=0.95, seed=seed)
+        for j, name in enumerate(problem["names"]):
+            indices.append({"method": "sobol", "metric": metric, "param": name,
+                            "S1": si["S1"][j], "S1_conf": si["S1_conf"][j],
+                            "ST": si["ST"][j], "ST_conf": si["ST_conf"][j]})
+    return indices
+
+
+def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], method: str,
+                    points: int, executor: Executor, out_root: Path,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """Sample, simulate through the executor, analyse, and write the run folder."""
+    _check_request(method, points, metrics)
+    specs = bounds_specs(base, params, "sensitivity")
+    problem = {"num_vars": len(specs), "names": [s.path for s in specs],
+               "bounds": [[s.low, s.high] for s in specs]}
+    seed = base.seed % 2**32
+    samples, indices, errors = [], [], []
+    if method in ("morris", "both"):
+        x = morris_sample.sample(problem, points, num_levels=4, seed=seed)
+        x, y, errs = _run(base, specs, x, metrics, executor, progress)
+        errors += errs
+        samples.append(_frame("morris", specs, x, y, metrics))
+        indices += _morris(problem, x, y, metrics, seed)
+    if method in ("sobol", "both"):
+        x = sobol_sample.sample(problem, points, calc_second_order=False, seed=seed)
+        x, y, errs = _run(base, specs, x, metrics, executor, progress)
+        errors += errs
+        samples.append(_frame("sobol", specs, x, y, metrics))
+        indices += _sobol(problem, y, metrics, seed)
+    table = pd.DataFrame(indices)
+    runs = pd.concat(samples, ignore_index=True)
+    doc = _json_safe({"kind": "sensitivity", "scenario": base.name, "seed": base.seed,
+                      "replicates": base.replicates, "method": method, "points": points,
+                      "params": problem["names"], "bounds": problem["bounds"],
+                      "outputs": metrics, "simulations": len(runs) * base.replicates,
+                      "failed": len(errors), "failures": errors[:100],
+                      "indices": [{k: v for k, v in r.items() if v == v}  # drop NaN
+                                  for r in table.to_dict(orient="records")]})
+    run_dir = new_folder(base, "sensitivity", lambda f: _write(f, base, runs, table, doc),
+                         out_root)
+    return {**doc, "run_dir": str(run_dir),
+            "headline": f"{method} on {', '.join(metrics)} over {len(specs)} parameter(s), "
+                        f"{doc['simulations']} simulations"}
+
+
+def _write(folder: Path, base: Scenario, runs: pd.DataFrame, table: pd.DataFrame,
+           doc: dict[str, Any]) -> None:
+    (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
+    runs.to_parquet(folder / "samples.parquet", index=False)
+    table.to_parquet(folder / "indices.parquet", index=False)
+    (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
+    (folder / "report.html").write_text(_report(base, table, doc), "utf-8")
+
+
+def _frame(method: str, specs: list[ParamSpec], x: np.ndarray, y: np.ndarray,
+           metrics: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(x, columns=[s.path for s in specs])
+    for k, m in enumerate(metrics):
+        frame[m] = y[:, k]
+    frame.insert(0, "method", method)
+    return frame
+
+
+def _bars(table: pd.DataFrame, value: str, conf: str, title: str) -> go.Figure:
+    metrics = list(dict.fromkeys(table["metric"]))
+    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics)
+    for i, metric in enumerate(metrics):
+        rows = table[table["metric"] == metric]
+        for j, (col, cc) in enumerate(zip(value.split(","), conf.split(","), strict=True)):
+            fig.add_trace(go.Bar(x=rows["param"], y=rows[col], name=col, legendgroup=col,
+                                 showlegend=i == 0, marker_color=["#1f77b4", "#d62728"][j],
+                                 error_y={"type": "data", "array": rows[cc], "visible": True}),
+                          row=1, col=i + 1)
+    fig.update_layout(title=title, barmode="group", height=380, template="plotly_white")
+    return fig
+
+
+def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any]) -> str:
+    parts = []
+    if not table.empty and (table["method"] == "morris").any():
+        morris = table[table["method"] == "morris"]
+        parts.append("<h2>Morris screening</h2><p>mu* is the mean absolute elementary effect "
+                     "(with its 95% bootstrap interval); sigma large relative to mu* means "
+                     "non-linear effects or interactions.</p>")
+        parts.append(_bars(morris, "mu_star", "mu_star_conf", "mu* (± 95% CI)")
+                     .to_html(full_html=False, include_plotlyjs=False))
+        parts.append(morris.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
+    if not table.empty and (table["method"] == "sobol").any():
+        sobol = table[table["method"] == "sobol"]
+        parts.append("<h2>Sobol indices</h2><p>S1: share of the output variance from the "
+                     "parameter alone; ST: including all its interactions. Error bars are 95% "
+                     "bootstrap intervals; ST near 0 within its interval = no influence.</p>")
+        parts.append(_bars(sobol, "S1,ST", "S1_conf,ST_conf", "S1 and ST (± 95% CI)")
+                     .to_html(full_html=False, include_plotlyjs=False))
+        parts.append(sobol.drop(columns=[c for c in sobol if sobol[c].isna().all()])
+                     .to_html(index=False, float_format=lambda x: f"{x:.4g}"))
+    intro = (f"{doc['method']} over {', '.join(doc['params'])}; outputs "
+             f"{', '.join(doc['outputs'])}; {doc['simulations']} simulations, seed "
+             f"{doc['seed']} (common random numbers), {doc['replicates']} replicate(s) each.")
+    return page(f"Sensitivity: {base.name}", intro, "\n".join(parts))

@@ -1,0 +1,117 @@
+"""A sweep's report.html: response curves with confidence bands (one parameter), heatmaps of the
+mean (a two-parameter grid) or mean ± CI against each parameter (sampled designs), the failures
+and the base scenario, self-contained (plotly.js inlined)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from experiments.report.report import PALETTE, fmt
+from experiments.runs.folders import BASE_FILE
+from sim.scenario import Scenario
+
+
+def _band(fig: go.Figure, x: list, group: pd.DataFrame, row: int, col: int, color: str,
+          name: str, legend: bool) -> None:
+    if group["ci_low"].notna().any():
+        fig.add_trace(go.Scatter(x=x + x[::-1],
+                                 y=list(group["ci_high"]) + list(group["ci_low"])[::-1],
+                                 fill="toself", fillcolor=color, opacity=0.2, line={"width": 0},
+                                 hoverinfo="skip", showlegend=False, legendgroup=name),
+                      row=row, col=col)
+    fig.add_trace(go.Scatter(x=x, y=list(group["mean"]), mode="lines+markers",
+                             line={"color": color}, name=name, legendgroup=name,
+                             showlegend=legend), row=row, col=col)
+
+
+def _gap(rows: int, wanted: float) -> float:
+    """Vertical spacing between subplot rows that plotly accepts for any number of rows."""
+    return min(wanted, 0.5 / max(rows - 1, 1))
+
+
+def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Figure | None:
+    """1 parameter: response curves with 95% CI bands. 2-parameter grid: heatmaps of the mean.
+    Otherwise (sampled designs, more parameters): mean ± CI against each parameter."""
+    if summary.empty:
+        return None
+    metrics = list(dict.fromkeys(summary["metric"]))
+    cols = 3
+    if len(names) == 2 and design == "grid":
+        rows = -(-len(metrics) // cols)
+        fig = make_subplots(rows=rows, cols=cols, subplot_titles=metrics,
+                            horizontal_spacing=0.08, vertical_spacing=_gap(rows, 0.1))
+        for i, metric in enumerate(metrics):
+            table = summary[summary["metric"] == metric].pivot_table(
+                index=names[1], columns=names[0], values="mean", aggfunc="first")
+            fig.add_trace(go.Heatmap(
+                z=table.to_numpy(), x=[str(c) for c in table.columns],
+                y=[str(v) for v in table.index], coloraxis=None, showscale=False,
+                hovertemplate=f"{names[0]}=%{{x}}<br>{names[1]}=%{{y}}<br>mean=%{{z}}"
+                "<extra></extra>", colorscale="Viridis"), row=i // cols + 1, col=i % cols + 1)
+        fig.update_xaxes(title_text=names[0])
+        fig.update_yaxes(title_text=names[1])
+        fig.update_layout(height=320 * rows, template="plotly_white")
+        return fig
+    panels = [(m, n) for m in metrics for n in names]
+    cols = 3 if len(names) == 1 else len(names)
+    rows = -(-len(panels) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[f"{m} vs {n}" for m, n in panels],
+                        horizontal_spacing=0.07, vertical_spacing=_gap(rows, 0.08))
+    for i, (metric, name) in enumerate(panels):
+        group = summary[summary["metric"] == metric].sort_values(name, kind="stable")
+        row, col = i // cols + 1, i % cols + 1
+        if len(names) == 1:
+            _band(fig, list(group[name]), group, row, col, PALETTE[0], metric, False)
+        else:
+            half = (group["ci_high"] - group["mean"]).fillna(0)
+            fig.add_trace(go.Scatter(x=group[name], y=group["mean"], mode="markers",
+                                     marker={"color": PALETTE[0], "size": 6},
+                                     error_y={"type": "data", "array": half, "visible": True},
+                                     showlegend=False), row=row, col=col)
+    fig.update_layout(height=280 * rows, template="plotly_white",
+                      margin={"t": 40, "l": 40, "r": 20, "b": 30})
+    return fig
+
+
+def write_report(base: Scenario, names: list[str], summary: pd.DataFrame, doc: dict[str, Any],
+                 path: Path) -> None:
+    """Self-contained HTML (plotly.js inlined): curves / heatmaps, failures, the plan."""
+    fig = sweep_figure(summary, names, doc["design"])
+    body = fig.to_html(full_html=False, include_plotlyjs=False) if fig else "<p>No results.</p>"
+    failures = "".join(
+        f"<tr><td>{f['point']}</td><td>{f['replicate']}</td>"
+        f"<td>{html.escape(json.dumps(f['params']))}</td><td>{html.escape(f['error'])}</td></tr>"
+        for f in doc["failures"])
+    fail_block = (f"<h2>Failures ({doc['failed']})</h2><table><tr><th>point</th><th>replicate"
+                  f"</th><th>parameters</th><th>error</th></tr>{failures}</table>"
+                  if failures else "<p>No failures.</p>")
+    meta = (f"{doc['design']} design over {', '.join(names)}: {doc['points']} points × "
+            f"{doc['replicates']} replicate(s), seed {doc['seed']} (common random numbers "
+            f"across points); {doc['done']}/{doc['tasks']} tasks done; wall "
+            f"{fmt(doc['wall_seconds'])} s on {doc['executor'] or '?'}.")
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>growthsim sweep · {html.escape(base.name)}
+</title><style>body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+table {{ border-collapse: collapse; font-size: 14px; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: left; }}
+pre {{ background: #f6f6f6; padding: 12px; overflow-x: auto; }}</style>
+<script type="text/javascript">{get_plotlyjs()}</script></head><body>
+<h1>Sweep: {html.escape(base.name)}</h1><p>{html.escape(meta)}</p>
+<p>Each metric is taken over the horizon (flows summed, stocks on the last day, ratios of sums).
+Lines and colours are means across replicates; bands and error bars are 95% t intervals of the
+mean.</p>
+{body}
+{fail_block}
+<h2>Base scenario</h2><details><summary>{BASE_FILE}</summary>
+<pre>{html.escape(base.to_yaml())}</pre></details>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")

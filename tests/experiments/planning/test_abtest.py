@@ -1,0 +1,179 @@
+"""In-market A/B simulation: A/A tests reject at alpha, simulated power matches the analytic
+power without interference, user-level randomisation of a referral reward is biased and cluster
+randomisation reduces the bias; units, start day and eligibility do what they say.
+
+Tolerances are Monte Carlo standard errors: a rate p over R replicates has SE sqrt(p(1-p)/R)
+and we allow Z = 4 of them (a false alarm about once in 16,000 runs).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from experiments.planning.ab_summary import recommend, summarise
+from experiments.planning.abtest import check_ab, simulate_ab
+from experiments.runs.executors import make_executor
+from sim.engine import _assign, assign_arms, build_graph, ego_clusters, run
+from sim.errors import InputError
+from sim.rng import stream
+from sim.scenario import load_scenario
+from tests.conftest import ROOT, reference_dict, scenario_from
+
+Z = 4.0
+ALPHA = 0.05
+
+
+def no_interference(size: int, days: int, treatment: dict[str, float]) -> dict:
+    """Users join independently (q = 0) and buy on their own: no user affects another."""
+    data = reference_dict(days=days, market={"size": size}, seed=5)
+    data["mechanics"]["acquisition"].update(p=0.05, q=0.0)
+    data["experiment"] = {"primary_metric": "purchases", "arms": [
+        {"name": "control", "share": 0.5},
+        {"name": "treatment", "share": 0.5, "set": treatment}]}
+    return data
+
+
+def referral(**overrides: object) -> object:
+    extra = [f"{k}={v}" for k, v in overrides.items()]
+    return load_scenario(ROOT / "scenarios" / "ab_referral.yaml", extra)
+
+
+@pytest.mark.slow
+def test_referral_reward_user_level_bias_reduced_by_clusters() -> None:
+    """Referral reward 10 vs 20, primary metric new users per potential user: shares of treated
+    users convert control users, so the user-level comparison under-estimates the
+    all-treatment vs all-control effect; randomising whole circles keeps most shares in one
+    arm. Bias SEs are over replicates of (estimate - true); the reduction must exceed 3
+    combined SEs (one-sided, a false alarm 1 in 740)."""
+    scenario = referral(**{"market.size": 50000, "mechanics.seed.count": 1500})
+    with make_executor("processes:2") as executor:
+        rows = simulate_ab(scenario, executor, units=["user", "cluster"], replicates=24)
+    table = summarise(rows).query("metric == 'new_users'").set_index("unit")
+    user, cluster = table.loc["user"], table.loc["cluster"]
+    assert user["true_effect"] > 0
+    assert user["bias"] < -Z * user["bias_se"]  # a measured (negative) bias
+    gap = abs(user["bias"]) - abs(cluster["bias"])
+    assert gap > 3 * math.hypot(user["bias_se"], cluster["bias_se"]), table[["bias", "bias_se"]]
+
+
+def test_cluster_assignment_puts_whole_communities_in_one_arm() -> None:
+    scenario = referral(**{"market.size": 20000, "experiment.unit": "cluster"})
+    graph = build_graph(scenario, 3)
+    arm, unit = assign_arms(scenario, 3, graph)
+    assert np.array_equal(unit, graph.community)
+    per_community = np.bincount(graph.community, weights=arm) / np.bincount(graph.community)
+    assert set(np.unique(per_community)) <= {0.0, 1.0}
+    communities = per_community.size
+    treated = per_community.sum()  # communities drawn Bernoulli(1/2)
+    assert abs(treated - communities / 2) < Z * math.sqrt(communities / 4)
+
+
+def test_ego_clusters_are_egos_with_all_friends_and_do_not_overlap() -> None:
+    scenario = referral(**{"market.size": 20000, "experiment.unit": "ego"})
+    graph = build_graph(scenario, 0)
+    cluster = ego_clusters(graph, 0.05, stream(scenario.seed, 0, "ego"))
+    egos = np.unique(cluster[cluster >= 0])
+    assert len(egos) > 50
+    for ego in egos[:200]:
+        members = np.flatnonzero(cluster == ego)
+        friends = graph.indices[graph.indptr[ego]:graph.indptr[ego + 1]]
+        assert set(members) == {ego, *friends.tolist()}  # exactly the ego and all its friends
+    arm, unit = assign_arms(scenario, 0, graph)
+    inside = cluster >= 0
+    per = np.bincount(cluster[inside], weights=arm[inside], minlength=20000)
+    size = np.bincount(cluster[inside], minlength=20000)
+    assert set(np.unique(per[size > 0] / size[size > 0])) <= {0.0, 1.0}
+    assert len(np.unique(unit)) == len(egos) + int((~inside).sum())
+
+
+def test_user_unit_assignment_is_unchanged() -> None:
+    scenario = referral(**{"market.size": 5000})
+    arm, unit = assign_arms(scenario, 2, build_graph(scenario, 2))
+    assert unit is None
+    assert np.array_equal(arm, _assign("arms", [0.5, 0.5], 5000, scenario.seed, 2))
+
+
+def test_arms_apply_from_the_start_day() -> None:
+    """Control never acquires (p = 0), the treatment acquires everyone (p = 1) from day 5:
+    before the start day the treatment runs with the control's values."""
+    data = reference_dict(days=8, market={"size": 2000})
+    data["mechanics"] = {"acquisition": {"type": "bass_acquisition", "p": 0.0, "q": 0.0}}
+    data["experiment"] = {"start_day": 5, "arms": [
+        {"name": "control", "share": 0.5},
+        {"name": "treatment", "share": 0.5, "set": {"mechanics.acquisition.p": 1.0}}]}
+    frame = run(scenario_from(data)).arm_metrics
+    treated = frame.query("arm == 'treatment'")["new_users"].to_numpy()
+    assert treated[:5].sum() == 0 and treated[5] > 0
+    assert frame.query("arm == 'control'")["new_users"].sum() == 0
+
+
+def test_new_users_eligibility_moves_earlier_users_out_of_the_test() -> None:
+    """Everyone joins on day 0; with eligibility new_users and a start on day 3 nobody is
+    eligible: from day 3 every user counts (and runs) under not_enrolled, with the control's
+    values, and both arms are empty."""
+    data = reference_dict(days=6, market={"size": 2000})
+    data["mechanics"]["acquisition"].update(p=1.0, q=0.0)
+    data["experiment"] = {"start_day": 3, "eligibility": "new_users", "arms": [
+        {"name": "control", "share": 0.5},
+        {"name": "treatment", "share": 0.5,
+         "set": {"mechanics.purchase.order_value.scale": 500.0}}]}
+    frame = run(scenario_from(data)).arm_metrics.set_index(["arm", "day"])
+    assert frame.loc[("treatment", 2), "alive_users"] > 0
+    assert frame.loc[("control", 2), "alive_users"] > 0
+    for arm in ("control", "treatment"):
+        assert frame.loc[(arm, 3), "alive_users"] == 0
+        assert frame.loc[(arm, 3), "gmv"] == 0
+    moved = frame.loc[("not_enrolled", 3), ["alive_users", "churned_users"]].sum()
+    assert moved == frame.loc[("treatment", 2), "alive_users"] + frame.loc[("control", 2),
+                                                                            "alive_users"]
+    after = frame.xs("not_enrolled", level="arm").loc[3:]
+    aov = after["gmv"].sum() / after["purchases"].sum()
+    assert aov < 200  # the control's order values (Gamma(2, scale 50): mean 100), not 1,000
+
+
+def test_bad_experiment_input_is_located() -> None:
+    with pytest.raises(InputError) as caught:
+        referral(**{"experiment.primary_metric": "purchase"})
+    (problem,) = caught.value.problems
+    assert problem.path == "experiment.primary_metric" and problem.line is None
+    assert "unknown metric 'purchase'" in problem.message
+    with pytest.raises(InputError) as caught:
+        referral(**{"experiment.start_day": 60})
+    assert str(caught.value.problems[0]).endswith(
+        "experiment.start_day: day 60 is outside the horizon 0..59 "
+        "(from override 'experiment.start_day=60')")
+    with pytest.raises(InputError) as caught:
+        referral(**{"experiment.duration_days": 57})
+    assert caught.value.problems[0].path == "experiment.duration_days"
+    with pytest.raises(InputError) as caught:  # a stock has no per-user total
+        check_ab(referral(**{"experiment.primary_metric": "alive_users"}))
+    assert "stock" in caught.value.problems[0].message
+    text = (ROOT / "scenarios" / "ab_referral.yaml").read_text().replace(
+        "guardrail_metrics: [purchases, referral_cost]", "guardrail_metrics: [gmvv]")
+    from sim.scenario import parse_scenario
+
+    with pytest.raises(InputError) as caught:
+        parse_scenario(text, "ab.yaml")
+    (problem,) = caught.value.problems
+    assert str(problem).startswith("ab.yaml:")
+    assert "experiment.guardrail_metrics.0: unknown metric 'gmvv'" in str(problem)
+
+
+def test_recommendation_picks_the_cheapest_unbiased_powered_design() -> None:
+    import pandas as pd
+
+    table = pd.DataFrame([
+        {"unit": "user", "size": 1000, "duration": 14, "metric": "m", "users": 1000,
+         "power": 0.95, "relative_bias": -0.5},
+        {"unit": "cluster", "size": 1000, "duration": 28, "metric": "m", "users": 1000,
+         "power": 0.85, "relative_bias": -0.05},
+        {"unit": "cluster", "size": 1000, "duration": 14, "metric": "m", "users": 1000,
+         "power": 0.6, "relative_bias": -0.05},
+    ])
+    best = recommend(table, "m", 0.8, 0.1)
+    assert best["found"] and (best["unit"], best["duration"]) == ("cluster", 28)
+    none = recommend(table, "m", 0.99, 0.1)
+    assert not none["found"] and "no design qualifies" in none["text"]

@@ -1,0 +1,85 @@
+"""simctl power --from-run: inputs are the run's own numbers, computed independently here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments.cli import app
+from experiments.planning.run_inputs import RunInputError, inputs_from_run
+from tests.conftest import ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    result = runner.invoke(app, ["run", str(ROOT / "scenarios" / "cold_start.yaml"),
+                                 "market.size=6000", "days=120", "mechanics.ads.window.last_day=60",
+                                 "--events", "--quiet", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip())
+
+
+def test_proportion_baseline_and_traffic_come_from_the_run(run_dir: Path) -> None:
+    found = inputs_from_run(run_dir, "proportion", "registration_rate")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert found["baseline"] == summary["metrics"]["registration_rate"]["mean"]
+    daily = pd.read_parquet(run_dir / "metrics.parquet")
+    assert found["daily-traffic"] == pytest.approx(daily["new_users"].sum() / len(daily))
+
+
+def test_mean_and_count_moments_are_per_acquired_user(run_dir: Path) -> None:
+    events = pd.read_parquet(run_dir / "events.parquet")
+    users = events.loc[events.event == "acquired", "user"].unique()
+    orders = events[events.event == "order"]
+    gmv = orders.groupby("user").amount.sum().reindex(users, fill_value=0.0)
+    count = orders.groupby("user").size().reindex(users, fill_value=0).astype(float)
+    mean = inputs_from_run(run_dir, "mean", "gmv")
+    assert mean["baseline"] == pytest.approx(gmv.mean())
+    assert mean["sd"] == pytest.approx(gmv.std(ddof=1))
+    counts = inputs_from_run(run_dir, "count", "purchases")
+    assert counts["baseline"] == pytest.approx(count.mean())
+    if count.var(ddof=1) > count.mean():
+        k = count.mean() ** 2 / (count.var(ddof=1) - count.mean())
+        assert counts["count-model"] == "negbin" and counts["dispersion"] == pytest.approx(k)
+
+
+def test_ratio_inputs_for_aov(run_dir: Path) -> None:
+    found = inputs_from_run(run_dir, "ratio", "aov")
+    events = pd.read_parquet(run_dir / "events.parquet")
+    orders = events[events.event == "order"].groupby("user").amount.agg(["sum", "size"])
+    cov = np.cov(orders["sum"], orders["size"].astype(float), ddof=1)
+    assert found["num-mean"] == pytest.approx(orders["sum"].mean())
+    assert found["num-den-cov"] == pytest.approx(cov[0, 1])
+
+
+def test_cli_sizes_from_a_run_and_typed_values_win(run_dir: Path) -> None:
+    base = ["power", "--metric", "proportion", "--from-run", str(run_dir), "--run-metric",
+            "registration_rate", "--mde", "0.05", "--relative", "--power", "0.8", "--json"]
+    auto = json.loads(runner.invoke(app, base).stdout)
+    typed = json.loads(runner.invoke(app, [*base, "--daily-traffic", "1000"]).stdout)
+    assert auto["n_control"] == typed["n_control"]
+    assert typed["days"] < auto["days"]
+
+
+@pytest.mark.parametrize(("kind", "name", "fragment"), [
+    ("proportion", "gmv", "is not a share in this run"),
+    ("ratio", "gmv", "ratio inputs from a run support"),
+])
+def test_bad_run_metric(run_dir: Path, kind: str, name: str, fragment: str) -> None:
+    with pytest.raises(RunInputError, match=fragment):
+        inputs_from_run(run_dir, kind, name)
+
+
+def test_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["power", "--metric", "proportion", "--from-run", str(tmp_path),
+                                 "--run-metric", "registration_rate", "--mde", "0.01",
+                                 "--power", "0.8"])
+    assert result.exit_code == 2 and "is not a run folder" in result.stderr
