@@ -68,7 +68,7 @@ def test_a_lost_worker_is_replaced_and_its_task_rerun(tmp_path: Path) -> None:
 
 
 def test_a_task_that_kills_its_worker_every_time_is_reported_alone(tmp_path: Path) -> None:
-    tasks = _tasks(square, 4) + [Task(9, 1, always_die, (9,))]
+    tasks = [*_tasks(square, 4), Task(9, 1, always_die, (9,))]
     with ProcessExecutor(2) as executor:
         outcomes = evaluate(executor, tasks, retries=1)
     lost = [o for o in outcomes if not o.ok]
