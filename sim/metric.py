@@ -36,6 +36,17 @@ class LedgerLine:
 
 
 @dataclass(frozen=True)
+class ReportSection:
+    """Where a mechanic is drawn in the run report: the report's `section` (its anchor:
+    "operations" or "inventory"), and the metrics shown as tiles above the section's tables.
+    The tables and charts are the mechanic's metrics that have a `group`, one table per group,
+    in the order the mechanic defines them; a scenario without the mechanic leaves them out."""
+
+    section: Literal["operations", "inventory"]
+    tiles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Metric:
     """One number a user reads, for one market (whole, an arm or a channel), per day.
 

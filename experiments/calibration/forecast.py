@@ -28,8 +28,8 @@ from plotly.subplots import make_subplots
 from experiments.calibration.fitted import POSTERIOR, SUMMARY
 from experiments.calibration.objective import WEEK, run_series, simulated_metrics
 from experiments.calibration.observed import Observed
+from experiments.report.operations import early_warning_panel
 from experiments.report.pages import page
-from experiments.report.report import early_warning_panel
 from experiments.runs.design import point_scenario
 from experiments.runs.folders import atomic_folder
 from experiments.runs.outputs import _json_safe

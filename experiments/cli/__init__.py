@@ -31,12 +31,12 @@ from experiments.cli.cli_common import (
 from experiments.cli.power_cli import power
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.report.dashboard import load_runs, write_dashboard
-from experiments.report.report import fmt
+from experiments.report.parts import fmt
 from experiments.runs.outputs import write_run
 from sim.engine import check_memory, memory_estimate, run
 from sim.errors import InputError
 from sim.memory import human
-from sim.metrics import METRICS
+from sim.metrics import HEADLINE, METRICS
 from sim.scenario import Scenario, load_scenario, scenario_schema
 
 MAX_EVENT_LOG_USERS = 500_000
@@ -120,13 +120,6 @@ def run_command(
 
 # The stderr table's default rows: what a growth lead reads first (the rest, often a hundred
 # metrics with every mechanic on, are in summary.json, report.html and --all-metrics).
-HEADLINE: tuple[str, ...] = (
-    "new_users", "acquired_users", "alive_users", "churned_users", "dau_mau", "buyers",
-    "purchases", "repeat_purchases", "aov", "gmv", "net_revenue", "gross_margin",
-    "acquisition_spend", "contribution", "cac", "roi", "referred_users", "ga_quick_ratio",
-    "fill_rate")
-
-
 def summary_table(scenario: Scenario, summary: dict[str, dict[str, float]],
                   headline_only: bool = False) -> Table:
     shown = {k: v for k, v in summary.items() if not headline_only or k in HEADLINE}

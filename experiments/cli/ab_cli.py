@@ -22,7 +22,7 @@ from experiments.cli.cli_common import LazyProgress, OverridesArg, cli_errors, e
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
 from experiments.report.pages import page
-from experiments.report.report import fmt
+from experiments.report.parts import fmt
 from experiments.runs.executors import make_executor
 from experiments.runs.folders import new_folder
 from sim.errors import InputError, Problem

@@ -18,27 +18,24 @@ import pandas as pd
 import plotly.graph_objects as go
 import yaml
 
-from experiments.report.report import (
-    HEALTH_KPIS,
-    METRICS,
+from experiments.report.operations import growth_figure, growth_periods, warnings_section
+from experiments.report.parts import (
     PALETTE,
-    _embed,
-    _trend_text,
+    embed,
     fmt,
-    growth_figure,
-    growth_periods,
     kpi_value_and_trend,
     mean_daily,
     not_modelled,
     page,
     section,
     sparkline,
+    trend_text,
     trend_window,
-    warnings_section,
 )
 from experiments.runs.folders import atomic_file
 from sim.errors import InputError, Problem
 from sim.growth_accounting import GrowthAccountingParams
+from sim.metrics import HEALTH, METRICS
 
 RUN_FILES = ("summary.json", "metrics.parquet", "scenario.resolved.yaml")
 
@@ -138,7 +135,7 @@ def runs_section(runs: list[RunFolder]) -> str:
 
 def health_comparison(runs: list[RunFolder]) -> str:
     """KPIs (rows) by run (columns): value over the horizon, trend and a daily sparkline."""
-    names = [n for n in HEALTH_KPIS if any(n in r.daily.columns for r in runs)]
+    names = [n for n in HEALTH if any(n in r.daily.columns for r in runs)]
     if not names:
         return section("health", "Business health", not_modelled("Business KPIs"))
     head = "".join(f"<th>#{i + 1}</th>" for i in range(len(runs)))
@@ -154,7 +151,7 @@ def health_comparison(runs: list[RunFolder]) -> str:
             if name.startswith("ga_"):
                 series = series[series.notna() & (series != 0)]
             cells.append(f"<td data-metric='{name}'>{fmt(value)}<br>"
-                         f"{_trend_text(name, change, trend_window(len(run.daily)))}"
+                         f"{trend_text(name, change, trend_window(len(run.daily)))}"
                          f"{sparkline(series, 120, 26)}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>{name}<br>"
                     f"<small>{html.escape(METRICS[name].unit)}</small></td>{''.join(cells)}</tr>")
@@ -191,12 +188,12 @@ def growth_comparison(runs: list[RunFolder]) -> str:
     parts = ["<p>Buyers and revenue of each run by period: new, retained, resurrected and "
              "churned (below zero), quick ratio = (new + resurrected) / churned. Above 1 (the "
              "dashed line) the active base grows.</p>",
-             _embed(quick_ratio_figure([(label, t) for label, t, _ in tables])),
+             embed(quick_ratio_figure([(label, t) for label, t, _ in tables])),
              "<div class='pair'>"]
     for label, table, run in tables:
         parts.append(f"<div class='chart'><h3>{html.escape(label)} · "
                      f"{html.escape(run.label)} ({run.period_days}-day periods)</h3>"
-                     + _embed(growth_figure(table)) + "</div>")
+                     + embed(growth_figure(table)) + "</div>")
     parts.append("</div>")
     return section("growth", "Growth accounting", "".join(parts))
 

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from experiments.report.report import PALETTE, fmt
+from experiments.report.parts import PALETTE, fmt
 from experiments.runs.folders import BASE_FILE
 from sim.scenario import Scenario
 

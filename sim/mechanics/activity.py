@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import Metric
+from sim.metric import Metric, ReportSection
 from sim.population import Stage
 
 NEW_DAYS = 7
@@ -90,6 +90,7 @@ METRICS: tuple[Metric, ...] = (
 class Activity(Mechanic[ActivityParams]):
     stage = StageOrder.LOYALTY
     metrics = METRICS
+    report = ReportSection("operations")
     emits = ("opened",)
     reads_if_any = ("ordered",)  # ordering is an open
     events = ("open", "became_dormant", "reactivated")

@@ -38,7 +38,7 @@ from sim.compliance import finding
 from sim.errors import InputError, Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.params import StrictModel
 from sim.population import Stage
 
@@ -215,6 +215,7 @@ class Automations(Mechanic[AutomationsParams]):
     stage = StageOrder.LOYALTY
     substage = 2  # after activity (today's opens) and segments
     metrics = METRICS
+    report = ReportSection("operations")
     compliance = (_channels_rules,)
     reads_if_any = ("ordered", "cart_abandoned")
     uses_if_any = ("last_open_day", "next_open_day", "next_purchase_day", *AUDIENCE_COLUMNS)

@@ -21,7 +21,7 @@ import numpy as np
 import simpy
 
 from sim.errors import Problem
-from sim.metric import Metric
+from sim.metric import Metric, ReportSection
 from sim.orders import ORDER_COLUMNS, ORDER_SIGNALS
 from sim.params import StrictModel, Window
 from sim.population import Layout, Population, Stage
@@ -102,6 +102,7 @@ class Mechanic(Generic[P]):
     sells: ClassVar[bool] = False  # books orders: owns ORDER_COLUMNS, publishes ORDER_SIGNALS
     member_price: ClassVar[tuple[str, str] | None] = None  # (rate column, event): sim/orders.py
     needs_graph: ClassVar[bool] = False  # shares travel along friendships
+    report: ClassVar[ReportSection | None] = None  # where its metric groups appear in the report
     # platform rules and law it must keep: rule(scenario, name, params) -> problems
     compliance: ClassVar[tuple[Callable[[Any, str, Any], list[Problem]], ...]] = ()
 

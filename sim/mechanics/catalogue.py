@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import ORDER, Metric, col
+from sim.metric import ORDER, Metric, ReportSection, col
 from sim.params import StrictModel
 
 NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -188,6 +188,7 @@ class Catalogue(Mechanic[CatalogueParams]):
     stage = StageOrder.PURCHASE
     substage = -1  # before the purchase mechanic (its set-up registers the hook first)
     metrics = METRICS
+    report = ReportSection("inventory")
     uses_if_any = ("purchase_prob", "private_label_buyer")
     events = ("private_label_order",)
 

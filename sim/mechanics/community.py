@@ -40,7 +40,7 @@ from sim.buying import rescale_buying
 from sim.calendar import MONTH, period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.population import Stage
 
 WECHAT_GROUP_CAP = 500  # domain-facts §3.4 WX-GROUP, §8 wechat_group_cap
@@ -152,6 +152,7 @@ class Community(Mechanic[CommunityParams]):
     stage = StageOrder.LOYALTY
     substage = 6  # after segments (today's recomputation) and the other perks
     metrics = METRICS
+    report = ReportSection("operations")
     member_price = ("community_discount_rate", "community_discount")
     uses_if_any = AUDIENCE_COLUMNS
     events = ("community_invite", "community_join", "community_discount", "community_operating",

@@ -54,7 +54,7 @@ from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.catalogue import Catalogue
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.params import StrictModel
 
 
@@ -237,6 +237,8 @@ METRICS: tuple[Metric, ...] = (
 class Inventory(Mechanic[InventoryParams]):
     stage = StageOrder.CHURN  # the day's review runs after every sale of the day
     metrics = METRICS
+    report = ReportSection("inventory", tiles=("units_in_stock", "fill_rate", "stockout_days",
+                                          "days_of_cover", "inventory_turnover"))
     uses_if_any = ("dropout_prob",)
     events = ("stock_demand", "stock_filled", "lost_sale", "backorder", "shipped",
               "late_delivery", "defect")

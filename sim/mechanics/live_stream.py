@@ -49,7 +49,7 @@ from pydantic import Field, field_validator
 from sim import orders
 from sim.mechanics.automations import OA_FOLLOWER
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.orders import ORDER_EVENTS, book_orders
 from sim.params import StrictModel
 from sim.population import Stage
@@ -184,6 +184,7 @@ class LiveStream(Mechanic[LiveStreamParams]):
     stage = StageOrder.PURCHASE
     substage = 1  # after the purchase mechanic (today's buyers open), before group buys
     metrics = METRICS
+    report = ReportSection("operations")
     needs_graph = True
     events = ("live_view", "live_order", "live_discount", "live_promo", "live_share",
               "live_invite", *ORDER_EVENTS, "refund", "cogs")

@@ -33,7 +33,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.orders import perk_shipping_cost
 from sim.params import StrictModel
 from sim.population import Stage
@@ -107,6 +107,7 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
     stage = StageOrder.LOYALTY
     substage = 3
     metrics = METRICS
+    report = ReportSection("operations")
     member_price = ("tier_discount_rate", "tier_discount")
     reads = ("ordered",)  # spend qualifies for tiers
     reads_if_any = ("refunded",)

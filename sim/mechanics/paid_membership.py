@@ -49,7 +49,7 @@ from sim.mechanics.segments import (
     audience_mask,
     segments_needed,
 )
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.orders import perk_shipping_cost
 from sim.params import StrictModel
 from sim.population import Stage
@@ -177,6 +177,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
     stage = StageOrder.LOYALTY
     substage = 5  # after segments (today's recomputation), tiers and points
     metrics = METRICS
+    report = ReportSection("operations")
     member_price = ("paid_discount_rate", "paid_discount")
     reads_if_any = ("ordered", "refunded")
     uses_if_any = AUDIENCE_COLUMNS

@@ -33,7 +33,7 @@ from pydantic import Field
 from sim.compliance import finding, settings
 from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 
 REDEEMER = 1  # bit of `points_flags`
 
@@ -112,6 +112,7 @@ class Points(Mechanic[PointsParams]):
     stage = StageOrder.LOYALTY
     substage = 4  # after tiers: today's tier multipliers apply
     metrics = METRICS
+    report = ReportSection("operations")
     compliance = (_share_points,)
     reads_if_any = ("ordered", "paid", "refunded", "shared")
     uses_if_any = ("last_open_day",)

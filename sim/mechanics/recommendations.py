@@ -39,7 +39,7 @@ from pydantic import Field, model_validator
 from sim.buying import NEVER, geometric_gap
 from sim.calendar import MONTH
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import LedgerLine, Metric, col
+from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.population import Stage
 
 REFUSED, SETTLED = 1, 2  # bits of `rec_flags`: refuses personalisation; lift can no longer move
@@ -94,10 +94,11 @@ METRICS: tuple[Metric, ...] = (
     Metric("recommender_cost", "yuan", "flow",
            "Recommender subscription and per-user fees, booked every 30 days.",
            ("recommender_cost",), compute=lambda c: col(c, "recommender_cost"), zh="推荐系统成本",
-           good="down", ledger=LedgerLine("relative", 280)),
+           good="down", group="Recommendations", ledger=LedgerLine("relative", 280)),
     Metric("rec_warmed_users", "users", "flow",
            "Users whose history reached full personalisation that day.",
-           ("rec_warmed",), compute=lambda c: c["rec_warmed"], zh="个性化推荐成熟用户"),
+           ("rec_warmed",), compute=lambda c: c["rec_warmed"], zh="个性化推荐成熟用户",
+           group="Recommendations"),
 )
 
 
@@ -105,6 +106,7 @@ class Recommendations(Mechanic[RecommendationsParams]):
     stage = StageOrder.LOYALTY
     substage = 1  # after activity (today's opens), before automations and tiers
     metrics = METRICS
+    report = ReportSection("operations")
     reads_if_any = ("ordered", "opened")
     uses_if_any = ("purchase_prob", "next_purchase_day", "purchase_count", "rec_opens")
     events = ("rec_warmed",)

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from sim.calendar import period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
-from sim.metric import Metric
+from sim.metric import Metric, ReportSection
 from sim.population import Stage
 
 RFM_SEGMENTS = ("none", "high_value", "potential", "at_risk", "lost")  # rfm_segment codes
@@ -71,6 +71,7 @@ METRICS: tuple[Metric, ...] = tuple(
 class Segments(Mechanic[SegmentsParams]):
     stage = StageOrder.LOYALTY
     metrics = METRICS
+    report = ReportSection("operations")
     reads_if_any = ("ordered",)
     uses_if_any = AUDIENCE_COLUMNS
     substage = 1  # after activity: today's opens and orders are known

@@ -2,7 +2,8 @@
 counters), assembled into one catalogue and applied alike to simulated counters and to
 observed or rebuilt daily tables.
 
-- `catalog`: METRICS, LEDGER, the daily and horizon computations, `counter_columns`.
+- `catalog`: METRICS, LEDGER, HEADLINE, HEALTH, the report's groups, the daily and horizon
+  computations, `counter_columns`.
 - `ledger`: the money ledger's sections and totals.
 - `cohorts`: LTV, CAC, conversion, payback, K-factor and cycle time by cohort.
 """
@@ -10,6 +11,8 @@ observed or rebuilt daily tables.
 from __future__ import annotations
 
 from sim.metrics.catalog import (
+    HEADLINE,
+    HEALTH,
     LEDGER,
     METRICS,
     available,
@@ -18,6 +21,8 @@ from sim.metrics.catalog import (
     daily_value,
     horizon_values,
     over_horizon,
+    report_groups,
+    report_tiles,
 )
 from sim.metrics.cohorts import (
     COHORT_EVENTS,
@@ -32,7 +37,8 @@ from sim.metrics.cohorts import (
 )
 from sim.metrics.ledger import LTV_MARGIN, ledger_total
 
-__all__ = ["COHORT_EVENTS", "COHORT_METRICS", "CONVERSION_DAYS", "K_FACTOR_DAYS", "LEDGER",
-           "LTV_DAYS", "LTV_MARGIN", "METRICS", "available", "cohort_margin", "counter_columns",
-           "daily_metrics", "daily_value", "horizon_values", "ledger_total", "ltv_by_cohort",
-           "over_horizon", "retention_grid", "unit_economics"]
+__all__ = ["COHORT_EVENTS", "COHORT_METRICS", "CONVERSION_DAYS", "HEADLINE", "HEALTH",
+           "K_FACTOR_DAYS", "LEDGER", "LTV_DAYS", "LTV_MARGIN", "METRICS", "available",
+           "cohort_margin", "counter_columns", "daily_metrics", "daily_value", "horizon_values",
+           "ledger_total", "ltv_by_cohort", "over_horizon", "report_groups", "report_tiles",
+           "retention_grid", "unit_economics"]

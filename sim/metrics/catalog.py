@@ -35,6 +35,28 @@ METRICS: dict[str, Metric] = _assemble()
 LEDGER: tuple[tuple[str, str], ...] = tuple(
     (m.name, m.ledger.role) for m in sorted((m for m in METRICS.values() if m.ledger),
                                              key=lambda m: m.ledger.rank))  # type: ignore[union-attr]
+HEADLINE: tuple[str, ...] = tuple(m.name for m in METRICS.values() if m.headline)
+HEALTH: tuple[str, ...] = tuple(m.name for m in METRICS.values() if m.health)
+
+
+def report_groups(section: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(group title, metric names) drawn in a report section: the groups of the mechanics that
+    declare that section (`Mechanic.report`), in registry order; a group two mechanics share
+    (the catalogue's and inventory's stock metrics) is one table."""
+    groups: dict[str, list[str]] = {}
+    for _, cls in REGISTRY.values():
+        if cls.report is not None and cls.report.section == section:
+            for metric in cls.metrics:
+                if metric.group:
+                    groups.setdefault(metric.group, []).append(metric.name)
+    return [(title, tuple(names)) for title, names in groups.items()]
+
+
+def report_tiles(section: str) -> tuple[str, ...]:
+    """The metrics shown as tiles at the top of a report section, as its mechanics declare."""
+    return tuple(name for _, cls in REGISTRY.values()
+                 if cls.report is not None and cls.report.section == section
+                 for name in cls.report.tiles)
 
 
 def daily_value(metric: Metric | str, counters: pd.DataFrame) -> pd.Series:

@@ -126,3 +126,21 @@ def test_member_prices_follow_the_stage_order() -> None:
     assert stages == sorted(stages)
     assert np.all([cls.member_price[0].endswith("_rate") for _, cls in REGISTRY.values()
                    if cls.member_price])
+
+
+def test_every_grouped_metric_is_drawn_by_a_report_section_its_mechanic_declares() -> None:
+    """A metric with a report `group` is drawn only through its mechanic's `report`
+    declaration: a group without one would vanish from the report without a word."""
+    from sim.metrics import HEADLINE, HEALTH, METRICS, report_groups, report_tiles
+
+    drawn = {name for section in ("operations", "inventory")
+             for _, names in report_groups(section) for name in names}
+    for _, cls in REGISTRY.values():
+        grouped = {m.name for m in cls.metrics if m.group}
+        assert not grouped or cls.report is not None, cls.__name__
+        assert grouped <= drawn, (cls.__name__, grouped - drawn)
+        if cls.report is not None:  # tiles are the mechanic's own metrics
+            assert set(cls.report.tiles) <= {m.name for m in cls.metrics}, cls.__name__
+    assert set(report_tiles("inventory")) <= drawn
+    assert set(HEALTH) <= set(METRICS) and set(HEADLINE) <= set(METRICS)
+    assert "gmv" in HEALTH and "gmv" in HEADLINE

@@ -15,7 +15,7 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 import sim
-from experiments.report.report import (
+from experiments.report.lifecycle import (
     cac_ltv_figure,
     checkout_stages,
     ledger_gaps,

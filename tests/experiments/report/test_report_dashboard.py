@@ -14,15 +14,13 @@ from typer.testing import CliRunner
 import sim
 from experiments.calibration.forecast import Forecast, load_forecast, write_forecast
 from experiments.cli import app
-from experiments.report.report import (
+from experiments.report.operations import (
     attribution_section,
     growth_figure,
     growth_periods,
-    kpi_tiles,
-    kpi_value_and_trend,
-    mean_daily,
     operations_section,
 )
+from experiments.report.parts import kpi_tiles, kpi_value_and_trend, mean_daily
 from experiments.runs.outputs import write_run
 from sim.errors import InputError
 from tests.conftest import ROOT
@@ -134,7 +132,7 @@ def test_retention_operations_show_rules_rfm_tiers_points_members_and_groups(
 
 
 def _fmt(x: float) -> str:
-    from experiments.report.report import fmt
+    from experiments.report.parts import fmt
 
     return fmt(float(x))
 

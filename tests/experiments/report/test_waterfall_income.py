@@ -3,7 +3,7 @@ running sum still lands on net revenue, gross margin and contribution."""
 
 from __future__ import annotations
 
-from experiments.report.report import ledger_gaps, waterfall_steps
+from experiments.report.lifecycle import ledger_gaps, waterfall_steps
 
 
 def test_membership_fees_are_a_positive_step() -> None:
