@@ -3,8 +3,10 @@
 `sim` never imports `experiments` (planning, analysis, CLI): the engine stays a pure library.
 """
 
-from sim.engine import Result, collect, memory_estimate, run, simulate
+from sim.aggregation import Result, collect
+from sim.engine import run, simulate
 from sim.errors import InputError, Problem
+from sim.planning import memory_estimate
 from sim.scenario import Scenario, load_scenario, parse_scenario, scenario_schema
 
 __all__ = [

@@ -53,9 +53,9 @@ def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
                          declared: Collection[str] = (),
                          declared_costs: Collection[str] = ()) -> Counters:
     """Aggregate an event table into engine-shaped counters (the same tables, same keys).
-    `declared`: user events the scenario can record (`sim.engine.user_events`), so that one
+    `declared`: user events the scenario can record (`sim.planning.user_events`), so that one
     that never happened is a table of zeros, as in the engine, not a missing column; likewise
-    `declared_costs` for channel events (`sim.engine.channel_events`)."""
+    `declared_costs` for channel events (`sim.planning.channel_events`)."""
     channels = {name: i for i, name in enumerate(layout.channels)}
     arms = {name: i for i, name in enumerate(layout.arms)}
     personas = {name: i for i, name in enumerate(layout.personas)}

@@ -7,7 +7,6 @@ Every problem found on the way is reported at once as `FILE:LINE: dotted.path: m
 
 from __future__ import annotations
 
-import copy
 import re
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, Union
@@ -16,13 +15,15 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from sim.errors import InputError, Problem
-from sim.graph import CommunityGraphParams, EdgeListGraphParams, edge_list_problems
+from sim.graph import CommunityGraphParams, EdgeListGraphParams
 from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
+from sim.overrides import apply_overrides
 from sim.params import StrictModel
-from sim.variants import numeric_paths
+from sim.scenario_checks import check_scenario, graph_file_problems
+from sim.scenario_locate import explain, unique_problems
+from sim.variants import NOT_ENROLLED
 from sim.yaml_lines import (
-    MAX_DEPTH,
     MAX_FILE_BYTES,
     Path,
     dotted,
@@ -70,7 +71,6 @@ class Arm(StrictModel):
     )
 
 
-NOT_ENROLLED = "not_enrolled"  # the counter arm of users outside the test (eligibility)
 
 
 class Experiment(StrictModel):
@@ -177,9 +177,6 @@ class Scenario(StrictModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-# --- loading ---------------------------------------------------------------------------------
-
-
 def load_scenario(path: str | FilePath, overrides: list[str] | None = None) -> Scenario:
     """Read, override and validate a scenario file; raise InputError with every problem."""
     source = str(path)
@@ -226,439 +223,14 @@ def validate_scenario(
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems = [locate(*_explain(err, data)) for err in exc.errors()]
-        raise InputError(_unique(problems)) from None
+        problems = [locate(*explain(err, data, Scenario)) for err in exc.errors()]
+        raise InputError(unique_problems(problems)) from None
     problems = [locate(path, msg) for path, msg in check_scenario(scenario)]
-    problems += [locate(path, msg) for path, msg in _graph_file_problems(scenario, source)]
+    problems += [locate(path, msg) for path, msg in graph_file_problems(scenario, source)]
     if problems:
         raise InputError(problems)
     scenario._source, scenario._lines = source, lines
     return scenario
-
-
-def _graph_file_problems(scenario: Scenario, source: str) -> list[tuple[Path, str]]:
-    """An edge-list file is read at validation (relative to the scenario file, as the engine
-    reads it), so a wrong file is reported at the line of the field that names it."""
-    graph = scenario.market.graph
-    if not isinstance(graph, EdgeListGraphParams):
-        return []
-    problems = edge_list_problems(scenario.market.size, graph, FilePath(source).parent)
-    return [(("market", "graph", field), message) for field, message in problems]
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen, out = set(), []
-    for p in problems:
-        if str(p) not in seen:
-            seen.add(str(p))
-            out.append(p)
-    return out
-
-
-def _explain(err: Any, data: Any) -> tuple[Path, str]:
-    """Turn a pydantic error into (path in the user's data, message that says what is right)."""
-    path: list[str | int] = []
-    node = data
-    for part in err["loc"]:  # drop union tags that pydantic inserts into the location
-        if _has(node, part):
-            path.append(part)
-            node = node[part]
-        elif err["type"] in ("missing", "extra_forbidden") and part == err["loc"][-1]:
-            path.append(part)
-    kind, msg = err["type"], err["msg"]
-    if kind == "extra_forbidden":
-        parent = _model_at(err["loc"][:-1])
-        known = ", ".join(sorted(parent.model_fields)) if parent else ""
-        msg = f"unknown field; expected one of: {known}" if known else "unknown field"
-    elif kind == "missing":
-        msg = "required field is missing"
-    elif kind in ("union_tag_invalid", "union_tag_not_found"):
-        if "mechanics" in err["loc"][:1]:
-            msg = f"unknown or missing mechanic type; expected one of: {', '.join(REGISTRY)}"
-            if isinstance(node, dict) and "type" in node:
-                path.append("type")
-    elif kind == "model_type" or kind == "dict_type":
-        msg = "expected a mapping of fields"
-    elif kind == "finite_number":
-        msg = (f"{err['input']} is not a finite number; expected a finite number "
-               "(.inf, -.inf and .nan are refused)")
-    return tuple(path), msg
-
-
-def _has(node: Any, part: str | int) -> bool:
-    if isinstance(node, dict):
-        return part in node
-    return isinstance(node, list) and isinstance(part, int) and part < len(node)
-
-
-def _model_at(loc: tuple) -> type | None:
-    """The pydantic model class at a validation location (for listing allowed fields)."""
-    model: Any = Scenario
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if model is Scenario and part == "mechanics":
-            model = "mechanics"
-            continue
-        if model == "mechanics":
-            model = "mechanic"
-            continue
-        if model == "mechanic":
-            if part in REGISTRY:
-                model = REGISTRY[part][0]
-                continue
-            return None
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return None
-        model = _first_model(field.annotation)
-        if model is None:
-            return None
-    return model if isinstance(model, type) else None
-
-
-def _first_model(annotation: Any) -> type | None:
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _first_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-# --- overrides -------------------------------------------------------------------------------
-
-
-def apply_overrides(
-    data: dict[str, Any], overrides: list[str], source: str
-) -> tuple[dict[str, Any], dict[Path, str]]:
-    """Apply `dotted.path=value` (value parsed as a YAML scalar) before validation."""
-    data = copy.deepcopy(data)
-    done: dict[Path, str] = {}
-    problems: list[Problem] = []
-    for text in overrides:
-        path, value, problem = parse_override(text)
-        if problem:
-            problems.append(Problem(source, None, "", f"override {_shown(text)}: {problem}"))
-            continue
-        node: Any = data
-        keys: list[str | int] = []  # the path, with list positions as numbers (tiers.2.x)
-        for key in path:
-            if isinstance(node, list):
-                if not (key.isdigit() and int(key) < len(node)):
-                    problems.append(Problem(source, None, dotted(tuple(keys)),
-                                            f"override {_shown(text)}: no item {key} in this list "
-                                            f"of {len(node)} (items count from 0)"))
-                    break
-                keys.append(int(key))
-            elif isinstance(node, dict):
-                keys.append(key)
-            else:
-                problems.append(Problem(source, None, dotted(tuple(keys)),
-                                        f"override {_shown(text)}: this field is a value, "
-                                        "not a section"))
-                break
-            if len(keys) == len(path):
-                node[keys[-1]] = value
-                done[tuple(keys)] = _shown(text)
-                break
-            child = node[keys[-1]] if isinstance(node, list) else node.get(keys[-1])
-            if child is None:
-                node[keys[-1]] = child = {}
-            node = child
-    if problems:
-        raise InputError(problems)
-    return data, done
-
-
-def _shown(text: str) -> str:
-    """An override as messages quote it: cut when long (a pasted document, a bracket bomb)."""
-    return repr(text if len(text) <= 80 else text[:77] + "...")
-
-
-def parse_override(text: str) -> tuple[Path, Any, str | None]:
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        return (), None, "expected dotted.path=value, e.g. mechanics.acquisition.p=0.02"
-    parts = key.split(".")
-    if any(not re.fullmatch(r"[A-Za-z0-9_]+", p) for p in parts):
-        return (), None, f"{_shown(key)} is not a dotted path of field names"
-    if len(parts) > MAX_DEPTH:
-        return (), None, f"the path has {len(parts)} parts; at most {MAX_DEPTH} are allowed"
-    try:  # the scenario's loader, so an override has the same limits (nesting, aliases)
-        value = load_yaml_with_lines(raw, "override")[0] if raw.strip() else None
-    except InputError as exc:
-        reason = exc.problems[0].message.removeprefix("YAML: ")
-        if reason.startswith("the file is empty"):  # only a comment
-            return (), None, "the value is empty; give e.g. key=0.5"
-        return (), None, f"cannot read value as YAML ({reason})"
-    if value is None:
-        return (), None, "the value is empty; give e.g. key=0.5"
-    return tuple(parts), value, None
-
-
-# --- checks across fields --------------------------------------------------------------------
-
-
-def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
-    """Rules pydantic cannot see field by field: dates inside the horizon, shares, arm settings."""
-    problems: list[tuple[Path, str]] = []
-    for name, mech in scenario.mechanics.items():
-        window = mech.window
-        if window is None:
-            continue
-        where: Path = ("mechanics", name, "window")
-        if window.first_day >= scenario.days:
-            problems.append(((*where, "first_day"), f"day {window.first_day} is outside the "
-                             f"horizon 0..{scenario.days - 1}"))
-        if window.last_day is not None:
-            if window.last_day >= scenario.days:
-                problems.append(((*where, "last_day"),
-                                 f"day {window.last_day} is outside the horizon "
-                                 f"0..{scenario.days - 1}"))
-            if window.last_day < window.first_day:
-                problems.append(((*where, "last_day"),
-                                 f"must be >= first_day ({window.first_day})"))
-    if scenario.experiment is not None:
-        problems += _check_arms(scenario)
-    if scenario.market.personas:
-        problems += _check_personas(scenario)
-    problems += _check_references(scenario)
-    problems += _check_wiring(scenario)
-    return problems
-
-
-def _check_wiring(scenario: Scenario) -> list[tuple[Path, str]]:
-    """Every signal and column a mechanic needs (`reads`, `uses`) is published or owned by a
-    mechanic of this scenario (or by the engine): otherwise the mechanic would hear nothing."""
-    from sim.growth_accounting import COLUMNS as ACCOUNTING
-    from sim.mechanics import REGISTRY
-    from sim.mechanics.base import CORE_SIGNALS
-    from sim.population import CORE_COLUMNS
-
-    classes = {name: REGISTRY[p.type][1] for name, p in scenario.mechanics.items()}
-    signals = {*CORE_SIGNALS, *(s for cls in classes.values() for s in cls.published())}
-    columns = {*CORE_COLUMNS, *ACCOUNTING, *(c for name, cls in classes.items()
-                                            for c in cls.owned_columns(scenario.mechanics[name]))}
-    problems: list[tuple[Path, str]] = []
-    for name, cls in classes.items():
-        kind = scenario.mechanics[name].type
-        for signal in cls.reads:
-            if signal not in signals:
-                problems.append((("mechanics", name), f"{kind} reads the signal {signal!r}, "
-                                 "which no mechanic of this scenario publishes; add one that "
-                                 f"does ({', '.join(_publishers(signal)) or 'none exists'})"))
-        for column in cls.uses:
-            if column not in columns:
-                problems.append((("mechanics", name), f"{kind} reads the column {column!r}, "
-                                 "which no mechanic of this scenario keeps"))
-    return problems
-
-
-def _publishers(signal: str) -> list[str]:
-    """Mechanic types that publish a signal (for the message that asks for one)."""
-    from sim.mechanics import REGISTRY
-
-    return [kind for kind, (_, cls) in REGISTRY.items() if signal in cls.published()]
-
-
-def _check_references(scenario: Scenario) -> list[tuple[Path, str]]:
-    """Personas and channels named by mechanics exist; dated things fall inside the horizon;
-    options that contradict each other are refused."""
-    from sim.mechanics import REGISTRY
-
-    problems: list[tuple[Path, str]] = []
-    personas = set(scenario.persona_names)
-    channels = {c for p in scenario.mechanics.values()
-                for c in REGISTRY[p.type][1].channels(p)}
-    last = scenario.days - 1
-    for name, params in scenario.mechanics.items():
-        for path, value in _walk(params, ("mechanics", name)):
-            key = path[-1] if not isinstance(path[-1], int) else path[-2]
-            if key == "personas":
-                if value not in personas:
-                    problems.append((path, f"persona {value!r} is not defined in "
-                                     f"market.personas ({', '.join(sorted(personas))})"))
-            elif key == "channels" and value not in channels:
-                problems.append((path, f"channel {value!r} is not a channel of this scenario "
-                                 f"({', '.join(sorted(channels)) or 'none'})"))
-            elif key == "day" and isinstance(value, int) and value > last:
-                problems.append((path, f"day {value} is outside the horizon 0..{last}"))
-        problems += params.cross_problems(name, scenario)
-    return problems
-
-
-def _walk(model: Any, path: Path) -> list[tuple[Path, Any]]:
-    """Every leaf value of a parameter model with its path (list items get their index)."""
-    from pydantic import BaseModel
-
-    out: list[tuple[Path, Any]] = []
-    if isinstance(model, BaseModel):
-        for field in type(model).model_fields:
-            out += _walk(getattr(model, field), (*path, field))
-    elif isinstance(model, list):
-        for i, item in enumerate(model):
-            out += _walk(item, (*path, i))
-    else:
-        out.append((path, model))
-    return out
-
-
-def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
-    """Arm settings, and the experiment's dates and metric names."""
-    from sim.metrics import METRICS
-
-    exp = scenario.experiment
-    problems = _check_settings(scenario, exp.arms, ("experiment", "arms"), "arm")
-    last = scenario.days - 1
-    if exp.start_day > last:
-        problems.append((("experiment", "start_day"),
-                         f"day {exp.start_day} is outside the horizon 0..{last}"))
-    elif exp.duration_days is not None and exp.last_day(scenario.days) > last:
-        problems.append((("experiment", "duration_days"),
-                         f"{exp.duration_days} days from start_day {exp.start_day} end on day "
-                         f"{exp.last_day(scenario.days)}, outside the horizon 0..{last}"))
-    arm_names = [a.name for a in exp.arms]
-    if exp.launch is not None and exp.launch not in arm_names:
-        problems.append((("experiment", "launch"), f"unknown arm {exp.launch!r}; expected one "
-                         f"of: {', '.join(arm_names)}"))
-    if NOT_ENROLLED in arm_names:
-        problems.append((("experiment", "arms", arm_names.index(NOT_ENROLLED), "name"),
-                         f"{NOT_ENROLLED!r} is the arm of users outside the test; choose "
-                         "another name"))
-    known = ", ".join(sorted(METRICS))
-    names = [(("experiment", "primary_metric"), exp.primary_metric)] + [
-        (("experiment", "guardrail_metrics", i), m) for i, m in enumerate(exp.guardrail_metrics)]
-    for where, name in names:
-        if name is not None and name not in METRICS:
-            problems.append((where, f"unknown metric {name!r}; expected one of: {known}"))
-    return problems
-
-
-def _check_personas(scenario: Scenario) -> list[tuple[Path, str]]:
-    return _check_settings(scenario, scenario.market.personas, ("market", "personas"), "persona")
-
-
-def _check_settings(scenario: Scenario, items: list, where_list: Path,
-                    what: str) -> list[tuple[Path, str]]:
-    """Shares sum to 1, names are unique, each `set` names a numeric parameter that may vary,
-    and the item's settings together give a valid scenario (checked as a whole, since fields
-    constrain each other, e.g. cold_lift <= max_lift; errors go to the key that caused them)."""
-    problems: list[tuple[Path, str]] = []
-    total = sum(a.share for a in items)
-    if abs(total - 1.0) > 1e-9:
-        problems.append((where_list, f"{what} shares sum to {total:g}; they must sum to 1"))
-    names = [a.name for a in items]
-    for i, item in enumerate(items):
-        if names.count(item.name) > 1:
-            problems.append(((*where_list, i, "name"), f"{what} name {item.name!r} repeats"))
-        valid: list[str] = []
-        for key in item.set:
-            problem = _setting_problem(scenario, key, what)
-            if problem:
-                problems.append(((*where_list, i, "set", key), problem))
-            else:
-                valid.append(key)
-        if not valid:
-            continue
-        try:
-            _arm_variant(scenario, {key: item.set[key] for key in valid})
-        except ValidationError as exc:
-            for err in exc.errors():
-                key = _key_of_error(err["loc"], valid)
-                problems.append(((*where_list, i, "set", key), err["msg"]))
-    return problems
-
-
-def _setting_problem(scenario: Scenario, key: str, what: str) -> str | None:
-    """Why one `set` key cannot be an arm's or persona's setting (None if it can)."""
-    parts = key.split(".")
-    if len(parts) < 3 or parts[0] != "mechanics" or parts[1] not in scenario.mechanics:
-        return ("expected mechanics.<name>.<parameter>, with a mechanic of this scenario "
-                f"({', '.join(scenario.mechanics)})")
-    params = scenario.mechanics[parts[1]]
-    field = ".".join(parts[2:])
-    allowed = numeric_paths(params)
-    if field not in allowed:
-        return (f"not a numeric parameter of mechanic {parts[1]!r}; expected one of: "
-                f"{', '.join(sorted(allowed))}")
-    if any(field == f or field.startswith(f + ".") for f in type(params).fixed_fields):
-        return (f"{field} applies to the whole market ({params.type} reads one value for "
-                f"everyone); it cannot differ by {what}: set it under mechanics.{parts[1]}")
-    exp = scenario.experiment
-    late = what == "arm" and exp is not None and exp.start_day > 0
-    if late and any(field == f or field.startswith(f + ".") for f in type(params).trait_fields):
-        return (f"{field} is drawn once per user before day 0 ({params.type}); an arm can "
-                f"set it only when the test starts on day 0, not on start_day "
-                f"{exp.start_day}: set experiment.start_day: 0, or test a lever that acts "
-                "when it is used")
-    return None
-
-
-def _key_of_error(loc: tuple, keys: list[str]) -> str:
-    """The `set` key a validation error of a variant comes from: the key at or below the
-    error's location (a model's own check sits on the model), else the first key."""
-    path = [str(part) for part in loc]
-    if len(path) > 2 and path[0] == "mechanics":  # drop the union tag pydantic inserts
-        path = path[:2] + path[3:]
-    where = ".".join(path)
-    for key in keys:
-        if key == where or key.startswith(where + "."):
-            return key
-    for key in keys:
-        if where.startswith(key + "."):
-            return key
-    return keys[0]
-
-
-def _arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:
-    data = scenario.model_dump(mode="python")
-    for key, value in settings.items():
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node[part]
-        old = node[parts[-1]]
-        integral = isinstance(old, int) and float(value).is_integer()
-        node[parts[-1]] = int(value) if integral else value
-    return Scenario.model_validate(data)
-
-
-def arm_settings(scenario: Scenario, with_arms: bool = True) -> list[dict[str, float]]:
-    """The `set` each counter arm (`Scenario.arm_names`) runs with. Before an experiment's
-    start day (`with_arms=False`) every arm runs with the control's; from it, each arm with its
-    own, or every arm with the launched arm's (`launch`); users outside the test
-    (`not_enrolled`) keep the control's throughout. So the markets `simctl ab` compares are
-    the same market, draw for draw, until start_day."""
-    exp = scenario.experiment
-    if exp is None:
-        return [{}]
-    control = exp.arms[0].set
-    launched = next((a.set for a in exp.arms if a.name == exp.launch), None)
-    out = []
-    for i in range(len(scenario.arm_names)):
-        if not with_arms or i >= len(exp.arms):
-            out.append(control)
-        else:
-            out.append(exp.arms[i].set if launched is None else launched)
-    return out
-
-
-def variant_scenarios(scenario: Scenario, with_arms: bool = True) -> list[Scenario]:
-    """One validated scenario per (arm, persona) variant, in group order arm * n_personas +
-    persona: the persona's `set` applied first, then the arm's (`arm_settings`; the arm wins
-    a conflict)."""
-    personas = scenario.market.personas or [None]
-    out = []
-    for arm_set in arm_settings(scenario, with_arms):
-        for persona in personas:
-            settings = {**(persona.set if persona else {}), **arm_set}
-            out.append(_arm_variant(scenario, settings) if settings else scenario)
-    return out
 
 
 def scenario_schema() -> dict[str, Any]:

@@ -10,10 +10,15 @@ path) or per-variant / per-user arrays (through the user's `group` column) when 
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from sim.scenario import Scenario
+
+NOT_ENROLLED = "not_enrolled"  # the counter arm of users outside the test (eligibility)
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -81,3 +86,49 @@ def _numeric_leaves(model: BaseModel, prefix: str = "") -> dict[str, float]:
 def numeric_paths(model: BaseModel) -> set[str]:
     """Dotted paths of every numeric parameter in a model (what an arm or persona may set)."""
     return set(_numeric_leaves(model))
+
+
+def arm_variant(scenario: Scenario, settings: dict[str, float]) -> Scenario:
+    data = scenario.model_dump(mode="python")
+    for key, value in settings.items():
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node[part]
+        old = node[parts[-1]]
+        integral = isinstance(old, int) and float(value).is_integer()
+        node[parts[-1]] = int(value) if integral else value
+    return type(scenario).model_validate(data)  # no import circle: scenario imports us
+
+
+def arm_settings(scenario: Scenario, with_arms: bool = True) -> list[dict[str, float]]:
+    """The `set` each counter arm (`Scenario.arm_names`) runs with. Before an experiment's
+    start day (`with_arms=False`) every arm runs with the control's; from it, each arm with its
+    own, or every arm with the launched arm's (`launch`); users outside the test
+    (`not_enrolled`) keep the control's throughout. So the markets `simctl ab` compares are
+    the same market, draw for draw, until start_day."""
+    exp = scenario.experiment
+    if exp is None:
+        return [{}]
+    control = exp.arms[0].set
+    launched = next((a.set for a in exp.arms if a.name == exp.launch), None)
+    out = []
+    for i in range(len(scenario.arm_names)):
+        if not with_arms or i >= len(exp.arms):
+            out.append(control)
+        else:
+            out.append(exp.arms[i].set if launched is None else launched)
+    return out
+
+
+def variant_scenarios(scenario: Scenario, with_arms: bool = True) -> list[Scenario]:
+    """One validated scenario per (arm, persona) variant, in group order arm * n_personas +
+    persona: the persona's `set` applied first, then the arm's (`arm_settings`; the arm wins
+    a conflict)."""
+    personas = scenario.market.personas or [None]
+    out = []
+    for arm_set in arm_settings(scenario, with_arms):
+        for persona in personas:
+            settings = {**(persona.set if persona else {}), **arm_set}
+            out.append(arm_variant(scenario, settings) if settings else scenario)
+    return out

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim.engine import daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario, validate_scenario
 
@@ -51,8 +52,8 @@ def mechanics_scenario(size: int, days: int, seed: int, **mechanics: Any) -> Sce
 
 def logged(sc: Scenario) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
     """Simulate replicate 0 with the event log: (event table, daily counters, extras)."""
-    from sim.engine import layout_of
     from sim.events import event_table
+    from sim.planning import layout_of
 
     counters = simulate(sc, log_events=True)
     return event_table(counters, layout_of(sc)), daily_table(counters), counters.extras

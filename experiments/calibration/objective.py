@@ -16,11 +16,13 @@ from experiments.calibration.observed import Observed, default_targets
 from experiments.runs.design import ParamSpec, point_scenario
 from experiments.runs.evaluator import Progress, Task, all_values, evaluate, stop_at_failure
 from experiments.runs.sensitivity import bounds_specs
-from sim.engine import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS, daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.errors import InputError, Problem
 from sim.mechanics import REGISTRY
 from sim.mechanics.observed_arrivals import arrival_problems
 from sim.metrics import METRICS, available, daily_metrics
+from sim.planning import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS
 from sim.scenario import Scenario
 
 WEEK = 7

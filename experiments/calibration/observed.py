@@ -367,7 +367,7 @@ def _transactions(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def _metrics_of(counters: Counters, days: int) -> pd.DataFrame:
-    from sim.engine import daily_table  # the engine's table shape, so metrics match exactly
+    from sim.aggregation import daily_table  # the engine's table shape, so metrics match exactly
 
     counts = daily_table(counters)
     daily = daily_metrics(counts)

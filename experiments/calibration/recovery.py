@@ -29,7 +29,8 @@ from experiments.calibration.calibrate import calibrate
 from experiments.calibration.observed import load_observed
 from experiments.runs.evaluator import Task, TaskOutcome, evaluate
 from experiments.runs.executors import make_executor
-from sim.engine import daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario, validate_scenario
 

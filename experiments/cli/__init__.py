@@ -33,10 +33,11 @@ from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.report.dashboard import load_runs, write_dashboard
 from experiments.report.parts import fmt
 from experiments.runs.outputs import write_run
-from sim.engine import check_memory, memory_estimate, run
+from sim.engine import run
 from sim.errors import InputError
 from sim.memory import human
 from sim.metrics import HEADLINE, METRICS
+from sim.planning import check_memory, memory_estimate
 from sim.scenario import Scenario, load_scenario, scenario_schema
 
 MAX_EVENT_LOG_USERS = 500_000

@@ -38,9 +38,11 @@ import pandas as pd
 
 from experiments.planning.ab_reading import compare, metric_values, moments, pooled_mean, user_frame
 from experiments.runs.evaluator import Task, all_values, evaluate, stop_at_failure
-from sim.engine import UserTally, simulate, user_events
+from sim.engine import UserTally, simulate
 from sim.errors import InputError
+from sim.graph_cache import GraphCache
 from sim.metrics import METRICS, counter_columns
+from sim.planning import user_events
 from sim.scenario import Scenario
 
 UNITS = ("user", "cluster", "ego")
@@ -171,7 +173,8 @@ def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
                      for c in counter_columns(m)} & set(user_events(task.mixed)))
     checkpoints = tuple(exp.start_day + d - 1 for d in task.durations)
     tally = UserTally(tuple(events), exp.start_day, checkpoints)
-    runs = {name: simulate(s, task.replicate, tally=tally).extras for name, s in
+    graphs = GraphCache(capacity=1)  # the three markets are the same users: one graph
+    runs = {name: simulate(s, task.replicate, tally=tally, graphs=graphs).extras for name, s in
             (("mixed", task.mixed), ("treatment", task.all_treatment),
              ("control", task.all_control))}
     rows = [row for duration, last in zip(task.durations, checkpoints, strict=True)

@@ -21,7 +21,7 @@ from experiments.report.parts import (
     number,
     section,
 )
-from sim.engine import Result
+from sim.aggregation import Result
 from sim.metrics import LEDGER, LTV_DAYS, METRICS
 
 # funnel

@@ -30,7 +30,7 @@ from experiments.report.operations import (
     warnings_section,
 )
 from experiments.report.parts import PALETTE, Stats, embed, fmt, mean_daily, page
-from sim.engine import Result
+from sim.aggregation import Result
 from sim.metrics import METRICS
 
 

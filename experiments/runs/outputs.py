@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments.report.report import write_report
 from experiments.runs.folders import atomic_folder, unique_folder
-from sim.engine import Result
+from sim.aggregation import Result
 from sim.metrics import METRICS
 
 

@@ -15,7 +15,8 @@ from concurrent.futures import Executor
 import numpy as np
 
 from experiments.runs.evaluator import Progress, Task, TaskOutcome, evaluate
-from sim.engine import collect, simulate
+from sim.aggregation import collect
+from sim.engine import simulate
 from sim.scenario import Scenario
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.engine import build_graph
+from sim.graph_cache import build_graph
 from tests.conftest import daily
 from tests.validation.checks import branching, offspring_moments
 

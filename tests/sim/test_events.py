@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.engine import collect, daily_table, layout_of, simulate
+from sim.aggregation import collect, daily_table
+from sim.engine import simulate
 from sim.events import counters_from_events, event_table
 from sim.metrics import daily_metrics, unit_economics
+from sim.planning import layout_of
 from sim.scenario import load_scenario
 from tests.conftest import ROOT
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import build_graph, simulate
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
 from sim.graph import CommunityGraphParams, community_graph
+from sim.graph_cache import build_graph
 from sim.scenario import parse_scenario, validate_scenario
 
 Z = 4.0
@@ -108,7 +109,7 @@ def test_referral_rewards_are_two_sided_paid_on_first_orders_and_capped() -> Non
         },
     }
     scenario = validate_scenario(data)
-    from sim.engine import layout_of
+    from sim.planning import layout_of
 
     counters = simulate(scenario, log_events=True)
     events = event_table(counters, layout_of(scenario))
@@ -132,3 +133,21 @@ def test_referral_rewards_are_two_sided_paid_on_first_orders_and_capped() -> Non
         pd.Series(counters.amounts["order"].sum(axis=1)[
             np.sort(events[events.event == "order"].day.unique())], name="amount"),
         check_exact=False, rtol=1e-12)
+
+
+def test_the_graph_cache_shares_one_graph_per_key_and_keeps_its_bound() -> None:
+    """Markets of one replicate (the A/B's three) share the graph; another replicate or size
+    builds its own, and the cache never holds more than its capacity."""
+    from sim.graph_cache import GraphCache
+
+    scenario = parse_scenario("name: g\ndays: 5\nmarket:\n  size: 3000\nmechanics:\n"
+                              "  seed:\n    type: seed_users\n    count: 30\n"
+                              "  referral:\n    type: referral\n", "<test>")
+    cache = GraphCache(capacity=1)
+    first = cache.graph(scenario, 0)
+    assert cache.graph(scenario, 0) is first and cache.built == 1
+    other = cache.graph(scenario, 1)
+    assert other is not first and cache.built == 2 and len(cache) == 1
+    assert np.array_equal(cache.graph(scenario, 0).indices, first.indices)  # rebuilt alike
+    with pytest.raises(ValueError):
+        GraphCache(capacity=0)

@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import _columns_and_scratch, daily_table, layout_of, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
 from sim.growth_accounting import COLUMNS, EVENTS, GrowthAccounting, GrowthAccountingParams
 from sim.metrics import daily_metrics
+from sim.planning import columns_and_scratch, layout_of
 from sim.population import Layout, Population
 from sim.recorder import Recorder
 from sim.scenario import load_scenario, parse_scenario
@@ -142,7 +144,7 @@ def test_event_log_recount_agrees(cold_start: tuple) -> None:
 
 def test_growth_accounting_columns_are_in_the_memory_estimate(cold_start: tuple) -> None:
     scenario, _ = cold_start
-    columns, _ = _columns_and_scratch(scenario)
+    columns, _ = columns_and_scratch(scenario)
     assert {"ga_flags", "ga_revenue_even", "ga_revenue_odd"} <= set(columns)
 
 

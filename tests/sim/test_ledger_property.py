@@ -17,9 +17,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.engine import daily_table, layout_of, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.events import event_table
 from sim.metrics import daily_metrics
+from sim.planning import layout_of
 from sim.scenario import validate_scenario
 from tests.conftest import ROOT
 

@@ -11,9 +11,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.engine import collect, daily_table, layout_of, simulate
+from sim.aggregation import collect, daily_table
+from sim.engine import simulate
 from sim.events import event_table
 from sim.metrics import daily_metrics
+from sim.planning import layout_of
 from sim.scenario import validate_scenario
 
 PERSONAS = ["a", "b", "c"]

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.engine import daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.mechanics.recommendations import lift
 from sim.scenario import Scenario, parse_scenario

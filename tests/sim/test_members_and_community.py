@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import build_graph, daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.errors import InputError
+from sim.graph_cache import build_graph
 from sim.metrics import daily_metrics, horizon_values
 from sim.scenario import Scenario, parse_scenario
 from tests.conftest import logged, mechanics_scenario, of, within

@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from sim.engine import daily_table, layout_of, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.events import event_table
 from sim.metrics import LEDGER, daily_metrics
+from sim.planning import layout_of
 from sim.scenario import Scenario, validate_scenario
 from tests.conftest import ROOT
 

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.engine import layout_of, simulate
+from sim.engine import simulate
 from sim.events import event_table
 from sim.mechanics.recommendations import Recommendations, RecommendationsParams
+from sim.planning import layout_of
 from sim.recorder import Counters
 from sim.scenario import Scenario, validate_scenario
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.engine import daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.scenario import Scenario, load_scenario
 from tests.conftest import ROOT
 

@@ -226,7 +226,7 @@ def test_arm_setting_of_a_whole_market_field_is_refused(key: str, field: str) ->
 
 def test_persona_setting_of_a_section_of_whole_market_fields_is_refused() -> None:
     """A fixed section (inventory lead_time) covers every field in it; personas too."""
-    from sim.scenario import check_scenario
+    from sim.scenario_checks import check_scenario
 
     scenario = parse_scenario(RECS, "s.yaml")
     persona: dict = {"name": "moms", "share": 1.0}

@@ -34,10 +34,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.engine import daily_table, layout_of, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
 from sim.metrics import METRICS, daily_metrics
+from sim.planning import layout_of
 from sim.scenario import Scenario, parse_scenario, validate_scenario
 from tests.conftest import ROOT
 from tests.sim.test_money import contribution_from_counters

@@ -49,11 +49,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import collect, daily_table, layout_of, simulate
+from sim.aggregation import collect, daily_table
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
 from sim.mechanics.touchpoints import attribution_table, position_based_credit
 from sim.metrics import LEDGER, METRICS, daily_metrics
+from sim.planning import layout_of
 from sim.scenario import Scenario, load_scenario, parse_scenario, validate_scenario
 from tests.conftest import ROOT
 from tests.sim.test_money import contribution_from_counters

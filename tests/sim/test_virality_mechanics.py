@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.aggregation import daily_table
 from sim.compliance import check_compliance
-from sim.engine import daily_table, layout_of, simulate
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
 from sim.metrics import daily_metrics
+from sim.planning import layout_of
 from sim.scenario import Scenario, parse_scenario, validate_scenario
 
 Z = 4.0

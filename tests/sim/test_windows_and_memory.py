@@ -8,9 +8,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from sim.engine import memory_estimate, simulate
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.memory import BASE_BYTES
+from sim.planning import memory_estimate
 from tests.conftest import daily, reference_dict, scenario_from
 
 

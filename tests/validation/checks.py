@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from sim.engine import build_graph, daily_table, layout_of, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.events import event_table
+from sim.graph_cache import build_graph
+from sim.planning import layout_of
 from sim.scenario import Scenario, validate_scenario
 from sim.theory import bass_mean_field, purchase_moments
 from tests.conftest import daily, reference_dict, scenario_from

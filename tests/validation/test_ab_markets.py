@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from experiments.planning.abtest import markets
-from sim.engine import daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.scenario import load_scenario
 from tests.conftest import ROOT
 

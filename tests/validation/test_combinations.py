@@ -15,10 +15,12 @@ import numpy as np
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from sim.engine import collect, daily_table, layout_of, simulate
+from sim.aggregation import collect, daily_table
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
 from sim.metrics import LEDGER, METRICS
+from sim.planning import layout_of
 from sim.scenario import validate_scenario
 from tests.validation.markets import everything_on
 

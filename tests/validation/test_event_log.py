@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.engine import Result, channel_events, collect, layout_of, simulate, user_events
+from sim.aggregation import Result, collect
+from sim.engine import simulate
 from sim.events import REBUILT_STOCKS, counters_from_events, event_table
 from sim.metrics import COHORT_METRICS, METRICS, counter_columns, unit_economics
 from sim.orders import REPURCHASE_DAYS
+from sim.planning import channel_events, layout_of, user_events
 from tests.validation.markets import everything_on
 
 VIEWS = {"metrics": ["day"], "arm_metrics": ["arm", "day"], "channel_metrics": ["channel", "day"]}

@@ -29,7 +29,8 @@ from experiments.calibration.recovery import recover
 from experiments.cli.calibrate_cli import calibrate as calibrate_command
 from experiments.cli.calibrate_cli import forecast as forecast_command
 from experiments.runs.executors import make_executor
-from sim.engine import daily_table, simulate
+from sim.aggregation import daily_table
+from sim.engine import simulate
 from sim.errors import InputError
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario, validate_scenario

@@ -16,8 +16,10 @@ import pytest
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import check_ab, simulate_ab
 from experiments.runs.executors import make_executor
-from sim.engine import _assign, assign_arms, build_graph, ego_clusters, run
+from sim.arms import assign_arms, draw_labels, ego_clusters
+from sim.engine import run
 from sim.errors import InputError
+from sim.graph_cache import build_graph
 from sim.rng import stream
 from sim.scenario import load_scenario
 from tests.conftest import ROOT, reference_dict, scenario_from
@@ -93,7 +95,7 @@ def test_user_unit_assignment_is_unchanged() -> None:
     scenario = referral(**{"market.size": 5000})
     arm, unit = assign_arms(scenario, 2, build_graph(scenario, 2))
     assert unit is None
-    assert np.array_equal(arm, _assign("arms", [0.5, 0.5], 5000, scenario.seed, 2))
+    assert np.array_equal(arm, draw_labels("arms", [0.5, 0.5], 5000, scenario.seed, 2))
 
 
 def test_arms_apply_from_the_start_day() -> None:

@@ -1,0 +1,71 @@
+"""The friendship graph of a replicate, built once and shared where the same users meet.
+
+A generated graph is a pure function of (market size, graph parameters, seed, replicate), so a
+`GraphCache` keyed on exactly that can hand the same graph to the three markets of one A/B
+replicate (mixed, all-control, all-treatment) instead of building it three times. The cache is
+an object with a bound, not a hidden dict: the engine keeps one per process (`PROCESS_GRAPHS`,
+the last graph only, since a 1M-user graph takes hundreds of MB), and a caller may pass its own.
+Edge-list graphs are read from their file each time.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+from sim.graph import CommunityGraphParams, SocialGraph, community_graph, edge_list_graph
+from sim.mechanics import REGISTRY
+from sim.rng import stream
+from sim.scenario import Scenario
+
+
+def needs_graph(scenario: Scenario) -> bool:
+    """Whether a run needs the friendship graph: a unit that is a cluster, a graph named in the
+    market, or a mechanic whose shares travel along friendships."""
+    unit = scenario.experiment.unit if scenario.experiment else "user"
+    return (unit != "user" or scenario.market.graph is not None
+            or any(REGISTRY[p.type][1].needs_graph for p in scenario.mechanics.values()))
+
+
+class GraphCache:
+    """Generated graphs by (size, parameters, seed, replicate), at most `capacity` of them (the
+    oldest leaves first)."""
+
+    def __init__(self, capacity: int = 1) -> None:
+        if capacity < 1:
+            raise ValueError("a graph cache holds at least one graph")
+        self.capacity = capacity
+        self._graphs: OrderedDict[tuple, SocialGraph] = OrderedDict()
+        self.built = 0  # graphs generated so far (a test can see what was shared)
+
+    def __len__(self) -> int:
+        return len(self._graphs)
+
+    def clear(self) -> None:
+        self._graphs.clear()
+
+    def graph(self, scenario: Scenario, replicate: int) -> SocialGraph:
+        """The friendship graph of a replicate: generated from its own stream, or loaded."""
+        params = scenario.market.graph or CommunityGraphParams()
+        if not isinstance(params, CommunityGraphParams):
+            source = scenario._source
+            base = Path(source).parent if source != "<scenario>" else Path.cwd()
+            return edge_list_graph(scenario.market.size, params, base, source)
+        key = (scenario.market.size, params, scenario.seed, replicate)
+        if key in self._graphs:
+            self._graphs.move_to_end(key)
+            return self._graphs[key]
+        while len(self._graphs) >= self.capacity:
+            self._graphs.popitem(last=False)
+        self._graphs[key] = community_graph(scenario.market.size, params,
+                                            stream(scenario.seed, replicate, "graph"))
+        self.built += 1
+        return self._graphs[key]
+
+
+PROCESS_GRAPHS = GraphCache(capacity=1)  # the engine's default: the last graph of this process
+
+
+def build_graph(scenario: Scenario, replicate: int) -> SocialGraph:
+    """The graph a run of (scenario, replicate) uses, through the process's cache."""
+    return PROCESS_GRAPHS.graph(scenario, replicate)

@@ -1,0 +1,94 @@
+"""Planning a run: what a scenario needs before anything is allocated.
+
+The population's columns (each enabled mechanic's `columns`, growth accounting's), the events,
+channel costs and stocks it can record (the engine's core ones and the mechanics'
+declarations), and the memory all of that will take, refused at once when it cannot fit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.errors import InputError
+from sim.graph import CommunityGraphParams
+from sim.growth_accounting import COLUMNS as GA_COLUMNS
+from sim.growth_accounting import EVENTS as GA_EVENTS
+from sim.growth_accounting import SCRATCH_BYTES_PER_USER as GA_SCRATCH
+from sim.mechanics import REGISTRY
+from sim.memory import available_bytes, bytes_per_user, estimate_bytes, human
+from sim.population import Layout
+from sim.scenario import Scenario
+
+CORE_EVENTS = ("visit", "acquired", "churned", *GA_EVENTS)
+CORE_CHANNEL_EVENTS = ("ad_spend", "kol_spend")  # always there, so CAC and ROI always exist
+CORE_STOCKS = ("alive_users",)
+
+
+def columns_and_scratch(scenario: Scenario) -> tuple[dict[str, np.dtype], int]:
+    columns: dict[str, np.dtype] = dict(GA_COLUMNS)  # growth accounting: every scenario
+    scratch = GA_SCRATCH
+    for name, params in scenario.mechanics.items():
+        cls = REGISTRY[params.type][1]
+        for col, dtype in cls.owned_columns(params).items():
+            if col in columns and columns[col] != dtype:
+                raise InputError([scenario.problem(("mechanics", name),
+                                                   f"column {col!r} is {dtype} here but "
+                                                   f"{columns[col]} in another mechanic")])
+            columns[col] = dtype
+        scratch = max(scratch, cls.scratch_bytes_per_user(params))
+    return columns, scratch
+
+
+def layout_of(scenario: Scenario) -> Layout:
+    channels = ["none"]
+    for params in scenario.mechanics.values():
+        for channel in REGISTRY[params.type][1].channels(params):
+            if channel not in channels:
+                channels.append(channel)
+    return Layout(tuple(scenario.arm_names), tuple(scenario.persona_names), tuple(channels))
+
+
+def declared(scenario: Scenario, attribute: str, core: tuple[str, ...] = ()) -> list[str]:
+    names = list(core)
+    for params in scenario.mechanics.values():
+        names += [n for n in getattr(REGISTRY[params.type][1], attribute) if n not in names]
+    return names
+
+
+def user_events(scenario: Scenario) -> list[str]:
+    """Events recorded per user in this scenario (what a per-user A/B metric can be built from;
+    channel costs such as ad spend have no user)."""
+    return declared(scenario, "events", CORE_EVENTS)
+
+
+def channel_events(scenario: Scenario) -> list[str]:
+    """Events recorded per channel, with no user (costs such as ad spend, market levels)."""
+    return declared(scenario, "channel_events", CORE_CHANNEL_EVENTS)
+
+
+def memory_estimate(scenario: Scenario) -> int:
+    """Peak bytes one replicate of this scenario is expected to need."""
+    columns, scratch = columns_and_scratch(scenario)
+    layout = layout_of(scenario)
+    tables = len(declared(scenario, "events", CORE_EVENTS)) * 2 + len(
+        declared(scenario, "stocks", CORE_STOCKS))
+    graph = scenario.market.graph
+    needs = graph is not None or any(REGISTRY[p.type][1].needs_graph
+                                     for p in scenario.mechanics.values())
+    degree = (graph.mean_degree if isinstance(graph, CommunityGraphParams)
+              else CommunityGraphParams().mean_degree) if needs else 0.0
+    return estimate_bytes(scenario.market.size, columns, scratch, scenario.days, tables,
+                          layout.n_cells, degree)
+
+
+def check_memory(scenario: Scenario) -> None:
+    """Refuse, with the estimate, a scenario that will not fit in the memory available now."""
+    need, have = memory_estimate(scenario), available_bytes()
+    if need > have:
+        columns, scratch = columns_and_scratch(scenario)
+        per_user = bytes_per_user(columns, scratch)
+        raise InputError([scenario.problem(
+            ("market", "size"),
+            f"{scenario.market.size:,} users need about {human(need)} "
+            f"({per_user} bytes per user) but only {human(have)} is available; "
+            "lower market.size or switch off mechanics")])
