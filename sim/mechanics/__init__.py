@@ -36,6 +36,7 @@ MODULES: tuple[str, ...] = (
     "touchpoints",
     "recommendations",
     "live_stream",
+    "early_access",
     "catalogue",
     "inventory",
 )

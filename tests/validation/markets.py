@@ -18,7 +18,8 @@ def everything_on(size: int = 6000, days: int = 70, seed: int = 3,
                   experiment: bool = True, funnel: bool = True) -> Scenario:
     """scale.yaml (stages 10 -> 100) plus the weekly live stream with live-only group buys
     (retention.yaml), group buys, bargains, distributors, KOL posts and the new-user gift
-    (growth.yaml), at a small size; with `experiment`, a referral-reward test of two arms
+    (growth.yaml), and 新品内测 early access for community members, top tiers and repeat
+    buyers, at a small size; with `experiment`, a referral-reward test of two arms
     from day 10, so every number can be read by arm too. Without `funnel`, visitors register
     at once, in the stage that brought them (referees in the virality stage)."""
     data = _load("scale")
@@ -32,6 +33,8 @@ def everything_on(size: int = 6000, days: int = 70, seed: int = 3,
     m["existing"]["count"] = int(0.4 * size)
     m["referral"].update(share_after_order=0.3, share_on_join=0.2, invite_conversion=0.3)
     m["ads"]["daily_budget"] = 60
+    m["early_access"] = {"type": "early_access", "first_drop_day": 5, "drop_every_days": 20,
+                         "slots": size // 20, "min_orders": 2}
     m["shop"]["expansions"][0]["day"] = days // 3  # the private-label launch inside the horizon
     if not funnel:
         del m["funnel"]
