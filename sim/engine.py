@@ -16,7 +16,7 @@ user-level A/B analysis (in `Counters.extras` under `user.*`).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import simpy
@@ -113,23 +113,12 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     env = simpy.Environment()
 
     delayed = exp is not None and exp.start_day > 0
-    variants = variant_scenarios(scenario, with_arms=not delayed)
-    mechanics: list[Mechanic] = []
-    for name, params in scenario.mechanics.items():
-        cls = REGISTRY[params.type][1]
-        ctx = Context(pop, recorder, stream(seed, replicate, f"mechanic:{name}"), env, days,
-                      size, layout)
-        mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
-    mechanics.sort(key=lambda m: (m.stage, m.substage))  # stable: then file order
+    shared = Context(pop, recorder, None, env, days, size, layout)  # type: ignore[arg-type]
+    mechanics = _mechanics(scenario, replicate, shared, with_arms=not delayed)  # own rng each
     pop.member_prices = [m.member_price for m in mechanics if m.member_price is not None]
     pop.graph = graph
     pop.funnel = any(getattr(m, "registers_visits", False) for m in mechanics)
-    for mech in mechanics:
-        mech.setup()
-        window = scenario.mechanics[mech.name].window
-        if window is not None:
-            mech.active = window.first_day == 0
-            env.process(_window(env, mech, window.first_day, window.last_day))
+    _set_up(env, scenario, mechanics)
     if delayed:
         env.process(start_experiment(env, scenario, mechanics, pop))
 
@@ -138,13 +127,45 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
         checkpoints = set(tally.checkpoints) or {days - 1}
     accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder)
     _days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting)
+    return _counters(recorder, mechanics, pop, assigned, unit, log_events)
+
+
+def _mechanics(scenario: Scenario, replicate: int, shared: Context,
+               with_arms: bool) -> list[Mechanic]:
+    """Every enabled mechanic, each with its own random stream and its parameters per variant
+    (the control's for every arm until a delayed start), in stage order (stable: then the
+    scenario's order)."""
+    variants = variant_scenarios(scenario, with_arms=with_arms)
+    mechanics: list[Mechanic] = []
+    for name, params in scenario.mechanics.items():
+        cls = REGISTRY[params.type][1]
+        ctx = replace(shared, rng=stream(scenario.seed, replicate, f"mechanic:{name}"))
+        mechanics.append(cls(name, VariantParams([v.mechanics[name] for v in variants]), ctx))
+    mechanics.sort(key=lambda m: (m.stage, m.substage))
+    return mechanics
+
+
+def _set_up(env: simpy.Environment, scenario: Scenario, mechanics: list[Mechanic]) -> None:
+    """Each mechanic's set-up, in stage order; a mechanic with a window starts its clock."""
+    for mech in mechanics:
+        mech.setup()
+        window = scenario.mechanics[mech.name].window
+        if window is not None:
+            mech.active = window.first_day == 0
+            env.process(_window(env, mech, window.first_day, window.last_day))
+
+
+def _counters(recorder: Recorder, mechanics: list[Mechanic], pop: Population,
+              assigned: np.ndarray, unit: np.ndarray | None, log_events: bool) -> Counters:
+    """The recorder's tables with each mechanic's end-of-run tables and, for a tally, the
+    per-user arrays an A/B reading needs."""
     counters = recorder.finish()
     for mech in mechanics:
         counters.extras.update({f"{mech.name}.{k}": v for k, v in mech.finish().items()})
     if isinstance(recorder, _TallyRecorder):
         counters.extras.update(recorder.snapshots)
         counters.extras.update({"user.arm": assigned,
-                                "user.unit": np.arange(size) if unit is None else unit,
+                                "user.unit": np.arange(pop.size) if unit is None else unit,
                                 "user.acquired_day": pop.acquired_day.copy()})
     if log_events:  # who is who, so the log can name arms and personas
         counters.events.update(_arm=pop.arm, _persona=pop.persona)

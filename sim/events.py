@@ -79,12 +79,7 @@ def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
         counts[name] = np.bincount(flat, minlength=days * n_cells).reshape(days, n_cells) * 1.0
         amounts[name] = np.bincount(flat, weights=amount[pick],
                                     minlength=days * n_cells).reshape(days, n_cells)
-    channel_amounts = {name: np.zeros((days, n_channels)) for name in declared_costs}
-    for name, frame in costs.groupby("event"):
-        table = np.zeros((days, n_channels))
-        np.add.at(table, (frame["day"].to_numpy(), frame["channel"].map(channels).to_numpy()),
-                  frame["amount"].to_numpy())
-        channel_amounts[str(name)] = table
+    channel_amounts = _channel_costs(costs, channels, days, declared_costs)
 
     # Who joined when and through which channel: from the acquired events (one per user).
     joined = users[users["event"] == "acquired"]
@@ -110,6 +105,19 @@ def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
     active = _active_weeks(users, names, acq, chan, weeks, n_channels)
     return Counters(counts, amounts, stocks, channel_amounts, cohort_counts, cohort_amounts,
                     active, None)
+
+
+def _channel_costs(costs: pd.DataFrame, channels: dict[str, int], days: int,
+                   declared_costs: Collection[str]) -> dict[str, np.ndarray]:
+    """Costs with no user (ad and KOL spend, ...) per (day, channel); declared ones that never
+    happened are zeros, as in the engine."""
+    channel_amounts = {name: np.zeros((days, len(channels))) for name in declared_costs}
+    for name, frame in costs.groupby("event"):
+        table = np.zeros((days, len(channels)))
+        np.add.at(table, (frame["day"].to_numpy(), frame["channel"].map(channels).to_numpy()),
+                  frame["amount"].to_numpy())
+        channel_amounts[str(name)] = table
+    return channel_amounts
 
 
 def _stocks(users: pd.DataFrame, day: np.ndarray, cell: np.ndarray, names: np.ndarray,

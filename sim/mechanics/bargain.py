@@ -166,38 +166,18 @@ class Bargain(Mechanic[BargainParams]):
 
     # --- starting: who helps and when is drawn at once ----------------------------------------
     def _start(self, day: int) -> None:
-        pop, base, get = self.pop, self.params.base, self.params.for_rows
-        most = float(np.max(self.params.get("start_prob")))
-        if most <= 0:
-            return
-        alive = int(pop.count(Stage.ALIVE).sum())
-        rows = pop.draw_alive(int(self.rng.binomial(alive, most)), self.rng).astype(np.int32)
-        if self.params.varies("start_prob"):
-            rows = rows[self.rng.random(len(rows)) < get("start_prob", pop.group[rows]) / most]
+        pop, get = self.pop, self.params.for_rows
+        rows = self._initiators()
         if not len(rows):
             return
-        rec = self.ctx.recorder
-        rec.event("bargain_started", day, rows)
+        self.ctx.recorder.event("bargain_started", day, rows)
         bids = np.arange(self.next_id, self.next_id + len(rows), dtype=np.int64)
         self.next_id += len(rows)
         groups = pop.group[rows]
         days = np.broadcast_to(np.ceil(np.asarray(get("window_hours", groups)) / 24.0 - 1e-9),
                                rows.shape).astype(np.int32)
         need = np.broadcast_to(get("helpers_required", groups), rows.shape).astype(np.int64)
-
-        sharer, friend = share(self, rows)
-        self.publish("shared", rows)  # e.g. points for sharing
-        order = np.argsort(rows, kind="stable")  # initiators are distinct: map sharer -> bargain
-        at = order[np.searchsorted(rows[order], sharer)]
-        reached = pop.stage[friend] != Stage.CHURNED
-        at, friend = at[reached], friend[reached]
-        _, first = np.unique(at * np.int64(pop.size) + friend, return_index=True)
-        at, friend = at[first], friend[first]  # each friend reached once per bargain
-        rec.event("bargain_invite", day, rows[at])
-        helps = self.rng.random(len(friend)) < get("help_prob", groups[at])
-        at, friend = at[helps], friend[helps]
-        arrive = day + (self.rng.random(len(at)) * days[at]).astype(np.int32)
-
+        at, friend, arrive = self._helpers(rows, groups, days, day)
         # the first m helpers (by arrival day, ties at random) are the ones that count
         tie = self.rng.random(len(at))
         order = np.lexsort((tie, arrive, at))
@@ -210,16 +190,7 @@ class Bargain(Mechanic[BargainParams]):
         last = np.full(len(rows), -1, dtype=np.int32)
         last[at[rank == need[at] - 1]] = arrive[rank == need[at] - 1]
         resolve = np.where(completes, last, day + days - 1).astype(np.int32)
-
-        total = np.broadcast_to(np.asarray(get("item_value", groups))
-                                - np.asarray(get("floor_price", groups)), rows.shape)
-        if base.random_cut:  # uniform random split of the total over the m cuts
-            draw = self.rng.exponential(size=len(at))
-            rest = self.rng.gamma(np.maximum(need - got, 1), size=len(rows)) * (need > got)
-            cut = total[at] * draw / (np.bincount(at, draw, minlength=len(rows)) + rest)[at]
-        else:
-            cut = total[at] / need[at]
-
+        cut = self._cuts(groups, at, need, got)
         self.bid = np.concatenate([self.bid, bids])
         self.initiator = np.concatenate([self.initiator, rows])
         self.resolve_day = np.concatenate([self.resolve_day, resolve])
@@ -228,6 +199,52 @@ class Bargain(Mechanic[BargainParams]):
         self.h_row = np.concatenate([self.h_row, friend.astype(np.int32)])
         self.h_day = np.concatenate([self.h_day, arrive])
         self.h_cut = np.concatenate([self.h_cut, cut])
+
+    def _initiators(self) -> np.ndarray:
+        """Today's initiators: Binomial(alive, the largest start_prob) drawn uniformly, thinned
+        to each group's own probability."""
+        pop = self.pop
+        most = float(np.max(self.params.get("start_prob")))
+        if most <= 0:
+            return np.empty(0, dtype=np.int32)
+        alive = int(pop.count(Stage.ALIVE).sum())
+        rows = pop.draw_alive(int(self.rng.binomial(alive, most)), self.rng).astype(np.int32)
+        if self.params.varies("start_prob"):
+            start = self.params.for_rows("start_prob", pop.group[rows])
+            rows = rows[self.rng.random(len(rows)) < start / most]
+        return rows
+
+    def _helpers(self, rows: np.ndarray, groups: np.ndarray, days: np.ndarray,
+                 day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each initiator shares; friends reached (once per bargain) help with `help_prob` on a
+        uniform day of the window: (bargain index, friend, arrival day) per helper."""
+        pop = self.pop
+        sharer, friend = share(self, rows)
+        self.publish("shared", rows)  # e.g. points for sharing
+        order = np.argsort(rows, kind="stable")  # initiators are distinct: map sharer -> bargain
+        at = order[np.searchsorted(rows[order], sharer)]
+        reached = pop.stage[friend] != Stage.CHURNED
+        at, friend = at[reached], friend[reached]
+        _, first = np.unique(at * np.int64(pop.size) + friend, return_index=True)
+        at, friend = at[first], friend[first]  # each friend reached once per bargain
+        self.ctx.recorder.event("bargain_invite", day, rows[at])
+        helps = self.rng.random(len(friend)) < self.params.for_rows("help_prob", groups[at])
+        at, friend = at[helps], friend[helps]
+        arrive = day + (self.rng.random(len(at)) * days[at]).astype(np.int32)
+        return at, friend, arrive
+
+    def _cuts(self, groups: np.ndarray, at: np.ndarray, need: np.ndarray,
+              got: np.ndarray) -> np.ndarray:
+        """Each counted helper's cut of item_value - floor_price: equal, or a uniform random
+        split of the total over the m cuts."""
+        get = self.params.for_rows
+        total = np.broadcast_to(np.asarray(get("item_value", groups))
+                                - np.asarray(get("floor_price", groups)), groups.shape)
+        if not self.params.base.random_cut:
+            return total[at] / need[at]
+        draw = self.rng.exponential(size=len(at))
+        rest = self.rng.gamma(np.maximum(need - got, 1), size=len(groups)) * (need > got)
+        return total[at] * draw / (np.bincount(at, draw, minlength=len(groups)) + rest)[at]
 
     # --- each day: helpers arrive, bargains resolve -------------------------------------------
     def _arrivals(self, day: int) -> None:

@@ -120,19 +120,27 @@ def catalogue_problems(params: CatalogueParams, name: str,
             problems.append(((*where, "sku_groups"), f"demand shares of persona {persona} sum "
                              f"to {total:g} ({listed}); they must sum to 1"))
     for i, expansion in enumerate(params.expansions):
-        at = (*where, "expansions", i, "shares")
-        for group, share in expansion.shares.items():
-            if group not in groups:
-                problems.append(((*at, group), f"unknown SKU group {group!r}; expected one of: "
-                                 f"{', '.join(groups)}"))
-            elif not 0.0 <= share <= 1.0:
-                problems.append(((*at, group), f"share {share:g} must be between 0 and 1"))
-        if sum(expansion.shares.values()) > 1.0 + TOLERANCE:
-            problems.append((at, f"the shares sum to {sum(expansion.shares.values()):g}; "
-                             "they must sum to at most 1"))
-        elif len(expansion.shares) == len(groups) and abs(
-                sum(expansion.shares.values()) - 1.0) > TOLERANCE:
-            problems.append((at, "naming every SKU group, the shares must sum to 1"))
+        problems += _expansion_problems(expansion.shares, (*where, "expansions", i, "shares"),
+                                        groups)
+    return problems
+
+
+def _expansion_problems(shares: dict[str, float], at: tuple,
+                        groups: list[str]) -> list[tuple[tuple, str]]:
+    """A dated expansion's shares name known SKU groups, lie in [0, 1] and sum to at most 1
+    (to 1 when they name every group)."""
+    problems: list[tuple[tuple, str]] = []
+    for group, share in shares.items():
+        if group not in groups:
+            problems.append(((*at, group), f"unknown SKU group {group!r}; expected one of: "
+                             f"{', '.join(groups)}"))
+        elif not 0.0 <= share <= 1.0:
+            problems.append(((*at, group), f"share {share:g} must be between 0 and 1"))
+    if sum(shares.values()) > 1.0 + TOLERANCE:
+        problems.append((at, f"the shares sum to {sum(shares.values()):g}; "
+                         "they must sum to at most 1"))
+    elif len(shares) == len(groups) and abs(sum(shares.values()) - 1.0) > TOLERANCE:
+        problems.append((at, "naming every SKU group, the shares must sum to 1"))
     return problems
 
 

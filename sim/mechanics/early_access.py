@@ -67,6 +67,9 @@ METRICS = (
 
 class EarlyAccessParams(MechanicParams):
     type: Literal["early_access"] = "early_access"
+    # the drop calendar and who may be invited are the market's, not an arm's
+    fixed_fields = frozenset({"first_drop_day", "drop_every_days", "slots", "min_tier",
+                              "min_orders"})
     first_drop_day: int = Field(7, ge=0, description="Day of the first new-product drop.")
     drop_every_days: int = Field(30, ge=1, description="Days between drops (a monthly new "
                                  "product by default, ASSUMPTION).")

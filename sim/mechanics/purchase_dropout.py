@@ -292,19 +292,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         if coupon is not zeros:
             coupon = np.minimum(coupon, values)
         first = count_orders(pop, rec, rows, day)  # rows are distinct: one checkout each
-        gift = zeros
-        if self.has("gift_value"):
-            gift = zeros.copy()
-            gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
-            pop["gift_value"][rows[first]] = 0.0
-        if self.has("crm_coupon_balance"):  # coupons sent by automations
-            crm = np.minimum(pop["crm_coupon_balance"][rows], values - coupon - gift)
-            pop["crm_coupon_balance"][rows] -= crm.astype(np.float32)
-            coupon = coupon + crm
-        referral = zeros
-        if self.has("coupon_balance"):  # referral coupons held by the buyer
-            referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
-            pop["coupon_balance"][rows] -= referral.astype(np.float32)
+        coupon, gift, referral = self._held_discounts(rows, values, coupon, first, zeros)
         # member prices (e.g. the tier discount): booked here, not by the loyalty mechanic that
         # grants them, so the refund below returns only what was paid (member prices: sim/orders.py)
         member = member_discounts(pop, rows, values, coupon, gift, referral)
@@ -316,7 +304,36 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             if amount is not zeros:
                 given = amount > 0
                 rec.event(name, day, rows[given], amount[given])
-        kept = rows
+        self._refund_and_cost(rows, values, paid, goods_cost, day)
+        publish_orders(pop, rows, values, paid, first)  # paid: points redeem within it
+        self._next_checkout(rows, first, day, dropout)
+
+    def _held_discounts(self, rows: np.ndarray, values: np.ndarray, coupon: np.ndarray,
+                        first: np.ndarray, zeros: np.ndarray,
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """What buyers hold comes off in this order: the new-user gift (first orders), coupons
+        automations sent (added to `coupon`), referral coupons; each within what is left.
+        `zeros` stands for "nothing here" (not booked), as in `_order`."""
+        pop = self.pop
+        gift = referral = zeros
+        if self.has("gift_value"):
+            gift = np.zeros(len(rows))
+            gift[first] = np.minimum(pop["gift_value"][rows[first]], (values - coupon)[first])
+            pop["gift_value"][rows[first]] = 0.0
+        if self.has("crm_coupon_balance"):  # coupons sent by automations
+            crm = np.minimum(pop["crm_coupon_balance"][rows], values - coupon - gift)
+            pop["crm_coupon_balance"][rows] -= crm.astype(np.float32)
+            coupon = coupon + crm
+        if self.has("coupon_balance"):  # referral coupons held by the buyer
+            referral = np.minimum(pop["coupon_balance"][rows], values - coupon - gift)
+            pop["coupon_balance"][rows] -= referral.astype(np.float32)
+        return coupon, gift, referral
+
+    def _refund_and_cost(self, rows: np.ndarray, values: np.ndarray, paid: np.ndarray,
+                         goods_cost: np.ndarray | None, day: int) -> None:
+        """Refunds return what was paid (no points on them); cost of goods of kept orders."""
+        pop, rec, base = self.pop, self.ctx.recorder, self.params.base
+        kept, values_kept = rows, values
         if self.params.varies("refund_rate") or base.refund_rate > 0:
             refunded = self.rng.random(len(rows)) < self.params.for_rows("refund_rate",
                                                                          pop.group[rows])
@@ -324,14 +341,16 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
             self.publish("refunded", rows[refunded])  # points are neither earned nor spent on them
             kept, values_kept = rows[~refunded], values[~refunded]
             goods_cost = None if goods_cost is None else goods_cost[~refunded]
-        else:
-            values_kept = values
         if goods_cost is not None:
             rec.event("cogs", day, kept, goods_cost)
         elif self.params.varies("cogs_ratio") or base.cogs_ratio > 0:
             cogs = self.params.for_rows("cogs_ratio", pop.group[kept]) * values_kept
             rec.event("cogs", day, kept, cogs)
-        publish_orders(pop, rows, values, paid, first)  # paid: points redeem within it
+
+    def _next_checkout(self, rows: np.ndarray, first: np.ndarray, day: int,
+                       dropout: bool) -> None:
+        """Dropout after an order, then the next checkout of those who stay."""
+        pop, base = self.pop, self.params.base
         if dropout:  # the first order of a first_order scenario is a birth, not a repeat
             at_risk = rows if base.first_order is None else rows[~first]
             leaving = self.rng.random(len(at_risk)) < pop["dropout_prob"][at_risk]
