@@ -128,7 +128,7 @@ class Result:
         """Multi-touch attribution of every touchpoints mechanic: one row per (mechanic, model,
         touch point) with attributed orders, first orders, GMV, the touch point's cost and ROI,
         mean over replicates (empty when the scenario has no touch points)."""
-        from sim.mechanics.touchpoints import attribution_table
+        from sim.attribution import attribution_table
 
         names = [n for n, p in self.scenario.mechanics.items() if p.type == "touchpoints"]
         frames = [attribution_table(c.extras, name).assign(mechanic=name, replicate=r)

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from experiments.cli.power_table import render_power
 from experiments.planning.design import Design
 from experiments.planning.duration import Traffic
 from experiments.planning.errors import PowerInputError
@@ -29,7 +29,6 @@ from experiments.planning.metrics import (
     ProportionMetric,
     RatioMetric,
 )
-from experiments.planning.result import PowerResult
 from experiments.planning.run_inputs import RunInputError, inputs_from_run
 from experiments.planning.solver import solve
 
@@ -162,82 +161,37 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1):
-        return f"{int(value):,}"
-    return f"{value:.{digits}g}"
+def _with_run_inputs(inputs: dict[str, Any], from_run: Path | None, run_metric: str | None,
+                     metric: MetricType) -> dict[str, Any]:
+    """Inputs measured in a run folder (`--from-run`) fill what was not typed; typed values
+    win."""
+    if from_run is None:
+        if run_metric is not None:
+            raise _CliError("run-metric", "--run-metric goes with --from-run RUN_DIR")
+        return inputs
+    if run_metric is None:
+        raise _CliError("run-metric", "--from-run needs --run-metric NAME")
+    try:
+        found = inputs_from_run(from_run, metric.value, run_metric)
+    except RunInputError as exc:
+        raise _CliError(exc.field, str(exc)) from None
+    merged = dict(inputs)
+    for key, value in found.items():
+        if merged.get(key) is None:
+            merged[key] = CountModelChoice(value) if key == "count-model" else value
+    return merged
 
 
-def _render(result: PowerResult, console: Console) -> None:
-    solved = result.solved_for
-    table = Table(title=f"simctl power: solved for {'sample size' if solved == 'n' else solved}")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-
-    def row(name: str, value: str, is_solved: bool = False) -> None:
-        table.add_row(f"[bold]{name}[/bold] (solved)" if is_solved else name, value)
-
-    row("metric", result.metric)
-    row("variance formula", result.variance_formula)
-    if result.baseline is not None:
-        row("baseline", _fmt(result.baseline, 6))
-    row("MDE (absolute)", _fmt(result.mde_absolute, 6), solved == "mde")
-    if result.mde_relative is not None:
-        row("MDE (relative)", f"{result.mde_relative:+.4%}", solved == "mde")
-    if result.non_inferiority_margin is not None:
-        row("non-inferiority margin (absolute)", _fmt(result.non_inferiority_margin, 6))
-    row("power", f"{result.power:.4f}", solved == "power")
-    if result.power_per_test != result.power:
-        row("power per test (guardrail split)", f"{result.power_per_test:.4f}")
-    row("alpha / sides", f"{result.alpha:g} / {result.sides}")
-    if result.arms > 2:
-        row(f"correction ({result.arms - 1} comparisons)", result.correction)
-    row("alpha per comparison", f"{result.alpha_per_comparison:.4g}")
-    row("critical value (z)", f"{result.critical_value:.4f}")
-    row("treatment / control ratio", f"{result.treatment_ratio:.4g}")
-    row("n control", f"{result.n_control_units:,} ({result.n_control:.2f})", solved == "n")
-    row("n per treatment arm", f"{result.n_treatment_units:,}", solved == "n")
-    row("n total (all arms)", f"{result.n_total_units:,}", solved == "n")
-    if result.cuped_variance_factor != 1:
-        row("CUPED variance factor 1-r^2", f"{result.cuped_variance_factor:.4f}")
-    if result.clusters_control is not None:
-        row("design effect", f"{result.design_effect:.4f}")
-        row(
-            "clusters control / treatment",
-            f"{result.clusters_control:,} / {result.clusters_treatment:,}",
-        )
-    if result.days is not None:
-        row("days (exact)", f"{result.days:.2f}", solved == "n")
-        row("days (planned)", f"{result.days_rounded}")
-    if result.power_at_rounded_days is not None:
-        row("power at planned days", f"{result.power_at_rounded_days:.4f}")
-    seq = result.sequential
-    if seq is not None:
-        row("sequential", f"{seq.method}, {seq.looks} looks")
-        row("inflation factor n_max / n_fixed", f"{seq.inflation_factor:.4f}")
-        row("n fixed design (control)", f"{result.n_fixed_control:.2f}")
-        row("expected n / n_max under H1", f"{seq.expected_fraction_h1:.4f}")
-        row("expected n / n_max under H0", f"{seq.expected_fraction_h0:.4f}")
-    console.print(table)
-    if seq is not None:
-        bounds = Table(title="group-sequential boundaries (reject when |z| >= critical)")
-        for name in ("look", "information", "critical z", "nominal p", "cumulative alpha"):
-            bounds.add_column(name, justify="right")
-        for k in range(seq.looks):
-            bounds.add_row(
-                str(k + 1),
-                f"{seq.information_fractions[k]:.3f}",
-                f"{seq.critical_values[k]:.4f}",
-                f"{seq.nominal_alpha[k]:.3g}",
-                f"{seq.cumulative_alpha[k]:.4g}",
-            )
-        console.print(bounds)
-    for note in result.notes:
-        console.print(f"note: {note}")
-    for warning in result.warnings:
-        console.print(f"warning: {warning}")
+def _check_options(daily_traffic: float | None, traffic_options: dict[str, tuple[Any, Any]],
+                   sequential: SequentialChoice, looks: int) -> None:
+    """Options that only mean something with others: traffic options need --daily-traffic,
+    a sequential plan needs two looks or more."""
+    if daily_traffic is None:
+        for name, (value, default) in traffic_options.items():
+            if value != default:
+                raise _CliError(name, "needs --daily-traffic")
+    if sequential is not SequentialChoice.none and looks < 2:
+        raise _CliError("looks", f"--sequential {sequential.value} needs --looks >= 2")
 
 
 def power(
@@ -368,60 +322,20 @@ def power(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
+    inputs: dict[str, Any] = {
+        "baseline": baseline, "variance": variance,
+        "continuity-correction": continuity_correction, "sd": sd, "sd-treatment": sd_treatment,
+        "test": test, "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
+        "den-var": den_var, "num-den-cov": num_den_cov, "count-model": count_model,
+        "dispersion": dispersion, "daily-traffic": daily_traffic}
     try:
-        if from_run is not None:
-            if run_metric is None:
-                raise _CliError("run-metric", "--from-run needs --run-metric NAME")
-            try:
-                found = inputs_from_run(from_run, metric.value, run_metric)
-            except RunInputError as exc:
-                raise _CliError(exc.field, str(exc)) from None
-            typed = {"baseline": baseline, "sd": sd, "daily-traffic": daily_traffic,
-                     "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
-                     "den-var": den_var, "num-den-cov": num_den_cov, "dispersion": dispersion,
-                     "count-model": count_model}
-            take = {k: v for k, v in found.items() if typed.get(k) is None}
-            baseline = take.get("baseline", baseline)
-            sd = take.get("sd", sd)
-            daily_traffic = take.get("daily-traffic", daily_traffic)
-            num_mean, den_mean = take.get("num-mean", num_mean), take.get("den-mean", den_mean)
-            num_var, den_var = take.get("num-var", num_var), take.get("den-var", den_var)
-            num_den_cov = take.get("num-den-cov", num_den_cov)
-            dispersion = take.get("dispersion", dispersion)
-            if "count-model" in take:
-                count_model = CountModelChoice(take["count-model"])
-        elif run_metric is not None:
-            raise _CliError("run-metric", "--run-metric goes with --from-run RUN_DIR")
-        metric_object = _build_metric(
-            metric,
-            {
-                "baseline": baseline,
-                "variance": variance,
-                "continuity-correction": continuity_correction,
-                "sd": sd,
-                "sd-treatment": sd_treatment,
-                "test": test,
-                "num-mean": num_mean,
-                "den-mean": den_mean,
-                "num-var": num_var,
-                "den-var": den_var,
-                "num-den-cov": num_den_cov,
-                "count-model": count_model,
-                "dispersion": dispersion,
-            },
-        )
-        traffic_given = daily_traffic is not None
-        if not traffic_given:
-            for name, value, default in (
-                ("allocation", allocation, 1.0),
-                ("returning", returning, ReturningChoice.new),
-                ("population", population, None),
-                ("round-weeks", round_weeks, False),
-            ):
-                if value != default:
-                    raise _CliError(name, "needs --daily-traffic")
-        if sequential is not SequentialChoice.none and looks < 2:
-            raise _CliError("looks", f"--sequential {sequential.value} needs --looks >= 2")
+        inputs = _with_run_inputs(inputs, from_run, run_metric, metric)
+        daily_traffic = inputs.pop("daily-traffic")
+        metric_object = _build_metric(metric, inputs)
+        _check_options(daily_traffic, {"allocation": (allocation, 1.0),
+                                       "returning": (returning, ReturningChoice.new),
+                                       "population": (population, None),
+                                       "round-weeks": (round_weeks, False)}, sequential, looks)
         design = Design(
             alpha=alpha,
             sides=sides if sides is not None else (1 if non_inferiority_margin else 2),
@@ -466,4 +380,4 @@ def power(
     if as_json:
         sys.stdout.write(json.dumps(_clean(asdict(result))) + "\n")
         return
-    _render(result, Console(width=110))
+    render_power(result, Console(width=110))

@@ -144,3 +144,14 @@ def test_every_grouped_metric_is_drawn_by_a_report_section_its_mechanic_declares
     assert set(report_tiles("inventory")) <= drawn
     assert set(HEALTH) <= set(METRICS) and set(HEADLINE) <= set(METRICS)
     assert "gmv" in HEALTH and "gmv" in HEADLINE
+
+
+def test_a_ratio_needs_what_its_parts_need() -> None:
+    """A ratio exists in a run only when both parts do: its `needs` cover theirs (a ratio
+    that needed less would be computed from a part that is not there)."""
+    from sim.metrics import METRICS
+
+    for metric in METRICS.values():
+        if metric.kind == "ratio":
+            parts = set(METRICS[metric.numerator].needs) | set(METRICS[metric.denominator].needs)
+            assert parts <= set(metric.needs), (metric.name, parts - set(metric.needs))

@@ -50,10 +50,10 @@ import pandas as pd
 import pytest
 
 from sim.aggregation import collect, daily_table
+from sim.attribution import attribution_table, position_based_credit
 from sim.engine import simulate
 from sim.errors import InputError
 from sim.events import event_table
-from sim.mechanics.touchpoints import attribution_table, position_based_credit
 from sim.metrics import LEDGER, METRICS, daily_metrics
 from sim.planning import layout_of
 from sim.scenario import Scenario, load_scenario, parse_scenario, validate_scenario
