@@ -60,7 +60,8 @@ class Metric:
       computed from their parts).
     - `zh`: the Chinese name the playbook's teams use; `good`: which direction is good news
       (report trends); `group`: the report group it is drawn in; `headline`: in the CLI's
-      headline table; `health`: a business-health tile; `ledger`: its line in the money ledger.
+      headline table; `health`: a business-health tile; `ledger`: its line in the money ledger;
+      `acquisition`: a cost of winning users, summed into `acquisition_spend`.
     """
 
     name: str
@@ -78,6 +79,7 @@ class Metric:
     headline: bool = False
     health: bool = False
     ledger: LedgerLine | None = None
+    acquisition: bool = False  # a cost of winning users: part of acquisition_spend (CAC, ROI)
 
     def __post_init__(self) -> None:
         if (self.kind == "ratio") != (self.numerator is not None and self.denominator is not None):

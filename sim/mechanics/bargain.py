@@ -99,7 +99,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("bargain_cost", "yuan", "flow",
            "Cost of the items given away by completed bargains.",
            ("bargain_cost",), compute=lambda c: col(c, "bargain_cost_amount"), zh="砍价成本",
-           good="down", ledger=LedgerLine("relative", 200)),
+           good="down", ledger=LedgerLine("relative", 200), acquisition=True),
 )
 
 

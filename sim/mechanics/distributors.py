@@ -63,7 +63,7 @@ METRICS: tuple[Metric, ...] = (
            "Commissions owed to distributors on their referees' orders (all levels).",
            ("commission",), compute=lambda c: col(c, "commission_amount"),
            zh="分销佣金", good="down",
-           ledger=LedgerLine("relative", 210)),
+           ledger=LedgerLine("relative", 210), acquisition=True),
     Metric("distributor_sales", "yuan", "flow",
            "Value of orders by distributors' own referees (level 1).",
            ("distributor_sales",), compute=lambda c: col(c, "distributor_sales_amount"),

@@ -40,7 +40,7 @@ METRICS: tuple[Metric, ...] = (
            "Phone-number authorisation fees for registrations (0.03 yuan each).",
            ("acquired",), compute=lambda c: col(c, "register_fee_amount"),
            zh="手机号验证费", good="down",
-           ledger=LedgerLine("relative", 180)),
+           ledger=LedgerLine("relative", 180), acquisition=True),
 )
 
 

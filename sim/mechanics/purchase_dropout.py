@@ -151,12 +151,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("gift_cost", "yuan", "flow",
            "Money off first orders from new-user gift packs, booked when redeemed.",
            ORDER, compute=lambda c: col(c, "gift_amount"), zh="新人礼包成本", good="down",
-           ledger=LedgerLine("relative", 30)),
+           ledger=LedgerLine("relative", 30), acquisition=True),
     Metric("referral_cost", "yuan", "flow",
            "Referral coupons used (referee's first order, referrer's next orders).",
            ORDER, compute=lambda c: col(c, "referral_reward_amount"),
            zh="老带新奖励成本", good="down",
-           ledger=LedgerLine("relative", 40)),
+           ledger=LedgerLine("relative", 40), acquisition=True),
 )
 
 

@@ -82,7 +82,7 @@ METRICS: tuple[Metric, ...] = (
            "Rewards paid for the act of sharing (banned by WeChat; zero unless a plan pays them).",
            ORDER, compute=lambda c: col(c, "share_reward_amount"),
            zh="分享奖励（违规）", good="down",
-           ledger=LedgerLine("relative", 190)),
+           ledger=LedgerLine("relative", 190), acquisition=True),
     Metric("shares", "shares", "flow",
            "Shares of a referral card.",
            ("share",), compute=lambda c: c["share"], zh="分享次数"),

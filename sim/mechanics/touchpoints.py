@@ -175,7 +175,7 @@ METRICS: tuple[Metric, ...] = (
            "Cost of touch points that reach potential users (acquisition spend on their own "
            "channels).",
            ("touchpoint_spend",), compute=lambda c: col(c, "touchpoint_spend"), zh="触点获客成本",
-           good="down", ledger=LedgerLine("relative", 170)),
+           good="down", ledger=LedgerLine("relative", 170), acquisition=True),
     Metric("touchpoint_engagement_cost", "yuan", "flow",
            "Cost of touch points that reach users and members (content, live, WeCom seats).",
            ("touchpoint_engagement_cost",), compute=lambda c: col(c, "touchpoint_engagement_cost"),

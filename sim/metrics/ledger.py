@@ -23,9 +23,21 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sim.metric import ORDER, SPEND, LedgerLine, Metric, col
+from sim.metric import ORDER, SPEND, LedgerLine, Metric
 
 LTV_MARGIN = "gross_margin"  # the LEDGER total LTV's margin basis is (per new buyer)
+
+
+def acquisition_spend(c: pd.DataFrame) -> pd.Series:
+    """The sum of every metric marked `acquisition` (defined by whichever module records it),
+    each as zero where its counters are absent."""
+    from sim.metrics.catalog import METRICS
+
+    total = c["ad_spend"] * 0.0
+    for metric in METRICS.values():
+        if metric.acquisition:
+            total = total + metric.compute(c)  # type: ignore[misc]
+    return total
 
 
 def ledger_total(c: pd.DataFrame, total: str) -> pd.Series:
@@ -66,18 +78,16 @@ METRICS: tuple[Metric, ...] = (
     Metric("ad_spend", "yuan", "flow",
            "Paid-ads spend.",
            SPEND, compute=lambda c: c["ad_spend"], zh="广告投放", good="down",
-           ledger=LedgerLine("relative", 150)),
+           ledger=LedgerLine("relative", 150), acquisition=True),
     Metric("kol_spend", "yuan", "flow",
            "KOL/KOC post fees, booked on the post day.",
            SPEND, compute=lambda c: c["kol_spend"], zh="KOL/KOC 投放", good="down",
-           ledger=LedgerLine("relative", 160)),
+           ledger=LedgerLine("relative", 160), acquisition=True),
     Metric("acquisition_spend", "yuan", "flow",
-           "ad_spend + kol_spend + touchpoint_spend + register_cost + gift_cost + referral_cost + "
-           "share_rewards + bargain_cost + commission.",
-           SPEND, compute=lambda c: c["ad_spend"] + c["kol_spend"] + col(c, "touchpoint_spend") +
-           col(c, "register_fee_amount") + col(c, "gift_amount") + col(c, "referral_reward_amount")
-           + col(c, "share_reward_amount") + col(c, "bargain_cost_amount") + col(c,
-           "commission_amount"), zh="获客支出", headline=True),
+           "Every cost of winning users, as the metrics declare it (`acquisition`): ads, KOLs, "
+           "touch points, registration fees, new-user gifts, referral coupons and rewards, "
+           "bargains, commissions, whichever the scenario runs.",
+           SPEND, compute=lambda c: acquisition_spend(c), zh="获客支出", headline=True),
     Metric("contribution", "yuan", "flow",
            "gross_margin minus every cost line after it in the LEDGER (sim/metrics/ledger.py): "
            "acquisition, engagement and operating costs.",

@@ -311,7 +311,9 @@ def test_costs_are_ledger_lines_and_add_up() -> None:
     assert "touchpoint_spend" in lines and "touchpoint_engagement_cost" in lines
     expected = d["gmv"] - sum(d[name] for name in lines if name in d)
     assert np.allclose(d["contribution"], expected)
-    assert "touchpoint_spend" in METRICS["acquisition_spend"].description
+    assert METRICS["touchpoint_spend"].acquisition  # part of acquisition_spend, so of CAC
+    acquisition = sum(d[m.name] for m in METRICS.values() if m.acquisition and m.name in d)
+    assert np.allclose(d["acquisition_spend"], acquisition)
     table = attribution_table(c.extras, "omni")
     live = table[(table["model"] == "last_touch") & (table["touchpoint"] == "live")].iloc[0]
     assert np.isclose(live["roi"], (live["gmv"] - live["cost"]) / live["cost"])
