@@ -113,6 +113,7 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
                         observed.daily.reindex(columns=list(targets)).to_numpy(dtype=float))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    observed.keep_salt()
     fit = open_study(out, observed, params, scenario.seed % 2**31, batch, optimizer)
     objective = _objective(scenario, distance, executor, replicates, progress,
                            trials * replicates)

@@ -185,9 +185,12 @@ def write_forecast(result: Forecast, out: Path) -> Path:
     return out
 
 
-def default_folder(fitted_path: Path) -> Path:
+def default_folder(fitted_path: Path, name: str, calibrated: bool) -> Path:
+    """Beside fitted.yaml for a calibration; runs/forecasts/<name>/ for a plain scenario (never
+    inside the scenarios folder a team keeps under version control)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return Path(fitted_path).parent / f"forecast-{stamp}"
+    parent = Path(fitted_path).parent if calibrated else Path("runs") / "forecasts" / name
+    return parent / f"forecast-{stamp}"
 
 
 def forecast_report(result: Forecast) -> str:

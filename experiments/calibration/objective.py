@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import optuna
@@ -67,7 +67,12 @@ def parse_fit(base: Scenario, texts: list[str]) -> list[FitParam]:
     if not texts:
         raise InputError([Problem("--fit", None, "", "give at least one --fit dotted.path="
                                   "lo..hi, e.g. mechanics.purchase.dropout.a=0.1..5")])
-    specs: list[ParamSpec] = bounds_specs(base, texts, "calibrate")
+    try:
+        specs: list[ParamSpec] = bounds_specs(base, texts, "calibrate")
+    except InputError as exc:  # the shared parser speaks of --param; here the option is --fit
+        raise InputError([replace(p, source="--fit" if p.source == "--param" else p.source,
+                                  message=p.message.replace("--param", "--fit"))
+                          for p in exc.problems]) from None
     return [FitParam(s.path, float(s.low), float(s.high),
                      bool(s.low > 0 and s.high / s.low >= 10), s.integer) for s in specs]
 

@@ -59,6 +59,13 @@ class Observed:
     customers: pd.DataFrame | None = None  # per pseudonymised user: first_day, x, t_x (days)
     has_churn: bool = False  # the log records churn (a transactions-only log never does)
     notes: list[str] = field(default_factory=list)
+    pending_salt: tuple[Path, bytes] | None = None  # a new salt to keep once the command runs
+
+    def keep_salt(self) -> None:
+        """Store a new pseudonymisation salt in its folder (called after all input checks)."""
+        if self.pending_salt is not None:
+            store_salt(*self.pending_salt)
+            self.pending_salt = None
 
     @property
     def days(self) -> int:
@@ -78,24 +85,29 @@ class Observed:
 # --- salt and pseudonyms --------------------------------------------------------------------
 
 
-def resolve_salt(folder: Path | None) -> bytes:
-    """The pseudonymisation salt: $GROWTHSIM_ID_SALT, else the folder's stored salt, else a new
-    random one (stored in the folder when there is one, so reruns link the same customers)."""
+def resolve_salt(folder: Path | None) -> tuple[bytes, bool]:
+    """The pseudonymisation salt and whether it is new: $GROWTHSIM_ID_SALT, else the folder's
+    stored salt, else a new random one. Nothing is written here: a new salt is kept (see
+    `Observed.keep_salt`) only once the whole file has been read and the command goes ahead,
+    so bad input leaves no trace."""
     env = os.environ.get(SALT_ENV)
     if env:
-        return env.encode("utf-8")
+        return env.encode("utf-8"), False
     if folder is not None:
         path = Path(folder) / SALT_FILE
         if path.exists():
-            return path.read_text("utf-8").strip().encode("utf-8")
-        folder.mkdir(parents=True, exist_ok=True)
-        salt = secrets.token_hex(16)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(salt, "utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-        return salt.encode("utf-8")
-    return secrets.token_hex(16).encode("utf-8")
+            return path.read_text("utf-8").strip().encode("utf-8"), False
+    return secrets.token_hex(16).encode("utf-8"), True
+
+
+def store_salt(folder: Path, salt: bytes) -> None:
+    """Keep a salt in the folder (owner-only), so reruns link the same customers."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SALT_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(salt.decode("utf-8"), "utf-8")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def pseudonymise(ids: pd.Series, salt: bytes) -> pd.Series:
@@ -186,8 +198,11 @@ def load_observed(path: str | Path, *, until: str | None = None, start: str | No
     columns = list(frame.columns)
     user = _pick(columns, USER_COLUMNS)
     if user is not None:
-        salt = resolve_salt(salt_folder)
-        return _from_log(frame, first, str(path), user, salt, until, start)
+        salt, new = resolve_salt(salt_folder)
+        observed = _from_log(frame, first, str(path), user, salt, until, start)
+        if new and salt_folder is not None:
+            observed.pending_salt = (Path(salt_folder), salt)
+        return observed
     return _from_table(frame, first, str(path), until, start)
 
 

@@ -1,6 +1,6 @@
 """`simctl ab`: simulate a scenario's A/B test in the market, R times, per randomisation unit.
 
-Registered by experiments/cli/__init__.py with ``app.command("ab")(ab)``. Prints the run folder (or,
+Registered by experiments/cli/commands.py with ``app.command("ab")(ab)``. Prints the run folder (or,
 with --json, summary.json) on stdout; the folder holds results.csv (one row per design x
 duration x metric x replicate), summary.csv, summary.json and a self-contained report.html.
 """
@@ -18,7 +18,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import typer
 
-from experiments.cli.cli_common import LazyProgress, OverridesArg, cli_errors, err
+from experiments.cli.cli_common import (
+    LazyProgress,
+    OverridesArg,
+    check_writable_folder,
+    cli_errors,
+    err,
+)
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
 from experiments.report.pages import page
@@ -71,6 +77,7 @@ def ab(
 ) -> None:
     """Simulate the A/B test R times: estimated vs true effect, bias, power, A/A, coverage."""
     with cli_errors():
+        check_writable_folder(out)
         if not 1 <= replicates <= 100_000:
             raise _usage(f"--replicates: expected 1..100000, got {replicates}")
         for name, value in (("--power", power), ("--alpha", alpha)):

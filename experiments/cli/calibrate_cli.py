@@ -1,5 +1,5 @@
 """`simctl calibrate` and `simctl forecast`: plain typer command functions (the app in
-experiments/cli/__init__.py registers them). stdout is data (a path, or one JSON object with
+experiments/cli/commands.py registers them). stdout is data (a path, or one JSON object with
 --json); stderr is for people."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from experiments.calibration.calibrate import calibrate as run_calibration
 from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
 from experiments.calibration.forecast import forecast as run_forecast
 from experiments.calibration.observed import load_observed
-from experiments.cli.cli_common import cli_errors, err
+from experiments.cli.cli_common import check_writable_folder, cli_errors, err
 from experiments.runs.executors import make_executor
 from sim.scenario import load_scenario
 
@@ -45,6 +45,7 @@ def calibrate(
     with cli_errors():
         base = load_scenario(scenario)
         folder = out or Path("runs") / "calibrations" / base.name
+        check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
         with make_executor(executor) as pool:
             result = run_calibration(base, data, fit, pool, folder, targets_text=targets,
@@ -75,20 +76,24 @@ def forecast(
     with cli_errors():
         scenario = load_scenario(fitted)
         posterior, doc = load_posterior(fitted, scenario)
+        folder = out or default_folder(fitted, scenario.name, calibrated=bool(doc))
+        check_writable_folder(folder)
         if posterior.empty:
             err.print("forecast: no posterior beside the fitted scenario: bands hold simulation "
                       "noise only", markup=False)
         data = None
         if observed is not None:
             data = load_observed(observed, start=doc.get("observed_start"),
-                                 salt_folder=Path(fitted).parent)
+                                 salt_folder=Path(fitted).parent if doc else folder.parent)
         metrics = list(doc.get("targets", {})) or None
         with make_executor(executor) as pool:
             result = run_forecast(scenario, posterior, days, pool, draws=draws,
                                   replicates=replicates, level=level, observed=data,
                                   metrics=None if metrics is None else sorted(
                                       set(metrics) | {"purchases", "new_users"}))
-        folder = write_forecast(result, out or default_folder(fitted))
+        folder = write_forecast(result, folder)
+        if data is not None:
+            data.keep_salt()
         for line in result.warnings:
             err.print(line, markup=False, soft_wrap=True)
         err.print(f"forecast: {result.doc['flagged']} week(s) outside the band, "

@@ -6,15 +6,19 @@ one-line failure and exit 1 (the traceback only with --debug).
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from experiments.cli.stopping import Terminated, say_stopped, stop_code
 from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
@@ -31,17 +35,72 @@ def cli_errors() -> Iterator[None]:
         for problem in exc.problems:
             err.print(str(problem), markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("simctl: interrupted", markup=False)
-        raise typer.Exit(130) from None
+    except (KeyboardInterrupt, Terminated) as exc:
+        code = stop_code(exc)
+        say_stopped(code)
+        raise typer.Exit(code) from None
     except (typer.Exit, typer.Abort):
         raise
+    except OSError as exc:
+        if exc.errno not in WRONG_PATH_ERRNOS:
+            raise _failed(exc) from None
+        where = exc.filename or "a path on the command line"
+        err.print(f"simctl: {where}: {exc.strerror}; give a path you can use (for --out, a "
+                  "folder you can write)", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except Exception as exc:
-        if STATE["debug"]:
-            raise
-        err.print(f"simctl: failed: {type(exc).__name__}: {exc} (run with --debug for the "
-                  "traceback)", markup=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise _failed(exc) from None
+
+
+def _failed(exc: Exception) -> typer.Exit:
+    """A bug or a failing machine (a full disk): one line and exit 1, or the traceback with
+    --debug."""
+    if STATE["debug"]:
+        raise exc
+    err.print(f"simctl: failed: {type(exc).__name__}: {exc} (run with --debug for the "
+              "traceback)", markup=False, soft_wrap=True)
+    return typer.Exit(1)
+
+
+# Write errors that mean the path given was wrong (exit 2, like other bad input); a full disk
+# or a quota is the machine's failure (exit 1), said in one line all the same.
+WRONG_PATH_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.EEXIST, errno.EISDIR,
+                     errno.ENOTDIR, errno.ENAMETOOLONG}
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _refuse(option: str, message: str) -> InputError:
+    return InputError([Problem(option, None, "", message)])
+
+
+def check_writable_folder(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be made or written (a file of
+    that name, a read-only or foreign place), so an hour's run never dies at the last step."""
+    if path.exists() and not path.is_dir():
+        raise _refuse(option, f"{path} is a file; give a folder (it is made if missing), "
+                      f"e.g. {option} runs")
+    base = _nearest_existing(path)
+    if not base.is_dir():
+        raise _refuse(option, f"{base} is a file, so {path} cannot be made; give a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise _refuse(option, f"cannot write in {base} (read-only or not yours); give a "
+                      "folder you can write")
+
+
+def check_writable_file(path: Path, option: str = "--out") -> None:
+    """The same for one output file: not an existing folder, and its folder writable."""
+    if path.is_dir():
+        raise _refuse(option, f"{path} is a folder; give a file name, e.g. "
+                      f"{path / 'dashboard.html'}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise _refuse(option, f"cannot overwrite {path} (read-only); give another file")
+    check_writable_folder(path.parent, option)
 
 
 class LazyProgress:

@@ -1,6 +1,6 @@
 """`simctl power`: the command-line face of the power calculator (experiments.planning).
 
-Registered by experiments/cli/__init__.py with ``app.command("power")(power)``. Leave out
+Registered by experiments/cli/commands.py with ``app.command("power")(power)``. Leave out
 exactly one of sample size (--n or --days), --power and --mde; it is solved for. Errors are one
 line on stderr (``simctl power: <field>: <message>``) and exit code 2.
 """

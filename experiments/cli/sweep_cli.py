@@ -1,5 +1,5 @@
 """`simctl sweep | sensitivity | optimize`: plain typer command functions (the app in
-experiments/cli/__init__.py registers them).
+experiments/cli/commands.py registers them).
 
 stdout is data (the run folder, or one JSON object with --json); stderr is for people: a progress
 bar with ETA and failures so far, then one final line. Exit codes: 0 ok, 1 some task failed,
@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from experiments.cli.cli_common import OverridesArg, cli_errors, err
+from experiments.cli.cli_common import OverridesArg, check_writable_folder, cli_errors, err
 from experiments.runs.design import DESIGNS, build_design
 from experiments.runs.executors import make_executor
 from experiments.runs.sweep import Outcome, Plan, create_run, load_plan, run_plan
@@ -127,6 +127,7 @@ def sweep(
             plan = load_plan(resume)
             spec = executor or plan.spec.get("executor") or "serial"
         else:
+            check_writable_folder(out)
             base = _base("sweep", scenario_file, overrides, replicates)
             built, _ = build_design(base, param or [], design, points)
             for warning in built.warnings:
@@ -164,6 +165,7 @@ def sensitivity(
     from experiments.runs.sensitivity import run_sensitivity
 
     with cli_errors():
+        check_writable_folder(out)
         base = _base("sensitivity", scenario_file, overrides, replicates)
         metrics = [m.strip() for m in outputs.split(",") if m.strip()]
         progress = TaskProgress(f"{base.name} sensitivity", enabled=not quiet)
@@ -197,6 +199,7 @@ def optimize(
     from experiments.runs.optimize import run_optimize
 
     with cli_errors():
+        check_writable_folder(out)
         base = _base("optimize", scenario_file, overrides, replicates)
         if (maximize is None) == (minimize is None):
             raise _usage("optimize", "give exactly one of --maximize METRIC or --minimize METRIC")

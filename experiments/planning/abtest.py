@@ -30,7 +30,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ from sim.errors import InputError
 from sim.graph_cache import GraphCache
 from sim.metrics import METRICS, counter_columns
 from sim.planning import user_events
-from sim.scenario import Scenario
+from sim.scenario import Scenario, validate_scenario
 
 UNITS = ("user", "cluster", "ego")
 
@@ -122,9 +122,15 @@ def check_durations(scenario: Scenario, durations: Iterable[int]) -> tuple[int, 
 
 
 def _rebuild(scenario: Scenario, data: dict[str, Any]) -> Scenario:
-    out = Scenario.model_validate(data)
-    out._source, out._lines = scenario._source, scenario._lines
-    return out
+    """A design's market, validated like a scenario file (so `--sizes 50` with 3,000 seed
+    users is refused with the field that conflicts, not clipped at the run)."""
+    try:
+        return validate_scenario(data, scenario._source, scenario._lines)
+    except InputError as exc:
+        size = data["market"]["size"]
+        note = f" (with --sizes {size})" if size != scenario.market.size else ""
+        raise InputError([replace(p, message=p.message + note) for p in exc.problems]) \
+            from None
 
 
 def markets(scenario: Scenario, unit: str, size: int,

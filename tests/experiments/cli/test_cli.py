@@ -119,7 +119,7 @@ def test_interrupt_exits_130_and_leaves_no_complete_folder(tmp_path, monkeypatch
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("experiments.cli.run", interrupted)
+    monkeypatch.setattr("experiments.cli.commands.run", interrupted)
     result = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
@@ -141,7 +141,7 @@ def test_internal_errors_show_traceback_only_with_debug(tmp_path, monkeypatch) -
     def bug(*_a, **_k):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("experiments.cli.run", bug)
+    monkeypatch.setattr("experiments.cli.commands.run", bug)
     plain = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
     assert plain.exit_code == 1 and "--debug" in plain.stderr
     debug = runner.invoke(app, ["--debug", "run", REFERENCE, *SMALL, "--out", str(tmp_path)])
