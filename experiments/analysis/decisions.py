@@ -13,8 +13,9 @@ from statsmodels.stats.multitest import multipletests
 
 from experiments.analysis.statistics import as_array
 
-AdjustmentMethod = Literal["bonferroni", "holm", "bh"]
-_STATSMODELS_METHOD = {"bonferroni": "bonferroni", "holm": "holm", "bh": "fdr_bh"}
+AdjustmentMethod = Literal["bonferroni", "holm", "sidak", "bh"]
+_STATSMODELS_METHOD = {"bonferroni": "bonferroni", "holm": "holm", "sidak": "sidak",
+                       "bh": "fdr_bh"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class AdjustedPValues:
 def adjust_p_values(
     p_values: Sequence[float], method: AdjustmentMethod = "holm", alpha: float = 0.05
 ) -> AdjustedPValues:
-    """Bonferroni / Holm (family-wise) or Benjamini-Hochberg (false discovery rate)."""
+    """Bonferroni / Holm / Sidak (family-wise) or Benjamini-Hochberg (false discovery rate)."""
     if method not in _STATSMODELS_METHOD:
         raise ValueError(f"method must be one of {', '.join(_STATSMODELS_METHOD)}")
     reject, adjusted, _, _ = multipletests(

@@ -76,7 +76,7 @@ from experiments.calibration.observed import Observed
 from experiments.calibration.rounds import regression_posterior
 from experiments.calibration.study import FitStudy, open_study, run_trials, trials_frame
 from experiments.runs.design import Design, point_scenario, validate_design
-from experiments.runs.outputs import _json_safe
+from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
@@ -140,7 +140,7 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     fit.storage.engine.dispose()
     doc["folder"] = str(folder)
     return Calibration(folder, fit.name, best, float(best_trial.value), table, fitted,
-                       posterior, _json_safe(doc))
+                       posterior, json_safe(doc))
 
 
 def _check_options(trials: int, replicates: int, stages: int, design: int | None,

@@ -18,7 +18,7 @@ from experiments.calibration.objective import Distance, FitParam, weekly
 from experiments.calibration.observed import Observed
 from experiments.report.pages import page
 from experiments.runs.folders import atomic_folder
-from experiments.runs.outputs import _json_safe
+from experiments.runs.outputs import json_safe
 from sim.scenario import Scenario
 
 FITTED = "fitted.yaml"
@@ -45,7 +45,7 @@ def _write_outputs(folder: Path, fitted: Scenario, table: pd.DataFrame, posterio
         observed.customers.to_parquet(folder / "customers.parquet", index=False)
     weekly_fit = fit_table(distance, sims)
     weekly_fit.to_parquet(folder / "fit.parquet", index=False)
-    (folder / SUMMARY).write_text(json.dumps(_json_safe(doc), indent=2), "utf-8")
+    (folder / SUMMARY).write_text(json.dumps(json_safe(doc), indent=2), "utf-8")
     (folder / "report.html").write_text(fit_report(fitted, table, weekly_fit, doc, params),
                                         "utf-8")
 

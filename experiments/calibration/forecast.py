@@ -32,7 +32,7 @@ from experiments.report.operations import early_warning_panel
 from experiments.report.pages import page
 from experiments.runs.design import point_scenario
 from experiments.runs.folders import atomic_folder
-from experiments.runs.outputs import _json_safe
+from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 from sim.scenario import Scenario
@@ -178,7 +178,7 @@ def write_forecast(result: Forecast, out: Path) -> Path:
     with atomic_folder(out, replace=True) as partial:
         result.table.to_parquet(partial / "forecast.parquet", index=False)
         result.table.to_csv(partial / "forecast.csv", index=False)
-        (partial / "summary.json").write_text(json.dumps(_json_safe(result.doc), indent=2),
+        (partial / "summary.json").write_text(json.dumps(json_safe(result.doc), indent=2),
                                               "utf-8")
         (partial / "forecast.html").write_text(forecast_report(result), "utf-8")
     result.folder = out

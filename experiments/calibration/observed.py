@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.analysis.table_file import numbers, read_table, rows
 from sim.errors import InputError, Problem
 from sim.events import counters_from_events
 from sim.metrics import METRICS, daily_metrics
@@ -42,8 +43,8 @@ USER_COLUMNS = ("user", "user_id", "customer_id")
 TIME_COLUMNS = ("timestamp", "time", "date")
 SALT_ENV = "GROWTHSIM_ID_SALT"
 SALT_FILE = "id_salt"
-MAX_PROBLEMS = 20  # one bad column can have a million bad rows: say the first few
 # Events a log may carry (the engine's names); anything else is refused with this list.
+REFUND_HINT = "amounts and counts must be >= 0 (book refunds as `refund` events)"
 LOG_EVENTS = ("acquired", "order", "first_order", "churned", "open", "visit", "coupon", "gift",
               "refund", "cogs", "cart_abandoned", "reminder_sent", "recovered", "reactivated")
 
@@ -121,34 +122,6 @@ def pseudonymise(ids: pd.Series, salt: bytes) -> pd.Series:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, int]:
-    """The table and the file row of its first data row (2 for CSV with a header, 1 Parquet)."""
-    source = str(path)
-    if not path.exists():
-        raise InputError([Problem(source, None, "", "no such file")])
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame, first = pd.read_parquet(path), 1
-        else:
-            frame, first = pd.read_csv(path, dtype=str, keep_default_na=False), 2
-    except pd.errors.EmptyDataError:
-        raise InputError([Problem(source, 1, "", "the file is empty; expected a header row "
-                                  "and data (date,<metric>,... or user_id,timestamp,...)")])\
-            from None
-    except Exception as exc:  # a broken file is bad input, not a crash
-        raise InputError([Problem(source, None, "", f"cannot read as "
-                                  f"{'Parquet' if path.suffix.lower() == '.parquet' else 'CSV'}"
-                                  f": {str(exc).splitlines()[0][:200]}")]) from None
-    if frame.empty:
-        raise InputError([Problem(source, first, "", "the file has a header but no data rows")])
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame, first
-
-
-def _rows(mask: np.ndarray, first: int) -> list[int]:
-    return [int(i) + first for i in np.flatnonzero(mask)[:MAX_PROBLEMS]]
-
-
 def _dates(frame: pd.DataFrame, column: str, source: str, first: int) -> pd.Series:
     raw = frame[column]
     text = raw.astype(str).str.strip()
@@ -158,32 +131,10 @@ def _dates(frame: pd.DataFrame, column: str, source: str, first: int) -> pd.Seri
     if bad.any():
         raise InputError([Problem(source, row, column, f"{text.iloc[row - first]!r} is not a "
                                   "date; expected YYYY-MM-DD (or an ISO timestamp)")
-                          for row in _rows(bad, first)])
+                          for row in rows(bad, first)])
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
     return parsed
-
-
-def _numbers(frame: pd.DataFrame, column: str, source: str, first: int,
-             nonnegative: bool, allow_blank: bool) -> pd.Series:
-    raw = frame[column]
-    text = raw.astype(str).str.strip()
-    blank = text.isin(["", "nan", "NaN", "None", "<NA>"]) | raw.isna()
-    values = pd.to_numeric(text.where(~blank), errors="coerce")
-    problems = []
-    bad = (values.isna() & ~blank).to_numpy().copy()
-    if not allow_blank:
-        bad |= blank.to_numpy()
-    problems += [Problem(source, row, column, f"{text.iloc[row - first]!r} is not a number")
-                 for row in _rows(bad, first)]
-    if nonnegative:
-        negative = (values < 0).to_numpy()
-        problems += [Problem(source, row, column, f"{values.iloc[row - first]:g} is negative; "
-                             "amounts and counts must be >= 0 (book refunds as `refund` events)")
-                     for row in _rows(negative, first)]
-    if problems:
-        raise InputError(problems[:MAX_PROBLEMS])
-    return values.astype(float)
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -194,7 +145,7 @@ def load_observed(path: str | Path, *, until: str | None = None, start: str | No
                   salt_folder: Path | None = None) -> Observed:
     """Read a metrics table or an event log (detected from its columns) into daily metrics."""
     path = Path(path)
-    frame, first = _read(path)
+    frame, first = read_table(path, "date,<metric>,... or user_id,timestamp,...")
     columns = list(frame.columns)
     user = _pick(columns, USER_COLUMNS)
     if user is not None:
@@ -236,19 +187,20 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
     dates = _dates(frame, "date", source, first).dt.normalize()
     dup = dates.duplicated(keep="first").to_numpy()
     if dup.any():
-        rows = _rows(dup, first)
+        repeated = rows(dup, first)
         earlier = {d: i + first for i, d in reversed(list(enumerate(dates)))}
         raise InputError([Problem(source, row, "date", f"{dates.iloc[row - first].date()} "
                                   f"repeats row {earlier[dates.iloc[row - first]]}; one row per "
-                                  "date") for row in rows])
+                                  "date") for row in repeated])
     values = {}
     for column in frame.columns:
         if column == "date":
             continue
         kind = METRICS[column].kind
-        values[column] = _numbers(frame, column, source, first, nonnegative=kind != "ratio"
+        values[column] = numbers(frame, column, source, first, nonnegative=kind != "ratio"
                                   and column not in ("contribution", "gross_margin",
-                                                     "net_revenue", "roi"), allow_blank=True)
+                                                     "net_revenue", "roi"), allow_blank=True,
+                                 negative_hint=REFUND_HINT)
     table = pd.DataFrame(values)
     table.index = dates.to_numpy()
     origin = _parse_day(start, "--start") or dates.min()
@@ -308,11 +260,12 @@ def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     blank = frame[user_col].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
     if blank.any():
         raise InputError([Problem(source, row, user_col, "empty user id")
-                          for row in _rows(blank, first)])
+                          for row in rows(blank, first)])
     users = pseudonymise(frame[user_col], salt)
     frame = frame.drop(columns=[user_col])
     when = _dates(frame, time_col, source, first)
-    amount = (_numbers(frame, "amount", source, first, nonnegative=True, allow_blank=False)
+    amount = (numbers(frame, "amount", source, first, nonnegative=True, allow_blank=False,
+                      negative_hint=REFUND_HINT)
               if "amount" in columns else pd.Series(0.0, index=frame.index))
     channel = (frame["channel"].astype(str).str.strip().str.lower()
                if "channel" in columns else pd.Series("observed", index=frame.index))
@@ -320,7 +273,7 @@ def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     if bad_channel.any():
         raise InputError([Problem(source, row, "channel", f"{channel.iloc[row - first]!r}: a "
                                   "channel name is letters, digits and _, starting with a letter")
-                          for row in _rows(bad_channel, first)])
+                          for row in rows(bad_channel, first)])
     return pd.DataFrame({"user": users, "when": when, "day_date": when.dt.normalize(),
                          "amount": amount, "channel": channel,
                          "row": np.arange(len(frame)) + first})
@@ -333,13 +286,13 @@ def _check_events(log: pd.DataFrame, frame: pd.DataFrame, source: str, first: in
     if unknown.any():
         raise InputError([Problem(source, row, "event", f"{log['event'].iloc[row - first]!r}"
                                   f" is not an event name; expected one of "
-                                  f"{', '.join(LOG_EVENTS)}") for row in _rows(unknown,
+                                  f"{', '.join(LOG_EVENTS)}") for row in rows(unknown,
                                                                                first)])
     dup = log.duplicated(["user", "when", "event", "amount", "channel"]).to_numpy()
     if dup.any():
         raise InputError([Problem(source, row, "", "duplicate row (same user, time, event, "
                                   "amount as an earlier row); remove it or give times to "
-                                  "tell them apart") for row in _rows(dup, first)])
+                                  "tell them apart") for row in rows(dup, first)])
 
 
 def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timestamp,

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from experiments.calibration.forecast import load_forecast
 from experiments.cli.ab_cli import ab
+from experiments.cli.analyze_cli import analyze, units
 from experiments.cli.calibrate_cli import calibrate, forecast
 from experiments.cli.cli_common import (
     STATE,
@@ -237,6 +238,8 @@ app.command("sweep")(sweep)
 app.command("sensitivity")(sensitivity)
 app.command("optimize")(optimize)
 app.command("ab")(ab)
+app.command("analyze")(analyze)
+app.command("units")(units)
 app.command("calibrate")(calibrate)
 app.command("forecast")(forecast)
 

@@ -51,11 +51,17 @@ def atomic_folder(final: Path, replace: bool = False) -> Iterator[Path]:
 
 def atomic_file(final: Path, text: str) -> None:
     """Write `text` to a hidden sibling and rename it onto `final`: a complete file or none."""
+    atomic_write(final, lambda partial: partial.write_text(text, encoding="utf-8"))
+
+
+def atomic_write(final: Path, write: Callable[[Path], Any]) -> None:
+    """Let `write` fill a hidden sibling, then rename it onto `final` (a complete file or
+    none, whatever stops the writer)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.parent / f".partial-{final.name}-{os.getpid()}"
+    partial = final.parent / f".partial-{os.getpid()}-{final.name}"
     try:
-        partial.write_text(text, encoding="utf-8")
+        write(partial)
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ from experiments.report.pages import page
 from experiments.runs.design import Design, ParamSpec, validate_design
 from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
-from experiments.runs.outputs import _json_safe
+from experiments.runs.outputs import json_safe
 from experiments.runs.point import mean_metrics
 from experiments.runs.sensitivity import bounds_specs, check_metrics
 from sim.errors import InputError, Problem
@@ -100,7 +100,7 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
     else:
         headline = (f"best {metric} {result['best_value']:.6g} at "
                     f"{json.dumps(result['best_params'])} after {trials} trials")
-    return {**_json_safe(result), "run_dir": str(run_dir), "headline": headline}
+    return {**json_safe(result), "run_dir": str(run_dir), "headline": headline}
 
 
 def _run_study(folder: Path, request: _Request, executor: Executor, failures: list[str],
@@ -175,7 +175,7 @@ def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
         (folder / "best.yaml").write_text(best_scenario.to_yaml(), "utf-8")
         result.update(best_params=best_point, best_value=float(best[metric]),
                       best_trial=int(best["trial"]))
-    doc = _json_safe({**result, "failures": failures[:100]})
+    doc = json_safe({**result, "failures": failures[:100]})
     (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
     (folder / "report.html").write_text(
         _report(base, table, doc, request.names, request.limits), "utf-8")

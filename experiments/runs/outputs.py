@@ -50,7 +50,7 @@ def summary_document(result: Result, wall_seconds: float) -> dict[str, Any]:
     doc["by_channel"] = {} if result.channel_metrics.empty else result.channel_summary()
     doc["unit_economics"] = result.unit_economics_summary() if result.counters else {}
     doc["tables"] = end_of_run_tables(result)
-    return _json_safe(doc)
+    return json_safe(doc)
 
 
 def end_of_run_tables(result: Result) -> dict[str, list]:
@@ -91,12 +91,12 @@ def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool 
     return final
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinity become null so summary.json is valid JSON for every reader."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value

@@ -34,7 +34,7 @@ from experiments.runs.design import (
 )
 from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
-from experiments.runs.outputs import _json_safe
+from experiments.runs.outputs import json_safe
 from experiments.runs.point import mean_metrics
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
@@ -159,7 +159,7 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
         indices += _sobol(problem, y, metrics, seed)
     table = pd.DataFrame(indices)
     runs = pd.concat(samples, ignore_index=True)
-    doc = _json_safe({"kind": "sensitivity", "scenario": base.name, "seed": base.seed,
+    doc = json_safe({"kind": "sensitivity", "scenario": base.name, "seed": base.seed,
                       "replicates": base.replicates, "method": method, "points": points,
                       "params": problem["names"], "bounds": problem["bounds"],
                       "outputs": metrics, "simulations": len(runs) * base.replicates,

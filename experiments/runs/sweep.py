@@ -46,7 +46,7 @@ from experiments.runs.design import Design, Value, point_scenario
 from experiments.runs.evaluator import Progress, Task, TaskOutcome, evaluate
 from experiments.runs.executors import describe
 from experiments.runs.folders import BASE_FILE, atomic_folder, unique_folder
-from experiments.runs.outputs import _json_safe
+from experiments.runs.outputs import json_safe
 from experiments.runs.point import point_task
 from experiments.runs.sweep_report import write_report
 from sim.errors import InputError, Problem
@@ -226,7 +226,7 @@ def finish(plan: Plan, wall: float, executor: str = "", computed: int = 0) -> Ou
                 for key, r in sorted(records.items()) if not r["ok"]]
     results = results_frame(ok, points, names)
     summary = summary_frame(results, names)
-    doc = _json_safe({
+    doc = json_safe({
         "kind": plan.spec.get("kind", "sweep"), "scenario": plan.base.name,
         "seed": plan.base.seed, "design": plan.spec["design"]["kind"], "params": names,
         "points": len(points), "replicates": plan.replicates, "tasks": n_tasks,

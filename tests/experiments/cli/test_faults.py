@@ -49,6 +49,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "good.csv").write_text("user_id,timestamp,amount\nu1,2024-01-01,5\n"
                                        "u2,2024-01-03,7\nu1,2024-01-09,4\n")
     (tmp_path / "a_file").write_text("not a folder\n")
+    (tmp_path / "units.csv").write_text("arm,gmv,orders\ncontrol,5,1\ncontrol,7,2\n"
+                                        "treatment,6,1\ntreatment,9,3\n")
+    (tmp_path / "one_arm.csv").write_text("arm,gmv\ncontrol,5\ncontrol,7\n")
+    (tmp_path / "flat.csv").write_text("arm,gmv\ncontrol,5\ncontrol,5\ntreatment,5\n"
+                                       "treatment,5\n")
+    (tmp_path / "negative_orders.csv").write_text("arm,gmv,orders\ncontrol,5,1\n"
+                                                  "treatment,6,-1\n")
+    (tmp_path / "stats.csv").write_text("arm,metric,n,sum,sum_squares\ncontrol,gmv,-3,5,9\n"
+                                        "treatment,gmv,4,6,12\n")
     (tmp_path / "not_a_run").mkdir()
     return tmp_path
 
@@ -95,6 +104,26 @@ BAD = {
     "dashboard: --out is a folder": (["dashboard", "not_a_run", "--out", "not_a_run"],
                                      "--out: not_a_run is a folder"),
     "schema: --out is a folder": (["schema", "--out", "not_a_run"], "is a folder"),
+    "analyze: misspelt metric": (["analyze", "units.csv", "--metric", "gmvv", "--out",
+                                  "r.html"], "units.csv:1: gmvv: missing column for a metric "
+                                 "(did you mean 'gmv'?)"),
+    "analyze: arms not the plan's": (["analyze", "units.csv", "--plan", AB, "--metric", "gmv",
+                                      "--guardrail", "gmv", "--out", "r.html"],
+                                     "do not match the plan's control, reward_20"),
+    "analyze: one arm": (["analyze", "one_arm.csv", "--metric", "gmv", "--out", "r.html"],
+                         "only one arm ('control')"),
+    "analyze: no variance": (["analyze", "flat.csv", "--metric", "gmv", "--out", "r.html"],
+                             "flat.csv: gmv: cannot compare 'treatment' with 'control'"),
+    "analyze: negative denominator": (["analyze", "negative_orders.csv", "--metric",
+                                       "gmv/orders", "--out", "r.html"],
+                                      "negative_orders.csv:3: orders: -1 is negative"),
+    "analyze: negative n": (["analyze", "stats.csv", "--metric", "gmv", "--out", "r.html"],
+                            "stats.csv:2: n: -3 is negative"),
+    "analyze: --out is a folder": (["analyze", "units.csv", "--metric", "gmv", "--out",
+                                    "not_a_run"], "--out: not_a_run is a folder"),
+    "units: no experiment": (["units", REFERENCE, "--out", "u.parquet"],
+                             "experiment: the scenario has no experiment block"),
+    "units: not a table name": (["units", AB, "--out", "u.txt"], "expected a .csv or .parquet"),
 }
 
 
@@ -112,9 +141,9 @@ def test_bad_input_exits_2_and_writes_nothing(workdir: Path, case: str) -> None:
 
 
 def test_every_writing_command_is_covered() -> None:
-    """The table above names each command that writes (analysis of experiments is `ab`'s)."""
+    """The table above names each command that writes."""
     writers = {"run", "sweep", "sensitivity", "optimize", "ab", "calibrate", "forecast",
-               "dashboard", "schema"}
+               "dashboard", "schema", "analyze", "units"}
     assert {args[0] for args, _ in BAD.values()} == writers
 
 

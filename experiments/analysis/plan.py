@@ -1,0 +1,97 @@
+"""The plan an experiment is read against, so that α, sides, the control, the allocation, the
+correction and the metrics are not typed twice: `simctl power ... --json` output, or a
+scenario whose `experiment:` block ran the test (arm names and shares, primary and guardrail
+metrics). Options typed on the command line win over the plan."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sim.errors import InputError, Problem
+
+CORRECTIONS = ("none", "bonferroni", "holm", "sidak", "bh", "dunnett")
+
+
+@dataclass(frozen=True)
+class Plan:
+    alpha: float = 0.05
+    sides: int = 2
+    correction: str = "holm"
+    control: str | None = None
+    shares: dict[str, float] | None = None  # intended allocation, by arm (or control/other)
+    primary: tuple[str, ...] = ()
+    guardrails: tuple[str, ...] = ()
+    source: str = "defaults"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def load_plan(path: Path) -> Plan:
+    """A power calculator JSON (`.json`) or a scenario (`.yaml`/`.yml`)."""
+    if not path.is_file():
+        raise InputError([Problem(str(path), None, "", "no such file; --plan takes the JSON of "
+                                  "`simctl power --json` or a scenario with an experiment")])
+    if path.suffix.lower() == ".json":
+        return _from_power(path)
+    return _from_scenario(path)
+
+
+def _from_power(path: Path) -> Plan:
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(str(path), getattr(exc, "lineno", None), "",
+                                  f"not JSON: {str(exc).splitlines()[0]}")]) from None
+    needed = ("alpha", "sides", "arms", "correction", "treatment_ratio")
+    missing = [k for k in needed if k not in doc] if isinstance(doc, dict) else list(needed)
+    if missing:
+        raise InputError([Problem(str(path), None, missing[0], "missing; expected the output "
+                                  "of `simctl power ... --json`")])
+    ratio = doc["treatment_ratio"]
+    if not isinstance(ratio, int | float):  # "optimal" allocations are stated in n_* fields
+        ratio = doc["n_treatment"] / doc["n_control"]
+    treatments = int(doc["arms"]) - 1
+    shares = {"control": 1.0, **{f"treatment {i + 1}": float(ratio) for i in range(treatments)}}
+    return Plan(alpha=float(doc["alpha"]), sides=int(doc["sides"]),
+                correction=str(doc["correction"]) if treatments > 1 else "none",
+                shares=shares, source=str(path),
+                notes=("allocation from the power plan: control 1 : treatment "
+                       f"{float(ratio):g} each",))
+
+
+def _from_scenario(path: Path) -> Plan:
+    from sim.scenario import load_scenario  # the simulation stack only when a scenario is read
+
+    scenario = load_scenario(path)
+    exp = scenario.experiment
+    if exp is None:
+        raise InputError([Problem(str(path), None, "experiment", "the scenario has no "
+                                  "experiment block; add one or plan with --allocation")])
+    primary = (exp.primary_metric,) if exp.primary_metric else ()
+    return Plan(control=exp.arms[0].name, shares={a.name: a.share for a in exp.arms},
+                primary=primary, guardrails=tuple(exp.guardrail_metrics),
+                correction="holm" if len(exp.arms) > 2 else "none", source=str(path))
+
+
+def with_options(plan: Plan, **typed: Any) -> Plan:
+    """The plan with every option the user typed (not None) put over it."""
+    return replace(plan, **{k: v for k, v in typed.items() if v is not None})
+
+
+def parse_allocation(text: str) -> dict[str, float]:
+    """`control=50,treatment=50` (any positive weights)."""
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if not name.strip() or not value > 0 or value == float("inf"):
+            raise InputError([Problem("--allocation", None, "", f"{part.strip()!r}: expected "
+                                      "ARM=WEIGHT with a positive weight, e.g. "
+                                      "control=50,treatment=50")])
+        shares[name.strip()] = value
+    return shares

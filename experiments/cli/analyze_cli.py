@@ -1,0 +1,191 @@
+"""`simctl analyze` reads a real experiment (读实验), and `simctl units` writes the export a
+simulated one would give. Registered by experiments/cli/commands.py. The decision is printed
+first (a sample-ratio mismatch before any effect), then one row per arm and metric; `--json`
+prints the whole reading on stdout; `--out` writes it as a self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Annotated
+
+import plotly.graph_objects as go
+import typer
+from rich.table import Table
+
+from experiments.analysis.plan import CORRECTIONS, Plan, load_plan, parse_allocation, with_options
+from experiments.analysis.readout import Readout, read_experiment
+from experiments.analysis.units import (
+    MetricSpec,
+    load_arms,
+    parse_covariates,
+    parse_metric,
+)
+from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
+from experiments.report.pages import page
+from experiments.runs.folders import atomic_file, atomic_write
+from sim.errors import InputError, Problem
+
+
+def _specs(texts: list[str], option: str, covariates: dict[str, str]) -> list[MetricSpec]:
+    return [parse_metric(t, option, covariates) for t in texts]
+
+
+def _plan(plan_file: Path | None, control: str | None, allocation: str | None,
+          alpha: float | None, correction: str | None) -> Plan:
+    if alpha is not None and not 0 < alpha < 1:
+        raise InputError([Problem("--alpha", None, "", f"{alpha:g}; expected 0 < alpha < 1")])
+    if correction is not None and correction not in CORRECTIONS:
+        raise InputError([Problem("--correction", None, "", f"{correction!r}; expected one "
+                                  f"of {', '.join(CORRECTIONS)}")])
+    plan = load_plan(plan_file) if plan_file is not None else Plan()
+    shares = parse_allocation(allocation) if allocation is not None else None
+    return with_options(plan, control=control, shares=shares, alpha=alpha,
+                        correction=correction)
+
+
+def analyze(
+    data_file: Annotated[Path, typer.Argument(help="Units (one row per user: arm, metric "
+                                              "columns) or statistics per arm (arm, metric, n, "
+                                              "sum, sum_squares), CSV or Parquet.")],
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", help="Primary metric: a column (gmv, converted), a ratio (gmv/orders), "
+        "maybe :lower when a decrease is good. Repeat for several; default: the plan's.")] = None,
+    guardrail: Annotated[list[str] | None, typer.Option(
+        "--guardrail", help="Metric that must not get worse (same syntax); vetoes the "
+        "decision when significantly worse.")] = None,
+    cuped: Annotated[list[str] | None, typer.Option(
+        "--cuped", help="METRIC=COVARIATE: adjust a metric by its pre-period column.")] = None,
+    plan_file: Annotated[Path | None, typer.Option(
+        "--plan", help="`simctl power --json` output or the scenario that ran the test: alpha, "
+        "sides, control, allocation, correction and metrics are read from it.")] = None,
+    control: Annotated[str | None, typer.Option(help="The control arm's label.")] = None,
+    allocation: Annotated[str | None, typer.Option(
+        help="Planned split, e.g. control=50,treatment=50 (default: the plan's, else equal).")
+    ] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (default 0.05).")
+                     ] = None,
+    correction: Annotated[str | None, typer.Option(
+        help="For several primary comparisons: none, bonferroni, holm (default), sidak, "
+        "bh (Benjamini-Hochberg) or dunnett.")] = None,
+    arm_column: Annotated[str, typer.Option(help="Column holding each row's arm.")] = "arm",
+    cluster: Annotated[str | None, typer.Option(
+        help="Column of the randomisation cluster: errors robust to clusters.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the reading as HTML here.")
+                   ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")
+                       ] = False,
+) -> None:
+    """Read a finished experiment (读实验): sample-ratio check, effects with intervals, the
+    correction applied, guardrails, and a decision per arm."""
+    with cli_errors():
+        if out is not None:
+            check_writable_file(out)
+        plan = _plan(plan_file, control, allocation, alpha, correction)
+        covariates = parse_covariates(cuped or [])
+        primary = _specs(metric or list(plan.primary), "--metric", covariates)
+        guards = _specs(guardrail or list(plan.guardrails), "--guardrail", covariates)
+        if not primary:
+            raise InputError([Problem("--metric", None, "", "no primary metric; give --metric "
+                                      "COLUMN or a --plan scenario with primary_metric")])
+        data = load_arms(data_file, primary + guards, arm_column, cluster)
+        readout = read_experiment(data, primary, guards, plan)
+        _print(readout)
+        if out is not None:
+            atomic_file(out, readout_page(readout))
+        if as_json:
+            print(json.dumps(readout.as_json(), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _print(readout: Readout) -> None:
+    srm = readout.srm
+    err.print(f"[bold]{readout.source}[/bold]: control {readout.control!r}, units "
+              + ", ".join(f"{a} {n:,}" for a, n in readout.units.items()))
+    err.print(("[red]SAMPLE RATIO MISMATCH[/red]" if srm.mismatch else "sample ratio ok")
+              + f" (chi-square p = {srm.p_value:.3g}, threshold {srm.threshold:g})")
+    for decision in readout.decisions.values():
+        err.print(f"[bold]decision[/bold]: {decision}")
+    several = len(readout.decisions) > 1
+    table = Table(*(["arm"] if several else []), "metric", "control", "treatment",
+                  "lift [interval]", "p adj.", "verdict")
+    for c in readout.comparisons:
+        t = c.test
+        name = c.metric + (" (guardrail)" if c.role == "guardrail" else "")
+        table.add_row(*([c.arm] if several else []), name, f"{t.control_estimate:.4g}",
+                      f"{t.treatment_estimate:.4g}",
+                      f"{t.relative_effect:+.1%} [{t.relative_ci_lower:+.1%}, "
+                      f"{t.relative_ci_upper:+.1%}]", f"{c.p_adjusted:.2g}", c.verdict)
+    err.print(table)
+    for line in readout.corrections:
+        err.print(f"correction: {line}")
+
+
+def readout_page(readout: Readout) -> str:
+    """The reading as a page: decisions, a forest plot of relative lifts, the table."""
+    fig = go.Figure()
+    rows = readout.comparisons
+    labels = [f"{c.arm}: {c.metric} ({c.role})" for c in rows]
+    fig.add_trace(go.Scatter(
+        x=[c.test.relative_effect for c in rows], y=labels, mode="markers",
+        error_x={"type": "data", "symmetric": False,
+                 "array": [c.test.relative_ci_upper - c.test.relative_effect for c in rows],
+                 "arrayminus": [c.test.relative_effect - c.test.relative_ci_lower for c in rows]},
+        marker={"color": ["#2ca02c" if c.verdict == "better" else "#d62728"
+                          if c.verdict == "worse" else "#555" for c in rows]}))
+    fig.add_vline(x=0, line_dash="dot")
+    fig.update_layout(title="Relative lift (treatment / control - 1) with its interval",
+                      xaxis_tickformat="+.0%", height=160 + 40 * len(rows))
+    decisions = "".join(f"<li><b>{html.escape(a)}</b>: {html.escape(d)}</li>"
+                        for a, d in readout.decisions.items())
+    header = ("arm", "metric", "role", "method", "control", "treatment", "effect",
+              "interval", "lift", "p", "p adj.", "verdict")
+    body_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            c.arm, c.metric, c.role, c.method, f"{c.test.control_estimate:.4g}",
+            f"{c.test.treatment_estimate:.4g}", f"{c.test.absolute_effect:+.4g}",
+            f"[{c.test.ci_lower:.4g}, {c.test.ci_upper:.4g}]",
+            f"{c.test.relative_effect:+.2%}", f"{c.test.p_value:.3g}", f"{c.p_adjusted:.3g}",
+            c.verdict)) + "</tr>" for c in rows)
+    srm = readout.srm
+    body = (f"<h2>Decision 决策</h2><ul>{decisions}</ul>"
+            f"<p>Sample ratio: {'MISMATCH' if srm.mismatch else 'ok'} (chi-square p = "
+            f"{srm.p_value:.3g}; units {html.escape(str(readout.units))})</p>"
+            + fig.to_html(full_html=False, include_plotlyjs=False)
+            + "<h2>Every comparison</h2><table><tr>"
+            + "".join(f"<th>{h}</th>" for h in header) + f"</tr>{body_rows}</table>"
+            + "<h2>Corrections applied</h2><ul>"
+            + "".join(f"<li>{html.escape(c)}</li>" for c in readout.corrections) + "</ul>")
+    return page(f"Experiment reading: {Path(readout.source).name}",
+                f"Control {readout.control}; alpha {readout.plan.alpha:g}; plan: "
+                f"{readout.plan.source}", body)
+
+
+def units(
+    scenario_file: Annotated[Path, typer.Argument(help="A scenario with an experiment block.")],
+    overrides: OverridesArg = None,
+    out: Annotated[Path, typer.Option(help="Units file to write (.csv or .parquet).")] = Path(
+        "units.parquet"),
+    replicate: Annotated[int, typer.Option(min=0, help="Which replicate's market.")] = 0,
+    metric: Annotated[list[str] | None, typer.Option(
+        "--metric", help="Metric columns (default: the experiment's primary and guardrails).")
+    ] = None,
+) -> None:
+    """Write the units file a simulated test would export (one row per user in the test),
+    to try `simctl analyze` on data whose truth is known."""
+    from experiments.analysis.simulated_units import simulated_units
+    from sim.scenario import load_scenario
+
+    with cli_errors():
+        if out.suffix.lower() not in (".csv", ".parquet"):
+            raise InputError([Problem("--out", None, "", f"{out}: expected a .csv or "
+                                      ".parquet file name")])
+        check_writable_file(out)
+        frame = simulated_units(load_scenario(scenario_file, overrides or []), replicate,
+                                metric or None)
+        if out.suffix.lower() == ".csv":
+            atomic_write(out, lambda partial: frame.to_csv(partial, index=False))
+        else:
+            atomic_write(out, lambda partial: frame.to_parquet(partial, index=False))
+        err.print(f"{len(frame):,} units, arms {frame['arm'].value_counts().to_dict()}")
+        print(out)
