@@ -26,6 +26,32 @@ class Plan:
     guardrails: tuple[str, ...] = ()
     source: str = "defaults"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    planned_n: float | None = None  # units in all at the end (tunes always-valid intervals)
+    always_valid: bool = False
+    sequential: str | None = None  # group-sequential method of the plan
+    critical_values: tuple[float, ...] = ()  # |z| boundary per look
+    look: int | None = None  # which look this reading is (1-based)
+
+    def boundary(self) -> float | None:
+        """The |z| a primary comparison must reach at this look, when reading a look."""
+        return None if self.look is None else self.critical_values[self.look - 1]
+
+
+def check_peeking(plan: Plan) -> None:
+    """--look needs a group-sequential plan and a look inside it; always-valid intervals and
+    planned looks are two answers to the same question, so one at a time."""
+    if plan.look is None:
+        return
+    if plan.always_valid:
+        raise InputError([Problem("--look", None, "", "give --look (a planned group-sequential "
+                                  "look) or --always-valid (peek at will), not both")])
+    if not plan.critical_values:
+        raise InputError([Problem("--look", None, "", "the plan has no group-sequential "
+                                  "boundaries; give --plan with the JSON of `simctl power "
+                                  "--sequential obrien-fleming --looks K --json`")])
+    if not 1 <= plan.look <= len(plan.critical_values):
+        raise InputError([Problem("--look", None, "", f"{plan.look}; the plan has looks 1.."
+                                  f"{len(plan.critical_values)}")])
 
 
 def load_plan(path: Path) -> Plan:
@@ -54,9 +80,12 @@ def _from_power(path: Path) -> Plan:
         ratio = doc["n_treatment"] / doc["n_control"]
     treatments = int(doc["arms"]) - 1
     shares = {"control": 1.0, **{f"treatment {i + 1}": float(ratio) for i in range(treatments)}}
+    sequential = doc.get("sequential") or {}
     return Plan(alpha=float(doc["alpha"]), sides=int(doc["sides"]),
                 correction=str(doc["correction"]) if treatments > 1 else "none",
-                shares=shares, source=str(path),
+                shares=shares, source=str(path), planned_n=doc.get("n_total_units"),
+                sequential=sequential.get("method"),
+                critical_values=tuple(sequential.get("critical_values", ())),
                 notes=("allocation from the power plan: control 1 : treatment "
                        f"{float(ratio):g} each",))
 

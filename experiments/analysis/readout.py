@@ -17,6 +17,7 @@ from experiments.analysis.comparisons import (
     two_proportion_ztest,
     welch_ttest,
 )
+from experiments.analysis.confidence_sequences import always_valid
 from experiments.analysis.decisions import SrmResult, adjust_p_values, srm_check
 from experiments.analysis.plan import Plan
 from experiments.analysis.statistics import (
@@ -101,7 +102,8 @@ def _verdict(test: TestResult, significant: bool, spec: MetricSpec) -> str:
 
 
 def _tested(data: ArmData, spec: MetricSpec, control: str, arm: str, alpha: float,
-            sides: int) -> TestResult:
+            sides: int, plan: Plan) -> TestResult:
+    """The test at level `alpha`, made always valid when the plan peeks at will."""
     stat_c, stat_t = data.statistics[spec.name][control], data.statistics[spec.name][arm]
     try:
         test = run_test(stat_c, stat_t, alpha, sides)
@@ -111,7 +113,30 @@ def _tested(data: ArmData, spec: MetricSpec, control: str, arm: str, alpha: floa
         raise InputError([Problem(data.source, None, spec.name, f"cannot compare {arm!r} with "
                                   f"{control!r}: the metric has no variance or no units in an "
                                   "arm (every value the same, or a denominator summing to 0)")])
+    if plan.always_valid:
+        n = data.units[control] + data.units[arm]
+        test = always_valid(test, n, plan.planned_n or n, alpha)
     return test
+
+
+def _significant(test: TestResult, p_adjusted: float, plan: Plan) -> bool:
+    """Past the look's boundary when reading a planned look; else the adjusted p below α."""
+    boundary = plan.boundary()
+    if boundary is None:
+        return p_adjusted < plan.alpha
+    return abs(test.statistic) >= boundary if plan.sides == 2 else test.statistic >= boundary
+
+
+def _peeking_words(plan: Plan) -> list[str]:
+    if plan.always_valid:
+        return ["always valid: intervals and p-values hold at every look at once (confidence "
+                "sequences, Waudby-Smith et al. 2023), tuned to "
+                + (f"{plan.planned_n:,.0f} planned units" if plan.planned_n else
+                   "the units read now")]
+    if plan.look is not None:
+        return [f"group-sequential ({plan.sequential}): look {plan.look} of "
+                f"{len(plan.critical_values)}, boundary |z| >= {plan.boundary():.3f}"]
+    return []
 
 
 def read_experiment(data: ArmData, primary: list[MetricSpec], guardrails: list[MetricSpec],
@@ -125,16 +150,21 @@ def read_experiment(data: ArmData, primary: list[MetricSpec], guardrails: list[M
     treatments = [a for a in data.arms if a != control]
     family = [(arm, spec) for spec in primary for arm in treatments]
     correction = plan.correction if len(family) > 1 else "none"
-    tested = {(arm, spec.name): _tested(data, spec, control, arm, plan.alpha, plan.sides)
+    if plan.look is not None and len(family) > 1:
+        raise InputError([Problem("--look", None, "", "a group-sequential look reads one "
+                                  "primary comparison (one treatment, one --metric)")])
+    tested = {(arm, spec.name): _tested(data, spec, control, arm, plan.alpha, plan.sides, plan)
               for arm, spec in family}
     adjusted, corrections = _correct(data, tested, family, correction, plan, control)
+    corrections += _peeking_words(plan)
     comparisons = [Comparison(arm, spec.name, "primary", data.kinds[spec.name],
-                              tested[arm, spec.name], p, _verdict(tested[arm, spec.name],
-                                                                  p < plan.alpha, spec))
+                              tested[arm, spec.name], p,
+                              _verdict(tested[arm, spec.name],
+                                       _significant(tested[arm, spec.name], p, plan), spec))
                    for (arm, spec), p in zip(family, adjusted, strict=True)]
     for spec in guardrails:
         for arm in treatments:
-            test = _tested(data, spec, control, arm, plan.alpha, 2)
+            test = _tested(data, spec, control, arm, plan.alpha, 2, plan)
             comparisons.append(Comparison(arm, spec.name, "guardrail", data.kinds[spec.name],
                                           test, test.p_value,
                                           _verdict(test, test.p_value < plan.alpha, spec)))
@@ -157,13 +187,15 @@ def _correct(data: ArmData, tested: dict[tuple[str, str], TestResult],
     if correction == "none":
         return raw, [f"none: {m} primary comparison(s), each at alpha {alpha:g}"]
     if correction == "dunnett":
+        if plan.always_valid:
+            raise InputError([Problem("--correction", None, "", "dunnett has no always-valid "
+                                      "form here; use holm with --always-valid")])
         return _dunnett(data, tested, family, alpha, control)
     adjusted = list(adjust_p_values(raw, correction, alpha).adjusted)  # type: ignore[arg-type]
     level = {"bonferroni": alpha / m, "holm": alpha / m,
              "sidak": 1 - (1 - alpha) ** (1 / m)}.get(correction, alpha)
     for arm, spec in family:
-        stat_c, stat_t = (data.statistics[spec.name][a] for a in (control, arm))
-        tested[arm, spec.name] = run_test(stat_c, stat_t, level, plan.sides)
+        tested[arm, spec.name] = _tested(data, spec, control, arm, level, plan.sides, plan)
     ci_words = ("intervals not adjusted (BH controls the false discovery rate, not the "
                 "intervals)" if correction == "bh" else f"intervals at level {1 - level:.4g}")
     return adjusted, [f"{correction}: p-values of {m} primary comparisons adjusted (statsmodels "
@@ -216,6 +248,10 @@ def decide(readout: Readout, arm: str) -> str:
     if worse:
         return f"do not ship {arm}: {', '.join(worse)} got worse"
     better = [c for c in mine if c.role == "primary" and c.verdict == "better"]
+    plan = readout.plan
+    if plan.look is not None and not better and plan.look < len(plan.critical_values):
+        return (f"continue to look {plan.look + 1}: {arm} has not crossed the boundary "
+                f"(|z| >= {plan.boundary():.3f} at look {plan.look})")
     if better:
         lifts = ", ".join(f"{c.metric} {c.test.relative_effect:+.1%}" for c in better)
         corrected = " after correction" if readout.corrections[0][:5] != "none:" else ""

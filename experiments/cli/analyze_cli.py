@@ -14,7 +14,14 @@ import plotly.graph_objects as go
 import typer
 from rich.table import Table
 
-from experiments.analysis.plan import CORRECTIONS, Plan, load_plan, parse_allocation, with_options
+from experiments.analysis.plan import (
+    CORRECTIONS,
+    Plan,
+    check_peeking,
+    load_plan,
+    parse_allocation,
+    with_options,
+)
 from experiments.analysis.readout import Readout, read_experiment
 from experiments.analysis.units import (
     MetricSpec,
@@ -33,7 +40,8 @@ def _specs(texts: list[str], option: str, covariates: dict[str, str]) -> list[Me
 
 
 def _plan(plan_file: Path | None, control: str | None, allocation: str | None,
-          alpha: float | None, correction: str | None) -> Plan:
+          alpha: float | None, correction: str | None, look: int | None,
+          always: bool) -> Plan:
     if alpha is not None and not 0 < alpha < 1:
         raise InputError([Problem("--alpha", None, "", f"{alpha:g}; expected 0 < alpha < 1")])
     if correction is not None and correction not in CORRECTIONS:
@@ -41,8 +49,10 @@ def _plan(plan_file: Path | None, control: str | None, allocation: str | None,
                                   f"of {', '.join(CORRECTIONS)}")])
     plan = load_plan(plan_file) if plan_file is not None else Plan()
     shares = parse_allocation(allocation) if allocation is not None else None
-    return with_options(plan, control=control, shares=shares, alpha=alpha,
-                        correction=correction)
+    plan = with_options(plan, control=control, shares=shares, alpha=alpha,
+                        correction=correction, look=look, always_valid=always or None)
+    check_peeking(plan)
+    return plan
 
 
 def analyze(
@@ -69,6 +79,12 @@ def analyze(
     correction: Annotated[str | None, typer.Option(
         help="For several primary comparisons: none, bonferroni, holm (default), sidak, "
         "bh (Benjamini-Hochberg) or dunnett.")] = None,
+    look: Annotated[int | None, typer.Option(
+        help="This reading is look K of the plan's group-sequential design (--plan from "
+        "`simctl power --sequential ... --json`).")] = None,
+    always_valid: Annotated[bool, typer.Option(
+        "--always-valid", help="Intervals and p-values valid at every look (for teams that "
+        "peek daily): confidence sequences tuned to the plan's n.")] = False,
     arm_column: Annotated[str, typer.Option(help="Column holding each row's arm.")] = "arm",
     cluster: Annotated[str | None, typer.Option(
         help="Column of the randomisation cluster: errors robust to clusters.")] = None,
@@ -82,7 +98,7 @@ def analyze(
     with cli_errors():
         if out is not None:
             check_writable_file(out)
-        plan = _plan(plan_file, control, allocation, alpha, correction)
+        plan = _plan(plan_file, control, allocation, alpha, correction, look, always_valid)
         covariates = parse_covariates(cuped or [])
         primary = _specs(metric or list(plan.primary), "--metric", covariates)
         guards = _specs(guardrail or list(plan.guardrails), "--guardrail", covariates)

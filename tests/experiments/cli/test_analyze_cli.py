@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 from typer.testing import CliRunner
 
 from experiments.cli.commands import app
@@ -56,3 +58,60 @@ def test_power_plan_gives_alpha_allocation_and_correction(tmp_path: Path) -> Non
     doc = json.loads(read.stdout)
     assert doc["plan"]["alpha"] == 0.1 and doc["corrections"][0].startswith("bonferroni")
     assert not doc["srm"]["mismatch"]
+
+
+def _sequential_plan(tmp_path: Path) -> Path:
+    planned = runner.invoke(app, ["power", "--metric", "mean", "--baseline", "10", "--sd", "5",
+                                  "--mde", "0.5", "--power", "0.8", "--sequential",
+                                  "obrien-fleming", "--looks", "4", "--json"])
+    assert planned.exit_code == 0, planned.stderr
+    plan = tmp_path / "plan.json"
+    plan.write_text(planned.stdout)
+    return plan
+
+
+def _units(tmp_path: Path, shift: float, n: int = 400) -> Path:
+    """Both arms the same normal quantiles (sd 5) apart by `shift`: z = shift / (5 sqrt(2/n))."""
+    spread = 10 + 5 * stats.norm.ppf((np.arange(n) + 0.5) / n)
+    frame = pd.DataFrame({"arm": np.repeat(["control", "treatment"], n),
+                          "gmv": np.concatenate([spread, spread + shift])})
+    path = tmp_path / f"units_{shift}.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_planned_look_stops_only_past_its_boundary(tmp_path: Path) -> None:
+    """O'Brien-Fleming at 4 looks: |z| must reach 4.05 at look 1, 2.02 at the last."""
+    plan = _sequential_plan(tmp_path)
+    args = ["--plan", str(plan), "--metric", "gmv", "--json"]
+    modest = _units(tmp_path, 1.0)  # z about 2.8: past the last boundary, not the first
+    first = json.loads(runner.invoke(app, ["analyze", str(modest), *args, "--look", "1"]).stdout)
+    z = first["comparisons"][0]["test"]["statistic"]
+    assert 2.1 < z < 4.0, z
+    assert first["decisions"]["treatment"].startswith("continue to look 2")
+    assert "group-sequential (obrien-fleming): look 1 of 4" in first["corrections"][1]
+    last = json.loads(runner.invoke(app, ["analyze", str(modest), *args, "--look", "4"]).stdout)
+    assert last["decisions"]["treatment"].startswith("ship treatment")
+    strong = _units(tmp_path, 3.0)
+    early = json.loads(runner.invoke(app, ["analyze", str(strong), *args, "--look", "1"]).stdout)
+    assert early["decisions"]["treatment"].startswith("ship treatment")
+
+
+def test_always_valid_intervals_are_wider_and_say_so(tmp_path: Path) -> None:
+    units = str(_units(tmp_path, 1.0))
+    fixed = json.loads(runner.invoke(app, ["analyze", units, "--metric", "gmv", "--json"]).stdout)
+    valid = json.loads(runner.invoke(app, ["analyze", units, "--metric", "gmv", "--json",
+                                           "--always-valid"]).stdout)
+    f, v = fixed["comparisons"][0]["test"], valid["comparisons"][0]["test"]
+    assert v["ci_upper"] - v["ci_lower"] > 1.3 * (f["ci_upper"] - f["ci_lower"])
+    assert v["p_value"] > f["p_value"] and v["method"].endswith("always valid")
+    assert any(c.startswith("always valid") for c in valid["corrections"])
+
+
+def test_looks_that_cannot_be_read_are_refused(tmp_path: Path) -> None:
+    units, plan = str(_units(tmp_path, 1.0)), str(_sequential_plan(tmp_path))
+    for args, fragment in ((["--look", "1"], "the plan has no group-sequential boundaries"),
+                           (["--plan", plan, "--look", "5"], "the plan has looks 1..4"),
+                           (["--plan", plan, "--look", "1", "--always-valid"], "not both")):
+        result = runner.invoke(app, ["analyze", units, "--metric", "gmv", *args])
+        assert result.exit_code == 2 and fragment in result.stderr, result.stderr
