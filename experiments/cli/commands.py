@@ -20,6 +20,7 @@ from experiments.calibration.forecast import load_forecast
 from experiments.cli.ab_cli import ab
 from experiments.cli.analyze_cli import analyze, units
 from experiments.cli.calibrate_cli import calibrate, forecast
+from experiments.cli.checks_cli import adjust, srm
 from experiments.cli.cli_common import (
     STATE,
     LazyProgress,
@@ -240,6 +241,8 @@ app.command("optimize")(optimize)
 app.command("ab")(ab)
 app.command("analyze")(analyze)
 app.command("units")(units)
+app.command("srm")(srm)
+app.command("adjust")(adjust)
 app.command("calibrate")(calibrate)
 app.command("forecast")(forecast)
 

@@ -44,6 +44,12 @@ class VarianceFormula(StrEnum):
     pooled = "pooled"
     unpooled = "unpooled"
     arcsine = "arcsine"
+    baseline = "baseline"
+
+
+class GuardrailPowerChoice(StrEnum):
+    multiplicative = "multiplicative"
+    bonferroni = "bonferroni"
 
 
 class TestType(StrEnum):
@@ -127,7 +133,7 @@ def _build_metric(metric: MetricType, given: dict[str, Any]) -> Metric:
             denominator_variance=given["den-var"],
             covariance=given["num-den-cov"],
         )
-    if variance is not None and variance.value == "arcsine":
+    if variance is not None and variance.value in ("arcsine", "baseline"):
         raise _CliError("variance", "counts take pooled or unpooled")
     model = given.get("count-model") or CountModelChoice.poisson
     return CountMetric(
@@ -227,7 +233,8 @@ def power(
     ] = None,
     variance: Annotated[
         VarianceFormula | None,
-        typer.Option(help="Proportions: pooled, unpooled or arcsine; counts: pooled or unpooled."),
+        typer.Option(help="Proportions: pooled, unpooled, arcsine or baseline (Evan "
+                     "Miller's calculator); counts: pooled or unpooled."),
     ] = None,
     continuity_correction: Annotated[
         bool | None,
@@ -278,9 +285,16 @@ def power(
     guardrails: Annotated[
         int,
         typer.Option(
-            help="Number of guardrail tests that must also pass; power is split multiplicatively."
+            help="Number of guardrail tests that must also pass; power is split over them "
+            "by --guardrail-power."
         ),
     ] = 0,
+    guardrail_power: Annotated[
+        GuardrailPowerChoice,
+        typer.Option(help="How the power is split over 1 + G tests: multiplicative (each at "
+                     "the G+1-th root, independent tests) or bonferroni (each at 1 - beta/(G+1), "
+                     "Spotify's rule)."),
+    ] = GuardrailPowerChoice.multiplicative,
     cuped_r: Annotated[
         float, typer.Option(help="Correlation with the pre-period covariate.")
     ] = 0.0,
@@ -344,6 +358,7 @@ def power(
             correction=correction.value,
             non_inferiority_margin=non_inferiority_margin,
             guardrails=guardrails,
+            guardrail_power=guardrail_power.value,
             cuped_r=cuped_r,
             icc=icc,
             cluster_size=cluster_size,

@@ -10,6 +10,7 @@ from typing import Literal
 from experiments.planning.errors import PowerInputError
 
 Correction = Literal["none", "bonferroni", "holm", "sidak", "dunnett"]
+GuardrailRule = Literal["multiplicative", "bonferroni"]
 SequentialMethod = Literal[
     "none", "pocock", "obrien-fleming", "lan-demets-obf", "lan-demets-pocock"
 ]
@@ -39,6 +40,7 @@ class Design:
     correction: Correction = "none"
     non_inferiority_margin: float | None = None
     guardrails: int = 0
+    guardrail_power: GuardrailRule = "multiplicative"
     cuped_r: float = 0.0
     icc: float = 0.0
     cluster_size: float | None = None
@@ -124,3 +126,21 @@ def design_effect(icc: float, cluster_size: float | None, cluster_cv: float = 0.
 def cuped_variance_factor(r: float) -> float:
     """Deng et al. (2013): regression on a pre-period covariate leaves Var x (1 - r^2)."""
     return 1 - r**2
+
+
+def per_test_power(power: float, design: Design) -> float:
+    """Power each of the 1 + G tests (primary and guardrails) needs for `power` overall:
+    the G + 1-th root (independent tests, all must pass), or Spotify's 1 - beta / (G + 1)
+    (Schultzberg, Kjellin & Rydberg 2024: Bonferroni on beta, no independence needed)."""
+    tests = design.guardrails + 1
+    if design.guardrail_power == "bonferroni":
+        return 1 - (1 - power) / tests
+    return power ** (1 / tests)
+
+
+def overall_power(per_test: float, design: Design) -> float:
+    """The inverse: the power of all 1 + G tests passing (a lower bound under Bonferroni)."""
+    tests = design.guardrails + 1
+    if design.guardrail_power == "bonferroni":
+        return max(0.0, 1 - tests * (1 - per_test))
+    return per_test ** tests

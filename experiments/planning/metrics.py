@@ -16,7 +16,7 @@ from typing import Any, Literal
 from experiments.analysis.delta_method import ratio_unit_variance
 from experiments.planning.errors import PowerInputError
 
-ProportionVariance = Literal["pooled", "unpooled", "arcsine"]
+ProportionVariance = Literal["pooled", "unpooled", "arcsine", "baseline"]
 CountModel = Literal["poisson", "negbin"]
 
 
@@ -94,6 +94,8 @@ def variance_formula(metric: Metric) -> str:
             "pooled": "pooled: H0 variance at the pooled p (R power.prop.test, G*Power)",
             "unpooled": "unpooled: p1(1-p1)/n1 + p2(1-p2)/n2 (Spotify confidence)",
             "arcsine": "arcsine: Cohen's h (R pwr.2p.test, statsmodels NormalIndPower)",
+            "baseline": "baseline: H0 variance p1(1-p1) in both arms, n rounded to the nearest "
+                        "unit (Evan Miller's sample size calculator)",
         }[metric.variance]
         if metric.continuity_correction:
             label += ", continuity-corrected (Fleiss et al. 1980)"
@@ -131,8 +133,8 @@ def _validate_proportion(metric: ProportionMetric) -> None:
         raise PowerInputError(
             "baseline", f"a proportion must lie in (0, 1), got {metric.baseline:g}"
         )
-    if metric.variance not in ("pooled", "unpooled", "arcsine"):
-        raise PowerInputError("variance", "use pooled, unpooled or arcsine")
+    if metric.variance not in ("pooled", "unpooled", "arcsine", "baseline"):
+        raise PowerInputError("variance", "use pooled, unpooled, arcsine or baseline")
     if metric.continuity_correction and metric.variance == "arcsine":
         raise PowerInputError(
             "continuity-correction",
@@ -218,6 +220,8 @@ def unit_variances(
             pooled = (p1 + ratio * (p1 + delta)) / (1 + ratio)
             v0 = pooled * (1 - pooled)
             return v0, v0, v1c, v1t
+        if metric.variance == "baseline":  # Evan Miller: the null is the baseline itself
+            return v1c, v1c, v1c, v1t
         return v1c, v1t, v1c, v1t
     if isinstance(metric, MeanMetric):
         vc = metric.sd**2

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from experiments.planning.design import cuped_variance_factor, design_effect
+from experiments.planning.design import cuped_variance_factor, design_effect, overall_power
 from experiments.planning.duration import Traffic, days_needed, rounded_days, users_after
 from experiments.planning.fixed import FixedDesign
 from experiments.planning.metrics import metric_baseline, metric_kind, uses_t, variance_formula
@@ -30,6 +30,8 @@ class PowerResult:
     critical_value: float
     power: float
     power_per_test: float
+    guardrails: int
+    guardrail_power: str
     mde_absolute: float
     mde_relative: float | None
     mde_input_scale: Literal["absolute", "relative"]
@@ -81,11 +83,11 @@ def _duration(problem: FixedDesign, sizing: Sizing, traffic: Traffic | None,
     if solved_for == "n" and d.sequential == "none":
         ratio = problem.ratio(sizing.delta)
         n_at_rounded = users_after(planned, traffic) / (1 + d.comparisons * ratio)
-        power_rounded = problem.power(n_at_rounded, sizing.delta) ** (d.guardrails + 1)
+        power_rounded = overall_power(problem.power(n_at_rounded, sizing.delta), d)
     return exact, planned, power_rounded
 
 
-def _notes(problem: FixedDesign, sizing: Sizing, overall_power: float) -> list[str]:
+def _notes(problem: FixedDesign, sizing: Sizing, overall: float) -> list[str]:
     d = problem.design
     notes = list(sizing.notes)
     if d.correction == "holm" and d.comparisons > 1:
@@ -93,8 +95,10 @@ def _notes(problem: FixedDesign, sizing: Sizing, overall_power: float) -> list[s
     if d.guardrails:
         notes.append(
             f"guardrails: each of 1 + {d.guardrails} tests sized for power "
-            f"{sizing.per_test_power:.4f} so that the product (all pass, independent tests) is "
-            f"{overall_power:.4f}"
+            f"{sizing.per_test_power:.4f} so that "
+            + ("the product (all pass, independent tests) is " if d.guardrail_power ==
+               "multiplicative" else "by Spotify's rule 1 - beta/(G+1) all pass with at least ")
+            + f"{overall:.4f}"
         )
     if d.sequential != "none" and uses_t(problem.metric):
         notes.append("group-sequential boundaries use the normal approximation")
@@ -124,15 +128,21 @@ def _units(n: float) -> int:
     return math.ceil(n - 1e-9)
 
 
+def _nearest(n: float) -> int:
+    """Evan Miller's calculator rounds n to the nearest unit rather than up."""
+    return max(1, math.floor(n + 0.5))
+
+
 def build_result(problem: FixedDesign, solved_for: str, sizing: Sizing, traffic: Traffic | None,
             days: float | None, relative: bool) -> PowerResult:
     """Round to whole units and clusters, add duration, guardrails, notes and warnings."""
     d, metric, delta = problem.design, problem.metric, sizing.delta
     ratio = problem.ratio(delta)
     n_treatment = sizing.n_control * ratio
-    n_control_units, n_treatment_units = _units(sizing.n_control), _units(n_treatment)
+    units = _nearest if getattr(metric, "variance", None) == "baseline" else _units
+    n_control_units, n_treatment_units = units(sizing.n_control), units(n_treatment)
     n_total_units = n_control_units + d.comparisons * n_treatment_units
-    overall_power = sizing.per_test_power ** (d.guardrails + 1)
+    overall = overall_power(sizing.per_test_power, d)
     clusters_control = clusters_treatment = None
     if d.cluster_size is not None:
         clusters_control = _units(sizing.n_control / d.cluster_size)
@@ -152,8 +162,10 @@ def build_result(problem: FixedDesign, solved_for: str, sizing: Sizing, traffic:
         correction=d.correction,
         alpha_per_comparison=problem.alpha_per_comparison(ratio),
         critical_value=problem.critical_value(ratio, None),
-        power=overall_power,
+        power=overall,
         power_per_test=sizing.per_test_power,
+        guardrails=d.guardrails,
+        guardrail_power=d.guardrail_power,
         mde_absolute=delta,
         mde_relative=delta / abs(baseline) if baseline not in (None, 0) else None,
         mde_input_scale="relative" if relative else "absolute",
@@ -176,6 +188,6 @@ def build_result(problem: FixedDesign, solved_for: str, sizing: Sizing, traffic:
         power_at_rounded_days=power_rounded,
         sequential=sizing.sequential,
         naive_peeking_false_positive_rate=naive_fpr,
-        notes=tuple(_notes(problem, sizing, overall_power)),
+        notes=tuple(_notes(problem, sizing, overall)),
         warnings=tuple(warnings),
     )

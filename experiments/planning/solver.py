@@ -25,6 +25,7 @@ from scipy import stats
 
 from experiments.planning.design import (
     Design,
+    per_test_power,
     validate_design,
 )
 from experiments.planning.duration import (
@@ -89,7 +90,7 @@ def solve(
     solved_for = _solved_for(metric, design, traffic, n, power, mde, days)
     problem = FixedDesign(metric, _with_absolute_margin(metric, design, relative))
     delta = _absolute_mde(problem, mde, relative) if mde is not None else None
-    per_test_target = power ** (1 / (design.guardrails + 1)) if power is not None else None
+    per_test_target = per_test_power(power, design) if power is not None else None
     size_of = _size_function(problem, n, days, traffic)
     if solved_for == "n":
         assert delta is not None and per_test_target is not None

@@ -549,3 +549,29 @@ def test_bad_input_raises_power_input_error(call: object, field: str) -> None:
         call()  # type: ignore[operator]
     assert error.value.field == field
     assert error.value.message
+
+
+def test_evan_miller_convention_matches_his_calculator() -> None:
+    """evanmiller.org/ab-testing/sample-size.html, its default example: baseline 20%, minimum
+    detectable effect 5 points absolute, alpha 5%, power 80% -> 1,030 per variation. The null
+    variance is the baseline's in both arms and n is rounded to the nearest unit."""
+    result = solve(ProportionMetric(0.2, variance="baseline"), power=0.8, mde=0.05)
+    assert result.n_control_units == 1030 and "Evan Miller" in result.variance_formula
+    p1, p2 = 0.2, 0.25
+    closed = (1.959963984540054 * math.sqrt(2 * p1 * (1 - p1))
+              + 0.8416212335729143 * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / 0.05**2
+    assert result.n_control == pytest.approx(closed, rel=1e-9)
+
+
+def test_spotify_guardrail_rule_powers_each_test_at_one_minus_beta_over_g_plus_one() -> None:
+    """Schultzberg, Kjellin & Rydberg (2024), Spotify's confidence: with G guardrails every
+    test gets power 1 - beta/(G + 1), so all pass with at least 1 - beta (Bonferroni on beta,
+    no independence needed); more users than the multiplicative split."""
+    spotify = solve(MeanMetric(1.0), Design(guardrails=2, guardrail_power="bonferroni"),
+                    power=0.8, mde=0.2)
+    assert spotify.power_per_test == pytest.approx(1 - 0.2 / 3)
+    direct = solve(MeanMetric(1.0), power=1 - 0.2 / 3, mde=0.2)
+    assert spotify.n_control == pytest.approx(direct.n_control, rel=1e-8)
+    assert spotify.guardrail_power == "bonferroni" and spotify.power == pytest.approx(0.8)
+    multiplicative = solve(MeanMetric(1.0), Design(guardrails=2), power=0.8, mde=0.2)
+    assert spotify.n_control > multiplicative.n_control

@@ -1,0 +1,82 @@
+"""`simctl srm` and `simctl adjust`: the two checks a team runs on numbers it already has, a
+dashboard's arm counts (样本比例检查) and a list of p-values from several tests. Registered by
+experiments/cli/commands.py; a table on stderr, one JSON object with `--json`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from experiments.analysis.decisions import adjust_p_values, srm_check
+from experiments.cli.cli_common import cli_errors, err
+from sim.errors import InputError, Problem
+
+
+def _numbers(text: str, option: str, what: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) < 2 or not all(0 <= v < float("inf") for v in values):
+        raise InputError([Problem(option, None, "", f"{text!r}: expected {what}, comma-"
+                                  "separated, at least two")])
+    return values
+
+
+def srm(
+    counts: Annotated[str, typer.Argument(help="Units per arm, e.g. 50137,49863.")],
+    shares: Annotated[str | None, typer.Option(
+        help="Planned shares per arm in the same order, e.g. 1,1 or 0.2,0.8 (default equal).")
+    ] = None,
+    threshold: Annotated[float, typer.Option(help="p below this is a mismatch.")] = 0.001,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Sample-ratio mismatch: do the arms' sizes fit the planned split? (chi-square)"""
+    with cli_errors():
+        observed = _numbers(counts, "COUNTS", "whole numbers of units per arm")
+        if any(c != int(c) for c in observed):
+            raise InputError([Problem("COUNTS", None, "", f"{counts!r}: counts are whole "
+                                      "numbers")])
+        planned = _numbers(shares, "--shares", "positive shares") if shares else \
+            [1.0] * len(observed)
+        if len(planned) != len(observed) or min(planned) <= 0:
+            raise InputError([Problem("--shares", None, "", f"{shares!r}: one positive share "
+                                      f"per arm ({len(observed)} arms)")])
+        result = srm_check(observed, planned, threshold)
+        err.print(("[red]SAMPLE RATIO MISMATCH[/red]" if result.mismatch else "sample ratio ok")
+                  + f": chi-square {result.statistic:.3f}, p = {result.p_value:.3g} "
+                  f"(threshold {threshold:g}); expected "
+                  + ", ".join(f"{e:,.0f}" for e in result.expected))
+        if as_json:
+            print(json.dumps({"counts": observed, "shares": planned, **vars(result)}))
+
+
+def adjust(
+    p_values: Annotated[str, typer.Argument(help="P-values, e.g. 0.01,0.04,0.03.")],
+    method: Annotated[str, typer.Option(
+        help="bonferroni, holm, sidak (family-wise) or bh (false discovery rate).")] = "holm",
+    alpha: Annotated[float, typer.Option(help="Level of the family.")] = 0.05,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Adjust a list of p-values for multiple testing (statsmodels multipletests)."""
+    with cli_errors():
+        values = _numbers(p_values, "P_VALUES", "p-values between 0 and 1")
+        if max(values) > 1:
+            raise InputError([Problem("P_VALUES", None, "", f"{p_values!r}: p-values lie "
+                                      "between 0 and 1")])
+        if method not in ("bonferroni", "holm", "sidak", "bh"):
+            raise InputError([Problem("--method", None, "", f"{method!r}; expected bonferroni, "
+                                      "holm, sidak or bh")])
+        if not 0 < alpha < 1:
+            raise InputError([Problem("--alpha", None, "", f"{alpha:g}; expected 0 < alpha < 1")])
+        result = adjust_p_values(values, method, alpha)  # type: ignore[arg-type]
+        table = Table("test", "p", f"p adjusted ({method})", f"reject at {alpha:g}")
+        for i, (p, q, r) in enumerate(zip(result.p_values, result.adjusted, result.reject,
+                                          strict=True), start=1):
+            table.add_row(str(i), f"{p:.4g}", f"{q:.4g}", "yes" if r else "no")
+        err.print(table)
+        if as_json:
+            print(json.dumps(vars(result)))
