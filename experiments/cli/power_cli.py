@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -29,7 +29,7 @@ from experiments.planning.metrics import (
     ProportionMetric,
     RatioMetric,
 )
-from experiments.planning.run_inputs import RunInputError, inputs_from_run
+from experiments.planning.run_inputs import RunInputError, inputs_from_run, merge_ab_inputs
 from experiments.planning.solver import solve
 
 
@@ -333,6 +333,12 @@ def power(
                                  "registration_rate (proportion), gmv (mean), purchases (count), "
                                  "aov (ratio).")
     ] = None,
+    from_ab: Annotated[Path | None, typer.Option(
+        help="Plan a mean metric with what `simctl ab` measured in AB_DIR: its SD and the "
+        "effect the design estimates (bias included); --run-metric picks the metric.")] = None,
+    ab_unit: Annotated[str | None, typer.Option(
+        help="With --from-ab: the randomisation unit to plan for (default: the recommended "
+        "one).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
@@ -343,7 +349,9 @@ def power(
         "den-var": den_var, "num-den-cov": num_den_cov, "count-model": count_model,
         "dispersion": dispersion, "daily-traffic": daily_traffic}
     try:
-        inputs = _with_run_inputs(inputs, from_run, run_metric, metric)
+        inputs, mde, ab_notes = merge_ab_inputs(inputs, mde, from_ab, ab_unit,
+                                                run_metric if from_ab else None, metric.value)
+        inputs = _with_run_inputs(inputs, from_run, run_metric if not from_ab else None, metric)
         daily_traffic = inputs.pop("daily-traffic")
         metric_object = _build_metric(metric, inputs)
         _check_options(daily_traffic, {"allocation": (allocation, 1.0),
@@ -351,47 +359,25 @@ def power(
                                        "population": (population, None),
                                        "round-weeks": (round_weeks, False)}, sequential, looks)
         design = Design(
-            alpha=alpha,
-            sides=sides if sides is not None else (1 if non_inferiority_margin else 2),
+            alpha=alpha, sides=sides if sides is not None else (1 if non_inferiority_margin
+                                                                else 2),
             treatment_ratio=_parse_ratio(treatment_ratio),  # type: ignore[arg-type]
-            arms=arms,
-            correction=correction.value,
-            non_inferiority_margin=non_inferiority_margin,
-            guardrails=guardrails,
-            guardrail_power=guardrail_power.value,
-            cuped_r=cuped_r,
-            icc=icc,
-            cluster_size=cluster_size,
-            cluster_cv=cluster_cv,
-            sequential=sequential.value,
-            looks=looks,
-            strict=strict,
-            max_n=max_n,
-        )
-        traffic = (
-            Traffic(
-                daily_traffic=daily_traffic,
-                allocation=allocation,
-                returning=returning.value,
-                population=population,
-                round_weeks=round_weeks,
-            )
-            if daily_traffic is not None
-            else None
-        )
-        result = solve(
-            metric_object,
-            design,
-            n=n,
-            power=target_power,
-            mde=mde,
-            relative=relative,
-            traffic=traffic,
-            days=days,
-        )
+            arms=arms, correction=correction.value, non_inferiority_margin=non_inferiority_margin,
+            guardrails=guardrails, guardrail_power=guardrail_power.value, cuped_r=cuped_r,
+            icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
+            sequential=sequential.value, looks=looks, strict=strict, max_n=max_n)
+        traffic = None if daily_traffic is None else Traffic(
+            daily_traffic=daily_traffic, allocation=allocation, returning=returning.value,
+            population=population, round_weeks=round_weeks)
+        result = solve(metric_object, design, n=n, power=target_power, mde=mde,
+                       relative=relative, traffic=traffic, days=days)
+    except RunInputError as error:
+        sys.stderr.write(f"simctl power: {error.field}: {error}\n")
+        raise typer.Exit(2) from None
     except (PowerInputError, _CliError) as error:
         sys.stderr.write(f"simctl power: {error}\n")
         raise typer.Exit(2) from None
+    result = replace(result, notes=(*result.notes, *ab_notes))
     if as_json:
         sys.stdout.write(json.dumps(_clean(asdict(result))) + "\n")
         return

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,54 @@ def _per_user(run_dir: Path, name: str, metric_type: str) -> pd.DataFrame:
     if metric_type == "ratio":
         table = table[table["den"] > 0]
     return table
+
+
+def inputs_from_ab(ab_dir: Path, metric: str | None, unit: str | None) -> dict[str, Any]:
+    """A mean metric planned with what `simctl ab` measured for one design: the control mean,
+    the per-user SD implied by the standard error the design really had (interference and
+    clusters included), and the effect the design estimates (its bias included) as the MDE;
+    also the true effect, for the note that compares them."""
+    path = ab_dir / "summary.json"
+    if not path.is_file():
+        raise RunInputError("from-ab", f"{ab_dir} is not an A/B folder (expected summary.json "
+                            "from simctl ab)")
+    summary = json.loads(path.read_text())
+    name = metric or summary["primary_metric"]
+    rows = [d for d in summary["designs"] if d["metric"] == name]
+    if not rows:
+        known = sorted({d["metric"] for d in summary["designs"]})
+        raise RunInputError("run-metric", f"{name!r} was not simulated; {', '.join(known)}")
+    chosen = unit or summary.get("recommendation", {}).get("unit") or rows[0]["unit"]
+    rows = [d for d in rows if d["unit"] == chosen]
+    if not rows:
+        raise RunInputError("ab-unit", f"{chosen!r} was not simulated in {ab_dir.name}")
+    row = max(rows, key=lambda d: (d["size"], d["duration"]))  # the best-measured design
+    shares = [a["share"] for a in summary["arms"]]
+    n_control, n_treatment = row["users"] * shares[0], row["users"] * shares[1]
+    sd = row["mean_se"] / math.sqrt(1 / n_control + 1 / n_treatment)
+    return {"baseline": row["control_mean"], "sd": sd, "mde": row["estimate"],
+            "true_effect": row["true_effect"], "relative_bias": row["relative_bias"],
+            "unit": chosen, "metric": name, "duration": row["duration"]}
+
+
+def merge_ab_inputs(inputs: dict[str, Any], mde: float | None, from_ab: Path | None,
+                    unit: str | None, run_metric: str | None,
+                    metric_type: str) -> tuple[dict[str, Any], float | None, list[str]]:
+    """Typed values win; `--from-ab` fills baseline, SD and MDE of a mean metric and says how
+    the effect it plans for differs from the true one."""
+    if from_ab is None:
+        if unit is not None:
+            raise RunInputError("ab-unit", "--ab-unit goes with --from-ab AB_DIR")
+        return inputs, mde, []
+    if metric_type != "mean":
+        raise RunInputError("from-ab", "plans a mean per user (the A/B simulation measures "
+                            "each metric as one); use --metric mean")
+    found = inputs_from_ab(from_ab, run_metric, unit)
+    merged = {**inputs, **{k: found[k] for k in ("baseline", "sd") if inputs.get(k) is None}}
+    planned = mde if mde is not None else found["mde"]
+    note = (f"from {from_ab.name}: {found['metric']} by {found['unit']} over "
+            f"{found['duration']} days estimates {found['mde']:.4g} where the true effect is "
+            f"{found['true_effect']:.4g} (bias {found['relative_bias']:+.0%}); SD "
+            f"{merged['sd']:.4g} per user includes what the design's clusters and spillover "
+            "cost")
+    return merged, planned, [note]

@@ -187,3 +187,4 @@ def test_bad_input_is_one_line_on_stderr_with_exit_2(args: list[str], field: str
     assert err.endswith("\n") and err.count("\n") == 1
     assert err.startswith(f"simctl power: {field}: ")
     assert "Traceback" not in err
+
