@@ -6,6 +6,8 @@ data file becomes a `Problem` that knows its file, line and dotted field path.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -32,3 +34,9 @@ class InputError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def did_you_mean(name: object, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the nearest of `choices` to a misspelt name, else ''."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from sim.errors import did_you_mean
 from sim.graph import EdgeListGraphParams, edge_list_problems
 from sim.mechanics import REGISTRY
 from sim.variants import NOT_ENROLLED, arm_variant, numeric_paths
@@ -159,7 +160,8 @@ def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
         (("experiment", "guardrail_metrics", i), m) for i, m in enumerate(exp.guardrail_metrics)]
     for where, name in names:
         if name is not None and name not in METRICS:
-            problems.append((where, f"unknown metric {name!r}; expected one of: {known}"))
+            problems.append((where, f"unknown metric {name!r}{did_you_mean(name, METRICS)}; "
+                                    f"expected one of: {known}"))
     return problems
 
 

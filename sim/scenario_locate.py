@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.errors import Problem
+from sim.errors import Problem, did_you_mean
 from sim.mechanics import REGISTRY
 from sim.yaml_lines import Path
 
@@ -35,13 +35,16 @@ def explain(err: Any, data: Any, root: type) -> tuple[Path, str]:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         parent = _model_at(err["loc"][:-1], root)
-        known = ", ".join(sorted(parent.model_fields)) if parent else ""
-        msg = f"unknown field; expected one of: {known}" if known else "unknown field"
+        fields = sorted(parent.model_fields) if parent else []
+        msg = "unknown field" + did_you_mean(err["loc"][-1], fields) + (
+            f"; expected one of: {', '.join(fields)}" if fields else "")
     elif kind == "missing":
         msg = "required field is missing"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         if "mechanics" in err["loc"][:1]:
-            msg = f"unknown or missing mechanic type; expected one of: {', '.join(REGISTRY)}"
+            given = node.get("type") if isinstance(node, dict) else None
+            msg = ("unknown or missing mechanic type" + did_you_mean(given, REGISTRY)
+                   + f"; expected one of: {', '.join(REGISTRY)}")
             if isinstance(node, dict) and "type" in node:
                 path.append("type")
     elif kind == "model_type" or kind == "dict_type":

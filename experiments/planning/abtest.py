@@ -39,7 +39,7 @@ import pandas as pd
 from experiments.planning.ab_reading import compare, metric_values, moments, pooled_mean, user_frame
 from experiments.runs.evaluator import Task, all_values, evaluate, stop_at_failure
 from sim.engine import UserTally, simulate
-from sim.errors import InputError
+from sim.errors import InputError, did_you_mean
 from sim.graph_cache import GraphCache
 from sim.metrics import METRICS, counter_columns
 from sim.planning import user_events
@@ -54,7 +54,8 @@ UNITS = ("user", "cluster", "ego")
 def per_user_problem(scenario: Scenario, name: str) -> str | None:
     """Why a metric cannot be compared per user in this scenario (None if it can)."""
     if name not in METRICS:
-        return f"unknown metric {name!r}; expected one of: {', '.join(sorted(METRICS))}"
+        return (f"unknown metric {name!r}{did_you_mean(name, METRICS)}; expected one of: "
+                f"{', '.join(sorted(METRICS))}")
     metric = METRICS[name]
     if metric.kind == "stock":
         return f"{name} is a stock (a level on the last day), not a per-user total; use a flow " \

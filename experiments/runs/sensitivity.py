@@ -36,7 +36,7 @@ from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import json_safe
 from experiments.runs.point import mean_metrics
-from sim.errors import InputError, Problem
+from sim.errors import InputError, Problem, did_you_mean
 from sim.metrics import METRICS
 from sim.scenario import Scenario
 
@@ -63,7 +63,8 @@ def bounds_specs(base: Scenario, params: list[str], command: str) -> list[ParamS
 def check_metrics(metrics: list[str], option: str) -> None:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
-        raise InputError([Problem(option, None, "", f"unknown metric {unknown[0]!r}; expected "
+        raise InputError([Problem(option, None, "", f"unknown metric {unknown[0]!r}"
+                                  f"{did_you_mean(unknown[0], METRICS)}; expected "
                                   f"one of: {', '.join(METRICS)}" if unknown else
                                   f"give at least one metric of: {', '.join(METRICS)}")])
 

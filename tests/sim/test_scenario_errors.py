@@ -39,7 +39,8 @@ def test_out_of_range_probability_names_line_and_path() -> None:
 
 def test_unknown_key_lists_allowed_fields() -> None:
     (msg,) = problems(GOOD.replace("q: 0.3", "q: 0.3\n    qq: 1"))
-    assert msg.startswith("s.yaml:10: mechanics.acquisition.qq: unknown field; expected one of:")
+    assert msg.startswith("s.yaml:10: mechanics.acquisition.qq: unknown field (did you mean "
+                          "'q'?); expected one of:")
     assert "p, q, type, window" in msg
 
 
@@ -47,6 +48,18 @@ def test_missing_field_points_at_parent() -> None:
     assert problems(GOOD.replace("    q: 0.3\n", "")) == [
         "s.yaml:6: mechanics.acquisition.q: required field is missing"
     ]
+
+
+def test_misspelt_names_get_the_nearest_right_one() -> None:
+    """A misspelt field, mechanic type or metric names the nearest right one first."""
+    (field,) = problems(GOOD, ["markt.size=5"])
+    assert "markt: unknown field (did you mean 'market'?)" in field
+    (kind,) = problems(GOOD.replace("bass_acquisition", "bass_acqusition"))
+    assert "(did you mean 'bass_acquisition'?)" in kind
+    arms = ("experiment:\n  primary_metric: purchses\n  arms:\n    - {name: control, share: 0.5}"
+            "\n    - {name: b, share: 0.5, set: {mechanics.acquisition.q: 0.4}}\n")
+    (metric,) = problems(GOOD + arms)
+    assert "unknown metric 'purchses' (did you mean 'purchases'?)" in metric
 
 
 def test_unknown_mechanic_type() -> None:

@@ -102,7 +102,7 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args, fragment", [
     (["--param", "mechanics.acquisition.pp=0.1,0.2"],
-     "mechanics.acquisition.pp: unknown field; expected one of:"),
+     "mechanics.acquisition.pp: unknown field (did you mean 'p'?); expected one of:"),
     (["--param", "mechanics.acquisition.q=5:30:0"], "step must not be 0"),
     (["--param", "mechanics.acquisition.q=30:5:5"], "use step -5"),
     (["--param", "mechanics.acquisition.p=0.1,1.5"], "less than or equal to 1"),
