@@ -13,6 +13,7 @@ from sim.yaml_lines import (
     MAX_DEPTH,
     Path,
     dotted,
+    line_for,
     load_yaml_with_lines,
 )
 
@@ -84,3 +85,57 @@ def parse_override(text: str) -> tuple[Path, Any, str | None]:
     if value is None:
         return (), None, "the value is empty; give e.g. key=0.5"
     return tuple(parts), value, None
+
+
+def shorten_horizon(data: dict[str, Any], written_days: Any, source: str,
+                    lines: dict[Path, int]) -> tuple[dict[str, Any], list[Problem]]:
+    """When the command line shortens the horizon (`--days 30`, `days=30`), dated things the
+    file placed after it are left out with a note instead of refused: list items whose `day`
+    is past the horizon, mechanics whose window opens after it; a window closing after it is
+    closed on the last day. Written in the file, the same dates stay errors."""
+    days = data.get("days")
+    if not (isinstance(days, int) and isinstance(written_days, int) and 0 < days < written_days):
+        return data, []
+    last, notes = days - 1, []
+    why = f"past the horizon 0..{last} the command line set"
+
+    def note(path: Path, message: str) -> None:
+        notes.append(Problem(source, line_for(path, lines), dotted(path), message, "note"))
+
+    mechanics = data.get("mechanics")
+    for name, mech in list(mechanics.items()) if isinstance(mechanics, dict) else []:
+        window = mech.get("window") if isinstance(mech, dict) else None
+        if isinstance(window, dict) and _int(window.get("first_day")) > last:
+            note(("mechanics", name), f"left out: its window opens on day "
+                 f"{window['first_day']}, {why}")
+            del mechanics[name]
+            continue
+        if isinstance(window, dict) and _int(window.get("last_day")) > last:
+            note(("mechanics", name, "window", "last_day"), f"closed on day {last}: day "
+                 f"{window['last_day']} is {why}")
+            window["last_day"] = last
+        for path, items in _dated_lists(mech, ("mechanics", name)):
+            for i in reversed(range(len(items))):
+                if _int(items[i].get("day")) > last:
+                    note((*path, i), f"left out: day {items[i]['day']} is {why}")
+                    del items[i]
+    return data, notes
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _dated_lists(node: Any, path: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
+    """Lists of mappings with a `day` (KOL posts, store openings, product drops)."""
+    found: list[tuple[Path, list[dict[str, Any]]]] = []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            found += _dated_lists(child, (*path, key))
+    elif isinstance(node, list):
+        if any(isinstance(item, dict) and "day" in item for item in node):
+            found.append((path, node))
+        for i, item in enumerate(node):
+            if isinstance(item, dict):
+                found += _dated_lists({k: v for k, v in item.items() if k != "day"}, (*path, i))
+    return found

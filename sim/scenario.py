@@ -18,7 +18,7 @@ from sim.errors import InputError, Problem
 from sim.graph import CommunityGraphParams, EdgeListGraphParams
 from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
-from sim.overrides import apply_overrides
+from sim.overrides import apply_overrides, shorten_horizon
 from sim.params import StrictModel
 from sim.scenario_checks import check_scenario, graph_file_problems
 from sim.scenario_locate import explain, unique_problems
@@ -129,6 +129,12 @@ class Scenario(StrictModel):
 
     _source: str = PrivateAttr("<scenario>")
     _lines: dict = PrivateAttr(default_factory=dict)
+    _notes: list = PrivateAttr(default_factory=list)  # what loading changed, to be said
+
+    @property
+    def notes(self) -> list[Problem]:
+        """Located notes on what loading left out (dated things past a shortened horizon)."""
+        return list(self._notes)
 
     def problem(self, path: Path, message: str) -> Problem:
         """A problem located in the file this scenario came from (for checks done later)."""
@@ -197,8 +203,13 @@ def parse_scenario(text: str, source: str, overrides: list[str] | None = None) -
     data, lines = load_yaml_with_lines(text, source)
     if not isinstance(data, dict):
         raise InputError([Problem(source, 1, "", "a scenario must be a mapping of fields")])
+    written_days = data.get("days")
     data, overridden = apply_overrides(data, overrides or [], source)
-    return validate_scenario(data, source, lines, overridden)
+    data, notes = shorten_horizon(data, written_days, source, lines) if ("days",) in \
+        overridden else (data, [])
+    scenario = validate_scenario(data, source, lines, overridden)
+    scenario._notes = notes
+    return scenario
 
 
 def validate_scenario(

@@ -24,6 +24,7 @@ from experiments.cli.cli_common import (
     check_writable_folder,
     cli_errors,
     err,
+    say_notes,
 )
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
@@ -85,7 +86,7 @@ def ab(
                 raise _usage(f"{name}: expected a probability in (0, 1), got {value:g}")
         if not bias_tolerance >= 0:
             raise _usage(f"--bias-tolerance: expected >= 0, got {bias_tolerance:g}")
-        scenario = load_scenario(scenario_file, overrides or [])
+        scenario = say_notes(load_scenario(scenario_file, overrides or []))
         chosen = [u.strip() for u in units.split(",")] if units else None
         if chosen is not None and (not chosen or any(u not in UNITS for u in chosen)):
             raise _usage(f"--units: expected some of {','.join(UNITS)}, got {units!r}")

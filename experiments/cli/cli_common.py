@@ -150,3 +150,11 @@ def enforce_compliance(scenario: Scenario, strict: bool) -> list[Problem]:
 
 StrictOption = Annotated[bool, typer.Option(
     "--strict", help="Treat platform-rule warnings (e.g. induced sharing) as errors.")]
+
+
+def say_notes(scenario: Scenario) -> Scenario:
+    """Print what loading left out (dated things past a horizon shortened on the command
+    line), one located line each, and hand the scenario on."""
+    for note in scenario.notes:
+        err.print(str(note), markup=False, soft_wrap=True)
+    return scenario

@@ -31,6 +31,7 @@ from experiments.cli.cli_common import (
     cli_errors,
     enforce_compliance,
     err,
+    say_notes,
 )
 from experiments.cli.power_cli import power
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
@@ -93,7 +94,7 @@ def run_command(
     with cli_errors():
         check_writable_folder(out)
         extra = flag_overrides(days=days, seed=seed, replicates=replicates)
-        scenario = load_scenario(scenario_file, [*(overrides or []), *extra])
+        scenario = say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
         warnings = load_forecast(forecast_dir) if forecast_dir is not None else None
         enforce_compliance(scenario, strict)
         check_memory(scenario)
@@ -165,7 +166,7 @@ def validate_command(
         failed = False
         for name in files:
             try:
-                scenario = load_scenario(name, overrides)
+                scenario = say_notes(load_scenario(name, overrides))
                 warnings = enforce_compliance(scenario, strict)
                 check_memory(scenario)
             except InputError as exc:

@@ -17,7 +17,13 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from experiments.cli.cli_common import OverridesArg, check_writable_folder, cli_errors, err
+from experiments.cli.cli_common import (
+    OverridesArg,
+    check_writable_folder,
+    cli_errors,
+    err,
+    say_notes,
+)
 from experiments.runs.design import DESIGNS, build_design
 from experiments.runs.executors import make_executor
 from experiments.runs.sweep import Outcome, Plan, create_run, load_plan, run_plan
@@ -68,7 +74,7 @@ def _base(command: str, scenario_file: Path | None, overrides: list[str] | None,
     if scenario_file is None:
         raise _usage(command, "give a scenario file, e.g. scenarios/reference.yaml")
     extra = [f"replicates={replicates}"] if replicates is not None else []
-    return load_scenario(scenario_file, [*(overrides or []), *extra])
+    return say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
 
 
 def _finish_line(outcome: Outcome, name: str, quiet: bool, json_out: bool) -> None:

@@ -210,3 +210,12 @@ def test_run_without_a_selling_mechanic_reports_not_applicable(tmp_path: Path) -
     economics = summary["unit_economics"]["all"]
     assert economics["ltv_30d_margin"]["mean"] is None
     assert economics["conversion_7d"]["mean"] is None
+
+
+def test_a_shorter_horizon_on_the_command_line_runs_and_says_what_it_left_out(
+        tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(ROOT / "scenarios" / "growth.yaml"), "--days", "30",
+                                 "market.size=20000", "mechanics.seed.count=600", "--quiet",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    assert "growth.yaml:67: note: mechanics.kol.posts.1: left out: day 63" in result.stderr

@@ -1,0 +1,61 @@
+"""A horizon shortened on the command line leaves out, with a located note, the dated things
+the file placed after it; the same dates written in the file stay errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from sim.errors import InputError
+from sim.scenario import load_scenario, parse_scenario
+from tests.conftest import ROOT
+
+WINDOWED = """\
+name: t
+days: 60
+market:
+  size: 1000
+mechanics:
+  acquisition:
+    type: bass_acquisition
+    p: 0.01
+    q: 0.3
+  late:
+    type: bass_acquisition
+    p: 0.02
+    q: 0.0
+    window: {first_day: 40}
+  campaign:
+    type: bass_acquisition
+    p: 0.02
+    q: 0.0
+    window: {first_day: 5, last_day: 50}
+"""
+
+
+def test_shipped_dated_posts_past_a_shorter_horizon_are_left_out_with_a_note() -> None:
+    full = load_scenario(ROOT / "scenarios" / "growth.yaml")
+    short = load_scenario(ROOT / "scenarios" / "growth.yaml", ["days=30"])
+    assert len(short.mechanics["kol"].posts) == len(full.mechanics["kol"].posts) - 1
+    (note,) = map(str, short.notes)
+    assert note.startswith(f"{ROOT / 'scenarios' / 'growth.yaml'}:67: note: "
+                           "mechanics.kol.posts.1: left out: day 63 is past the horizon 0..29")
+    assert full.notes == []
+
+
+def test_windows_past_the_horizon_close_or_leave_the_mechanic_out() -> None:
+    scenario = parse_scenario(WINDOWED, "s.yaml", ["days=30"])
+    assert "late" not in scenario.mechanics
+    assert scenario.mechanics["campaign"].window.last_day == 29
+    assert [str(n) for n in scenario.notes] == [
+        "s.yaml:10: note: mechanics.late: left out: its window opens on day 40, past the "
+        "horizon 0..29 the command line set",
+        "s.yaml:19: note: mechanics.campaign.window.last_day: closed on day 29: day 50 is past "
+        "the horizon 0..29 the command line set"]
+
+
+def test_written_in_the_file_the_same_dates_stay_errors() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_scenario(WINDOWED.replace("days: 60", "days: 30"), "s.yaml")
+    assert any("day 40 is outside the horizon 0..29" in str(p) for p in caught.value.problems)
+    longer = parse_scenario(WINDOWED, "s.yaml", ["days=90"])  # longer: nothing to leave out
+    assert longer.notes == [] and "late" in longer.mechanics
