@@ -5,6 +5,7 @@ experiments/cli/commands.py registers them). stdout is data (a path, or one JSON
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,13 @@ from experiments.calibration.observed import load_observed
 from experiments.cli.cli_common import check_writable_folder, cli_errors, err
 from experiments.runs.executors import make_executor
 from sim.scenario import load_scenario
+
+SHOWN_WARNINGS = 5  # the first early warnings on screen; all of them are in forecast.csv
+
+
+def say(quiet: bool) -> Callable[..., None]:
+    """err.print, or nothing with --quiet (errors are still said by cli_errors)."""
+    return (lambda *args, **kwargs: None) if quiet else err.print
 
 
 def calibrate(
@@ -40,6 +48,7 @@ def calibrate(
                                                "(default 12 x (parameters + 2)).")] = None,
     stages: Annotated[int, typer.Option(help="Posterior regression rounds.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
 ) -> None:
     """Fit scenario parameters to observed metrics (method of simulated moments)."""
     with cli_errors():
@@ -53,7 +62,7 @@ def calibrate(
                                      design=design, stages=stages)
         doc = result.doc
         warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
-        err.print(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
+        say(quiet)(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
                   f": relative RMSE {doc['relative_rmse']:.4f} after {doc['trials_in_study']} "
                   f"trials; best {json.dumps(doc['best'])}", markup=False, soft_wrap=True)
         path = result.folder / "fitted.yaml"
@@ -71,6 +80,7 @@ def forecast(
     executor: Annotated[str, typer.Option(help="serial | processes:N | ...")] = "serial",
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
 ) -> None:
     """Forecast with bands from the posterior and simulation noise; flag reality outside."""
     with cli_errors():
@@ -79,7 +89,7 @@ def forecast(
         folder = out or default_folder(fitted, scenario.name, calibrated=bool(doc))
         check_writable_folder(folder)
         if posterior.empty:
-            err.print("forecast: no posterior beside the fitted scenario: bands hold simulation "
+            say(quiet)("forecast: no posterior beside the fitted scenario: bands hold simulation "
                       "noise only", markup=False)
         data = None
         if observed is not None:
@@ -94,9 +104,12 @@ def forecast(
         folder = write_forecast(result, folder)
         if data is not None:
             data.keep_salt()
-        for line in result.warnings:
-            err.print(line, markup=False, soft_wrap=True)
-        err.print(f"forecast: {result.doc['flagged']} week(s) outside the band, "
-                  f"{len(result.warnings)} early warning(s)", markup=False)
+        for line in result.warnings[:SHOWN_WARNINGS]:
+            say(quiet)(line, markup=False, soft_wrap=True)
+        more = len(result.warnings) - SHOWN_WARNINGS
+        say(quiet)(f"forecast: {result.doc['flagged']} week(s) outside the band, "
+                  f"{len(result.warnings)} early warning(s)"
+                  + (f" ({more} more in forecast.csv, column `warning`)" if more > 0 else ""),
+                  markup=False)
         typer.echo(json.dumps({**result.doc, "folder": str(folder)}) if as_json
                    else str(folder / "forecast.parquet"))

@@ -37,6 +37,8 @@ ExecutorOpt = Annotated[str | None, typer.Option(
 ReplicatesOpt = Annotated[int | None, typer.Option(
     help="Replicates per point (common random numbers across points).")]
 OutOpt = Annotated[Path, typer.Option(help="Root folder for run folders.")]
+DaysOpt = Annotated[int | None, typer.Option(help="Horizon in days (overrides days).")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed (overrides seed).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 QuietOpt = Annotated[bool, typer.Option(help="No progress bar or final line on stderr.")]
 
@@ -70,10 +72,12 @@ def _usage(command: str, message: str) -> InputError:
 
 
 def _base(command: str, scenario_file: Path | None, overrides: list[str] | None,
-          replicates: int | None) -> Scenario:
+          replicates: int | None, days: int | None = None, seed: int | None = None) -> Scenario:
+    """The scenario with the common options (--replicates, --days, --seed) as overrides."""
     if scenario_file is None:
         raise _usage(command, "give a scenario file, e.g. scenarios/reference.yaml")
-    extra = [f"replicates={replicates}"] if replicates is not None else []
+    extra = [f"{key}={value}" for key, value in (("replicates", replicates), ("days", days),
+                                                 ("seed", seed)) if value is not None]
     return say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
 
 
@@ -116,6 +120,8 @@ def sweep(
     design: Annotated[str, typer.Option(help=f"{' | '.join(DESIGNS)}.")] = "grid",
     points: Annotated[int | None, typer.Option(help="Points of an lhs / sobol design.")] = None,
     replicates: ReplicatesOpt = None,
+    days: DaysOpt = None,
+    seed: SeedOpt = None,
     executor: ExecutorOpt = None,
     out: OutOpt = Path("runs"),
     json_out: JsonOpt = False,
@@ -134,7 +140,7 @@ def sweep(
             spec = executor or plan.spec.get("executor") or "serial"
         else:
             check_writable_folder(out)
-            base = _base("sweep", scenario_file, overrides, replicates)
+            base = _base("sweep", scenario_file, overrides, replicates, days, seed)
             built, _ = build_design(base, param or [], design, points)
             for warning in built.warnings:
                 err.print(f"warning: {warning}", markup=False, soft_wrap=True)
@@ -162,6 +168,8 @@ def sensitivity(
     points: Annotated[int, typer.Option(help="Base samples: Morris trajectories / Sobol N "
                                         "(a power of 2).")] = 16,
     replicates: ReplicatesOpt = None,
+    days: DaysOpt = None,
+    seed: SeedOpt = None,
     executor: ExecutorOpt = None,
     out: OutOpt = Path("runs"),
     json_out: JsonOpt = False,
@@ -172,7 +180,7 @@ def sensitivity(
 
     with cli_errors():
         check_writable_folder(out)
-        base = _base("sensitivity", scenario_file, overrides, replicates)
+        base = _base("sensitivity", scenario_file, overrides, replicates, days, seed)
         metrics = [m.strip() for m in outputs.split(",") if m.strip()]
         progress = TaskProgress(f"{base.name} sensitivity", enabled=not quiet)
         started = time.perf_counter()
@@ -196,6 +204,8 @@ def optimize(
     trials: Annotated[int, typer.Option(help="Trials in total.")] = 32,
     batch: Annotated[int, typer.Option(help="Trials asked and evaluated together.")] = 4,
     replicates: ReplicatesOpt = None,
+    days: DaysOpt = None,
+    seed: SeedOpt = None,
     executor: ExecutorOpt = None,
     out: OutOpt = Path("runs"),
     json_out: JsonOpt = False,
@@ -206,7 +216,7 @@ def optimize(
 
     with cli_errors():
         check_writable_folder(out)
-        base = _base("optimize", scenario_file, overrides, replicates)
+        base = _base("optimize", scenario_file, overrides, replicates, days, seed)
         if (maximize is None) == (minimize is None):
             raise _usage("optimize", "give exactly one of --maximize METRIC or --minimize METRIC")
         progress = TaskProgress(f"{base.name} optimize", enabled=not quiet)

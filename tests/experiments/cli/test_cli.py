@@ -219,3 +219,21 @@ def test_a_shorter_horizon_on_the_command_line_runs_and_says_what_it_left_out(
                                  "--out", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
     assert "growth.yaml:67: note: mechanics.kol.posts.1: left out: day 63" in result.stderr
+
+
+def test_sweep_takes_the_common_options_and_forecast_can_be_quiet(tmp_path: Path) -> None:
+    """--days and --seed on every command that simulates; --quiet leaves stderr empty."""
+    reference = str(ROOT / "scenarios" / "reference.yaml")
+    swept = runner.invoke(app, ["sweep", reference, "market.size=2000", "-p",
+                                "mechanics.acquisition.q=0.2,0.3", "--days", "7", "--seed", "5",
+                                "--quiet", "--json", "--out", str(tmp_path)])
+    assert swept.exit_code == 0, swept.stderr
+    folder = Path(json.loads(swept.stdout)["run_dir"])
+    base = (folder / "scenario.base.yaml").read_text()
+    assert "days: 7" in base and "seed: 5" in base
+    small = tmp_path / "small.yaml"
+    small.write_text(Path(reference).read_text().replace("size: 100000 ", "size: 2000 "))
+    quiet = runner.invoke(app, ["forecast", str(small), "--days", "7",
+                                "--draws", "2", "--replicates", "1", "--quiet", "--out",
+                                str(tmp_path / "forecast")])
+    assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
