@@ -16,7 +16,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
+from experiments.cli.answers import optimize_answer, sensitivity_answer, sweep_answer
 from experiments.cli.cli_common import (
     OverridesArg,
     check_writable_folder,
@@ -91,6 +93,8 @@ def _finish_line(outcome: Outcome, name: str, quiet: bool, json_out: bool) -> No
         for f in outcome.failures[:5]:
             err.print(f"  failed: point {f['point']} replicate {f['replicate']} "
                       f"{json.dumps(f['params'])}: {f['error']}", markup=False, soft_wrap=True)
+        if outcome.complete:
+            _say_answer(*sweep_answer(outcome.run_dir))
     if json_out:
         typer.echo(json.dumps({
             "run_dir": str(outcome.run_dir), "points": outcome.points, "tasks": outcome.tasks,
@@ -190,6 +194,8 @@ def sensitivity(
                                       progress)
             finally:
                 progress.close()
+        if not quiet:
+            _say_answer(*sensitivity_answer(doc))
         _report_doc("sensitivity", doc, started, quiet, json_out)
 
 
@@ -228,7 +234,16 @@ def optimize(
                                    out, progress)
             finally:
                 progress.close()
+        if not quiet:
+            _say_answer(*optimize_answer(doc, base.market.size))
         _report_doc("optimize", doc, started, quiet, json_out)
+
+
+def _say_answer(table: Table | None, warnings: list[str]) -> None:
+    if table is not None:
+        err.print(table)
+    for line in warnings:
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
 
 
 def _report_doc(command: str, doc: dict[str, Any], started: float, quiet: bool,

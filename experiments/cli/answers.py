@@ -1,0 +1,94 @@
+"""The answer on screen at the end of a sweep, a sensitivity study or an optimisation, so that
+"which reward pays back?" is read in the terminal, not in Parquet: the points with their
+intervals and the best one marked, the indices that matter, the best trial; and a warning
+where the statistics are too thin to trust (too few replicates for an interval, too few base
+samples for Sobol indices, an objective that only saturates)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+from experiments.report.parts import fmt
+from sim.metrics import METRICS
+
+SHOWN_METRICS = ("acquired_users", "gmv", "contribution", "roi")
+MAX_ROWS = 12
+
+
+def _interval(row: pd.Series) -> str:
+    if not math.isfinite(row["ci_low"]):
+        return fmt(row["mean"])
+    return f"{fmt(row['mean'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
+
+
+def sweep_answer(run_dir: Path, shown: tuple[str, ...] = SHOWN_METRICS
+                 ) -> tuple[Table | None, list[str]]:
+    """Points × a few headline metrics (mean and 95% interval), the best of each metric
+    starred; a warning when one replicate gives no interval."""
+    path = Path(run_dir) / "summary.parquet"
+    if not path.is_file():
+        return None, []
+    summary = pd.read_parquet(path)
+    params = list(summary.columns[1:summary.columns.get_loc("metric")])
+    finite = summary[summary["mean"].notna()]
+    metrics = [m for m in shown if m in set(finite["metric"])]
+    wide = {m: summary[summary["metric"] == m].set_index("point") for m in metrics}
+    table = Table(*(".".join(p.split(".")[-2:]) for p in params), *metrics,
+                  title="sweep: mean [95% interval] per point; ★ best")
+    best = {m: (frame["mean"].idxmin() if METRICS[m].good == "down" else frame["mean"].idxmax())
+            for m, frame in wide.items() if frame["mean"].notna().any()}
+    points = sorted(set(summary["point"]))
+    for point in points[:MAX_ROWS]:
+        first = summary[summary["point"] == point].iloc[0]
+        cells = [f"{first[p]:g}" if isinstance(first[p], float) else str(first[p])
+                 for p in params]
+        cells += [_interval(wide[m].loc[point]) + (" ★" if best.get(m) == point else "")
+                  for m in metrics]
+        table.add_row(*cells)
+    warnings = []
+    if len(points) > MAX_ROWS:
+        warnings.append(f"{len(points) - MAX_ROWS} more points in summary.parquet")
+    if finite[finite["metric"].isin(metrics)]["n"].min() < 2:
+        warnings.append("thin: one replicate per point gives no interval; use --replicates 3 "
+                        "or more before choosing between close points")
+    return table, warnings
+
+
+def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
+    """Total-order Sobol indices (else Morris mu*) per metric, largest first."""
+    rows = [r for r in doc["indices"] if r["method"] == "sobol"] or doc["indices"]
+    sobol = rows[0]["method"] == "sobol"
+    value, conf = ("ST", "ST_conf") if sobol else ("mu_star", "mu_star_conf")
+    table = Table("metric", "parameter", "total index ST ± 95%" if sobol else "Morris mu* ± 95%",
+                  *(["first order S1 ± 95%"] if sobol else []),
+                  title="sensitivity: what moves each output")
+    for row in sorted(rows, key=lambda r: (r["metric"], -r[value])):
+        table.add_row(row["metric"], row["param"], f"{row[value]:.3g} ± {row[conf]:.2g}",
+                      *([f"{row['S1']:.3g} ± {row['S1_conf']:.2g}"] if sobol else []))
+    warnings = []
+    if sobol:
+        thin = [r for r in rows if r["ST_conf"] > abs(r["ST"]) or r["S1"] < -r["S1_conf"]
+                or r["S1"] < -0.05]
+        if thin:
+            warnings.append(f"thin: {len(thin)} of {len(rows)} Sobol indices are smaller than "
+                            f"their interval or negative (from {doc['points']} base samples); "
+                            "raise --points (64 or more) before reading them")
+    return table, warnings
+
+
+def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table, list[str]]:
+    """The best trial, and a warning when the objective merely saturates."""
+    table = Table("objective", "best", *doc["best_params"], title="optimize: best trial")
+    table.add_row(f"{doc['direction']} {doc['objective']}", f"{doc['best_value']:,.6g}",
+                  *(f"{v:.4g}" for v in doc["best_params"].values()))
+    warnings = []
+    if METRICS[doc["objective"]].unit == "users" and doc["best_value"] >= 0.98 * market_size:
+        warnings.append(f"saturates: {doc['objective']} {doc['best_value']:,.0f} is the whole "
+                        f"market ({market_size:,}); every setting near the best gives the same "
+                        "answer. Optimise money (contribution, roi) or a rate instead")
+    return table, warnings

@@ -1,0 +1,43 @@
+"""Answers on screen: a sweep's points with intervals and the best starred, the sensitivity
+indices that matter, the best trial; warnings where the statistics are too thin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from experiments.cli.commands import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+SMALL = [str(ROOT / "scenarios" / "reference.yaml"), "market.size=2000", "--days", "20"]
+
+
+def test_a_sweep_ends_with_its_points_and_the_best_starred(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sweep", *SMALL, "-p", "mechanics.acquisition.q=0.2,0.4",
+                                 "--replicates", "3", "--out", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "per point; ★ best" in result.stderr and "acquired_users" in result.stderr
+    best_row = next(line for line in result.stderr.splitlines() if "│ 0.4" in line)
+    assert best_row.count("★") == 3  # more word of mouth: more users, GMV and contribution
+    assert "thin:" not in result.stderr
+    single = runner.invoke(app, ["sweep", *SMALL, "-p", "mechanics.acquisition.q=0.2,0.4",
+                                 "--out", str(tmp_path)])
+    assert "warning: thin: one replicate per point gives no interval" in single.stderr
+
+
+def test_thin_sobol_indices_and_a_saturating_objective_are_warned(tmp_path: Path) -> None:
+    sens = runner.invoke(app, ["sensitivity", *SMALL, "-p", "mechanics.acquisition.q=0.1..0.5",
+                               "-p", "mechanics.acquisition.p=0.005..0.02", "--points", "8",
+                               "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert sens.exit_code == 0, sens.stderr
+    assert "what moves each output" in sens.stderr
+    assert "from 8 base samples); raise --points" in sens.stderr
+    opt = runner.invoke(app, ["optimize", *SMALL, "--maximize", "acquired_users", "-p",
+                              "mechanics.acquisition.p=0.001..0.05", "--trials", "8", "--out",
+                              str(tmp_path)])
+    assert opt.exit_code == 0, opt.stderr
+    assert "optimize: best trial" in opt.stderr and "warning: saturates: acquired_users" in \
+        opt.stderr
