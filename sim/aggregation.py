@@ -6,12 +6,14 @@ attribution and the event log.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from sim.metrics import (
+    METRICS,
     daily_metrics,
     horizon_values,
     ltv_by_cohort,
@@ -69,11 +71,12 @@ class Result:
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and 95% confidence interval across replicates of each metric over the horizon."""
         table = self.horizon()
-        return {name: mean_ci(table[name].to_numpy()) for name in self.metric_names}
+        return {name: mean_ci(table[name].to_numpy(), bounds=_bounds(name))
+                for name in self.metric_names}
 
     def _summary_by(self, frame: pd.DataFrame, by: str) -> dict[str, dict[str, dict[str, float]]]:
         table = self.horizon(frame, by)
-        return {str(key): {name: mean_ci(g[name].to_numpy())
+        return {str(key): {name: mean_ci(g[name].to_numpy(), bounds=_bounds(name))
                            for name in g.columns if name not in ("replicate", by)}
                 for key, g in table.groupby(by, sort=False)}
 
@@ -185,3 +188,9 @@ def _total(frame: pd.DataFrame, metric: str) -> float:
 
 def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def _bounds(name: str) -> tuple[float, float]:
+    """A catalogue metric's range (its interval is kept inside it); anything for others."""
+    metric = METRICS.get(name)
+    return metric.bounds if metric is not None else (-math.inf, math.inf)

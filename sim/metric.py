@@ -10,6 +10,7 @@ This module imports nothing of the engine, so every mechanic can define its metr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -87,6 +88,16 @@ class Metric:
                              "denominator")
         if (self.kind == "ratio") == (self.compute is not None):
             raise ValueError(f"{self.name}: a flow or stock has a compute, a ratio none")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The values it can take: a share lies in [0, 1], a count (users, orders, units, ...)
+        is at least 0; money and ratios can be anything."""
+        if self.unit == "share":
+            return 0.0, 1.0
+        if self.unit.startswith("yuan") or self.unit == "ratio":
+            return -math.inf, math.inf
+        return 0.0, math.inf
 
     def daily(self, counters: pd.DataFrame) -> pd.Series:
         """The daily series from a frame of counters for one market (sim.metrics.daily_value)."""

@@ -8,8 +8,11 @@ import numpy as np
 from scipy import stats
 
 
-def mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
-    """Mean, standard deviation and a t confidence interval of the mean across replicates."""
+def mean_ci(values: np.ndarray, level: float = 0.95,
+            bounds: tuple[float, float] = (-math.inf, math.inf)) -> dict[str, float]:
+    """Mean, standard deviation and a t confidence interval of the mean across replicates,
+    kept inside the values the quantity can take (`bounds`: a count is never below 0, a share
+    never above 1, however few the replicates)."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     n = len(values)
@@ -20,4 +23,5 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
         return {"mean": mean, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 1}
     sd = float(values.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-    return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
+    return {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high, "n": n}

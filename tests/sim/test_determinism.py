@@ -95,3 +95,17 @@ def test_adding_a_mechanic_leaves_other_streams_unchanged(monkeypatch) -> None:
                              **extended["mechanics"]}
     simulate(scenario_from(extended))
     assert seen[0] == seen[1]
+
+
+def test_intervals_stay_inside_what_a_metric_can_take() -> None:
+    """Two replicates of a small count give a t interval reaching below 0 and a share one
+    above 1; summaries keep counts at 0 or more and shares inside [0, 1]."""
+    from sim.metrics import METRICS
+    from sim.stats import mean_ci
+
+    count = mean_ci(np.array([1.0, 9.0]), bounds=METRICS["new_users"].bounds)
+    assert count["ci_low"] == 0.0 and count["ci_high"] > 9
+    share = mean_ci(np.array([0.9, 0.99]), bounds=METRICS["registration_rate"].bounds)
+    assert share["ci_high"] == 1.0
+    money = mean_ci(np.array([-5.0, 3.0]), bounds=METRICS["contribution"].bounds)
+    assert money["ci_low"] < -5
