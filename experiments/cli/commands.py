@@ -33,6 +33,7 @@ from experiments.cli.cli_common import (
     err,
     say_notes,
 )
+from experiments.cli.export_cli import export
 from experiments.cli.power_cli import power
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.report.dashboard import load_runs, write_dashboard
@@ -244,6 +245,7 @@ app.command("analyze")(analyze)
 app.command("units")(units)
 app.command("srm")(srm)
 app.command("adjust")(adjust)
+app.command("export")(export)
 app.command("calibrate")(calibrate)
 app.command("forecast")(forecast)
 

@@ -124,6 +124,9 @@ BAD = {
     "units: no experiment": (["units", REFERENCE, "--out", "u.parquet"],
                              "experiment: the scenario has no experiment block"),
     "units: not a table name": (["units", AB, "--out", "u.txt"], "expected a .csv or .parquet"),
+    "export: not a run": (["export", "not_a_run"], "not_a_run: not a run folder"),
+    "export: unknown format": (["export", "not_a_run", "--format", "pdf"],
+                               "--format: 'pdf'; expected xlsx or csv"),
 }
 
 
@@ -143,7 +146,7 @@ def test_bad_input_exits_2_and_writes_nothing(workdir: Path, case: str) -> None:
 def test_every_writing_command_is_covered() -> None:
     """The table above names each command that writes."""
     writers = {"run", "sweep", "sensitivity", "optimize", "ab", "calibrate", "forecast",
-               "dashboard", "schema", "analyze", "units"}
+               "dashboard", "schema", "analyze", "units", "export"}
     assert {args[0] for args, _ in BAD.values()} == writers
 
 

@@ -1,0 +1,80 @@
+"""`simctl export RUN --format csv|xlsx` (导出): a run's tables for teams that live in Excel.
+Registered by experiments/cli/commands.py. The summary sheet names each metric in Chinese and
+English with its unit; CSV files are UTF-8 with a byte-order mark so that Excel shows 中文."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.runs.folders import atomic_folder, atomic_write
+from sim.errors import InputError, Problem
+from sim.metrics import METRICS
+
+TABLES = ("metrics", "channel_metrics", "arm_metrics")
+
+
+def run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
+    """summary (one row per metric: 中文, unit, mean and interval), unit economics by
+    channel, then the daily tables the run wrote (one row per replicate and day)."""
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        raise InputError([Problem(str(run_dir), None, "", "not a run folder (no summary.json); "
+                                  "give a folder printed by simctl run")])
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    summary = pd.DataFrame([{"metric": name, "中文": getattr(METRICS.get(name), "zh", ""),
+                             "unit": values.get("unit", ""), "mean": values["mean"],
+                             "ci_low": values["ci_low"], "ci_high": values["ci_high"],
+                             "replicates": values["n"]}
+                            for name, values in doc["metrics"].items()])
+    economics = pd.DataFrame([{"channel": channel, "measure": name, "mean": v["mean"],
+                               "ci_low": v["ci_low"], "ci_high": v["ci_high"]}
+                              for channel, measures in doc.get("unit_economics", {}).items()
+                              for name, v in measures.items()])
+    tables = {"summary": summary, "unit_economics": economics}
+    for name in TABLES:
+        if (run_dir / f"{name}.parquet").is_file():
+            tables[name] = pd.read_parquet(run_dir / f"{name}.parquet")
+    return tables
+
+
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by simctl run.")],
+    format_: Annotated[str, typer.Option("--format", help="xlsx (one sheet per table) or "
+                                         "csv (a folder of files).")] = "xlsx",
+    out: Annotated[Path | None, typer.Option(help="File (xlsx) or folder (csv) to write; "
+                                             "default beside the run: RUN/export.xlsx or "
+                                             "RUN/export/.")] = None,
+) -> None:
+    """Export a run's tables to Excel or CSV (导出), summary first with Chinese metric names."""
+    with cli_errors():
+        if format_ not in ("xlsx", "csv"):
+            raise InputError([Problem("--format", None, "", f"{format_!r}; expected xlsx or "
+                                      "csv")])
+        tables = run_tables(run_dir)
+        target = out or run_dir / ("export.xlsx" if format_ == "xlsx" else "export")
+        if format_ == "xlsx":
+            check_writable_file(target)
+            atomic_write(target, lambda partial: _write_xlsx(tables, partial))
+        else:
+            if target.exists() and not target.is_dir():
+                raise InputError([Problem("--out", None, "", f"{target} is a file; give a "
+                                          "folder for csv")])
+            shutil.rmtree(target, ignore_errors=True)
+            with atomic_folder(target) as partial:
+                for name, frame in tables.items():
+                    frame.to_csv(partial / f"{name}.csv", index=False, encoding="utf-8-sig")
+        err.print(f"exported {', '.join(tables)} -> {target}", markup=False, soft_wrap=True)
+        typer.echo(str(target))
+
+
+def _write_xlsx(tables: dict[str, pd.DataFrame], path: Path) -> None:
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, frame in tables.items():
+            frame.to_excel(writer, sheet_name=name[:31], index=False)
