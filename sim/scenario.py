@@ -20,7 +20,8 @@ from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.overrides import apply_overrides, shorten_horizon
 from sim.params import StrictModel
-from sim.scenario_checks import check_scenario, graph_file_problems
+from sim.scaling import rescale
+from sim.scenario_checks import check_scenario, graph_file_problems, inert_settings
 from sim.scenario_locate import explain, unique_problems
 from sim.variants import NOT_ENROLLED
 from sim.yaml_lines import (
@@ -51,6 +52,10 @@ class Persona(StrictModel):
 
 class Market(StrictModel):
     size: int = Field(ge=1, description="Potential users in the market (N), one row each.")
+    reference_size: int | None = Field(
+        None, ge=1, description="The market size the scenario's absolute quantities (seed "
+        "users, budgets, a post's reach and cost, stock) were written for; with another size "
+        "they are rescaled in proportion (a note says so). Omit to take them as written.")
     personas: list[Persona] = Field(
         default_factory=list,
         description="Who the potential users are; omit for one persona, `everyone`.",
@@ -205,10 +210,12 @@ def parse_scenario(text: str, source: str, overrides: list[str] | None = None) -
         raise InputError([Problem(source, 1, "", "a scenario must be a mapping of fields")])
     written_days = data.get("days")
     data, overridden = apply_overrides(data, overrides or [], source)
-    data, notes = shorten_horizon(data, written_days, source, lines) if ("days",) in \
-        overridden else (data, [])
+    data, notes = rescale(data, source, lines, overridden)
+    if ("days",) in overridden:
+        data, shortened = shorten_horizon(data, written_days, source, lines)
+        notes += shortened
     scenario = validate_scenario(data, source, lines, overridden)
-    scenario._notes = notes
+    scenario._notes = notes + scenario._notes
     return scenario
 
 
@@ -241,6 +248,7 @@ def validate_scenario(
     if problems:
         raise InputError(problems)
     scenario._source, scenario._lines = source, lines
+    scenario._notes = [locate(path, msg, "warning") for path, msg in inert_settings(scenario)]
     return scenario
 
 

@@ -239,3 +239,19 @@ def _key_of_error(loc: tuple, keys: list[str]) -> str:
         if where.startswith(key + "."):
             return key
     return keys[0]
+
+
+def inert_settings(scenario: Scenario) -> list[tuple[Path, str]]:
+    """Valid settings that leave a mechanic with nothing to do, said as warnings: seed users
+    that fill the whole market leave acquisition, ads and referral nobody to win."""
+    size = scenario.market.size
+    winners = [n for n, p in scenario.mechanics.items() if p.type in (
+        "bass_acquisition", "paid_ads", "kol_posts", "referral")]
+    out: list[tuple[Path, str]] = []
+    for name, params in scenario.mechanics.items():
+        if params.type == "seed_users" and params.count >= size and winners:  # type: ignore
+            out.append((("mechanics", name, "count"),
+                        f"{params.count:,} seed users fill the whole market ({size:,}): "  # type: ignore
+                        f"{', '.join(winners)} have nobody left to win; give fewer seeds, or "
+                        "market.reference_size to rescale a scenario written for another size"))
+    return out

@@ -54,6 +54,9 @@ class MechanicParams(StrictModel):
 
     fixed_fields: ClassVar[frozenset[str]] = frozenset()
     trait_fields: ClassVar[frozenset[str]] = frozenset()
+    # absolute quantities (people, yuan, units) written for market.reference_size users,
+    # rescaled with the market (sim/scaling.py); `*` is any list item or key
+    scaled_fields: ClassVar[frozenset[str]] = frozenset()
 
     window: Window | None = None
 

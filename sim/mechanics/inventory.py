@@ -98,6 +98,8 @@ class InventoryParams(MechanicParams):
         "demand_window_days", "hero_weight", "holding_cost_per_unit_day", "initial_stock",
         "lead_time", "order_cover_days", "order_quantity", "order_up_to", "reorder_point",
         "review_days", "safety_stock", "service_z", "sharing_damping"})
+    scaled_fields = frozenset({"initial_stock", "initial_stock_by_group.*", "safety_stock",
+                               "order_quantity", "order_up_to", "reorder_point"})
     policy: Literal["reorder_point", "periodic_review", "none"] = Field(
         "reorder_point", description="(s, Q) reorder point, (R, S) periodic review or none.")
     reorder_point: float | None = Field(None, ge=0.0, description="s, units; omit for mean "

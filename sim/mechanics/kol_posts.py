@@ -33,6 +33,7 @@ class Post(StrictModel):
 
 class KolPostsParams(MechanicParams):
     type: Literal["kol_posts"] = "kol_posts"
+    scaled_fields = frozenset({"posts.*.reach", "posts.*.cost"})  # a post to that share of users
     posts: list[Post] = Field(min_length=1, description="The posts, each with its own date.")
     channel: str = Field("kol", pattern=r"^[a-z][a-z0-9_]*$",
                          description="Channel new users are credited to.")

@@ -95,6 +95,7 @@ class LiveOrderValue(StrictModel):
 class LiveStreamParams(MechanicParams):
     type: Literal["live_stream"] = "live_stream"
     fixed_fields = frozenset({"cost_per_stream"})  # one value for the whole market
+    scaled_fields = frozenset({"cost_per_stream"})
     day0_weekday: Weekday = Field("monday", description="Weekday of day 0 of the scenario.")
     slots: list[Slot] = Field(min_length=1, max_length=21,
                               description="Weekly streams, e.g. [{weekday: wednesday, hour: "

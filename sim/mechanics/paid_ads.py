@@ -20,6 +20,7 @@ from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 class PaidAdsParams(MechanicParams):
     type: Literal["paid_ads"] = "paid_ads"
     fixed_fields = frozenset({"campaign", "cpm", "daily_budget"})  # one value for the whole market
+    scaled_fields = frozenset({"daily_budget"})
     daily_budget: float = Field(ge=0.0, description="Spend per day while switched on, yuan.")
     cpm: float = Field(gt=0.0, description="Cost per 1,000 impressions, yuan.")
     ctr: float = Field(ge=0.0, le=1.0, description="Clicks per impression.")

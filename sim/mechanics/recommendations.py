@@ -50,6 +50,7 @@ class RecommendationsParams(MechanicParams):
     type: Literal["recommendations"] = "recommendations"
     fixed_fields = frozenset({  # one value for the whole market
         "cost_per_user_month", "monthly_cost", "opens_per_order"})
+    scaled_fields = frozenset({"monthly_cost"})
     max_lift: float = Field(0.15, ge=0.0, le=2.0, description="Relative lift of the daily "
                             "purchase probability for a fully known user (ASSUMPTION 0.03-0.30: "
                             "recommender lifts of a few % to ~30% are reported; no mini-program "

@@ -18,6 +18,7 @@ from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 class SeedUsersParams(MechanicParams):
     type: Literal["seed_users"] = "seed_users"
     fixed_fields = frozenset({"count", "day"})  # one value for the whole market
+    scaled_fields = frozenset({"count"})
     count: int = Field(ge=0, description="How many seed users join.")
     day: int = Field(0, ge=0, description="The day they join.")
     personas: list[str] = Field(default_factory=list,

@@ -114,6 +114,7 @@ class TouchPoint(StrictModel):
 
 class TouchpointsParams(MechanicParams):
     type: Literal["touchpoints"] = "touchpoints"
+    scaled_fields = frozenset({"touch_points.*.reach", "touch_points.*.cost_per_session"})
     touch_points: list[TouchPoint] = Field(min_length=1, max_length=MAX_TOUCHPOINTS,
                                           description="The touch points (at most 16).")
     attribution: list[AttributionModel] = Field(

@@ -1,0 +1,58 @@
+"""Scenarios that scale: with market.reference_size, the absolute quantities each mechanic
+declares are rescaled with the market, overrides are kept as typed, and the resolved scenario
+is never rescaled twice."""
+
+from __future__ import annotations
+
+from sim.engine import run
+from sim.mechanics import REGISTRY
+from sim.scenario import load_scenario, parse_scenario
+from tests.conftest import ROOT
+
+GROWTH = ROOT / "scenarios" / "growth.yaml"
+SCALED = ["market.size=20000", "market.reference_size=1000000"]
+
+
+def test_declared_quantities_scale_with_the_market_and_say_so() -> None:
+    full = load_scenario(GROWTH)
+    small = load_scenario(GROWTH, SCALED)
+    assert small.mechanics["seed"].count == full.mechanics["seed"].count // 50
+    assert small.mechanics["ads"].daily_budget == full.mechanics["ads"].daily_budget / 50
+    assert [p.reach for p in small.mechanics["kol"].posts] == \
+        [p.reach / 50 for p in full.mechanics["kol"].posts]
+    assert small.mechanics["purchase"] == full.mechanics["purchase"]  # rates untouched
+    (note,) = map(str, small.notes)
+    assert "market.size 20,000 is 0.02 x market.reference_size 1,000,000" in note
+    assert "mechanics.seed.count 20,000 -> 400" in note
+
+
+def test_an_override_is_the_users_word_and_the_resolved_file_is_final() -> None:
+    typed = load_scenario(GROWTH, [*SCALED, "mechanics.seed.count=123"])
+    assert typed.mechanics["seed"].count == 123
+    small = load_scenario(GROWTH, SCALED)
+    again = parse_scenario(small.to_yaml(), "resolved.yaml")
+    assert again.market.reference_size == 20000 and again.notes == []
+    assert again.mechanics["seed"].count == small.mechanics["seed"].count
+
+
+def test_the_smaller_growth_market_keeps_its_referral_story() -> None:
+    """Written for 1M users, growth.yaml at 20,000 (sized by hand it was all seeds, 0 referred
+    users) still grows by referral once rescaled."""
+    result = run(load_scenario(GROWTH, [*SCALED, "days=90"]))
+    assert result.metrics["referred_users"].sum() > 0
+    assert result.metrics["new_users"].sum() > load_scenario(GROWTH, SCALED).mechanics[
+        "seed"].count
+
+
+def test_every_scaled_field_is_a_field_of_its_mechanic() -> None:
+    for kind, (params, _) in REGISTRY.items():
+        for pattern in params.scaled_fields:
+            assert pattern.split(".")[0] in params.model_fields, (kind, pattern)
+
+
+def test_seeds_that_fill_the_market_are_warned() -> None:
+    (warning,) = map(str, load_scenario(GROWTH, ["market.size=20000"]).notes)
+    assert warning.endswith("to rescale a scenario written for another size")
+    assert ":54: warning: mechanics.seed.count: 20,000 seed users fill the whole market" in \
+        warning
+    assert load_scenario(GROWTH, SCALED).notes[0].severity == "note"
