@@ -102,6 +102,14 @@ def shorten_horizon(data: dict[str, Any], written_days: Any, source: str,
     def note(path: Path, message: str) -> None:
         notes.append(Problem(source, line_for(path, lines), dotted(path), message, "note"))
 
+    experiment = data.get("experiment")
+    if isinstance(experiment, dict) and 0 <= _int(experiment.get("start_day", 0)) <= last:
+        start, duration = _int(experiment.get("start_day", 0)), _int(experiment.get(
+            "duration_days"))
+        if start + duration - 1 > last:
+            note(("experiment", "duration_days"), f"{last - start + 1} days: the test is read "
+                 f"up to day {last}; {duration} days from day {start} would end {why}")
+            experiment["duration_days"] = last - start + 1
     mechanics = data.get("mechanics")
     for name, mech in list(mechanics.items()) if isinstance(mechanics, dict) else []:
         window = mech.get("window") if isinstance(mech, dict) else None

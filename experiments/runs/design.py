@@ -47,7 +47,8 @@ class ParamSpec:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(self.path.split("."))
+        """The first field's keys (linked fields `a+b` move together and share its type)."""
+        return tuple(self.path.split("+")[0].split("."))
 
 
 @dataclass
@@ -81,15 +82,18 @@ def _number(raw: str, path: str, text: str) -> float | int:
 
 
 def parse_param(text: str) -> ParamSpec:
-    """`path=5,10,20` | `path=5:30:5` | `path=lo..hi` -> ParamSpec (InputError when malformed)."""
+    """`path=5,10,20` | `path=5:30:5` | `path=lo..hi` -> ParamSpec (InputError when malformed);
+    `path1+path2=...` links fields that move together (both referral rewards)."""
     path, sep, raw = text.partition("=")
     path, raw = path.strip(), raw.strip()
     if not sep or not path or not raw:
         raise InputError([_problem("", f"{text!r}: expected dotted.path=VALUES, e.g. "
                                    "mechanics.acquisition.q=0.1,0.2,0.3 or 0.1:0.5:0.1 "
                                    "or 0.1..0.5")])
-    if any(not re.fullmatch(r"[A-Za-z0-9_]+", p) for p in path.split(".")):
-        raise InputError([_problem("", f"{path!r} is not a dotted path of field names")])
+    if any(not re.fullmatch(r"[A-Za-z0-9_]+", p) for one in path.split("+")
+           for p in one.split(".")):
+        raise InputError([_problem("", f"{path!r} is not a dotted path of field names (or "
+                                   "several joined by +)")])
     if ".." in raw:
         lo_raw, _, hi_raw = raw.partition("..")
         lo, hi = _number(lo_raw, path, text), _number(hi_raw, path, text)
@@ -247,11 +251,12 @@ def point_scenario(base: Scenario, point: dict[str, Value],
     data = copy.deepcopy(data if data is not None else base.model_dump(mode="python"))
     overridden: dict[tuple, str] = {}
     for path, value in point.items():
-        keys, message = set_path(data, tuple(path.split(".")), value)
-        if message:
-            raise InputError([Problem(base._source, line_for(keys, base._lines), dotted(keys),
-                                      f"--param {path}: {message}")])
-        overridden[keys] = f"--param {path}={value}"
+        for one in path.split("+"):  # linked fields take the same value
+            keys, message = set_path(data, tuple(one.split(".")), value)
+            if message:
+                raise InputError([Problem(base._source, line_for(keys, base._lines),
+                                          dotted(keys), f"--param {path}: {message}")])
+            overridden[keys] = f"--param {path}={value}"
     return validate_scenario(data, base._source, base._lines, overridden)
 
 

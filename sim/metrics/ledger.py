@@ -97,7 +97,7 @@ METRICS: tuple[Metric, ...] = (
            "Acquisition cost per new buyer: acquisition_spend / first_purchases.",
            (*SPEND, "first_order"), numerator="acquisition_spend", denominator="first_purchases",
            zh="获客成本（CAC）", good="down", headline=True),
-    Metric("roi", "share", "ratio",
+    Metric("roi", "ratio", "ratio",
            "Return on acquisition spend: contribution / acquisition_spend.",
            (*SPEND, *ORDER), numerator="contribution", denominator="acquisition_spend",
            zh="投资回报率（ROI）", headline=True),

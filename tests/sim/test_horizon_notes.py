@@ -59,3 +59,10 @@ def test_written_in_the_file_the_same_dates_stay_errors() -> None:
     assert any("day 40 is outside the horizon 0..29" in str(p) for p in caught.value.problems)
     longer = parse_scenario(WINDOWED, "s.yaml", ["days=90"])  # longer: nothing to leave out
     assert longer.notes == [] and "late" in longer.mechanics
+
+
+def test_an_experiment_is_read_up_to_the_shorter_horizon() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "ab_referral.yaml", ["days=20"])
+    assert scenario.experiment.duration_days == 16  # days 4..19
+    assert "experiment.duration_days: 16 days: the test is read up to day 19" in \
+        str(scenario.notes[0])

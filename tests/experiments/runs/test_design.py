@@ -131,3 +131,13 @@ def test_a_bad_value_in_a_list_item_points_at_the_param(retention: Scenario) -> 
     (problem,) = caught.value.problems
     assert problem.path == "mechanics.tiers.tiers.1.threshold"
     assert "--param mechanics.tiers.tiers.1.threshold=-5" in problem.message
+
+
+def test_linked_parameters_move_together() -> None:
+    """`a+b=10,20`: both referral rewards take each value together (one swept dimension)."""
+    base = load_scenario(ROOT / "scenarios" / "ab_referral.yaml")
+    design, scenarios = build_design(base, ["mechanics.referral.reward_referrer+"
+                                            "mechanics.referral.reward_referee=10,25"])
+    assert len(design.points) == 2
+    referral = scenarios[1].mechanics["referral"]
+    assert referral.reward_referrer == referral.reward_referee == 25
