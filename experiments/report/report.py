@@ -89,9 +89,11 @@ def summary_table(summary: dict[str, Any]) -> str:
                   if v.get("ci_low") is not None else "–")
             cells.append(f"<td>{fmt(v.get('mean'))}</td><td>{ci}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>{name}</td>"
+                    f"<td>{html.escape(METRICS[name].zh)}</td>"
                     f"<td>{html.escape(METRICS[name].unit)}</td>{''.join(cells)}</tr>")
-    return (f"<table><thead><tr><th>metric</th><th>unit</th>{head}</tr>"
-            f"<tr><th></th><th></th>{sub}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return (f"<table><thead><tr><th>metric</th><th>中文</th><th>unit</th>{head}</tr>"
+            f"<tr><th></th><th></th><th></th>{sub}</tr></thead><tbody>{''.join(body)}</tbody>"
+            "</table>")
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -110,12 +112,20 @@ def _channel_summaries(result: Result, summary: dict[str, Any],
     return by_channel, unit_economics
 
 
-NAV = (("summary", "summary"), ("health", "business health"), ("growth", "growth accounting"),
-       ("funnel", "funnel"), ("channels", "unit economics by channel"),
-       ("retention", "retention"), ("inventory", "inventory"),
-       ("operations", "retention operations"), ("attribution", "attribution"),
-       ("money", "money"), ("warnings", "early warning"), ("daily", "daily metrics"),
-       ("scenario", "scenario"))
+NAV = (("health", "business health 经营健康"), ("growth", "growth accounting 增长核算"),
+       ("funnel", "funnel 漏斗"), ("channels", "unit economics by channel 渠道"),
+       ("retention", "retention 留存"), ("inventory", "inventory 库存"),
+       ("operations", "retention operations 精细化运营"), ("attribution", "attribution 归因"),
+       ("money", "money 资金"), ("warnings", "early warning 预警"),
+       ("daily", "daily metrics 每日指标"), ("summary", "every metric 全部指标"),
+       ("scenario", "scenario 场景"))
+
+
+def _few_replicates(replicates: int) -> str:
+    if replicates >= 5:
+        return ""
+    return (f" With {replicates} replicate(s) the intervals are rough (or absent): run with "
+            "--replicates 5 or more before comparing close numbers.")
 
 
 def write_report(result: Result, summary: dict[str, Any], path: Path,
@@ -151,14 +161,17 @@ def report_html(result: Result, summary: dict[str, Any],
     ])
     header = (f"<h1>{html.escape(s.name)}</h1>\n<p>{html.escape(s.description)}</p>\n"
               f"<p>{html.escape(meta)}</p>")
-    body = f"""<h2 id="summary">Summary over the horizon</h2>
-<p>Flows are summed over the days, stocks read on the last day, ratios are ratios of sums;
-the interval is a t interval of the mean across replicates.</p>
-{summary_table(summary)}
-{sections}
+    body = f"""{sections}
 <h2 id="daily">Daily metrics</h2>
 <p>{band_note} Growth-accounting metrics (ga_*) are in their own section.</p>
 {figure}
+<h2 id="summary">Every metric over the horizon (全部指标)</h2>
+<p>Flows are summed over the days, stocks read on the last day, ratios are ratios of sums;
+the interval is a t interval of the mean across replicates, kept inside what the metric can
+take (a count never below 0).{_few_replicates(s.replicates)}</p>
+<details><summary>{len(summary["metrics"])} metrics: open the table</summary>
+{summary_table(summary)}
+</details>
 <h2 id="scenario">Resolved scenario</h2>
 <details><summary>scenario.resolved.yaml</summary><pre>{html.escape(s.to_yaml())}</pre></details>
 """
