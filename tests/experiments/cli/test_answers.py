@@ -20,7 +20,10 @@ def test_a_sweep_ends_with_its_points_and_the_best_starred(tmp_path: Path) -> No
                            env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.stderr
     assert "per point; ★ best" in result.stderr and "acquired_users" in result.stderr
-    best_row = next(line for line in result.stderr.splitlines() if "│ 0.4" in line)
+    lines = result.stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("│ 0.4"))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("│  "))
+    best_row = "".join(lines[start:end])  # the row, wrapped over lines on a narrow terminal
     assert best_row.count("★") == 3  # more word of mouth: more users, GMV and contribution
     assert "thin:" not in result.stderr
     single = runner.invoke(app, ["sweep", *SMALL, "-p", "mechanics.acquisition.q=0.2,0.4",

@@ -209,6 +209,12 @@ def test_sigterm_while_writing_exits_143_and_leaves_nothing(workdir: Path, monke
     assert list((workdir / "runs" / "reference").iterdir()) == []
 
 
+def _as_from_a_terminal() -> None:
+    """A test worker (pytest-xdist) ignores SIGINT and its children would inherit that;
+    started from a shell, simctl gets the default, as here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stopped(signum: int, after: float, tmp_path: Path) -> subprocess.CompletedProcess:
     """The real entry point in a child process, sent a signal `after` seconds in (during
     start-up, or during a run long enough that it is still simulating)."""
@@ -216,7 +222,8 @@ def _stopped(signum: int, after: float, tmp_path: Path) -> subprocess.CompletedP
                str(SCENARIOS / "growth.yaml"), "market.size=1000000", "--out", "out"]
     child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+                             env={**os.environ, "PYTHONPATH": str(ROOT)},
+                             preexec_fn=_as_from_a_terminal)
     time.sleep(after)
     child.send_signal(signum)
     out, err = child.communicate(timeout=120)
