@@ -34,6 +34,7 @@ from experiments.cli.cli_common import (
     say_notes,
 )
 from experiments.cli.export_cli import export
+from experiments.cli.init_cli import init
 from experiments.cli.power_cli import power
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.report.dashboard import load_runs, write_dashboard
@@ -246,6 +247,7 @@ app.command("units")(units)
 app.command("srm")(srm)
 app.command("adjust")(adjust)
 app.command("export")(export)
+app.command("init")(init)
 app.command("calibrate")(calibrate)
 app.command("forecast")(forecast)
 

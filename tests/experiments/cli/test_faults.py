@@ -125,6 +125,9 @@ BAD = {
                              "experiment: the scenario has no experiment block"),
     "units: not a table name": (["units", AB, "--out", "u.txt"], "expected a .csv or .parquet"),
     "export: not a run": (["export", "not_a_run"], "not_a_run: not a run folder"),
+    "init: the file exists": (["init", "--stage", "growth", "--users", "100", "--out", "a_file"],
+                              "a_file exists; give another file name"),
+    "init: unknown stage": (["init", "--stage", "viral", "--users", "100"], "expected one of"),
     "export: unknown format": (["export", "not_a_run", "--format", "pdf"],
                                "--format: 'pdf'; expected xlsx or csv"),
 }
@@ -146,7 +149,7 @@ def test_bad_input_exits_2_and_writes_nothing(workdir: Path, case: str) -> None:
 def test_every_writing_command_is_covered() -> None:
     """The table above names each command that writes."""
     writers = {"run", "sweep", "sensitivity", "optimize", "ab", "calibrate", "forecast",
-               "dashboard", "schema", "analyze", "units", "export"}
+               "dashboard", "schema", "analyze", "units", "export", "init"}
     assert {args[0] for args, _ in BAD.values()} == writers
 
 

@@ -1,0 +1,81 @@
+"""`simctl init` (新建场景): a guided start. It writes a commented scenario for one stage of the
+playbook and a market size, from the shipped example of that stage, with every comment kept and
+`market.reference_size` set so that seeds, budgets, posts and stock keep their proportions.
+Registered by experiments/cli/commands.py."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.runs.folders import atomic_file
+from sim.errors import InputError, Problem
+from sim.scenario import parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+STAGES = {  # stage -> (shipped example, the playbook's words)
+    "cold_start": ("cold_start.yaml", "冷启动 cold start: seed users, KOC posts, a new-user gift"),
+    "growth": ("growth.yaml", "增长 growth: referral 老带新, group buying 拼团, bargains 砍价, "
+               "distributors 分销"),
+    "retention": ("retention.yaml", "精细化运营 retention: RFM segments, automations, tiers, "
+                  "points, paid membership, community, live streams"),
+    "scale": ("scale.yaml", "规模化 scale: supply chain, private label, omnichannel"),
+}
+
+
+def scenario_text(stage: str, users: int, name: str) -> str:
+    """The example's text with its name, size and reference size replaced, comments kept."""
+    example, words = STAGES[stage]
+    text = (SCENARIOS / example).read_text(encoding="utf-8")
+    written = int(re.search(r"^  size: (\d+)", text, re.MULTILINE).group(1))  # type: ignore
+    text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
+    text = re.sub(r"^  size: \d+(.*)$", lambda m: f"  size: {users}{m.group(1)}\n"
+                  f"  reference_size: {written}     # the example's quantities are for "
+                  f"{written:,} users: rescaled to {users:,} at load", text, count=1,
+                  flags=re.MULTILINE)
+    header = (f"# Written by `simctl init --stage {stage} --users {users}` on {date.today()} "
+              f"from scenarios/{example}.\n# Stage: {words}.\n# Run it: simctl run "
+              f"{name}.yaml   (check it first: simctl validate {name}.yaml)\n\n")
+    return header + text
+
+
+def init(
+    stage: Annotated[str | None, typer.Option(
+        help="cold_start (冷启动), growth (增长), retention (精细化运营) or scale (规模化).")
+    ] = None,
+    users: Annotated[int | None, typer.Option(help="Potential users in the market.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Scenario file to write (default "
+                                             "<stage>_<users>.yaml).")] = None,
+) -> None:
+    """Write a commented scenario for a stage of the playbook and a market size (asks for what
+    is missing when run in a terminal); never overwrites a file."""
+    with cli_errors():
+        if stage is None and sys.stdin.isatty():
+            stage = typer.prompt("Stage: " + ", ".join(STAGES), default="growth")
+        if users is None and sys.stdin.isatty():
+            users = typer.prompt("Potential users in the market", default=100_000, type=int)
+        if stage not in STAGES:
+            raise InputError([Problem("--stage", None, "", f"{stage!r}; expected one of "
+                                      f"{', '.join(STAGES)}")])
+        if users is None or users < 1:
+            raise InputError([Problem("--users", None, "", f"{users}; expected a number of "
+                                      "potential users, e.g. --users 100000")])
+        target = out or Path(f"{stage}_{users}.yaml")
+        if target.exists():
+            raise InputError([Problem("--out", None, "", f"{target} exists; give another file "
+                                      "name (init never overwrites)")])
+        check_writable_file(target)
+        text = scenario_text(stage, users, re.sub(r"[^A-Za-z0-9_.-]", "_", target.stem))
+        scenario = parse_scenario(text, str(target))  # what is written must load
+        atomic_file(target, text)
+        for note in scenario.notes:
+            err.print(str(note), markup=False, soft_wrap=True)
+        err.print(f"{target}: {STAGES[stage][1]}; {users:,} users × {scenario.days} days",
+                  markup=False, soft_wrap=True)
+        typer.echo(str(target))

@@ -1,0 +1,43 @@
+"""`simctl init`: a commented scenario for a stage and a market size that loads as written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from experiments.cli.commands import app
+from experiments.cli.init_cli import STAGES
+from sim.scenario import load_scenario
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_each_stage_writes_a_commented_scenario_that_loads(tmp_path: Path, stage: str) -> None:
+    target = tmp_path / "mine.yaml"
+    result = runner.invoke(app, ["init", "--stage", stage, "--users", "30000", "--out",
+                                 str(target)])
+    assert result.exit_code == 0, result.stderr
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith(f"# Written by `simctl init --stage {stage} --users 30000`")
+    assert text.count("\n#") > 10  # the example's comments are kept
+    scenario = load_scenario(target)
+    assert scenario.name == "mine" and scenario.market.size == 30000
+    assert scenario.market.reference_size == 30000  # rescaled at load, recorded as done
+
+
+def test_init_never_overwrites_and_refuses_unknown_stages(tmp_path: Path) -> None:
+    target = tmp_path / "mine.yaml"
+    target.write_text("mine\n")
+    kept = runner.invoke(app, ["init", "--stage", "growth", "--users", "100", "--out",
+                               str(target)])
+    assert kept.exit_code == 2 and "init never overwrites" in kept.stderr
+    assert target.read_text() == "mine\n"
+    wrong = runner.invoke(app, ["init", "--stage", "viral", "--users", "100", "--out",
+                                str(tmp_path / "x.yaml")])
+    assert wrong.exit_code == 2 and "expected one of cold_start, growth" in wrong.stderr
+    assert not (tmp_path / "x.yaml").exists()
+    missing = runner.invoke(app, ["init", "--stage", "growth", "--out", str(tmp_path / "y.yaml")])
+    assert missing.exit_code == 2 and "--users" in missing.stderr  # no terminal: no prompt
