@@ -57,3 +57,18 @@ def always_valid(test: TestResult, n: float, planned_n: float, alpha: float) -> 
                    relative_ci_upper=test.relative_effect + rel_half,
                    p_value=float(always_valid_p(test.absolute_effect, test.se, n, planned_n,
                                                 alpha)))
+
+
+def critical_z(alpha: float) -> float:
+    """|z| the sequence needs at the n it is tuned to (3.035 at alpha 0.05, against 1.960
+    for a fixed test): independent of n."""
+    tuned = -2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))  # rho^2 n at n = N
+    return math.sqrt(2 * (tuned + 1) * math.log(math.sqrt(tuned + 1) / alpha) / tuned)
+
+
+def n_factor(alpha: float, power: float) -> float:
+    """Users an always-valid test needs for `power` when read at the planned n, as a multiple
+    of a fixed two-sided test's: ((c + z_beta) / (z_alpha/2 + z_beta))^2 (the far tail
+    neglected, as in the fixed sizing)."""
+    z_beta = stats.norm.ppf(power)
+    return float(((critical_z(alpha) + z_beta) / (stats.norm.ppf(1 - alpha / 2) + z_beta)) ** 2)

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from experiments.analysis.confidence_sequences import critical_z, n_factor
 from experiments.cli.power_table import render_power
 from experiments.planning.design import Design
 from experiments.planning.duration import Traffic
@@ -29,6 +30,7 @@ from experiments.planning.metrics import (
     ProportionMetric,
     RatioMetric,
 )
+from experiments.planning.result import PowerResult
 from experiments.planning.run_inputs import RunInputError, inputs_from_run, merge_ab_inputs
 from experiments.planning.solver import solve
 
@@ -152,6 +154,23 @@ def _parse_ratio(text: str) -> float | str:
     except ValueError:
         raise _CliError("treatment-ratio", f"a number > 0 or 'optimal', got {text!r}") from None
     return value
+
+
+def always_valid_sizing(result: PowerResult) -> dict[str, Any]:
+    """What peeking at will costs: the |z| the confidence sequence needs at the planned n and
+    the users the same power needs with it (one two-sided comparison)."""
+    if result.sides != 2 or result.arms != 2:
+        sys.stderr.write("simctl power: always-valid: sized for one two-sided comparison "
+                         "(--arms 2 --sides 2)\n")
+        raise typer.Exit(2)
+    factor = n_factor(result.alpha, result.power_per_test)
+    n_control = math.ceil(result.n_control * factor)
+    note = (f"always valid (peek at will): at the planned n the sequence needs |z| >= "
+            f"{critical_z(result.alpha):.3f} instead of {result.critical_value:.3f}; the same "
+            f"power needs {factor:.2f}x the users: {n_control:,} per arm")
+    return {"critical_z": critical_z(result.alpha), "n_factor": factor,
+            "n_control_units": n_control,
+            "n_total_units": n_control + math.ceil(result.n_treatment * factor), "note": note}
 
 
 def _clean(value: Any) -> Any:
@@ -339,6 +358,9 @@ def power(
     ab_unit: Annotated[str | None, typer.Option(
         help="With --from-ab: the randomisation unit to plan for (default: the recommended "
         "one).")] = None,
+    always_valid: Annotated[bool, typer.Option(
+        "--always-valid", help="Also size for always-valid intervals (peek at will; read "
+        "with simctl analyze --always-valid): the users the same power then needs.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
@@ -377,8 +399,11 @@ def power(
     except (PowerInputError, _CliError) as error:
         sys.stderr.write(f"simctl power: {error}\n")
         raise typer.Exit(2) from None
-    result = replace(result, notes=(*result.notes, *ab_notes))
+    extra = always_valid_sizing(result) if always_valid else None
+    notes = [*ab_notes, *([extra["note"]] if extra else [])]
+    result = replace(result, notes=(*result.notes, *notes))
     if as_json:
-        sys.stdout.write(json.dumps(_clean(asdict(result))) + "\n")
+        doc = {**asdict(result), **({"always_valid": extra} if extra else {})}
+        sys.stdout.write(json.dumps(_clean(doc)) + "\n")
         return
     render_power(result, Console(width=110))

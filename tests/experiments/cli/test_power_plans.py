@@ -1,4 +1,5 @@
-"""`simctl power --from-ab`: a real test planned with what the A/B simulation measured."""
+"""`simctl power --from-ab` (a real test planned with what the A/B simulation measured) and
+`--always-valid` (what peeking at will costs in users)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,25 @@ def test_from_ab_plans_with_the_measured_sd_and_the_effect_the_design_estimates(
     wrong = runner.invoke(app, ["power", "--metric", "proportion", "--from-ab", str(folder),
                                 "--power", "0.8"])
     assert wrong.exit_code == 2 and "use --metric mean" in wrong.stderr
+
+
+def test_always_valid_sizing_reaches_the_power_with_the_sequence() -> None:
+    """Sized with --always-valid, a mean test read once at the planned n with the confidence
+    sequence (|z| >= 3.035 at alpha 0.05) has the requested power: Phi(delta sqrt(n/2)/sd - c)."""
+    from scipy import stats
+
+    from experiments.analysis.confidence_sequences import critical_z
+
+    result = runner.invoke(app, ["power", "--metric", "mean", "--baseline", "10", "--sd", "1",
+                                 "--mde", "0.2", "--power", "0.8", "--always-valid", "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)["always_valid"]
+    assert doc["critical_z"] == pytest.approx(critical_z(0.05)) and 3.03 < doc["critical_z"] < 3.04
+    n = doc["n_control_units"]
+    power = stats.norm.cdf(0.2 * math.sqrt(n / 2) - doc["critical_z"])
+    assert 0.8 <= power < 0.8 + 0.002
+    assert doc["n_factor"] == pytest.approx(1.915, abs=0.001)
+    refused = runner.invoke(app, ["power", "--metric", "mean", "--baseline", "10", "--sd", "1",
+                                  "--mde", "0.2", "--power", "0.8", "--arms", "3",
+                                  "--always-valid"])
+    assert refused.exit_code == 2 and "one two-sided comparison" in refused.stderr
