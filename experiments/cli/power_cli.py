@@ -358,6 +358,9 @@ def power(
     ab_unit: Annotated[str | None, typer.Option(
         help="With --from-ab: the randomisation unit to plan for (default: the recommended "
         "one).")] = None,
+    lift_test: Annotated[bool, typer.Option(
+        "--lift-test", help="Test the relative lift (treatment/control - 1, delta method) "
+        "instead of the difference; --json gives its standard error (lift_se).")] = False,
     always_valid: Annotated[bool, typer.Option(
         "--always-valid", help="Also size for always-valid intervals (peek at will; read "
         "with simctl analyze --always-valid): the users the same power then needs.")] = False,
@@ -386,6 +389,7 @@ def power(
             treatment_ratio=_parse_ratio(treatment_ratio),  # type: ignore[arg-type]
             arms=arms, correction=correction.value, non_inferiority_margin=non_inferiority_margin,
             guardrails=guardrails, guardrail_power=guardrail_power.value, cuped_r=cuped_r,
+            lift_test=lift_test,
             icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
             sequential=sequential.value, looks=looks, strict=strict, max_n=max_n)
         traffic = None if daily_traffic is None else Traffic(

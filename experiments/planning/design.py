@@ -41,6 +41,7 @@ class Design:
     non_inferiority_margin: float | None = None
     guardrails: int = 0
     guardrail_power: GuardrailRule = "multiplicative"
+    lift_test: bool = False  # test treatment/control - 1 by the delta method, not the difference
     cuped_r: float = 0.0
     icc: float = 0.0
     cluster_size: float | None = None

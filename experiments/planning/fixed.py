@@ -17,6 +17,7 @@ from experiments.planning.metrics import (
     Metric,
     ProportionMetric,
     delta_range,
+    metric_baseline,
     natural_scale,
     test_scale,
     unit_variances,
@@ -59,6 +60,16 @@ class FixedDesign:
             return float(self.design.treatment_ratio)
         _, _, vc, vt = unit_variances(self.metric, delta, 1.0, self.non_inferiority)
         return math.sqrt(vt / vc) / math.sqrt(self.design.comparisons)
+
+    def lift_factor(self, delta: float) -> float:
+        """Testing the relative lift L = mu_t/mu_c - 1 by the delta method, Var(L) mu_c^2 =
+        Var_t/n_t + (1 + L)^2 Var_c/n_c: the control's variance counts (1 + L)^2 under the
+        alternative (1 under the null, where L = 0)."""
+        if not self.design.lift_test:
+            return 1.0
+        baseline = metric_baseline(self.metric)
+        assert baseline is not None
+        return ((baseline + delta) / baseline) ** 2
 
     @property
     def variance_factor(self) -> float:
@@ -110,6 +121,7 @@ class FixedDesign:
         ratio = self.ratio(delta)
         n_treat = n_control * ratio
         v0c, v0t, v1c, v1t = unit_variances(metric, delta, ratio, self.non_inferiority)
+        v1c *= self.lift_factor(delta)
         factor = self.variance_factor
         se0 = math.sqrt(factor * (v0c / n_control + v0t / n_treat))
         se1 = math.sqrt(factor * (v1c / n_control + v1t / n_treat))

@@ -10,7 +10,13 @@ from typing import Literal
 from experiments.planning.design import cuped_variance_factor, design_effect, overall_power
 from experiments.planning.duration import Traffic, days_needed, rounded_days, users_after
 from experiments.planning.fixed import FixedDesign
-from experiments.planning.metrics import metric_baseline, metric_kind, uses_t, variance_formula
+from experiments.planning.metrics import (
+    metric_baseline,
+    metric_kind,
+    unit_variances,
+    uses_t,
+    variance_formula,
+)
 from experiments.planning.sequential import SequentialDesign, naive_peeking_false_positive_rate
 
 
@@ -32,6 +38,8 @@ class PowerResult:
     power_per_test: float
     guardrails: int
     guardrail_power: str
+    lift_test: bool
+    lift_se: float | None  # standard error of the relative lift at the solved size
     mde_absolute: float
     mde_relative: float | None
     mde_input_scale: Literal["absolute", "relative"]
@@ -128,6 +136,19 @@ def _units(n: float) -> int:
     return math.ceil(n - 1e-9)
 
 
+def _lift_se(problem: FixedDesign, n_control: float, n_treatment: float,
+             delta: float) -> float:
+    """SE of the relative lift by the delta method at the solved size (its variance is the
+    output teams ask for when they plan in percent)."""
+    ratio = problem.ratio(delta)
+    _, _, v1c, v1t = unit_variances(problem.metric, delta, ratio, problem.non_inferiority)
+    baseline = metric_baseline(problem.metric)
+    assert baseline
+    variance = problem.variance_factor * (v1t / n_treatment
+                                          + problem.lift_factor(delta) * v1c / n_control)
+    return math.sqrt(variance) / abs(baseline)
+
+
 def _nearest(n: float) -> int:
     """Evan Miller's calculator rounds n to the nearest unit rather than up."""
     return max(1, math.floor(n + 0.5))
@@ -166,6 +187,8 @@ def build_result(problem: FixedDesign, solved_for: str, sizing: Sizing, traffic:
         power_per_test=sizing.per_test_power,
         guardrails=d.guardrails,
         guardrail_power=d.guardrail_power,
+        lift_test=d.lift_test,
+        lift_se=_lift_se(problem, sizing.n_control, n_treatment, delta) if d.lift_test else None,
         mde_absolute=delta,
         mde_relative=delta / abs(baseline) if baseline not in (None, 0) else None,
         mde_input_scale="relative" if relative else "absolute",

@@ -104,11 +104,26 @@ def solve(
     return build_result(problem, solved_for, sizing, traffic, days, relative)
 
 
+def _check_lift_test(metric: Metric, design: Design) -> None:
+    """The relative-lift test divides by the control mean and works on the natural scale."""
+    if not design.lift_test:
+        return
+    baseline = metric_baseline(metric)
+    if not baseline:
+        raise PowerInputError("lift-test", "needs a non-zero --baseline (the lift divides by it)")
+    if design.non_inferiority_margin is not None:
+        raise PowerInputError("lift-test", "not with --non-inferiority-margin; give the margin "
+                              "--relative instead")
+    if getattr(metric, "variance", None) == "arcsine":
+        raise PowerInputError("lift-test", "not with --variance arcsine (Cohen's h is not a lift)")
+
+
 def _solved_for(metric: Metric, design: Design, traffic: Traffic | None, n: float | None,
                 power: float | None, mde: float | None, days: float | None) -> str:
     """Check every input; the one quantity left out (n, power or mde) is solved for."""
     validate_metric(metric)
     validate_design(design)
+    _check_lift_test(metric, design)
     if traffic is not None:
         validate_traffic(traffic)
     if n is not None and days is not None:

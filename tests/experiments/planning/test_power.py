@@ -575,3 +575,24 @@ def test_spotify_guardrail_rule_powers_each_test_at_one_minus_beta_over_g_plus_o
     assert spotify.guardrail_power == "bonferroni" and spotify.power == pytest.approx(0.8)
     multiplicative = solve(MeanMetric(1.0), Design(guardrails=2), power=0.8, mde=0.2)
     assert spotify.n_control > multiplicative.n_control
+
+
+def test_lift_test_power_matches_the_delta_method_test_by_simulation() -> None:
+    """Sized with lift_test, the delta-method z of the relative lift (the interval
+    `simctl analyze` reports) rejects with the planned power: 4,000 simulated experiments
+    of normal data, tolerance 4 binomial standard errors."""
+    result = solve(MeanMetric(5.0, baseline=10.0), Design(lift_test=True), power=0.8, mde=0.1,
+                   relative=True)
+    n, sims = result.n_control_units, 4000
+    rng = np.random.default_rng(3)
+    control = rng.normal(10.0, 5.0, (sims, n))
+    treated = rng.normal(11.0, 5.0, (sims, n))
+    mc, mt = control.mean(1), treated.mean(1)
+    vc, vt = control.var(1, ddof=1) / n, treated.var(1, ddof=1) / n
+    lift = mt / mc - 1
+    se = np.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
+    power = float((np.abs(lift / se) > stats.norm.ppf(0.975)).mean())
+    assert abs(power - 0.8) < 4 * math.sqrt(0.8 * 0.2 / sims), power
+    assert result.lift_se == pytest.approx(float(np.std(lift)), rel=0.05)
+    plain = solve(MeanMetric(5.0, baseline=10.0), power=0.8, mde=0.1, relative=True)
+    assert result.n_control > plain.n_control  # the control's variance counts (1 + L)^2
