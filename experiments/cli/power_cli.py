@@ -78,6 +78,8 @@ class SequentialChoice(StrEnum):
     obrien_fleming = "obrien-fleming"
     lan_demets_obf = "lan-demets-obf"
     lan_demets_pocock = "lan-demets-pocock"
+    lan_demets_obf_two_sided = "lan-demets-obf-two-sided"
+    lan_demets_pocock_two_sided = "lan-demets-pocock-two-sided"
 
 
 class ReturningChoice(StrEnum):

@@ -12,7 +12,8 @@ from experiments.planning.errors import PowerInputError
 Correction = Literal["none", "bonferroni", "holm", "sidak", "dunnett"]
 GuardrailRule = Literal["multiplicative", "bonferroni"]
 SequentialMethod = Literal[
-    "none", "pocock", "obrien-fleming", "lan-demets-obf", "lan-demets-pocock"
+    "none", "pocock", "obrien-fleming", "lan-demets-obf", "lan-demets-pocock",
+    "lan-demets-obf-two-sided", "lan-demets-pocock-two-sided",
 ]
 CORRECTIONS: tuple[str, ...] = ("none", "bonferroni", "holm", "sidak", "dunnett")
 SEQUENTIAL_METHODS: tuple[str, ...] = (
@@ -21,6 +22,8 @@ SEQUENTIAL_METHODS: tuple[str, ...] = (
     "obrien-fleming",
     "lan-demets-obf",
     "lan-demets-pocock",
+    "lan-demets-obf-two-sided",
+    "lan-demets-pocock-two-sided",
 )
 DEFAULT_MAX_N = 1e9
 

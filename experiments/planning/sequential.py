@@ -121,7 +121,8 @@ def group_sequential_boundaries(
 
     alpha is the total level of the test: for sides=2 each tail gets alpha / 2.  Pocock and
     O'Brien-Fleming have constant / c / sqrt(t_k) shapes with c found by root finding; the
-    Lan-DeMets boundaries spend alpha / sides per tail look by look (DeMets & Lan 1994).
+    Lan-DeMets boundaries spend alpha / sides per tail look by look (DeMets & Lan 1994), or,
+    with a `-two-sided` method, the original total-alpha spending split over the two tails.
     """
     t = tuple(information_fractions) if information_fractions else equally_spaced(looks)
     if len(t) != looks:
@@ -137,14 +138,16 @@ def group_sequential_boundaries(
             lambda c: total_crossing([c * s for s in shape]) - alpha, 0.5, 15, xtol=1e-10
         )
         return tuple(c * s for s in shape)
-    if method not in ("lan-demets-obf", "lan-demets-pocock"):
+    base = method.removesuffix("-two-sided")
+    if base not in ("lan-demets-obf", "lan-demets-pocock"):
         raise PowerInputError("sequential", f"unknown method {method!r}")
-    per_tail = alpha / sides
+    # per tail (rpact, gsDesign): each tail spends alpha/2 by the spending function; the
+    # original two-sided form (Lan & DeMets 1983) spends the total alpha over both tails
+    level, share = (alpha, 0.5) if method != base and sides == 2 else (alpha / sides, 1.0)
     bounds: list[float] = []
     for k in range(looks):
-        target = spending(method, t[k], per_tail) - spending(
-            method, t[k - 1] if k else 0.0, per_tail
-        )
+        target = share * (spending(base, t[k], level)
+                          - spending(base, t[k - 1] if k else 0.0, level))
 
         def stage_crossing(c: float, k: int = k) -> float:
             upper = [*bounds, c]

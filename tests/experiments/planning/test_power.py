@@ -28,6 +28,7 @@ from experiments.planning.metrics import (
 from experiments.planning.multiplicity import dunnett_critical_value, dunnett_exceedance
 from experiments.planning.sequential import (
     crossing_probabilities,
+    equally_spaced,
     group_sequential_boundaries,
     group_sequential_design,
     naive_peeking_false_positive_rate,
@@ -596,3 +597,25 @@ def test_lift_test_power_matches_the_delta_method_test_by_simulation() -> None:
     assert result.lift_se == pytest.approx(float(np.std(lift)), rel=0.05)
     plain = solve(MeanMetric(5.0, baseline=10.0), power=0.8, mde=0.1, relative=True)
     assert result.n_control > plain.n_control  # the control's variance counts (1 + L)^2
+
+
+def test_original_two_sided_lan_demets_spending_by_simulation() -> None:
+    """Lan & DeMets (1983) as first written: the total two-sided alpha spent by
+    alpha(t) = 2 - 2 Phi(z_{alpha/2} / sqrt t) over both tails (rpact and gsDesign spend alpha/2
+    per tail instead). 400,000 simulated Brownian paths under H0 cross by each look with the
+    cumulative spending, within 4 Monte Carlo standard errors."""
+    from experiments.planning.sequential import spending  # the original total-alpha form
+
+    t = equally_spaced(5)
+    bounds = np.array(group_sequential_boundaries("lan-demets-obf-two-sided", 5, 0.05, 2))
+    per_tail = group_sequential_boundaries("lan-demets-obf", 5, 0.05, 2)
+    assert bounds[-1] > per_tail[-1] and bounds[0] < per_tail[0]  # spends earlier
+    paths = 400_000
+    rng = np.random.default_rng(11)
+    steps = rng.normal(0.0, math.sqrt(0.2), (paths, 5)).cumsum(axis=1)
+    z = steps / np.sqrt(np.array(t))
+    crossed = np.logical_or.accumulate(np.abs(z) >= bounds, axis=1).mean(axis=0)
+    for k, tk in enumerate(t):
+        expected = spending("lan-demets-obf", tk, 0.05)
+        assert abs(crossed[k] - expected) < 4 * math.sqrt(expected * (1 - expected) / paths) \
+            + 1e-5, (k, crossed[k], expected)
