@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import pandas as pd
 import plotly.graph_objects as go
 import typer
+from rich.table import Table
 
 from experiments.cli.cli_common import (
     LazyProgress,
@@ -116,7 +117,23 @@ def ab(
         else:
             print(folder)
             if not quiet:
+                err.print(designs_table(table, primary))  # type: ignore[arg-type]
                 err.print(f"recommendation: {advice['text']}", markup=False, soft_wrap=True)
+
+
+def designs_table(table: pd.DataFrame, primary: str) -> Table:
+    """Each simulated design on the primary metric: what it estimates against the truth, and
+    its power simulated, analytic at the true effect and analytic at what it estimates."""
+    out = Table("unit", "days", "users", "estimate", "truth", "bias", "power", "at truth",
+                "at estimate",
+                title=f"A/B designs on {primary}: simulated power, and analytic power at the "
+                "true launch effect and at the effect each test estimates")
+    for row in table[table["metric"] == primary].itertuples():
+        out.add_row(str(row.unit), str(row.duration), f"{row.users:,.0f}", f"{row.estimate:.4g}",
+                    f"{row.true_effect:.4g}", f"{row.relative_bias:+.0%}",
+                    f"{row.power:.2f} ± {row.power_se:.2f}", f"{row.analytic_power:.2f}",
+                    f"{row.analytic_power_at_estimate:.2f}")
+    return out
 
 
 def _plain(value: Any) -> Any:

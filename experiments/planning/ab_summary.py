@@ -20,10 +20,11 @@ def _rate(flags: pd.Series) -> tuple[float, float]:
     return p, math.sqrt(max(p * (1 - p), 1e-12) / r)
 
 
-def analytic_power(group: pd.DataFrame, alpha: float) -> float:
+def analytic_power(group: pd.DataFrame, alpha: float, effect: str = "true_effect") -> float:
     """Power from `power.solve` for the measured baseline, variances, arm sizes and the mean
-    true effect (design effect from the measured ICC for cluster and ego units)."""
-    delta = float(group["true_effect"].mean())
+    true effect, or (`effect="estimate"`) the effect the design actually estimates (design
+    effect from the measured ICC for cluster and ego units)."""
+    delta = float(group[effect].mean())
     n_c, n_t = float(group["n_control"].mean()), float(group["n_treatment"].mean())
     if not (delta and n_c > 1 and n_t > 1) or not math.isfinite(delta):
         return math.nan
@@ -77,6 +78,7 @@ def summarise(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
             "relative_bias": bias / true if true else math.nan,
             "power": power, "power_se": power_se,
             "analytic_power": analytic_power(g, alpha),
+            "analytic_power_at_estimate": analytic_power(g, alpha, "estimate"),
             "aa_rate": aa, "aa_se": math.sqrt(alpha * (1 - alpha) / r),
             "coverage": coverage, "coverage_se": coverage_se,
             "mean_se": float(g["se"].mean()),
