@@ -78,6 +78,19 @@ class Arm(StrictModel):
 
 
 
+class CalibrationDefaults(StrictModel):
+    """What `simctl calibrate` fits for this scenario when the command line does not say:
+    the question the scenario was written to answer, so the documented command gives the
+    documented figures."""
+
+    targets: dict[str, Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=dict, description="Metrics to fit and their weights, e.g. "
+        "{repeat_purchases: 1} (default for --targets).")
+    fit: list[str] = Field(
+        default_factory=list, description="Parameters and bounds, dotted.path=lo..hi "
+        "(default for --fit), e.g. mechanics.purchase.dropout.a=0.05..5.")
+
+
 class Experiment(StrictModel):
     arms: list[Arm] = Field(min_length=2, description="Arms; the first is the control.")
     unit: Literal["user", "cluster", "ego"] = Field(
@@ -126,6 +139,9 @@ class Scenario(StrictModel):
     )
     experiment: Experiment | None = Field(
         None, description="A/B arms inside the one market; omit for no experiment."
+    )
+    calibration: CalibrationDefaults | None = Field(
+        None, description="What `simctl calibrate` fits by default (targets, parameters)."
     )
     growth_accounting: GrowthAccountingParams = Field(
         default_factory=GrowthAccountingParams,

@@ -57,6 +57,12 @@ def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
         problems += _check_personas(scenario)
     problems += _check_references(scenario)
     problems += _check_wiring(scenario)
+    if scenario.calibration is not None:
+        from sim.metrics import METRICS
+
+        problems += [(("calibration", "targets", name), f"unknown metric {name!r}"
+                      f"{did_you_mean(name, METRICS)}; see docs/metrics.md")
+                     for name in scenario.calibration.targets if name not in METRICS]
     return problems
 
 

@@ -107,8 +107,10 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     started = time.perf_counter()
     _check_options(trials, replicates, stages, design, optimizer)
     scenario = with_observed(base, observed)
-    params = parse_fit(scenario, fit_texts)
-    targets = parse_targets(targets_text, observed, simulated_metrics(scenario))
+    declared = base.calibration
+    params = parse_fit(scenario, fit_texts or (declared.fit if declared else []))
+    targets = parse_targets(targets_text, observed, simulated_metrics(scenario), params,
+                            declared.targets if declared else None)
     distance = Distance(targets,
                         observed.daily.reindex(columns=list(targets)).to_numpy(dtype=float))
     out = Path(out)

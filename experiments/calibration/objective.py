@@ -77,11 +77,23 @@ def parse_fit(base: Scenario, texts: list[str]) -> list[FitParam]:
                      bool(s.low > 0 and s.high / s.low >= 10), s.integer) for s in specs]
 
 
-def parse_targets(text: str | None, observed: Observed, simulated: list[str]) -> dict[str, float]:
-    """`metric:weight,...` (weight 1 if left out) -> {metric: weight}; default: every flow both
-    observed and simulated (see experiments.calibration.observed.default_targets)."""
+def parse_targets(text: str | None, observed: Observed, simulated: list[str],
+                  fitted: list[FitParam] | None = None,
+                  declared: dict[str, float] | None = None) -> dict[str, float]:
+    """`metric:weight,...` (weight 1 if left out) -> {metric: weight}; default: what the
+    scenario declares (`calibration.targets`), else every flow both observed and simulated
+    (experiments.calibration.observed.default_targets) but money, unless order value is fitted.
+    A money target needs its driver, order value, among the fitted parameters."""
+    if not text and declared:
+        text = ",".join(f"{name}:{weight:g}" for name, weight in declared.items())
+    prices = any("order_value" in p.path for p in fitted or [])
     if not text:
         targets = default_targets(observed, simulated)
+        money = [m for m in targets if METRICS[m].unit.startswith("yuan")]
+        if money and not prices and len(money) < len(targets):
+            observed.notes.append(f"left out of the default targets: {', '.join(money)} "
+                                  "(money, driven by order value, which is not fitted)")
+            targets = {m: w for m, w in targets.items() if m not in money}
         if not targets:
             raise InputError([Problem("--targets", None, "", "the observed data and the scenario "
                                       "share no flow metric to fit; give --targets metric:weight")])
@@ -106,6 +118,11 @@ def parse_targets(text: str | None, observed: Observed, simulated: list[str]) ->
         if not weight > 0 or not math.isfinite(weight):
             raise InputError([Problem("--targets", None, name, f"weight {raw!r} must be a "
                                       "number > 0, e.g. repeat_purchases:1")])
+        if METRICS[name].unit.startswith("yuan") and fitted is not None and not prices:
+            raise InputError([Problem("--targets", None, name, "is money, driven by order "
+                                      "value, which is not fitted: add --fit mechanics.<purchase"
+                                      ">.order_value.scale=lo..hi, or target counts such as "
+                                      "repeat_purchases")])
         targets[name] = weight
     return targets
 

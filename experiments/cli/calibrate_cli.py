@@ -31,9 +31,13 @@ def calibrate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML to fit.")],
     observed: Annotated[Path, typer.Option("--observed", help="Daily metrics table or event "
                                            "log (CSV or Parquet).")],
-    fit: Annotated[list[str], typer.Option("--fit", help="dotted.path=lo..hi to fit (repeat).")],
-    targets: Annotated[str | None, typer.Option(help="metric:weight,... (default: observed "
-                                                "flows the scenario produces).")] = None,
+    fit: Annotated[list[str] | None, typer.Option(
+        "--fit", help="dotted.path=lo..hi to fit (repeat); default: the scenario's "
+        "calibration.fit.")] = None,
+    targets: Annotated[str | None, typer.Option(help="metric:weight,... (default: the "
+                                                "scenario's calibration.targets, else observed "
+                                                "flows the scenario produces, money only when "
+                                                "order value is fitted).")] = None,
     until: Annotated[str | None, typer.Option(help="Use observed dates up to this one.")] = None,
     executor: Annotated[str, typer.Option(help="serial | processes:N | dask-local:N | "
                                           "dask://host:port")] = "serial",
@@ -57,7 +61,7 @@ def calibrate(
         check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
         with make_executor(executor) as pool:
-            result = run_calibration(base, data, fit, pool, folder, targets_text=targets,
+            result = run_calibration(base, data, fit or [], pool, folder, targets_text=targets,
                                      trials=trials, replicates=replicates, optimizer=optimizer,
                                      design=design, stages=stages)
         doc = result.doc

@@ -406,3 +406,9 @@ def test_observed_arrivals_above_the_market_size() -> None:
     (msg,) = problems(text)
     assert msg.startswith("s.yaml:12: mechanics.replay.counts: 1,200 arrivals in total but "
                           "market.size is 1,000")
+
+
+def test_calibration_targets_name_metrics() -> None:
+    (msg,) = problems(GOOD + "calibration:\n  targets: {repeat_purchase: 1}\n")
+    assert msg.startswith("s.yaml:") and "calibration.targets.repeat_purchase: unknown metric " \
+        "'repeat_purchase' (did you mean 'repeat_purchases'?)" in msg

@@ -336,3 +336,33 @@ def test_bgnbd_mle_on_cdnow_39_weeks() -> None:
     # the closed form tracks the 39 weeks' repeat transactions within 10% in total
     expected = bgnbd.cohort_weekly_repeats(model, obs.customers["first_day"].to_numpy(), 273)
     assert expected.sum() == pytest.approx(obs.daily["repeat_purchases"].sum(), rel=0.10)
+
+
+def test_a_scenario_declares_what_calibrate_fits_and_money_needs_order_value(
+        tmp_path: Path) -> None:
+    """`calibration:` in the scenario gives the default --fit and --targets; a money target
+    without order value among the fitted parameters is refused, and left out of defaults."""
+    from experiments.calibration.objective import FitParam, parse_targets
+
+    declared = scenario(1).model_copy(update={"calibration": validate_scenario({
+        **scenario(1).model_dump(mode="json"),
+        "calibration": {"targets": {"repeat_purchases": 1}, "fit": [f"{A}=0.1..5"]}},
+        "<test>").calibration})
+    obs = observed_csv(scenario(9), tmp_path / "o.csv")
+    with make_executor("serial") as pool:
+        done = calibrate(declared, load_observed(obs), [], pool, tmp_path / "cal", trials=3,
+                         replicates=1, optimizer="scipy", design=6, stages=1, draws=10,
+                         noise_replicates=2, check_fit=False)
+    assert done.doc["targets"] == {"repeat_purchases": 1.0} and list(done.best) == [A]
+    frame = pd.read_csv(obs)
+    frame["gmv"] = frame["repeat_purchases"] * 20.0
+    frame.to_csv(tmp_path / "money.csv", index=False)
+    money = load_observed(tmp_path / "money.csv")
+    fitted = [FitParam(A, 0.1, 5.0, True)]
+    with pytest.raises(InputError, match="gmv: is money, driven by order value"):
+        parse_targets("gmv", money, ["gmv", "repeat_purchases"], fitted)
+    defaults = parse_targets(None, money, ["gmv", "repeat_purchases"], fitted)
+    assert "gmv" not in defaults and "repeat_purchases" in defaults
+    assert any("left out of the default targets: gmv" in n for n in money.notes)
+    with_price = [*fitted, FitParam("mechanics.purchase.order_value.scale", 5.0, 20.0, False)]
+    assert "gmv" in parse_targets("gmv", money, ["gmv", "repeat_purchases"], with_price)
