@@ -26,6 +26,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from experiments.calibration.fitted import POSTERIOR, SUMMARY
+from experiments.calibration.forecast_totals import (
+    add_cumulative,
+    add_dates,
+    cumulative_figure,
+    simulations_frame,
+)
 from experiments.calibration.objective import WEEK, run_series, simulated_metrics
 from experiments.calibration.observed import Observed
 from experiments.report.operations import early_warning_panel
@@ -45,9 +51,10 @@ DEFAULT_METRICS = ("new_users", "purchases", "first_purchases", "repeat_purchase
 @dataclass
 class Forecast:
     table: pd.DataFrame  # weekly: metric, week, first_day, observed?, mean, lo, median, hi, flags
-    warnings: list[str]
+    warnings: list[str]  # plus cum_* over the forecast weeks and week_start when dated
     folder: Path | None
     doc: dict[str, Any]
+    simulations: pd.DataFrame | None = None  # every simulation's weekly values
 
 
 def load_posterior(fitted_path: Path, scenario: Scenario) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -65,7 +72,7 @@ def load_posterior(fitted_path: Path, scenario: Scenario) -> tuple[pd.DataFrame,
 def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: Executor, *,
              draws: int = 20, replicates: int = 5, level: float = 0.9,
              observed: Observed | None = None, metrics: list[str] | None = None,
-             fit_days: int | None = None) -> Forecast:
+             fit_days: int | None = None, start: str | None = None) -> Forecast:
     """Simulate K draws x R replicates over the fitted days plus `days` more; weekly bands."""
     if days < 1 or draws < 1 or replicates < 1:
         raise InputError([Problem("--days", None, "", "--days, --draws and --replicates must "
@@ -89,12 +96,15 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
                       else _observed_weeks(observed, horizon, names))
     rows, warnings = _band_rows(weekly, observed_weeks, names, fit_days, level, observed)
     table = pd.DataFrame(rows)
+    totals = add_cumulative(table, weekly, names, fit_days, level)
+    add_dates(table, start if start is not None else getattr(observed, "start", None))
     doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
            "forecast_days": days, "draws": len(points), "replicates": replicates,
            "level": level, "parameter_uncertainty": not posterior.empty,
            "metrics": names, "warnings": warnings,
-           "flagged": int((table["flag"] != "").sum())}
-    return Forecast(table, warnings, None, doc)
+           "flagged": int((table["flag"] != "").sum()), "totals": totals,
+           "start": None if "week_start" not in table else table["week_start"].iloc[0]}
+    return Forecast(table, warnings, None, doc, simulations_frame(weekly, names))
 
 
 def _simulated_weeks(scenario: Scenario, points: list[dict[str, Any]], replicates: int,
@@ -173,11 +183,14 @@ def _plain(value: Any) -> Any:
 
 
 def write_forecast(result: Forecast, out: Path) -> Path:
-    """forecast.parquet, forecast.csv, forecast.html, summary.json, atomically."""
+    """forecast.parquet, forecast.csv, simulations.parquet, forecast.html, summary.json,
+    atomically."""
     out = Path(out)
     with atomic_folder(out, replace=True) as partial:
         result.table.to_parquet(partial / "forecast.parquet", index=False)
         result.table.to_csv(partial / "forecast.csv", index=False)
+        if result.simulations is not None:
+            result.simulations.to_parquet(partial / "simulations.parquet", index=False)
         (partial / "summary.json").write_text(json.dumps(json_safe(result.doc), indent=2),
                                               "utf-8")
         (partial / "forecast.html").write_text(forecast_report(result), "utf-8")
@@ -220,8 +233,11 @@ def forecast_report(result: Forecast) -> str:
              f"noise); the dashed line ends the fitted period. Red: observed outside the band in "
              f"the bad direction (early warning); orange: outside in the other direction.")
     panel = early_warning_panel({**doc, "flags": flagged_weeks(table)})
+    cumulative = ("" if "cum_median" not in table or table["cum_median"].isna().all() else
+                  cumulative_figure(table, doc["level"]).to_html(full_html=False,
+                                                                 include_plotlyjs=False))
     return page(f"Forecast: {doc['scenario']}", intro,
-                fig.to_html(full_html=False, include_plotlyjs=False)
+                fig.to_html(full_html=False, include_plotlyjs=False) + cumulative
                 + f'<section id="warnings"><h2>Early warnings</h2>{panel}</section>')
 
 

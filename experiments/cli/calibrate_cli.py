@@ -103,6 +103,7 @@ def forecast(
         with make_executor(executor) as pool:
             result = run_forecast(scenario, posterior, days, pool, draws=draws,
                                   replicates=replicates, level=level, observed=data,
+                                  start=doc.get("observed_start"),
                                   metrics=None if metrics is None else sorted(
                                       set(metrics) | {"purchases", "new_users"}))
         folder = write_forecast(result, folder)
@@ -110,6 +111,11 @@ def forecast(
             data.keep_salt()
         for line in result.warnings[:SHOWN_WARNINGS]:
             say(quiet)(line, markup=False, soft_wrap=True)
+        for metric, total in result.doc["totals"].items():
+            seen = "" if total["observed"] is None else f"; actual {total['observed']:,.0f}"
+            say(quiet)(f"forecast: {metric} over the {total['weeks']} forecast weeks: "
+                       f"{total['median']:,.0f} [{total['lo']:,.0f}, {total['hi']:,.0f}] "
+                       f"({result.doc['level']:.0%} band){seen}", markup=False, soft_wrap=True)
         more = len(result.warnings) - SHOWN_WARNINGS
         say(quiet)(f"forecast: {result.doc['flagged']} week(s) outside the band, "
                   f"{len(result.warnings)} early warning(s)"

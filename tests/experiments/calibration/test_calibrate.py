@@ -366,3 +366,27 @@ def test_a_scenario_declares_what_calibrate_fits_and_money_needs_order_value(
     assert any("left out of the default targets: gmv" in n for n in money.notes)
     with_price = [*fitted, FitParam("mechanics.purchase.order_value.scale", 5.0, 20.0, False)]
     assert "gmv" in parse_targets("gmv", money, ["gmv", "repeat_purchases"], with_price)
+
+
+def test_forecast_bands_for_the_cumulative_curve_and_total_from_stored_simulations(
+        tmp_path: Path) -> None:
+    """The cumulative band and the total come from the same simulations as the weekly band,
+    stored whole, so any horizon's total can be recomputed; weeks carry calendar dates."""
+    from experiments.calibration.forecast import write_forecast
+
+    with make_executor("serial") as pool:
+        result = forecast(scenario(1), pd.DataFrame(), 28, pool, draws=4, replicates=3,
+                          metrics=["repeat_purchases"], start="2025-01-01")
+    folder = write_forecast(result, tmp_path / "f")
+    sims = pd.read_parquet(folder / "simulations.parquet")
+    wide = sims.pivot(index="simulation", columns="week", values="value")
+    forecast_weeks = result.table[result.table["cum_median"].notna()]
+    cumulative = wide[list(forecast_weeks["week"])].cumsum(axis=1)
+    assert forecast_weeks["cum_median"].to_numpy() == pytest.approx(
+        cumulative.median(axis=0).to_numpy())
+    assert forecast_weeks["cum_hi"].to_numpy() == pytest.approx(
+        cumulative.quantile(0.95, axis=0).to_numpy())
+    total = result.doc["totals"]["repeat_purchases"]
+    assert total["weeks"] == 4 and total["median"] == pytest.approx(cumulative.iloc[:, -1].median())
+    assert result.table["week_start"].iloc[1] == "2025-01-08"
+    assert "Cumulative over the forecast weeks" in (folder / "forecast.html").read_text()
