@@ -16,7 +16,8 @@ from experiments.calibration.forecast import default_folder, load_posterior, wri
 from experiments.calibration.forecast import forecast as run_forecast
 from experiments.calibration.observed import load_observed
 from experiments.cli.cli_common import check_writable_folder, cli_errors, err
-from experiments.runs.executors import make_executor
+from experiments.cli.sweep_cli import TaskProgress
+from experiments.runs.executors import CountingExecutor, make_executor
 from sim.scenario import load_scenario
 
 SHOWN_WARNINGS = 5  # the first early warnings on screen; all of them are in forecast.csv
@@ -51,6 +52,9 @@ def calibrate(
     design: Annotated[int | None, typer.Option(help="Simulations per posterior round "
                                                "(default 12 x (parameters + 2)).")] = None,
     stages: Annotated[int, typer.Option(help="Posterior regression rounds.")] = 3,
+    noise_replicates: Annotated[int, typer.Option(help="Replicates at the best fit (the "
+                                                  "report's bands).")] = 16,
+    draws: Annotated[int, typer.Option(help="Posterior draws kept for forecasts.")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
 ) -> None:
@@ -60,10 +64,18 @@ def calibrate(
         folder = out or Path("runs") / "calibrations" / base.name
         check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
-        with make_executor(executor) as pool:
-            result = run_calibration(base, data, fit or [], pool, folder, targets_text=targets,
-                                     trials=trials, replicates=replicates, optimizer=optimizer,
-                                     design=design, stages=stages)
+        fitted = len(fit or (base.calibration.fit if base.calibration else [])) or 1
+        expected = (trials * replicates + noise_replicates + draws
+                    + stages * (design or 12 * (fitted + 2)))
+        bar = TaskProgress(f"calibrate {base.name}", enabled=not quiet)
+        try:
+            with make_executor(executor) as pool:
+                result = run_calibration(base, data, fit or [], CountingExecutor(
+                    pool, bar, expected), folder, targets_text=targets, trials=trials,
+                    replicates=replicates, optimizer=optimizer, design=design, stages=stages,
+                    noise_replicates=noise_replicates, draws=draws)
+        finally:
+            bar.close()
         doc = result.doc
         warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
         say(quiet)(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
@@ -100,12 +112,15 @@ def forecast(
             data = load_observed(observed, start=doc.get("observed_start"),
                                  salt_folder=Path(fitted).parent if doc else folder.parent)
         metrics = list(doc.get("targets", {})) or None
-        with make_executor(executor) as pool:
+        bar = TaskProgress(f"forecast {scenario.name}", enabled=not quiet)
+        with make_executor(executor) as inner:
+            pool = CountingExecutor(inner, bar, draws * replicates)
             result = run_forecast(scenario, posterior, days, pool, draws=draws,
                                   replicates=replicates, level=level, observed=data,
                                   start=doc.get("observed_start"),
                                   metrics=None if metrics is None else sorted(
                                       set(metrics) | {"purchases", "new_users"}))
+        bar.close()
         folder = write_forecast(result, folder)
         if data is not None:
             data.keep_salt()

@@ -62,7 +62,7 @@ class TaskProgress:
                                 transient=True)
             self.bar.start()
             self.task = self.bar.add_task(self.label, total=total, completed=done, failures=0)
-        self.bar.update(self.task, completed=done, failures=failures)
+        self.bar.update(self.task, completed=done, total=total, failures=failures)
 
     def close(self) -> None:
         if self.bar is not None:

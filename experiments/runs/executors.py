@@ -178,3 +178,29 @@ def describe(executor: Executor) -> str:
 
 def workers_of(executor: Executor) -> int:
     return int(getattr(executor, "workers", os.cpu_count() or 1))
+
+
+class CountingExecutor(Executor):
+    """Any executor, with every finished submission counted for a progress bar: a command made
+    of several evaluations (calibrate's trials, then its posterior rounds) shows one bar with an
+    ETA without each step knowing about it. Pool renewal and the rest pass through."""
+
+    def __init__(self, inner: Executor, progress: Callable[[int, int, int], None],
+                 total: int) -> None:
+        self.inner, self.progress, self.total, self.done = inner, progress, max(total, 1), 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future = self.inner.submit(fn, *args, **kwargs)
+        future.add_done_callback(self._tick)
+        return future
+
+    def _tick(self, _: Future) -> None:
+        self.done += 1
+        self.total = max(self.total, self.done)
+        self.progress(self.done, self.total, 0)
+
+    def __getattr__(self, name: str) -> Any:  # generation, renew, workers, ...
+        return getattr(self.inner, name)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -75,3 +75,27 @@ def test_a_task_that_kills_its_worker_every_time_is_reported_alone(tmp_path: Pat
     assert [(o.task.point, o.task.replicate, o.lost, o.attempts) for o in lost] == [(9, 1, True, 2)]
     assert "worker lost on 2 attempt(s)" in lost[0].error
     assert [o.value for o in outcomes if o.ok] == [0, 1, 4, 9]
+
+
+def test_a_counting_executor_reports_every_finished_task_across_evaluations() -> None:
+    from experiments.runs.executors import CountingExecutor
+
+    seen: list[tuple[int, int]] = []
+    with SerialExecutor() as inner:
+        counted = CountingExecutor(inner, lambda d, t, f: seen.append((d, t)), total=8)
+        first = evaluate(counted, _tasks(square, 3))
+        second = evaluate(counted, _tasks(square, 6))
+    assert [o.value for o in first + second] == [0, 1, 4, 0, 1, 4, 9, 16, 25]
+    assert [d for d, _ in seen] == list(range(1, 10))
+    assert seen[-1] == (9, 9)  # the total grows when the estimate was short
+
+
+def test_a_counting_executor_keeps_the_pool_renewal_of_what_it_wraps(tmp_path: Path) -> None:
+    from experiments.runs.executors import CountingExecutor
+
+    marker = str(tmp_path / "died")
+    with ProcessExecutor(2) as inner:
+        counted = CountingExecutor(inner, lambda *_: None, total=6)
+        outcomes = evaluate(counted, _tasks(die_once, extra=(marker,)))
+        assert counted.generation >= 1
+    assert [o.value for o in outcomes] == [i * i for i in range(6)]
