@@ -18,6 +18,7 @@ from experiments.calibration.observed import load_observed
 from experiments.cli.cli_common import check_writable_folder, cli_errors, err
 from experiments.cli.sweep_cli import TaskProgress
 from experiments.runs.executors import CountingExecutor, make_executor
+from sim.errors import InputError, Problem
 from sim.scenario import load_scenario
 
 SHOWN_WARNINGS = 5  # the first early warnings on screen; all of them are in forecast.csv
@@ -26,6 +27,29 @@ SHOWN_WARNINGS = 5  # the first early warnings on screen; all of them are in for
 def say(quiet: bool) -> Callable[..., None]:
     """err.print, or nothing with --quiet (errors are still said by cli_errors)."""
     return (lambda *args, **kwargs: None) if quiet else err.print
+
+
+def calibration_folder(out: Path | None, name: str, resume: bool) -> Path:
+    """--resume continues the study in --out; otherwise a folder without one: --out as given
+    (refused if it holds a study) or the first free runs/calibrations/<name>[-N]."""
+    if resume:
+        if out is None or not (out / "study.db").is_file():
+            raise InputError([Problem("--resume", None, "", f"nothing to resume in "
+                                      f"{out or '(no --out)'}; give --out with the folder of "
+                                      "an earlier calibration (it holds study.db)")])
+        return out
+    if out is not None:
+        if (out / "study.db").is_file():
+            raise InputError([Problem("--out", None, "", f"{out} holds a calibration "
+                                      "(study.db); add --resume to add trials to it, or give "
+                                      "another --out")])
+        return out
+    base = Path("runs") / "calibrations" / name
+    folder, n = base, 1
+    while (folder / "study.db").is_file():
+        n += 1
+        folder = base.with_name(f"{name}-{n}")
+    return folder
 
 
 def calibrate(
@@ -47,8 +71,11 @@ def calibrate(
                                             "numbers).")] = 4,
     optimizer: Annotated[str, typer.Option(help="optuna (CMA-ES, TPE) or scipy "
                                            "(Nelder-Mead).")] = "optuna",
-    out: Annotated[Path | None, typer.Option(help="Calibration folder (study.db lives here; "
-                                             "reuse it to resume / warm-start).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Calibration folder (study.db lives here); "
+                                             "default runs/calibrations/<name>, a fresh one "
+                                             "each time.")] = None,
+    resume: Annotated[bool, typer.Option(help="Add trials to the calibration in --out (and "
+                                         "warm-start a refit on new data from it).")] = False,
     design: Annotated[int | None, typer.Option(help="Simulations per posterior round "
                                                "(default 12 x (parameters + 2)).")] = None,
     stages: Annotated[int, typer.Option(help="Posterior regression rounds.")] = 3,
@@ -61,7 +88,7 @@ def calibrate(
     """Fit scenario parameters to observed metrics (method of simulated moments)."""
     with cli_errors():
         base = load_scenario(scenario)
-        folder = out or Path("runs") / "calibrations" / base.name
+        folder = calibration_folder(out, base.name, resume)
         check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
         fitted = len(fit or (base.calibration.fit if base.calibration else [])) or 1

@@ -5,6 +5,7 @@ where they are used."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -390,3 +391,30 @@ def test_forecast_bands_for_the_cumulative_curve_and_total_from_stored_simulatio
     assert total["weeks"] == 4 and total["median"] == pytest.approx(cumulative.iloc[:, -1].median())
     assert result.table["week_start"].iloc[1] == "2025-01-08"
     assert "Cumulative over the forecast weeks" in (folder / "forecast.html").read_text()
+
+
+def test_resume_is_explicit_and_a_fresh_folder_otherwise(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    scen = tmp_path / "s.yaml"
+    scen.write_text(scenario(1).to_yaml())
+    obs = observed_csv(scenario(9), tmp_path / "o.csv")
+    quick = ["calibrate", str(scen), "--observed", str(obs), "--fit", f"{A}=0.1..5",
+             "--targets", "repeat_purchases", "--trials", "2", "--replicates", "1",
+             "--design", "6", "--stages", "1", "--draws", "10", "--noise-replicates", "2",
+             "--quiet"]
+    runner = CliRunner()
+    first = runner.invoke(_app(), quick)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(_app(), quick)  # default folder taken: a fresh sibling
+    assert second.exit_code == 0, second.output
+    assert (tmp_path / "runs/calibrations/synth/study.db").is_file()
+    assert (tmp_path / "runs/calibrations/synth-2/study.db").is_file()
+    taken = runner.invoke(_app(), [*quick, "--out", "runs/calibrations/synth"])
+    assert taken.exit_code == 2 and "add --resume to add trials to it" in taken.stderr
+    resumed = runner.invoke(_app(), [*quick, "--out", "runs/calibrations/synth", "--resume",
+                                     "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["resumed"] is True
+    nothing = runner.invoke(_app(), [*quick, "--out", "elsewhere", "--resume"])
+    assert nothing.exit_code == 2 and "nothing to resume in elsewhere" in nothing.stderr
