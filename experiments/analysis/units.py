@@ -22,6 +22,7 @@ from experiments.analysis.statistics import (
 )
 from experiments.analysis.table_file import numbers, read_table, rows
 from sim.errors import InputError, Problem
+from sim.metrics import METRICS
 
 Statistic = SampleMeanStatistic | ProportionStatistic | RatioStatistic | RegressionAdjustedStatistic
 Kind = Literal["mean", "proportion", "ratio"]
@@ -56,8 +57,6 @@ def parse_metric(text: str, option: str, covariates: dict[str, str]) -> MetricSp
                                   "column (gmv), a ratio (gmv/orders), maybe with :lower")])
     column, denominator, direction = match.groups()
     if direction is None:  # a growthsim metric knows its good direction (costs: down)
-        from sim.metrics import METRICS
-
         known = METRICS.get(column if denominator is None else f"{column}/{denominator}")
         direction = "lower" if known is not None and known.good == "down" else "higher"
     return MetricSpec(column, denominator, covariates.get(column), direction == "lower")

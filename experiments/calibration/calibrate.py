@@ -97,6 +97,19 @@ class Calibration:
     doc: dict[str, Any]
 
 
+def default_design(parameters: int) -> int:
+    """Simulations per posterior round unless --design says: 12 x (parameters + 2)."""
+    return 12 * (parameters + 2)
+
+
+def planned_simulations(trials: int, replicates: int, parameters: int, design: int | None,
+                        stages: int, noise_replicates: int, draws: int) -> int:
+    """How many simulations a calibration runs (for a progress bar): the trials, the
+    replicates at the fit, the posterior rounds and one check of every kept draw."""
+    return (trials * replicates + noise_replicates + draws
+            + stages * (design or default_design(parameters)))
+
+
 def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor: Executor,
               out: Path, *, targets_text: str | None = None, trials: int = 40,
               replicates: int = 4, optimizer: str = "optuna", batch: int | None = None,
@@ -126,7 +139,7 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     fitted = point_scenario(scenario, best)
     posterior, fit_sims, post_doc = regression_posterior(
         fitted, params, best, distance, executor, table,
-        design=design or 12 * (len(params) + 2), stages=stages,
+        design=design or default_design(len(params)), stages=stages,
         noise_replicates=noise_replicates, draws=draws, check_fit=check_fit)
     doc: dict[str, Any] = {
         "kind": "calibrate", "scenario": base.name, **_study_doc(fit, out, observed),

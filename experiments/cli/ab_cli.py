@@ -1,6 +1,6 @@
 """`simctl ab`: simulate a scenario's A/B test in the market, R times, per randomisation unit.
 
-Registered by experiments/cli/commands.py with ``app.command("ab")(ab)``. Prints the run folder (or,
+Registered by experiments/cli/commands.py. Prints the run folder (or,
 with --json, summary.json) on stdout; the folder holds results.csv (one row per design x
 duration x metric x replicate), summary.csv, summary.json and a self-contained report.html.
 """

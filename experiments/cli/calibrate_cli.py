@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from experiments.calibration.calibrate import calibrate as run_calibration
+from experiments.calibration.calibrate import planned_simulations
 from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
 from experiments.calibration.forecast import forecast as run_forecast
 from experiments.calibration.observed import load_observed
@@ -91,9 +92,9 @@ def calibrate(
         folder = calibration_folder(out, base.name, resume)
         check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
-        fitted = len(fit or (base.calibration.fit if base.calibration else [])) or 1
-        expected = (trials * replicates + noise_replicates + draws
-                    + stages * (design or 12 * (fitted + 2)))
+        expected = planned_simulations(
+            trials, replicates, len(fit or (base.calibration.fit if base.calibration else [])),
+            design, stages, noise_replicates, draws)
         bar = TaskProgress(f"calibrate {base.name}", enabled=not quiet)
         try:
             with make_executor(executor) as pool:

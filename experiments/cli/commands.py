@@ -237,19 +237,10 @@ def dashboard_command(
         typer.echo(str(path))
 
 
-app.command("power")(power)
-app.command("sweep")(sweep)
-app.command("sensitivity")(sensitivity)
-app.command("optimize")(optimize)
-app.command("ab")(ab)
-app.command("analyze")(analyze)
-app.command("units")(units)
-app.command("srm")(srm)
-app.command("adjust")(adjust)
-app.command("export")(export)
-app.command("init")(init)
-app.command("calibrate")(calibrate)
-app.command("forecast")(forecast)
+# the commands of their own modules, in the order `simctl --help` lists them
+for _command in (power, sweep, sensitivity, optimize, ab, analyze, units, srm, adjust, export,
+                 init, calibrate, forecast):
+    app.command(_command.__name__)(_command)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """`simctl power`: the command-line face of the power calculator (experiments.planning).
 
-Registered by experiments/cli/commands.py with ``app.command("power")(power)``. Leave out
+Registered by experiments/cli/commands.py. Leave out
 exactly one of sample size (--n or --days), --power and --mde; it is solved for. Errors are one
 line on stderr (``simctl power: <field>: <message>``) and exit code 2.
 """
@@ -11,7 +11,6 @@ import json
 import math
 import sys
 from dataclasses import asdict, replace
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +18,16 @@ import typer
 from rich.console import Console
 
 from experiments.analysis.confidence_sequences import critical_z, n_factor
+from experiments.cli.power_choices import (
+    CorrectionChoice,
+    CountModelChoice,
+    GuardrailPowerChoice,
+    MetricType,
+    ReturningChoice,
+    SequentialChoice,
+    TestType,
+    VarianceFormula,
+)
 from experiments.cli.power_table import render_power
 from experiments.planning.design import Design
 from experiments.planning.duration import Traffic
@@ -33,59 +42,6 @@ from experiments.planning.metrics import (
 from experiments.planning.result import PowerResult
 from experiments.planning.run_inputs import RunInputError, inputs_from_run, merge_ab_inputs
 from experiments.planning.solver import solve
-
-
-class MetricType(StrEnum):
-    proportion = "proportion"
-    mean = "mean"
-    ratio = "ratio"
-    count = "count"
-
-
-class VarianceFormula(StrEnum):
-    pooled = "pooled"
-    unpooled = "unpooled"
-    arcsine = "arcsine"
-    baseline = "baseline"
-
-
-class GuardrailPowerChoice(StrEnum):
-    multiplicative = "multiplicative"
-    bonferroni = "bonferroni"
-
-
-class TestType(StrEnum):
-    z = "z"
-    t = "t"
-
-
-class CountModelChoice(StrEnum):
-    poisson = "poisson"
-    negbin = "negbin"
-
-
-class CorrectionChoice(StrEnum):
-    none = "none"
-    bonferroni = "bonferroni"
-    holm = "holm"
-    sidak = "sidak"
-    dunnett = "dunnett"
-
-
-class SequentialChoice(StrEnum):
-    none = "none"
-    pocock = "pocock"
-    obrien_fleming = "obrien-fleming"
-    lan_demets_obf = "lan-demets-obf"
-    lan_demets_pocock = "lan-demets-pocock"
-    lan_demets_obf_two_sided = "lan-demets-obf-two-sided"
-    lan_demets_pocock_two_sided = "lan-demets-pocock-two-sided"
-
-
-class ReturningChoice(StrEnum):
-    new = "new"
-    saturating = "saturating"
-
 
 _METRIC_OPTIONS: dict[str, set[str]] = {
     "proportion": {"baseline", "variance", "continuity-correction"},

@@ -50,46 +50,12 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.catalogue import Catalogue
 from sim.metric import LedgerLine, Metric, ReportSection, col
-from sim.params import StrictModel
-
-
-class LeadTime(StrictModel):
-    distribution: Literal["fixed", "gamma", "lognormal"] = Field(
-        "fixed", description="Supplier lead time: fixed, or right-skewed random (domain-facts "
-        "§6: lead times are right-skewed).")
-    mean_days: float = Field(7.0, description="Mean supplier lead time, days, > 0 (ASSUMPTION "
-                             "3-30: no Chinese supplier figures were found, §6).")
-    cv: float = Field(0.3, ge=0.0, le=3.0, description="Coefficient of variation of a random "
-                      "lead time (ASSUMPTION 0.1-0.6).")
-
-    @field_validator("mean_days")
-    @classmethod
-    def _positive(cls, days: float) -> float:
-        if not days > 0:
-            raise ValueError(f"a lead time of {days:g} days is impossible; give a positive "
-                             "number of days (e.g. 7)")
-        return days
-
-
-class Shipping(StrictModel):
-    logistics_cost_per_order: float = Field(
-        6.0, ge=0.0, description="Yuan per shipped order: parcel and packing (ASSUMPTION 3-12 "
-        "for domestic express).")
-    mean_days: float = Field(2.5, ge=1.0, description="Mean transit days, 1 + Poisson "
-                             "(ASSUMPTION 1.5-5).")
-    promised_days: int = Field(3, ge=1, description="An order is late when waiting for stock "
-                               "plus transit takes longer than this.")
-    late_dropout_lift: float = Field(0.2, ge=0.0, description="Relative rise of the dropout "
-                                     "probability per late order (ASSUMPTION 0-0.5).")
-    defect_rate: float = Field(0.02, ge=0.0, le=1.0, description="Share of shipped orders with "
-                               "an after-sales complaint (ASSUMPTION 0.005-0.05).")
-    defect_dropout_lift: float = Field(0.5, ge=0.0, description="Relative rise of the dropout "
-                                       "probability per defective order (ASSUMPTION 0-1).")
+from sim.supply import LeadTime, Shipping
 
 
 class InventoryParams(MechanicParams):
@@ -380,23 +346,12 @@ class Inventory(Mechanic[InventoryParams]):
 
     def _order(self, group: int, qty: int, day: int) -> None:
         """A purchase order to the supplier: the units arrive after the lead time."""
-        lead = self._lead_time()
+        lead = self.params.base.lead_time.draw(self.rng)
         self.on_order[group] += qty
         self.tables["ordered"][day, group] += qty
         self.deliveries.append((day, day + lead, group, qty))
         arrival = self.ctx.env.timeout(lead)
         arrival.callbacks.append(lambda _, g=group, q=qty: self._receive(g, q))
-
-    def _lead_time(self) -> int:
-        spec = self.params.base.lead_time
-        if spec.distribution == "fixed" or spec.cv == 0:
-            draw = spec.mean_days
-        elif spec.distribution == "gamma":
-            draw = self.rng.gamma(1.0 / spec.cv**2, spec.mean_days * spec.cv**2)
-        else:
-            sigma2 = math.log1p(spec.cv**2)
-            draw = self.rng.lognormal(math.log(spec.mean_days) - sigma2 / 2, math.sqrt(sigma2))
-        return max(1, round(draw))
 
     def _receive(self, group: int, qty: int) -> None:
         """Units arrive at the start of a day: back-orders of the group ship first, oldest
