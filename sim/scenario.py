@@ -23,7 +23,7 @@ from sim.params import StrictModel
 from sim.scaling import rescale
 from sim.scenario_checks import check_scenario, graph_file_problems, inert_settings
 from sim.scenario_locate import explain, unique_problems
-from sim.variants import NOT_ENROLLED
+from sim.variants import NOT_ENROLLED, NOT_SAMPLED
 from sim.yaml_lines import (
     MAX_FILE_BYTES,
     Path,
@@ -109,6 +109,11 @@ class Experiment(StrictModel):
         "all", description="Who is in the test: every potential user (all), or only users "
         "acquired on or after start_day (new_users); from start_day the others are counted "
         f"under the arm {NOT_ENROLLED!r} and keep the control's values.")
+    enrolment: float = Field(
+        1.0, gt=0.0, le=1.0, description="Share of the eligible units enrolled in the test "
+        "(partial enrolment, e.g. 0.2); the rest are counted under the arm "
+        f"{NOT_SAMPLED!r}, keep the control's values and stay in the market (friends, "
+        "referrals), as in a test that exposes only part of the users.")
     launch: str | None = Field(
         None, description="Run the market as if this arm were launched: from start_day every "
         "enrolled user gets its settings, whatever arm they were assigned (the labels stay, so "
@@ -171,21 +176,29 @@ class Scenario(StrictModel):
     @property
     def arm_names(self) -> list[str]:
         """The counter arms: the experiment's arms, plus `not_enrolled` (drawn by nobody, filled
-        at start_day) when only new users are in the test; ["all"] without an experiment."""
+        at start_day) when only new users are in the test, and `not_sampled` (drawn with share
+        1 - enrolment) under partial enrolment; ["all"] without an experiment."""
         exp = self.experiment
         if exp is None:
             return ["all"]
         outside = [NOT_ENROLLED] if exp.eligibility == "new_users" else []
-        return [a.name for a in exp.arms] + outside
+        sampled = [NOT_SAMPLED] if exp.enrolment < 1.0 else []
+        return [a.name for a in exp.arms] + outside + sampled
 
     @property
     def arm_shares(self) -> list[float]:
         """Assignment shares of `arm_names` (0 for `not_enrolled`: nobody is assigned to it;
-        a zero share at the end leaves every other user's draw unchanged)."""
+        a zero share at the end leaves every other user's draw unchanged; the arms share the
+        enrolment and `not_sampled` takes the rest)."""
         exp = self.experiment
         if exp is None:
             return [1.0]
-        return [a.share for a in exp.arms] + [0.0] * (len(self.arm_names) - len(exp.arms))
+        shares = [a.share * exp.enrolment for a in exp.arms]
+        if exp.eligibility == "new_users":
+            shares.append(0.0)
+        if exp.enrolment < 1.0:
+            shares.append(1.0 - exp.enrolment)
+        return shares
 
     @property
     def mechanic_types(self) -> set[str]:

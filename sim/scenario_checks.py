@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sim.errors import did_you_mean
 from sim.graph import EdgeListGraphParams, edge_list_problems
 from sim.mechanics import REGISTRY
-from sim.variants import NOT_ENROLLED, arm_variant, numeric_paths
+from sim.variants import NOT_ENROLLED, NOT_SAMPLED, arm_variant, numeric_paths
 from sim.yaml_lines import (
     Path,
 )
@@ -157,10 +157,11 @@ def _check_arms(scenario: Scenario) -> list[tuple[Path, str]]:
     if exp.launch is not None and exp.launch not in arm_names:
         problems.append((("experiment", "launch"), f"unknown arm {exp.launch!r}; expected one "
                          f"of: {', '.join(arm_names)}"))
-    if NOT_ENROLLED in arm_names:
-        problems.append((("experiment", "arms", arm_names.index(NOT_ENROLLED), "name"),
-                         f"{NOT_ENROLLED!r} is the arm of users outside the test; choose "
-                         "another name"))
+    for reserved in (NOT_ENROLLED, NOT_SAMPLED):
+        if reserved in arm_names:
+            problems.append((("experiment", "arms", arm_names.index(reserved), "name"),
+                             f"{reserved!r} is the arm of users outside the test; choose "
+                             "another name"))
     known = ", ".join(sorted(METRICS))
     names = [(("experiment", "primary_metric"), exp.primary_metric)] + [
         (("experiment", "guardrail_metrics", i), m) for i, m in enumerate(exp.guardrail_metrics)]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sim.scenario import Scenario
 
 NOT_ENROLLED = "not_enrolled"  # the counter arm of users outside the test (eligibility)
+NOT_SAMPLED = "not_sampled"  # eligible users left out of a partial enrolment (enrolment < 1)
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -105,7 +106,9 @@ def arm_settings(scenario: Scenario, with_arms: bool = True) -> list[dict[str, f
     """The `set` each counter arm (`Scenario.arm_names`) runs with. Before an experiment's
     start day (`with_arms=False`) every arm runs with the control's; from it, each arm with its
     own, or every arm with the launched arm's (`launch`); users outside the test
-    (`not_enrolled`) keep the control's throughout. So the markets `simctl ab` compares are
+    (`not_enrolled`) keep the control's throughout. Eligible users a partial enrolment left
+    out (`not_sampled`) keep the control's in the test and get the launched arm's when one is
+    launched: a launch reaches the whole market. So the markets `simctl ab` compares are
     the same market, draw for draw, until start_day."""
     exp = scenario.experiment
     if exp is None:
@@ -113,8 +116,10 @@ def arm_settings(scenario: Scenario, with_arms: bool = True) -> list[dict[str, f
     control = exp.arms[0].set
     launched = next((a.set for a in exp.arms if a.name == exp.launch), None)
     out = []
-    for i in range(len(scenario.arm_names)):
-        if not with_arms or i >= len(exp.arms):
+    for i, name in enumerate(scenario.arm_names):
+        if with_arms and launched is not None and name == NOT_SAMPLED:
+            out.append(launched)
+        elif not with_arms or i >= len(exp.arms):
             out.append(control)
         else:
             out.append(exp.arms[i].set if launched is None else launched)

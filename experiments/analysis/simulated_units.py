@@ -28,7 +28,8 @@ def simulated_units(scenario: Scenario, replicate: int = 0,
     """Columns: user, arm (by name), cluster (the randomisation unit), acquired_day, then one
     column per metric (a ratio as its numerator and denominator), totals over the test
     window from `start_day` to its last day. Users in the test as `simctl ab` counts them:
-    everyone with eligibility `all`, users acquired in the window with `new_users`."""
+    everyone with eligibility `all`, users acquired in the window with `new_users`, and of
+    those only the ones enrolled in an arm (not `not_sampled` under partial enrolment)."""
     exp = scenario.experiment
     if exp is None:
         raise InputError([Problem(scenario.name, None, "experiment", "the scenario has no "
@@ -46,8 +47,9 @@ def simulated_units(scenario: Scenario, replicate: int = 0,
     joined = extras["user.acquired_day"]
     enrolled = np.ones(len(joined), bool) if exp.eligibility == "all" else (
         (joined >= exp.start_day) & (joined <= last))
+    enrolled &= extras["user.arm"] < len(exp.arms)
     frame = user_frame(extras, events, last)
-    arm_names = np.array([a.name for a in exp.arms])
+    arm_names = np.array(scenario.arm_names)
     columns: dict[str, np.ndarray] = {
         "user": np.flatnonzero(enrolled), "arm": arm_names[extras["user.arm"][enrolled]],
         "cluster": extras["user.unit"][enrolled], "acquired_day": joined[enrolled]}

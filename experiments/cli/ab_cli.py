@@ -60,8 +60,8 @@ def ab(
     overrides: OverridesArg = None,
     replicates: Annotated[int, typer.Option(help="Replicates R per design.")] = 100,
     units: Annotated[str | None, typer.Option(
-        help="Randomisation units to compare, e.g. user,cluster (default: the scenario's).")
-    ] = None,
+        help="Randomisation units to compare, e.g. user,cluster (default: user, cluster and "
+        "ego side by side, so the recommendation can say which to run).")] = None,
     durations: Annotated[str | None, typer.Option(
         help="Test durations in days to read, e.g. 14,28,56 (default: the scenario's).")] = None,
     sizes: Annotated[str | None, typer.Option(
@@ -92,7 +92,7 @@ def ab(
         if chosen is not None and (not chosen or any(u not in UNITS for u in chosen)):
             raise _usage(f"--units: expected some of {','.join(UNITS)}, got {units!r}")
         if chosen is None:
-            chosen = [scenario.experiment.unit] if scenario.experiment else ["user"]
+            chosen = list(UNITS)
         size_list, duration_list = _ints(sizes, "--sizes"), _ints(durations, "--durations")
         started = time.perf_counter()
         total = replicates * len(chosen) * len(size_list or [1])
@@ -105,7 +105,7 @@ def ab(
             finally:
                 bar.close()
         wall = time.perf_counter() - started
-        table = summarise(rows, alpha)
+        table = summarise(rows, alpha, power)
         primary = scenario.experiment.primary_metric  # type: ignore[union-attr]
         advice = recommend(table, primary, power, bias_tolerance)  # type: ignore[arg-type]
         doc = summary_document(scenario, table, advice, wall, executor, replicates, alpha,
@@ -119,20 +119,27 @@ def ab(
             if not quiet:
                 err.print(designs_table(table, primary))  # type: ignore[arg-type]
                 err.print(f"recommendation: {advice['text']}", markup=False, soft_wrap=True)
+                for reason in advice["reasons"]:
+                    err.print(f"  {reason}", markup=False, soft_wrap=True)
 
 
 def designs_table(table: pd.DataFrame, primary: str) -> Table:
     """Each simulated design on the primary metric: what it estimates against the truth, and
     its power simulated, analytic at the true effect and analytic at what it estimates."""
-    out = Table("unit", "days", "users", "estimate", "truth", "bias", "power", "at truth",
-                "at estimate",
-                title=f"A/B designs on {primary}: simulated power, and analytic power at the "
-                "true launch effect and at the effect each test estimates")
-    for row in table[table["metric"] == primary].itertuples():
-        out.add_row(str(row.unit), str(row.duration), f"{row.users:,.0f}", f"{row.estimate:.4g}",
-                    f"{row.true_effect:.4g}", f"{row.relative_bias:+.0%}",
-                    f"{row.power:.2f} ± {row.power_se:.2f}", f"{row.analytic_power:.2f}",
-                    f"{row.analytic_power_at_estimate:.2f}")
+    rows = table[table["metric"] == primary]
+    several = rows["arm"].nunique() > 1
+    out = Table("unit", *(["arm"] if several else []), "days", "users", "estimate", "truth",
+                "bias", "power", "at truth", "at estimate", "users needed",
+                title=f"A/B designs on {primary}: simulated power, analytic power at the "
+                "true launch effect and at the effect each test estimates, and the users "
+                "each needs for the target power")
+    for row in rows.itertuples():
+        needed = f"{row.users_needed:,.0f}" if math.isfinite(row.users_needed) else "–"
+        out.add_row(str(row.unit), *([str(row.arm)] if several else []), str(row.duration),
+                    f"{row.users:,.0f}", f"{row.estimate:.4g}", f"{row.true_effect:.4g}",
+                    f"{row.relative_bias:+.0%}", f"{row.power:.2f} ± {row.power_se:.2f}",
+                    f"{row.analytic_power:.2f}", f"{row.analytic_power_at_estimate:.2f}",
+                    needed)
     return out
 
 
@@ -154,7 +161,11 @@ def summary_document(scenario: Scenario, table: pd.DataFrame, advice: dict[str, 
         "target_power": power, "bias_tolerance": tolerance, "executor": executor,
         "wall_seconds": wall, "primary_metric": exp.primary_metric,
         "guardrail_metrics": exp.guardrail_metrics, "start_day": exp.start_day,
-        "eligibility": exp.eligibility,
+        "eligibility": exp.eligibility, "enrolment": exp.enrolment,
+        "correction": "no correction: one treatment against the control"
+        if len(exp.arms) == 2 else
+        f"Bonferroni over {len(exp.arms) - 1} treatments: each compared with the control at "
+        f"alpha {alpha / (len(exp.arms) - 1):.4g}",
         "arms": [{"name": a.name, "share": a.share, "set": a.set} for a in exp.arms],
         "designs": [{k: _plain(v) for k, v in row.items()} for row in
                     table.to_dict(orient="records")],
@@ -175,10 +186,17 @@ def _pm(value: float, se: float) -> str:
     return f"{fmt(value)} ± {fmt(se)}"
 
 
+def _labels(rows: pd.DataFrame) -> list[str]:
+    """Design labels; the arm only when there are several treatments."""
+    several = rows["arm"].nunique() > 1
+    return [f"{r.unit}{' ' + str(r.arm) if several else ''}, {r.duration} d, {r.size:,}"
+            for r in rows.itertuples()]
+
+
 def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     """Estimated vs true effect per design (bars with 2 Monte Carlo SE)."""
     rows = table[table["metric"] == metric]
-    labels = [f"{r.unit}, {r.duration} d, {r.size:,}" for r in rows.itertuples()]
+    labels = _labels(rows)
     fig = go.Figure()
     fig.add_bar(name="estimated (user-level comparison)", x=labels, y=rows["estimate"],
                 error_y={"type": "data", "array": 2 * rows["estimate_se"]})
@@ -191,7 +209,7 @@ def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
 
 def power_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     rows = table[table["metric"] == metric]
-    labels = [f"{r.unit}, {r.duration} d, {r.size:,}" for r in rows.itertuples()]
+    labels = _labels(rows)
     fig = go.Figure()
     fig.add_bar(name="simulated power", x=labels, y=rows["power"],
                 error_y={"type": "data", "array": 2 * rows["power_se"]})
@@ -212,7 +230,8 @@ def write_report(path: Path, scenario: Scenario, table: pd.DataFrame,
         body.append(f"<h2>{html.escape(str(metric))}</h2><table><tr>"
                     + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
         for r in rows.itertuples():
-            cells = [f"{r.unit}, {r.duration} d, market {r.size:,}", fmt(r.users),
+            arm = f" {r.arm}" if rows["arm"].nunique() > 1 else ""
+            cells = [f"{r.unit}{arm}, {r.duration} d, market {r.size:,}", fmt(r.users),
                      fmt(r.control_mean), _pm(r.estimate, r.estimate_se),
                      _pm(r.true_effect, r.true_effect_se), _pm(r.bias, r.bias_se),
                      f"{r.relative_bias:+.1%}" if math.isfinite(r.relative_bias) else "–",
@@ -229,8 +248,10 @@ def write_report(path: Path, scenario: Scenario, table: pd.DataFrame,
              "market; true = an all-treatment market minus an all-control market with common "
              "random numbers; bias = estimated - true. ± are Monte Carlo standard errors; the "
              "A/A rate must be near alpha. See docs/experiments.md.")
+    reasons = "".join(f"<li>{html.escape(r)}</li>" for r in advice.get("reasons", []))
     rec = (f"<h2>Recommendation</h2><p><b>{html.escape(advice['text'])}</b></p>"
-           f"<p>Rule: {html.escape(advice['rule'])}.</p>")
+           f"<ul>{reasons}</ul><p>Rule: {html.escape(advice['rule'])}. "
+           f"{html.escape(doc['correction'])}.</p>")
     path.write_text(page(f"A/B simulation: {scenario.name}", intro, rec + "".join(body)
                          + f"<h2>Scenario</h2><pre>{html.escape(scenario.to_yaml())}</pre>"),
                     encoding="utf-8")

@@ -1,6 +1,6 @@
 """What an analyst reads from one simulated A/B market: per-user values of a metric, the
 treatment-vs-control comparison (Welch t per user, the delta method per unit), the intra-cluster
-correlation, and the moments the analytic power needs. `run_ab_task` applies it to the three
+correlation, and the moments the analytic power needs. `run_ab_task` applies it to the
 markets of a task."""
 
 from __future__ import annotations
@@ -82,9 +82,9 @@ def pooled_mean(x: np.ndarray, y: np.ndarray | None) -> float:
 
 
 def moments(control: tuple[np.ndarray, np.ndarray | None],
-             treatment: tuple[np.ndarray, np.ndarray | None], arm: np.ndarray,
-             unit: np.ndarray | None) -> dict[str, float]:
-    """What the analytic power needs, measured in the all-control and all-treatment markets."""
+            treatment: tuple[np.ndarray, np.ndarray | None],
+            unit: np.ndarray | None) -> dict[str, float]:
+    """What the analytic power needs, measured in the all-control and a launch market."""
     x, y = control
     out = {"var_control": float(x.var(ddof=1)) if len(x) > 1 else math.nan,
            "var_treatment": float(treatment[0].var(ddof=1)) if len(treatment[0]) > 1

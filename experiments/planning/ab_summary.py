@@ -8,7 +8,9 @@ import math
 from typing import Any
 
 import pandas as pd
+from scipy.stats import norm
 
+from experiments.planning.abtest import comparison_alpha
 from experiments.planning.design import Design
 from experiments.planning.errors import PowerInputError
 from experiments.planning.metrics import MeanMetric, RatioMetric
@@ -49,12 +51,27 @@ def analytic_power(group: pd.DataFrame, alpha: float, effect: str = "true_effect
         return math.nan
 
 
-def summarise(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """One row per (design, duration, metric): estimate, true effect, bias, power (simulated
-    and analytic), A/A rate and coverage, each with its Monte Carlo standard error."""
+def users_needed(row: pd.Series | dict[str, Any], alpha: float, target_power: float) -> float:
+    """Enrolled users the design needs for `target_power` at the effect it estimates: its
+    standard error scales as 1 / sqrt(users), so users x ((z_a + z_b) se / estimate)^2 (the
+    design's own SE, so clusters and spillover are priced in)."""
+    estimate, se = float(row["estimate"]), float(row["mean_se"])
+    if not (estimate and math.isfinite(estimate) and math.isfinite(se)):
+        return math.nan
+    z = float(norm.ppf(1 - alpha / 2) + norm.ppf(target_power))
+    return float(row["users"]) * (z * se / estimate) ** 2
+
+
+def summarise(rows: pd.DataFrame, alpha: float = 0.05,
+              target_power: float = 0.8) -> pd.DataFrame:
+    """One row per (design, duration, metric, treatment arm): estimate, true effect, bias,
+    power (simulated and analytic), A/A rate and coverage, each with its Monte Carlo standard
+    error, and the users the design needs for `target_power`. With several treatments each
+    comparison is read at alpha / treatments (Bonferroni)."""
+    per_test = comparison_alpha(alpha, rows["arm"].nunique())
     out = []
-    for (design, duration, metric), g in rows.groupby(["design", "duration", "metric"],
-                                                      sort=True):
+    for (design, duration, metric, arm), g in rows.groupby(
+            ["design", "duration", "metric", "arm"], sort=True):
         r = len(g)
         true = float(g["true_effect"].mean())
         diff = g["estimate"] - g["true_effect"]
@@ -63,10 +80,13 @@ def summarise(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
         covered = (g["ci_lower"] <= true) & (true <= g["ci_upper"])
         coverage, coverage_se = _rate(covered)
         bias = float(diff.mean())
-        out.append({
+        row = {
             "design": int(design), "unit": g["unit"].iloc[0], "size": int(g["size"].iloc[0]),
-            "duration": int(duration), "metric": metric, "replicates": r,
-            "users": float((g["n_control"] + g["n_treatment"]).mean()),
+            "duration": int(duration), "metric": metric, "arm": arm, "replicates": r,
+            "users": float(g["n_enrolled"].mean()),
+            "n_control": float(g["n_control"].mean()),
+            "n_treatment": float(g["n_treatment"].mean()),
+            "alpha_per_comparison": per_test,
             "control_mean": float(g["true_control"].mean()),
             "estimate": float(g["estimate"].mean()),
             "estimate_se": float(g["estimate"].std(ddof=1) / math.sqrt(r)) if r > 1 else math.nan,
@@ -77,49 +97,102 @@ def summarise(rows: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
             "bias_se": float(diff.std(ddof=1) / math.sqrt(r)) if r > 1 else math.nan,
             "relative_bias": bias / true if true else math.nan,
             "power": power, "power_se": power_se,
-            "analytic_power": analytic_power(g, alpha),
-            "analytic_power_at_estimate": analytic_power(g, alpha, "estimate"),
-            "aa_rate": aa, "aa_se": math.sqrt(alpha * (1 - alpha) / r),
+            "analytic_power": analytic_power(g, per_test),
+            "analytic_power_at_estimate": analytic_power(g, per_test, "estimate"),
+            "aa_rate": aa, "aa_se": math.sqrt(per_test * (1 - per_test) / r),
             "coverage": coverage, "coverage_se": coverage_se,
             "mean_se": float(g["se"].mean()),
-        })
+        }
+        row["users_needed"] = users_needed(row, per_test, target_power)
+        out.append(row)
     return pd.DataFrame(out)
+
+
+def design_table(table: pd.DataFrame, primary: str) -> pd.DataFrame:
+    """One row per design and duration on the primary metric; with several treatments, the
+    weakest comparison decides (lowest power, largest |bias|, most users needed)."""
+    rows = table[table["metric"] == primary].copy()
+    rows["abs_bias"] = rows["relative_bias"].abs()
+    keys = ["design", "duration"]
+    worst = rows.sort_values("abs_bias", ascending=False, na_position="first") \
+        .groupby(keys, sort=False).head(1).set_index(keys)
+    worst["power"] = rows.groupby(keys)["power"].min()
+    worst["users_needed"] = rows.groupby(keys)["users_needed"].max()
+    return worst.reset_index().sort_values(keys, ignore_index=True)
 
 
 def recommend(table: pd.DataFrame, primary: str, target_power: float = 0.8,
               bias_tolerance: float = 0.1) -> dict[str, Any]:
     """The cheapest design (fewest user-days, then shortest) whose simulated power on the
     primary metric reaches the target and whose |bias| is at most `bias_tolerance` times the
-    true effect; when none does, say which came closest and why."""
-    rows = table[table["metric"] == primary].copy()
+    true effect; when none does, say which came closest and why. `reasons` says in words
+    what each randomisation unit costs or gets wrong."""
+    rows = design_table(table, primary)
     rows["cost"] = rows["users"] * rows["duration"]
-    rows["bias_ok"] = rows["relative_bias"].abs() <= bias_tolerance
+    rows["bias_ok"] = rows["abs_bias"] <= bias_tolerance
     rows["power_ok"] = rows["power"] >= target_power
     rule = (f"simulated power >= {target_power:g} on {primary} and |bias| <= "
             f"{bias_tolerance:g} x the true effect; cheapest = fewest enrolled user-days")
+    if not len(rows):
+        return {"found": False, "rule": rule, "text": "no design was simulated",
+                "reasons": []}
+    reasons = unit_reasons(rows, target_power, bias_tolerance)
     fits = rows[rows["bias_ok"] & rows["power_ok"]].sort_values(["cost", "duration"])
     if len(fits):
         best = fits.iloc[0]
-        return {"found": True, "rule": rule, **_design(best),
+        return {"found": True, "rule": rule, **_design(best), "reasons": reasons,
                 "text": f"{best['unit']} randomisation, {int(best['duration'])} days, "
                         f"{best['users']:,.0f} users (market {int(best['size']):,}): power "
                         f"{best['power']:.2f}, bias {best['relative_bias']:+.1%} of the true "
                         "effect"}
-    if not len(rows):
-        return {"found": False, "rule": rule, "text": "no design was simulated"}
     rows["gap"] = (target_power - rows["power"]).clip(lower=0) + (
-        rows["relative_bias"].abs() - bias_tolerance).clip(lower=0).fillna(1.0)
+        rows["abs_bias"] - bias_tolerance).clip(lower=0).fillna(1.0)
     best = rows.sort_values(["gap", "cost"]).iloc[0]
     why = [] if best["power_ok"] else [f"power {best['power']:.2f} < {target_power:g}"]
     if not best["bias_ok"]:
         why.append(f"bias {best['relative_bias']:+.1%} beyond ±{bias_tolerance:.0%}")
-    return {"found": False, "rule": rule, **_design(best),
+    more = ""
+    if not best["power_ok"] and best["bias_ok"] and math.isfinite(best["users_needed"]):
+        more = f"; about {best['users_needed']:,.0f} enrolled users would reach the power"
+    return {"found": False, "rule": rule, **_design(best), "reasons": reasons,
             "text": f"no design qualifies; closest: {best['unit']}, {int(best['duration'])} "
-                    f"days, {best['users']:,.0f} users ({'; '.join(why)}); simulate longer "
-                    "durations or a larger market"}
+                    f"days, {best['users']:,.0f} users ({'; '.join(why)}){more}; simulate "
+                    "longer durations, a larger market or another unit"}
+
+
+def unit_reasons(rows: pd.DataFrame, target_power: float, tolerance: float) -> list[str]:
+    """One sentence per randomisation unit (its longest, largest design): what its bias says
+    about interference, what its variance costs against user randomisation, and the users it
+    needs for the target power at the effect it estimates."""
+    widest = rows.sort_values(["size", "duration"]).groupby("unit", sort=False).tail(1)
+    user = widest[widest["unit"] == "user"]
+    user_se = float(user["mean_se"].iloc[0]) if len(user) else math.nan
+    out = []
+    for row in widest.itertuples():
+        bias = row.relative_bias
+        if not math.isfinite(bias):
+            part = "no true effect to measure bias against"
+        elif abs(bias) <= tolerance:
+            part = f"bias {bias:+.0%} (within ±{tolerance:.0%})"
+        else:
+            way = "understates" if bias < 0 else "overstates"
+            part = (f"bias {bias:+.0%}: it {way} the launch effect, because treated and "
+                    "control users are friends and the treatment reaches across arms "
+                    "(interference)" if row.unit == "user" else
+                    f"bias {bias:+.0%}: friends still cross its units, so the treatment "
+                    f"reaches control users and it {way} the launch effect")
+        if row.unit != "user" and math.isfinite(user_se) and user_se > 0:
+            part += f"; variance {(row.mean_se / user_se) ** 2:.1f}x user randomisation's"
+        part += f"; power {row.power:.2f} with {row.users:,.0f} users"
+        if math.isfinite(row.users_needed):
+            part += (f", about {row.users_needed:,.0f} for {target_power:.0%} at the effect "
+                     "it estimates")
+        out.append(f"{row.unit}: {part}")
+    return out
 
 
 def _design(row: pd.Series) -> dict[str, Any]:
     return {"unit": str(row["unit"]), "duration": int(row["duration"]),
             "users": float(row["users"]), "size": int(row["size"]),
-            "power": float(row["power"]), "relative_bias": float(row["relative_bias"])}
+            "power": float(row["power"]), "relative_bias": float(row["relative_bias"]),
+            "users_needed": float(row["users_needed"])}

@@ -2,18 +2,22 @@
 
 All arms live in one simulated market, so a treated user's shares reach control users as they
 would in reality (interference). For each design (randomisation unit, market size) and
-replicate, one task simulates three markets with common random numbers (same seed, same
-replicate, same arm labels, so the same graph, assignment and streams):
+replicate, one task simulates the markets of the design with common random numbers (same seed,
+same replicate, same arm labels, so the same graph, assignment and streams):
 
-* mixed: the experiment as written. The **estimated effect** is the user-level comparison of
-  the arms: per eligible user, the primary metric summed over the test window. Unit user: a
-  Welch t test on per-user values (a ratio metric: the delta method on per-user numerator and
-  denominator). Unit cluster or ego: the same per-user mean, tested with the delta method on
-  unit totals (sum of the metric / eligible users per unit), i.e. cluster-robust.
-* all-treatment and all-control: every arm set to the treatment's (control's) values. The
-  **true global effect** is the per-eligible-user difference between the two markets; the
-  **bias** is estimated minus true. The all-control market, which still carries the arm labels,
-  is also an **A/A test**: the same analysis must reject at alpha.
+* mixed: the experiment as written. The **estimated effect** of each treatment arm is the
+  user-level comparison with the control: per enrolled user, the primary metric summed over
+  the test window. Unit user: a Welch t test on per-user values (a ratio metric: the delta
+  method on per-user numerator and denominator). Unit cluster or ego: the same per-user mean,
+  tested with the delta method on unit totals (sum of the metric / users per unit), i.e.
+  cluster-robust. With several treatments each is tested at alpha / (treatments)
+  (Bonferroni), so the family of comparisons keeps alpha.
+* one launch market per treatment, and an all-control market: every user of the market
+  (enrolled or left out by a partial `enrolment`) gets that arm's values from the start day.
+  The **true global effect** is the per-eligible-user difference between a treatment's launch
+  market and the all-control market; the **bias** is estimated minus true, so it holds what
+  interference and partial enrolment cost. The all-control market, which still carries the
+  arm labels, is also an **A/A test**: the same analysis must reject at the same alpha.
 
 Over R replicates: empirical power (rejections in the mixed market), the A/A rejection rate and
 CI coverage of the true effect (mean over replicates), each with its Monte Carlo standard
@@ -76,10 +80,6 @@ def check_ab(scenario: Scenario) -> list[str]:
         raise InputError([scenario.problem(("experiment",), "an A/B simulation needs an "
                                            "experiment: block with arms and a primary_metric")])
     problems = []
-    if len(exp.arms) != 2:
-        problems.append(scenario.problem(("experiment", "arms"), f"simctl ab compares a "
-                                         f"control with one treatment; found {len(exp.arms)} "
-                                         "arms"))
     if exp.launch is not None:
         problems.append(scenario.problem(("experiment", "launch"), "simctl ab launches each "
                                          "arm in a market of its own; remove launch"))
@@ -134,23 +134,40 @@ def _rebuild(scenario: Scenario, data: dict[str, Any]) -> Scenario:
             from None
 
 
-def markets(scenario: Scenario, unit: str, size: int,
-            days: int) -> tuple[Scenario, Scenario, Scenario]:
-    """(mixed, all-treatment, all-control) for a design: the same arms, shares and unit (so
-    the same labels and streams), the horizon cut to `days`. The two counterfactual markets
-    launch one arm (`experiment.launch`): they are the mixed market, draw for draw, until
-    start_day, and differ only by the arms' settings from it."""
+def comparison_alpha(alpha: float, treatments: int) -> float:
+    """The level each treatment-vs-control comparison is tested at (Bonferroni over the
+    treatments, so the family keeps alpha)."""
+    return alpha / max(treatments, 1)
+
+
+@dataclass(frozen=True)
+class Markets:
+    """The markets of one design: the experiment as written, all-control, and one launch
+    market per treatment arm (in the order of the arms)."""
+
+    mixed: Scenario
+    control: Scenario
+    launches: tuple[Scenario, ...]
+
+
+def markets(scenario: Scenario, unit: str, size: int, days: int) -> Markets:
+    """The markets of a design: the same arms, shares and unit (so the same labels and
+    streams), the horizon cut to `days`. The counterfactual markets launch one arm
+    (`experiment.launch`): they are the mixed market, draw for draw, until start_day, and
+    differ only by the arms' settings from it."""
     data = scenario.model_dump(mode="python")
     data["experiment"]["unit"] = unit
     data["experiment"]["duration_days"] = None
     data["market"]["size"] = size
     data["days"] = days
     arms = data["experiment"]["arms"]
-    out = []
-    for launch in (None, arms[1]["name"], arms[0]["name"]):
-        out.append(_rebuild(scenario, {**data, "experiment": {**data["experiment"],
-                                                              "launch": launch}}))
-    return out[0], out[1], out[2]
+
+    def launched(name: str | None) -> Scenario:
+        return _rebuild(scenario, {**data, "experiment": {**data["experiment"],
+                                                          "launch": name}})
+
+    return Markets(launched(None), launched(arms[0]["name"]),
+                   tuple(launched(a["name"]) for a in arms[1:]))
 
 
 @dataclass(frozen=True)
@@ -161,9 +178,7 @@ class AbTask:
     unit: str
     size: int
     replicate: int
-    mixed: Scenario
-    all_treatment: Scenario
-    all_control: Scenario
+    markets: Markets
     metrics: tuple[str, ...]
     durations: tuple[int, ...]
     alpha: float = 0.05
@@ -171,19 +186,22 @@ class AbTask:
 
 
 def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
-    """Simulate the three markets of one (design, replicate) and analyse every duration and
-    metric: one row each with the estimate, its test, the true effect and the A/A test."""
+    """Simulate the markets of one (design, replicate) and analyse every duration, metric and
+    treatment: one row each with the estimate, its test, the true effect and the A/A test."""
     started = time.perf_counter()
-    exp = task.mixed.experiment
+    mixed = task.markets.mixed
+    exp = mixed.experiment
     assert exp is not None
     events = sorted({c.removesuffix("_amount") for m in task.metrics
-                     for c in counter_columns(m)} & set(user_events(task.mixed)))
+                     for c in counter_columns(m)} & set(user_events(mixed)))
     checkpoints = tuple(exp.start_day + d - 1 for d in task.durations)
     tally = UserTally(tuple(events), exp.start_day, checkpoints)
-    graphs = GraphCache(capacity=1)  # the three markets are the same users: one graph
-    runs = {name: simulate(s, task.replicate, tally=tally, graphs=graphs).extras for name, s in
-            (("mixed", task.mixed), ("treatment", task.all_treatment),
-             ("control", task.all_control))}
+    graphs = GraphCache(capacity=1)  # every market of a design is the same users: one graph
+    markets = [("mixed", mixed), ("control", task.markets.control)] + [
+        (f"launch:{arm}", s) for arm, s in zip(_treatments(mixed), task.markets.launches,
+                                              strict=True)]
+    runs = {name: simulate(s, task.replicate, tally=tally, graphs=graphs).extras
+            for name, s in markets}
     rows = [row for duration, last in zip(task.durations, checkpoints, strict=True)
             for row in _duration_rows(task, runs, events, duration, last)]
     for row in rows:
@@ -191,11 +209,17 @@ def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
     return rows
 
 
+def _treatments(scenario: Scenario) -> list[str]:
+    exp = scenario.experiment
+    assert exp is not None
+    return [a.name for a in exp.arms[1:]]
+
+
 def _duration_rows(task: AbTask, runs: dict[str, dict[str, np.ndarray]], events: list[str],
                    duration: int, last: int) -> list[dict[str, Any]]:
-    """One row per metric for a test read on day `last`: who is eligible in each market, then
-    the comparison of the arms, the A/A test and the true effect."""
-    exp = task.mixed.experiment
+    """One row per metric and treatment for a test read on day `last`: who is eligible in
+    each market, then the comparison of the arms, the A/A test and the true effect."""
+    exp = task.markets.mixed.experiment
     assert exp is not None
     eligible = {}
     for name, extras in runs.items():
@@ -203,41 +227,63 @@ def _duration_rows(task: AbTask, runs: dict[str, dict[str, np.ndarray]], events:
         eligible[name] = np.ones(len(joined), bool) if exp.eligibility == "all" else (
             (joined >= exp.start_day) & (joined <= last))
     frames = {name: user_frame(extras, events, last) for name, extras in runs.items()}
+    treatments = _treatments(task.markets.mixed)
+    arm = runs["mixed"]["user.arm"]
+    enrolled = int((eligible["mixed"] & (arm < len(exp.arms))).sum())
     return [{"design": task.design, "unit": task.unit, "size": task.size,
              "replicate": task.replicate, "duration": duration, "metric": metric,
-             **_metric_figures(task, metric, runs, frames, eligible)}
-            for metric in task.metrics]
+             "arm": name, "n_enrolled": enrolled,
+             **_metric_figures(task, metric, k, runs, frames, eligible)}
+            for metric in task.metrics for k, name in enumerate(treatments, start=1)]
 
 
-def _metric_figures(task: AbTask, metric: str, runs: dict[str, dict[str, np.ndarray]],
-                    frames: dict[str, pd.DataFrame],
+def _metric_figures(task: AbTask, metric: str, k: int,
+                    runs: dict[str, dict[str, np.ndarray]], frames: dict[str, pd.DataFrame],
                     eligible: dict[str, np.ndarray]) -> dict[str, Any]:
-    arm = runs["mixed"]["user.arm"]
-    unit = None if task.unit == "user" else runs["mixed"]["user.unit"]
+    """Treatment arm `k` against the control: the test in the mixed market, the A/A test in
+    the all-control market (same labels), the truth from the launch markets."""
+    alpha = comparison_alpha(task.alpha, len(task.markets.launches))
+    launch = f"launch:{_treatments(task.markets.mixed)[k - 1]}"
     values = {}
-    for name in runs:
+    for name in ("mixed", "control", launch):
         x, y = metric_values(frames[name], metric)
         e = eligible[name]
         values[name] = (x[e], None if y is None else y[e])
-    e = eligible["mixed"]
-    test = compare(*values["mixed"], arm[e], None if unit is None else unit[e], task.alpha)
-    ec = eligible["control"]
-    aa = compare(*values["control"], arm[ec], None if unit is None else unit[ec], task.alpha)
-    true_t, true_c = pooled_mean(*values["treatment"]), pooled_mean(*values["control"])
+    labels = {name: runs[name]["user.arm"][eligible[name]] for name in ("mixed", "control")}
+    units = {name: None if task.unit == "user" else runs[name]["user.unit"][eligible[name]]
+             for name in ("mixed", "control")}
+    test = _pair_test(values["mixed"], labels["mixed"], units["mixed"], k, alpha)
+    aa = _pair_test(values["control"], labels["control"], units["control"], k, alpha)
+    true_t, true_c = pooled_mean(*values[launch]), pooled_mean(*values["control"])
     return dict(
-        n_control=int((arm[e] == 0).sum()), n_treatment=int((arm[e] == 1).sum()),
+        n_control=int((labels["mixed"] == 0).sum()), n_treatment=int((labels["mixed"] == k)
+                                                                     .sum()),
         estimate=test.absolute_effect if test else math.nan,
         se=test.se if test else math.nan,
         ci_lower=test.ci_lower if test else math.nan,
         ci_upper=test.ci_upper if test else math.nan,
         p_value=test.p_value if test else math.nan,
-        reject=bool(test is not None and test.p_value < task.alpha),
+        reject=bool(test is not None and test.p_value < alpha),
         aa_estimate=aa.absolute_effect if aa else math.nan,
         aa_p_value=aa.p_value if aa else math.nan,
-        aa_reject=bool(aa is not None and aa.p_value < task.alpha),
+        aa_reject=bool(aa is not None and aa.p_value < alpha),
         true_treatment=true_t, true_control=true_c, true_effect=true_t - true_c,
-        **moments(values["control"], values["treatment"], arm[ec],
-                  None if unit is None else unit[ec]))
+        **moments(values["control"], values[launch], units["control"]))
+
+
+def _subset(values: tuple[np.ndarray, np.ndarray | None],
+            keep: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    x, y = values
+    return x[keep], None if y is None else y[keep]
+
+
+def _pair_test(values: tuple[np.ndarray, np.ndarray | None], arm: np.ndarray,
+               unit: np.ndarray | None, k: int, alpha: float) -> Any:
+    """Arm k against the control (arm 0), everyone else left out."""
+    keep = np.isin(arm, (0, k))
+    x, y = _subset(values, keep)
+    return compare(x, y, (arm[keep] == k).astype(np.int8),
+                   None if unit is None else unit[keep], alpha)
 
 
 # --- many tasks through the evaluator ----------------------------------------------------------
@@ -252,9 +298,9 @@ def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],
     days = exp.start_day + max(durations)
     tasks = []
     for d, (unit, size) in enumerate((u, s) for u in units for s in sizes):
-        mixed, treated, control = markets(scenario, unit, size, days)
-        tasks += [Task(d, r, run_ab_task, (AbTask(d, unit, size, r, mixed, treated, control,
-                                                  metrics, durations, alpha),))
+        design = markets(scenario, unit, size, days)
+        tasks += [Task(d, r, run_ab_task, (AbTask(d, unit, size, r, design, metrics,
+                                                  durations, alpha),))
                   for r in range(replicates)]
     return tasks
 
@@ -277,5 +323,5 @@ def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] 
     tick = None if progress is None else (lambda done, total, failed: progress(1))
     outcomes = evaluate(executor, tasks, on_outcome=stop_at_failure, progress=tick)
     rows = [row for result in all_values(outcomes) for row in result]
-    return pd.DataFrame(rows).sort_values(["design", "duration", "metric", "replicate"],
-                                          ignore_index=True)
+    return pd.DataFrame(rows).sort_values(["design", "duration", "metric", "arm",
+                                           "replicate"], ignore_index=True)

@@ -135,13 +135,13 @@ def inputs_from_ab(ab_dir: Path, metric: str | None, unit: str | None) -> dict[s
     rows = [d for d in rows if d["unit"] == chosen]
     if not rows:
         raise RunInputError("ab-unit", f"{chosen!r} was not simulated in {ab_dir.name}")
+    first = rows[0].get("arm")  # several treatments: the first one's comparison
+    rows = [d for d in rows if d.get("arm") == first]
     row = max(rows, key=lambda d: (d["size"], d["duration"]))  # the best-measured design
-    shares = [a["share"] for a in summary["arms"]]
-    n_control, n_treatment = row["users"] * shares[0], row["users"] * shares[1]
-    sd = row["mean_se"] / math.sqrt(1 / n_control + 1 / n_treatment)
+    sd = row["mean_se"] / math.sqrt(1 / row["n_control"] + 1 / row["n_treatment"])
     return {"baseline": row["control_mean"], "sd": sd, "mde": row["estimate"],
             "true_effect": row["true_effect"], "relative_bias": row["relative_bias"],
-            "unit": chosen, "metric": name, "duration": row["duration"]}
+            "unit": chosen, "metric": name, "duration": row["duration"], "arm": first}
 
 
 def merge_ab_inputs(inputs: dict[str, Any], mde: float | None, from_ab: Path | None,
@@ -159,7 +159,8 @@ def merge_ab_inputs(inputs: dict[str, Any], mde: float | None, from_ab: Path | N
     found = inputs_from_ab(from_ab, run_metric, unit)
     merged = {**inputs, **{k: found[k] for k in ("baseline", "sd") if inputs.get(k) is None}}
     planned = mde if mde is not None else found["mde"]
-    note = (f"from {from_ab.name}: {found['metric']} by {found['unit']} over "
+    note = (f"from {from_ab.name}: {found['metric']} ({found['arm']} vs control) by "
+            f"{found['unit']} over "
             f"{found['duration']} days estimates {found['mde']:.4g} where the true effect is "
             f"{found['true_effect']:.4g} (bias {found['relative_bias']:+.0%}); SD "
             f"{merged['sd']:.4g} per user includes what the design's clusters and spillover "

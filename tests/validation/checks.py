@@ -342,3 +342,45 @@ def ab() -> list[Check]:
                      math.sqrt(level * (1 - level) / n), f"the three start days, {n} "
                      "replicates"))
     return out
+
+
+@check("ab_arms")
+def ab_arms() -> list[Check]:
+    """Two treatments and partial enrolment (60% of users in the test), still without
+    interference: each treatment's estimate is unbiased for its launch to the whole market,
+    its simulated power is `power.solve`'s at alpha / 2 (Bonferroni over the two
+    comparisons), and the A/A rate and the coverage of the 1 - alpha / 2 intervals are what
+    that level says."""
+    from experiments.planning.ab_summary import summarise
+    from experiments.planning.abtest import simulate_ab
+    from experiments.runs.executors import make_executor
+
+    sc = no_interference(4000, 26, 6, 0.38)
+    data = sc.model_dump(mode="python")
+    data["experiment"]["enrolment"] = 0.6
+    data["experiment"]["arms"] = [
+        {"name": "control", "share": 0.4},
+        *({"name": name, "share": 0.3,
+           "set": {"mechanics.purchase.first_order.within_30_days": value}}
+          for name, value in (("small", 0.36), ("large", 0.42)))]
+    r = AB_REPLICATES
+    rows = simulate_ab(scenario_from(data), make_executor("serial"), replicates=r,
+                       alpha=AB_ALPHA)
+    table = summarise(rows, AB_ALPHA).query("metric == 'purchases'").set_index("arm")
+    where = f"N=4,000, 60% enrolled, arms 40/30/30, start day 6, 20-day test, {r} replicates"
+    out = []
+    for arm in ("small", "large"):
+        row = table.loc[arm]
+        a = float(row["analytic_power"])
+        out += [Check(f"A/B, 3 arms: simulated power, {arm}", "power.solve at alpha / 2",
+                      a, float(row["power"]), math.sqrt(a * (1 - a) / r), where),
+                Check(f"A/B, 3 arms: bias, {arm}", "0 (no interference)", 0.0,
+                      float(row["bias"]), float(row["bias_se"]), where)]
+    level, n = AB_ALPHA / 2, 2 * r
+    out.append(Check("A/B, 3 arms: A/A rejection rate", "alpha / 2 per comparison", level,
+                     float(table["aa_rate"].mean()), math.sqrt(level * (1 - level) / n),
+                     f"both comparisons, {n} replicates"))
+    out.append(Check("A/B, 3 arms: interval coverage", "1 - alpha / 2", 1 - level,
+                     float(table["coverage"].mean()), math.sqrt(level * (1 - level) / n),
+                     f"both comparisons, {n} replicates"))
+    return out

@@ -15,6 +15,7 @@ from experiments.planning.abtest import markets
 from sim.aggregation import daily_table
 from sim.engine import simulate
 from sim.scenario import load_scenario
+from sim.variants import arm_settings
 from tests.conftest import ROOT
 
 
@@ -27,8 +28,9 @@ def referral_test(*extra: str):
 @pytest.mark.parametrize("start", [0, 4, 12])
 def test_three_markets_are_one_market_until_the_start_day(start: int) -> None:
     sc = referral_test(f"experiment.start_day={start}")
-    tables = [daily_table(simulate(m)) for m in markets(sc, "user", 8000, 30)]
-    mixed, treated, control = tables
+    design = markets(sc, "user", 8000, 30)
+    mixed, treated, control = [daily_table(simulate(m)) for m in
+                                (design.mixed, *design.launches, design.control)]
     for other in (treated, control):
         assert mixed.columns.equals(other.columns)
         assert np.array_equal(mixed.iloc[:start].to_numpy(), other.iloc[:start].to_numpy())
@@ -41,7 +43,9 @@ def test_three_markets_are_one_market_until_the_start_day(start: int) -> None:
 def test_a_treatment_equal_to_control_leaves_the_markets_equal() -> None:
     sc = referral_test("experiment.start_day=5",
                        "experiment.arms.1.set={mechanics.referral.reward_referrer: 10}")
-    tables = [daily_table(simulate(m)) for m in markets(sc, "cluster", 8000, 30)]
+    design = markets(sc, "cluster", 8000, 30)
+    tables = [daily_table(simulate(m)) for m in (design.mixed, *design.launches,
+                                                  design.control)]
     for other in tables[1:]:
         assert np.array_equal(tables[0].to_numpy(), other.to_numpy())
 
@@ -49,7 +53,7 @@ def test_a_treatment_equal_to_control_leaves_the_markets_equal() -> None:
 def test_launch_gives_every_enrolled_user_the_arm_settings() -> None:
     """The all-treatment market keeps both arm labels but pays both the treatment's reward."""
     sc = referral_test("experiment.start_day=0")
-    _, treated, _ = markets(sc, "user", 8000, 30)
+    (treated,) = markets(sc, "user", 8000, 30).launches
     assert treated.experiment.launch == "reward_20"
     from sim.engine import run
 
@@ -58,3 +62,27 @@ def test_launch_gives_every_enrolled_user_the_arm_settings() -> None:
         assert arms.loc[arm, "purchases"] > 0
     granted = daily_table(simulate(treated))
     assert granted["reward_granted_amount"].sum() == 20 * granted["reward_granted"].sum()
+
+
+
+def test_several_treatments_and_partial_enrolment_are_one_market_until_the_start_day() -> None:
+    """Three arms, 40% of the circles enrolled: every market (mixed, all-control, one launch
+    per treatment) is the mixed market draw for draw before day 6, and a launch market gives
+    every arm, and the users partial enrolment left out (`not_sampled`), the launched arm's
+    settings."""
+    sc = referral_test("experiment.start_day=6", "experiment.enrolment=0.4",
+                       "experiment.arms=[{name: control, share: 0.4}, {name: r15, share: 0.3, "
+                       "set: {mechanics.referral.reward_referrer: 15}}, {name: r20, share: 0.3, "
+                       "set: {mechanics.referral.reward_referrer: 20}}]")
+    design = markets(sc, "cluster", 8000, 30)
+    assert [m.experiment.launch for m in design.launches] == ["r15", "r20"]
+    assert design.mixed.arm_names == ["control", "r15", "r20", "not_sampled"]
+    tables = [daily_table(simulate(m)) for m in (design.mixed, design.control,
+                                                  *design.launches)]
+    for other in tables[1:]:
+        assert np.array_equal(tables[0].iloc[:6].to_numpy(), other.iloc[:6].to_numpy())
+    assert not np.array_equal(tables[0].iloc[6:].to_numpy(), tables[3].iloc[6:].to_numpy())
+    reward = {"mechanics.referral.reward_referrer": 20}
+    assert arm_settings(design.launches[1]) == [reward] * 4
+    assert arm_settings(design.mixed) == [{}, {"mechanics.referral.reward_referrer": 15},
+                                          reward, {}]

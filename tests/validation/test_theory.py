@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.validation.checks import CHECKS, Z_MAX
 
-SLOW = {"ab"}
+SLOW = {"ab", "ab_arms"}
 
 
 @pytest.mark.parametrize("group", [pytest.param(g, marks=pytest.mark.slow) if g in SLOW

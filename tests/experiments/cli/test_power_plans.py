@@ -35,11 +35,11 @@ def test_from_ab_plans_with_the_measured_sd_and_the_effect_the_design_estimates(
                    and d["metric"] == "new_users")
         if abs(row["estimate"]) < abs(row["true_effect"]):  # a diluted test has less power
             assert row["analytic_power_at_estimate"] <= row["analytic_power"]
-        sd = row["mean_se"] / math.sqrt(4 / row["users"])  # two arms of half the users
+        sd = row["mean_se"] / math.sqrt(1 / row["n_control"] + 1 / row["n_treatment"])
         assert doc["mde_absolute"] == pytest.approx(row["estimate"])
         closed = 2 * sd**2 * (1.959963984540054 + 0.8416212335729143) ** 2 / row["estimate"]**2
         assert doc["n_control"] == pytest.approx(closed, rel=1e-9)
-        assert f"by {unit} over 56 days estimates" in doc["notes"][-1]
+        assert f"(reward_20 vs control) by {unit} over 56 days estimates" in doc["notes"][-1]
     wrong = runner.invoke(app, ["power", "--metric", "proportion", "--from-ab", str(folder),
                                 "--power", "0.8"])
     assert wrong.exit_code == 2 and "use --metric mean" in wrong.stderr

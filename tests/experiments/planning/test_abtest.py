@@ -112,6 +112,34 @@ def test_arms_apply_from_the_start_day() -> None:
     assert frame.query("arm == 'control'")["new_users"].sum() == 0
 
 
+def test_partial_enrolment_leaves_out_whole_units_and_a_launch_reaches_them() -> None:
+    """enrolment 0.3: 70% of the communities (cluster) or users are `not_sampled`, with the
+    control's values in the test; control never acquires (p = 0) and the treatment acquires
+    everyone (p = 1) from day 2, so users left out join only in the treatment's launch."""
+    data = reference_dict(days=4, market={"size": 6000})
+    data["mechanics"] = {"acquisition": {"type": "bass_acquisition", "p": 0.0, "q": 0.0}}
+    data["experiment"] = {"start_day": 2, "enrolment": 0.3, "arms": [
+        {"name": "control", "share": 0.5},
+        {"name": "treatment", "share": 0.5, "set": {"mechanics.acquisition.p": 1.0}}]}
+    scenario = scenario_from(data)
+    arm, _ = assign_arms(scenario, 0, None)
+    outside = float((arm == 2).mean())
+    assert abs(outside - 0.7) < Z * math.sqrt(0.21 / 6000)
+    assert abs(float((arm == 1).mean()) - 0.15) < Z * math.sqrt(0.15 * 0.85 / 6000)
+    mixed = run(scenario).arm_metrics.groupby("arm")["new_users"].sum()
+    assert mixed["not_sampled"] == 0 and mixed["control"] == 0 and mixed["treatment"] > 0
+    data["experiment"]["launch"] = "treatment"
+    launched = run(scenario_from(data)).arm_metrics.groupby("arm")["new_users"].sum()
+    assert launched["not_sampled"] == int((arm == 2).sum())  # everyone left out joins
+    clusters = referral(**{"market.size": 20000, "experiment.unit": "cluster",
+                           "experiment.enrolment": 0.3})
+    graph = build_graph(clusters, 1)
+    arm, _ = assign_arms(clusters, 1, graph)
+    per_community = np.bincount(graph.community, weights=arm == 2) / np.bincount(
+        graph.community)
+    assert set(np.unique(per_community)) <= {0.0, 1.0}  # whole circles in or out
+
+
 def test_new_users_eligibility_moves_earlier_users_out_of_the_test() -> None:
     """Everyone joins on day 0; with eligibility new_users and a start on day 3 nobody is
     eligible: from day 3 every user counts (and runs) under not_enrolled, with the control's
@@ -167,15 +195,35 @@ def test_bad_experiment_input_is_located() -> None:
 def test_recommendation_picks_the_cheapest_unbiased_powered_design() -> None:
     import pandas as pd
 
+    common = {"size": 1000, "metric": "m", "users": 1000, "arm": "treatment"}
     table = pd.DataFrame([
-        {"unit": "user", "size": 1000, "duration": 14, "metric": "m", "users": 1000,
-         "power": 0.95, "relative_bias": -0.5},
-        {"unit": "cluster", "size": 1000, "duration": 28, "metric": "m", "users": 1000,
-         "power": 0.85, "relative_bias": -0.05},
-        {"unit": "cluster", "size": 1000, "duration": 14, "metric": "m", "users": 1000,
-         "power": 0.6, "relative_bias": -0.05},
+        {**common, "design": 0, "unit": "user", "duration": 14, "power": 0.95,
+         "relative_bias": -0.5, "mean_se": 1.0, "users_needed": 600.0},
+        {**common, "design": 1, "unit": "cluster", "duration": 28, "power": 0.85,
+         "relative_bias": -0.05, "mean_se": 1.5, "users_needed": 900.0},
+        {**common, "design": 1, "unit": "cluster", "duration": 14, "power": 0.6,
+         "relative_bias": -0.05, "mean_se": 2.0, "users_needed": 2000.0},
     ])
     best = recommend(table, "m", 0.8, 0.1)
     assert best["found"] and (best["unit"], best["duration"]) == ("cluster", 28)
+    user, cluster = best["reasons"]
+    assert user.startswith("user: bias -50%: it understates") and "interference" in user
+    assert cluster.startswith("cluster: bias -5% (within ±10%); variance 2.2x user")
+    assert "about 900 for 80%" in cluster
     none = recommend(table, "m", 0.99, 0.1)
     assert not none["found"] and "no design qualifies" in none["text"]
+
+
+def test_with_several_treatments_the_weakest_comparison_decides() -> None:
+    import pandas as pd
+
+    base = {"design": 0, "unit": "user", "size": 1000, "duration": 14, "metric": "m",
+            "users": 1500, "mean_se": 1.0}
+    table = pd.DataFrame([
+        {**base, "arm": "a", "power": 0.95, "relative_bias": 0.02, "users_needed": 500.0},
+        {**base, "arm": "b", "power": 0.7, "relative_bias": -0.04, "users_needed": 2500.0},
+    ])
+    advice = recommend(table, "m", 0.8, 0.1)
+    assert not advice["found"] and "power 0.70 < 0.8" in advice["text"]
+    assert "about 2,500 enrolled users would reach the power" in advice["text"]
+    assert recommend(table, "m", 0.7, 0.1)["found"]
