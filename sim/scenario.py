@@ -89,6 +89,11 @@ class CalibrationDefaults(StrictModel):
     fit: list[str] = Field(
         default_factory=list, description="Parameters and bounds, dotted.path=lo..hi "
         "(default for --fit), e.g. mechanics.purchase.dropout.a=0.05..5.")
+    method: Literal["msm", "likelihood"] = Field(
+        "msm", description="How to fit (default for --method): msm, simulated moments of "
+        "the weekly targets (any parameter); likelihood, the exact per-customer likelihood "
+        "of a purchase_dropout mechanic from an event log (its r, alpha, a, b only; the "
+        "same answer for every seed).")
 
 
 class Experiment(StrictModel):

@@ -119,3 +119,24 @@ def cohort_weekly_repeats(model: BGNBD, first_days: np.ndarray, days: int) -> np
     daily = np.diff(np.concatenate([[0.0], cumulative]))
     weeks = -(-days // 7)
     return np.add.reduceat(daily, np.arange(0, weeks * 7, 7)[:weeks])
+
+
+def p_alive(model: BGNBD, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:  # noqa: N803
+    """P(still alive at T | x, t_x, T)."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        odds = model.a / np.maximum(model.b + x - 1, 1e-300) * np.exp(
+            (model.r + x) * (np.log(model.alpha + T) - np.log(model.alpha + t_x)))
+    return np.where(x > 0, 1.0 / (1.0 + odds), 1.0)
+
+
+def expected_orders(model: BGNBD, x: np.ndarray, t_x: np.ndarray, T: np.ndarray,  # noqa: N803
+                    t: float) -> np.ndarray:
+    """E[orders in (T, T + t] | x, t_x, T], eq. (10) of Fader, Hardie & Lee (2005)."""
+    x = np.asarray(x, dtype=float)
+    r, alpha, a, b = model.r, model.alpha, model.a, model.b
+    z = t / (alpha + T + t)
+    hyper = special.hyp2f1(r + x, b + x, a + b + x - 1, z)
+    ratio = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t)))
+    body = (a + b + x - 1) / (a - 1) * (1 - ratio * hyper)
+    return p_alive(model, x, t_x, T) * body

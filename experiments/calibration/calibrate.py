@@ -64,8 +64,10 @@ from typing import Any
 import pandas as pd
 
 from experiments.calibration.fitted import write_fit
+from experiments.calibration.likelihood import check_likelihood, maximum_likelihood
 from experiments.calibration.objective import (
     Distance,
+    FitParam,
     parse_fit,
     parse_targets,
     run_series,
@@ -114,9 +116,11 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
               out: Path, *, targets_text: str | None = None, trials: int = 40,
               replicates: int = 4, optimizer: str = "optuna", batch: int | None = None,
               noise_replicates: int = 16, draws: int = 200, design: int | None = None,
-              stages: int = 3, check_fit: bool = True,
+              stages: int = 3, check_fit: bool = True, method: str | None = None,
               progress: Progress | None = None) -> Calibration:
-    """Fit, write the calibration folder (study.db + one sub-folder per observed data set)."""
+    """Fit, write the calibration folder (study.db + one sub-folder per observed data set).
+    `method` msm (simulated moments, the default) or likelihood (`likelihood.py`); None:
+    the scenario's calibration.method."""
     started = time.perf_counter()
     _check_options(trials, replicates, stages, design, optimizer)
     scenario = with_observed(base, observed)
@@ -127,8 +131,17 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     distance = Distance(targets,
                         observed.daily.reindex(columns=list(targets)).to_numpy(dtype=float))
     out = Path(out)
+    method = method or (declared.method if declared else "msm")
+    if method == "likelihood":
+        check_likelihood(scenario, params, observed)
+    elif method != "msm":
+        raise InputError([Problem("--method", None, "", f"{method!r}: expected msm or "
+                                  "likelihood")])
     out.mkdir(parents=True, exist_ok=True)
     observed.keep_salt()
+    if method == "likelihood":
+        return _by_likelihood(scenario, params, observed, distance, executor, out,
+                              noise_replicates, draws, started, progress)
     fit = open_study(out, observed, params, scenario.seed % 2**31, batch, optimizer)
     objective = _objective(scenario, distance, executor, replicates, progress,
                            trials * replicates)
@@ -156,6 +169,37 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     doc["folder"] = str(folder)
     return Calibration(folder, fit.name, best, float(best_trial.value), table, fitted,
                        posterior, json_safe(doc))
+
+
+def _by_likelihood(scenario: Scenario, params: list[FitParam], observed: Observed,
+                   distance: Distance, executor: Executor, out: Path, noise_replicates: int,
+                   draws: int, started: float, progress: Progress | None) -> Calibration:
+    """Maximum likelihood of the daily model, then `noise_replicates` simulations at the fit
+    for the weekly fit table; the folder is the same as a simulated-moments calibration's."""
+    best, posterior, post_doc = maximum_likelihood(scenario, params, observed, draws,
+                                                   scenario.seed % 2**31)
+    fitted = point_scenario(scenario, best)
+    total = max(noise_replicates, 1)
+    sims = run_series(executor, [(fitted, r) for r in range(total)], distance.metrics,
+                      None if progress is None else lambda *_: progress(total, total))
+    value = float(distance(sims))
+    post_doc["noise_replicates"] = len(sims)
+    table = pd.DataFrame([{"trial": 0, "state": "COMPLETE", "distance": value, **best}])
+    name = f"likelihood-{observed.fingerprint()}"
+    doc: dict[str, Any] = {
+        "kind": "calibrate", "scenario": scenario.name, "study": name, "study_db": None,
+        "resumed": False, "warm_start_from": None, "observed": Path(observed.source).name,
+        "observed_start": str(observed.start.date()), "observed_days": observed.days,
+        "targets": distance.targets, "method": "likelihood",
+        "optimizer": "maximum likelihood (L-BFGS-B in the fitted scale)",
+        "trials_this_call": 0, "trials_in_study": 1, "replicates": len(sims), "best": best,
+        "distance": value, "relative_rmse": math.sqrt(max(value, 0.0)),
+        "posterior": post_doc, "notes": observed.notes,
+        "wall_seconds": round(time.perf_counter() - started, 2)}
+    folder = out / name
+    write_fit(folder, fitted, table, posterior, observed, distance, sims, doc, params)
+    doc["folder"] = str(folder)
+    return Calibration(folder, name, best, value, table, fitted, posterior, json_safe(doc))
 
 
 def _check_options(trials: int, replicates: int, stages: int, design: int | None,

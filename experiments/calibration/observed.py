@@ -101,6 +101,15 @@ def resolve_salt(folder: Path | None) -> tuple[bytes, bool]:
     return secrets.token_hex(16).encode("utf-8"), True
 
 
+def salt_folder_of(fitted_folder: Path) -> Path | None:
+    """Where a calibration kept its salt: the nearest folder with an `id_salt`, from the
+    folder of fitted.yaml up to three levels above it (the calibration's --out)."""
+    for candidate in (fitted_folder, *Path(fitted_folder).resolve().parents[:3]):
+        if (Path(candidate) / SALT_FILE).is_file():
+            return Path(candidate)
+    return None
+
+
 def store_salt(folder: Path, salt: bytes) -> None:
     """Keep a salt in the folder (owner-only), so reruns link the same customers."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from experiments.calibration.calibrate import calibrate as run_calibration
 from experiments.calibration.calibrate import planned_simulations
 from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
 from experiments.calibration.forecast import forecast as run_forecast
-from experiments.calibration.observed import load_observed
+from experiments.calibration.observed import load_observed, salt_folder_of
 from experiments.cli.cli_common import check_writable_folder, cli_errors, err
 from experiments.cli.sweep_cli import TaskProgress
 from experiments.runs.executors import CountingExecutor, make_executor
@@ -83,16 +83,21 @@ def calibrate(
     noise_replicates: Annotated[int, typer.Option(help="Replicates at the best fit (the "
                                                   "report's bands).")] = 16,
     draws: Annotated[int, typer.Option(help="Posterior draws kept for forecasts.")] = 200,
+    method: Annotated[str | None, typer.Option(
+        help="msm (simulated moments of the weekly targets) or likelihood (exact "
+        "per-customer likelihood of a purchase_dropout mechanic, from an event log); "
+        "default: the scenario's calibration.method, else msm.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
 ) -> None:
-    """Fit scenario parameters to observed metrics (method of simulated moments)."""
+    """Fit scenario parameters to observed metrics (simulated moments or likelihood)."""
     with cli_errors():
         base = load_scenario(scenario)
         folder = calibration_folder(out, base.name, resume)
         check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
-        expected = planned_simulations(
+        chosen = method or (base.calibration.method if base.calibration else "msm")
+        expected = noise_replicates if chosen == "likelihood" else planned_simulations(
             trials, replicates, len(fit or (base.calibration.fit if base.calibration else [])),
             design, stages, noise_replicates, draws)
         bar = TaskProgress(f"calibrate {base.name}", enabled=not quiet)
@@ -101,14 +106,16 @@ def calibrate(
                 result = run_calibration(base, data, fit or [], CountingExecutor(
                     pool, bar, expected), folder, targets_text=targets, trials=trials,
                     replicates=replicates, optimizer=optimizer, design=design, stages=stages,
-                    noise_replicates=noise_replicates, draws=draws)
+                    noise_replicates=noise_replicates, draws=draws, method=chosen)
         finally:
             bar.close()
         doc = result.doc
         warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
+        after = ("by maximum likelihood" if chosen == "likelihood"
+                 else f"after {doc['trials_in_study']} trials")
         say(quiet)(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
-                  f": relative RMSE {doc['relative_rmse']:.4f} after {doc['trials_in_study']} "
-                  f"trials; best {json.dumps(doc['best'])}", markup=False, soft_wrap=True)
+                  f": relative RMSE {doc['relative_rmse']:.4f} {after}; best "
+                  f"{json.dumps(doc['best'])}", markup=False, soft_wrap=True)
         path = result.folder / "fitted.yaml"
         typer.echo(json.dumps({**doc, "fitted": str(path)}) if as_json else str(path))
 
@@ -137,8 +144,10 @@ def forecast(
                       "noise only", markup=False)
         data = None
         if observed is not None:
+            salt = salt_folder_of(Path(fitted).parent) if doc else None
             data = load_observed(observed, start=doc.get("observed_start"),
-                                 salt_folder=Path(fitted).parent if doc else folder.parent)
+                                 salt_folder=salt or (Path(fitted).parent if doc
+                                                      else folder.parent))
         metrics = list(doc.get("targets", {})) or None
         bar = TaskProgress(f"forecast {scenario.name}", enabled=not quiet)
         with make_executor(executor) as inner:

@@ -33,6 +33,7 @@ from experiments.cli.cli_common import (
     err,
     say_notes,
 )
+from experiments.cli.customers_cli import customers
 from experiments.cli.export_cli import export
 from experiments.cli.init_cli import init
 from experiments.cli.power_cli import power
@@ -239,7 +240,7 @@ def dashboard_command(
 
 # the commands of their own modules, in the order `simctl --help` lists them
 for _command in (power, sweep, sensitivity, optimize, ab, analyze, units, srm, adjust, export,
-                 init, calibrate, forecast):
+                 init, calibrate, forecast, customers):
     app.command(_command.__name__)(_command)
 
 

@@ -1,0 +1,133 @@
+"""`simctl customers FITTED` (流失风险): per-customer P(alive) and expected orders from a
+calibration, a churn-risk table for a CRM or a retention automation, and (with --observed, a
+later export of the same shop) how the predictions did against what customers then ordered, next
+to the closed-form BG/NBD's. Registered by experiments/cli/commands.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from experiments.calibration import bgnbd
+from experiments.calibration.customers import accuracy, holdout_orders, risk_table, write_risk
+from experiments.calibration.forecast import load_posterior
+from experiments.calibration.observed import SALT_FILE, load_observed, salt_folder_of
+from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.runs.folders import atomic_write
+from sim.errors import InputError, Problem
+from sim.scenario import load_scenario
+
+
+def customers(
+    fitted: Annotated[Path, typer.Argument(help="fitted.yaml written by simctl calibrate "
+                                           "from an event log.")],
+    days: Annotated[int, typer.Option(help="Days ahead to predict orders for.")] = 90,
+    observed: Annotated[Path | None, typer.Option(
+        help="A later event log of the same customers: compare the predictions with what "
+        "they then ordered (and with BG/NBD's).")] = None,
+    level: Annotated[float, typer.Option(help="Band over posterior draws, e.g. 0.9.")] = 0.9,
+    out: Annotated[Path | None, typer.Option(help="Churn-risk table, .csv or .parquet "
+                                             "(default: churn_risk.csv beside FITTED).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
+) -> None:
+    """Per-customer P(alive) and expected orders, and a churn-risk table (流失风险)."""
+    with cli_errors():
+        if days < 1 or not 0 < level < 1:
+            raise InputError([Problem("--days/--level", None, "", "--days must be >= 1 and "
+                                      "--level a share in (0, 1)")])
+        scenario = load_scenario(fitted)
+        folder = Path(fitted).parent
+        if not (folder / "customers.parquet").is_file():
+            raise InputError([Problem(str(fitted), None, "", "no customers.parquet beside it: "
+                                      "calibrate from an event log (one row per order) to "
+                                      "get per-customer forecasts")])
+        target = out or folder / "churn_risk.csv"
+        check_writable_file(target)
+        posterior, doc = load_posterior(fitted, scenario)
+        history = pd.read_parquet(folder / "customers.parquet")
+        table = risk_table(scenario, history, posterior, days, level)
+        add_dates(table, doc.get("observed_start"))
+        report: dict[str, Any] = {"customers": len(table), "days": days, "level": level,
+                                  "expected_orders": float(table["expected_orders"].sum()),
+                                  "risk": table["risk"].value_counts().to_dict()}
+        if observed is not None:
+            later = load_observed(observed, start=doc.get("observed_start"),
+                                  salt_folder=salt_folder(folder))
+            report["holdout"] = compare_holdout(table, history, later.customers, days)
+        atomic_write(target, lambda partial: write_risk(table, partial, target.suffix))
+        report["table"] = str(target)
+        if not quiet:
+            err.print(summary_table(table, report))
+        typer.echo(json.dumps(report, default=float) if as_json else str(target))
+
+
+def salt_folder(folder: Path) -> Path:
+    """The calibration's salt folder, so a later export links to the same customers."""
+    found = salt_folder_of(folder)
+    if found is None:
+        raise InputError([Problem(str(folder), None, "", f"no {SALT_FILE} in or above it: the "
+                                  "customers cannot be linked to a later export (set "
+                                  "GROWTHSIM_ID_SALT as when calibrating)")])
+    return found
+
+
+def add_dates(table: pd.DataFrame, start: str | None) -> None:
+    """first_date and last_order_date beside the day numbers (day 0 = the data's start)."""
+    if start is None:
+        return
+    origin = pd.Timestamp(start).normalize()
+    for column, days in (("first_date", "first_day"), ("last_order_date", "last_day")):
+        table[column] = (origin + pd.to_timedelta(table[days], unit="D")).dt.date.astype(str)
+
+
+def compare_holdout(table: pd.DataFrame, history: pd.DataFrame, later: pd.DataFrame | None,
+                    days: int) -> dict[str, Any]:
+    """MAE, RMSE and correlation of expected orders against the orders that followed, for
+    this model and for the closed-form BG/NBD fitted by maximum likelihood on the same
+    histories; refused when the later data do not cover the days predicted."""
+    if later is None:
+        raise InputError([Problem("--observed", None, "", "a daily table has no customers; "
+                                  "give the later event log (one row per order)")])
+    seen = int(history["observed_days"].iloc[0])
+    covered = int(later["observed_days"].iloc[0]) - seen
+    if covered < days:
+        raise InputError([Problem("--observed", None, "", f"covers {covered} days after the "
+                                  f"calibration's {seen}; give --days {max(covered, 1)} or "
+                                  "a longer export")])
+    ordered = history.set_index("user").loc[table["customer"]].reset_index()
+    truth = holdout_orders(ordered, later)
+    rfm = bgnbd.rfm(ordered)
+    model = bgnbd.fit(rfm["x"].to_numpy(), rfm["t_x"].to_numpy(), rfm["T"].to_numpy())
+    closed = bgnbd.expected_orders(model, rfm["x"].to_numpy(), rfm["t_x"].to_numpy(),
+                                   rfm["T"].to_numpy(), days / bgnbd.WEEK)
+    return {"growthsim": accuracy(table["expected_orders"].to_numpy(), truth),
+            "bgnbd": accuracy(closed, truth),
+            "bgnbd_params": {"r": model.r, "alpha": model.alpha, "a": model.a, "b": model.b}}
+
+
+def summary_table(table: pd.DataFrame, report: dict[str, Any]) -> Table:
+    out = Table("流失风险 churn risk", "customers", "mean P(alive)", "expected orders",
+                title=f"{report['customers']:,} customers: orders expected in the next "
+                f"{report['days']} days")
+    for tier in ("high", "medium", "low"):
+        rows = table[table["risk"] == tier]
+        if len(rows):
+            out.add_row(tier, f"{len(rows):,}", f"{rows['p_alive'].mean():.2f}",
+                        f"{rows['expected_orders'].sum():,.0f}")
+    holdout = report.get("holdout")
+    if holdout:
+        for name in ("growthsim", "bgnbd"):
+            a = holdout[name]
+            out.add_row(f"vs actual: {name}", "", f"RMSE {a['rmse']:.3f}",
+                        f"{a['predicted_total']:,.0f} (actual {a['actual_total']:,.0f})")
+    if np.isfinite(table["expected_orders"]).all():
+        out.caption = ("P(alive) < 0.3: high, < 0.7: medium; the table is sorted riskiest "
+                       "first")
+    return out
