@@ -65,7 +65,7 @@ def fit_one(weeks: int, seed: int, work: Path, trials: int, executor: str,
             "calibrate_seconds": round(seconds, 1),
             "folder": str(cal.folder), "params": cal.best,
             "draws_kept": cal.doc["posterior"]["draws"],
-            "draw_check": cal.doc["posterior"]["draw_check"],
+            "draw_check": cal.doc["posterior"].get("draw_check"),
             "holdout_total": total, "actual_total": float(actual[hold].sum()),
             "holdout_mape": mape(table["mean"].to_numpy()[hold], actual[hold]),
             "total_error": total["median"] / float(actual[hold].sum()) - 1}
