@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from scipy import stats
 
 from experiments.calibration.fitted import POSTERIOR, SUMMARY
 from experiments.calibration.forecast_totals import (
@@ -98,11 +99,13 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
     table = pd.DataFrame(rows)
     totals = add_cumulative(table, weekly, names, fit_days, level)
     add_dates(table, start if start is not None else getattr(observed, "start", None))
+    misfit = misspecification(table, level)
     doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
            "forecast_days": days, "draws": len(points), "replicates": replicates,
            "level": level, "parameter_uncertainty": not posterior.empty,
            "metrics": names, "warnings": warnings,
            "flagged": int((table["flag"] != "").sum()), "totals": totals,
+           "misspecification": misfit,
            "start": None if "week_start" not in table else table["week_start"].iloc[0]}
     return Forecast(table, warnings, None, doc, simulations_frame(weekly, names))
 
@@ -152,6 +155,23 @@ def _band_rows(weekly: np.ndarray, observed_weeks: tuple[np.ndarray, np.ndarray]
                     warnings.append(warning)
             rows.append(row)
     return rows, warnings
+
+
+def misspecification(table: pd.DataFrame, level: float) -> list[str]:
+    """Per metric, a sentence when more observed weeks lie outside the band than chance
+    allows (binomial tail below 0.001 at the rate 1 - level): the data vary more than the
+    fitted model can produce, so its weekly bands are too narrow and its week-by-week
+    warnings partly say that rather than a change."""
+    out = []
+    for metric, rows in table[table["observed"].notna()].groupby("metric", sort=False):
+        outside, weeks = int((rows["flag"] != "").sum()), len(rows)
+        if weeks and stats.binom.sf(outside - 1, weeks, 1 - level) < 0.001:
+            out.append(f"misspecification: {metric}: {outside} of {weeks} observed weeks lie "
+                       f"outside the {level:.0%} band (about {(1 - level) * weeks:.0f} "
+                       "expected): the data vary more from week to week than the fitted "
+                       "model can produce (promotions, seasonality); trust the band of the "
+                       "total more than each week's")
+    return out
 
 
 def _flag(row: dict[str, Any], value: float, level: float, observed: Observed | None) -> str:

@@ -161,6 +161,8 @@ def forecast(
         folder = write_forecast(result, folder)
         if data is not None:
             data.keep_salt()
+        for line in result.doc["misspecification"]:
+            say(quiet)(line, markup=False, soft_wrap=True)
         for line in result.warnings[:SHOWN_WARNINGS]:
             say(quiet)(line, markup=False, soft_wrap=True)
         for metric, total in result.doc["totals"].items():

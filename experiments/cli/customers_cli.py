@@ -125,7 +125,7 @@ def summary_table(table: pd.DataFrame, report: dict[str, Any]) -> Table:
     if holdout:
         for name in ("growthsim", "bgnbd"):
             a = holdout[name]
-            out.add_row(f"vs actual: {name}", "", f"RMSE {a['rmse']:.3f}",
+            out.add_row(f"vs actual: {name}", "", f"RMSE {a['rmse']:.4f}",
                         f"{a['predicted_total']:,.0f} (actual {a['actual_total']:,.0f})")
     if np.isfinite(table["expected_orders"]).all():
         out.caption = ("P(alive) < 0.3: high, < 0.7: medium; the table is sorted riskiest "

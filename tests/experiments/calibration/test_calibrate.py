@@ -418,3 +418,17 @@ def test_resume_is_explicit_and_a_fresh_folder_otherwise(tmp_path: Path,
     assert json.loads(resumed.stdout)["resumed"] is True
     nothing = runner.invoke(_app(), [*quick, "--out", "elsewhere", "--resume"])
     assert nothing.exit_code == 2 and "nothing to resume in elsewhere" in nothing.stderr
+
+
+def test_misspecification_is_said_when_too_many_weeks_leave_the_band() -> None:
+    """At a 90% band about 2 of 20 observed weeks fall outside by chance; 9 of 20 has a
+    binomial tail far below 0.001, 4 of 20 does not (0.13)."""
+    from experiments.calibration.forecast import misspecification
+
+    def table(outside: int) -> pd.DataFrame:
+        flags = ["above"] * outside + [""] * (20 - outside)
+        return pd.DataFrame({"metric": "repeat_purchases", "observed": 1.0, "flag": flags})
+
+    (said,) = misspecification(table(9), 0.9)
+    assert said.startswith("misspecification: repeat_purchases: 9 of 20 observed weeks")
+    assert misspecification(table(4), 0.9) == []
