@@ -230,28 +230,32 @@ def forecast_report(result: Forecast) -> str:
     table, doc = result.table, result.doc
     metrics = list(dict.fromkeys(table["metric"]))
     fig = make_subplots(rows=len(metrics), cols=1, subplot_titles=metrics)
+    x = "week_start" if "week_start" in table else "week"  # calendar dates when known
     for i, m in enumerate(metrics, start=1):
         g = table[table["metric"] == m]
-        fig.add_trace(go.Scatter(x=list(g["week"]) + list(g["week"][::-1]),
+        fig.add_trace(go.Scatter(x=list(g[x]) + list(g[x][::-1]),
                                  y=list(g["hi"]) + list(g["lo"][::-1]), fill="toself",
                                  fillcolor="rgba(31,119,180,0.2)", line={"width": 0},
                                  name=f"{doc['level']:.0%} band", showlegend=i == 1), row=i, col=1)
-        fig.add_trace(go.Scatter(x=g["week"], y=g["median"], name="median",
+        fig.add_trace(go.Scatter(x=g[x], y=g["median"], name="median",
                                  line={"color": "#1f77b4"}, showlegend=i == 1), row=i, col=1)
         seen = g[g["observed"].notna()]
         colour = np.where(seen["warning"], "#d62728", np.where(seen["flag"] != "", "#ff7f0e",
                                                                 "#222"))
-        fig.add_trace(go.Scatter(x=seen["week"], y=seen["observed"], mode="markers",
+        fig.add_trace(go.Scatter(x=seen[x], y=seen["observed"], mode="markers",
                                  marker={"color": colour}, name="observed",
                                  showlegend=i == 1), row=i, col=1)
-        boundary = g[g["period"] == "forecast"]["week"]
+        boundary = g[g["period"] == "forecast"][x]
         if len(boundary):
-            fig.add_vline(x=float(boundary.iloc[0]) - 0.5, line_dash="dash", row=i, col=1)
+            start = boundary.iloc[0]
+            fig.add_vline(x=start if x == "week_start" else float(start) - 0.5,
+                          line_dash="dash", row=i, col=1)
     fig.update_layout(height=300 * len(metrics), template="plotly_white")
     intro = (f"Weekly forecast: {doc['draws']} posterior draws x {doc['replicates']} replicates "
              f"({'parameter uncertainty and ' if doc['parameter_uncertainty'] else ''}simulation "
              f"noise); the dashed line ends the fitted period. Red: observed outside the band in "
-             f"the bad direction (early warning); orange: outside in the other direction.")
+             f"the bad direction (early warning); orange: outside in the other direction. "
+             + " ".join(doc.get("misspecification", [])))
     panel = early_warning_panel({**doc, "flags": flagged_weeks(table)})
     cumulative = ("" if "cum_median" not in table or table["cum_median"].isna().all() else
                   cumulative_figure(table, doc["level"]).to_html(full_html=False,

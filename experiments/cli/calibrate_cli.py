@@ -83,6 +83,10 @@ def calibrate(
     noise_replicates: Annotated[int, typer.Option(help="Replicates at the best fit (the "
                                                   "report's bands).")] = 16,
     draws: Annotated[int, typer.Option(help="Posterior draws kept for forecasts.")] = 200,
+    batch: Annotated[int | None, typer.Option(help="Trials asked at once (default: the "
+                                              "CMA-ES population).")] = None,
+    check_fit: Annotated[bool, typer.Option(help="Keep only posterior draws whose own "
+                                            "simulation fits the data.")] = True,
     method: Annotated[str | None, typer.Option(
         help="msm (simulated moments of the weekly targets) or likelihood (exact "
         "per-customer likelihood of a purchase_dropout mechanic, from an event log); "
@@ -106,7 +110,8 @@ def calibrate(
                 result = run_calibration(base, data, fit or [], CountingExecutor(
                     pool, bar, expected), folder, targets_text=targets, trials=trials,
                     replicates=replicates, optimizer=optimizer, design=design, stages=stages,
-                    noise_replicates=noise_replicates, draws=draws, method=chosen)
+                    noise_replicates=noise_replicates, draws=draws, method=chosen,
+                    batch=batch, check_fit=check_fit)
         finally:
             bar.close()
         doc = result.doc
@@ -128,6 +133,9 @@ def forecast(
     draws: Annotated[int, typer.Option(help="Posterior draws.")] = 20,
     replicates: Annotated[int, typer.Option(help="Replicates per draw.")] = 5,
     level: Annotated[float, typer.Option(help="Band coverage, e.g. 0.9.")] = 0.9,
+    metrics: Annotated[str | None, typer.Option(help="Metrics to forecast, e.g. "
+                                                "repeat_purchases,gmv (default: the fitted "
+                                                "targets, purchases and new users).")] = None,
     executor: Annotated[str, typer.Option(help="serial | processes:N | ...")] = "serial",
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -148,15 +156,16 @@ def forecast(
             data = load_observed(observed, start=doc.get("observed_start"),
                                  salt_folder=salt or (Path(fitted).parent if doc
                                                       else folder.parent))
-        metrics = list(doc.get("targets", {})) or None
+        chosen = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+        fitted_targets = list(doc.get("targets", {})) or None
         bar = TaskProgress(f"forecast {scenario.name}", enabled=not quiet)
         with make_executor(executor) as inner:
             pool = CountingExecutor(inner, bar, draws * replicates)
             result = run_forecast(scenario, posterior, days, pool, draws=draws,
                                   replicates=replicates, level=level, observed=data,
                                   start=doc.get("observed_start"),
-                                  metrics=None if metrics is None else sorted(
-                                      set(metrics) | {"purchases", "new_users"}))
+                                  metrics=chosen or (None if fitted_targets is None else sorted(
+                                      set(fitted_targets) | {"purchases", "new_users"})))
         bar.close()
         folder = write_forecast(result, folder)
         if data is not None:
