@@ -30,6 +30,7 @@ from experiments.report.operations import (
     warnings_section,
 )
 from experiments.report.parts import PALETTE, Stats, embed, fmt, mean_daily, page
+from experiments.report.quiet_mechanics import quiet_section
 from sim.aggregation import Result
 from sim.metrics import METRICS
 
@@ -150,6 +151,7 @@ def report_html(result: Result, summary: dict[str, Any],
     sections = "\n".join([
         health_section(daily),
         growth_section(daily, s.growth_accounting.period_days),
+        quiet_section(s, metrics),
         funnel_section(metrics),
         channels_section(metrics, by_channel, unit_economics, s.replicates > 1),
         retention_section(result),

@@ -1,0 +1,29 @@
+"""The report says why an advertised mechanic stayed small, from its own settings."""
+
+from __future__ import annotations
+
+from scipy import stats
+
+from experiments.report.quiet_mechanics import quiet_mechanics, quiet_section
+from sim.scenario import load_scenario
+from tests.conftest import ROOT
+
+
+def metrics(**means: float) -> dict:
+    return {name: {"mean": value} for name, value in means.items()}
+
+
+def test_small_mechanics_are_explained_and_busy_ones_are_not() -> None:
+    growth = load_scenario(ROOT / "scenarios" / "growth.yaml")
+    quiet = metrics(referral_share=0.006, bargain_completion_rate=0.0022, bargain_starts=14125,
+                    distributors=1, distributor_sales=44.6, gmv=4.0e6)
+    referral, bargain, distributors = quiet_mechanics(growth, quiet)
+    assert referral.startswith("老带新 referral: 0.60% of acquired users")
+    chance = stats.binom.sf(9, 12, 0.2)  # >= 10 of 12 friends, each helping with 0.2
+    assert f"about 1 in {1 / chance:,.0f}" in bargain and "0.22% of 14,125" in bargain
+    assert "300 yuan of own orders and 3 referrals" in distributors
+    busy = metrics(referral_share=0.2, bargain_completion_rate=0.3, bargain_starts=100,
+                   distributors=500, distributor_sales=4e5, gmv=4e6)
+    assert quiet_mechanics(growth, busy) == [] and quiet_section(growth, busy) == ""
+    reference = load_scenario(ROOT / "scenarios" / "reference.yaml")  # none of the three
+    assert quiet_mechanics(reference, quiet) == []
