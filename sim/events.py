@@ -11,9 +11,13 @@ acquired, churned and open events.
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from sim.metrics import COHORT_EVENTS
 from sim.population import Layout
@@ -27,25 +31,107 @@ REBUILT_STOCKS = ("alive_users", "wau", "mau", "new_state_users", "active_state_
                   "dormant_state_users")
 
 
+def log_columns(log: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The recorder's logged pieces joined into columns (user int32, day int16, event int16
+    code into `log["_event_names"]`, amount, channel and campaign int16)."""
+    pieces = log["_pieces"]
+    if not pieces:
+        return {"user": np.empty(0, np.int32), "day": np.empty(0, np.int16),
+                "event": np.empty(0, np.int16), "amount": np.empty(0),
+                "channel": np.empty(0, np.int16), "campaign": np.empty(0, np.int16)}
+    sizes = [len(piece[0]) for piece in pieces]
+    return {"user": np.concatenate([p[0] for p in pieces]),
+            "day": np.repeat(np.array([p[1] for p in pieces], np.int16), sizes),
+            "event": np.repeat(np.array([p[2] for p in pieces], np.int16), sizes),
+            "amount": np.concatenate([p[3] for p in pieces]),
+            "channel": np.concatenate([p[4] for p in pieces]),
+            "campaign": np.concatenate([p[5] for p in pieces])}
+
+
 def event_table(counters: Counters, layout: Layout) -> pd.DataFrame:
     """The logged events as a DataFrame (needs a run with log_events=True)."""
-    log = counters.events
-    if log is None:
+    if counters.events is None:
         raise ValueError("this run did not log events; simulate(..., log_events=True)")
-    arm, persona = log["_arm"], log["_persona"]
-    users = log["user"]
+    log = log_columns(counters.events)
+    arm, persona = counters.events["_arm"], counters.events["_persona"]
+    users = log["user"].astype(np.int64)
     known = users >= 0
     arm_name = np.full(len(users), "", dtype=object)
     persona_name = np.full(len(users), "", dtype=object)
     arm_name[known] = np.asarray(layout.arms, dtype=object)[arm[users[known]]]
     persona_name[known] = np.asarray(layout.personas, dtype=object)[persona[users[known]]]
     return pd.DataFrame({
-        "user": users, "day": log["day"].astype(np.int32), "event": log["event"].astype(str),
+        "user": users, "day": log["day"].astype(np.int32),
+        "event": counters.events["_event_names"][log["event"]].astype(str),
         "amount": log["amount"],
         "channel": np.asarray(layout.channels, dtype=object)[log["channel"]].astype(str),
         "campaign": log["campaign"].astype(np.int32),
         "arm": arm_name.astype(str), "persona": persona_name.astype(str),
     })
+
+
+def write_event_log(counters: dict[int, Counters], layout: Layout, path: Path,
+                    rows_per_group: int = 1 << 20) -> int:
+    """Write every replicate's log to one Parquet file, row group by row group, with names
+    dictionary-encoded (event, channel, arm, persona) and compact integers, so writing costs a
+    row group on top of the log rather than a table of Python strings. Returns the events."""
+    names = sorted({str(n) for c in counters.values() for n in c.events["_event_names"]})  # type: ignore[index]
+    labels = {"event": names, "channel": list(layout.channels),
+              "arm": [*layout.arms, ""], "persona": [*layout.personas, ""]}
+    schema = pa.schema([("user", pa.int32()), ("day", pa.int16()),
+                        ("event", pa.dictionary(pa.int16(), pa.string())),
+                        ("amount", pa.float64()),
+                        ("channel", pa.dictionary(pa.int16(), pa.string())),
+                        ("campaign", pa.int16()),
+                        ("arm", pa.dictionary(pa.int16(), pa.string())),
+                        ("persona", pa.dictionary(pa.int16(), pa.string())),
+                        ("replicate", pa.int16())])
+    written = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        for replicate, c in sorted(counters.items()):
+            log = c.events
+            assert log is not None
+            recode = np.array([names.index(str(n)) for n in log["_event_names"]], np.int16)
+            for group in _row_groups(log["_pieces"], rows_per_group):
+                cols = log_columns({"_pieces": group})
+                writer.write_table(_arrow_rows(cols, recode, log, labels, replicate, schema))
+                written += len(cols["user"])
+    return written
+
+
+def _row_groups(pieces: list[tuple], rows: int) -> list[list[tuple]]:
+    """Consecutive pieces of at least `rows` rows each (the last may be shorter)."""
+    groups: list[list[tuple]] = [[]]
+    size = 0
+    for piece in pieces:
+        if size >= rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(piece)
+        size += len(piece[0])
+    return [g for g in groups if g]
+
+
+def _arrow_rows(cols: dict[str, np.ndarray], recode: np.ndarray, log: dict[str, Any],
+                labels: dict[str, list[str]], replicate: int, schema: pa.Schema) -> pa.Table:
+    """One row group: the arm and persona of each user's row (the last label, "", for a
+    channel's cost), names as dictionary indices."""
+    users = cols["user"]
+    known = users >= 0
+    arm = np.full(len(users), len(labels["arm"]) - 1, np.int16)
+    persona = np.full(len(users), len(labels["persona"]) - 1, np.int16)
+    arm[known] = log["_arm"][users[known]]
+    persona[known] = log["_persona"][users[known]]
+
+    def coded(indices: np.ndarray, key: str) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int16)),
+                                              pa.array(labels[key], pa.string()))
+
+    return pa.Table.from_arrays([
+        pa.array(users), pa.array(cols["day"]), coded(recode[cols["event"]], "event"),
+        pa.array(cols["amount"]), coded(cols["channel"], "channel"),
+        pa.array(cols["campaign"]), coded(arm, "arm"), coded(persona, "persona"),
+        pa.array(np.full(len(users), replicate, np.int16))], schema=schema)
 
 
 def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,

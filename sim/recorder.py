@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,7 @@ class Recorder:
         self._last_active_week = np.full(pop.size, -1, dtype=np.int16) if "open" in events \
             else None
         self._log: list[tuple] | None = [] if log_events else None
+        self._event_codes: dict[str, int] = {}  # event name -> its code in the log
         # with one parameter group and a single acquisition channel, every event of a user is
         # in cell 1 (potential users only visit, and visits name their channel)
         self._one_user_cell = 1 if layout.n_groups == 1 and channels == 2 else None
@@ -85,7 +87,7 @@ class Recorder:
             self._count_active_week(day, rows, acquired)
         if self._log is not None:
             chan = self.pop.channel[rows] if channel is None else np.full(len(rows), channel)
-            self._log.append((rows.astype(np.int64), day, name,
+            self._log.append((rows.astype(np.int32), day, self._code(name),
                               np.zeros(len(rows)) if weights is None else weights.copy(),
                               chan.astype(np.int16), self.pop.campaign[rows].copy()))
 
@@ -93,8 +95,12 @@ class Recorder:
         """A cost or count that belongs to a channel, not to any user (e.g. ad spend)."""
         self.channel_amounts[name][day, channel] += amount
         if self._log is not None and amount:
-            self._log.append((np.array([-1]), day, name, np.array([amount]),
-                              np.array([channel], dtype=np.int16), np.array([-1], np.int16)))
+            self._log.append((np.array([-1], np.int32), day, self._code(name),
+                              np.array([amount]), np.array([channel], dtype=np.int16),
+                              np.array([-1], np.int16)))
+
+    def _code(self, name: str) -> int:
+        return self._event_codes.setdefault(name, len(self._event_codes))
 
     def stock(self, name: str, day: int, per_cell: np.ndarray) -> None:
         self.stocks[name][day] = per_cell
@@ -131,22 +137,15 @@ class Recorder:
                         self.cohort_counts, self.cohort_amounts, self.cohort_active,
                         self._event_log())
 
-    def _event_log(self) -> dict[str, np.ndarray] | None:
+    def _event_log(self) -> dict[str, Any] | None:
+        """The logged pieces as recorded (one per call: user int32 rows, day, an int16 event
+        code into `_event_names`, amounts, channel and campaign int16; about 24 bytes an
+        event), joined into columns only when asked (`sim.events.log_columns`) and written to
+        Parquet piece by piece (`sim.events.write_event_log`)."""
         if self._log is None:
             return None
-        if not self._log:  # nothing happened: an empty log with the usual types
-            return {"user": np.empty(0, np.int64), "day": np.empty(0, np.int16),
-                    "event": np.empty(0, object), "amount": np.empty(0),
-                    "channel": np.empty(0, np.int16), "campaign": np.empty(0, np.int16)}
-        sizes = [len(entry[0]) for entry in self._log]
-        return {
-            "user": np.concatenate([e[0] for e in self._log]),
-            "day": np.repeat(np.array([e[1] for e in self._log], np.int16), sizes),
-            "event": np.repeat(np.array([e[2] for e in self._log], object), sizes),
-            "amount": np.concatenate([e[3] for e in self._log]),
-            "channel": np.concatenate([e[4] for e in self._log]),
-            "campaign": np.concatenate([e[5] for e in self._log]),
-        }
+        return {"_pieces": self._log, "_event_names": np.array(list(self._event_codes),
+                                                               dtype=object)}
 
 
 def _accumulate(table: np.ndarray, flat: np.ndarray, weights: np.ndarray | None) -> None:

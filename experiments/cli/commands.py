@@ -48,7 +48,7 @@ from sim.metrics import HEADLINE, METRICS
 from sim.planning import check_memory, memory_estimate
 from sim.scenario import Scenario, load_scenario, scenario_schema
 
-MAX_EVENT_LOG_USERS = 500_000
+MAX_EVENT_LOG_USERS = 5_000_000  # about 28 bytes an event at peak (benchmarks/bench_events.py)
 ForecastOption = Annotated[Path | None, typer.Option(
     "--forecast", help="A folder written by `simctl forecast --observed`: its flagged weeks "
     "fill the dashboard's early-warning panel.")]

@@ -19,7 +19,9 @@ import numpy as np
 from experiments.report.report import write_report
 from experiments.runs.folders import atomic_folder, unique_folder
 from sim.aggregation import Result
+from sim.events import write_event_log
 from sim.metrics import METRICS
+from sim.planning import layout_of
 
 
 def run_folder_name(result: Result, now: datetime | None = None) -> str:
@@ -84,7 +86,8 @@ def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool 
         if not result.channel_metrics.empty:
             result.channel_metrics.to_parquet(partial / "channel_metrics.parquet", index=False)
         if events:
-            result.events().to_parquet(partial / "events.parquet", index=False)
+            write_event_log(result.counters, layout_of(result.scenario),
+                            partial / "events.parquet")
         summary = summary_document(result, wall_seconds)
         (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
         write_report(result, summary, partial / "report.html", forecast)

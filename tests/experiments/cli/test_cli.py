@@ -161,7 +161,7 @@ def test_events_flag_writes_the_event_log(tmp_path: Path) -> None:
 
 
 def test_events_flag_refuses_a_huge_market(tmp_path: Path) -> None:
-    done = simctl("run", COLD_START, "market.size=600000", "--events", "--out",
+    done = simctl("run", COLD_START, "market.size=6000000", "--events", "--out",
                   str(tmp_path / "r"), cwd=tmp_path)
     assert done.returncode == 2 and "--events logs every user event" in done.stderr
     assert not (tmp_path / "r").exists()
