@@ -19,50 +19,28 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from experiments.calibration.bgnbd import BGNBD
 from experiments.calibration.customers import daily_conditional, history, point
 from experiments.calibration.likelihood import maximum_likelihood
 from experiments.calibration.objective import parse_fit
+from experiments.calibration.observed import customer_table
+from experiments.calibration.recovery import DAILY_FIT, daily_truth_scenario
+from experiments.calibration.recovery import DAILY_TRUTH as TRUE
 from sim.engine import simulate
 from sim.events import event_table
 from sim.planning import layout_of
-from sim.scenario import Scenario, validate_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
-TRUE = {"r": 0.5, "alpha": 4.0, "a": 0.8, "b": 2.5}
-FIT = [f"mechanics.purchase.purchase_rate.{k}=0.05..20" for k in ("r", "alpha")] + [
-    f"mechanics.purchase.dropout.{k}=0.05..20" for k in ("a", "b")]
 SEEN, AHEAD = 182, 42
 
 
-def market(size: int, seed: int) -> Scenario:
-    return validate_scenario({
-        "name": "coverage", "seed": seed, "days": SEEN, "market": {"size": size},
-        "mechanics": {
-            "acquisition": {"type": "bass_acquisition", "p": 0.03, "q": 0.0},
-            "purchase": {"type": "purchase_dropout", "purchase_on_acquisition": True,
-                         "purchase_rate": {"r": TRUE["r"], "alpha": TRUE["alpha"],
-                                           "time_unit_days": 7.0, "link": "poisson"},
-                         "dropout": {"a": TRUE["a"], "b": TRUE["b"]},
-                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 18.0}}}},
-        "<bench>")
-
-
 def one(size: int, seed: int) -> dict:
-    scenario = market(size, seed)
+    scenario = daily_truth_scenario(size, seed, SEEN)
     events = event_table(simulate(scenario, log_events=True), layout_of(scenario))
-    orders = events[events["event"] == "order"].groupby("user")["day"]
-    customers = pd.DataFrame({"first_day": orders.min(), "x": orders.size() - 1,
-                              "last_day": orders.max(), "observed_days": SEEN}).reset_index()
-
-    class Seen:
-        source = "<simulated>"
-
-    Seen.customers = customers  # type: ignore[attr-defined]
-    params = parse_fit(scenario, FIT)
-    best, draws, doc = maximum_likelihood(scenario, params, Seen, 200, seed)
+    customers = customer_table(events, SEEN)
+    params = parse_fit(scenario, DAILY_FIT)
+    best, draws, doc = maximum_likelihood(scenario, params, customers, 200, seed)
     past = history(customers)
     args = (past["x"].to_numpy(), past["trials_to_last"].to_numpy(), past["trials"].to_numpy())
     truth_total = float(daily_conditional(point(scenario), 7.0, *args, AHEAD)[1].sum())

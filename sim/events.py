@@ -53,20 +53,16 @@ def event_table(counters: Counters, layout: Layout) -> pd.DataFrame:
     if counters.events is None:
         raise ValueError("this run did not log events; simulate(..., log_events=True)")
     log = log_columns(counters.events)
-    arm, persona = counters.events["_arm"], counters.events["_persona"]
     users = log["user"].astype(np.int64)
-    known = users >= 0
-    arm_name = np.full(len(users), "", dtype=object)
-    persona_name = np.full(len(users), "", dtype=object)
-    arm_name[known] = np.asarray(layout.arms, dtype=object)[arm[users[known]]]
-    persona_name[known] = np.asarray(layout.personas, dtype=object)[persona[users[known]]]
+    arm, persona = _row_labels(log["user"], counters.events, layout)
     return pd.DataFrame({
         "user": users, "day": log["day"].astype(np.int32),
         "event": counters.events["_event_names"][log["event"]].astype(str),
         "amount": log["amount"],
         "channel": np.asarray(layout.channels, dtype=object)[log["channel"]].astype(str),
         "campaign": log["campaign"].astype(np.int32),
-        "arm": arm_name.astype(str), "persona": persona_name.astype(str),
+        "arm": np.asarray([*layout.arms, ""])[arm], "persona": np.asarray(
+            [*layout.personas, ""])[persona],
     })
 
 
@@ -94,7 +90,8 @@ def write_event_log(counters: dict[int, Counters], layout: Layout, path: Path,
             recode = np.array([names.index(str(n)) for n in log["_event_names"]], np.int16)
             for group in _row_groups(log["_pieces"], rows_per_group):
                 cols = log_columns({"_pieces": group})
-                writer.write_table(_arrow_rows(cols, recode, log, labels, replicate, schema))
+                writer.write_table(_arrow_rows(cols, recode, log, layout, labels, replicate,
+                                               schema))
                 written += len(cols["user"])
     return written
 
@@ -112,16 +109,24 @@ def _row_groups(pieces: list[tuple], rows: int) -> list[list[tuple]]:
     return [g for g in groups if g]
 
 
-def _arrow_rows(cols: dict[str, np.ndarray], recode: np.ndarray, log: dict[str, Any],
-                labels: dict[str, list[str]], replicate: int, schema: pa.Schema) -> pa.Table:
-    """One row group: the arm and persona of each user's row (the last label, "", for a
-    channel's cost), names as dictionary indices."""
-    users = cols["user"]
+def _row_labels(users: np.ndarray, log: dict[str, Any],
+                layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """The arm and persona index of each row's user; the index past the last label ("") for
+    a channel's cost, which has no user."""
     known = users >= 0
-    arm = np.full(len(users), len(labels["arm"]) - 1, np.int16)
-    persona = np.full(len(users), len(labels["persona"]) - 1, np.int16)
+    arm = np.full(len(users), len(layout.arms), np.int16)
+    persona = np.full(len(users), len(layout.personas), np.int16)
     arm[known] = log["_arm"][users[known]]
     persona[known] = log["_persona"][users[known]]
+    return arm, persona
+
+
+def _arrow_rows(cols: dict[str, np.ndarray], recode: np.ndarray, log: dict[str, Any],
+                layout: Layout, labels: dict[str, list[str]], replicate: int,
+                schema: pa.Schema) -> pa.Table:
+    """One row group: names as dictionary indices, the arm and persona of each row."""
+    users = cols["user"]
+    arm, persona = _row_labels(users, log, layout)
 
     def coded(indices: np.ndarray, key: str) -> pa.DictionaryArray:
         return pa.DictionaryArray.from_arrays(pa.array(indices.astype(np.int16)),

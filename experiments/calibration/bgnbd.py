@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
+from statsmodels.tools.numdiff import approx_hess3
 
 WEEK = 7.0
 
@@ -82,18 +83,7 @@ def standard_errors(model: BGNBD, x: np.ndarray, t_x: np.ndarray,
     """Asymptotic standard errors from the observed information (numerical Hessian of the
     log-likelihood in the parameters), for tolerances and confidence intervals."""
     theta = np.array([model.r, model.alpha, model.a, model.b])
-    h = step * theta
-    k = len(theta)
-    hess = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            total = 0.0
-            for si, sj, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
-                point = theta.copy()
-                point[i] += si * h[i]
-                point[j] += sj * h[j]
-                total += sign * log_likelihood(point, x, t_x, T)
-            hess[i, j] = hess[j, i] = total / (4 * h[i] * h[j])
+    hess = approx_hess3(theta, lambda p: log_likelihood(p, x, t_x, T), epsilon=step * theta)
     cov = np.linalg.inv(-hess)
     return dict(zip(("r", "alpha", "a", "b"), np.sqrt(np.diag(cov)).tolist(), strict=True))
 

@@ -176,12 +176,13 @@ def _by_likelihood(scenario: Scenario, params: list[FitParam], observed: Observe
                    draws: int, started: float, progress: Progress | None) -> Calibration:
     """Maximum likelihood of the daily model, then `noise_replicates` simulations at the fit
     for the weekly fit table; the folder is the same as a simulated-moments calibration's."""
-    best, posterior, post_doc = maximum_likelihood(scenario, params, observed, draws,
+    best, posterior, post_doc = maximum_likelihood(scenario, params, observed.customers, draws,
                                                    scenario.seed % 2**31)
     fitted = point_scenario(scenario, best)
     total = max(noise_replicates, 1)
+    done = iter(range(1, total + 1))
     sims = run_series(executor, [(fitted, r) for r in range(total)], distance.metrics,
-                      None if progress is None else lambda *_: progress(total, total))
+                      None if progress is None else lambda *_: progress(next(done), total))
     value = float(distance(sims))
     post_doc["noise_replicates"] = len(sims)
     table = pd.DataFrame([{"trial": 0, "state": "COMPLETE", "distance": value, **best}])

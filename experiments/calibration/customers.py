@@ -24,6 +24,7 @@ test_customers.py checks them against customers simulated by the engine at known
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,15 +34,15 @@ from experiments.calibration.bgnbd import BGNBD
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
-RISK_TIERS = ((0.3, "high"), (0.7, "medium"), (1.01, "low"))  # P(alive) below -> tier
+RISK_BOUNDS, RISK_NAMES = (0.3, 0.7), ("high", "medium", "low")  # tiers by P(alive)
 LAMBDA_NODES = 96  # Gauss-generalised-Laguerre nodes for the purchase rate
 THETA_NODES = 32  # Gauss-Jacobi nodes for the dropout probability (at least days / 2 + 1)
 PARAMS = ("r", "alpha", "a", "b")
 
 
-def model_parameters(scenario: Scenario) -> tuple[dict[str, str], float]:
-    """The dotted paths of r, alpha, a, b in the scenario and the time unit in days; refused
-    with the reason when the scenario's purchases are not the BG/NBD story."""
+def _purchase_mechanic(scenario: Scenario) -> tuple[str, Any]:
+    """The scenario's one purchase_dropout mechanic (name, settings), refused with the reason
+    when its purchases are not the BG/NBD story in daily steps."""
     found = [(name, m) for name, m in scenario.mechanics.items()
              if m.type == "purchase_dropout"]
     where = f"{scenario._source}: mechanics"
@@ -49,27 +50,28 @@ def model_parameters(scenario: Scenario) -> tuple[dict[str, str], float]:
         raise InputError([Problem(where, None, "", "per-customer forecasts need exactly one "
                                   "purchase_dropout mechanic (the BG/NBD story)")])
     name, mech = found[0]
-    rate = mech.purchase_rate  # type: ignore[attr-defined]
-    if not mech.purchase_on_acquisition or rate.link != "poisson":  # type: ignore[attr-defined]
+    if not mech.purchase_on_acquisition or mech.purchase_rate.link != "poisson":
         raise InputError([Problem(where, None, name, "per-customer forecasts need "
                                   "purchase_on_acquisition: true and purchase_rate.link: "
                                   "poisson, where the mechanic is BG/NBD in daily steps")])
+    return name, mech
+
+
+def model_parameters(scenario: Scenario) -> tuple[dict[str, str], float]:
+    """The dotted paths of r, alpha, a, b in the scenario and the time unit in days."""
+    name, mech = _purchase_mechanic(scenario)
     base = f"mechanics.{name}"
     paths = {"r": f"{base}.purchase_rate.r", "alpha": f"{base}.purchase_rate.alpha",
              "a": f"{base}.dropout.a", "b": f"{base}.dropout.b"}
-    return paths, float(rate.time_unit_days)
+    return paths, float(mech.purchase_rate.time_unit_days)
 
 
 def point(scenario: Scenario) -> BGNBD:
     """The scenario's own r, alpha, a, b as a BG/NBD model (time unit: the mechanic's)."""
-    paths, _ = model_parameters(scenario)
-    values = {}
-    for key, path in paths.items():
-        node = scenario
-        for part in path.split("."):
-            node = node[part] if isinstance(node, dict) else getattr(node, part)
-        values[key] = float(node)  # type: ignore[arg-type]
-    return BGNBD(values["r"], values["alpha"], values["a"], values["b"], float("nan"))
+    _, mech = _purchase_mechanic(scenario)
+    rate, dropout = mech.purchase_rate, mech.dropout
+    return BGNBD(float(rate.r), float(rate.alpha), float(dropout.a), float(dropout.b),
+                 float("nan"))
 
 
 def _history_terms(model: BGNBD, unit_days: float, x: np.ndarray, last: np.ndarray,
@@ -105,8 +107,12 @@ def daily_log_likelihood(model: BGNBD, unit_days: float, histories: np.ndarray,
     """Log-likelihood of the daily model for distinct histories (rows x, trials_to_last,
     trials; see `unique_histories`) seen `counts` times each."""
     alive, dead, _ = _history_terms(model, unit_days, *histories.T)
-    each = np.logaddexp(special.logsumexp(alive, axis=1), special.logsumexp(dead, axis=1))
-    return float(counts @ each)
+    return float(counts @ _log_total(alive, dead))
+
+
+def _log_total(alive: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """Each history's log-likelihood: both states summed over the rate's nodes."""
+    return np.logaddexp(special.logsumexp(alive, axis=1), special.logsumexp(dead, axis=1))
 
 
 def daily_conditional(model: BGNBD, unit_days: float, x: np.ndarray, trials_to_last: np.ndarray,
@@ -117,8 +123,8 @@ def daily_conditional(model: BGNBD, unit_days: float, x: np.ndarray, trials_to_l
     with the same history are computed once."""
     unique, back, _ = unique_histories(x, trials_to_last, trials)
     alive, dead, p = _history_terms(model, unit_days, *unique.T)
-    total = np.logaddexp(special.logsumexp(alive, axis=1), special.logsumexp(dead, axis=1))
-    posterior_alive = np.exp(alive - total[:, None])  # (histories, G): alive, lambda = node
+    # (histories, G): P(alive and lambda = node g | history)
+    posterior_alive = np.exp(alive - _log_total(alive, dead)[:, None])
     values, where = np.unique(unique[:, 0], return_inverse=True)
     future = np.array([_future_orders(model, v, p, days) for v in values])  # (X, G)
     expected = (posterior_alive * future[where.ravel()]).sum(axis=1)
@@ -175,12 +181,7 @@ def risk_table(fitted: Scenario, customers: pd.DataFrame, posterior: pd.DataFram
 
 def tiers(alive: np.ndarray) -> np.ndarray:
     """high / medium / low churn risk (流失风险) by P(alive) below 0.3 / 0.7 / above."""
-    out = np.empty(len(alive), dtype=object)
-    lower = -np.inf
-    for upper, name in RISK_TIERS:
-        out[(alive >= lower) & (alive < upper)] = name
-        lower = upper
-    return out
+    return np.asarray(RISK_NAMES, dtype=object)[np.digitize(alive, RISK_BOUNDS)]
 
 
 def holdout_orders(customers: pd.DataFrame, later: pd.DataFrame) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import optimize
+from statsmodels.tools.numdiff import approx_hess3
 
 from experiments.calibration.bgnbd import BGNBD
 from experiments.calibration.customers import (
@@ -49,14 +50,15 @@ def check_likelihood(scenario: Scenario, params: list[FitParam], observed: Obser
                                   "daily table")])
 
 
-def maximum_likelihood(scenario: Scenario, params: list[FitParam], observed: Observed,
+def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd.DataFrame,
                        draws: int, seed: int) -> tuple[dict[str, float], pd.DataFrame,
                                                        dict[str, Any]]:
-    """The maximum-likelihood point, `draws` posterior draws from its asymptotic normal, and
-    the posterior's description (per parameter: estimate, mean, 50% and 90% intervals)."""
+    """The maximum-likelihood point for the customers' histories (`observed.customer_table`),
+    `draws` posterior draws from its asymptotic normal, and the posterior's description (per
+    parameter: estimate, mean, 50% and 90% intervals)."""
     paths, unit = model_parameters(scenario)
     fixed = point(scenario)
-    past = history(observed.customers)  # type: ignore[arg-type]
+    past = history(customers)
     rows, _, counts = unique_histories(past["x"].to_numpy(), past["trials_to_last"].to_numpy(),
                                        past["trials"].to_numpy())
     key_of = {path: key for key, path in paths.items()}
@@ -93,20 +95,9 @@ def maximum_likelihood(scenario: Scenario, params: list[FitParam], observed: Obs
 
 
 def _inverse_information(negative: Any, u: np.ndarray) -> np.ndarray:
-    """Inverse of the numerical Hessian of the negative log-likelihood at `u`."""
-    k = len(u)
-    h = 1e-4 * np.maximum(np.abs(u), 1.0)
-    hess = np.empty((k, k))
-    for i in range(k):
-        for j in range(i, k):
-            total = 0.0
-            for si, sj, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
-                moved = u.copy()
-                moved[i] += si * h[i]
-                moved[j] += sj * h[j]
-                total += sign * negative(moved)
-            hess[i, j] = hess[j, i] = total / (4 * h[i] * h[j])
-    return np.linalg.inv(hess)
+    """Inverse of the numerical Hessian (statsmodels' four-point formula) of the negative
+    log-likelihood at `u`."""
+    return np.linalg.inv(approx_hess3(u, negative, epsilon=1e-4 * np.maximum(np.abs(u), 1.0)))
 
 
 def _describe(params: list[FitParam], best: dict[str, float], u: np.ndarray,

@@ -322,7 +322,7 @@ def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timest
     arrivals = {name: np.bincount(acquired.loc[acquired["channel"] == name, "day"],
                                   minlength=days).astype(np.int64)
                 for name in sorted(set(acquired["channel"]))}
-    customers = _customers(events, days)
+    customers = customer_table(events, days)
     has_churn = bool((events["event"] == "churned").any())
     return Observed(source, origin, daily, arrivals, customers, has_churn, notes)
 
@@ -352,7 +352,7 @@ def _metrics_of(counters: Counters, days: int) -> pd.DataFrame:
     return daily
 
 
-def _customers(events: pd.DataFrame, days: int) -> pd.DataFrame:
+def customer_table(events: pd.DataFrame, days: int) -> pd.DataFrame:
     """Per pseudonymised customer: first order day, repeat orders x, last order day (the
     recency-frequency summary the BG/NBD likelihood needs). Empty without orders."""
     orders = events[events["event"] == "order"]

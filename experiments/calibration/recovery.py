@@ -67,6 +67,27 @@ def truth_scenario(seed: int, size: int = 6000, weeks: int = 12,
                          "purchase_on_acquisition": True}}}, "<recovery>")
 
 
+DAILY_TRUTH = {"r": 0.5, "alpha": 4.0, "a": 0.8, "b": 2.5}  # weekly rates, as CDNOW's fit
+DAILY_FIT = [f"{P}purchase_rate.{k}=0.05..20" for k in ("r", "alpha")] + [
+    f"{P}dropout.{k}=0.05..20" for k in ("a", "b")]
+
+
+def daily_truth_scenario(size: int, seed: int, days: int) -> Scenario:
+    """The truth of the likelihood's checks (tests/experiments/calibration/test_customers.py
+    and benchmarks/bench_likelihood_coverage.py): customers join on their own over the first
+    weeks (q = 0, so they are independent) and buy as BG/NBD in daily steps at DAILY_TRUTH."""
+    return validate_scenario({
+        "name": "daily_truth", "seed": seed, "days": days, "market": {"size": size},
+        "mechanics": {
+            "acquisition": {"type": "bass_acquisition", "p": 0.03, "q": 0.0},
+            "purchase": {"type": "purchase_dropout", "purchase_on_acquisition": True,
+                         "purchase_rate": {"r": DAILY_TRUTH["r"], "alpha": DAILY_TRUTH["alpha"],
+                                           "time_unit_days": 7.0, "link": "poisson"},
+                         "dropout": {"a": DAILY_TRUTH["a"], "b": DAILY_TRUTH["b"]},
+                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 18.0}}}},
+        "<daily truth>")
+
+
 def observed_file(seed: int, folder: Path, size: int = 6000, weeks: int = 12) -> Path:
     """One observed data set drawn from the truth, as a daily metrics CSV."""
     d = daily_metrics(daily_table(simulate(truth_scenario(2000 + seed, size, weeks,

@@ -227,37 +227,34 @@ def _duration_rows(task: AbTask, runs: dict[str, dict[str, np.ndarray]], events:
         eligible[name] = np.ones(len(joined), bool) if exp.eligibility == "all" else (
             (joined >= exp.start_day) & (joined <= last))
     frames = {name: user_frame(extras, events, last) for name, extras in runs.items()}
-    treatments = _treatments(task.markets.mixed)
-    arm = runs["mixed"]["user.arm"]
-    enrolled = int((eligible["mixed"] & (arm < len(exp.arms))).sum())
-    return [{"design": task.design, "unit": task.unit, "size": task.size,
-             "replicate": task.replicate, "duration": duration, "metric": metric,
-             "arm": name, "n_enrolled": enrolled,
-             **_metric_figures(task, metric, k, runs, frames, eligible)}
-            for metric in task.metrics for k, name in enumerate(treatments, start=1)]
-
-
-def _metric_figures(task: AbTask, metric: str, k: int,
-                    runs: dict[str, dict[str, np.ndarray]], frames: dict[str, pd.DataFrame],
-                    eligible: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Treatment arm `k` against the control: the test in the mixed market, the A/A test in
-    the all-control market (same labels), the truth from the launch markets."""
-    alpha = comparison_alpha(task.alpha, len(task.markets.launches))
-    launch = f"launch:{_treatments(task.markets.mixed)[k - 1]}"
-    values = {}
-    for name in ("mixed", "control", launch):
-        x, y = metric_values(frames[name], metric)
-        e = eligible[name]
-        values[name] = (x[e], None if y is None else y[e])
     labels = {name: runs[name]["user.arm"][eligible[name]] for name in ("mixed", "control")}
     units = {name: None if task.unit == "user" else runs[name]["user.unit"][eligible[name]]
              for name in ("mixed", "control")}
+    enrolled = int((labels["mixed"] < len(exp.arms)).sum())
+    rows = []
+    for metric in task.metrics:  # each market's per-user values once, for every treatment
+        values = {name: _subset(metric_values(frames[name], metric), eligible[name])
+                  for name in runs}
+        rows += [{"design": task.design, "unit": task.unit, "size": task.size,
+                  "replicate": task.replicate, "duration": duration, "metric": metric,
+                  "arm": name, "n_enrolled": enrolled,
+                  **_comparison(task, k, values, labels, units, f"launch:{name}")}
+                 for k, name in enumerate(_treatments(task.markets.mixed), start=1)]
+    return rows
+
+
+def _comparison(task: AbTask, k: int, values: dict[str, tuple[np.ndarray, np.ndarray | None]],
+                labels: dict[str, np.ndarray], units: dict[str, np.ndarray | None],
+                launch: str) -> dict[str, Any]:
+    """Treatment arm `k` against the control: the test in the mixed market, the A/A test in
+    the all-control market (same labels), the truth from the treatment's launch market."""
+    alpha = comparison_alpha(task.alpha, len(task.markets.launches))
     test = _pair_test(values["mixed"], labels["mixed"], units["mixed"], k, alpha)
     aa = _pair_test(values["control"], labels["control"], units["control"], k, alpha)
     true_t, true_c = pooled_mean(*values[launch]), pooled_mean(*values["control"])
     return dict(
-        n_control=int((labels["mixed"] == 0).sum()), n_treatment=int((labels["mixed"] == k)
-                                                                     .sum()),
+        n_control=int((labels["mixed"] == 0).sum()),
+        n_treatment=int((labels["mixed"] == k).sum()),
         estimate=test.absolute_effect if test else math.nan,
         se=test.se if test else math.nan,
         ci_lower=test.ci_lower if test else math.nan,
@@ -273,6 +270,7 @@ def _metric_figures(task: AbTask, metric: str, k: int,
 
 def _subset(values: tuple[np.ndarray, np.ndarray | None],
             keep: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The numerator (and denominator, for a ratio) of the users in `keep`."""
     x, y = values
     return x[keep], None if y is None else y[keep]
 

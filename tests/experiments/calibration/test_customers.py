@@ -22,6 +22,9 @@ from experiments.calibration.bgnbd import BGNBD
 from experiments.calibration.customers import daily_conditional, history, point
 from experiments.calibration.likelihood import maximum_likelihood
 from experiments.calibration.objective import parse_fit
+from experiments.calibration.observed import customer_table
+from experiments.calibration.recovery import DAILY_FIT as FIT
+from experiments.calibration.recovery import DAILY_TRUTH, daily_truth_scenario
 from experiments.cli.commands import app
 from sim.engine import simulate
 from sim.events import event_table
@@ -29,23 +32,11 @@ from sim.planning import layout_of
 from sim.scenario import Scenario, validate_scenario
 
 Z = 4.0
-TRUE = {"r": 0.5, "alpha": 4.0, "a": 0.8, "b": 2.5}
-FIT = [f"mechanics.purchase.purchase_rate.{k}=0.05..20" for k in ("r", "alpha")] + [
-    f"mechanics.purchase.dropout.{k}=0.05..20" for k in ("a", "b")]
+TRUE = DAILY_TRUTH
 
 
 def market(size: int, seed: int, days: int = 126) -> Scenario:
-    """Customers join on their own over the first weeks and buy as BG/NBD in daily steps."""
-    return validate_scenario({
-        "name": "bg", "seed": seed, "days": days, "market": {"size": size},
-        "mechanics": {
-            "acquisition": {"type": "bass_acquisition", "p": 0.03, "q": 0.0},
-            "purchase": {"type": "purchase_dropout", "purchase_on_acquisition": True,
-                         "purchase_rate": {"r": TRUE["r"], "alpha": TRUE["alpha"],
-                                           "time_unit_days": 7.0, "link": "poisson"},
-                         "dropout": {"a": TRUE["a"], "b": TRUE["b"]},
-                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 18.0}}}},
-        "<test>")
+    return daily_truth_scenario(size, seed, days)
 
 
 def orders_and_churn(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -55,10 +46,7 @@ def orders_and_churn(scenario: Scenario) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def customers_until(orders: pd.DataFrame, day: int) -> pd.DataFrame:
     """The calibration's per-customer table as of the end of day `day - 1`."""
-    past = orders[orders["day"] < day].groupby("user")["day"]
-    out = pd.DataFrame({"first_day": past.min(), "x": past.size() - 1, "last_day": past.max()})
-    out["observed_days"] = day
-    return out.reset_index()
+    return customer_table(orders[orders["day"] < day], day)
 
 
 def _z(actual: np.ndarray, predicted: np.ndarray) -> float:
@@ -108,12 +96,9 @@ def test_maximum_likelihood_recovers_the_parameters_the_engine_ran() -> None:
     scenario = market(12000, 7, days=182)
     orders, _ = orders_and_churn(scenario)
 
-    class Seen:  # what maximum_likelihood reads of an Observed
-        customers = customers_until(orders, 182)
-        source = "<simulated>"
-
     params = parse_fit(scenario, FIT)
-    best, draws, doc = maximum_likelihood(scenario, params, Seen, 400, 1)
+    best, draws, doc = maximum_likelihood(scenario, params, customers_until(orders, 182), 400,
+                                          1)
     assert len(draws) == 400
     for p in params:
         key = p.path.rsplit(".", 1)[-1]
