@@ -12,9 +12,11 @@ PYTEST_WORKERS ?= 2
 
 setup: $(STAMP) chromium
 
-# The browser test opens the dashboards in Debian's Chromium (CI runs as root on Debian 12).
+# The browser test opens the dashboards in Debian's Chromium, with Debian's Noto CJK fonts for
+# the Chinese pages (CI runs as root on Debian 12).
 chromium:
-	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	@(command -v chromium >/dev/null && fc-list :lang=zh | grep -q .) || \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk)
 
 # Re-install only when the dependency list changes; the project itself is editable.
 $(STAMP): pyproject.toml

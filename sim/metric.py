@@ -24,6 +24,23 @@ LedgerRole = Literal["absolute", "relative", "income", "total"]
 ORDER = ("order", "order_amount")  # the counters of orders, for `needs`
 SPEND = ("ad_spend", "kol_spend")  # channel costs every scenario has (whole market, channels)
 
+# Each unit a metric may have, in the words of the playbook's teams (a compound unit such as
+# "yuan/order" is read part by part); `Metric.__post_init__` refuses a unit missing here, so
+# every metric has a Chinese unit as well as a Chinese name.
+UNITS_ZH = {
+    "yuan": "元", "users": "人", "people": "人", "share": "占比", "ratio": "倍",
+    "orders": "单", "order": "单", "buyer": "买家", "units": "件", "user-periods": "人·期",
+    "groups": "个团", "messages": "条消息", "bargains": "次砍价", "visits": "次访问",
+    "carts": "个购物车", "shares": "次分享", "invites": "次邀请", "consents": "次授权",
+    "touches": "次触达", "viewers": "名观众", "reviews": "条评价", "group-days": "群·天",
+    "unit-years": "件·年", "turns": "次", "year": "年", "days": "天", "day": "天",
+}
+
+
+def unit_zh(unit: str) -> str:
+    """A unit in Chinese: "yuan/order" -> "元/单", "users/day" -> "人/天"."""
+    return "/".join(UNITS_ZH[part] for part in unit.split("/"))
+
 
 @dataclass(frozen=True)
 class LedgerLine:
@@ -88,6 +105,9 @@ class Metric:
                              "denominator")
         if (self.kind == "ratio") == (self.compute is not None):
             raise ValueError(f"{self.name}: a flow or stock has a compute, a ratio none")
+        if not self.zh or any(p not in UNITS_ZH for p in self.unit.split("/")):
+            raise ValueError(f"{self.name}: give a Chinese name (zh) and a unit from UNITS_ZH "
+                             f"(not {self.unit!r})")
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -115,6 +135,15 @@ class Metric:
     def daily_unit(self) -> str:
         """Unit of one day's value: flows are per day, stocks and ratios are as they are."""
         return f"{self.unit}/day" if self.kind == "flow" else self.unit
+
+    @property
+    def zh_unit(self) -> str:
+        """The unit in Chinese (元, 人, 单, 占比 ...)."""
+        return unit_zh(self.unit)
+
+    @property
+    def zh_daily_unit(self) -> str:
+        return unit_zh(self.daily_unit)
 
 
 def col(c: pd.DataFrame, name: str) -> pd.Series:

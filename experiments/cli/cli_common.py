@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from experiments.cli.stopping import Terminated, say_stopped, stop_code
+from experiments.report.language import ENV as LANG_ENV
+from experiments.report.language import parse_lang, set_language
 from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
@@ -133,6 +135,21 @@ OverridesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Overrides as dotted.path=value, e.g. market.size=1000000."),
 ]
+
+
+LangOption = Annotated[str | None, typer.Option(
+    "--lang", envvar=LANG_ENV, show_envvar=True,
+    help="Language of the report, the dashboard and the summary lines: en or zh (中文). The "
+    "setting GROWTHSIM_LANG does the same for every command.")]
+
+
+def choose_language(value: str | None) -> None:
+    """Set the language for the rest of the command (None: English, or GROWTHSIM_LANG)."""
+    try:
+        set_language(parse_lang(value))
+    except ValueError:
+        raise _refuse("--lang", f"{value!r} is not a language growthsim writes; use en or "
+                      "zh (中文), on the command line or in GROWTHSIM_LANG") from None
 
 
 def enforce_compliance(scenario: Scenario, strict: bool) -> list[Problem]:

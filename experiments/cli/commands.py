@@ -23,11 +23,13 @@ from experiments.cli.calibrate_cli import calibrate, forecast
 from experiments.cli.checks_cli import adjust, srm
 from experiments.cli.cli_common import (
     STATE,
+    LangOption,
     LazyProgress,
     OverridesArg,
     StrictOption,
     check_writable_file,
     check_writable_folder,
+    choose_language,
     cli_errors,
     enforce_compliance,
     err,
@@ -39,12 +41,13 @@ from experiments.cli.init_cli import init
 from experiments.cli.power_cli import power
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.report.dashboard import load_runs, write_dashboard
+from experiments.report.language import metric_label, metric_unit, set_language, t
 from experiments.report.parts import fmt
 from experiments.runs.outputs import write_run
 from sim.engine import run
 from sim.errors import InputError
 from sim.memory import human
-from sim.metrics import HEADLINE, METRICS
+from sim.metrics import HEADLINE
 from sim.planning import check_memory, memory_estimate
 from sim.scenario import Scenario, load_scenario, scenario_schema
 
@@ -64,9 +67,14 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks.")] = False,
+    lang: LangOption = None,
 ) -> None:
     STATE["debug"] = debug
+    with cli_errors():
+        choose_language(lang)
+    ctx.call_on_close(lambda: set_language(None))  # the language ends with the command
 
 
 def flag_overrides(**flags: object) -> list[str]:
@@ -91,10 +99,13 @@ def run_command(
     all_metrics: Annotated[bool, typer.Option(
         "--all-metrics", help="Every metric in the stderr table, not only the headline ones "
         "(all are always in summary.json and report.html).")] = False,
+    lang: LangOption = None,
 ) -> None:
     """Simulate a scenario and write runs/<name>/<timestamp>-<hash>/ (prints its path); its
-    report.html is the operations dashboard."""
+    report.html is the operations dashboard (模拟并生成经营报告)."""
     with cli_errors():
+        if lang is not None:
+            choose_language(lang)
         check_writable_folder(out)
         extra = flag_overrides(days=days, seed=seed, replicates=replicates)
         scenario = say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
@@ -118,8 +129,10 @@ def run_command(
         summary = result.summary()
         if not quiet:
             err.print(summary_table(scenario, summary, headline_only=not all_metrics))
-            err.print(f"{scenario.name}: {scenario.market.size:,} users × {scenario.days} days × "
-                      f"{scenario.replicates} replicate(s) in {wall:.2f} s -> {run_dir}",
+            err.print(t(f"{scenario.name}: {scenario.market.size:,} users × {scenario.days} "
+                        f"days × {scenario.replicates} replicate(s) in {wall:.2f} s -> {run_dir}",
+                        f"{scenario.name}：{scenario.market.size:,} 用户 × {scenario.days} 天 × "
+                        f"{scenario.replicates} 次重复，用时 {wall:.2f} 秒 -> {run_dir}"),
                       markup=False, soft_wrap=True)
         if json_out:
             means = {k: _finite(v["mean"]) for k, v in summary.items()}
@@ -134,17 +147,20 @@ def summary_table(scenario: Scenario, summary: dict[str, dict[str, float]],
                   headline_only: bool = False) -> Table:
     shown = {k: v for k, v in summary.items() if not headline_only or k in HEADLINE}
     hidden = len(summary) - len(shown)
-    note = f" ({hidden} more metrics: --all-metrics, summary.json)" if hidden else ""
-    table = Table(title=f"{scenario.name}: over {scenario.days} days{note}",
+    note = t(f" ({hidden} more metrics: --all-metrics, summary.json)",
+             f"（另有 {hidden} 个指标：--all-metrics、summary.json）") if hidden else ""
+    table = Table(title=t(f"{scenario.name}: over {scenario.days} days{note}",
+                          f"{scenario.name}：{scenario.days} 天合计{note}"),
                   title_justify="left")
-    table.add_column("metric")
-    table.add_column("unit")
-    table.add_column("mean", justify="right")
-    table.add_column("95% CI", justify="right")
+    table.add_column(t("metric", "指标"))
+    table.add_column(t("unit", "单位"))
+    table.add_column(t("mean", "均值"), justify="right")
+    table.add_column(t("95% CI", "95% 置信区间"), justify="right")
     for name, values in shown.items():
         ci = ("–" if math.isnan(values["ci_low"])
               else f"{fmt(values['ci_low'])} … {fmt(values['ci_high'])}")
-        table.add_row(name, METRICS[name].unit, fmt(values["mean"]), ci)
+        label = metric_label(name) + (f" {name}" if metric_label(name) != name else "")
+        table.add_row(label, metric_unit(name), fmt(values["mean"]), ci)
     return table
 
 
@@ -225,16 +241,20 @@ def dashboard_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run folders written by simctl run.")],
     out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("dashboard.html"),
     forecast_dir: ForecastOption = None,
+    lang: LangOption = None,
 ) -> None:
-    """Business health and growth accounting of several runs side by side, one self-contained
-    HTML page (prints its path). A folder that is not a run: one line each, exit 2, nothing
-    written."""
+    """What differs between runs (with 95% intervals), business health and growth accounting
+    side by side, one self-contained HTML page (prints its path). A folder that is not a run:
+    one line each, exit 2, nothing written."""
     with cli_errors():
+        if lang is not None:
+            choose_language(lang)
         check_writable_file(out)
         runs = load_runs(run_dirs)
         warnings = load_forecast(forecast_dir) if forecast_dir is not None else None
         path = write_dashboard(runs, out, warnings)
-        err.print(f"dashboard of {len(runs)} run(s) -> {path}", markup=False, soft_wrap=True)
+        err.print(t(f"dashboard of {len(runs)} run(s) -> {path}",
+                    f"{len(runs)} 个运行的对比看板 -> {path}"), markup=False, soft_wrap=True)
         typer.echo(str(path))
 
 

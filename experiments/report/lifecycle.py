@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from experiments.report.language import metric_label, t
 from experiments.report.parts import (
     PALETTE,
     Stats,
@@ -27,14 +28,15 @@ from sim.metrics import LEDGER, LTV_DAYS, METRICS
 # funnel
 
 
-FUNNEL_STAGES = (("visits", "visits"), ("new users", "new_users"),
-                 ("first purchases", "first_purchases"), ("repeat purchases", "repeat_purchases"))
+FUNNEL_STAGES = (("visits", "访问", "visits"), ("new users", "新用户", "new_users"),
+                 ("first purchases", "首单", "first_purchases"),
+                 ("repeat purchases", "复购", "repeat_purchases"))
 
 
 def acquisition_stages(metrics: dict[str, Stats]) -> list[tuple[str, float]]:
     """Visits → new users → first → repeat purchases over the horizon, means over replicates;
     stages the scenario does not produce are left out."""
-    stages = [(label, mean_of(metrics, name)) for label, name in FUNNEL_STAGES]
+    stages = [(t(en, zh), mean_of(metrics, name)) for en, zh, name in FUNNEL_STAGES]
     return [(label, value) for label, value in stages if not math.isnan(value)]
 
 
@@ -50,15 +52,16 @@ def checkout_stages(metrics: dict[str, Stats]) -> list[tuple[str, float]]:
     reminded, recovered = (0.0 if math.isnan(v) else v for v in (
         mean_of(metrics, "reminders_sent"), mean_of(metrics, "recovered_orders")))
     checkouts = mean_of(metrics, "purchases") + abandoned - recovered
-    return [("checkouts", checkouts), ("abandoned", abandoned), ("reminded", reminded),
-            ("recovered", recovered)]
+    return [(t("checkouts", "结算"), checkouts), (t("abandoned", "弃购"), abandoned),
+            (t("reminded", "已提醒"), reminded), (t("recovered", "挽回"), recovered)]
 
 
 def funnel_figure(acquisition: list[tuple[str, float]],
                   checkout: list[tuple[str, float]]) -> go.Figure:
     """The acquisition funnel, and beside it the checkout funnel when carts exist."""
-    panels = [("acquisition", acquisition)] + ([("checkout", checkout)] if checkout else [])
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels],
+    panels = [(t("acquisition", "拉新"), acquisition)] + (
+        [(t("checkout", "结算"), checkout)] if checkout else [])
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for title, _ in panels],
                         horizontal_spacing=0.18)
     for col, (title, stages) in enumerate(panels, start=1):
         fig.add_trace(go.Funnel(
@@ -71,19 +74,24 @@ def funnel_figure(acquisition: list[tuple[str, float]],
 
 
 def funnel_section(metrics: dict[str, Stats]) -> str:
+    title = t("Funnel", "转化漏斗")
     acquisition = acquisition_stages(metrics)
     if len(acquisition) < 2:
-        return section("funnel", "Funnel", not_modelled("The acquisition funnel"))
+        return section("funnel", title, not_modelled(t("The acquisition funnel", "拉新漏斗")))
     checkout = checkout_stages(metrics)
-    notes = ["Totals over the horizon, means over replicates; percentages are of the first "
-             "stage. Repeat purchases are orders, not users."]
+    notes = [t("Totals over the horizon, means over replicates; percentages are of the first "
+               "stage. Repeat purchases are orders, not users.",
+               "全周期总量，取各次重复的均值；百分比相对第一层。复购按订单计，不按人数。")]
     if mean_of(metrics, "visits") == mean_of(metrics, "new_users"):
-        notes.append("Every visit registers: no registration step is modelled.")
+        notes.append(t("Every visit registers: no registration step is modelled.",
+                       "每次访问都注册：未建模注册环节。"))
     if not checkout:
-        notes.append("Checkout and cart abandonment: not modelled in this scenario.")
+        notes.append(t("Checkout and cart abandonment: not modelled in this scenario.",
+                       "结算与弃购：本场景未建模。"))
     else:
-        notes.append("Checkouts = purchases + carts_abandoned − recovered_orders.")
-    return section("funnel", "Funnel",
+        notes.append(t("Checkouts = purchases + carts_abandoned − recovered_orders.",
+                       "结算 = 购买 + 弃购 − 挽回订单。"))
+    return section("funnel", title,
                    f"<p>{' '.join(html.escape(n) for n in notes)}</p>"
                    + embed(funnel_figure(acquisition, checkout)))
 
@@ -93,19 +101,19 @@ def funnel_section(metrics: dict[str, Stats]) -> str:
 
 CHANNEL_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     # header, source ("metrics": horizon metric, "ue": unit economics), key, tooltip
-    ("new users", "metrics", "new_users", METRICS["new_users"].description),
-    ("new buyers", "metrics", "first_purchases", METRICS["first_purchases"].description),
-    ("acquisition spend", "metrics", "acquisition_spend",
+    ("new users 新用户", "metrics", "new_users", METRICS["new_users"].description),
+    ("new buyers 新买家", "metrics", "first_purchases", METRICS["first_purchases"].description),
+    ("acquisition spend 获客费用", "metrics", "acquisition_spend",
      METRICS["acquisition_spend"].description),
-    ("CAC", "ue", "cac", "Acquisition spend per new buyer, yuan (unit-economics basis)."),
-    *((f"LTV {d}d margin", "ue", f"ltv_{d}d_margin",
+    ("CAC 获客成本", "ue", "cac", "Acquisition spend per new buyer, yuan (unit-economics basis)."),
+    *((f"LTV {d}d margin 毛利", "ue", f"ltv_{d}d_margin",
        f"Gross margin per new buyer within {d} days of joining, yuan (mature cohorts).")
       for d in LTV_DAYS),
     *((f"LTV {d}d GMV", "ue", f"ltv_{d}d_gmv",
        f"GMV per new buyer within {d} days of joining, yuan (mature cohorts).")
       for d in LTV_DAYS),
     *((f"LTV/CAC {d}d", "ue", f"ltv_cac_{d}d", f"LTV {d}d (margin) / CAC.") for d in LTV_DAYS),
-    ("payback days", "ue", "payback_days",
+    ("payback days 回本天数", "ue", "payback_days",
      "First age at which cumulative margin per new buyer reaches CAC (– if not seen)."),
     ("ROI", "metrics", "roi", METRICS["roi"].description),
 )
@@ -138,7 +146,8 @@ def channel_table(rows: list[tuple[str, dict[str, dict[str, Stats]]]], with_ci: 
         cells = "".join(stat_cell(sources[source].get(key), with_ci)
                         for _, source, key, _ in CHANNEL_COLUMNS)
         body.append(f"<tr><td>{html.escape(channel)}</td>{cells}</tr>")
-    return (f"<div class='wide'><table><thead><tr><th>channel</th>{head}</tr></thead>"
+    return (f"<div class='wide'><table><thead><tr><th>{t('channel', '渠道')}</th>{head}</tr>"
+            "</thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
@@ -180,39 +189,52 @@ def cac_ltv_figure(days: int, points: list[tuple[str, Stats, Stats]]) -> go.Figu
                     "color": "#222" if market else PALETTE[i % len(PALETTE)]}))
     fig.update_layout(height=420, width=640, template="plotly_white",
                       margin={"t": 30, "l": 60, "r": 20, "b": 50},
-                      xaxis_title="CAC (yuan per new buyer)",
-                      yaxis_title=f"LTV {days}d, margin (yuan per new buyer)")
+                      xaxis_title=t("CAC (yuan per new buyer)", "获客成本 CAC（元/新买家）"),
+                      yaxis_title=t(f"LTV {days}d, margin (yuan per new buyer)",
+                                    f"{days}日 LTV 毛利（元/新买家）"))
     return fig
 
 
 def channels_section(metrics: dict[str, Stats], by_channel: dict[str, dict[str, Stats]],
                      unit_economics: dict[str, dict[str, Stats]], with_ci: bool) -> str:
+    title = t("Channels", "渠道")
     if not by_channel:
-        return section("channels", "Channels", not_modelled("Acquisition channels"))
+        return section("channels", title, not_modelled(t("Acquisition channels", "获客渠道")))
     rows = channel_rows(metrics, by_channel, unit_economics)
     parts = [
-        "<p>Per acquisition channel: users and new buyers over the horizon, spend, and unit "
-        "economics per new buyer. LTV counts only cohorts old enough to be observed for the "
-        "whole window; margin basis is net revenue minus cost of goods. "
-        + ("Means over replicates, 95% CI below." if with_ci else "One replicate: no CI.")
+        "<p>" + t("Per acquisition channel: users and new buyers over the horizon, spend, and "
+                  "unit economics per new buyer. LTV counts only cohorts old enough to be "
+                  "observed for the whole window; margin basis is net revenue minus cost of "
+                  "goods. ", "各获客渠道的全周期新用户、新买家、费用及每位新买家的单位经济。LTV "
+                  "只计已完整观察窗口的批次；毛利 = 净收入 − 商品成本。")
+        + (t("Means over replicates, 95% CI below.", "取各次重复的均值，下方为 95% 置信区间。")
+           if with_ci else t("One replicate: no CI.", "仅一次重复：无置信区间。"))
         + "</p>",
         channel_table(rows, with_ci),
     ]
     cohort_cac, horizon_cac = mean_of(unit_economics.get("all", {}), "cac"), mean_of(metrics, "cac")
     if not math.isclose(cohort_cac, horizon_cac, rel_tol=0.01):  # also when either is NaN
-        parts.append(f"<p class='note'>CAC here comes from the cohort tables ({fmt(cohort_cac)} "
-                     f"for the market) and differs from the summary's cac "
-                     f"({fmt(horizon_cac)}, spend over all first purchases of the horizon).</p>")
+        parts.append("<p class='note'>" + t(
+            f"CAC here comes from the cohort tables ({fmt(cohort_cac)} for the market) and "
+            f"differs from the summary's cac ({fmt(horizon_cac)}, spend over all first "
+            "purchases of the horizon).",
+            f"此处 CAC 来自批次表（全市场 {fmt(cohort_cac)}），与汇总中的 cac（{fmt(horizon_cac)}，"
+            "全周期费用 / 全部首单）口径不同。") + "</p>")
     days, points = ltv_points(unit_economics)
     if points:
-        parts.append(f"<h3>CAC against LTV ({days} days, margin)</h3>"
-                     "<p>Channels above the dashed diagonal earn back what their buyers cost; "
-                     "whiskers are 95% CIs across replicates.</p>")
+        parts.append("<h3>" + t(f"CAC against LTV ({days} days, margin)",
+                                f"CAC 对比 LTV（{days}天，毛利）") + "</h3><p>" + t(
+            "Channels above the dashed diagonal earn back what their buyers cost; whiskers are "
+            "95% CIs across replicates.", "虚线上方的渠道已收回获客成本；误差线为各次重复的 "
+            "95% 置信区间。") + "</p>")
         parts.append(embed(cac_ltv_figure(days, points)))
     else:
-        parts.append("<p class='note'>No channel has both a CAC and an observed LTV "
-                     "(horizon too short for a 30-day cohort, or no buyers).</p>")
-    return section("channels", "Channels", "\n".join(parts))
+        parts.append("<p class='note'>" + t(
+            "No channel has both a CAC and an observed LTV (horizon too short for a 30-day "
+            "cohort, or no buyers): the chart is left out.",
+            "没有渠道同时具备 CAC 与已观察到的 LTV（周期不足 30 天或没有买家），故不画图。")
+            + "</p>")
+    return section("channels", title, "\n".join(parts))
 
 
 # retention
@@ -223,7 +245,7 @@ def retention_grids(result: Result) -> dict[str, pd.DataFrame]:
     whole = result.retention()
     if whole.empty:
         return {}
-    grids = {"all channels": whole}
+    grids = {t("all channels", "全部渠道"): whole}
     channels = ([] if result.channel_metrics.empty
                 else list(result.channel_metrics["channel"].unique()))
     for channel in channels:
@@ -241,9 +263,10 @@ def retention_figure(grids: dict[str, pd.DataFrame]) -> go.Figure:
         fig.add_trace(go.Heatmap(
             z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index), name=name,
             visible=(i == 0), zmin=0.0, zmax=1.0, colorscale="Blues",
-            colorbar={"tickformat": ".0%", "title": {"text": "opened"}},
-            hovertemplate="cohort week %{y}<br>%{x} weeks since acquisition"
-                          "<br>%{z:.1%} opened<extra>" + html.escape(name) + "</extra>"))
+            colorbar={"tickformat": ".0%", "title": {"text": t("opened", "打开")}},
+            hovertemplate=t("cohort week %{y}<br>%{x} weeks since acquisition<br>%{z:.1%} "
+                            "opened", "第 %{y} 周批次<br>获客后第 %{x} 周<br>%{z:.1%} 打开")
+            + "<extra>" + html.escape(name) + "</extra>"))
     if len(grids) > 1:
         buttons = [{"label": name, "method": "update",
                     "args": [{"visible": [j == i for j in range(len(grids))]}]}
@@ -252,19 +275,28 @@ def retention_figure(grids: dict[str, pd.DataFrame]) -> go.Figure:
                                         "xanchor": "left", "yanchor": "top"}])
     fig.update_layout(height=460, template="plotly_white",
                       margin={"t": 60, "l": 60, "r": 20, "b": 50},
-                      xaxis_title="weeks since acquisition", yaxis_title="cohort (week joined)",
+                      xaxis_title=t("weeks since acquisition", "获客后周数"),
+                      yaxis_title=t("cohort (week joined)", "批次（加入周）"),
                       yaxis_autorange="reversed")
     return fig
 
 
 def retention_section(result: Result) -> str:
+    title = t("Cohort retention", "批次留存")
     grids = retention_grids(result)
     if not grids:
-        return section("retention", "Cohort retention", not_modelled("App opens (activity)"))
-    return section("retention", "Cohort retention",
-                   "<p>Share of each weekly cohort with at least one open in each week since it "
-                   "joined, mean over replicates; cells not yet fully observed are blank.</p>"
-                   + embed(retention_figure(grids)))
+        return section("retention", title, not_modelled(t("App opens (activity)", "打开（活跃）")))
+    cohorts = max(len(grid) for grid in grids.values())
+    if cohorts < 2 or max(len(grid.columns) for grid in grids.values()) < 2:
+        return section("retention", title, "<p class='note'>" + t(
+            f"{cohorts} weekly cohort(s) observed for under two weeks: too few for a "
+            "retention heatmap (run a longer horizon).",
+            f"只有 {cohorts} 个周批次且观察不足两周，无法绘制留存热力图（请延长周期）。") + "</p>")
+    return section("retention", title, "<p>" + t(
+        "Share of each weekly cohort with at least one open in each week since it joined, mean "
+        "over replicates; cells not yet fully observed are blank.",
+        "每个周批次在加入后各周至少打开一次的占比，取各次重复的均值；尚未完整观察的格子留空。")
+        + "</p>" + embed(retention_figure(grids)))
 
 
 # money
@@ -303,7 +335,8 @@ def ledger_gaps(steps: list[tuple[str, str, float]]) -> dict[str, float]:
 
 def money_waterfall(steps: list[tuple[str, str, float]]) -> go.Figure:
     """GMV down to contribution: what discounts, refunds, goods and acquisition take."""
-    labels = [name if measure != "relative" else f"− {name}" for name, measure, _ in steps]
+    labels = [metric_label(name) if measure != "relative" else f"− {metric_label(name)}"
+              for name, measure, _ in steps]
     fig = go.Figure(go.Waterfall(
         x=labels, y=[value for _, _, value in steps],
         measure=[measure for _, measure, _ in steps],
@@ -312,23 +345,26 @@ def money_waterfall(steps: list[tuple[str, str, float]]) -> go.Figure:
         increasing={"marker": {"color": PALETTE[2]}}, decreasing={"marker": {"color": PALETTE[1]}},
         totals={"marker": {"color": PALETTE[0]}}))
     fig.update_layout(height=420, template="plotly_white", showlegend=False,
-                      margin={"t": 30, "l": 60, "r": 20, "b": 90}, yaxis_title="yuan")
+                      margin={"t": 30, "l": 60, "r": 20, "b": 90}, yaxis_title=t("yuan", "元"))
     return fig
 
 
 def money_section(metrics: dict[str, Stats]) -> str:
+    title = t("Money", "资金")
     if "gmv" not in metrics:
-        return section("money", "Money", not_modelled("Orders and money"))
+        return section("money", title, not_modelled(t("Orders and money", "订单与资金")))
     steps = waterfall_steps(metrics)
     zero = [name for name, measure, value in steps if measure == "relative" and value == 0]
-    notes = ["From GMV to contribution over the horizon, means over replicates (yuan)."]
+    notes = [t("From GMV to contribution over the horizon, means over replicates (yuan).",
+               "全周期从 GMV 到贡献利润，取各次重复的均值（元）。")]
     if zero:
-        notes.append(f"Zero in this run (no mechanic books them, or none was incurred): "
-                     f"{', '.join(zero)}.")
+        notes.append(t("Zero in this run (no mechanic books them, or none was incurred): ",
+                       "本次为零（没有机制记账或未发生）：")
+                     + f"{', '.join(metric_label(name) for name in zero)}.")
     gaps = ledger_gaps(steps)
     warning = ("".join(f"<p class='warn'>Ledger check failed: {html.escape(name)} differs from "
                        f"the sum of its steps by {fmt(gap)} yuan.</p>"
                        for name, gap in gaps.items()))
-    return section("money", "Money",
+    return section("money", title,
                    f"<p>{html.escape(' '.join(notes))}</p>{warning}"
                    + embed(money_waterfall([s for s in steps if s[0] not in zero])))

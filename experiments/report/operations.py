@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from experiments.report.language import metric_label, t
 from experiments.report.parts import (
     embed,
     fmt,
@@ -25,29 +26,33 @@ from experiments.report.parts import (
 )
 from sim.metrics import HEALTH, METRICS, report_groups, report_tiles
 
-GA_USERS = (("ga_new_users", "new", "#2ca02c", 1), ("ga_resurrected_users", "resurrected",
-                                                     "#98df8a", 1),
-            ("ga_retained_users", "retained", "#1f77b4", 1),
-            ("ga_churned_users", "churned", "#d62728", -1))
-GA_REVENUE = (("ga_retained_revenue", "retained", "#1f77b4", 1),
-              ("ga_expansion_revenue", "expansion", "#aec7e8", 1),
-              ("ga_new_revenue", "new", "#2ca02c", 1),
-              ("ga_resurrected_revenue", "resurrected", "#98df8a", 1),
-              ("ga_contraction_revenue", "contraction", "#ff9896", -1),
-              ("ga_churned_revenue", "churned", "#d62728", -1))
+# Growth accounting's parts: (metric, English, 中文, colour, sign in the stacked bars).
+GA_USERS = (("ga_new_users", "new", "新增", "#2ca02c", 1),
+            ("ga_resurrected_users", "resurrected", "回流", "#98df8a", 1),
+            ("ga_retained_users", "retained", "留存", "#1f77b4", 1),
+            ("ga_churned_users", "churned", "流失", "#d62728", -1))
+GA_REVENUE = (("ga_retained_revenue", "retained", "留存", "#1f77b4", 1),
+              ("ga_expansion_revenue", "expansion", "增购", "#aec7e8", 1),
+              ("ga_new_revenue", "new", "新增", "#2ca02c", 1),
+              ("ga_resurrected_revenue", "resurrected", "回流", "#98df8a", 1),
+              ("ga_contraction_revenue", "contraction", "减购", "#ff9896", -1),
+              ("ga_churned_revenue", "churned", "流失", "#d62728", -1))
 
 
 def health_section(daily: pd.DataFrame) -> str:
+    title = t("Business health", "经营健康")
     present = [n for n in HEALTH if n in daily.columns]
     if not present:
-        return section("health", "Business health", not_modelled("Business KPIs"))
+        return section("health", title, not_modelled(t("Business KPIs", "经营指标")))
     window = trend_window(len(daily))
-    return section("health", "Business health",
-                   f"<p>Over the horizon (flows summed, stocks on the last day, ratios of sums), "
-                   f"means over replicates; the trend compares the last {window} days with the "
-                   f"{window} before (green: the good direction). Growth-accounting ratios show "
-                   "the last complete period, against the period before.</p>"
-                   + kpi_tiles(daily, HEALTH))
+    intro = t(f"Over the horizon (flows summed, stocks on the last day, ratios of sums), "
+              f"means over replicates; the trend compares the last {window} days with the "
+              f"{window} before (green: the good direction). Growth-accounting ratios show "
+              "the last complete period, against the period before.",
+              f"全周期数值（流量求和，存量取最后一天，比率为总量之比），取各次重复的均值；趋势为最近"
+              f"{window}天对比之前{window}天（绿色表示向好）。增长核算的比率取最近一个完整周期，"
+              "对比上一周期。")
+    return section("health", title, f"<p>{intro}</p>" + kpi_tiles(daily, HEALTH))
 
 
 def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:
@@ -56,7 +61,8 @@ def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:
     names = [m for m in METRICS if m.startswith("ga_") and m in daily.columns]
     ends = [d for d in range(period_days - 1, len(daily), period_days)]
     table = daily.iloc[ends][names].copy()
-    table.index = pd.Index([f"days {d - period_days + 1}–{d}" for d in ends], name="period")
+    table.index = pd.Index([t(f"days {d - period_days + 1}–{d}", f"第{d - period_days + 1}–{d}天")
+                            for d in ends], name="period")
     if "ga_quick_ratio" in table.columns:  # ratio of the means, as the horizon value is
         table["ga_quick_ratio"] = (table["ga_gained_users"]
                                    / table["ga_churned_users"].where(
@@ -72,73 +78,89 @@ def growth_figure(periods: pd.DataFrame, title: str = "") -> go.Figure:
     with the quick ratio on a second axis."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
                         specs=[[{"secondary_y": True}], [{"secondary_y": True}]],
-                        subplot_titles=[f"{title}buyers per period", f"{title}revenue per period "
-                                        "(yuan)"])
+                        subplot_titles=[title + t("buyers per period", "每期买家"),
+                                        title + t("revenue per period (yuan)", "每期收入（元）")])
     x = list(periods.index)
     for row, parts, ratio in ((1, GA_USERS, "ga_quick_ratio"),
                               (2, GA_REVENUE, "ga_revenue_quick_ratio")):
-        for name, label, color, sign in parts:
+        for name, en, zh, color, sign in parts:
+            label = t(en, zh)
             fig.add_trace(go.Bar(x=x, y=sign * periods[name], name=label, marker_color=color,
                                  legendgroup=label, showlegend=row == 1 or name in (
                                      "ga_expansion_revenue", "ga_contraction_revenue")),
                           row=row, col=1)
         fig.add_trace(go.Scatter(x=x, y=periods[ratio], mode="lines+markers",
-                                 name="quick ratio" if row == 1 else "revenue quick ratio",
+                                 name=t("quick ratio", "快速比率") if row == 1
+                                 else t("revenue quick ratio", "收入快速比率"),
                                  line={"color": "#222", "width": 1.5}),
                       row=row, col=1, secondary_y=True)
-        fig.update_yaxes(title_text="quick ratio", secondary_y=True, row=row, col=1,
+        fig.update_yaxes(title_text=t("quick ratio", "快速比率"), secondary_y=True, row=row, col=1,
                          rangemode="tozero")
-    fig.update_layout(barmode="relative", height=640, template="plotly_white",
+    fig.update_layout(barmode="relative", height=680, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.08},
                       margin={"t": 40, "l": 60, "r": 60, "b": 40})
     return fig
 
 
 def growth_table(periods: pd.DataFrame) -> str:
-    columns = [("ga_active_users", "active"), ("ga_new_users", "new"),
-               ("ga_retained_users", "retained"), ("ga_resurrected_users", "resurrected"),
-               ("ga_churned_users", "churned"), ("ga_quick_ratio", "quick ratio"),
-               ("ga_revenue", "revenue"), ("ga_expansion_revenue", "expansion"),
-               ("ga_contraction_revenue", "contraction"), ("ga_churned_revenue",
-                                                           "churned revenue"),
-               ("ga_revenue_quick_ratio", "revenue quick ratio")]
+    columns = [("ga_active_users", t("active", "活跃")), ("ga_new_users", t("new", "新增")),
+               ("ga_retained_users", t("retained", "留存")),
+               ("ga_resurrected_users", t("resurrected", "回流")),
+               ("ga_churned_users", t("churned", "流失")),
+               ("ga_quick_ratio", t("quick ratio", "快速比率")),
+               ("ga_revenue", t("revenue", "收入")),
+               ("ga_expansion_revenue", t("expansion", "增购")),
+               ("ga_contraction_revenue", t("contraction", "减购")),
+               ("ga_churned_revenue", t("churned revenue", "流失收入")),
+               ("ga_revenue_quick_ratio", t("revenue quick ratio", "收入快速比率"))]
     head = "".join(f"<th title='{html.escape(METRICS[n].description)}'>{label}</th>"
                    for n, label in columns)
     body = "".join(f"<tr><td>{html.escape(str(period))}</td>"
                    + "".join(f"<td>{fmt(row[n])}</td>" for n, _ in columns) + "</tr>"
                    for period, row in periods.iterrows())
-    return (f"<div class='wide'><table><thead><tr><th>period</th>{head}</tr></thead>"
+    return (f"<div class='wide'><table><thead><tr><th>{t('period', '周期')}</th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table></div>")
 
 
 def growth_section(daily: pd.DataFrame, period_days: int) -> str:
-    title = "Growth accounting"
+    title = t("Growth accounting", "增长核算")
     if "ga_active_users" not in daily.columns:
-        return section("growth", title, not_modelled("Growth accounting (a run from before "
-                                                     "it existed)"))
+        return section("growth", title, not_modelled(t(
+            "Growth accounting (a run from before it existed)", "增长核算（旧版本的运行）")))
     periods = growth_periods(daily, period_days)
     if periods.empty or periods["ga_active_users"].sum() == 0:
-        return section("growth", title, f"<p class='note'>No complete {period_days}-day period "
-                       "with a buyer in this run (set growth_accounting.period_days or a "
-                       "longer horizon).</p>")
-    return section("growth", title,
-                   f"<p>Buyers active in each {period_days}-day period (at least one order) "
-                   "split into new (first order ever), retained (active the period before too) "
-                   "and resurrected (ordered before, not the period before); churned buyers "
-                   "were active the period before but not in this one. Revenue: retained = "
-                   "min(this, last period) per retained buyer, expansion and contraction the "
-                   "rest. Quick ratio = (new + resurrected) / churned; revenue quick ratio = "
-                   "(new + resurrected + expansion) / (churned + contraction). Means over "
-                   "replicates.</p>" + embed(growth_figure(periods)) + growth_table(periods))
+        return section("growth", title, "<p class='note'>" + t(
+            f"No complete {period_days}-day period with a buyer in this run (set "
+            "growth_accounting.period_days or a longer horizon).",
+            f"本次运行没有含买家的完整{period_days}天周期（调整 growth_accounting.period_days "
+            "或延长周期）。") + "</p>")
+    intro = t(f"Buyers active in each {period_days}-day period (at least one order) "
+              "split into new (first order ever), retained (active the period before too) "
+              "and resurrected (ordered before, not the period before); churned buyers "
+              "were active the period before but not in this one. Revenue: retained = "
+              "min(this, last period) per retained buyer, expansion and contraction the "
+              "rest. Quick ratio = (new + resurrected) / churned; revenue quick ratio = "
+              "(new + resurrected + expansion) / (churned + contraction). Means over "
+              "replicates.",
+              f"每个{period_days}天周期内有下单的买家分为：新增（首次下单）、留存（上一期也活跃）、"
+              "回流（以前下过单、上一期未下单）；流失为上一期活跃、本期未下单的买家。收入：留存 = "
+              "每位留存买家本期与上期的较小值，其余为增购或减购。快速比率 = (新增 + 回流) / 流失；"
+              "收入快速比率 = (新增 + 回流 + 增购) / (流失 + 减购)。取各次重复的均值。")
+    return section("growth", title, f"<p>{intro}</p>" + embed(growth_figure(periods))
+                   + growth_table(periods))
 
 
 def inventory_section(daily: pd.DataFrame) -> str:
     body = "".join(metric_group(daily, title, names)
                    for title, names in report_groups("inventory"))
+    title = t("Inventory health", "库存健康")
     if not body:
-        return section("inventory", "Inventory health", not_modelled("Inventory and fulfilment"))
-    return section("inventory", "Inventory health",
-                   "<p>Stock, fill rate, stock-out days, days of cover and turnover, means over "
-                   "replicates.</p>" + kpi_tiles(daily, report_tiles("inventory")) + body)
+        return section("inventory", title, not_modelled(t("Inventory and fulfilment",
+                                                          "库存与履约")))
+    return section("inventory", title, "<p>" + t(
+        "Stock, fill rate, stock-out days, days of cover and turnover, means over replicates.",
+        "库存、满足率、缺货天数、可售天数与周转，取各次重复的均值。") + "</p>"
+        + kpi_tiles(daily, report_tiles("inventory")) + body)
 
 
 def labelled(tables: dict[str, list], mechanic: str, size: int, *names: str) -> list[str]:
@@ -172,10 +194,12 @@ def rfm_tables(tables: dict[str, list]) -> str:
     parts = []
     for mechanic, matrix in _by_mechanic(tables, "rfm_transitions"):
         labels = list(RFM_SEGMENTS)[:len(matrix)]
-        parts.append(f"<h3>RFM transitions ({html.escape(mechanic)})</h3><p>Users moving from "
-                     "the segment at one recomputation (rows) to the next (columns), summed "
-                     "over the run, mean over replicates.</p>"
-                     + matrix_table(matrix, labels, labels, "from \\ to"))
+        parts.append(f"<h3>{t('RFM transitions', 'RFM 分层迁移')} ({html.escape(mechanic)})</h3>"
+                     "<p>" + t("Users moving from the segment at one recomputation (rows) to "
+                               "the next (columns), summed over the run, mean over replicates.",
+                               "每次重算时用户从一个分层（行）迁移到下一个分层（列）的人数，"
+                               "全周期求和，取各次重复的均值。") + "</p>"
+                     + matrix_table(matrix, labels, labels, t("from \\ to", "从 \\ 到")))
     return "".join(parts)
 
 
@@ -188,24 +212,26 @@ def rule_tables(tables: dict[str, list]) -> str:
         columns = [c for c in RULE_COLUMNS if f"{mechanic}.rule_{c}" in tables]
         totals = [[sum(tables[f"{mechanic}.rule_{c}"][i]) for c in columns]
                   for i in range(len(names))]
-        parts.append(f"<h3>Automation rules ({html.escape(mechanic)})</h3><p>Per rule over the "
-                     "horizon: sends, reads, cost (yuan: sends and gifts), conversions and their "
-                     "order value, mean over replicates.</p>"
-                     + matrix_table(totals, [str(n) for n in names], columns, "rule"))
+        parts.append(f"<h3>{t('Automation rules', '自动化规则')} ({html.escape(mechanic)})</h3>"
+                     "<p>" + t("Per rule over the horizon: sends, reads, cost (yuan: sends and "
+                               "gifts), conversions and their order value, mean over replicates.",
+                               "每条规则的全周期发送、阅读、成本（元：发送与赠礼）、转化及其订单"
+                               "金额，取各次重复的均值。") + "</p>"
+                     + matrix_table(totals, [str(n) for n in names], columns, t("rule", "规则")))
     return "".join(parts)
 
 
 def operations_section(daily: pd.DataFrame, tables: dict[str, list]) -> str:
     body = rule_tables(tables) + rfm_tables(tables) + "".join(
         metric_group(daily, title, names) for title, names in report_groups("operations"))
+    title = t("Retention operations", "精细化运营")
+    what = t("Segments, automations, tiers, points, paid membership, community groups and live "
+             "streams", "用户分层、自动化触达、会员等级、积分、付费会员、社群与直播")
     if not body:
-        return section("operations", "Retention operations",
-                       not_modelled("Segments, automations, tiers, points, paid membership, "
-                                    "community and live streams"))
-    return section("operations", "Retention operations",
-                   "<p>Segments, automations, tiers, points, paid membership, community groups "
-                   "and live streams: whichever this scenario runs; means over replicates.</p>"
-                   + body)
+        return section("operations", title, not_modelled(what))
+    return section("operations", title, f"<p>{what}" + t(
+        ": whichever this scenario runs; means over replicates.",
+        "：本场景运行的部分，取各次重复的均值。") + "</p>" + body)
 
 
 def attribution_section(tables: dict[str, list]) -> str:
@@ -226,25 +252,29 @@ def attribution_section(tables: dict[str, list]) -> str:
         rows = labelled(tables, mechanic, len(matrix), "attribution_models", "models")
         cols = labelled(tables, mechanic, len(matrix[0]), "touchpoint_names", "touchpoints")
         parts.append(f"<h3>{html.escape(name)} ({html.escape(mechanic)})</h3>"
-                     + matrix_table(matrix, rows, cols, "model \\ touch point"))
+                     + matrix_table(matrix, rows, cols, t("model \\ touch point",
+                                                          "模型 \\ 触点")))
+    title = t("Attribution", "归因")
     if not parts:
-        return section("attribution", "Attribution", not_modelled("Multi-touch attribution"))
-    return section("attribution", "Attribution",
-                   "<p>Orders, first orders and GMV credited to each touch point by each "
-                   "attribution model (first touch, last touch, position-based ...), side by "
-                   "side, mean over replicates.</p>" + "".join(parts))
+        return section("attribution", title, not_modelled(t("Multi-touch attribution",
+                                                            "多触点归因")))
+    return section("attribution", title, "<p>" + t(
+        "Orders, first orders and GMV credited to each touch point by each attribution model "
+        "(first touch, last touch, position-based ...), side by side, mean over replicates.",
+        "各归因模型（首次触点、末次触点、位置加权……）分给每个触点的订单、首单与 GMV，并排比较，"
+        "取各次重复的均值。") + "</p>" + "".join(parts))
 
 
 def warnings_section(forecast: dict[str, Any] | None) -> str:
     """The early-warning panel: weeks a forecast flagged, or how to attach a forecast."""
-    title = "Early warning"
+    title = t("Early warning", "预警")
     if forecast is None:
-        return section("warnings", title,
-                       "<p class='note'>No forecast attached. Fit and forecast with "
-                       "<code>simctl calibrate</code> and <code>simctl forecast FITTED "
-                       "--observed DATA</code>, then attach its folder: <code>simctl run ... "
-                       "--forecast DIR</code> or <code>simctl dashboard RUN_DIR --forecast "
-                       "DIR</code>.</p>")
+        return section("warnings", title, "<p class='note'>" + t(
+            "No forecast attached. Fit and forecast with", "未附预测。先用") +
+            " <code>simctl calibrate</code> " + t("and", "和") + " <code>simctl forecast FITTED "
+            "--observed DATA</code>" + t(", then attach its folder:", " 拟合并预测，再附上其目录：")
+            + " <code>simctl run ... --forecast DIR</code> " + t("or", "或") + " <code>simctl "
+            "dashboard RUN_DIR --forecast DIR</code>.</p>")
     return section("warnings", title, early_warning_panel(forecast))
 
 
@@ -253,16 +283,22 @@ def early_warning_panel(forecast: dict[str, Any]) -> str:
     observed, lo, hi, flag, warning), warnings first."""
     flags = sorted(forecast.get("flags", []), key=lambda f: (not f["warning"], f["metric"],
                                                               f["week"]))
-    intro = (f"<p>Forecast of {html.escape(str(forecast.get('scenario', '')))}: weeks whose "
-             f"observed value left the {forecast.get('level', 0.9):.0%} band. Red: in the bad "
-             "direction (an early warning); grey: outside in the other direction.</p>")
+    name, level = html.escape(str(forecast.get('scenario', ''))), forecast.get('level', 0.9)
+    intro = "<p>" + t(f"Forecast of {name}: weeks whose observed value left the {level:.0%} "
+                      "band. Red: in the bad direction (an early warning); grey: outside in the "
+                      "other direction.",
+                      f"{name} 的预测：实际值超出 {level:.0%} 区间的周。红色：向坏的方向（预警）；"
+                      "灰色：向另一方向超出。") + "</p>"
     if not flags:
-        return intro + "<p class='ok'>No observed week left its band.</p>"
+        return intro + "<p class='ok'>" + t("No observed week left its band.",
+                                            "没有一周超出区间。") + "</p>"
     rows = "".join(
-        f"<tr class='{'warn-row' if f['warning'] else ''}'><td>{html.escape(f['metric'])}</td>"
+        f"<tr class='{'warn-row' if f['warning'] else ''}'>"
+        f"<td>{html.escape(metric_label(f['metric']))}</td>"
         f"<td>{f['week']}</td><td>{f['first_day']}</td><td>{fmt(f['observed'])}</td>"
         f"<td>{fmt(f['lo'])} … {fmt(f['hi'])}</td><td>{html.escape(f['flag'])}</td>"
-        f"<td>{'warning' if f['warning'] else ''}</td></tr>" for f in flags)
-    return (intro + "<table><thead><tr><th>metric</th><th>week</th><th>first day</th>"
-            "<th>observed</th><th>band</th><th>outside</th><th></th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+        f"<td>{t('warning', '预警') if f['warning'] else ''}</td></tr>" for f in flags)
+    head = "".join(f"<th>{h}</th>" for h in (
+        t("metric", "指标"), t("week", "周"), t("first day", "首日"), t("observed", "实际"),
+        t("band", "区间"), t("outside", "超出方向"), ""))
+    return intro + f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"

@@ -13,16 +13,27 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from experiments.report.language import current, group_title, metric_label, metric_unit, t
 from sim.metrics import METRICS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
 def fmt(x: float | None) -> str:
-    """Readable numbers: thousands separators for large values, 4 significant digits else."""
+    """Readable numbers, never in scientific notation: thousands separators for large values
+    (万 and 亿 in Chinese), 4 significant digits else, and "<0.0001" for what rounds away."""
     if x is None or x != x:
         return "–"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+    if abs(x) == float("inf"):
+        return "∞" if x > 0 else "−∞"
+    if current() == "zh" and abs(x) >= 1e4:
+        return f"{x / 1e8:,.2f}亿" if abs(x) >= 1e8 else f"{x / 1e4:,.2f}万"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x != 0 and abs(x) < 1e-4:
+        return "<0.0001" if x > 0 else ">−0.0001"
+    text = f"{x:.4g}"
+    return f"{x:.6f}".rstrip("0").rstrip(".") if "e" in text else text
 
 
 # --- lifecycle sections ------------------------------------------------------------------------
@@ -50,7 +61,8 @@ def section(anchor: str, title: str, body: str) -> str:
 
 
 def not_modelled(what: str) -> str:
-    return f'<p class="note">{html.escape(what)}: not modelled in this scenario.</p>'
+    return (f'<p class="note">{html.escape(what)}'
+            f'{t(": not modelled in this scenario.", "：本场景未建模。")}</p>')
 
 
 def mean_daily(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -109,14 +121,21 @@ def sparkline(values: pd.Series, width: int = 140, height: int = 32) -> str:
 
 def trend_text(name: str, change: float, window: int) -> str:
     if math.isnan(change):
-        return "<span class='flat'>no trend</span>"
+        return f"<span class='flat'>{t('no trend', '无趋势')}</span>"
     good = (change >= 0) != (METRICS[name].good == "down")
     arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
     css = "flat" if abs(change) < 0.005 else ("up" if good else "down")
-    against = ("the last period against the one before" if name.startswith("ga_")
-               else f"last {window} days against the {window} before")
+    against = (t("the last period against the one before", "最近一期对比上一期")
+               if name.startswith("ga_") else
+               t(f"last {window} days against the {window} before",
+                 f"最近{window}天对比之前{window}天"))
     return (f"<span class='{css}' title='{against}'>"
             f"{arrow} {change:+.1%}</span>")
+
+
+def _code_name(name: str) -> str:
+    """In Chinese, the snake_case name under the Chinese one: what --metrics and files use."""
+    return f"<br><small><code>{html.escape(name)}</code></small>" if current() == "zh" else ""
 
 
 def kpi_tiles(daily: pd.DataFrame, names: tuple[str, ...]) -> str:
@@ -133,8 +152,9 @@ def kpi_tiles(daily: pd.DataFrame, names: tuple[str, ...]) -> str:
             series = series[series != 0]
         tiles.append(
             f"<div class='tile' data-metric='{name}' title='{html.escape(metric.description)}'>"
-            f"<div class='label'>{html.escape(name)}</div>"
-            f"<div class='value'>{fmt(value)} <small>{html.escape(metric.unit)}</small></div>"
+            f"<div class='label'>{html.escape(metric_label(name))}{_code_name(name)}</div>"
+            f"<div class='value'>{fmt(value)} <small>{html.escape(metric_unit(name))}</small>"
+            "</div>"
             f"{trend_text(name, change, window)}{sparkline(series)}</div>")
     return f"<div class='tiles'>{''.join(tiles)}</div>"
 
@@ -145,26 +165,30 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
     present = [n for n in names if n in daily.columns]
     if not present:
         return ""
-    rows = "".join(f"<tr><td title='{html.escape(METRICS[n].description)}'>{n}</td>"
-                   f"<td>{html.escape(METRICS[n].unit)}</td>"
+    rows = "".join(f"<tr><td title='{html.escape(METRICS[n].description)}'>"
+                   f"{html.escape(metric_label(n))}{_code_name(n)}</td>"
+                   f"<td>{html.escape(metric_unit(n))}</td>"
                    f"<td>{fmt(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
-    units = list(dict.fromkeys(METRICS[n].daily_unit for n in present))  # one panel per unit
+    units = list(dict.fromkeys(metric_unit(n, daily=True) for n in present))  # panel per unit
     fig = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=units)
     for i, name in enumerate(present):
-        fig.add_trace(go.Scatter(x=list(daily.index), y=daily[name], mode="lines", name=name,
+        fig.add_trace(go.Scatter(x=list(daily.index), y=daily[name], mode="lines",
+                                 name=metric_label(name),
                                  line={"color": PALETTE[i % len(PALETTE)], "width": 1.5}),
-                      row=units.index(METRICS[name].daily_unit) + 1, col=1)
+                      row=units.index(metric_unit(name, daily=True)) + 1, col=1)
     fig.update_layout(height=120 + 180 * len(units), template="plotly_white",
                       margin={"t": 30, "l": 60, "r": 20, "b": 40})
-    fig.update_xaxes(title_text="day", row=len(units), col=1)
-    return (f"<h3>{html.escape(title)}</h3><div class='pair'><table><thead><tr><th>metric</th>"
-            f"<th>unit</th><th>over the horizon</th></tr></thead><tbody>{rows}</tbody></table>"
+    fig.update_xaxes(title_text=t("day", "天"), row=len(units), col=1)
+    return (f"<h3>{html.escape(group_title(title))}</h3><div class='pair'><table><thead><tr>"
+            f"<th>{t('metric', '指标')}</th><th>{t('unit', '单位')}</th>"
+            f"<th>{t('over the horizon', '全周期')}</th></tr></thead><tbody>{rows}</tbody></table>"
             f"<div class='chart'>{embed(fig)}</div></div>")
 
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+body { font-family: system-ui, "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei",
+       sans-serif; margin: 24px; color: #222; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
@@ -186,14 +210,19 @@ nav { position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom:
 .spark { display: block; margin-top: 4px; }
 .pair { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
 .pair .chart { flex: 1 1 480px; min-width: 360px; }
+/* charts side by side: the columns exist before the charts do, so the first chart drawn is
+   not sized to the whole page and then clipped when the second arrives */
+.side { display: grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap: 16px; }
+.side .chart { min-width: 0; }
 """
 
 
 def page(title: str, header: str, nav: tuple[tuple[str, str], ...], body: str) -> str:
     """A self-contained dashboard page: plotly.js inlined once, a sticky section menu."""
     links = " · ".join(f"<a href='#{anchor}'>{html.escape(label)}</a>" for anchor, label in nav)
+    lang = "zh-CN" if current() == "zh" else "en"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style>
 <script type="text/javascript">{get_plotlyjs()}</script></head>
 <body>

@@ -16,6 +16,7 @@ from typing import Any
 
 from scipy import stats
 
+from experiments.report.language import t
 from sim.scenario import Scenario
 
 SMALL_SHARE = 0.01  # below 1% (of starts, of acquired users, of GMV) a mechanic reads as inert
@@ -27,7 +28,7 @@ def _share(x: float) -> str:
         return f"{x:.2%}"
     if x >= 1e-5:
         return f"{x:.3%}"
-    return f"about 1 in {1 / x:,.0f}" if x > 0 else "0"
+    return t(f"about 1 in {1 / x:,.0f}", f"约 {1 / x:,.0f} 分之一") if x > 0 else "0"
 
 
 def _mechanic(scenario: Scenario, kind: str) -> Any:
@@ -49,14 +50,20 @@ def _bargain(scenario: Scenario, metrics: dict[str, Any]) -> str | None:
     if mean_degree:
         degree = round(mean_degree)
         p = stats.binom.sf(spec.helpers_required - 1, degree, spec.help_prob)
-        chance = (f"; a starter with the mean {degree} friends, each helping with probability "
-                  f"{spec.help_prob:g}, reaches {spec.helpers_required} helpers with probability "
-                  f"{_share(p)}")
-    return (f"砍价 bargains: {_share(rate)} of {_mean(metrics, 'bargain_starts'):,.0f} started "
-            f"were completed. Each needs {spec.helpers_required} helpers within "
-            f"{spec.window_hours:g} h{chance}. Fewer helpers_required or a higher help_prob "
-            "make it visible (the playbook has no sourced figure for either: "
-            "domain-facts §2.3).")
+        chance = t(f"; a starter with the mean {degree} friends, each helping with probability "
+                   f"{spec.help_prob:g}, reaches {spec.helpers_required} helpers with "
+                   f"probability {_share(p)}",
+                   f"；发起人有平均 {degree} 位好友，每人以 {spec.help_prob:g} 的概率帮砍，凑齐 "
+                   f"{spec.helpers_required} 人的概率为 {_share(p)}")
+    started = _mean(metrics, 'bargain_starts')
+    return t(f"砍价 bargains: {_share(rate)} of {started:,.0f} started were completed. Each "
+             f"needs {spec.helpers_required} helpers within {spec.window_hours:g} h{chance}. "
+             "Fewer helpers_required or a higher help_prob make it visible (the playbook has no "
+             "sourced figure for either: domain-facts §2.3).",
+             f"砍价：发起的 {started:,.0f} 次中 {_share(rate)} 砍成。每次需在 "
+             f"{spec.window_hours:g} 小时内凑齐 {spec.helpers_required} 位帮砍好友{chance}。"
+             "减少 helpers_required 或提高 help_prob 可让它起量（运营手册对两者都没有出处的"
+             "数字：domain-facts §2.3）。")
 
 
 def _distributors(scenario: Scenario, metrics: dict[str, Any]) -> str | None:
@@ -64,12 +71,15 @@ def _distributors(scenario: Scenario, metrics: dict[str, Any]) -> str | None:
     sales, gmv = _mean(metrics, "distributor_sales"), _mean(metrics, "gmv")
     if spec is None or not (gmv > 0 and sales / gmv < SMALL_SHARE):
         return None
-    both = "and" if spec.rule == "all" else "or"
-    return (f"分销 distributors: {_mean(metrics, 'distributors'):,.0f} user(s) qualified and "
-            f"their referees' sales are {_share(sales / gmv)} of GMV. Qualifying needs "
-            f"{spec.min_spend:g} yuan of own orders {both} {spec.min_referrals} referrals, "
-            "which few users reach when referral is rare; lower thresholds (or more "
-            "referral) make it visible.")
+    both = t("and", "且") if spec.rule == "all" else t("or", "或")
+    count, share = _mean(metrics, "distributors"), _share(sales / gmv)
+    return t(f"分销 distributors: {count:,.0f} user(s) qualified and their referees' sales are "
+             f"{share} of GMV. Qualifying needs {spec.min_spend:g} yuan of own orders {both} "
+             f"{spec.min_referrals} referrals, which few users reach when referral is rare; "
+             "lower thresholds (or more referral) make it visible.",
+             f"分销：{count:,.0f} 位用户成为分销员，其下线销售额占 GMV 的 {share}。成为分销员需"
+             f"自购 {spec.min_spend:g} 元{both}邀请 {spec.min_referrals} 人，老带新稀少时很少有人"
+             "达到；降低门槛（或增加老带新）可让它起量。")
 
 
 def _referral(scenario: Scenario, metrics: dict[str, Any]) -> str | None:
@@ -77,10 +87,13 @@ def _referral(scenario: Scenario, metrics: dict[str, Any]) -> str | None:
     share = _mean(metrics, "referral_share")
     if spec is None or not share < SMALL_SHARE:
         return None
-    return (f"老带新 referral: {_share(share)} of acquired users came by a friend's invitation. A "
-            f"buyer shares after {spec.share_after_order:.0%} of orders and a friend converts "
-            f"with probability {spec.invite_conversion:g}; with the graph's friends that keeps "
-            "the K-factor far below 1.")
+    return t(f"老带新 referral: {_share(share)} of acquired users came by a friend's invitation. "
+             f"A buyer shares after {spec.share_after_order:.0%} of orders and a friend converts "
+             f"with probability {spec.invite_conversion:g}; with the graph's friends that keeps "
+             "the K-factor far below 1.",
+             f"老带新：新用户中 {_share(share)} 来自好友邀请。买家在 "
+             f"{spec.share_after_order:.0%} 的订单后分享，好友以 {spec.invite_conversion:g} 的概率"
+             "转化；按社交图的好友数，裂变系数（K 值）远小于 1。")
 
 
 RULES = (_referral, _bargain, _distributors)
@@ -96,6 +109,7 @@ def quiet_section(scenario: Scenario, metrics: dict[str, Any]) -> str:
     if not lines:
         return ""
     items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
-    return ('<h2 id="quiet">Mechanics that stayed small (为什么没有起量)</h2>\n<p>The scenario '
-            "runs these mechanics, but their settings keep them small in this market:</p>"
-            f"<ul>{items}</ul>")
+    return (f'<h2 id="quiet">{t("Mechanics that stayed small", "为什么没有起量")}</h2>\n<p>'
+            + t("The scenario runs these mechanics, but their settings keep them small in this "
+                "market:", "场景运行了这些机制，但其设置让它们在这个市场中规模很小：")
+            + f"</p><ul>{items}</ul>")

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from experiments.report.language import Lang, metric_label, metric_unit, t, use
 from experiments.report.lifecycle import (
     channels_section,
     funnel_section,
@@ -43,15 +44,24 @@ def daily_bands(frame: pd.DataFrame, metric: str, by: list[str]) -> pd.DataFrame
     }).reset_index()
 
 
-def daily_figure(result: Result) -> go.Figure:
-    """Every daily metric (by arm with an experiment: channel costs such as ad spend have no
-    arm, so they are left out there), growth accounting aside (it has its own section)."""
+def drawn_metrics(frame: pd.DataFrame, names: list[str]) -> tuple[list[str], list[str]]:
+    """(metrics worth a chart, metrics left out): a series that is empty (NaN throughout) or
+    the same every day would draw an empty panel or an axis of 99.999k-100.001k."""
+    drawn, flat = [], []
+    for name in names:
+        values = frame[name].dropna()
+        (drawn if values.nunique() > 1 else flat).append(name)
+    return drawn, flat
+
+
+def daily_figure(result: Result, names: list[str]) -> go.Figure:
+    """The daily metrics `names` (by arm with an experiment: channel costs such as ad spend
+    have no arm, so they are left out there)."""
     with_arms = result.scenario.experiment is not None
     frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
-    names = [n for n in result.metric_names if not n.startswith("ga_") and n in frame.columns]
     cols = 3
     rows = -(-len(names) // cols)
-    titles = [f"{n} ({METRICS[n].daily_unit})" for n in names]
+    titles = [f"{metric_label(n)} ({metric_unit(n, daily=True)})" for n in names]
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
                         vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
                         horizontal_spacing=0.06)
@@ -59,6 +69,7 @@ def daily_figure(result: Result) -> go.Figure:
         row, col = i // cols + 1, i % cols + 1
         bands = daily_bands(frame, metric, ["arm"])
         for j, (arm, band) in enumerate(bands.groupby("arm", sort=False)):
+            band = band.dropna()  # a ratio with no denominator that day: a gap, not a wedge
             color = PALETTE[j % len(PALETTE)]
             if result.scenario.replicates > 1:
                 fig.add_trace(go.Scatter(
@@ -72,15 +83,38 @@ def daily_figure(result: Result) -> go.Figure:
                 row=row, col=col)
     fig.update_layout(height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30},
                       template="plotly_white")
-    fig.update_xaxes(title_text="day", title_standoff=2)
+    fig.update_xaxes(title_text=t("day", "天"), title_standoff=2)
     return fig
 
 
+def daily_section(result: Result) -> str:
+    """Every daily metric but growth accounting (it has its own section); flat or empty series
+    are named in one line instead of drawn."""
+    with_arms = result.scenario.experiment is not None
+    frame = result.arm_metrics if with_arms else result.metrics
+    names = [n for n in result.metric_names if not n.startswith("ga_") and n in frame.columns]
+    drawn, flat = drawn_metrics(frame, names)
+    band = (t("Lines are means across replicates; bands span the 5th to 95th percentile.",
+              "线为各次重复的均值，阴影为 5%–95% 分位。") if result.scenario.replicates > 1 else
+            t("One replicate: no band (run with --replicates R).",
+              "仅一次重复：无阴影带（可用 --replicates R）。"))
+    parts = [f"<p>{band} " + t("Growth-accounting metrics (ga_*) are in their own section.",
+                               "增长核算指标（ga_*）见其专节。") + "</p>"]
+    if flat:
+        parts.append("<p class='note'>" + t(
+            "Not drawn, the same every day (or never recorded): ", "未画图（每天相同或从未记录）：")
+            + html.escape(", ".join(metric_label(n) for n in flat)) + ".</p>")
+    if drawn:
+        parts.append(embed(daily_figure(result, drawn)))
+    return (f'<h2 id="daily">{t("Daily metrics", "每日指标")}</h2>\n' + "\n".join(parts))
+
+
 def summary_table(summary: dict[str, Any]) -> str:
-    blocks = [("all users", summary["metrics"])]
-    blocks += [(f"arm {arm}", values) for arm, values in summary.get("by_arm", {}).items()]
+    blocks = [(t("all users", "全部用户"), summary["metrics"])]
+    blocks += [(t(f"arm {arm}", f"实验组 {arm}"), values)
+               for arm, values in summary.get("by_arm", {}).items()]
     head = "".join(f"<th colspan=2>{html.escape(label)}</th>" for label, _ in blocks)
-    sub = "<th>mean</th><th>95% CI</th>" * len(blocks)
+    sub = f"<th>{t('mean', '均值')}</th><th>{t('95% CI', '95% 置信区间')}</th>" * len(blocks)
     body = []
     for name in summary["metrics"]:
         cells = []
@@ -91,8 +125,9 @@ def summary_table(summary: dict[str, Any]) -> str:
             cells.append(f"<td>{fmt(v.get('mean'))}</td><td>{ci}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>{name}</td>"
                     f"<td>{html.escape(METRICS[name].zh)}</td>"
-                    f"<td>{html.escape(METRICS[name].unit)}</td>{''.join(cells)}</tr>")
-    return (f"<table><thead><tr><th>metric</th><th>中文</th><th>unit</th>{head}</tr>"
+                    f"<td>{html.escape(metric_unit(name))}</td>{''.join(cells)}</tr>")
+    return (f"<table><thead><tr><th>{t('metric', '指标')}</th><th>中文</th>"
+            f"<th>{t('unit', '单位')}</th>{head}</tr>"
             f"<tr><th></th><th></th><th></th>{sub}</tr></thead><tbody>{''.join(body)}</tbody>"
             "</table>")
 
@@ -113,37 +148,50 @@ def _channel_summaries(result: Result, summary: dict[str, Any],
     return by_channel, unit_economics
 
 
-NAV = (("health", "business health 经营健康"), ("growth", "growth accounting 增长核算"),
-       ("funnel", "funnel 漏斗"), ("channels", "unit economics by channel 渠道"),
-       ("retention", "retention 留存"), ("inventory", "inventory 库存"),
-       ("operations", "retention operations 精细化运营"), ("attribution", "attribution 归因"),
-       ("money", "money 资金"), ("warnings", "early warning 预警"),
-       ("daily", "daily metrics 每日指标"), ("summary", "every metric 全部指标"),
-       ("scenario", "scenario 场景"))
+# Section anchors and their menu labels (English, 中文): the anchors are the same in both.
+NAV = (("health", "business health", "经营健康"), ("growth", "growth accounting", "增长核算"),
+       ("funnel", "funnel", "转化漏斗"), ("channels", "unit economics by channel", "渠道"),
+       ("retention", "retention", "留存"), ("inventory", "inventory", "库存"),
+       ("operations", "retention operations", "精细化运营"), ("attribution", "attribution", "归因"),
+       ("money", "money", "资金"), ("warnings", "early warning", "预警"),
+       ("daily", "daily metrics", "每日指标"), ("summary", "every metric", "全部指标"),
+       ("scenario", "scenario", "场景"))
+
+
+def nav(entries: tuple[tuple[str, str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((anchor, t(en, zh)) for anchor, en, zh in entries)
 
 
 def _few_replicates(replicates: int) -> str:
     if replicates >= 5:
         return ""
-    return (f" With {replicates} replicate(s) the intervals are rough (or absent): run with "
-            "--replicates 5 or more before comparing close numbers.")
+    return " " + t(f"With {replicates} replicate(s) the intervals are rough (or absent): run "
+                   "with --replicates 5 or more before comparing close numbers.",
+                   f"仅 {replicates} 次重复，区间粗略（或没有）：比较相近数字前请用 --replicates 5 "
+                   "或更多。")
 
 
 def write_report(result: Result, summary: dict[str, Any], path: Path,
-                 forecast: dict[str, Any] | None = None) -> None:
+                 forecast: dict[str, Any] | None = None, lang: Lang | None = None) -> None:
     """The run's operations dashboard; `forecast` (a forecast's summary with its flagged weeks,
     see `experiments.calibration.forecast.load_forecast`) fills the early-warning panel."""
-    path.write_text(report_html(result, summary, forecast), encoding="utf-8")
+    path.write_text(report_html(result, summary, forecast, lang), encoding="utf-8")
 
 
 def report_html(result: Result, summary: dict[str, Any],
-                forecast: dict[str, Any] | None = None) -> str:
+                forecast: dict[str, Any] | None = None, lang: Lang | None = None) -> str:
+    """The page in `lang` (None: the language in force, see experiments.report.language)."""
+    with use(lang):
+        return _report_html(result, summary, forecast)
+
+
+def _report_html(result: Result, summary: dict[str, Any],
+                 forecast: dict[str, Any] | None) -> str:
     s = result.scenario
-    figure = embed(daily_figure(result))
-    meta = (f"{s.market.size:,} potential users × {s.days} days × {s.replicates} replicate(s), "
-            f"seed {s.seed}, {summary['wall_seconds']} s")
-    band_note = ("Lines are means across replicates; bands span the 5th to 95th percentile."
-                 if s.replicates > 1 else "One replicate: no band (run with --replicates R).")
+    meta = t(f"{s.market.size:,} potential users × {s.days} days × {s.replicates} replicate(s), "
+             f"seed {s.seed}, {summary['wall_seconds']} s",
+             f"潜在用户 {s.market.size:,} × {s.days} 天 × {s.replicates} 次重复，"
+             f"随机种子 {s.seed}，用时 {summary['wall_seconds']} 秒")
     metrics = summary["metrics"]
     daily = mean_daily(result.metrics)
     tables = summary.get("tables", {})
@@ -163,18 +211,20 @@ def report_html(result: Result, summary: dict[str, Any],
     ])
     header = (f"<h1>{html.escape(s.name)}</h1>\n<p>{html.escape(s.description)}</p>\n"
               f"<p>{html.escape(meta)}</p>")
+    every = t("Flows are summed over the days, stocks read on the last day, ratios are ratios of "
+              "sums; the interval is a t interval of the mean across replicates, kept inside "
+              "what the metric can take (a count never below 0).",
+              "流量按天求和，存量取最后一天，比率为总量之比；区间为各次重复均值的 t 区间，并限制在"
+              "指标可取的范围内（计数不小于 0）。")
     body = f"""{sections}
-<h2 id="daily">Daily metrics</h2>
-<p>{band_note} Growth-accounting metrics (ga_*) are in their own section.</p>
-{figure}
-<h2 id="summary">Every metric over the horizon (全部指标)</h2>
-<p>Flows are summed over the days, stocks read on the last day, ratios are ratios of sums;
-the interval is a t interval of the mean across replicates, kept inside what the metric can
-take (a count never below 0).{_few_replicates(s.replicates)}</p>
-<details><summary>{len(summary["metrics"])} metrics: open the table</summary>
+{daily_section(result)}
+<h2 id="summary">{t("Every metric over the horizon", "全部指标（全周期）")}</h2>
+<p>{every}{_few_replicates(s.replicates)}</p>
+<details><summary>{t(f"{len(metrics)} metrics: open the table", f"{len(metrics)} 个指标：展开表格")}
+</summary>
 {summary_table(summary)}
 </details>
-<h2 id="scenario">Resolved scenario</h2>
+<h2 id="scenario">{t("Resolved scenario", "解析后的场景")}</h2>
 <details><summary>scenario.resolved.yaml</summary><pre>{html.escape(s.to_yaml())}</pre></details>
 """
-    return page(f"growthsim · {s.name}", header, NAV, body)
+    return page(f"growthsim · {s.name}", header, nav(NAV), body)

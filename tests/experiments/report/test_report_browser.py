@@ -1,15 +1,19 @@
 """The dashboards in a real browser: headless Chromium from Debian's package (`make setup`
-installs it), driven by playwright without its own browser download. Each page is loaded from
-file:// with the network closed; it must raise no JavaScript error, log no console error, have
-every section, and plotly must have drawn every graph (an svg in each plot).
+installs it, with Debian's Noto CJK fonts), driven by playwright without its own browser
+download. Each page is loaded from file:// with the network closed; it must raise no JavaScript
+error, log no console error, have every section, and plotly must have drawn every graph (an svg
+in each plot) with data in it (no empty chart). The Chinese pages say so (`lang`, headings in
+Chinese) and the English ones have no Chinese heading.
 
 Missing Chromium or playwright is a failure, not a skip: the check is part of the suite.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +24,7 @@ from typer.testing import CliRunner
 
 import sim
 from experiments.cli import app
+from experiments.report.report import report_html
 from experiments.runs.outputs import write_run
 from tests.conftest import ROOT
 from tests.experiments.report.test_report_dashboard import _forecast, full_scenario
@@ -70,8 +75,16 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                                     "--forecast", str(forecast)])
     assert done.exit_code == 0, done.output
     full = write_run(sim.run(full_scenario(3000, 60)), root, 0.0)
+    board_zh = root / "dashboard_zh.html"
+    done = CliRunner().invoke(app, ["--lang", "zh", "dashboard", *map(str, runs), "--out",
+                                    str(board_zh), "--forecast", str(forecast)])
+    assert done.exit_code == 0, done.output
+    full_zh = root / "full_zh.html"
+    summary = json.loads((full / "summary.json").read_text("utf-8"))
+    full_zh.write_text(report_html(sim.run(full_scenario(3000, 60)), summary, lang="zh"),
+                       encoding="utf-8")
     return {"run": runs[0] / "report.html", "full": full / "report.html", "multi": board,
-            "forecast": forecast / "forecast.html"}
+            "forecast": forecast / "forecast.html", "full_zh": full_zh, "multi_zh": board_zh}
 
 
 def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
@@ -88,13 +101,16 @@ def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
 
 @pytest.mark.parametrize(("name", "sections"), [("run", RUN_SECTIONS), ("full", RUN_SECTIONS),
                                                 ("multi", MULTI_SECTIONS),
-                                                ("forecast", ("warnings",))])
+                                                ("forecast", ("warnings",)),
+                                                ("full_zh", RUN_SECTIONS),
+                                                ("multi_zh", MULTI_SECTIONS)])
 def test_dashboard_loads_without_errors_and_draws_everything(
         browser: BrowserContext, pages: dict[str, Path], name: str,
         sections: tuple[str, ...]) -> None:
     path = pages[name]
     expected_plots = len(re.findall(r'class="plotly-graph-div"', path.read_text()))
-    assert expected_plots >= {"run": 7, "full": 12, "multi": 3, "forecast": 1}[name]
+    assert expected_plots >= {"run": 7, "full": 12, "multi": 3, "forecast": 1}[
+        name.removesuffix("_zh")]
     page, errors = open_page(browser, path)
     try:
         present = page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")
@@ -103,11 +119,46 @@ def test_dashboard_loads_without_errors_and_draws_everything(
         drawn = page.eval_on_selector_all(
             ".js-plotly-plot", "els => els.filter(e => e.querySelector('svg.main-svg')).length")
         assert drawn == expected_plots
+        empty = page.eval_on_selector_all(".js-plotly-plot", EMPTY_CHARTS)
+        assert empty == []
         tiles = page.eval_on_selector_all("#health [data-metric]", "els => els.length")
-        assert tiles >= {"run": 7, "full": 7, "multi": 14, "forecast": 0}[name]
+        assert tiles >= {"run": 7, "full": 7, "multi": 14, "forecast": 0}[name.removesuffix("_zh")]
         # the flagged weeks of the attached forecast
         warnings = page.eval_on_selector_all("#warnings .warn-row", "els => els.length")
-        assert warnings == {"run": 0, "full": 0, "multi": 2, "forecast": 2}[name]
+        assert warnings == {"run": 0, "full": 0, "multi": 2, "forecast": 2}[
+            name.removesuffix("_zh")]
+        assert errors == []
+    finally:
+        page.close()
+
+
+# The ids of plots none of whose traces has a finite value to draw (plotly's decoded
+# `_fullData`: numbers in y, z or values, or in x where y holds the labels).
+EMPTY_CHARTS = """els => {
+  const finite = a => !!a && Array.from(a).some(v => typeof v === 'number' && isFinite(v));
+  const labels = a => !!a && Array.from(a).some(v => typeof v === 'string');
+  const drawn = t => finite(t.y) || finite(t.z) || finite(t.values)
+    || (labels(t.y) && finite(t.x));
+  return els.filter(e => !e._fullData.some(drawn)).map(e => e.id);
+}"""
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_chinese_fonts_are_installed() -> None:
+    fonts = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no Chinese font: run `make setup` (apt-get install fonts-noto-cjk)"
+
+
+@pytest.mark.parametrize(("name", "lang"), [("full", "en"), ("multi", "en"),
+                                            ("full_zh", "zh-CN"), ("multi_zh", "zh-CN")])
+def test_pages_speak_the_language_asked_for(browser: BrowserContext, pages: dict[str, Path],
+                                            name: str, lang: str) -> None:
+    page, errors = open_page(browser, pages[name])
+    try:
+        assert page.evaluate("document.documentElement.lang") == lang
+        headings = page.eval_on_selector_all("h2, nav a", "els => els.map(e => e.innerText)")
+        chinese = [h for h in headings if CJK.search(h)]
+        assert chinese == (headings if lang == "zh-CN" else []), headings
         assert errors == []
     finally:
         page.close()

@@ -193,7 +193,7 @@ def test_dashboard_of_several_runs_puts_them_side_by_side(two_runs: list[Path],
     for anchor in ("runs", "health", "growth", "warnings"):
         assert f'id="{anchor}"' in page, anchor
     runs = section_html(page, "runs")
-    assert "cold_start: seed=1" in runs and "cold_start: seed=2" in runs  # what differs
+    assert "#1 seed=1" in runs and "#2 seed=2" in runs  # what differs, in one short label
     health = section_html(page, "health")
     assert health.count("data-metric='gmv'") == 2
     assert section_html(page, "growth").count("Plotly.newPlot") == 3  # ratios + one per run
