@@ -168,8 +168,8 @@ def counters_from_events(events: pd.DataFrame, layout: Layout, days: int,
         pick = names == name
         flat = day[pick] * n_cells + cell[pick]
         counts[name] = np.bincount(flat, minlength=days * n_cells).reshape(days, n_cells) * 1.0
-        amounts[name] = np.bincount(flat, weights=amount[pick],
-                                    minlength=days * n_cells).reshape(days, n_cells)
+        amounts[name] = np.bincount(  # float even when it never happened (numpy gives ints)
+            flat, weights=amount[pick], minlength=days * n_cells).reshape(days, n_cells) * 1.0
     channel_amounts = _channel_costs(costs, channels, days, declared_costs)
 
     # Who joined when and through which channel: from the acquired events (one per user).

@@ -35,10 +35,11 @@ def scenario_text(stage: str, users: int, name: str) -> str:
     text = (SCENARIOS / example).read_text(encoding="utf-8")
     written = int(re.search(r"^  size: (\d+)", text, re.MULTILINE).group(1))  # type: ignore
     text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
-    text = re.sub(r"^  size: \d+(.*)$", lambda m: f"  size: {users}{m.group(1)}\n"
-                  f"  reference_size: {written}     # the example's quantities are for "
-                  f"{written:,} users: rescaled to {users:,} at load", text, count=1,
-                  flags=re.MULTILINE)
+    declared = re.search(r"^  reference_size: \d+", text, re.MULTILINE) is not None
+    reference = ("" if declared else f"\n  reference_size: {written}     # the example's "
+                 f"quantities are for {written:,} users: rescaled to {users:,} at load")
+    text = re.sub(r"^  size: \d+(.*)$", lambda m: f"  size: {users}{m.group(1)}{reference}",
+                  text, count=1, flags=re.MULTILINE)
     header = (f"# Written by `simctl init --stage {stage} --users {users}` on {date.today()} "
               f"from scenarios/{example}.\n# Stage: {words}.\n# Run it: simctl run "
               f"{name}.yaml   (check it first: simctl validate {name}.yaml)\n\n")

@@ -56,7 +56,10 @@ SATURATED = 255
 
 class TouchpointsParams(MechanicParams):
     type: Literal["touchpoints"] = "touchpoints"
-    scaled_fields = frozenset({"touch_points.*.reach", "touch_points.*.cost_per_session"})
+    # People reached per session and the fixed costs of running a touch point; seats stay as
+    # written (a whole number), their daily cost stands for the staff time the market needs.
+    scaled_fields = frozenset({"touch_points.*.reach", "touch_points.*.cost_per_session",
+                               "touch_points.*.seat_cost_per_day"})
     touch_points: list[TouchPoint] = Field(min_length=1, max_length=MAX_TOUCHPOINTS,
                                           description="The touch points (at most 16).")
     attribution: list[AttributionModel] = Field(

@@ -10,7 +10,7 @@ from sim.aggregation import collect, daily_table
 from sim.engine import simulate
 from sim.events import counters_from_events, event_table
 from sim.metrics import daily_metrics, unit_economics
-from sim.planning import layout_of
+from sim.planning import channel_events, layout_of, user_events
 from sim.scenario import load_scenario
 from tests.conftest import ROOT
 
@@ -27,7 +27,8 @@ def test_event_log_gives_the_engine_metrics_exactly() -> None:
     engine = simulate(scenario, log_events=True)
     events = event_table(engine, layout)
     rebuilt = counters_from_events(events, layout, scenario.days,
-                                   scenario.mechanics["activity"].dormant_after_days)
+                                   scenario.mechanics["activity"].dormant_after_days,
+                                   user_events(scenario), channel_events(scenario))
     ours = daily_metrics(daily_table(engine))
     theirs = daily_metrics(daily_table(rebuilt))
     assert set(ours.columns) == set(theirs.columns)

@@ -356,6 +356,7 @@ def test_ledger_balances_with_all_retention_mechanics() -> None:
     revenue is GMV less every discount and refund plus membership fees (income); live orders
     are orders and live-only groups open on stream days only."""
     sc = load_scenario(ROOT / "scenarios" / "retention.yaml", ["market.size=20000", "days=60",
+                                                  "market.reference_size=20000",
                                                   "mechanics.existing.count=5000",
                                                   "mechanics.tiers.period_days=30",
                                                   "mechanics.points.expiry_days=40",
