@@ -31,13 +31,14 @@ def _recorded_levels() -> dict[str, str]:
 
 def metrics_table() -> str:
     levels = _recorded_levels()
-    rows = ["| metric | unit (over the horizon) | kind | definition | from events.parquet |",
-            "|---|---|---|---|---|"]
+    rows = ["| metric | 中文 | unit (over the horizon) | 单位 | kind | definition | "
+            "from events.parquet |", "|---|---|---|---|---|---|---|"]
     for m in METRICS.values():
         recorded = sorted(counter_columns(m.name) & set(levels))
         log = "yes" if not recorded else "no: a level " + ", ".join(
             f"{levels[s]} records each day (`{s}`)" for s in recorded)
-        rows.append(f"| `{m.name}` | {m.unit} | {m.kind} | {m.description} | {log} |")
+        rows.append(f"| `{m.name}` | {m.zh} | {m.unit} | {m.zh_unit} | {m.kind} | "
+                    f"{m.description} | {log} |")
     return "\n".join(rows)
 
 

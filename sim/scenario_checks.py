@@ -248,9 +248,13 @@ def _key_of_error(loc: tuple, keys: list[str]) -> str:
     return keys[0]
 
 
+FEW_VISITS = 1.0  # fewer expected visits than this over the horizon: the channel stays empty
+
+
 def inert_settings(scenario: Scenario) -> list[tuple[Path, str]]:
     """Valid settings that leave a mechanic with nothing to do, said as warnings: seed users
-    that fill the whole market leave acquisition, ads and referral nobody to win."""
+    that fill the whole market leave acquisition, ads and referral nobody to win; an ads budget
+    or a KOL post that buys less than one visit (impressions x click rate) wins nobody either."""
     size = scenario.market.size
     winners = [n for n, p in scenario.mechanics.items() if p.type in (
         "bass_acquisition", "paid_ads", "kol_posts", "referral")]
@@ -261,4 +265,24 @@ def inert_settings(scenario: Scenario) -> list[tuple[Path, str]]:
                         f"{params.count:,} seed users fill the whole market ({size:,}): "  # type: ignore
                         f"{', '.join(winners)} have nobody left to win; give fewer seeds, or "
                         "market.reference_size to rescale a scenario written for another size"))
+        out += _visits_bought(name, params, scenario.days)
     return out
+
+
+def _visits_bought(name: str, params: Any, days: int) -> list[tuple[Path, str]]:
+    """A budget or post whose expected visits over the horizon are under FEW_VISITS (an upper
+    bound: every impression on a potential user)."""
+    if params.type == "paid_ads" and params.daily_budget > 0:
+        per_day = params.daily_budget / params.cpm * 1000 * params.ctr * params.landing_rate
+        if per_day * days < FEW_VISITS:
+            return [(("mechanics", name, "daily_budget"),
+                     f"{params.daily_budget:g} yuan a day at CPM {params.cpm:g} and click rate "
+                     f"{params.ctr:g} buys about {per_day * days:.2g} visits in {days} days: the "
+                     "channel stays empty; raise daily_budget or ctr")]
+    if params.type == "kol_posts":
+        return [(("mechanics", name, "posts", i, "reach"),
+                 f"a post reaching {post.reach:g} people at click rate {post.click_rate:g} brings "
+                 f"about {post.reach * post.click_rate:.2g} visits: raise reach or click_rate")
+                for i, post in enumerate(params.posts)
+                if post.reach * post.click_rate < FEW_VISITS]
+    return []

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
+from experiments.report.language import metric_label, t
 from experiments.report.parts import fmt
 from sim.metrics import METRICS
 
@@ -38,8 +39,10 @@ def sweep_answer(run_dir: Path, shown: tuple[str, ...] = SHOWN_METRICS
     finite = summary[summary["mean"].notna()]
     metrics = [m for m in shown if m in set(finite["metric"])]
     wide = {m: summary[summary["metric"] == m].set_index("point") for m in metrics}
-    table = Table(*(".".join(p.split(".")[-2:]) for p in params), *metrics,
-                  title="sweep: mean [95% interval] per point; ★ best")
+    table = Table(*(".".join(p.split(".")[-2:]) for p in params),
+                  *(metric_label(m) for m in metrics),
+                  title=t("sweep: mean [95% interval] per point; ★ best",
+                          "参数扫描：各点均值 [95% 区间]；★ 最优"))
     best = {m: (frame["mean"].idxmin() if METRICS[m].good == "down" else frame["mean"].idxmax())
             for m, frame in wide.items() if frame["mean"].notna().any()}
     points = sorted(set(summary["point"]))
@@ -52,10 +55,13 @@ def sweep_answer(run_dir: Path, shown: tuple[str, ...] = SHOWN_METRICS
         table.add_row(*cells)
     warnings = []
     if len(points) > MAX_ROWS:
-        warnings.append(f"{len(points) - MAX_ROWS} more points in summary.parquet")
+        warnings.append(t(f"{len(points) - MAX_ROWS} more points in summary.parquet",
+                          f"另有 {len(points) - MAX_ROWS} 个点见 summary.parquet"))
     if finite[finite["metric"].isin(metrics)]["n"].min() < 2:
-        warnings.append("thin: one replicate per point gives no interval; use --replicates 3 "
-                        "or more before choosing between close points")
+        warnings.append(t("thin: one replicate per point gives no interval; use --replicates 3 "
+                          "or more before choosing between close points",
+                          "样本不足：每点一次重复没有区间；在相近的点之间取舍前请用 --replicates 3 "
+                          "或更多"))
     return table, warnings
 
 
@@ -64,31 +70,42 @@ def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
     rows = [r for r in doc["indices"] if r["method"] == "sobol"] or doc["indices"]
     sobol = rows[0]["method"] == "sobol"
     value, conf = ("ST", "ST_conf") if sobol else ("mu_star", "mu_star_conf")
-    table = Table("metric", "parameter", "total index ST ± 95%" if sobol else "Morris mu* ± 95%",
-                  *(["first order S1 ± 95%"] if sobol else []),
-                  title="sensitivity: what moves each output")
+    table = Table(t("metric", "指标"), t("parameter", "参数"),
+                  t("total index ST ± 95%", "总效应指数 ST ± 95%") if sobol
+                  else "Morris mu* ± 95%",
+                  *([t("first order S1 ± 95%", "一阶指数 S1 ± 95%")] if sobol else []),
+                  title=t("sensitivity: what moves each output", "敏感性：什么在推动各项结果"))
     for row in sorted(rows, key=lambda r: (r["metric"], -r[value])):
-        table.add_row(row["metric"], row["param"], f"{row[value]:.3g} ± {row[conf]:.2g}",
+        table.add_row(metric_label(row["metric"]), row["param"],
+                      f"{row[value]:.3g} ± {row[conf]:.2g}",
                       *([f"{row['S1']:.3g} ± {row['S1_conf']:.2g}"] if sobol else []))
     warnings = []
     if sobol:
         thin = [r for r in rows if r["ST_conf"] > abs(r["ST"]) or r["S1"] < -r["S1_conf"]
                 or r["S1"] < -0.05]
         if thin:
-            warnings.append(f"thin: {len(thin)} of {len(rows)} Sobol indices are smaller than "
-                            f"their interval or negative (from {doc['points']} base samples); "
-                            "raise --points (64 or more) before reading them")
+            warnings.append(t(
+                f"thin: {len(thin)} of {len(rows)} Sobol indices are smaller than their "
+                f"interval or negative (from {doc['points']} base samples); raise --points (64 "
+                "or more) before reading them",
+                f"样本不足：{len(rows)} 个 Sobol 指数中有 {len(thin)} 个小于其区间或为负（来自 "
+                f"{doc['points']} 个基础样本）；请把 --points 提高到 64 或更多再解读"))
     return table, warnings
 
 
 def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table, list[str]]:
     """The best trial, and a warning when the objective merely saturates."""
-    table = Table("objective", "best", *doc["best_params"], title="optimize: best trial")
-    table.add_row(f"{doc['direction']} {doc['objective']}", f"{doc['best_value']:,.6g}",
+    table = Table(t("objective", "目标"), t("best", "最优"), *doc["best_params"],
+                  title=t("optimize: best trial", "优化：最优试验"))
+    table.add_row(f"{doc['direction']} {metric_label(doc['objective'])}",
+                  f"{doc['best_value']:,.6g}",
                   *(f"{v:.4g}" for v in doc["best_params"].values()))
     warnings = []
     if METRICS[doc["objective"]].unit == "users" and doc["best_value"] >= 0.98 * market_size:
-        warnings.append(f"saturates: {doc['objective']} {doc['best_value']:,.0f} is the whole "
-                        f"market ({market_size:,}); every setting near the best gives the same "
-                        "answer. Optimise money (contribution, roi) or a rate instead")
+        warnings.append(t(
+            f"saturates: {doc['objective']} {doc['best_value']:,.0f} is the whole market "
+            f"({market_size:,}); every setting near the best gives the same answer. Optimise "
+            "money (contribution, roi) or a rate instead",
+            f"已饱和：{doc['objective']} {doc['best_value']:,.0f} 就是整个市场（{market_size:,}）；"
+            "最优附近的每个设置给出同样答案。请改为优化资金（contribution、roi）或比率"))
     return table, warnings

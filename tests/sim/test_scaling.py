@@ -60,3 +60,14 @@ def test_seeds_that_fill_the_market_are_warned() -> None:
     assert ("growth.yaml:53: warning: mechanics.seed.count: 20,000 seed users fill the whole "
             "market") in warning
     assert load_scenario(GROWTH, SCALED).notes[0].severity == "note"
+
+
+def test_a_budget_or_a_post_that_buys_nobody_is_warned() -> None:
+    notes = [str(n) for n in load_scenario(ROOT / "scenarios" / "cold_start.yaml", [
+        "mechanics.ads.daily_budget=0.001", "mechanics.kol.posts.0.reach=10"]).notes]
+    assert any("mechanics.ads.daily_budget: 0.001 yuan a day at CPM 40 and click rate 0.01 "
+               "buys about 0.073 visits in 365 days" in n for n in notes), notes
+    assert any("mechanics.kol.posts.0.reach: a post reaching 10 people at click rate 0.03 "
+               "brings about 0.3 visits" in n for n in notes), notes
+    assert not [n for n in map(str, load_scenario(ROOT / "scenarios" / "cold_start.yaml").notes)
+                if "visits" in n]

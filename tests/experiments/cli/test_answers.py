@@ -44,3 +44,12 @@ def test_thin_sobol_indices_and_a_saturating_objective_are_warned(tmp_path: Path
     assert opt.exit_code == 0, opt.stderr
     assert "optimize: best trial" in opt.stderr and "warning: saturates: acquired_users" in \
         opt.stderr
+
+
+def test_the_answers_speak_chinese_when_asked(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--lang", "zh", "sweep", *SMALL, "-p",
+                                 "mechanics.acquisition.q=0.2,0.4", "--out", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    assert "参数扫描：各点均值 [95% 区间]；★ 最优" in result.stderr
+    assert "累计用户" in result.stderr and "样本不足：每点一次重复没有区间" in result.stderr
