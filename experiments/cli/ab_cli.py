@@ -20,11 +20,14 @@ import typer
 from rich.table import Table
 
 from experiments.cli.cli_common import (
+    DaysOption,
     LazyProgress,
     OverridesArg,
+    SeedOption,
     check_writable_folder,
     cli_errors,
     err,
+    flag_overrides,
     say_notes,
 )
 from experiments.planning.ab_summary import recommend, summarise
@@ -58,6 +61,8 @@ def ab(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML with an experiment: "
                                                   "block.")],
     overrides: OverridesArg = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
     replicates: Annotated[int, typer.Option(help="Replicates R per design.")] = 100,
     units: Annotated[str | None, typer.Option(
         help="Randomisation units to compare, e.g. user,cluster (default: user, cluster and "
@@ -87,7 +92,8 @@ def ab(
                 raise _usage(f"{name}: expected a probability in (0, 1), got {value:g}")
         if not bias_tolerance >= 0:
             raise _usage(f"--bias-tolerance: expected >= 0, got {bias_tolerance:g}")
-        scenario = say_notes(load_scenario(scenario_file, overrides or []))
+        scenario = say_notes(load_scenario(scenario_file, [
+            *(overrides or []), *flag_overrides(days=days, seed=seed)]))
         chosen = [u.strip() for u in units.split(",")] if units else None
         if chosen is not None and (not chosen or any(u not in UNITS for u in chosen)):
             raise _usage(f"--units: expected some of {','.join(UNITS)}, got {units!r}")

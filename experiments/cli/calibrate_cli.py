@@ -16,7 +16,13 @@ from experiments.calibration.calibrate import planned_simulations
 from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
 from experiments.calibration.forecast import forecast as run_forecast
 from experiments.calibration.observed import load_observed, salt_folder_of
-from experiments.cli.cli_common import check_writable_folder, cli_errors, err
+from experiments.cli.cli_common import (
+    SeedOption,
+    check_writable_folder,
+    cli_errors,
+    err,
+    flag_overrides,
+)
 from experiments.cli.sweep_cli import TaskProgress
 from experiments.runs.executors import CountingExecutor, make_executor
 from sim.errors import InputError, Problem
@@ -93,10 +99,12 @@ def calibrate(
         "default: the scenario's calibration.method, else msm.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
+    seed: SeedOption = None,
 ) -> None:
-    """Fit scenario parameters to observed metrics (simulated moments or likelihood)."""
+    """Fit scenario parameters to observed metrics (simulated moments or likelihood). The
+    horizon comes from the observed data, so there is no --days."""
     with cli_errors():
-        base = load_scenario(scenario)
+        base = load_scenario(scenario, flag_overrides(seed=seed))
         folder = calibration_folder(out, base.name, resume)
         check_writable_folder(folder)
         data = load_observed(observed, until=until, salt_folder=folder)
@@ -140,10 +148,11 @@ def forecast(
     out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     quiet: Annotated[bool, typer.Option(help="Nothing on stderr but errors.")] = False,
+    seed: SeedOption = None,
 ) -> None:
     """Forecast with bands from the posterior and simulation noise; flag reality outside."""
     with cli_errors():
-        scenario = load_scenario(fitted)
+        scenario = load_scenario(fitted, flag_overrides(seed=seed))
         posterior, doc = load_posterior(fitted, scenario)
         folder = out or default_folder(fitted, scenario.name, calibrated=bool(doc))
         check_writable_folder(folder)

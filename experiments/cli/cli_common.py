@@ -137,6 +137,14 @@ OverridesArg = Annotated[
 ]
 
 
+def flag_overrides(**flags: object) -> list[str]:
+    """The common options (--days, --seed, --replicates) as the overrides they stand for."""
+    return [f"{key}={value}" for key, value in flags.items() if value is not None]
+
+
+DaysOption = Annotated[int | None, typer.Option(help="Horizon in days (overrides days).")]
+SeedOption = Annotated[int | None, typer.Option(help="Random seed (overrides seed).")]
+
 LangOption = Annotated[str | None, typer.Option(
     "--lang", envvar=LANG_ENV, show_envvar=True,
     help="Language of the report, the dashboard and the summary lines: en or zh (中文). The "

@@ -23,9 +23,11 @@ from experiments.cli.calibrate_cli import calibrate, forecast
 from experiments.cli.checks_cli import adjust, srm
 from experiments.cli.cli_common import (
     STATE,
+    DaysOption,
     LangOption,
     LazyProgress,
     OverridesArg,
+    SeedOption,
     StrictOption,
     check_writable_file,
     check_writable_folder,
@@ -33,6 +35,7 @@ from experiments.cli.cli_common import (
     cli_errors,
     enforce_compliance,
     err,
+    flag_overrides,
     say_notes,
 )
 from experiments.cli.customers_cli import customers
@@ -77,16 +80,12 @@ def _root(
     ctx.call_on_close(lambda: set_language(None))  # the language ends with the command
 
 
-def flag_overrides(**flags: object) -> list[str]:
-    return [f"{key}={value}" for key, value in flags.items() if value is not None]
-
-
 @app.command("run")
 def run_command(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     overrides: OverridesArg = None,
-    days: Annotated[int | None, typer.Option(help="Horizon in days (overrides days).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed (overrides seed).")] = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
     replicates: Annotated[int | None, typer.Option(help="Independent replicates.")] = None,
     out: Annotated[Path, typer.Option(help="Root folder for run folders.")] = Path("runs"),
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

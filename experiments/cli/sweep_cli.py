@@ -20,7 +20,9 @@ from rich.table import Table
 
 from experiments.cli.answers import optimize_answer, sensitivity_answer, sweep_answer
 from experiments.cli.cli_common import (
+    DaysOption,
     OverridesArg,
+    SeedOption,
     check_writable_folder,
     cli_errors,
     err,
@@ -39,8 +41,6 @@ ExecutorOpt = Annotated[str | None, typer.Option(
 ReplicatesOpt = Annotated[int | None, typer.Option(
     help="Replicates per point (common random numbers across points).")]
 OutOpt = Annotated[Path, typer.Option(help="Root folder for run folders.")]
-DaysOpt = Annotated[int | None, typer.Option(help="Horizon in days (overrides days).")]
-SeedOpt = Annotated[int | None, typer.Option(help="Random seed (overrides seed).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 QuietOpt = Annotated[bool, typer.Option(help="No progress bar or final line on stderr.")]
 
@@ -124,8 +124,8 @@ def sweep(
     design: Annotated[str, typer.Option(help=f"{' | '.join(DESIGNS)}.")] = "grid",
     points: Annotated[int | None, typer.Option(help="Points of an lhs / sobol design.")] = None,
     replicates: ReplicatesOpt = None,
-    days: DaysOpt = None,
-    seed: SeedOpt = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
     executor: ExecutorOpt = None,
     out: OutOpt = Path("runs"),
     json_out: JsonOpt = False,
@@ -172,8 +172,8 @@ def sensitivity(
     points: Annotated[int, typer.Option(help="Base samples: Morris trajectories / Sobol N "
                                         "(a power of 2).")] = 16,
     replicates: ReplicatesOpt = None,
-    days: DaysOpt = None,
-    seed: SeedOpt = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
     executor: ExecutorOpt = None,
     out: OutOpt = Path("runs"),
     json_out: JsonOpt = False,
@@ -210,8 +210,8 @@ def optimize(
     trials: Annotated[int, typer.Option(help="Trials in total.")] = 32,
     batch: Annotated[int, typer.Option(help="Trials asked and evaluated together.")] = 4,
     replicates: ReplicatesOpt = None,
-    days: DaysOpt = None,
-    seed: SeedOpt = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
     executor: ExecutorOpt = None,
     out: OutOpt = Path("runs"),
     json_out: JsonOpt = False,

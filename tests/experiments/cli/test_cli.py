@@ -237,3 +237,23 @@ def test_sweep_takes_the_common_options_and_forecast_can_be_quiet(tmp_path: Path
                                 "--draws", "2", "--replicates", "1", "--quiet", "--out",
                                 str(tmp_path / "forecast")])
     assert quiet.exit_code == 0 and quiet.stderr == "", quiet.stderr
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    ("run", ("--days", "--seed", "--replicates", "--out", "--quiet", "--json")),
+    ("sweep", ("--days", "--seed", "--replicates", "--executor", "--out", "--quiet", "--json")),
+    ("sensitivity", ("--days", "--seed", "--replicates", "--executor", "--out", "--quiet",
+                     "--json")),
+    ("optimize", ("--days", "--seed", "--replicates", "--executor", "--out", "--quiet",
+                  "--json")),
+    ("ab", ("--days", "--seed", "--replicates", "--executor", "--out", "--quiet", "--json")),
+    ("calibrate", ("--seed", "--replicates", "--executor", "--out", "--quiet", "--json")),
+    ("forecast", ("--days", "--seed", "--replicates", "--executor", "--out", "--quiet",
+                  "--json"))])
+def test_commands_that_simulate_share_the_common_options(command: str,
+                                                         options: tuple[str, ...]) -> None:
+    """calibrate's horizon is the observed data's, so it has no --days; run's replicates run in
+    one process (the engine's vectorised day loop), so it has no --executor."""
+    shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
+    for option in options:
+        assert re.search(rf"{option}\b", shown), (command, option)
