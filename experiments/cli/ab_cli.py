@@ -32,6 +32,7 @@ from experiments.cli.cli_common import (
 )
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
+from experiments.report.language import metric_label, t
 from experiments.report.pages import page
 from experiments.report.parts import fmt
 from experiments.runs.executors import make_executor
@@ -124,7 +125,8 @@ def ab(
             print(folder)
             if not quiet:
                 err.print(designs_table(table, primary))  # type: ignore[arg-type]
-                err.print(f"recommendation: {advice['text']}", markup=False, soft_wrap=True)
+                err.print(f"{t('recommendation', '推荐')}: {advice['text']}", markup=False,
+                          soft_wrap=True)
                 for reason in advice["reasons"]:
                     err.print(f"  {reason}", markup=False, soft_wrap=True)
 
@@ -134,11 +136,15 @@ def designs_table(table: pd.DataFrame, primary: str) -> Table:
     its power simulated, analytic at the true effect and analytic at what it estimates."""
     rows = table[table["metric"] == primary]
     several = rows["arm"].nunique() > 1
-    out = Table("unit", *(["arm"] if several else []), "days", "users", "estimate", "truth",
-                "bias", "power", "at truth", "at estimate", "users needed",
-                title=f"A/B designs on {primary}: simulated power, analytic power at the "
-                "true launch effect and at the effect each test estimates, and the users "
-                "each needs for the target power")
+    out = Table(t("unit", "随机单位"), *([t("arm", "实验组")] if several else []),
+                t("days", "天数"), t("users", "用户"), t("estimate", "估计"), t("truth", "真值"),
+                t("bias", "偏差"), t("power", "功效"), t("at truth", "按真值"),
+                t("at estimate", "按估计"), t("users needed", "所需用户"),
+                title=t(f"A/B designs on {primary}: simulated power, analytic power at the "
+                        "true launch effect and at the effect each test estimates, and the "
+                        "users each needs for the target power",
+                        f"{metric_label(primary)} 的 A/B 设计：模拟功效、按真实上线效应与按各"
+                        "测试估计效应的解析功效，以及达到目标功效所需的用户数"))
     for row in rows.itertuples():
         needed = f"{row.users_needed:,.0f}" if math.isfinite(row.users_needed) else "–"
         out.add_row(str(row.unit), *([str(row.arm)] if several else []), str(row.duration),

@@ -24,6 +24,7 @@ from experiments.cli.cli_common import (
     flag_overrides,
 )
 from experiments.cli.sweep_cli import TaskProgress
+from experiments.report.language import metric_label, t
 from experiments.runs.executors import CountingExecutor, make_executor
 from sim.errors import InputError, Problem
 from sim.scenario import load_scenario
@@ -124,11 +125,14 @@ def calibrate(
             bar.close()
         doc = result.doc
         warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
-        after = ("by maximum likelihood" if chosen == "likelihood"
-                 else f"after {doc['trials_in_study']} trials")
-        say(quiet)(f"calibrate: {doc['study']}{' resumed' if doc['resumed'] else ''}{warm}"
-                  f": relative RMSE {doc['relative_rmse']:.4f} {after}; best "
-                  f"{json.dumps(doc['best'])}", markup=False, soft_wrap=True)
+        after = (t("by maximum likelihood", "（最大似然）") if chosen == "likelihood"
+                 else t(f"after {doc['trials_in_study']} trials",
+                        f"（{doc['trials_in_study']} 次试验后）"))
+        say(quiet)(t("calibrate", "校准") + f": {doc['study']}"
+                   f"{t(' resumed', '（续）') if doc['resumed'] else ''}{warm}: "
+                   + t(f"relative RMSE {doc['relative_rmse']:.4f} {after}; best ",
+                       f"相对 RMSE {doc['relative_rmse']:.4f}{after}；最优 ")
+                   + json.dumps(doc['best'], ensure_ascii=False), markup=False, soft_wrap=True)
         path = result.folder / "fitted.yaml"
         typer.echo(json.dumps({**doc, "fitted": str(path)}) if as_json else str(path))
 
@@ -185,13 +189,18 @@ def forecast(
             say(quiet)(line, markup=False, soft_wrap=True)
         for metric, total in result.doc["totals"].items():
             seen = "" if total["observed"] is None else f"; actual {total['observed']:,.0f}"
-            say(quiet)(f"forecast: {metric} over the {total['weeks']} forecast weeks: "
-                       f"{total['median']:,.0f} [{total['lo']:,.0f}, {total['hi']:,.0f}] "
-                       f"({result.doc['level']:.0%} band){seen}", markup=False, soft_wrap=True)
+            band = (f"{total['median']:,.0f} [{total['lo']:,.0f}, {total['hi']:,.0f}] "
+                    f"({result.doc['level']:.0%} " + t("band", "区间") + ")")
+            say(quiet)(t(f"forecast: {metric} over the {total['weeks']} forecast weeks: {band}",
+                         f"预测：{metric_label(metric)} 未来 {total['weeks']} 周合计 {band}")
+                       + (t(seen, seen.replace("; actual", "；实际")) if seen else ""),
+                       markup=False, soft_wrap=True)
         more = len(result.warnings) - SHOWN_WARNINGS
-        say(quiet)(f"forecast: {result.doc['flagged']} week(s) outside the band, "
-                  f"{len(result.warnings)} early warning(s)"
-                  + (f" ({more} more in forecast.csv, column `warning`)" if more > 0 else ""),
-                  markup=False)
+        say(quiet)(t(f"forecast: {result.doc['flagged']} week(s) outside the band, "
+                     f"{len(result.warnings)} early warning(s)",
+                     f"预测：{result.doc['flagged']} 周超出区间，{len(result.warnings)} 条预警")
+                   + (t(f" ({more} more in forecast.csv, column `warning`)",
+                        f"（另有 {more} 条见 forecast.csv 的 warning 列）") if more > 0 else ""),
+                   markup=False)
         typer.echo(json.dumps({**result.doc, "folder": str(folder)}) if as_json
                    else str(folder / "forecast.parquet"))

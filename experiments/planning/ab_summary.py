@@ -15,6 +15,7 @@ from experiments.planning.design import Design
 from experiments.planning.errors import PowerInputError
 from experiments.planning.metrics import MeanMetric, RatioMetric
 from experiments.planning.solver import solve
+from experiments.report.language import t
 
 
 def _rate(flags: pd.Series) -> tuple[float, float]:
@@ -141,23 +142,32 @@ def recommend(table: pd.DataFrame, primary: str, target_power: float = 0.8,
     if len(fits):
         best = fits.iloc[0]
         return {"found": True, "rule": rule, **_design(best), "reasons": reasons,
-                "text": f"{best['unit']} randomisation, {int(best['duration'])} days, "
-                        f"{best['users']:,.0f} users (market {int(best['size']):,}): power "
-                        f"{best['power']:.2f}, bias {best['relative_bias']:+.1%} of the true "
-                        "effect"}
+                "text": t(f"{best['unit']} randomisation, {int(best['duration'])} days, "
+                          f"{best['users']:,.0f} users (market {int(best['size']):,}): power "
+                          f"{best['power']:.2f}, bias {best['relative_bias']:+.1%} of the true "
+                          "effect",
+                          f"按 {best['unit']} 随机分组，{int(best['duration'])} 天，"
+                          f"{best['users']:,.0f} 名用户（市场 {int(best['size']):,}）：功效 "
+                          f"{best['power']:.2f}，偏差为真实效应的 {best['relative_bias']:+.1%}")}
     rows["gap"] = (target_power - rows["power"]).clip(lower=0) + (
         rows["abs_bias"] - bias_tolerance).clip(lower=0).fillna(1.0)
     best = rows.sort_values(["gap", "cost"]).iloc[0]
-    why = [] if best["power_ok"] else [f"power {best['power']:.2f} < {target_power:g}"]
+    why = [] if best["power_ok"] else [t(f"power {best['power']:.2f} < {target_power:g}",
+                                         f"功效 {best['power']:.2f} < {target_power:g}")]
     if not best["bias_ok"]:
-        why.append(f"bias {best['relative_bias']:+.1%} beyond ±{bias_tolerance:.0%}")
+        why.append(t(f"bias {best['relative_bias']:+.1%} beyond ±{bias_tolerance:.0%}",
+                     f"偏差 {best['relative_bias']:+.1%} 超出 ±{bias_tolerance:.0%}"))
     more = ""
     if not best["power_ok"] and best["bias_ok"] and math.isfinite(best["users_needed"]):
-        more = f"; about {best['users_needed']:,.0f} enrolled users would reach the power"
+        more = t(f"; about {best['users_needed']:,.0f} enrolled users would reach the power",
+                 f"；约 {best['users_needed']:,.0f} 名入组用户可达到目标功效")
     return {"found": False, "rule": rule, **_design(best), "reasons": reasons,
-            "text": f"no design qualifies; closest: {best['unit']}, {int(best['duration'])} "
-                    f"days, {best['users']:,.0f} users ({'; '.join(why)}){more}; simulate "
-                    "longer durations, a larger market or another unit"}
+            "text": t(f"no design qualifies; closest: {best['unit']}, {int(best['duration'])} "
+                      f"days, {best['users']:,.0f} users ({'; '.join(why)}){more}; simulate "
+                      "longer durations, a larger market or another unit",
+                      f"没有设计达标；最接近的是：{best['unit']}，{int(best['duration'])} 天，"
+                      f"{best['users']:,.0f} 名用户（{'；'.join(why)}）{more}；请模拟更长的周期、"
+                      "更大的市场或换一种随机单位")}
 
 
 def unit_reasons(rows: pd.DataFrame, target_power: float, tolerance: float) -> list[str]:
@@ -171,22 +181,30 @@ def unit_reasons(rows: pd.DataFrame, target_power: float, tolerance: float) -> l
     for row in widest.itertuples():
         bias = row.relative_bias
         if not math.isfinite(bias):
-            part = "no true effect to measure bias against"
+            part = t("no true effect to measure bias against", "没有可用来衡量偏差的真实效应")
         elif abs(bias) <= tolerance:
-            part = f"bias {bias:+.0%} (within ±{tolerance:.0%})"
+            part = t(f"bias {bias:+.0%} (within ±{tolerance:.0%})",
+                     f"偏差 {bias:+.0%}（在 ±{tolerance:.0%} 以内）")
         else:
-            way = "understates" if bias < 0 else "overstates"
-            part = (f"bias {bias:+.0%}: it {way} the launch effect, because treated and "
-                    "control users are friends and the treatment reaches across arms "
-                    "(interference)" if row.unit == "user" else
-                    f"bias {bias:+.0%}: friends still cross its units, so the treatment "
-                    f"reaches control users and it {way} the launch effect")
+            way = t("understates", "低估") if bias < 0 else t("overstates", "高估")
+            part = (t(f"bias {bias:+.0%}: it {way} the launch effect, because treated and "
+                      "control users are friends and the treatment reaches across arms "
+                      "(interference)", f"偏差 {bias:+.0%}：实验组与对照组用户互为好友，处理"
+                      f"效应跨组传播（干扰），因此{way}了上线效应") if row.unit == "user" else
+                    t(f"bias {bias:+.0%}: friends still cross its units, so the treatment "
+                      f"reaches control users and it {way} the launch effect",
+                      f"偏差 {bias:+.0%}：好友关系仍跨越其分组单位，处理效应触达对照组，"
+                      f"因此{way}了上线效应"))
         if row.unit != "user" and math.isfinite(user_se) and user_se > 0:
-            part += f"; variance {(row.mean_se / user_se) ** 2:.1f}x user randomisation's"
-        part += f"; power {row.power:.2f} with {row.users:,.0f} users"
+            ratio = (row.mean_se / user_se) ** 2
+            part += t(f"; variance {ratio:.1f}x user randomisation's",
+                      f"；方差为按用户随机的 {ratio:.1f} 倍")
+        part += t(f"; power {row.power:.2f} with {row.users:,.0f} users",
+                  f"；{row.users:,.0f} 名用户时功效 {row.power:.2f}")
         if math.isfinite(row.users_needed):
-            part += (f", about {row.users_needed:,.0f} for {target_power:.0%} at the effect "
-                     "it estimates")
+            part += t(f", about {row.users_needed:,.0f} for {target_power:.0%} at the effect "
+                      "it estimates", f"，按其估计的效应达到 {target_power:.0%} 约需 "
+                      f"{row.users_needed:,.0f} 名")
         out.append(f"{row.unit}: {part}")
     return out
 
