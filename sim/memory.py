@@ -1,4 +1,11 @@
-"""Estimate a scenario's memory before allocating it, and refuse what cannot fit."""
+"""Estimate a scenario's memory before allocating it, and refuse what cannot fit.
+
+The figures are measured, not derived (benchmarks/bench_memory.py: peak resident memory of a
+whole `simctl run` process, scale, growth and reference at 0.5M-3M users x 365 days,
+2026-12-05): the process starts at about 204 MiB (Python with numpy, pandas, pyarrow, plotly and
+the CLI); a scenario with a friendship graph peaks while the graph is built, at about 542 bytes
+per user for 12 friends on average whatever its other columns (the build's scratch is freed
+before the columns are filled); one without a graph peaks with its columns."""
 
 from __future__ import annotations
 
@@ -8,8 +15,9 @@ import numpy as np
 
 from sim.population import CORE_COLUMNS
 
-BASE_BYTES = 150 * 2**20  # the interpreter with numpy, pandas, pydantic and simpy loaded
-POOL_BYTES_PER_USER = 4 + 8  # rows by group (int32) + the argsort that builds it (int64)
+BASE_BYTES = 204 * 2**20  # a `simctl run` process before the market exists (measured)
+# rows by group (int32); the argsort that builds them is gone before the columns fill (measured)
+POOL_BYTES_PER_USER = 4
 
 
 def bytes_per_user(columns: dict[str, np.dtype], scratch: int) -> int:
@@ -18,15 +26,18 @@ def bytes_per_user(columns: dict[str, np.dtype], scratch: int) -> int:
 
 
 def graph_bytes_per_user(mean_degree: float) -> int:
-    """Peak while building the friendship graph: int64 stubs, both directions, COO and CSR."""
-    return int(mean_degree * 40 + 32)
+    """Peak while building the friendship graph: int64 stubs, both directions, COO and CSR
+    (40 bytes per friendship end), and the kept CSR (measured: 542 at 12 friends)."""
+    return int(mean_degree * 40 + 62)
 
 
 def estimate_bytes(size: int, columns: dict[str, np.dtype], scratch: int,
                    days: int, counters: int, arms: int, graph_degree: float = 0.0) -> int:
+    """The peak of one replicate: the larger of the graph build and the simulation's columns
+    (they do not overlap), plus the daily counters and the process itself."""
     recorder = days * arms * max(counters, 1) * 8
-    graph = size * graph_bytes_per_user(graph_degree) if graph_degree else 0
-    return BASE_BYTES + size * bytes_per_user(columns, scratch) + recorder + graph
+    graph = graph_bytes_per_user(graph_degree) if graph_degree else 0
+    return BASE_BYTES + size * max(bytes_per_user(columns, scratch), graph) + recorder
 
 
 def available_bytes() -> int:
