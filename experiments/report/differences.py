@@ -1,11 +1,13 @@
 """What differs between runs: every headline metric of each run against the first, with a 95%
 interval, in a table and a chart (the dashboard's "differences" section).
 
-Each run's replicates give one value per metric over the horizon; the difference of two runs'
-means is read with a Welch t interval (experiments.analysis.comparisons.welch_ttest), the same
-test `simctl analyze` uses for means. Runs that share a seed share random numbers (common random
-numbers), which makes their difference less noisy than Welch assumes: the interval is then
-conservative, never too narrow. With one replicate a run has no spread and no interval is shown.
+Each run's replicates give one value per metric over the horizon. Runs with the same seed and
+replicate count share random numbers replicate by replicate (common random numbers): their
+difference is read replicate by replicate with a paired t interval (scipy's ttest_rel), which
+sees that a change of the gift's value leaves the user counts exactly as they were. Runs with
+different seeds are independent: Welch's t interval (experiments.analysis.comparisons.
+welch_ttest, the test `simctl analyze` uses for means). With one replicate a run has no spread
+and no interval is shown.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from scipy import stats
 
 from experiments.analysis.comparisons import welch_ttest
 from experiments.analysis.statistics import SampleMeanStatistic
@@ -76,13 +80,38 @@ def difference(metric: str, baseline: pd.Series, other: pd.Series) -> Difference
                       rel_low, rel_high)
 
 
+def paired_difference(metric: str, baseline: pd.Series, other: pd.Series) -> Difference:
+    """Replicate i of one run against replicate i of the other (common random numbers)."""
+    a, b = baseline.to_numpy(dtype=float), other.to_numpy(dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if len(a) < 2:
+        return difference(metric, pd.Series(a), pd.Series(b))
+    base, effect = float(a.mean()), float((b - a).mean())
+    if np.all(b - a == b[0] - a[0]):  # no spread at all: the difference is exact
+        low = high = effect
+    else:
+        ci = stats.ttest_rel(b, a).confidence_interval(0.95)
+        low, high = float(ci.low), float(ci.high)
+    scale = abs(base) if base else math.nan
+    return Difference(metric, base, float(b.mean()), effect, low, high, effect / scale,
+                      low / scale, high / scale)
+
+
+def _paired(first: RunFolder, run: RunFolder) -> bool:
+    """Same seed and replicates: replicate i of both used the same random streams."""
+    return (first.scenario.get("seed") == run.scenario.get("seed")
+            and len(first.horizon) == len(run.horizon))
+
+
 def run_differences(runs: list[RunFolder]) -> dict[str, list[Difference]]:
     """For each run after the first (by label): its differences from the first run, for
-    every compared metric both runs produce."""
+    every compared metric both runs produce (paired when they share seeds)."""
     first = runs[0].horizon
     out = {}
     for run in runs[1:]:
-        out[run.label] = [difference(m, first[m], run.horizon[m]) for m in COMPARED
+        compare = paired_difference if _paired(runs[0], run) else difference
+        out[run.label] = [compare(m, first[m], run.horizon[m]) for m in COMPARED
                           if m in first.columns and m in run.horizon.columns]
     return out
 
@@ -144,12 +173,13 @@ def differences_section(runs: list[RunFolder]) -> str:
         + "</p>") if thin else ""
     intro = t(
         "Each run minus run #1, over the horizon: difference of the means across replicates, "
-        "relative change, and below it the 95% Welch interval. Green: the interval leaves 0 on "
-        "the good side; red: on the bad side; grey: no clear difference. Runs with the same "
-        "seed share random numbers, so their intervals are conservative.",
-        "各运行减去运行 #1 的全周期差异：各次重复均值之差、相对变化，下方为 95% Welch 区间。"
-        "绿色：区间在向好一侧不含 0；红色：在变差一侧；灰色：无明显差异。"
-        "相同随机种子的运行共用随机数，其区间偏保守。")
+        "relative change, and below it the 95% interval: paired replicate by replicate when "
+        "the runs share their seed (common random numbers), Welch's otherwise. Green: the "
+        "interval leaves 0 on the good side; red: on the bad side; grey: no clear difference "
+        "(or a metric with no good side).",
+        "各运行减去运行 #1 的全周期差异：各次重复均值之差、相对变化，下方为 95% 区间："
+        "随机种子相同的运行逐次重复配对比较（共用随机数），否则用 Welch 区间。"
+        "绿色：区间在向好一侧不含 0；红色：在变差一侧；灰色：无明显差异（或指标无好坏方向）。")
     return section("differences", title,
                    f"<p>{intro}</p>{note}<div class='wide'><table><thead><tr>"
                    f"<th>{t('metric', '指标')}</th><th>#1</th>{head}</tr></thead>"

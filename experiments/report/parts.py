@@ -124,7 +124,8 @@ def trend_text(name: str, change: float, window: int) -> str:
         return f"<span class='flat'>{t('no trend', '无趋势')}</span>"
     good = (change >= 0) != (METRICS[name].good == "down")
     arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
-    css = "flat" if abs(change) < 0.005 else ("up" if good else "down")
+    css = ("flat" if abs(change) < 0.005 or METRICS[name].good == "neither"
+           else ("up" if good else "down"))
     against = (t("the last period against the one before", "最近一期对比上一期")
                if name.startswith("ga_") else
                t(f"last {window} days against the {window} before",

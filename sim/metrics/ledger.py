@@ -87,7 +87,8 @@ METRICS: tuple[Metric, ...] = (
            "Every cost of winning users, as the metrics declare it (`acquisition`): ads, KOLs, "
            "touch points, registration fees, new-user gifts, referral coupons and rewards, "
            "bargains, commissions, whichever the scenario runs.",
-           SPEND, compute=lambda c: acquisition_spend(c), zh="获客支出", headline=True),
+           SPEND, compute=lambda c: acquisition_spend(c), zh="获客支出", headline=True,
+           good="neither"),  # more spend is neither good nor bad news: CAC and ROI judge it
     Metric("contribution", "yuan", "flow",
            "gross_margin minus every cost line after it in the LEDGER (sim/metrics/ledger.py): "
            "acquisition, engagement and operating costs.",

@@ -14,7 +14,12 @@ from scipy import stats
 
 import sim
 from experiments.report.dashboard import RunFolder, dashboard_html, label_runs, load_runs
-from experiments.report.differences import COMPARED, difference, run_differences
+from experiments.report.differences import (
+    COMPARED,
+    difference,
+    paired_difference,
+    run_differences,
+)
 from experiments.report.report import daily_section, drawn_metrics
 from experiments.runs.outputs import write_run
 from sim.metrics import HEADLINE
@@ -29,6 +34,19 @@ def test_the_difference_and_its_interval_equal_scipys_welch_test() -> None:
     assert d.absolute == pytest.approx(b.mean() - a.mean(), rel=1e-12)
     assert (d.low, d.high) == pytest.approx((ci.low, ci.high), rel=1e-9)
     assert d.relative == pytest.approx(b.mean() / a.mean() - 1, rel=1e-12)
+
+
+def test_runs_that_share_their_seed_are_compared_replicate_by_replicate() -> None:
+    rng = np.random.default_rng(5)
+    a = rng.normal(100, 10, 5)
+    b = a + rng.normal(3, 1, 5)  # common random numbers: the noise is shared
+    d = paired_difference("gmv", pd.Series(a), pd.Series(b))
+    ci = stats.ttest_rel(b, a).confidence_interval(0.95)
+    assert (d.low, d.high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+    welch = difference("gmv", pd.Series(a), pd.Series(b))
+    assert d.high - d.low < 0.2 * (welch.high - welch.low)
+    same = paired_difference("new_users", pd.Series(a), pd.Series(a))
+    assert (same.absolute, same.low, same.high) == (0, 0, 0)
 
 
 def test_one_replicate_gives_no_interval_and_no_verdict() -> None:
@@ -88,8 +106,12 @@ def test_the_dashboard_shows_the_differences_of_real_runs(two_runs: list[RunFold
     section = page[page.index('id="differences"'):page.index('id="health"')]
     shown = {m for m in COMPARED if f"data-metric='{m}'" in section}
     assert shown == set(COMPARED) & set(two_runs[0].horizon.columns)
-    gmv = difference("gmv", two_runs[0].horizon["gmv"], two_runs[1].horizon["gmv"])
-    assert "data-metric='gmv'" in section and not math.isnan(gmv.low)
+    assert "data-metric='gmv'" in section
+    (diffs,) = run_differences(two_runs).values()  # the same seed: paired, so the gift's
+    users = next(d for d in diffs if d.metric == "new_users")  # value leaves users exactly
+    assert (users.absolute, users.low, users.high) == (0, 0, 0)  # as they were
+    contribution = next(d for d in diffs if d.metric == "contribution")
+    assert contribution.high < 0 and contribution.verdict == "worse"  # a costlier gift
 
 
 def test_flat_and_empty_daily_series_are_named_not_drawn() -> None:
