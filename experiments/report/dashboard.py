@@ -146,17 +146,17 @@ def label_runs(runs: list[RunFolder]) -> None:
                                          for leaf in leaves}) > 1 and k != "description"]
     differing.sort(key=lambda k: (k not in FIRST, FIRST.index(k) if k in FIRST else 0,
                                   k.count("."), k))
-    names = {str(r.scenario.get("name", "")) for r in runs}
+    several_names = len({str(r.scenario.get("name", "")) for r in runs}) > 1
     for i, (run, leaf) in enumerate(zip(runs, leaves, strict=True)):
+        name = str(run.scenario.get("name", run.folder.name))
         shown = ", ".join(f"{k if k in FIRST else _short(k, differing)}={_value(leaf.get(k, '–'))}"
                           for k in differing[:LABEL_SETTINGS])
         more = f" (+{len(differing) - LABEL_SETTINGS})" if len(differing) > LABEL_SETTINGS else ""
-        name = str(run.scenario.get("name", run.folder.name))
-        run.label = ": ".join(part for part in (
-            name if len(names) > 1 or not shown else "", shown + more) if part) or name
         if not differing:
-            run.label = f"{name} ({run.folder.name})"
-        run.label = f"#{i + 1} {run.label}"
+            label = f"{name} ({run.folder.name})"
+        else:
+            label = f"{name}: {shown}{more}" if several_names else shown + more
+        run.label = f"#{i + 1} {label}"
 
 
 def runs_section(runs: list[RunFolder]) -> str:
