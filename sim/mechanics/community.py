@@ -217,7 +217,8 @@ class Community(Mechanic[CommunityParams]):
         cells = pop.cell[gone].astype(np.int64)
         np.subtract.at(self.members, cells, 1.0)
         np.subtract.at(self.koc_count, cells[pop["koc"][gone] == 1], 1.0)
-        np.subtract.at(self.fill, pop["community_group"][gone].astype(np.int64), 1)
+        np.subtract.at(self.fill, pop["community_group"][gone].astype(np.int64),
+                       self.fill.dtype.type(1))
         pop["community_group"][gone] = -1
         pop["community_discount_rate"][gone] = 0.0
 
@@ -279,7 +280,7 @@ class Community(Mechanic[CommunityParams]):
         first_of_new = joined[len(seats)::self.cap][:opened]
         self.fill = np.concatenate([self.fill, np.zeros(opened, dtype=np.int64)])
         self.opener = np.concatenate([self.opener, first_of_new.astype(np.int64)])
-        np.add.at(self.fill, where, 1)
+        np.add.at(self.fill, where, self.fill.dtype.type(1))
         self.pop["community_group"][joined] = where
 
     def _kocs(self, day: int) -> None:

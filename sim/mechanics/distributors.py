@@ -152,7 +152,7 @@ class Distributors(Mechanic[DistributorsParams]):
         joined = pop.new_users(self.name)
         parents = pop["referrer"][joined]
         parents = parents[parents >= 0]
-        np.add.at(pop["dist_referrals"], parents, 1)
+        np.add.at(pop["dist_referrals"], parents, pop["dist_referrals"].dtype.type(1))
         rows, values = self.today("ordered"), self.today_values("ordered")
         np.add.at(pop["dist_spend"], rows, values)
         self.touched += [parents.astype(np.int32), rows.astype(np.int32)]

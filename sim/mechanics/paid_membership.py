@@ -250,7 +250,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
             rows = rows[~np.isin(rows, refunded)]
         if not len(rows):
             return
-        np.add.at(pop["paid_orders"], rows, 1)
+        np.add.at(pop["paid_orders"], rows, pop["paid_orders"].dtype.type(1))
         self._ship(rows, day)
 
     def _ship(self, rows: np.ndarray, day: int) -> None:

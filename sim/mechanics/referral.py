@@ -235,7 +235,7 @@ class Referral(Mechanic[ReferralParams]):
         parents = parents[pop["rewarded_referrals"][parents] + rank < cap]
         value = np.broadcast_to(self.params.for_rows("reward_referrer", pop.group[parents]),
                                 parents.shape)
-        np.add.at(pop["rewarded_referrals"], parents, 1)
+        np.add.at(pop["rewarded_referrals"], parents, pop["rewarded_referrals"].dtype.type(1))
         rec.event("reward_granted", day, parents, value)
         used = self.rng.random(len(parents)) < self.params.for_rows("redemption",
                                                                     pop.group[parents])
