@@ -35,7 +35,8 @@ def peak_bytes(scenario: Path, overrides: list[str]) -> tuple[float, float]:
     out = tempfile.mkdtemp(prefix="bench-memory-")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PEAK, "run", str(scenario), *overrides,
-                           "--quiet", "--out", out], capture_output=True, text=True)
+                           "--quiet", "--out", out], capture_output=True, text=True,
+                          env={**os.environ, "GROWTHSIM_GRAPH_CACHE": "off"})  # the build's peak
     if done.returncode:
         raise SystemExit(done.stderr)
     return int(done.stderr.strip().splitlines()[-1]) * 1024.0, time.perf_counter() - started

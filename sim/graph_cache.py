@@ -5,7 +5,8 @@ A generated graph is a pure function of (market size, graph parameters, seed, re
 replicate (mixed, all-control, all-treatment) instead of building it three times. The cache is
 an object with a bound, not a hidden dict: the engine keeps one per process (`PROCESS_GRAPHS`,
 the last graph only, since a 1M-user graph takes hundreds of MB), and a caller may pass its own.
-Edge-list graphs are read from their file each time.
+Edge-list graphs are read from their file each time. Below this memory cache, large generated
+graphs are kept on disk for later runs and other processes (`sim.graph_store`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
-from sim.graph import CommunityGraphParams, SocialGraph, community_graph, edge_list_graph
+from sim.graph import CommunityGraphParams, SocialGraph, edge_list_graph
+from sim.graph_store import generated_graph
 from sim.mechanics import REGISTRY
-from sim.rng import stream
 from sim.scenario import Scenario
 
 
@@ -37,6 +38,7 @@ class GraphCache:
         self.capacity = capacity
         self._graphs: OrderedDict[tuple, SocialGraph] = OrderedDict()
         self.built = 0  # graphs generated so far (a test can see what was shared)
+        self.read = 0  # graphs read from the disk store instead
 
     def __len__(self) -> int:
         return len(self._graphs)
@@ -57,9 +59,10 @@ class GraphCache:
             return self._graphs[key]
         while len(self._graphs) >= self.capacity:
             self._graphs.popitem(last=False)
-        self._graphs[key] = community_graph(scenario.market.size, params,
-                                            stream(scenario.seed, replicate, "graph"))
-        self.built += 1
+        self._graphs[key], from_disk = generated_graph(scenario.market.size, params,
+                                                       scenario.seed, replicate)
+        self.read += from_disk
+        self.built += not from_disk
         return self._graphs[key]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from sim.metrics import daily_metrics
 from sim.scenario import Scenario, validate_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
+# large generated graphs go to the checkout's own store, not the user's (sim/graph_store.py)
+os.environ.setdefault("GROWTHSIM_GRAPH_CACHE", str(ROOT / ".pytest_cache" / "graphs"))
 
 
 def reference_dict(**changes: Any) -> dict[str, Any]:
