@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95,
@@ -22,6 +21,8 @@ def mean_ci(values: np.ndarray, level: float = 0.95,
     if n == 1:
         return {"mean": mean, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 1}
     sd = float(values.std(ddof=1))
+    from scipy import stats  # here, not at the top: half a second `simctl run` rarely needs
+
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     low, high = max(mean - half, bounds[0]), min(mean + half, bounds[1])
     return {"mean": mean, "sd": sd, "ci_low": low, "ci_high": high, "n": n}

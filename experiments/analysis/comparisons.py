@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats
-
 from experiments.analysis.statistics import (
     ProportionStatistic,
     RatioStatistic,
@@ -43,6 +41,7 @@ class TestResult:
 
 
 def _p_value(statistic: float, sides: int, df: float | None) -> float:
+    from scipy import stats  # here: scipy.stats is half a second of import
     dist = stats.norm if df is None else stats.t(df)
     if sides == 2:
         return float(2 * dist.sf(abs(statistic)))
@@ -50,6 +49,7 @@ def _p_value(statistic: float, sides: int, df: float | None) -> float:
 
 
 def _quantile(alpha: float, sides: int, df: float | None) -> float:
+    from scipy import stats  # here: scipy.stats is half a second of import
     q = 1 - alpha / sides
     return float(stats.norm.ppf(q) if df is None else stats.t.ppf(q, df))
 

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from experiments.analysis.comparisons import TestResult
 
@@ -48,6 +47,7 @@ def always_valid_p(effect: ArrayLike, se: ArrayLike, n: ArrayLike, planned_n: fl
 def always_valid(test: TestResult, n: float, planned_n: float, alpha: float) -> TestResult:
     """The test with its interval (absolute, and relative scaled alike) and p-value made
     always valid."""
+    from scipy import stats  # here: scipy.stats is half a second of import
     half = halfwidth(test.se, n, planned_n, alpha)
     fixed = stats.norm.ppf(1 - alpha / 2) * test.se
     rel_half = (test.relative_ci_upper - test.relative_ci_lower) / 2 * half / fixed
@@ -70,5 +70,6 @@ def n_factor(alpha: float, power: float) -> float:
     """Users an always-valid test needs for `power` when read at the planned n, as a multiple
     of a fixed two-sided test's: ((c + z_beta) / (z_alpha/2 + z_beta))^2 (the far tail
     neglected, as in the fixed sizing)."""
+    from scipy import stats  # here: scipy.stats is half a second of import
     z_beta = stats.norm.ppf(power)
     return float(((critical_z(alpha) + z_beta) / (stats.norm.ppf(1 - alpha / 2) + z_beta)) ** 2)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from experiments.analysis.statistics import as_array
@@ -62,6 +61,7 @@ def srm_check(
     The strict default threshold (0.001) is conventional because the check runs on every
     experiment and a real SRM usually gives tiny p-values.
     """
+    from scipy import stats  # here: scipy.stats is half a second of import
     counts = as_array(observed_counts)
     shares = as_array(intended_shares)
     if counts.shape != shares.shape or counts.size < 2:

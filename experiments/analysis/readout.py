@@ -8,8 +8,6 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from scipy import stats
-
 from experiments.analysis.comparisons import (
     TestResult,
     cuped_ztest,
@@ -207,6 +205,7 @@ def _dunnett(data: ArmData, tested: dict[tuple[str, str], TestResult],
              control: str) -> tuple[list[float], list[str]]:
     """Dunnett's many-to-one test (scipy.stats.dunnett, pooled variance) per primary metric;
     needs per-user values of a mean or proportion metric."""
+    from scipy import stats  # here: scipy.stats is half a second of import
     adjusted: dict[tuple[str, str], float] = {}
     for spec in dict.fromkeys(spec for _, spec in family):
         values = data.values.get(spec.name)

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
-from scipy import stats
 
 from experiments.calibration.fitted import POSTERIOR, SUMMARY
 from experiments.calibration.forecast_totals import (
@@ -162,6 +161,7 @@ def misspecification(table: pd.DataFrame, level: float) -> list[str]:
     allows (binomial tail below 0.001 at the rate 1 - level): the data vary more than the
     fitted model can produce, so its weekly bands are too narrow and its week-by-week
     warnings partly say that rather than a change."""
+    from scipy import stats  # here: scipy.stats is half a second of import
     out = []
     for metric, rows in table[table["observed"].notna()].groupby("metric", sort=False):
         outside, weeks = int((rows["flag"] != "").sum()), len(rows)

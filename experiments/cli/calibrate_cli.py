@@ -11,11 +11,6 @@ from typing import Annotated
 
 import typer
 
-from experiments.calibration.calibrate import calibrate as run_calibration
-from experiments.calibration.calibrate import planned_simulations
-from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
-from experiments.calibration.forecast import forecast as run_forecast
-from experiments.calibration.observed import load_observed, salt_folder_of
 from experiments.cli.cli_common import (
     SeedOption,
     check_writable_folder,
@@ -105,6 +100,10 @@ def calibrate(
     """Fit scenario parameters to observed metrics (simulated moments or likelihood). The
     horizon comes from the observed data, so there is no --days."""
     with cli_errors():
+        from experiments.calibration.calibrate import calibrate as run_calibration
+        from experiments.calibration.calibrate import planned_simulations
+        from experiments.calibration.observed import load_observed
+
         base = load_scenario(scenario, flag_overrides(seed=seed))
         folder = calibration_folder(out, base.name, resume)
         check_writable_folder(folder)
@@ -156,6 +155,10 @@ def forecast(
 ) -> None:
     """Forecast with bands from the posterior and simulation noise; flag reality outside."""
     with cli_errors():
+        from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
+        from experiments.calibration.forecast import forecast as run_forecast
+        from experiments.calibration.observed import load_observed, salt_folder_of
+
         scenario = load_scenario(fitted, flag_overrides(seed=seed))
         posterior, doc = load_posterior(fitted, scenario)
         folder = out or default_folder(fitted, scenario.name, calibrated=bool(doc))

@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 import pandas as pd
-from scipy.stats import norm
 
 from experiments.planning.abtest import comparison_alpha
 from experiments.planning.design import Design
@@ -56,6 +55,7 @@ def users_needed(row: pd.Series | dict[str, Any], alpha: float, target_power: fl
     """Enrolled users the design needs for `target_power` at the effect it estimates: its
     standard error scales as 1 / sqrt(users), so users x ((z_a + z_b) se / estimate)^2 (the
     design's own SE, so clusters and spillover are priced in)."""
+    from scipy.stats import norm  # here: scipy.stats is half a second of import
     estimate, se = float(row["estimate"]), float(row["mean_se"])
     if not (estimate and math.isfinite(estimate) and math.isfinite(se)):
         return math.nan

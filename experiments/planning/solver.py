@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from scipy import stats
-
 from experiments.planning.design import (
     Design,
     per_test_power,
@@ -237,6 +235,7 @@ def _mde_for_power(problem: FixedDesign, size_of: Callable[[float], float],
 def _power_for_size(problem: FixedDesign, size_of: Callable[[float], float],
                     delta: float) -> Sizing:
     """Power per test of the given size; a sequential design integrates over its boundaries."""
+    from scipy import stats  # here: scipy.stats is half a second of import
     n_control = size_of(delta)
     if n_control < problem.minimum_n(delta):
         raise PowerInputError("n", f"too small for a t test ({n_control:g} per arm)")

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from scipy import stats
 
 from experiments.analysis.comparisons import welch_ttest
 from experiments.analysis.statistics import SampleMeanStatistic
@@ -91,6 +90,8 @@ def paired_difference(metric: str, baseline: pd.Series, other: pd.Series) -> Dif
     if np.all(b - a == b[0] - a[0]):  # no spread at all: the difference is exact
         low = high = effect
     else:
+        from scipy import stats  # here, not at the top: `simctl run` never needs it
+
         ci = stats.ttest_rel(b, a).confidence_interval(0.95)
         low, high = float(ci.low), float(ci.high)
     scale = abs(base) if base else math.nan

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -51,7 +52,11 @@ def mean_of(values: dict[str, Stats], name: str) -> float:
     return number(values.get(name, {}).get("mean"))
 
 
-def embed(fig: go.Figure) -> str:
+def embed(fig: go.Figure | dict[str, Any]) -> str:
+    """A figure as an HTML fragment (plotly.js is included once by the page); a figure dict
+    built from plotly's own grid is written as it is, without plotly's checks again."""
+    if isinstance(fig, dict):
+        return pio.to_html(fig, full_html=False, include_plotlyjs=False, validate=False)
     return fig.to_html(full_html=False, include_plotlyjs=False)
 
 

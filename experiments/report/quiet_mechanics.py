@@ -14,8 +14,6 @@ import html
 import math
 from typing import Any
 
-from scipy import stats
-
 from experiments.report.language import t
 from sim.scenario import Scenario
 
@@ -49,6 +47,8 @@ def _bargain(scenario: Scenario, metrics: dict[str, Any]) -> str | None:
     chance = ""
     if mean_degree:
         degree = round(mean_degree)
+        from scipy import stats  # here: half a second of import that most reports skip
+
         p = stats.binom.sf(spec.helpers_required - 1, degree, spec.help_prob)
         chance = t(f"; a starter with the mean {degree} friends, each helping with probability "
                    f"{spec.help_prob:g}, reaches {spec.helpers_required} helpers with "

@@ -18,14 +18,16 @@ import copy
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from scipy.stats import qmc
 
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario, validate_scenario
+
+if TYPE_CHECKING:
+    from scipy.stats import qmc
 from sim.yaml_lines import dotted, line_for
 
 Value = int | float | str | bool
@@ -165,6 +167,7 @@ def with_field_types(specs: list[ParamSpec], base: Scenario) -> list[ParamSpec]:
 def make_design(specs: list[ParamSpec], kind: str = "grid", points: int | None = None,
                 seed: int = 0) -> Design:
     """Points of a grid (cartesian product) or of an LHS / Sobol sample scaled to the bounds."""
+    from scipy.stats import qmc  # here: scipy.stats is half a second of import
     if not specs:
         raise InputError([_problem("", "give at least one --param dotted.path=VALUES")])
     names = [s.path for s in specs]

@@ -119,7 +119,7 @@ def test_interrupt_exits_130_and_leaves_no_complete_folder(tmp_path, monkeypatch
     def interrupted(*_a, **_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("experiments.cli.commands.run", interrupted)
+    monkeypatch.setattr("experiments.cli.run_cli.run", interrupted)
     result = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
@@ -141,7 +141,7 @@ def test_internal_errors_show_traceback_only_with_debug(tmp_path, monkeypatch) -
     def bug(*_a, **_k):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr("experiments.cli.commands.run", bug)
+    monkeypatch.setattr("experiments.cli.run_cli.run", bug)
     plain = runner.invoke(app, ["run", REFERENCE, *SMALL, "--out", str(tmp_path)])
     assert plain.exit_code == 1 and "--debug" in plain.stderr
     debug = runner.invoke(app, ["--debug", "run", REFERENCE, *SMALL, "--out", str(tmp_path)])
@@ -257,3 +257,17 @@ def test_commands_that_simulate_share_the_common_options(command: str,
     shown = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"}).stdout
     for option in options:
         assert re.search(rf"{option}\b", shown), (command, option)
+
+
+def test_simctl_run_loads_only_the_run_app_and_other_commands_get_all() -> None:
+    """`simctl run` starts on the run command's own app (no power, A/B or calibration stack);
+    the root options may come first; anything else gets every command."""
+    import experiments.cli as cli
+    from experiments.cli import run_cli
+
+    for argv in (["run", "s.yaml"], ["--debug", "run"], ["--lang", "zh", "run"],
+                 ["--lang=zh", "run"]):
+        assert cli._app(argv) is run_cli.app, argv
+    for argv in ([], ["--help"], ["power", "--help"], ["--lang", "run"], ["validate", "run"]):
+        app = cli._app(argv)
+        assert {c.name for c in app.registered_commands} >= {"run", "power", "ab"}, argv

@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from experiments.cli.commands import _root
+from experiments.cli.run_cli import _root
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.runs import point as point_module
 from experiments.runs.design import build_design
