@@ -4,9 +4,10 @@ The default generator reflects WeChat circles: users live in communities (a city
 parents' group, an interest circle) whose sizes are heavy-tailed; each user has a heavy-tailed
 degree weight (Pareto), draws Poisson(weight) friendship stubs, and ties each stub inside the
 community with probability 1 - mixing (to a member picked in proportion to weight, Chung-Lu
-style) or else to anyone in the market. Ties are symmetric. Everything is vectorised, so 1M users
-build in seconds (weighted picks by a guide table, O(1) each: O(edges) in all). A real edge list (CSV or Parquet, columns `source`, `target` as row numbers
-0..N-1, optional `community` file) can be loaded instead.
+style) or else to anyone in the market. Ties are symmetric. Everything is vectorised and weighted
+picks use a guide table (O(1) each, O(edges) in all), so 1M users build in about a second and a
+half. A real edge list (CSV or Parquet, columns `source`, `target` as row numbers 0..N-1,
+optional `community` file) can be loaded instead.
 
 Sharing reaches friends only, through `friends_of`. Communities are exposed for cluster
 randomisation.

@@ -3,6 +3,8 @@ differs, and a broken file, an unwritable folder or a full store never stops a r
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +81,8 @@ def test_the_store_keeps_its_size_limit_dropping_the_least_recently_used(
     one_file = next(store.glob("graph-*.npz")).stat().st_size
     monkeypatch.setenv("GROWTHSIM_GRAPH_CACHE_MB", str(2.5 * one_file / 2**20))
     generated_graph(N, PARAMS, seed=2, replicate=0)
+    for item in store.glob("graph-*.npz"):  # both written long ago (file times are coarse)
+        os.utime(item, (time.time() - 100, time.time() - 100))
     generated_graph(N, PARAMS, seed=1, replicate=0)  # read: now the most recently used
     generated_graph(N, PARAMS, seed=3, replicate=0)  # the third file pushes seed 2 out
     names = {p.name for p in store.glob("graph-*.npz")}
