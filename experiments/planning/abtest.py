@@ -185,7 +185,15 @@ class AbTask:
 
 
 
-def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
+def run_ab_tasks(tasks: tuple[AbTask, ...]) -> list[dict[str, Any]]:
+    """The designs of one market size and replicate, in turn, on one friendship graph (a
+    graph depends on the size, the seed and the replicate, not on the unit of the design:
+    built once here instead of once per design)."""
+    graphs = GraphCache(capacity=1)
+    return [row for task in tasks for row in run_ab_task(task, graphs)]
+
+
+def run_ab_task(task: AbTask, graphs: GraphCache | None = None) -> list[dict[str, Any]]:
     """Simulate the markets of one (design, replicate) and analyse every duration, metric and
     treatment: one row each with the estimate, its test, the true effect and the A/A test."""
     started = time.perf_counter()
@@ -196,7 +204,8 @@ def run_ab_task(task: AbTask) -> list[dict[str, Any]]:
                      for c in counter_columns(m)} & set(user_events(mixed)))
     checkpoints = tuple(exp.start_day + d - 1 for d in task.durations)
     tally = UserTally(tuple(events), exp.start_day, checkpoints)
-    graphs = GraphCache(capacity=1)  # every market of a design is the same users: one graph
+    if graphs is None:  # every market of a design is the same users: one graph
+        graphs = GraphCache(capacity=1)
     markets = [("mixed", mixed), ("control", task.markets.control)] + [
         (f"launch:{arm}", s) for arm, s in zip(_treatments(mixed), task.markets.launches,
                                               strict=True)]
@@ -289,18 +298,20 @@ def _pair_test(values: tuple[np.ndarray, np.ndarray | None], arm: np.ndarray,
 
 def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],
                durations: tuple[int, ...], replicates: int, alpha: float) -> list[Task]:
-    """One evaluator task per (design, replicate): the design is the task's point."""
+    """One evaluator task per (market size, replicate), holding every design of that size: its
+    point is the size's position, and `run_ab_tasks` shares the graph among the designs."""
     metrics = tuple(check_ab(scenario))
     exp = scenario.experiment
     assert exp is not None
     days = exp.start_day + max(durations)
-    tasks = []
-    for d, (unit, size) in enumerate((u, s) for u in units for s in sizes):
-        design = markets(scenario, unit, size, days)
-        tasks += [Task(d, r, run_ab_task, (AbTask(d, unit, size, r, design, metrics,
-                                                  durations, alpha),))
-                  for r in range(replicates)]
-    return tasks
+    units, sizes = list(units), list(sizes)
+    designs = {(unit, size): markets(scenario, unit, size, days) for unit in units
+               for size in sizes}
+    number = {key: d for d, key in enumerate((u, s) for u in units for s in sizes)}
+    return [Task(k, r, run_ab_tasks, (tuple(
+                AbTask(number[unit, size], unit, size, r, designs[unit, size], metrics,
+                       durations, alpha) for unit in units),))
+            for r in range(replicates) for k, size in enumerate(sizes)]
 
 
 def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] = ("user",),
@@ -318,7 +329,8 @@ def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] 
     chosen = check_durations(scenario, durations or default_durations(scenario))
     tasks = plan_tasks(scenario, units, list(sizes or [scenario.market.size]), chosen,
                        replicates, alpha)
-    tick = None if progress is None else (lambda done, total, failed: progress(1))
+    per_task = len(units)  # a task holds every design of its size
+    tick = None if progress is None else (lambda done, total, failed: progress(per_task))
     outcomes = evaluate(executor, tasks, on_outcome=stop_at_failure, progress=tick)
     rows = [row for result in all_values(outcomes) for row in result]
     return pd.DataFrame(rows).sort_values(["design", "duration", "metric", "arm",
