@@ -29,13 +29,15 @@ def needs_graph(scenario: Scenario) -> bool:
 
 
 class GraphCache:
-    """Generated graphs by (size, parameters, seed, replicate), at most `capacity` of them (the
-    oldest leaves first)."""
+    """Generated graphs by (size, parameters, seed, replicate), at most `capacity` of them and,
+    before a new one is built, at most `max_bytes` of the earlier ones (the least recently
+    used leave first)."""
 
-    def __init__(self, capacity: int = 1) -> None:
+    def __init__(self, capacity: int = 1, max_bytes: float = float("inf")) -> None:
         if capacity < 1:
             raise ValueError("a graph cache holds at least one graph")
         self.capacity = capacity
+        self.max_bytes = max_bytes
         self._graphs: OrderedDict[tuple, SocialGraph] = OrderedDict()
         self.built = 0  # graphs generated so far (a test can see what was shared)
         self.read = 0  # graphs read from the disk store instead
@@ -45,6 +47,11 @@ class GraphCache:
 
     def clear(self) -> None:
         self._graphs.clear()
+
+    @property
+    def nbytes(self) -> int:
+        return sum(g.indptr.nbytes + g.indices.nbytes + g.community.nbytes + g.degree.nbytes
+                   for g in self._graphs.values())
 
     def graph(self, scenario: Scenario, replicate: int) -> SocialGraph:
         """The friendship graph of a replicate: generated from its own stream, or loaded."""
@@ -57,7 +64,8 @@ class GraphCache:
         if key in self._graphs:
             self._graphs.move_to_end(key)
             return self._graphs[key]
-        while len(self._graphs) >= self.capacity:
+        while self._graphs and (len(self._graphs) >= self.capacity
+                                or self.nbytes > self.max_bytes):
             self._graphs.popitem(last=False)
         self._graphs[key], from_disk = generated_graph(scenario.market.size, params,
                                                        scenario.seed, replicate)
@@ -66,7 +74,12 @@ class GraphCache:
         return self._graphs[key]
 
 
-PROCESS_GRAPHS = GraphCache(capacity=1)  # the engine's default: the last graph of this process
+# The engine's default: the graphs this process used last, up to PROCESS_GRAPH_BYTES of them
+# besides the one being built, so a sweep worker that runs many points keeps each replicate's
+# graph (a 150k-user graph is about 10 MB and a fifth of a 2-second point) and a 1M-user run
+# keeps at most a few hundred MB it no longer needs.
+PROCESS_GRAPH_BYTES = 256 * 2**20
+PROCESS_GRAPHS = GraphCache(capacity=64, max_bytes=PROCESS_GRAPH_BYTES)
 
 
 def build_graph(scenario: Scenario, replicate: int) -> SocialGraph:

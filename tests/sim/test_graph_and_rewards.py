@@ -153,6 +153,15 @@ def test_the_graph_cache_shares_one_graph_per_key_and_keeps_its_bound() -> None:
     assert np.array_equal(cache.graph(scenario, 0).indices, first.indices)  # rebuilt alike
     with pytest.raises(ValueError):
         GraphCache(capacity=0)
+    # a byte budget: earlier graphs stay while they fit it (a sweep worker keeps each
+    # replicate's graph across points), and leave before a new one is built when they do not
+    roomy = GraphCache(capacity=8, max_bytes=10 * first.indices.nbytes)
+    kept = [roomy.graph(scenario, r) for r in range(3)]
+    assert all(roomy.graph(scenario, r) is g for r, g in enumerate(kept)) and roomy.built == 3
+    tight = GraphCache(capacity=8, max_bytes=first.indices.nbytes)
+    for r in range(3):
+        tight.graph(scenario, r)
+    assert len(tight) == 1 and tight.built == 3
 
 
 @settings(max_examples=60, deadline=None)
