@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_reference import machine  # noqa: E402
+from _machine import machine  # noqa: E402
 
 RUNS = 5
 SIMCTL = [sys.executable, "-c", "from experiments.cli import main; main()"]

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import mesa_reference  # noqa: E402
 import object_per_user  # noqa: E402
+from _machine import machine  # noqa: E402
 
 RUNS = 5
 SCENARIO = str(ROOT / "scenarios" / "reference.yaml")
@@ -91,21 +92,6 @@ def main() -> dict:
               f"{b['estimated_seconds_1M_x_365'] / 60:.1f} min; engine "
               f"{b['speedup_of_engine_1M']:.0f}x faster")
     return summary
-
-
-def machine() -> dict:
-    import os
-    import platform
-
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 if __name__ == "__main__":
