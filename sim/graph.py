@@ -26,6 +26,7 @@ from pydantic import Field
 
 from sim.errors import InputError, Problem
 from sim.params import StrictModel
+from sim.sorted_search import SortedTable
 
 
 class CommunityGraphParams(StrictModel):
@@ -141,7 +142,8 @@ def community_graph(n: int, params: CommunityGraphParams, rng: np.random.Generat
     # outside ties: anyone, in proportion to weight
     cum_all = np.cumsum(weight)
     outside = ~inside
-    target[outside] = _search_cumulative(cum_all, rng.random(outside.sum()) * cum_all[-1])
+    picks = SortedTable(cum_all, "right", 1)
+    target[outside] = picks.search(rng.random(outside.sum()) * cum_all[-1])
     # inside ties: a member of the same community, in proportion to weight
     order = np.argsort(community, kind="stable")
     cum_in = np.cumsum(weight[order])
@@ -150,35 +152,9 @@ def community_graph(n: int, params: CommunityGraphParams, rng: np.random.Generat
     end_w = np.concatenate([[0.0], cum_in])[first[1:]]
     c = community[source[inside]]
     u = start_w[c] + rng.random(inside.sum()) * (end_w[c] - start_w[c])
-    target[inside] = order[np.minimum(_search_cumulative(cum_in, u), n - 1)]
+    target[inside] = order[np.minimum(SortedTable(cum_in, "right", 1).search(u), n - 1)]
     keep = source != target
     return _csr(n, source[keep], target[keep], community)
-
-
-def _search_cumulative(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """np.searchsorted(cum, u, side="right") for many queries into a long cumulative sum, in
-    O(1) expected time each instead of a binary search's cache misses: a guide table (Chen &
-    Asau 1974; Devroye 1986, III.2.4) gives for each of len(cum) equal slices of the total the
-    first entry past its start, and each query walks on from the slice below its own (one
-    slice early, so rounding in u / width never starts it past its answer). Same results as
-    searchsorted, bit for bit; about 3.5x faster for millions of queries into 1M entries."""
-    n = len(cum)
-    width = cum[-1] / n
-    guide = np.searchsorted(cum, np.arange(n + 1) * width, side="right")
-    slot = u / width  # in place from here: a few million queries, so no extra copies
-    np.floor(slot, out=slot)
-    slot -= 1
-    np.clip(slot, 0, n, out=slot)
-    found = slot.astype(np.int64)
-    del slot
-    np.take(guide, found, out=found)
-    walking = np.flatnonzero(found < n)
-    walking = walking[cum[found[walking]] <= u[walking]]
-    while len(walking):
-        found[walking] += 1
-        walking = walking[found[walking] < n]
-        walking = walking[cum[found[walking]] <= u[walking]]
-    return found
 
 
 def _csr(n: int, source: np.ndarray, target: np.ndarray, community: np.ndarray) -> SocialGraph:

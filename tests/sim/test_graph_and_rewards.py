@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from sim.engine import simulate
 from sim.errors import InputError
@@ -162,20 +160,3 @@ def test_the_graph_cache_shares_one_graph_per_key_and_keeps_its_bound() -> None:
     for r in range(3):
         tight.graph(scenario, r)
     assert len(tight) == 1 and tight.built == 3
-
-
-@settings(max_examples=60, deadline=None)
-@given(weights=st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0, 250.0]), min_size=1, max_size=60),
-       seed=st.integers(0, 2**32 - 1))
-def test_the_guide_table_search_is_searchsorted_bit_for_bit(weights: list[float],
-                                                           seed: int) -> None:
-    """The graph build's O(1) weighted pick returns exactly what a binary search would, with
-    zero weights (repeated sums), the ends of the range and huge weights included."""
-    from sim.graph import _search_cumulative
-
-    cum = np.cumsum(np.array(weights))
-    if cum[-1] == 0:
-        return
-    rng = np.random.default_rng(seed)
-    u = np.concatenate([rng.random(200) * cum[-1], cum[:-1], [0.0, np.nextafter(cum[-1], 0)]])
-    assert np.array_equal(_search_cumulative(cum, u), np.searchsorted(cum, u, side="right"))
