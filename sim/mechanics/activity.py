@@ -117,6 +117,7 @@ class Activity(Mechanic[ActivityParams]):
         hazard = np.minimum(np.maximum(floor, open_prob * decay ** (gaps - 1)), 1.0)
         with np.errstate(divide="ignore"):
             self.cum_hazard = np.cumsum(-np.log1p(-hazard), axis=1)  # (groups, gaps)
+        self.same_hazard = bool((self.cum_hazard == self.cum_hazard[0]).all())
 
     def step(self, day: int) -> None:
         pop, rec = self.pop, self.ctx.recorder
@@ -176,7 +177,7 @@ class Activity(Mechanic[ActivityParams]):
         """Days to the next open: first s with cumulative hazard >= an Exp(1) draw."""
         draws = self.rng.exponential(size=len(rows))
         table = self.cum_hazard
-        if table.shape[0] == 1:
+        if table.shape[0] == 1 or self.same_hazard:  # personas that share the open habit
             return np.searchsorted(table[0], draws) + 1
         gaps = np.empty(len(rows), dtype=np.int64)
         groups = self.pop.group[rows]
