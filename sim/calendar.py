@@ -9,9 +9,47 @@ processes; the engine runs every SimPy event due by a day before that day's step
 
 from __future__ import annotations
 
+import numpy as np
+
 MONTH = 30  # days in a billing month (monthly costs, recommender fees)
 
 
 def period_ends(day: int, every: int) -> bool:
     """Whether `day` is the last day of an `every`-day period counted from day 0."""
     return (day + 1) % every == 0
+
+
+class LastDayIndex:
+    """The users whose day column (e.g. `last_open_day`) holds a given recent day, without
+    scanning the column: `np.flatnonzero(column == day)`, bit for bit, for a day at most
+    `keep_days` back.
+
+    It holds, for each recent day, the rows the column was set to that day (sorted), and a
+    lookup keeps those whose value is still that day (later writes move a user on). It relies
+    on the column being set to `day` only on day `day`, with `record(day, rows)` called then;
+    the activity mechanic's `last_open_day` is such a column. Every week the held rows are
+    compacted to those still current, so it holds about one int32 per recently active user.
+    A 1M-row scan costs 0.25-0.45 ms; a lookup, a gather over that day's rows only.
+    """
+
+    def __init__(self, column: np.ndarray, keep_days: int) -> None:
+        self.column = column
+        self.keep_days = keep_days
+        self._rows: dict[int, np.ndarray] = {}
+
+    def record(self, day: int, rows: np.ndarray) -> None:
+        """`rows` (distinct) now hold `day` in the column."""
+        self._rows[day] = np.sort(rows).astype(np.int32)
+        for old in [d for d in self._rows if d < day - self.keep_days]:
+            del self._rows[old]
+        if day % 7 == 6:
+            self._rows = {d: r[self.column[r] == d] for d, r in self._rows.items()}
+
+    def rows_with(self, day: int) -> np.ndarray:
+        """Ascending rows whose column equals `day` (a day in the last `keep_days`)."""
+        if day < 0:  # -1 is the column's "never": only a scan finds those
+            return np.flatnonzero(self.column == day)
+        rows = self._rows.get(day)
+        if rows is None:
+            return np.empty(0, dtype=np.int64)
+        return rows[self.column[rows] == day].astype(np.int64)

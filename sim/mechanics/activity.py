@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from sim.calendar import LastDayIndex
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric, ReportSection
 from sim.population import Stage
@@ -105,6 +106,9 @@ class Activity(Mechanic[ActivityParams]):
         self.n_cells = cells
         self.pop["last_open_day"].fill(-1)
         self.pop["next_open_day"].fill(-1)
+        base = self.params.base  # who last opened n days ago, without a scan of the column
+        self.last_opens = LastDayIndex(self.pop["last_open_day"],
+                                       max(base.dormant_after_days, base.churn_after_days or 0))
         self.seen = np.zeros((days, cells), dtype=np.int64)  # all users by last-open day
         self.alive_seen = np.zeros((days, cells), dtype=np.int64)  # alive users, same
         self.alive_acquired = np.zeros((days, cells), dtype=np.int64)  # alive, by join day
@@ -143,15 +147,16 @@ class Activity(Mechanic[ActivityParams]):
         self.publish("opened", opened)  # e.g. recommendations learn from opens
         rec.event("reactivated", day, opened[was & (last <= day - n)])
         pop["last_open_day"][opened] = day
+        self.last_opens.record(day, opened)
         still = opened[pop.stage[opened] == Stage.ALIVE]
         pop["next_open_day"][still] = np.minimum(day + self._gap(still), np.iinfo(np.int16).max)
         self._forget(churned_today)
         if day - n >= 0:
-            crossing = np.flatnonzero(pop["last_open_day"] == day - n)
+            crossing = self.last_opens.rows_with(day - n)
             rec.event("became_dormant", day, crossing[pop.stage[crossing] == Stage.ALIVE])
         churn_after = self.params.base.churn_after_days
         if churn_after is not None and day - churn_after >= 0:
-            lapsed = np.flatnonzero(pop["last_open_day"] == day - churn_after)
+            lapsed = self.last_opens.rows_with(day - churn_after)
             lapsed = lapsed[pop.stage[lapsed] == Stage.ALIVE]
             pop.churn(lapsed)
             self._forget(lapsed)
