@@ -123,8 +123,10 @@ def move_to_arm(pop: Population, rows: np.ndarray, arm: int) -> None:
     follow."""
     if not len(rows):
         return
-    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), -1)
+    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]),
+              pop.stage_counts.dtype.type(-1))
     pop.arm[rows] = arm
     pop.group[rows] = arm * len(pop.layout.personas) + pop.persona[rows]
     pop.cell[rows] = pop.group[rows] * pop.n_channels + pop.channel[rows]
-    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), 1)
+    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]),
+              pop.stage_counts.dtype.type(1))

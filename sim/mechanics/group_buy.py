@@ -269,7 +269,7 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         rec.event("group_joined", day, row)
         self.m_gid = np.concatenate([self.m_gid, gid])
         self.m_row = np.concatenate([self.m_row, row])
-        np.add.at(self.joined, pos, 1)
+        np.add.at(self.joined, pos, self.joined.dtype.type(1))
 
     # --- outcomes -----------------------------------------------------------------------------
     def _succeed(self, done: np.ndarray, day: int, filled: np.ndarray | None = None) -> None:

@@ -110,7 +110,7 @@ class Segments(Mechanic[SegmentsParams]):
         if not len(rows):
             return
         pop["rfm_last_order"][rows] = day
-        np.add.at(pop["rfm_orders"], rows, 1)
+        np.add.at(pop["rfm_orders"], rows, pop["rfm_orders"].dtype.type(1))
         np.add.at(pop["rfm_spend"], rows, values.astype(np.float32))
 
     def recompute(self, day: int) -> None:
