@@ -66,8 +66,12 @@ class Recorder:
         if len(rows) == 0:
             return
         n_cells = self.layout.n_cells
-        weights = None if amount is None else np.broadcast_to(
-            np.asarray(amount, dtype=np.float64), rows.shape)
+        if amount is None:
+            weights = None
+        elif isinstance(amount, np.ndarray) and amount.shape == rows.shape:
+            weights = amount.astype(np.float64, copy=False)  # the common case, no view made
+        else:
+            weights = np.broadcast_to(np.asarray(amount, dtype=np.float64), rows.shape)
         if n_cells == 1 or (self._one_user_cell is not None and channel is None):
             # one arm, one persona, one acquisition channel: every user event is in one cell
             cell = 0 if n_cells == 1 else self._one_user_cell
