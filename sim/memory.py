@@ -2,10 +2,11 @@
 
 The figures are measured, not derived (benchmarks/bench_memory.py: peak resident memory of a
 whole `simctl run` process, scale, growth and reference at 0.5M-3M users x 365 days,
-2026-12-05): the process starts at about 204 MiB (Python with numpy, pandas, pyarrow, plotly and
-the CLI); a scenario with a friendship graph peaks while the graph is built, at about 542 bytes
-per user for 12 friends on average whatever its other columns (the build's scratch is freed
-before the columns are filled); one without a graph peaks with its columns."""
+2026-12-05, re-measured 2026-12-06): the process starts at about 250 MiB (Python with numpy,
+pandas, pyarrow, plotly and the CLI; 204 MiB with the libraries of a month before); a
+scenario with a friendship graph peaks while the graph is built, at about 542 bytes per user
+for 12 friends on average whatever its other columns (the build's scratch is freed before the
+columns are filled); one without a graph peaks with its columns."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import numpy as np
 
 from sim.population import CORE_COLUMNS
 
-BASE_BYTES = 204 * 2**20  # a `simctl run` process before the market exists (measured)
+# A `simctl run` process before the market exists, measured by benchmarks/bench_memory.py with
+# numpy 2.4, pandas 3.1, plotly 7.1 and pyarrow 26 (204 MiB with the libraries of November 2026:
+# it grows with them, so re-measure after a dependency upgrade).
+BASE_BYTES = 250 * 2**20
 # rows by group (int32); the argsort that builds them is gone before the columns fill (measured)
 POOL_BYTES_PER_USER = 4
 
