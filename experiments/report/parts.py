@@ -52,6 +52,14 @@ def mean_of(values: dict[str, Stats], name: str) -> float:
     return number(values.get(name, {}).get("mean"))
 
 
+def grid_axes(panel: int) -> dict[str, str]:
+    """The axes of a make_subplots panel (1-based, row-major: x, y; x2, y2; ...), for a trace
+    written as a dict onto the grid (plotly's add_trace(row=, col=) checks cost milliseconds
+    each, and a large report has hundreds of traces)."""
+    suffix = "" if panel == 1 else str(panel)
+    return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
+
+
 def embed(fig: go.Figure | dict[str, Any]) -> str:
     """A figure as an HTML fragment (plotly.js is included once by the page); a figure dict
     built from plotly's own grid is written as it is, without plotly's checks again."""
@@ -176,16 +184,19 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
                    f"<td>{html.escape(metric_unit(n))}</td>"
                    f"<td>{fmt(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
     units = list(dict.fromkeys(metric_unit(n, daily=True) for n in present))  # panel per unit
-    fig = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=units)
+    grid = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                         subplot_titles=units)
+    grid.update_layout(height=120 + 180 * len(units), template="plotly_white",
+                       margin={"t": 30, "l": 60, "r": 20, "b": 40})
+    grid.update_xaxes(title_text=t("day", "天"), row=len(units), col=1)
+    days = daily.index.to_numpy()
+    traces = []
     for i, name in enumerate(present):
-        fig.add_trace(go.Scatter(x=list(daily.index), y=daily[name], mode="lines",
-                                 name=metric_label(name),
-                                 line={"color": PALETTE[i % len(PALETTE)], "width": 1.5}),
-                      row=units.index(metric_unit(name, daily=True)) + 1, col=1)
-    fig.update_layout(height=120 + 180 * len(units), template="plotly_white",
-                      margin={"t": 30, "l": 60, "r": 20, "b": 40})
-    fig.update_xaxes(title_text=t("day", "天"), row=len(units), col=1)
+        row = units.index(metric_unit(name, daily=True)) + 1
+        traces.append({"type": "scatter", **grid_axes(row), "x": days,
+                       "y": daily[name].to_numpy(), "mode": "lines", "name": metric_label(name),
+                       "line": {"color": PALETTE[i % len(PALETTE)], "width": 1.5}})
+    fig = {"data": traces, "layout": grid.to_plotly_json()["layout"]}
     return (f"<h3>{html.escape(group_title(title))}</h3><div class='pair'><table><thead><tr>"
             f"<th>{t('metric', '指标')}</th><th>{t('unit', '单位')}</th>"
             f"<th>{t('over the horizon', '全周期')}</th></tr></thead><tbody>{rows}</tbody></table>"

@@ -30,7 +30,7 @@ from experiments.report.operations import (
     operations_section,
     warnings_section,
 )
-from experiments.report.parts import PALETTE, Stats, embed, fmt, mean_daily, page
+from experiments.report.parts import PALETTE, Stats, embed, fmt, grid_axes, mean_daily, page
 from experiments.report.quiet_mechanics import quiet_section
 from sim.aggregation import Result
 from sim.metrics import METRICS
@@ -78,7 +78,7 @@ def daily_figure(result: Result, names: list[str]) -> dict[str, Any]:
     replicated = result.scenario.replicates > 1
     all_bands = daily_bands(frame, names, with_quantiles=replicated)
     for i, metric in enumerate(names):
-        axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
+        axes = grid_axes(i + 1)
         for j, (arm, band) in enumerate(all_bands[metric].groupby("arm", sort=False)):
             band = band.dropna()  # a ratio with no denominator that day: a gap, not a wedge
             color = PALETTE[j % len(PALETTE)]
