@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
+from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -70,11 +71,11 @@ class Layout:
     personas: tuple[str, ...]
     channels: tuple[str, ...]  # channels[0] == "none"
 
-    @property
+    @cached_property  # read by every recorded event: computed once
     def n_groups(self) -> int:
         return len(self.arms) * len(self.personas)
 
-    @property
+    @cached_property
     def n_cells(self) -> int:
         return self.n_groups * len(self.channels)
 

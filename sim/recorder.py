@@ -79,7 +79,7 @@ class Recorder:
             if weights is not None:
                 self.amounts[name][day, cell] += weights.sum()
         else:
-            cells = self.pop.cells_of(rows, channel)
+            cells = self.pop.cell[rows] if channel is None else self.pop.cells_of(rows, channel)
             self.counts[name][day] += np.bincount(cells, minlength=n_cells)
             if weights is not None:
                 self.amounts[name][day] += np.bincount(cells, weights=weights,
