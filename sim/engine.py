@@ -77,6 +77,13 @@ class _TallyRecorder(Recorder):
                 np.add.at(self.user_amounts[name], rows,
                           np.broadcast_to(np.asarray(amount, dtype=np.float64), rows.shape))
 
+    def events_on_days(self, name: str, days: np.ndarray, rows: np.ndarray) -> None:
+        if name in self.user_counts:  # tallied per user: the per-day path adds them up
+            for day in np.unique(days):
+                self.event(name, int(day), rows[days == day])
+            return
+        super().events_on_days(name, days, rows)
+
     def snapshot(self, day: int) -> None:
         for name in self.user_counts:
             self.snapshots[f"user.{name}@{day}"] = self.user_counts[name].copy()

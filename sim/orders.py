@@ -100,8 +100,7 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
     first_day = pop["first_order_day"][second].astype(np.int64)
     quick = (first_day >= 0) & (day - first_day <= REPURCHASE_DAYS)
     second, first_day = second[quick], first_day[quick]
-    for d in np.unique(first_day):
-        recorder.event("repurchase_30d", int(d), second[first_day == d])
+    recorder.events_on_days("repurchase_30d", first_day, second)
     np.add.at(count, rows, count.dtype.type(1))  # a matching scalar: 20x faster
     return first
 

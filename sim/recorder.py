@@ -95,6 +95,20 @@ class Recorder:
                               np.zeros(len(rows)) if weights is None else weights.copy(),
                               chan.astype(np.int16), self.pop.campaign[rows].copy()))
 
+    def events_on_days(self, name: str, days: np.ndarray, rows: np.ndarray) -> None:
+        """One `name` event per row on its own (past) day, no amounts: what `event` per day
+        would record, in one call (30-day repurchases land on their first order's day, up to
+        30 days a call: most of a run's calls before). The event log, cohort tables and the
+        retention grid keep their per-day path."""
+        if len(rows) == 0:
+            return
+        if self._log is not None or name in self.cohort_counts or name == "open":
+            for day in np.unique(days):
+                self.event(name, int(day), rows[days == day])
+            return
+        cells = self.pop.cell[rows].astype(np.int64)
+        np.add.at(self.counts[name], (days, cells), 1.0)
+
     def channel_event(self, name: str, day: int, channel: int, amount: float) -> None:
         """A cost or count that belongs to a channel, not to any user (e.g. ad spend)."""
         self.channel_amounts[name][day, channel] += amount
