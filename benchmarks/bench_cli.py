@@ -65,7 +65,7 @@ def main() -> dict:
                "every command (experiments.cli.commands)": import_seconds(
                    "import experiments.cli.commands")}
     for label, seconds in imports.items():
-        print(f"import of the {label}: {seconds:.2f} s", flush=True)
+        print(f"import time, {label}: {seconds:.2f} s", flush=True)
     return {"what": __doc__.splitlines()[0], "runs": RUNS, "cases": cases,
             "import_seconds": imports, "machine": machine()}
 
