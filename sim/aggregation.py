@@ -6,8 +6,11 @@ attribution and the event log.
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +57,14 @@ class Result:
     arm_metrics: pd.DataFrame  # replicate, arm, day, metrics
     channel_metrics: pd.DataFrame  # replicate, channel, day, metrics
     counters: dict[int, Counters] = field(repr=False, default_factory=dict)
+    # summaries computed once: the files, the report and the CLI's table all read them
+    _computed: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def _once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """A summary computed on first use; a copy each time (callers may change theirs)."""
+        if name not in self._computed:
+            self._computed[name] = compute()
+        return copy.deepcopy(self._computed[name])
 
     @property
     def metric_names(self) -> list[str]:
@@ -70,9 +81,11 @@ class Result:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and 95% confidence interval across replicates of each metric over the horizon."""
-        table = self.horizon()
-        return {name: mean_ci(table[name].to_numpy(), bounds=_bounds(name))
-                for name in self.metric_names}
+        def compute() -> dict[str, dict[str, float]]:
+            table = self.horizon()
+            return {name: mean_ci(table[name].to_numpy(), bounds=_bounds(name))
+                    for name in self.metric_names}
+        return self._once("summary", compute)
 
     def _summary_by(self, frame: pd.DataFrame, by: str) -> dict[str, dict[str, dict[str, float]]]:
         table = self.horizon(frame, by)
@@ -81,10 +94,10 @@ class Result:
                 for key, g in table.groupby(by, sort=False)}
 
     def arm_summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        return self._summary_by(self.arm_metrics, "arm")
+        return self._once("arm", lambda: self._summary_by(self.arm_metrics, "arm"))
 
     def channel_summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        return self._summary_by(self.channel_metrics, "channel")
+        return self._once("channel", lambda: self._summary_by(self.channel_metrics, "channel"))
 
     def unit_economics(self) -> pd.DataFrame:
         """One row per replicate and channel ("all" for the market): CAC, LTV at 30/90/180
@@ -106,10 +119,12 @@ class Result:
         return pd.DataFrame(rows)
 
     def unit_economics_summary(self) -> dict[str, dict[str, dict[str, float]]]:
-        table = self.unit_economics()
-        return {str(ch): {name: mean_ci(g[name].to_numpy()) for name in g.columns
-                          if name not in ("replicate", "channel")}
-                for ch, g in table.groupby("channel", sort=False)}
+        def compute() -> dict[str, dict[str, dict[str, float]]]:
+            table = self.unit_economics()
+            return {str(ch): {name: mean_ci(g[name].to_numpy()) for name in g.columns
+                              if name not in ("replicate", "channel")}
+                    for ch, g in table.groupby("channel", sort=False)}
+        return self._once("unit_economics", compute)
 
     def events(self) -> pd.DataFrame:
         """The per-user event log of every replicate (runs made with log_events=True)."""

@@ -1,6 +1,7 @@
 """Events recorded on their own past days in one call (30-day repurchases) count exactly what
 one call per day counts: a run that keeps the event log takes the per-day path, one that does
-not the vectorised one, and an A/B tally adds the same events per user."""
+not the vectorised one, and an A/B tally adds the same events per user. And a run's summaries,
+read by the files, the report and the CLI, are computed once."""
 
 from __future__ import annotations
 
@@ -24,3 +25,17 @@ def test_a_tallied_repurchase_event_is_counted_per_user() -> None:
     assert per_user.sum() == tallied.counts["repurchase_30d"].sum()
     assert np.array_equal(simulate(scenario).counts["repurchase_30d"],
                           tallied.counts["repurchase_30d"])
+
+
+def test_a_result_computes_its_summaries_once_and_hands_out_copies() -> None:
+    """The files, the report and the CLI's table read the same summaries: computed once, and
+    a caller that changes its copy changes nobody else's."""
+    from sim.engine import run
+
+    result = run(scenario_from(reference_dict(days=30, market={"size": 2_000})))
+    first = result.summary()
+    first["purchases"]["mean"] = -1.0
+    again = result.summary()
+    assert again["purchases"]["mean"] >= 0 and again is not first
+    assert set(result._computed) == {"summary"}
+    assert result.channel_summary() == result.channel_summary()
