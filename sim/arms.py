@@ -16,7 +16,7 @@ import simpy
 
 from sim.graph import SocialGraph
 from sim.mechanics.base import Mechanic
-from sim.population import Population, Stage
+from sim.population import Population, Stage, add_count
 from sim.rng import stream
 from sim.scenario import Experiment, Scenario
 from sim.variants import VariantParams, variant_scenarios
@@ -123,10 +123,8 @@ def move_to_arm(pop: Population, rows: np.ndarray, arm: int) -> None:
     follow."""
     if not len(rows):
         return
-    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]),
-              pop.stage_counts.dtype.type(-1))
+    add_count(pop.stage_counts, (pop.stage[rows], pop.cell[rows]), -1)
     pop.arm[rows] = arm
     pop.group[rows] = arm * len(pop.layout.personas) + pop.persona[rows]
     pop.cell[rows] = pop.group[rows] * pop.n_channels + pop.channel[rows]
-    np.add.at(pop.stage_counts, (pop.stage[rows], pop.cell[rows]),
-              pop.stage_counts.dtype.type(1))
+    add_count(pop.stage_counts, (pop.stage[rows], pop.cell[rows]))

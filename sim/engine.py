@@ -79,10 +79,9 @@ class _TallyRecorder(Recorder):
 
     def events_on_days(self, name: str, days: np.ndarray, rows: np.ndarray) -> None:
         if name in self.user_counts:  # tallied per user: the per-day path adds them up
-            for day in np.unique(days):
-                self.event(name, int(day), rows[days == day])
-            return
-        super().events_on_days(name, days, rows)
+            self.events_day_by_day(name, days, rows)
+        else:
+            super().events_on_days(name, days, rows)
 
     def snapshot(self, day: int) -> None:
         for name in self.user_counts:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.metric import ORDER, LedgerLine, Metric, col
-from sim.population import Population
+from sim.population import Population, add_count
 from sim.recorder import Recorder
 
 # Columns every seller declares (shared names agree): orders so far and the first order's day.
@@ -101,7 +101,7 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
     quick = (first_day >= 0) & (day - first_day <= REPURCHASE_DAYS)
     second, first_day = second[quick], first_day[quick]
     recorder.events_on_days("repurchase_30d", first_day, second)
-    np.add.at(count, rows, count.dtype.type(1))  # a matching scalar: 20x faster
+    add_count(count, rows)
     return first
 
 

@@ -63,6 +63,13 @@ class Supply(Protocol):
         ...
 
 
+def add_count(target: np.ndarray, index: np.ndarray | tuple, step: int = 1) -> None:
+    """target[index] += step, repeated indices counted each time (np.add.at), with the step
+    in the target's own dtype: a Python int into an int16/int32 array sends ufunc.at down
+    numpy's casting path, 20x slower (1.2 ms against 0.06 ms for 20k rows)."""
+    np.add.at(target, index, target.dtype.type(step))
+
+
 @dataclass(frozen=True)
 class Layout:
     """How users are split for parameters (arm x persona) and for counters (x channel)."""

@@ -79,7 +79,7 @@ class Recorder:
             if weights is not None:
                 self.amounts[name][day, cell] += weights.sum()
         else:
-            cells = self.pop.cell[rows] if channel is None else self.pop.cells_of(rows, channel)
+            cells = self.pop.cells_of(rows, channel)
             self.counts[name][day] += np.bincount(cells, minlength=n_cells)
             if weights is not None:
                 self.amounts[name][day] += np.bincount(cells, weights=weights,
@@ -103,11 +103,15 @@ class Recorder:
         if len(rows) == 0:
             return
         if self._log is not None or name in self.cohort_counts or name == "open":
-            for day in np.unique(days):
-                self.event(name, int(day), rows[days == day])
+            self.events_day_by_day(name, days, rows)
             return
         cells = self.pop.cell[rows].astype(np.int64)
         np.add.at(self.counts[name], (days, cells), 1.0)
+
+    def events_day_by_day(self, name: str, days: np.ndarray, rows: np.ndarray) -> None:
+        """`events_on_days` as one `event` call per day (for what keeps per-day state)."""
+        for day in np.unique(days):
+            self.event(name, int(day), rows[days == day])
 
     def channel_event(self, name: str, day: int, channel: int, amount: float) -> None:
         """A cost or count that belongs to a channel, not to any user (e.g. ad spend)."""

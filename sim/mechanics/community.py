@@ -41,7 +41,7 @@ from sim.calendar import MONTH, period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.segments import AUDIENCE_COLUMNS, Audience, audience_mask, segments_needed
 from sim.metric import LedgerLine, Metric, ReportSection, col
-from sim.population import Stage
+from sim.population import Stage, add_count
 
 WECHAT_GROUP_CAP = 500  # domain-facts §3.4 WX-GROUP, §8 wechat_group_cap
 
@@ -217,8 +217,7 @@ class Community(Mechanic[CommunityParams]):
         cells = pop.cell[gone].astype(np.int64)
         np.subtract.at(self.members, cells, 1.0)
         np.subtract.at(self.koc_count, cells[pop["koc"][gone] == 1], 1.0)
-        np.subtract.at(self.fill, pop["community_group"][gone].astype(np.int64),
-                       self.fill.dtype.type(1))
+        add_count(self.fill, pop["community_group"][gone].astype(np.int64), -1)
         pop["community_group"][gone] = -1
         pop["community_discount_rate"][gone] = 0.0
 
@@ -280,7 +279,7 @@ class Community(Mechanic[CommunityParams]):
         first_of_new = joined[len(seats)::self.cap][:opened]
         self.fill = np.concatenate([self.fill, np.zeros(opened, dtype=np.int64)])
         self.opener = np.concatenate([self.opener, first_of_new.astype(np.int64)])
-        np.add.at(self.fill, where, self.fill.dtype.type(1))
+        add_count(self.fill, where)
         self.pop["community_group"][joined] = where
 
     def _kocs(self, day: int) -> None:

@@ -28,7 +28,7 @@ from sim.compliance import finding, settings
 from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import LedgerLine, Metric, col
-from sim.population import Stage
+from sim.population import Stage, add_count
 
 
 class DistributorsParams(MechanicParams):
@@ -152,7 +152,7 @@ class Distributors(Mechanic[DistributorsParams]):
         joined = pop.new_users(self.name)
         parents = pop["referrer"][joined]
         parents = parents[parents >= 0]
-        np.add.at(pop["dist_referrals"], parents, pop["dist_referrals"].dtype.type(1))
+        add_count(pop["dist_referrals"], parents)
         rows, values = self.today("ordered"), self.today_values("ordered")
         np.add.at(pop["dist_spend"], rows, values)
         self.touched += [parents.astype(np.int32), rows.astype(np.int32)]

@@ -39,7 +39,7 @@ from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric
 from sim.orders import ORDER_EVENTS, book_orders
-from sim.population import Stage
+from sim.population import Stage, add_count
 from sim.sharing import share
 
 
@@ -269,7 +269,7 @@ class GroupBuy(Mechanic[GroupBuyParams]):
         rec.event("group_joined", day, row)
         self.m_gid = np.concatenate([self.m_gid, gid])
         self.m_row = np.concatenate([self.m_row, row])
-        np.add.at(self.joined, pos, self.joined.dtype.type(1))
+        add_count(self.joined, pos)
 
     # --- outcomes -----------------------------------------------------------------------------
     def _succeed(self, done: np.ndarray, day: int, filled: np.ndarray | None = None) -> None:

@@ -52,7 +52,7 @@ from sim.mechanics.segments import (
 from sim.metric import LedgerLine, Metric, ReportSection, col
 from sim.orders import perk_shipping_cost
 from sim.params import StrictModel
-from sim.population import Stage
+from sim.population import Stage, add_count
 
 PERIODS = {30: "monthly", 90: "quarterly", 365: "annual"}
 
@@ -250,7 +250,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
             rows = rows[~np.isin(rows, refunded)]
         if not len(rows):
             return
-        np.add.at(pop["paid_orders"], rows, pop["paid_orders"].dtype.type(1))
+        add_count(pop["paid_orders"], rows)
         self._ship(rows, day)
 
     def _ship(self, rows: np.ndarray, day: int) -> None:

@@ -29,7 +29,7 @@ from sim.compliance import finding, settings
 from sim.errors import Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import ORDER, LedgerLine, Metric, col
-from sim.population import Stage
+from sim.population import Stage, add_count
 from sim.sharing import share
 
 
@@ -235,7 +235,7 @@ class Referral(Mechanic[ReferralParams]):
         parents = parents[pop["rewarded_referrals"][parents] + rank < cap]
         value = np.broadcast_to(self.params.for_rows("reward_referrer", pop.group[parents]),
                                 parents.shape)
-        np.add.at(pop["rewarded_referrals"], parents, pop["rewarded_referrals"].dtype.type(1))
+        add_count(pop["rewarded_referrals"], parents)
         rec.event("reward_granted", day, parents, value)
         used = self.rng.random(len(parents)) < self.params.for_rows("redemption",
                                                                     pop.group[parents])

@@ -29,7 +29,7 @@ from pydantic import Field
 from sim.calendar import period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric, ReportSection
-from sim.population import Stage
+from sim.population import Stage, add_count
 
 RFM_SEGMENTS = ("none", "high_value", "potential", "at_risk", "lost")  # rfm_segment codes
 SPEND_SEGMENTS = ("none", "low_spend", "high_spend")  # spend_segment codes
@@ -110,7 +110,7 @@ class Segments(Mechanic[SegmentsParams]):
         if not len(rows):
             return
         pop["rfm_last_order"][rows] = day
-        np.add.at(pop["rfm_orders"], rows, pop["rfm_orders"].dtype.type(1))
+        add_count(pop["rfm_orders"], rows)
         np.add.at(pop["rfm_spend"], rows, values.astype(np.float32))
 
     def recompute(self, day: int) -> None:
