@@ -39,6 +39,11 @@ class LastDayIndex:
         self._compact_every = max(7, keep_days)  # amortised: each held row checked about once
         self._rows: dict[int, np.ndarray] = {}
 
+    def keep_at_least(self, keep_days: int) -> None:
+        """Remember at least `keep_days` back (for a reader that looks further)."""
+        self.keep_days = max(self.keep_days, keep_days)
+        self._compact_every = max(7, self.keep_days)
+
     def record(self, day: int, rows: np.ndarray) -> None:
         """`rows` (distinct) now hold `day` in the column."""
         self._rows[day] = np.sort(rows).astype(np.int32)

@@ -21,6 +21,8 @@ from typing import Protocol
 
 import numpy as np
 
+from sim.calendar import LastDayIndex
+
 
 class Stage(IntEnum):
     POTENTIAL = 0
@@ -132,6 +134,7 @@ class Population:
         self.funnel = False  # set by the engine when a funnel mechanic turns visits into users
         self.graph = None  # a sim.graph.SocialGraph when a mechanic shares along friendships
         self.supply: Supply | None = None  # set by a catalogue mechanic (sim/mechanics/catalogue)
+        self._day_indexes: dict[str, LastDayIndex] = {}  # see `day_index`
         # (rate column, event) of every member price a mechanic grants, in stage order; set by
         # the engine from the mechanics' `member_price` (sim/orders.py takes them off orders)
         self.member_prices: list[tuple[str, str]] = []
@@ -155,6 +158,16 @@ class Population:
         if channel is None:
             return self.cell[rows]
         return self.group[rows].astype(np.int64) * self.n_channels + channel
+
+    def day_index(self, column: str, keep_days: int) -> LastDayIndex:
+        """The shared LastDayIndex of a day column (who holds a given recent day, without a
+        scan): the mechanic that writes the column records into it, the others only read, so
+        it is kept once however many read it; it keeps the longest `keep_days` asked for."""
+        index = self._day_indexes.get(column)
+        if index is None:
+            index = self._day_indexes[column] = LastDayIndex(self[column], keep_days)
+        index.keep_at_least(keep_days)
+        return index
 
     # --- stage changes ------------------------------------------------------------------------
     def distinct(self, rows: np.ndarray) -> np.ndarray:

@@ -21,7 +21,6 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.calendar import LastDayIndex
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric, ReportSection
 from sim.population import Stage
@@ -107,8 +106,8 @@ class Activity(Mechanic[ActivityParams]):
         self.pop["last_open_day"].fill(-1)
         self.pop["next_open_day"].fill(-1)
         base = self.params.base  # who last opened n days ago, without a scan of the column
-        self.last_opens = LastDayIndex(self.pop["last_open_day"],
-                                       max(base.dormant_after_days, base.churn_after_days or 0))
+        self.last_opens = self.pop.day_index(
+            "last_open_day", max(base.dormant_after_days, base.churn_after_days or 0))
         self.seen = np.zeros((days, cells), dtype=np.int64)  # all users by last-open day
         self.alive_seen = np.zeros((days, cells), dtype=np.int64)  # alive users, same
         self.alive_acquired = np.zeros((days, cells), dtype=np.int64)  # alive, by join day

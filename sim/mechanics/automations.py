@@ -34,7 +34,6 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from sim.calendar import LastDayIndex
 from sim.compliance import finding
 from sim.errors import InputError, Problem
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
@@ -218,7 +217,7 @@ class Automations(Mechanic[AutomationsParams]):
     metrics = METRICS
     report = ReportSection("operations")
     compliance = (_channels_rules,)
-    reads_if_any = ("ordered", "cart_abandoned", "opened")
+    reads_if_any = ("ordered", "cart_abandoned")
     uses_if_any = ("last_open_day", "next_open_day", "next_purchase_day", *AUDIENCE_COLUMNS)
     events = ("automation_send", "automation_read", "automation_conversion",
               "automation_coupon", "automation_gift", "submsg_consent", "submsg_sent",
@@ -249,23 +248,16 @@ class Automations(Mechanic[AutomationsParams]):
         self.table = {k: np.zeros(shape) for k in
                       ("sends", "reads", "cost", "conversions", "conversion_gmv")}
         waits = [r.days for r in base.rules if r.trigger == "no_open"]
-        self.last_opens = (LastDayIndex(pop["last_open_day"], max(waits))
-                           if waits and self.has("last_open_day") else None)
+        if waits:  # who last opened k days ago: the activity mechanic's index of its column
+            self.last_opens = pop.day_index("last_open_day", max(waits))
 
     def idle(self, day: int) -> None:
         """Switched off: new users still get their channel flags; nothing is sent."""
         self._welcome(self.pop.new_users(self.name), day)
-        self._remember_opens(day)
-
-    def _remember_opens(self, day: int) -> None:
-        """Today's opens, for the no-open rules (who last opened k days ago, without a scan)."""
-        if self.last_opens is not None:
-            self.last_opens.record(day, self.today("opened"))
 
     def step(self, day: int) -> None:
         pop = self.pop
         joined = pop.new_users(self.name)
-        self._remember_opens(day)
         self._welcome(joined, day)
         ordered, values = self.today("ordered"), self.today_values("ordered")
         self._conversions(ordered, values, day)

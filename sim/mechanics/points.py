@@ -114,7 +114,7 @@ class Points(Mechanic[PointsParams]):
     metrics = METRICS
     report = ReportSection("operations")
     compliance = (_share_points,)
-    reads_if_any = ("ordered", "paid", "refunded", "shared", "opened")
+    reads_if_any = ("ordered", "paid", "refunded", "shared")
     uses_if_any = ("last_open_day",)
     events = ("points_issued", "points_redeemed", "points_expired")
     stocks = ("points_outstanding", "points_liability")
@@ -161,7 +161,7 @@ class Points(Mechanic[PointsParams]):
                         np.concatenate([earned, np.full(len(reviewed), base.review_points)]),
                         day)
         if self.has("last_open_day") and base.checkin_points > 0:
-            opened = np.sort(self.today("opened")).astype(np.int64)  # == last_open_day == day
+            opened = pop.day_index("last_open_day", 0).rows_with(day)  # opened today
             checked = opened[self.rng.random(len(opened)) < base.checkin_prob]
             self._issue(checked, np.full(len(checked), base.checkin_points), day)
         if base.share_points > 0 or self.params.varies("share_points"):
