@@ -83,13 +83,14 @@ def throughput(kind: str, points: int = 8, days: int = 365) -> dict[str, Any]:
             "speedup": one / two}
 
 
-def overhead(kind: str, points: int = 5, days: int = 450) -> dict[str, Any]:
+def overhead(kind: str, points: int = 5, days: int = 450,
+             repeats: int = REPEATS) -> dict[str, Any]:
     """(sweep wall - direct simulate time) / direct, one worker so nothing runs in parallel."""
     spec = "serial" if kind == "serial" else f"{kind}:1"
     ratios, task_ratios, direct_times, walls = [], [], [], []
     with make_executor(spec) as executor:
         _warm(executor)
-        for _ in range(REPEATS):
+        for _ in range(repeats):
             direct = _direct(days, points)
             wall, tasks = _sweep(executor, days, points)
             direct_times.append(direct)

@@ -14,7 +14,12 @@ import pytest
 from distributed import LocalCluster
 
 from experiments.runs.design import build_design
-from experiments.runs.executors import DaskExecutor, SerialExecutor, make_executor
+from experiments.runs.executors import (
+    DaskExecutor,
+    SerialExecutor,
+    make_executor,
+    worker_context,
+)
 from experiments.runs.sweep import Plan, create_run, read_tasks, run_plan
 from sim.errors import InputError
 from sim.scenario import load_scenario
@@ -73,8 +78,20 @@ def test_a_killed_dask_worker_loses_no_results(tmp_path: Path, cluster: LocalClu
 def test_dask_local_executor_starts_and_closes_its_cluster() -> None:
     with make_executor("dask-local:1") as dask:
         assert dask.submit(pow, 2, 10).result() == 1024
+        assert dask.submit(eval, STACK_LOADED).result()  # forked from the preloaded server
         cluster = dask.cluster
     assert cluster.status.name == "closed"
+
+
+# evaluated in a worker before any task has imported anything there (eval is a builtin)
+STACK_LOADED = "'sim.engine' in __import__('sys').modules"
+
+
+def test_pool_workers_fork_from_a_server_that_imported_the_stack() -> None:
+    """Workers start without importing numpy, pandas and the stack again (issue 17)."""
+    assert worker_context().get_start_method() == "forkserver"
+    with make_executor("processes:2") as pool:
+        assert all(f.result() for f in [pool.submit(eval, STACK_LOADED) for _ in range(4)])
 
 
 def test_serial_executor_reports_exceptions_in_the_future() -> None:
