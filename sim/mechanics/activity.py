@@ -24,8 +24,10 @@ from pydantic import Field, model_validator
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric, ReportSection
 from sim.population import Stage
+from sim.sorted_search import SortedTable
 
 NEW_DAYS = 7
+GUIDE_SLICES = 32  # guide-table slices per gap (sim.sorted_search): 0.36 ms vs 0.97 for 45k opens
 
 
 class ActivityParams(MechanicParams):
@@ -119,8 +121,11 @@ class Activity(Mechanic[ActivityParams]):
         floor = np.broadcast_to(get("floor"), (groups,))[:, None]
         hazard = np.minimum(np.maximum(floor, open_prob * decay ** (gaps - 1)), 1.0)
         with np.errstate(divide="ignore"):
-            self.cum_hazard = np.cumsum(-np.log1p(-hazard), axis=1)  # (groups, gaps)
-        self.same_hazard = bool((self.cum_hazard == self.cum_hazard[0]).all())
+            cum_hazard = np.cumsum(-np.log1p(-hazard), axis=1)  # (groups, gaps)
+        if (cum_hazard == cum_hazard[0]).all():  # personas that share the open habit
+            cum_hazard = cum_hazard[:1]
+        # a fine guide table: searched by every open, ~2.5x faster than np.searchsorted here
+        self.gap_tables = [SortedTable(row, "left", GUIDE_SLICES) for row in cum_hazard]
 
     def step(self, day: int) -> None:
         pop, rec = self.pop, self.ctx.recorder
@@ -180,14 +185,13 @@ class Activity(Mechanic[ActivityParams]):
     def _gap(self, rows: np.ndarray) -> np.ndarray:
         """Days to the next open: first s with cumulative hazard >= an Exp(1) draw."""
         draws = self.rng.exponential(size=len(rows))
-        table = self.cum_hazard
-        if table.shape[0] == 1 or self.same_hazard:  # personas that share the open habit
-            return np.searchsorted(table[0], draws) + 1
+        if len(self.gap_tables) == 1:
+            return self.gap_tables[0].search(draws) + 1
         gaps = np.empty(len(rows), dtype=np.int64)
         groups = self.pop.group[rows]
         for g in np.unique(groups):
             pick = groups == g
-            gaps[pick] = np.searchsorted(table[g], draws[pick]) + 1
+            gaps[pick] = self.gap_tables[g].search(draws[pick]) + 1
         return gaps
 
     def _stocks(self, day: int) -> None:
