@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,20 @@ from experiments.report.language import current, group_title, metric_label, metr
 from sim.metrics import METRICS
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+TEMPLATE = "plotly_white"  # every chart of the dashboard pages
+
+
+@cache
+def _template_json() -> dict[str, Any]:
+    """TEMPLATE as plain JSON, loaded once without plotly's checks (checking the whole
+    template on every `update_layout(template=...)` cost 10-70 ms a figure)."""
+    return pio.templates[TEMPLATE].to_plotly_json()
+
+
+def styled(fig: go.Figure, **layout: Any) -> go.Figure:
+    """`fig.update_layout(**layout)`; `embed` draws the figure in TEMPLATE."""
+    fig.update_layout(**layout)
+    return fig
 
 
 def fmt(x: float | None) -> str:
@@ -61,11 +76,12 @@ def grid_axes(panel: int) -> dict[str, str]:
 
 
 def embed(fig: go.Figure | dict[str, Any]) -> str:
-    """A figure as an HTML fragment (plotly.js is included once by the page); a figure dict
-    built from plotly's own grid is written as it is, without plotly's checks again."""
-    if isinstance(fig, dict):
-        return pio.to_html(fig, full_html=False, include_plotlyjs=False, validate=False)
-    return fig.to_html(full_html=False, include_plotlyjs=False)
+    """A figure as an HTML fragment in TEMPLATE (plotly.js is included once by the page),
+    written without plotly's checks again: a figure's own were made as it was built, and a
+    figure dict is built from plotly's own grid."""
+    data = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    data = {**data, "layout": {**data.get("layout", {}), "template": _template_json()}}
+    return pio.to_html(data, full_html=False, include_plotlyjs=False, validate=False)
 
 
 def section(anchor: str, title: str, body: str) -> str:
@@ -186,8 +202,7 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
     units = list(dict.fromkeys(metric_unit(n, daily=True) for n in present))  # panel per unit
     grid = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                          subplot_titles=units)
-    grid.update_layout(height=120 + 180 * len(units), template="plotly_white",
-                       margin={"t": 30, "l": 60, "r": 20, "b": 40})
+    styled(grid, height=120 + 180 * len(units), margin={"t": 30, "l": 60, "r": 20, "b": 40})
     grid.update_xaxes(title_text=t("day", "天"), row=len(units), col=1)
     days = daily.index.to_numpy()
     traces = []

@@ -30,7 +30,16 @@ from experiments.report.operations import (
     operations_section,
     warnings_section,
 )
-from experiments.report.parts import PALETTE, Stats, embed, fmt, grid_axes, mean_daily, page
+from experiments.report.parts import (
+    PALETTE,
+    Stats,
+    embed,
+    fmt,
+    grid_axes,
+    mean_daily,
+    page,
+    styled,
+)
 from experiments.report.quiet_mechanics import quiet_section
 from sim.aggregation import Result
 from sim.metrics import METRICS
@@ -71,8 +80,7 @@ def daily_figure(result: Result, names: list[str]) -> dict[str, Any]:
     grid = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
                          vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
                          horizontal_spacing=0.06)
-    grid.update_layout(height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30},
-                       template="plotly_white")
+    styled(grid, height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30})
     grid.update_xaxes(title_text=t("day", "天"), title_standoff=2)
     traces = []
     replicated = result.scenario.replicates > 1
