@@ -126,7 +126,7 @@ class Segments(Mechanic[SegmentsParams]):
         edges = np.quantile(spend, [*(np.arange(1, bins) / bins), 1.0 - share])
         r = _count_score(last, bins)
         f = _count_score(frequency, bins)
-        m = 1 + np.searchsorted(edges[:-1], spend, side="left")
+        m = _score_above(spend, edges[:-1])
         fm = (f + m) / 2.0
         recent = r > bins // 2
         code = np.where(recent, np.where((r >= bins - 1) & (fm >= bins - 1), 1, 2),
@@ -154,6 +154,16 @@ class Segments(Mechanic[SegmentsParams]):
         both in RFM_SEGMENTS order (none = not yet a buyer)."""
         return {"rfm_transitions": self.transitions.copy(),
                 "recomputations": np.array([float(self.recomputations)])}
+
+
+def _score_above(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """1 + how many of the few `edges` lie below each value: 1 + searchsorted(edges, values,
+    "left"), in one comparison pass per edge, not a binary search per value (float32 values
+    compare to the float64 edges exactly, as searchsorted's cast would)."""
+    score = np.ones(len(values), dtype=np.int64)
+    for edge in edges:  # np.float64 scalars: the comparison is made in float64
+        score += values > edge
+    return score
 
 
 def _count_score(values: np.ndarray, bins: int) -> np.ndarray:

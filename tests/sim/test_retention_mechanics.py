@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sim.errors import InputError
+from sim.mechanics.segments import _score_above
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario, load_scenario, parse_scenario
 from tests.conftest import ROOT, logged, mechanics_scenario, of, within
@@ -65,6 +68,19 @@ def test_rfm_segments_match_quintiles_recomputed_from_the_log() -> None:
     assert transitions.sum() == sum(buyers_at)
     assert transitions[0].sum() == buyers_at[-1] and transitions[:, 0].sum() == 0
     assert extras["rfm.recomputations"][0] == 6
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.floats(0, 1e4, width=32), min_size=1, max_size=200),
+       picks=st.lists(st.integers(0, 199), min_size=1, max_size=6),
+       shift=st.sampled_from([0.0, 1e-9, -1e-9]))
+def test_spend_score_is_searchsorted(values: list[float], picks: list[int], shift: float) -> None:
+    """The monetary score's comparison passes give searchsorted's scores, ties included
+    (edges equal to float32 spends, or a hair off them in float64)."""
+    spend = np.array(values, dtype=np.float32)
+    edges = np.sort(spend[[i % len(spend) for i in picks]].astype(np.float64) + shift)
+    assert np.array_equal(_score_above(spend, edges),
+                          1 + np.searchsorted(edges, spend, side="left"))
 
 
 # --- automations ---------------------------------------------------------------------------------

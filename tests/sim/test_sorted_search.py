@@ -14,7 +14,7 @@ ENTRIES = st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0, 250.0, np.inf]), min_siz
 
 @settings(max_examples=120, deadline=None)
 @given(steps=ENTRIES, start=st.sampled_from([-2.0, 0.0, 7.5]), seed=st.integers(0, 2**32 - 1),
-       side=st.sampled_from(["left", "right"]), per_entry=st.sampled_from([1, 2, 4]))
+       side=st.sampled_from(["left", "right"]), per_entry=st.sampled_from([1, 2, 4, 32]))
 def test_search_is_searchsorted(steps: list[float], start: float, seed: int, side: str,
                                 per_entry: int) -> None:
     table = start + np.cumsum(steps)  # sorted, with repeats (steps of 0) and maybe inf
