@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from experiments.calibration.objective import Distance, FitParam, weekly
 from experiments.calibration.observed import Observed
 from experiments.report.pages import page
+from experiments.report.parts import embed, styled
 from experiments.runs.folders import atomic_folder
 from experiments.runs.outputs import json_safe
 from sim.scenario import Scenario
@@ -86,7 +87,7 @@ def fit_report(fitted: Scenario, trials: pd.DataFrame, weekly_fit: pd.DataFrame,
                                  marker={"color": "#d62728"}, showlegend=i == 1), row=i, col=1)
         fig.add_trace(go.Bar(x=g["week"], y=g["residual"], marker_color="#888", showlegend=False),
                       row=i, col=2)
-    fig.update_layout(height=330 * len(metrics), template="plotly_white")
+    styled(fig, height=330 * len(metrics))
     trace = make_subplots(rows=1, cols=len(params) + 1,
                           subplot_titles=[p.path.split(".", 2)[-1] for p in params]
                           + ["distance"])
@@ -97,7 +98,7 @@ def fit_report(fitted: Scenario, trials: pd.DataFrame, weekly_fit: pd.DataFrame,
     trace.add_trace(go.Scatter(x=ok["trial"], y=ok["distance"], mode="markers",
                                marker={"size": 5}, showlegend=False), row=1, col=len(params) + 1)
     trace.update_yaxes(type="log", row=1, col=len(params) + 1)
-    trace.update_layout(height=320, template="plotly_white", title="Parameter traces over trials")
+    styled(trace, height=320, title="Parameter traces over trials")
     intro = (f"Fitted {', '.join(p.path for p in params)} to {doc['observed']} "
              f"({doc['observed_days']} days from {doc['observed_start']}) on weekly "
              f"{', '.join(metrics)}, standardised by the observed scale; {doc['optimizer']}, "
@@ -112,8 +113,8 @@ def fit_report(fitted: Scenario, trials: pd.DataFrame, weekly_fit: pd.DataFrame,
                           "90% low": v["interval90"][0], "50% low": v["interval50"][0],
                           "50% high": v["interval50"][1], "90% high": v["interval90"][1]}
                          for k, v in doc["posterior"]["params"].items()])
-    body = (fig.to_html(full_html=False, include_plotlyjs=False)
-            + trace.to_html(full_html=False, include_plotlyjs=False)
+    body = (embed(fig)
+            + embed(trace)
             + "<h2>Approximate posterior (projected regression; 50% and 90% intervals)</h2>"
             + post.to_html(index=False, float_format=lambda v: f"{v:.5g}")
             + f"<h2>Fitted scenario</h2><pre>{html.escape(fitted.to_yaml()[:4000])}</pre>")

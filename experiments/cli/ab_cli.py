@@ -34,7 +34,7 @@ from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
 from experiments.report.language import metric_label, t
 from experiments.report.pages import page
-from experiments.report.parts import fmt
+from experiments.report.parts import embed, fmt
 from experiments.runs.executors import make_executor
 from experiments.runs.folders import new_folder
 from sim.errors import InputError, Problem
@@ -252,7 +252,7 @@ def write_report(path: Path, scenario: Scenario, table: pd.DataFrame,
             body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         body.append("</table>")
         for fig in (effects_figure(table, str(metric)), power_figure(table, str(metric))):
-            body.append(fig.to_html(full_html=False, include_plotlyjs=False))
+            body.append(embed(fig))
     advice = doc["recommendation"]
     intro = (f"{doc['replicates']} replicates per design; alpha {doc['alpha']}; primary metric "
              f"{doc['primary_metric']} per eligible user ({doc['eligibility']}), read from day "

@@ -31,6 +31,7 @@ from experiments.analysis.units import (
 )
 from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
 from experiments.report.pages import page
+from experiments.report.parts import embed
 from experiments.runs.folders import atomic_file, atomic_write
 from sim.errors import InputError, Problem
 
@@ -167,7 +168,7 @@ def readout_page(readout: Readout) -> str:
     body = (f"<h2>Decision 决策</h2><ul>{decisions}</ul>"
             f"<p>Sample ratio: {'MISMATCH' if srm.mismatch else 'ok'} (chi-square p = "
             f"{srm.p_value:.3g}; units {html.escape(str(readout.units))})</p>"
-            + fig.to_html(full_html=False, include_plotlyjs=False)
+            + embed(fig)
             + "<h2>Every comparison</h2><table><tr>"
             + "".join(f"<th>{h}</th>" for h in header) + f"</tr>{body_rows}</table>"
             + "<h2>Corrections applied</h2><ul>"

@@ -25,6 +25,7 @@ from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
 from experiments.report.pages import page
+from experiments.report.parts import embed, styled
 from experiments.runs.design import (
     Design,
     ParamSpec,
@@ -202,7 +203,7 @@ def _bars(table: pd.DataFrame, value: str, conf: str, title: str) -> go.Figure:
                                  showlegend=i == 0, marker_color=["#1f77b4", "#d62728"][j],
                                  error_y={"type": "data", "array": rows[cc], "visible": True}),
                           row=1, col=i + 1)
-    fig.update_layout(title=title, barmode="group", height=380, template="plotly_white")
+    styled(fig, title=title, barmode="group", height=380)
     return fig
 
 
@@ -213,16 +214,14 @@ def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any]) -> str:
         parts.append("<h2>Morris screening</h2><p>mu* is the mean absolute elementary effect "
                      "(with its 95% bootstrap interval); sigma large relative to mu* means "
                      "non-linear effects or interactions.</p>")
-        parts.append(_bars(morris, "mu_star", "mu_star_conf", "mu* (± 95% CI)")
-                     .to_html(full_html=False, include_plotlyjs=False))
+        parts.append(embed(_bars(morris, "mu_star", "mu_star_conf", "mu* (± 95% CI)")))
         parts.append(morris.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
     if not table.empty and (table["method"] == "sobol").any():
         sobol = table[table["method"] == "sobol"]
         parts.append("<h2>Sobol indices</h2><p>S1: share of the output variance from the "
                      "parameter alone; ST: including all its interactions. Error bars are 95% "
                      "bootstrap intervals; ST near 0 within its interval = no influence.</p>")
-        parts.append(_bars(sobol, "S1,ST", "S1_conf,ST_conf", "S1 and ST (± 95% CI)")
-                     .to_html(full_html=False, include_plotlyjs=False))
+        parts.append(embed(_bars(sobol, "S1,ST", "S1_conf,ST_conf", "S1 and ST (± 95% CI)")))
         parts.append(sobol.drop(columns=[c for c in sobol if sobol[c].isna().all()])
                      .to_html(index=False, float_format=lambda x: f"{x:.4g}"))
     intro = (f"{doc['method']} over {', '.join(doc['params'])}; outputs "
