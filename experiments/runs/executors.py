@@ -27,7 +27,13 @@ from sim.errors import InputError, Problem
 
 EXAMPLES = "serial, processes:2, dask-local:2 or dask://HOST:8786"
 CONNECT_TIMEOUT = "3s"
-FORK_SERVER = "forkserver" in multiprocessing.get_all_start_methods()
+# Linux only: macOS has forkserver too, but forking a process that loaded its system libraries
+# (Accelerate under numpy) is what made Python choose spawn there
+FORK_SERVER = sys.platform.startswith("linux") and \
+    "forkserver" in multiprocessing.get_all_start_methods()
+# the fork server's environment, unless the user set them: each worker runs numpy, BLAS and
+# OpenMP on one thread (a pool is sized to the cores), as Dask's nanny asks of its workers
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
 def _bad(spec: str, message: str) -> InputError:
@@ -50,18 +56,33 @@ class SerialExecutor(Executor):
         return future
 
 
-def worker_context(extra_preload: tuple[str, ...] = ()) -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.BaseContext:
     """How pool workers start: forked from a `forkserver` that imported, once, the growthsim
-    modules this process has loaded (a fresh single-threaded process, so no inherited threads
-    or locks), so a worker starts in milliseconds instead of importing numpy, pandas and the
-    stack again (about 0.4 s each, and 16 at once contend for the same cores). The server
-    starts with the first pool and lives as long as this process: workers see the environment
-    (GROWTHSIM_* variables) of that moment. `spawn` where the OS has no fork (Windows)."""
+    modules this process has loaded (and distributed, if loaded), so a worker starts in about
+    2 ms instead of importing numpy, pandas and the stack again (about 0.4 s each, and 16 at
+    once contend for the same cores). The server is a fresh single-threaded process (no
+    inherited threads or locks), started here with ONE_THREAD in its environment. It serves
+    every later pool of this process, process pools and dask-local alike: its preload, its
+    environment (GROWTHSIM_* variables) and the code it loaded are those of the first pool (a
+    notebook that edits growthsim's code restarts its kernel to see it in workers). `spawn`
+    off Linux."""
     if not FORK_SERVER:
         return multiprocessing.get_context("spawn")
+    from multiprocessing import forkserver  # Linux here
+
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(sorted({*extra_preload, *(
-        name for name in sys.modules if name.partition(".")[0] in ("sim", "experiments"))}))
+    loaded = list(sys.modules)  # a snapshot: another thread may import meanwhile
+    context.set_forkserver_preload(sorted(
+        name for name in loaded if name.partition(".")[0] in ("sim", "experiments")
+        or name == "distributed"))
+    previous = {name: os.environ.get(name) for name in ONE_THREAD}
+    os.environ.update({k: v for k, v in ONE_THREAD.items() if previous[k] is None})
+    try:
+        forkserver.ensure_running()  # no-op once running
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
     return context
 
 
@@ -97,10 +118,13 @@ class ProcessExecutor(Executor):
 
 
 class DaskExecutor(Executor):
-    """`Client.get_executor()` plus ownership of the client (and the LocalCluster, if ours)."""
+    """`Client.get_executor()` plus ownership of the client (and the LocalCluster, if ours,
+    with the Dask settings it was started under, kept in force until it closes)."""
 
-    def __init__(self, client: Any, cluster: Any | None, spec: str) -> None:
+    def __init__(self, client: Any, cluster: Any | None, spec: str,
+                 settings: Any | None = None) -> None:
         self.client, self.cluster, self.spec = client, cluster, spec
+        self._settings = settings
         self._inner = client.get_executor(pure=False)
         self.workers = max(1, sum(client.nthreads().values()))
 
@@ -114,6 +138,8 @@ class DaskExecutor(Executor):
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
+            if self._settings is not None:
+                self._settings.__exit__(None, None, None)
 
 
 def _count(spec: str, raw: str) -> int:
@@ -157,23 +183,28 @@ def _dask_local(spec: str, workers: int) -> DaskExecutor:
 
     client_cls, cluster_cls = _dask_modules()
     config = dict(WORKER_ENV)
-    if FORK_SERVER:  # workers forked from one server that imported distributed and the stack
-        from distributed.utils import get_mp_context
-
+    if FORK_SERVER:  # workers forked from the fork server (worker_context), also on a restart
         config["distributed.worker.multiprocessing-method"] = "forkserver"
-        with dask.config.set(config):
-            get_mp_context()  # distributed names its own preload once; ours adds to it
-        worker_context(("distributed",))
-    with dask.config.set(config):
+    settings = dask.config.set(config)  # in force while the cluster lives, restored after
+    try:
+        if FORK_SERVER:
+            from distributed.utils import get_mp_context
+
+            get_mp_context()  # distributed names its preload once; worker_context's replaces it
+            worker_context()
         cluster = cluster_cls(n_workers=workers, threads_per_worker=1, processes=True,
                               host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    except BaseException:
+        settings.__exit__(None, None, None)
+        raise
     try:
         client = client_cls(cluster)
         client.wait_for_workers(workers, timeout=60)
     except BaseException:
         cluster.close()
+        settings.__exit__(None, None, None)
         raise
-    return DaskExecutor(client, cluster, spec)
+    return DaskExecutor(client, cluster, spec, settings)
 
 
 def _dask_remote(spec: str) -> DaskExecutor:

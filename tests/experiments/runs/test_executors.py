@@ -88,10 +88,16 @@ STACK_LOADED = "'sim.engine' in __import__('sys').modules"
 
 
 def test_pool_workers_fork_from_a_server_that_imported_the_stack() -> None:
-    """Workers start without importing numpy, pandas and the stack again (issue 17)."""
+    """Workers start without importing numpy, pandas and the stack again (issue 17), with one
+    BLAS/OpenMP thread each unless the user chose otherwise; this process's environment is
+    left as it was."""
+    before = os.environ.get("OMP_NUM_THREADS")
     assert worker_context().get_start_method() == "forkserver"
+    assert os.environ.get("OMP_NUM_THREADS") == before
     with make_executor("processes:2") as pool:
         assert all(f.result() for f in [pool.submit(eval, STACK_LOADED) for _ in range(4)])
+        threads = pool.submit(eval, "__import__('os').environ.get('OMP_NUM_THREADS')").result()
+    assert threads == (before or "1")
 
 
 def test_serial_executor_reports_exceptions_in_the_future() -> None:
