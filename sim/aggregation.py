@@ -99,18 +99,20 @@ class Result:
     def channel_summary(self) -> dict[str, dict[str, dict[str, float]]]:
         return self._once("channel", lambda: self._summary_by(self.channel_metrics, "channel"))
 
-    def unit_economics(self) -> pd.DataFrame:
-        """One row per replicate and channel ("all" for the market): CAC, LTV at 30/90/180
-        days per new buyer, LTV/CAC, payback days, conversion to a first order in 7/30 days
-        (NaN, not applicable, where the scenario books no orders)."""
+    def unit_economics(self, by_channel: bool = True) -> pd.DataFrame:
+        """One row per replicate and channel ("all" for the market; only that one without
+        `by_channel`): CAC, LTV at 30/90/180 days per new buyer, LTV/CAC, payback days,
+        conversion to a first order in 7/30 days (NaN, not applicable, where the scenario
+        books no orders)."""
         layout, days = layout_of(self.scenario), self.scenario.days
+        channels = layout.channels[1:] if by_channel else []
         rows = []
         for replicate, c in sorted(self.counters.items()):
             whole = self.metrics[self.metrics["replicate"] == replicate]
             rows.append({"replicate": replicate, "channel": "all", **unit_economics(
                 c.cohort_counts, c.cohort_amounts, _total(whole, "acquisition_spend"),
                 _total(whole, "first_purchases"), days)})
-            for k, name in enumerate(layout.channels[1:], start=1):
+            for k, name in enumerate(channels, start=1):
                 frame = self.channel_metrics
                 mine = frame[(frame["replicate"] == replicate) & (frame["channel"] == name)]
                 rows.append({"replicate": replicate, "channel": name, **unit_economics(
@@ -172,8 +174,11 @@ class Result:
 
 
 
-def collect(scenario: Scenario, counters: dict[int, Counters]) -> Result:
-    """Turn per-replicate counters into metric tables (shared by every executor)."""
+def collect(scenario: Scenario, counters: dict[int, Counters],
+            breakdowns: bool = True) -> Result:
+    """Turn per-replicate counters into metric tables (shared by every executor). Without
+    `breakdowns` only the whole market's (a sweep point reads its horizon values and market
+    unit economics: the arm and channel tables were two thirds of its metrics' cost)."""
     layout = layout_of(scenario)
     cell_arm, cell_channel = layout.cell_arm(), layout.cell_channel()
     whole, by_arm, by_channel = [], [], []
@@ -182,6 +187,8 @@ def collect(scenario: Scenario, counters: dict[int, Counters]) -> Result:
     for replicate in sorted(counters):
         c = counters[replicate]
         whole.append(daily_metrics(daily_table(c)).assign(replicate=replicate, day=days))
+        if not breakdowns:
+            continue
         for a, arm in enumerate(layout.arms):
             frame = daily_metrics(daily_table(c, np.flatnonzero(cell_arm == a), no_channels))
             by_arm.append(frame.assign(replicate=replicate, arm=arm, day=days))
@@ -190,7 +197,8 @@ def collect(scenario: Scenario, counters: dict[int, Counters]) -> Result:
                                               np.array([k])))
             by_channel.append(frame.assign(replicate=replicate, channel=channel, day=days))
     metrics = _front(pd.concat(whole, ignore_index=True), ["replicate", "day"])
-    arm_metrics = _front(pd.concat(by_arm, ignore_index=True), ["replicate", "arm", "day"])
+    arm_metrics = _front(pd.concat(by_arm, ignore_index=True), ["replicate", "arm", "day"]) \
+        if by_arm else pd.DataFrame()
     channel_metrics = _front(pd.concat(by_channel, ignore_index=True),
                              ["replicate", "channel", "day"]) if by_channel else pd.DataFrame()
     return Result(scenario, metrics, arm_metrics, channel_metrics, counters)

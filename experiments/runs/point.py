@@ -23,10 +23,10 @@ from sim.scenario import Scenario
 def horizon_metrics(scenario: Scenario, replicate: int) -> dict[str, float]:
     """Every horizon metric of one replicate, with the market's LTV, LTV/CAC and payback."""
     counters = simulate(scenario, replicate)
-    result = collect(scenario, {replicate: counters})
+    result = collect(scenario, {replicate: counters}, breakdowns=False)
     row = result.horizon().iloc[0]
     metrics = {k: float(v) for k, v in row.items() if k != "replicate"}
-    economics = result.unit_economics()
+    economics = result.unit_economics(by_channel=False)
     whole = economics[economics["channel"] == "all"].iloc[0]
     metrics.update({k: float(v) for k, v in whole.items()
                     if k not in ("replicate", "channel") and k not in metrics})
