@@ -11,10 +11,11 @@ its points and projects the speed-up (the issue's fallback where no 16-core mach
   workers measured whole. Both are also measured with all 16 workers on this machine's 2
   cores, an upper bound, and the speed-up that bound gives is printed beside (until stop 27
   the start-up was extrapolated from 1 and 2 spawned workers);
-- per point: a sweep's wall time against the same simulations called directly, one worker
-  (`bench_sweep.overhead`, points of about 2 s, 5 pairs in turn: single pairs ranged from 2%
-  to 12% on this machine); the orchestration alone (wall against the tasks' own compute time)
-  is recorded beside it.
+- per point: the orchestration (a 5-point sweep's wall time against its tasks' own compute
+  time, one worker, `bench_sweep.overhead`, points of about 2 s) plus the point's own metrics
+  (`horizon_metrics` against the simulation it reads, timed in turn in one process). A sweep
+  against the same simulations called directly is recorded beside: on this machine single
+  pairs of that ranged from -3% to 12% as its speed drifted between runs.
 
     time(W, P) = start-up(W) + ceil(P / W) x T x (1 + per-point overhead)
     speed-up   = P x T / time(W, P)
@@ -33,12 +34,13 @@ import math
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from _machine import machine  # noqa: E402
-from bench_sweep import overhead  # noqa: E402
+from bench_sweep import REFERENCE, USERS, overhead  # noqa: E402
 
 POINT_SECONDS, POINTS, WORKERS = 2.0, 64, 16
 START_UP_RUNS = 5  # fresh processes per start-up figure (medians)
@@ -72,6 +74,30 @@ def fork_cost(workers: int) -> float:
     return statistics.median(once() for _ in range(START_UP_RUNS))
 
 
+def metrics_share(days: int = 450, runs: int = 5) -> float:
+    """What a sweep point adds to its simulation by computing its horizon metrics
+    (`experiments.runs.point`), as a share of the simulation, both timed in this process in
+    turn (so the machine's drift between runs cancels)."""
+    from experiments.runs import point
+    from sim.engine import simulate
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(REFERENCE, [f"market.size={USERS}", f"days={days}"])
+    shares = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        counters = simulate(scenario, 0)
+        simulated = time.perf_counter() - started
+        point.simulate = lambda *_, c=counters: c  # the task's own code, on these counters
+        try:
+            started = time.perf_counter()
+            point.horizon_metrics(scenario, 0)
+            shares.append((time.perf_counter() - started) / simulated)
+        finally:
+            point.simulate = simulate
+    return statistics.median(shares)
+
+
 def project(kind: str) -> dict:
     one = statistics.median(start_up(kind, 1) for _ in range(START_UP_RUNS))
     direct = statistics.median(start_up(kind, WORKERS) for _ in range(START_UP_RUNS))
@@ -81,20 +107,25 @@ def project(kind: str) -> dict:
     else:  # scheduler, nannies and workers: measured whole, all 16 on this machine's cores
         per_fork, at_16 = None, direct
     measured = overhead(kind, repeats=OVERHEAD_REPEATS)
-    point = measured["median_overhead_vs_direct"]
+    # orchestration (sweep wall against its tasks' own time, one run) plus the point's metrics
+    # (against its simulation, in turn): both immune to the machine's drift between runs,
+    # unlike the sweep against direct calls, recorded beside
+    orchestration = measured["median_overhead_vs_task_time"]
+    point = orchestration + metrics_share()
     wall = at_16 + math.ceil(POINTS / WORKERS) * POINT_SECONDS * (1 + point)
     speedup = POINTS * POINT_SECONDS / wall
     bound = POINTS * POINT_SECONDS / (direct + math.ceil(POINTS / WORKERS) * POINT_SECONDS
                                       * (1 + point))
     print(f"{kind}: start-up {one:.2f} s (1 worker), {at_16:.2f} s for {WORKERS} in the model "
           f"({direct:.2f} s measured with all {WORKERS} on this machine's cores); per-point "
-          f"overhead {point:.1%} (orchestration {measured['median_overhead_vs_task_time']:.1%}); "
+          f"overhead {point:.1%} (orchestration {orchestration:.1%}; against direct calls "
+          f"{measured['median_overhead_vs_direct']:.1%}); "
           f"projected {speedup:.1f}x on {POINTS} points of {POINT_SECONDS:g} s ({bound:.1f}x "
           f"with the measured {WORKERS}-worker start-up; target {TARGETS[kind]:g}x)", flush=True)
     return {"start_up_1_worker_s": one, "fork_cost_s": per_fork,
             "start_up_16_workers_s": at_16, "start_up_16_on_this_machine_s": direct,
-            "per_point_overhead": point,
-            "per_point_overhead_vs_task_time": measured["median_overhead_vs_task_time"],
+            "per_point_overhead": point, "per_point_orchestration": orchestration,
+            "per_point_overhead_vs_direct": measured["median_overhead_vs_direct"],
             "projected_wall_s": wall, "projected_speedup": speedup,
             "speedup_with_measured_start_up": bound, "target": TARGETS[kind]}
 

@@ -31,6 +31,8 @@ CONNECT_TIMEOUT = "3s"
 # (Accelerate under numpy) is what made Python choose spawn there
 FORK_SERVER = sys.platform.startswith("linux") and \
     "forkserver" in multiprocessing.get_all_start_methods()
+# what tasks never run (commands, pages: plotly): left out of the fork server's preload
+NOT_IN_WORKERS = ("experiments.cli", "experiments.report")
 # the fork server's environment, unless the user set them: each worker runs numpy, BLAS and
 # OpenMP on one thread (a pool is sized to the cores), as Dask's nanny asks of its workers
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -58,14 +60,14 @@ class SerialExecutor(Executor):
 
 def worker_context() -> multiprocessing.context.BaseContext:
     """How pool workers start: forked from a `forkserver` that imported, once, the growthsim
-    modules this process has loaded (and distributed, if loaded), so a worker starts in about
-    2 ms instead of importing numpy, pandas and the stack again (about 0.4 s each, and 16 at
-    once contend for the same cores). The server is a fresh single-threaded process (no
-    inherited threads or locks), started here with ONE_THREAD in its environment. It serves
-    every later pool of this process, process pools and dask-local alike: its preload, its
-    environment (GROWTHSIM_* variables) and the code it loaded are those of the first pool (a
-    notebook that edits growthsim's code restarts its kernel to see it in workers). `spawn`
-    off Linux."""
+    modules this process has loaded but NOT_IN_WORKERS (and distributed, if loaded), so a
+    worker starts in about 2 ms instead of importing numpy, pandas and the stack again (about
+    0.4 s each, and 16 at once contend for the same cores). The server is a fresh
+    single-threaded process (no inherited threads or locks), started here with ONE_THREAD in
+    its environment. It serves every later pool of this process, process pools and
+    dask-local alike: its preload, its environment (GROWTHSIM_* variables) and the code it
+    loaded are those of the first pool (a notebook that edits growthsim's code restarts its
+    kernel to see it in workers). `spawn` off Linux."""
     if not FORK_SERVER:
         return multiprocessing.get_context("spawn")
     from multiprocessing import forkserver  # Linux here
@@ -73,7 +75,8 @@ def worker_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     loaded = list(sys.modules)  # a snapshot: another thread may import meanwhile
     context.set_forkserver_preload(sorted(
-        name for name in loaded if name.partition(".")[0] in ("sim", "experiments")
+        name for name in loaded if (name.partition(".")[0] in ("sim", "experiments")
+                                    and not name.startswith(NOT_IN_WORKERS))
         or name == "distributed"))
     previous = {name: os.environ.get(name) for name in ONE_THREAD}
     os.environ.update({k: v for k, v in ONE_THREAD.items() if previous[k] is None})
