@@ -24,7 +24,6 @@ import sys
 import time
 from typing import Any
 
-import experiments.cli.sweep_cli  # noqa: F401  (what `simctl sweep` has loaded by then)
 from experiments.runs.executors import make_executor
 from sim.engine import simulate
 from sim.scenario import load_scenario
@@ -52,6 +51,10 @@ def timed_pool(kind: str, workers: int, scenario: Any, manager: Any) -> float:
 
 
 def main() -> None:
+    # what `simctl sweep` has loaded when it makes its executor; imported here, not at the top,
+    # as simctl's entry script does: workers import the main module again, never this
+    import experiments.cli.sweep_cli  # noqa: F401
+
     with multiprocessing.Manager() as manager:
         if sys.argv[1] == "--fork-cost":
             workers = int(sys.argv[2])
