@@ -170,3 +170,23 @@ def test_plan_is_stored_and_reloads_the_same_tasks(tmp_path: Path) -> None:
     again = load_plan(plan.run_dir)
     assert [(t.point, t.replicate, t.args) for t in again.tasks()] == [
         (t.point, t.replicate, t.args) for t in plan.tasks()]
+
+
+def test_a_point_reads_the_same_numbers_as_a_full_result() -> None:
+    """A sweep point computes only the whole market's tables (no arm or channel breakdowns):
+    its horizon values and market unit economics equal those of the full Result."""
+    from sim.aggregation import collect
+    from sim.engine import simulate
+
+    scenario = load_scenario(ROOT / "scenarios" / "growth.yaml",
+                             ["market.size=3000", "days=40"])
+    full = collect(scenario, {0: simulate(scenario, 0)})
+    expected = {k: float(v) for k, v in full.horizon().iloc[0].items() if k != "replicate"}
+    economics = full.unit_economics()
+    market = economics[economics["channel"] == "all"].iloc[0]
+    expected.update({k: float(v) for k, v in market.items()
+                     if k not in ("replicate", "channel") and k not in expected})
+    got = point_module.horizon_metrics(scenario, 0)
+    assert got.keys() == expected.keys() and len(economics) > 2  # growth has many channels
+    np.testing.assert_array_equal(np.array(list(got.values())),
+                                  np.array([expected[k] for k in got]))
