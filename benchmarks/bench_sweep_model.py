@@ -76,9 +76,9 @@ def fork_cost(workers: int) -> float:
 
 def metrics_share(days: int = 450, runs: int = 5) -> float:
     """What a sweep point adds to its simulation by computing its horizon metrics
-    (`experiments.runs.point`), as a share of the simulation, both timed in this process in
-    turn (so the machine's drift between runs cancels)."""
-    from experiments.runs import point
+    (`experiments.runs.point.market_metrics`), as a share of the simulation, both timed in this
+    process in turn (so the machine's drift between runs cancels)."""
+    from experiments.runs.point import market_metrics
     from sim.engine import simulate
     from sim.scenario import load_scenario
 
@@ -88,13 +88,9 @@ def metrics_share(days: int = 450, runs: int = 5) -> float:
         started = time.perf_counter()
         counters = simulate(scenario, 0)
         simulated = time.perf_counter() - started
-        point.simulate = lambda *_, c=counters: c  # the task's own code, on these counters
-        try:
-            started = time.perf_counter()
-            point.horizon_metrics(scenario, 0)
-            shares.append((time.perf_counter() - started) / simulated)
-        finally:
-            point.simulate = simulate
+        started = time.perf_counter()
+        market_metrics(scenario, 0, counters)
+        shares.append((time.perf_counter() - started) / simulated)
     return statistics.median(shares)
 
 

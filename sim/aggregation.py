@@ -99,13 +99,13 @@ class Result:
     def channel_summary(self) -> dict[str, dict[str, dict[str, float]]]:
         return self._once("channel", lambda: self._summary_by(self.channel_metrics, "channel"))
 
-    def unit_economics(self, by_channel: bool = True) -> pd.DataFrame:
-        """One row per replicate and channel ("all" for the market; only that one without
-        `by_channel`): CAC, LTV at 30/90/180 days per new buyer, LTV/CAC, payback days,
-        conversion to a first order in 7/30 days (NaN, not applicable, where the scenario
-        books no orders)."""
+    def unit_economics(self) -> pd.DataFrame:
+        """One row per replicate and channel ("all" for the market; only that one for a Result
+        collected without breakdowns): CAC, LTV at 30/90/180 days per new buyer, LTV/CAC,
+        payback days, conversion to a first order in 7/30 days (NaN, not applicable, where the
+        scenario books no orders)."""
         layout, days = layout_of(self.scenario), self.scenario.days
-        channels = layout.channels[1:] if by_channel else []
+        channels = [] if self.channel_metrics.empty else layout.channels[1:]
         rows = []
         for replicate, c in sorted(self.counters.items()):
             whole = self.metrics[self.metrics["replicate"] == replicate]

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from experiments.calibration.objective import Distance, FitParam, weekly
 from experiments.calibration.observed import Observed
 from experiments.report.pages import page
-from experiments.report.parts import embed, styled
+from experiments.report.parts import embed
 from experiments.runs.folders import atomic_folder
 from experiments.runs.outputs import json_safe
 from sim.scenario import Scenario
@@ -87,7 +87,7 @@ def fit_report(fitted: Scenario, trials: pd.DataFrame, weekly_fit: pd.DataFrame,
                                  marker={"color": "#d62728"}, showlegend=i == 1), row=i, col=1)
         fig.add_trace(go.Bar(x=g["week"], y=g["residual"], marker_color="#888", showlegend=False),
                       row=i, col=2)
-    styled(fig, height=330 * len(metrics))
+    fig.update_layout(height=330 * len(metrics))
     trace = make_subplots(rows=1, cols=len(params) + 1,
                           subplot_titles=[p.path.split(".", 2)[-1] for p in params]
                           + ["distance"])
@@ -98,7 +98,7 @@ def fit_report(fitted: Scenario, trials: pd.DataFrame, weekly_fit: pd.DataFrame,
     trace.add_trace(go.Scatter(x=ok["trial"], y=ok["distance"], mode="markers",
                                marker={"size": 5}, showlegend=False), row=1, col=len(params) + 1)
     trace.update_yaxes(type="log", row=1, col=len(params) + 1)
-    styled(trace, height=320, title="Parameter traces over trials")
+    trace.update_layout(height=320, title="Parameter traces over trials")
     intro = (f"Fitted {', '.join(p.path for p in params)} to {doc['observed']} "
              f"({doc['observed_days']} days from {doc['observed_start']}) on weekly "
              f"{', '.join(metrics)}, standardised by the observed scale; {doc['optimizer']}, "

@@ -36,7 +36,7 @@ from experiments.calibration.objective import WEEK, run_series, simulated_metric
 from experiments.calibration.observed import Observed
 from experiments.report.operations import early_warning_panel
 from experiments.report.pages import page
-from experiments.report.parts import embed, styled
+from experiments.report.parts import embed
 from experiments.runs.design import point_scenario
 from experiments.runs.folders import atomic_folder
 from experiments.runs.outputs import json_safe
@@ -251,7 +251,7 @@ def forecast_report(result: Forecast) -> str:
             start = boundary.iloc[0]
             fig.add_vline(x=start if x == "week_start" else float(start) - 0.5,
                           line_dash="dash", row=i, col=1)
-    styled(fig, height=300 * len(metrics))
+    fig.update_layout(height=300 * len(metrics))
     intro = (f"Weekly forecast: {doc['draws']} posterior draws x {doc['replicates']} replicates "
              f"({'parameter uncertainty and ' if doc['parameter_uncertainty'] else ''}simulation "
              f"noise); the dashed line ends the fitted period. Red: observed outside the band in "

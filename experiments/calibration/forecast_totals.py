@@ -12,7 +12,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from experiments.calibration.objective import WEEK
-from experiments.report.parts import styled
 
 
 def add_cumulative(table: pd.DataFrame, weekly: np.ndarray, names: list[str], fit_days: int,
@@ -83,5 +82,6 @@ def cumulative_figure(table: pd.DataFrame, level: float) -> go.Figure:
         fig.add_trace(go.Scatter(x=seen[x], y=seen["cum_observed"], mode="markers",
                                  name=f"{metric}: actual", marker={"color": colour + "1)"},
                                  legendgroup=metric))
-    styled(fig, title="Cumulative over the forecast weeks: actual against the band", height=420)
+    fig.update_layout(title="Cumulative over the forecast weeks: actual against the band",
+                      height=420)
     return fig

@@ -32,7 +32,6 @@ from experiments.report.parts import (
     page,
     section,
     sparkline,
-    styled,
     trend_text,
     trend_window,
 )
@@ -214,7 +213,7 @@ def quick_ratio_figure(periods: list[tuple[str, pd.DataFrame]]) -> go.Figure:
                                  mode="lines+markers", name=label,
                                  line={"color": PALETTE[i % len(PALETTE)]}))
     fig.add_hline(y=1.0, line_dash="dash", line_color="#888")
-    styled(fig, height=340, xaxis_title=t("period", "周期"),
+    fig.update_layout(height=340, xaxis_title=t("period", "周期"),
                       yaxis_title=t("quick ratio (users)", "快速比率（用户）"),
                       legend={"orientation": "h", "y": -0.25},
                       margin={"t": 30, "l": 60, "r": 20, "b": 40})

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from experiments.analysis.comparisons import welch_ttest
 from experiments.analysis.statistics import SampleMeanStatistic
 from experiments.report.language import metric_label, metric_unit, t
-from experiments.report.parts import PALETTE, embed, fmt, section, styled
+from experiments.report.parts import PALETTE, embed, fmt, section
 from sim.metrics import HEADLINE, HEALTH, METRICS
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def differences_figure(table: dict[str, list[Difference]]) -> go.Figure:
                                     for d in shown]}))
     fig.add_vline(x=0, line_dash="dash", line_color="#888")
     rows = len({d.metric for diffs in table.values() for d in diffs})
-    styled(fig, height=120 + 26 * rows,
+    fig.update_layout(height=120 + 26 * rows,
                       xaxis={"tickformat": "+.0%", "title": t("relative to run #1",
                                                               "相对运行 #1 的变化")},
                       yaxis={"autorange": "reversed"}, legend={"orientation": "h", "y": -0.15},

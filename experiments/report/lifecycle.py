@@ -21,7 +21,6 @@ from experiments.report.parts import (
     not_modelled,
     number,
     section,
-    styled,
 )
 from sim.aggregation import Result
 from sim.metrics import LEDGER, LTV_DAYS, METRICS
@@ -69,7 +68,7 @@ def funnel_figure(acquisition: list[tuple[str, float]],
             y=[label for label, _ in stages], x=[value for _, value in stages], name=title,
             texttemplate="%{value:,.0f}<br>%{percentInitial:.1%}",
             marker={"color": PALETTE[col - 1]}, showlegend=False), row=1, col=col)
-    styled(fig, height=360, margin={"t": 40, "l": 120, "r": 20, "b": 30})
+    fig.update_layout(height=360, margin={"t": 40, "l": 120, "r": 20, "b": 30})
     return fig
 
 
@@ -187,7 +186,7 @@ def cac_ltv_figure(days: int, points: list[tuple[str, Stats, Stats]]) -> go.Figu
             text=[channel], textposition="top center", error_x=_error(cac), error_y=_error(ltv),
             marker={"size": 12, "symbol": "diamond" if market else "circle",
                     "color": "#222" if market else PALETTE[i % len(PALETTE)]}))
-    styled(fig, height=420, width=640,
+    fig.update_layout(height=420, width=640,
                       margin={"t": 30, "l": 60, "r": 20, "b": 50},
                       xaxis_title=t("CAC (yuan per new buyer)", "获客成本 CAC（元/新买家）"),
                       yaxis_title=t(f"LTV {days}d, margin (yuan per new buyer)",
@@ -273,7 +272,7 @@ def retention_figure(grids: dict[str, pd.DataFrame]) -> go.Figure:
                    for i, name in enumerate(grids)]
         fig.update_layout(updatemenus=[{"buttons": buttons, "x": 0, "y": 1.12,
                                         "xanchor": "left", "yanchor": "top"}])
-    styled(fig, height=460,
+    fig.update_layout(height=460,
                       margin={"t": 60, "l": 60, "r": 20, "b": 50},
                       xaxis_title=t("weeks since acquisition", "获客后周数"),
                       yaxis_title=t("cohort (week joined)", "批次（加入周）"),
@@ -344,7 +343,7 @@ def money_waterfall(steps: list[tuple[str, str, float]]) -> go.Figure:
         connector={"line": {"color": "#bbb", "width": 1}},
         increasing={"marker": {"color": PALETTE[2]}}, decreasing={"marker": {"color": PALETTE[1]}},
         totals={"marker": {"color": PALETTE[0]}}))
-    styled(fig, height=420, showlegend=False,
+    fig.update_layout(height=420, showlegend=False,
                       margin={"t": 30, "l": 60, "r": 20, "b": 90}, yaxis_title=t("yuan", "元"))
     return fig
 

@@ -22,7 +22,6 @@ from experiments.report.parts import (
     metric_group,
     not_modelled,
     section,
-    styled,
     trend_window,
 )
 from sim.metrics import HEALTH, METRICS, report_groups, report_tiles
@@ -97,7 +96,7 @@ def growth_figure(periods: pd.DataFrame, title: str = "") -> go.Figure:
                       row=row, col=1, secondary_y=True)
         fig.update_yaxes(title_text=t("quick ratio", "快速比率"), secondary_y=True, row=row, col=1,
                          rangemode="tozero")
-    styled(fig, barmode="relative", height=680,
+    fig.update_layout(barmode="relative", height=680,
                       legend={"orientation": "h", "y": -0.08},
                       margin={"t": 40, "l": 60, "r": 60, "b": 40})
     return fig

@@ -24,15 +24,10 @@ TEMPLATE = "plotly_white"  # every chart of the dashboard pages
 
 @cache
 def _template_json() -> dict[str, Any]:
-    """TEMPLATE as plain JSON, loaded once without plotly's checks (checking the whole
-    template on every `update_layout(template=...)` cost 10-70 ms a figure)."""
+    """TEMPLATE as plain JSON, loaded once without plotly's checks. `embed` gives it to every
+    chart, so figures do not set it: `update_layout(template=...)` checked the whole template
+    on every figure (10-70 ms each)."""
     return pio.templates[TEMPLATE].to_plotly_json()
-
-
-def styled(fig: go.Figure, **layout: Any) -> go.Figure:
-    """`fig.update_layout(**layout)`; `embed` draws the figure in TEMPLATE."""
-    fig.update_layout(**layout)
-    return fig
 
 
 def fmt(x: float | None) -> str:
@@ -202,7 +197,7 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
     units = list(dict.fromkeys(metric_unit(n, daily=True) for n in present))  # panel per unit
     grid = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
                          subplot_titles=units)
-    styled(grid, height=120 + 180 * len(units), margin={"t": 30, "l": 60, "r": 20, "b": 40})
+    grid.update_layout(height=120 + 180 * len(units), margin={"t": 30, "l": 60, "r": 20, "b": 40})
     grid.update_xaxes(title_text=t("day", "天"), row=len(units), col=1)
     days = daily.index.to_numpy()
     traces = []

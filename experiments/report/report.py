@@ -38,7 +38,6 @@ from experiments.report.parts import (
     grid_axes,
     mean_daily,
     page,
-    styled,
 )
 from experiments.report.quiet_mechanics import quiet_section
 from sim.aggregation import Result
@@ -80,7 +79,7 @@ def daily_figure(result: Result, names: list[str]) -> dict[str, Any]:
     grid = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
                          vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
                          horizontal_spacing=0.06)
-    styled(grid, height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30})
+    grid.update_layout(height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30})
     grid.update_xaxes(title_text=t("day", "天"), title_standoff=2)
     traces = []
     replicated = result.scenario.replicates > 1

@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from experiments.report.pages import page
-from experiments.report.parts import embed, styled
+from experiments.report.parts import embed
 from experiments.runs.design import Design, ParamSpec, validate_design
 from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
@@ -204,7 +204,7 @@ def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: lis
             if m == x:
                 fig.add_vline(x=b, line_dash="dash", line_color="#d62728", row=1, col=i + 1)
         fig.update_xaxes(title_text=x, row=1, col=i + 1)
-    styled(fig, height=420)
+    fig.update_layout(height=420)
     intro = (f"{doc['direction']} {metric} over {', '.join(names)}; {len(table)} trials in "
              f"batches of {doc['batch']}, {doc['replicates']} replicate(s) each with common "
              f"random numbers. Grey = infeasible. Best: {json.dumps(doc.get('best_params'))} -> "

@@ -17,16 +17,22 @@ import numpy as np
 from experiments.runs.evaluator import Progress, Task, TaskOutcome, evaluate
 from sim.aggregation import collect
 from sim.engine import simulate
+from sim.recorder import Counters
 from sim.scenario import Scenario
 
 
 def horizon_metrics(scenario: Scenario, replicate: int) -> dict[str, float]:
     """Every horizon metric of one replicate, with the market's LTV, LTV/CAC and payback."""
-    counters = simulate(scenario, replicate)
+    return market_metrics(scenario, replicate, simulate(scenario, replicate))
+
+
+def market_metrics(scenario: Scenario, replicate: int, counters: Counters) -> dict[str, float]:
+    """`horizon_metrics` of a simulated replicate: the whole market's tables only (a point
+    never reads the arm and channel breakdowns, which cost more than the market's)."""
     result = collect(scenario, {replicate: counters}, breakdowns=False)
     row = result.horizon().iloc[0]
     metrics = {k: float(v) for k, v in row.items() if k != "replicate"}
-    economics = result.unit_economics(by_channel=False)
+    economics = result.unit_economics()
     whole = economics[economics["channel"] == "all"].iloc[0]
     metrics.update({k: float(v) for k, v in whole.items()
                     if k not in ("replicate", "channel") and k not in metrics})

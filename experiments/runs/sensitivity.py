@@ -25,7 +25,7 @@ from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
 from experiments.report.pages import page
-from experiments.report.parts import embed, styled
+from experiments.report.parts import embed
 from experiments.runs.design import (
     Design,
     ParamSpec,
@@ -203,7 +203,7 @@ def _bars(table: pd.DataFrame, value: str, conf: str, title: str) -> go.Figure:
                                  showlegend=i == 0, marker_color=["#1f77b4", "#d62728"][j],
                                  error_y={"type": "data", "array": rows[cc], "visible": True}),
                           row=1, col=i + 1)
-    styled(fig, title=title, barmode="group", height=380)
+    fig.update_layout(title=title, barmode="group", height=380)
     return fig
 
 

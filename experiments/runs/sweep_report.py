@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from experiments.report.parts import PALETTE, embed, fmt, styled
+from experiments.report.parts import PALETTE, embed, fmt
 from experiments.runs.folders import BASE_FILE
 from sim.scenario import Scenario
 
@@ -58,7 +58,7 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
                 "<extra></extra>", colorscale="Viridis"), row=i // cols + 1, col=i % cols + 1)
         fig.update_xaxes(title_text=names[0])
         fig.update_yaxes(title_text=names[1])
-        styled(fig, height=320 * rows)
+        fig.update_layout(height=320 * rows)
         return fig
     panels = [(m, n) for m in metrics for n in names]
     cols = 3 if len(names) == 1 else len(names)
@@ -76,7 +76,7 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
                                      marker={"color": PALETTE[0], "size": 6},
                                      error_y={"type": "data", "array": half, "visible": True},
                                      showlegend=False), row=row, col=col)
-    styled(fig, height=280 * rows,
+    fig.update_layout(height=280 * rows,
                       margin={"t": 40, "l": 40, "r": 20, "b": 30})
     return fig
 

@@ -180,13 +180,14 @@ def test_a_point_reads_the_same_numbers_as_a_full_result() -> None:
 
     scenario = load_scenario(ROOT / "scenarios" / "growth.yaml",
                              ["market.size=3000", "days=40"])
-    full = collect(scenario, {0: simulate(scenario, 0)})
+    counters = simulate(scenario, 0)
+    full = collect(scenario, {0: counters})
     expected = {k: float(v) for k, v in full.horizon().iloc[0].items() if k != "replicate"}
     economics = full.unit_economics()
     market = economics[economics["channel"] == "all"].iloc[0]
     expected.update({k: float(v) for k, v in market.items()
                      if k not in ("replicate", "channel") and k not in expected})
-    got = point_module.horizon_metrics(scenario, 0)
+    got = point_module.market_metrics(scenario, 0, counters)
     assert got.keys() == expected.keys() and len(economics) > 2  # growth has many channels
     np.testing.assert_array_equal(np.array(list(got.values())),
                                   np.array([expected[k] for k in got]))
