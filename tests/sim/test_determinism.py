@@ -109,3 +109,15 @@ def test_intervals_stay_inside_what_a_metric_can_take() -> None:
     assert share["ci_high"] == 1.0
     money = mean_ci(np.array([-5.0, 3.0]), bounds=METRICS["contribution"].bounds)
     assert money["ci_low"] < -5
+
+
+def test_the_t_quantile_is_scipys_bit_for_bit() -> None:
+    """Summaries' intervals use scipy.special's stdtrit, which scipy.stats.t.ppf calls: the
+    same number for every replicate count and level, without importing scipy.stats."""
+    from scipy import stats
+
+    from sim.stats import t_quantile
+
+    for df in range(1, 60):
+        for q in (0.9, 0.95, 0.975, 0.995):
+            assert t_quantile(q, df) == float(stats.t.ppf(q, df))

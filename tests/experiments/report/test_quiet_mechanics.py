@@ -27,3 +27,16 @@ def test_small_mechanics_are_explained_and_busy_ones_are_not() -> None:
     assert quiet_mechanics(growth, busy) == [] and quiet_section(growth, busy) == ""
     reference = load_scenario(ROOT / "scenarios" / "reference.yaml")  # none of the three
     assert quiet_mechanics(reference, quiet) == []
+
+
+def test_the_bargain_chance_is_the_binomial_tail() -> None:
+    """The sum of terms equals scipy's survival function (to a few ulps) over the degrees,
+    help probabilities and thresholds a scenario can set, the edges (m <= 0, m > n) included."""
+    from experiments.report.quiet_mechanics import binomial_tail
+
+    for n in (0, 1, 5, 12, 40, 200):
+        for p in (0.0, 0.01, 0.2, 0.5, 0.93, 1.0):
+            for m in (-1, 0, 1, n // 2, n, n + 1):
+                expected = float(stats.binom.sf(m - 1, n, p))
+                assert abs(binomial_tail(n, p, m) - expected) <= 1e-12 * max(expected, 1e-300) \
+                    + 1e-15, (n, p, m)
