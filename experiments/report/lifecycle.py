@@ -8,8 +8,6 @@ import math
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from experiments.report.language import metric_label, t
 from experiments.report.parts import (
@@ -22,6 +20,7 @@ from experiments.report.parts import (
     number,
     section,
 )
+from experiments.report.subplots import cell_axes, subplot_grid
 from sim.aggregation import Result
 from sim.metrics import LEDGER, LTV_DAYS, METRICS
 
@@ -57,19 +56,20 @@ def checkout_stages(metrics: dict[str, Stats]) -> list[tuple[str, float]]:
 
 
 def funnel_figure(acquisition: list[tuple[str, float]],
-                  checkout: list[tuple[str, float]]) -> go.Figure:
-    """The acquisition funnel, and beside it the checkout funnel when carts exist."""
+                  checkout: list[tuple[str, float]]) -> dict[str, Any]:
+    """The acquisition funnel, and beside it the checkout funnel when carts exist (a figure
+    dict: see `subplots`)."""
     panels = [(t("acquisition", "拉新"), acquisition)] + (
         [(t("checkout", "结算"), checkout)] if checkout else [])
-    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[title for title, _ in panels],
-                        horizontal_spacing=0.18)
-    for col, (title, stages) in enumerate(panels, start=1):
-        fig.add_trace(go.Funnel(
-            y=[label for label, _ in stages], x=[value for _, value in stages], name=title,
-            texttemplate="%{value:,.0f}<br>%{percentInitial:.1%}",
-            marker={"color": PALETTE[col - 1]}, showlegend=False), row=1, col=col)
-    fig.update_layout(height=360, margin={"t": 40, "l": 120, "r": 20, "b": 30})
-    return fig
+    layout = subplot_grid(1, len(panels), titles=[title for title, _ in panels],
+                          horizontal_spacing=0.18)
+    traces = [{"type": "funnel", **cell_axes(col), "y": [label for label, _ in stages],
+               "x": [value for _, value in stages], "name": title,
+               "texttemplate": "%{value:,.0f}<br>%{percentInitial:.1%}",
+               "marker": {"color": PALETTE[col - 1]}, "showlegend": False}
+              for col, (title, stages) in enumerate(panels, start=1)]
+    layout.update(height=360, margin={"t": 40, "l": 120, "r": 20, "b": 30})
+    return {"data": traces, "layout": layout}
 
 
 def funnel_section(metrics: dict[str, Stats]) -> str:
@@ -171,27 +171,29 @@ def _error(values: Stats) -> dict[str, Any] | None:
             "arrayminus": [mean - low], "thickness": 1}
 
 
-def cac_ltv_figure(days: int, points: list[tuple[str, Stats, Stats]]) -> go.Figure:
+def cac_ltv_figure(days: int, points: list[tuple[str, Stats, Stats]]) -> dict[str, Any]:
     """CAC against LTV per channel: above the diagonal LTV = CAC a channel's new buyers have
     paid back their acquisition within `days` days; below it they have not (yet)."""
-    fig = go.Figure()
     values = [number(v.get("mean")) for _, cac, ltv in points for v in (cac, ltv)]
     low, high = min(0.0, *values), max(0.0, *values) * 1.1 or 1.0
-    fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="LTV = CAC",
-                             line={"color": "#888", "dash": "dash", "width": 1}))
+    traces: list[dict[str, Any]] = [{
+        "type": "scatter", "x": [low, high], "y": [low, high], "mode": "lines",
+        "name": "LTV = CAC", "line": {"color": "#888", "dash": "dash", "width": 1}}]
     for i, (channel, cac, ltv) in enumerate(points):
         market = channel == "all"
-        fig.add_trace(go.Scatter(
-            x=[cac["mean"]], y=[ltv["mean"]], mode="markers+text", name=channel,
-            text=[channel], textposition="top center", error_x=_error(cac), error_y=_error(ltv),
-            marker={"size": 12, "symbol": "diamond" if market else "circle",
-                    "color": "#222" if market else PALETTE[i % len(PALETTE)]}))
-    fig.update_layout(height=420, width=640,
-                      margin={"t": 30, "l": 60, "r": 20, "b": 50},
-                      xaxis_title=t("CAC (yuan per new buyer)", "获客成本 CAC（元/新买家）"),
-                      yaxis_title=t(f"LTV {days}d, margin (yuan per new buyer)",
-                                    f"{days}日 LTV 毛利（元/新买家）"))
-    return fig
+        traces.append({
+            "type": "scatter", "x": [cac["mean"]], "y": [ltv["mean"]], "mode": "markers+text",
+            "name": channel, "text": [channel], "textposition": "top center",
+            **{key: bar for key, bar in (("error_x", _error(cac)), ("error_y", _error(ltv)))
+               if bar is not None},
+            "marker": {"size": 12, "symbol": "diamond" if market else "circle",
+                       "color": "#222" if market else PALETTE[i % len(PALETTE)]}})
+    layout = {"height": 420, "width": 640, "margin": {"t": 30, "l": 60, "r": 20, "b": 50},
+              "xaxis": {"title": {"text": t("CAC (yuan per new buyer)",
+                                            "获客成本 CAC（元/新买家）")}},
+              "yaxis": {"title": {"text": t(f"LTV {days}d, margin (yuan per new buyer)",
+                                            f"{days}日 LTV 毛利（元/新买家）")}}}
+    return {"data": traces, "layout": layout}
 
 
 def channels_section(metrics: dict[str, Stats], by_channel: dict[str, dict[str, Stats]],
@@ -254,30 +256,29 @@ def retention_grids(result: Result) -> dict[str, pd.DataFrame]:
     return grids
 
 
-def retention_figure(grids: dict[str, pd.DataFrame]) -> go.Figure:
+def retention_figure(grids: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """Weekly cohorts (rows) × weeks since acquisition (columns): share with an open; a
     dropdown switches between the market and each channel."""
-    fig = go.Figure()
-    for i, (name, grid) in enumerate(grids.items()):
-        fig.add_trace(go.Heatmap(
-            z=grid.to_numpy(), x=list(grid.columns), y=list(grid.index), name=name,
-            visible=(i == 0), zmin=0.0, zmax=1.0, colorscale="Blues",
-            colorbar={"tickformat": ".0%", "title": {"text": t("opened", "打开")}},
-            hovertemplate=t("cohort week %{y}<br>%{x} weeks since acquisition<br>%{z:.1%} "
-                            "opened", "第 %{y} 周批次<br>获客后第 %{x} 周<br>%{z:.1%} 打开")
-            + "<extra>" + html.escape(name) + "</extra>"))
+    traces = [{
+        "type": "heatmap", "z": grid.to_numpy(), "x": list(grid.columns), "y": list(grid.index),
+        "name": name, "visible": i == 0, "zmin": 0.0, "zmax": 1.0, "colorscale": "Blues",
+        "colorbar": {"tickformat": ".0%", "title": {"text": t("opened", "打开")}},
+        "hovertemplate": t("cohort week %{y}<br>%{x} weeks since acquisition<br>%{z:.1%} "
+                           "opened", "第 %{y} 周批次<br>获客后第 %{x} 周<br>%{z:.1%} 打开")
+        + "<extra>" + html.escape(name) + "</extra>"}
+        for i, (name, grid) in enumerate(grids.items())]
+    layout: dict[str, Any] = {
+        "height": 460, "margin": {"t": 60, "l": 60, "r": 20, "b": 50},
+        "xaxis": {"title": {"text": t("weeks since acquisition", "获客后周数")}},
+        "yaxis": {"title": {"text": t("cohort (week joined)", "批次（加入周）")},
+                  "autorange": "reversed"}}
     if len(grids) > 1:
         buttons = [{"label": name, "method": "update",
                     "args": [{"visible": [j == i for j in range(len(grids))]}]}
                    for i, name in enumerate(grids)]
-        fig.update_layout(updatemenus=[{"buttons": buttons, "x": 0, "y": 1.12,
-                                        "xanchor": "left", "yanchor": "top"}])
-    fig.update_layout(height=460,
-                      margin={"t": 60, "l": 60, "r": 20, "b": 50},
-                      xaxis_title=t("weeks since acquisition", "获客后周数"),
-                      yaxis_title=t("cohort (week joined)", "批次（加入周）"),
-                      yaxis_autorange="reversed")
-    return fig
+        layout["updatemenus"] = [{"buttons": buttons, "x": 0, "y": 1.12, "xanchor": "left",
+                                  "yanchor": "top"}]
+    return {"data": traces, "layout": layout}
 
 
 def retention_section(result: Result) -> str:
@@ -332,20 +333,22 @@ def ledger_gaps(steps: list[tuple[str, str, float]]) -> dict[str, float]:
     return gaps
 
 
-def money_waterfall(steps: list[tuple[str, str, float]]) -> go.Figure:
+def money_waterfall(steps: list[tuple[str, str, float]]) -> dict[str, Any]:
     """GMV down to contribution: what discounts, refunds, goods and acquisition take."""
     labels = [metric_label(name) if measure != "relative" else f"− {metric_label(name)}"
               for name, measure, _ in steps]
-    fig = go.Figure(go.Waterfall(
-        x=labels, y=[value for _, _, value in steps],
-        measure=[measure for _, measure, _ in steps],
-        text=[fmt(value) for _, _, value in steps], textposition="outside",
-        connector={"line": {"color": "#bbb", "width": 1}},
-        increasing={"marker": {"color": PALETTE[2]}}, decreasing={"marker": {"color": PALETTE[1]}},
-        totals={"marker": {"color": PALETTE[0]}}))
-    fig.update_layout(height=420, showlegend=False,
-                      margin={"t": 30, "l": 60, "r": 20, "b": 90}, yaxis_title=t("yuan", "元"))
-    return fig
+    waterfall = {
+        "type": "waterfall", "x": labels, "y": [value for _, _, value in steps],
+        "measure": [measure for _, measure, _ in steps],
+        "text": [fmt(value) for _, _, value in steps], "textposition": "outside",
+        "connector": {"line": {"color": "#bbb", "width": 1}},
+        "increasing": {"marker": {"color": PALETTE[2]}},
+        "decreasing": {"marker": {"color": PALETTE[1]}},
+        "totals": {"marker": {"color": PALETTE[0]}}}
+    return {"data": [waterfall],
+            "layout": {"height": 420, "showlegend": False,
+                       "margin": {"t": 30, "l": 60, "r": 20, "b": 90},
+                       "yaxis": {"title": {"text": t("yuan", "元")}}}}
 
 
 def money_section(metrics: dict[str, Stats]) -> str:

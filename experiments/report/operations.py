@@ -11,8 +11,6 @@ import html
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from experiments.report.language import metric_label, t
 from experiments.report.parts import (
@@ -24,6 +22,7 @@ from experiments.report.parts import (
     section,
     trend_window,
 )
+from experiments.report.subplots import axis_key, cell_axes, subplot_grid
 from sim.metrics import HEALTH, METRICS, report_groups, report_tiles
 
 # Growth accounting's parts: (metric, English, 中文, colour, sign in the stacked bars).
@@ -73,33 +72,34 @@ def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:
     return table
 
 
-def growth_figure(periods: pd.DataFrame, title: str = "") -> go.Figure:
+def growth_figure(periods: pd.DataFrame, title: str = "") -> dict[str, Any]:
     """Stacked bars of where each period's buyers and revenue came from (losses below zero),
-    with the quick ratio on a second axis."""
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        specs=[[{"secondary_y": True}], [{"secondary_y": True}]],
-                        subplot_titles=[title + t("buyers per period", "每期买家"),
-                                        title + t("revenue per period (yuan)", "每期收入（元）")])
+    with the quick ratio on a second axis (a figure dict: see `subplots`)."""
+    layout = subplot_grid(2, 1, shared_xaxes=True, vertical_spacing=0.12, secondary_y=True,
+                          titles=[title + t("buyers per period", "每期买家"),
+                                  title + t("revenue per period (yuan)", "每期收入（元）")])
     x = list(periods.index)
+    traces: list[dict[str, Any]] = []
     for row, parts, ratio in ((1, GA_USERS, "ga_quick_ratio"),
                               (2, GA_REVENUE, "ga_revenue_quick_ratio")):
         for name, en, zh, color, sign in parts:
             label = t(en, zh)
-            fig.add_trace(go.Bar(x=x, y=sign * periods[name], name=label, marker_color=color,
-                                 legendgroup=label, showlegend=row == 1 or name in (
-                                     "ga_expansion_revenue", "ga_contraction_revenue")),
-                          row=row, col=1)
-        fig.add_trace(go.Scatter(x=x, y=periods[ratio], mode="lines+markers",
-                                 name=t("quick ratio", "快速比率") if row == 1
-                                 else t("revenue quick ratio", "收入快速比率"),
-                                 line={"color": "#222", "width": 1.5}),
-                      row=row, col=1, secondary_y=True)
-        fig.update_yaxes(title_text=t("quick ratio", "快速比率"), secondary_y=True, row=row, col=1,
-                         rangemode="tozero")
-    fig.update_layout(barmode="relative", height=680,
-                      legend={"orientation": "h", "y": -0.08},
-                      margin={"t": 40, "l": 60, "r": 60, "b": 40})
-    return fig
+            traces.append({"type": "bar", **cell_axes(row, secondary_y=True), "x": x,
+                           "y": (sign * periods[name]).to_numpy(), "name": label,
+                           "marker": {"color": color}, "legendgroup": label,
+                           "showlegend": row == 1 or name in ("ga_expansion_revenue",
+                                                              "ga_contraction_revenue")})
+        right = cell_axes(row, secondary_y=True, second=True)
+        traces.append({"type": "scatter", **right, "x": x, "y": periods[ratio].to_numpy(),
+                       "mode": "lines+markers",
+                       "name": t("quick ratio", "快速比率") if row == 1
+                       else t("revenue quick ratio", "收入快速比率"),
+                       "line": {"color": "#222", "width": 1.5}})
+        layout[axis_key(right["yaxis"])].update(title={"text": t("quick ratio", "快速比率")},
+                                                rangemode="tozero")
+    layout.update(barmode="relative", height=680, legend={"orientation": "h", "y": -0.08},
+                  margin={"t": 40, "l": 60, "r": 60, "b": 40})
+    return {"data": traces, "layout": layout}
 
 
 def growth_table(periods: pd.DataFrame) -> str:

@@ -5,18 +5,22 @@ KPI tiles with trends, metric groups (a table and a chart), and the page frame w
 from __future__ import annotations
 
 import html
+import json
 import math
 from functools import cache
-from typing import Any
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
-from plotly.subplots import make_subplots
 
 from experiments.report.language import current, group_title, metric_label, metric_unit, t
+from experiments.report.subplots import axis_key, cell_axes, subplot_grid
 from sim.metrics import METRICS
+
+if TYPE_CHECKING:  # figures of the other pages; the run report's are dicts
+    import plotly.graph_objects as go
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 TEMPLATE = "plotly_white"  # every chart of the dashboard pages
@@ -24,10 +28,12 @@ TEMPLATE = "plotly_white"  # every chart of the dashboard pages
 
 @cache
 def _template_json() -> dict[str, Any]:
-    """TEMPLATE as plain JSON, loaded once without plotly's checks. `embed` gives it to every
+    """TEMPLATE as plain JSON: plotly's own template file, read once. `embed` gives it to every
     chart, so figures do not set it: `update_layout(template=...)` checked the whole template
-    on every figure (10-70 ms each)."""
-    return pio.templates[TEMPLATE].to_plotly_json()
+    on every figure (10-70 ms each), and `plotly.io.templates` loads plotly's validators
+    (55 ms) that a report of figure dicts never needs otherwise."""
+    path = resources.files("plotly") / "package_data" / "templates" / f"{TEMPLATE}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def fmt(x: float | None) -> str:
@@ -62,18 +68,11 @@ def mean_of(values: dict[str, Stats], name: str) -> float:
     return number(values.get(name, {}).get("mean"))
 
 
-def grid_axes(panel: int) -> dict[str, str]:
-    """The axes of a make_subplots panel (1-based, row-major: x, y; x2, y2; ...), for a trace
-    written as a dict onto the grid (plotly's add_trace(row=, col=) checks cost milliseconds
-    each, and a large report has hundreds of traces)."""
-    suffix = "" if panel == 1 else str(panel)
-    return {"xaxis": f"x{suffix}", "yaxis": f"y{suffix}"}
-
-
 def embed(fig: go.Figure | dict[str, Any]) -> str:
     """A figure as an HTML fragment in TEMPLATE (plotly.js is included once by the page),
-    written without plotly's checks again: a figure's own were made as it was built, and a
-    figure dict is built from plotly's own grid."""
+    written without plotly's checks: a plotly figure made its own as it was built, and the
+    figure dicts of the run report are checked through plotly by the tests
+    (tests/experiments/report/test_subplots.py)."""
     data = fig if isinstance(fig, dict) else fig.to_plotly_json()
     data = {**data, "layout": {**data.get("layout", {}), "template": _template_json()}}
     return pio.to_html(data, full_html=False, include_plotlyjs=False, validate=False)
@@ -195,18 +194,17 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
                    f"<td>{html.escape(metric_unit(n))}</td>"
                    f"<td>{fmt(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
     units = list(dict.fromkeys(metric_unit(n, daily=True) for n in present))  # panel per unit
-    grid = make_subplots(rows=len(units), cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                         subplot_titles=units)
-    grid.update_layout(height=120 + 180 * len(units), margin={"t": 30, "l": 60, "r": 20, "b": 40})
-    grid.update_xaxes(title_text=t("day", "天"), row=len(units), col=1)
+    layout = subplot_grid(len(units), 1, shared_xaxes=True, vertical_spacing=0.08, titles=units)
+    layout[axis_key(cell_axes(len(units))["xaxis"])]["title"] = {"text": t("day", "天")}
+    layout.update(height=120 + 180 * len(units), margin={"t": 30, "l": 60, "r": 20, "b": 40})
     days = daily.index.to_numpy()
     traces = []
     for i, name in enumerate(present):
         row = units.index(metric_unit(name, daily=True)) + 1
-        traces.append({"type": "scatter", **grid_axes(row), "x": days,
+        traces.append({"type": "scatter", **cell_axes(row), "x": days,
                        "y": daily[name].to_numpy(), "mode": "lines", "name": metric_label(name),
                        "line": {"color": PALETTE[i % len(PALETTE)], "width": 1.5}})
-    fig = {"data": traces, "layout": grid.to_plotly_json()["layout"]}
+    fig = {"data": traces, "layout": layout}
     return (f"<h3>{html.escape(group_title(title))}</h3><div class='pair'><table><thead><tr>"
             f"<th>{t('metric', '指标')}</th><th>{t('unit', '单位')}</th>"
             f"<th>{t('over the horizon', '全周期')}</th></tr></thead><tbody>{rows}</tbody></table>"

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from plotly.subplots import make_subplots
 
 from experiments.report.language import Lang, metric_label, metric_unit, t, use
 from experiments.report.lifecycle import (
@@ -35,11 +34,11 @@ from experiments.report.parts import (
     Stats,
     embed,
     fmt,
-    grid_axes,
     mean_daily,
     page,
 )
 from experiments.report.quiet_mechanics import quiet_section
+from experiments.report.subplots import cell_axes, subplot_grid, x_axes
 from sim.aggregation import Result
 from sim.metrics import METRICS
 
@@ -68,24 +67,24 @@ def drawn_metrics(frame: pd.DataFrame, names: list[str]) -> tuple[list[str], lis
 
 def daily_figure(result: Result, names: list[str]) -> dict[str, Any]:
     """The daily metrics `names` (by arm with an experiment: channel costs such as ad spend
-    have no arm, so they are left out there), as a figure dict: the subplot grid comes from
-    plotly, the traces are plain dicts on axes x, x2, ... (row-major, as make_subplots numbers
-    them), so a hundred panels cost milliseconds instead of plotly's per-trace checks."""
+    have no arm, so they are left out there), as a figure dict: a subplot grid and plain
+    trace dicts on its cells, so a hundred panels cost milliseconds instead of plotly's
+    per-trace checks (tests check the figure through plotly)."""
     with_arms = result.scenario.experiment is not None
     frame = result.arm_metrics if with_arms else result.metrics.assign(arm="all")
     cols = 3
     rows = -(-len(names) // cols)
     titles = [f"{metric_label(n)} ({metric_unit(n, daily=True)})" for n in names]
-    grid = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
-                         vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)),
-                         horizontal_spacing=0.06)
-    grid.update_layout(height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30})
-    grid.update_xaxes(title_text=t("day", "天"), title_standoff=2)
+    layout = subplot_grid(rows, cols, titles=titles, horizontal_spacing=0.06,
+                          vertical_spacing=min(0.08, 0.5 / max(rows - 1, 1)))
+    for axis in x_axes(layout):
+        axis["title"] = {"text": t("day", "天"), "standoff": 2}
+    layout.update(height=280 * rows, margin={"t": 40, "l": 40, "r": 20, "b": 30})
     traces = []
     replicated = result.scenario.replicates > 1
     all_bands = daily_bands(frame, names, with_quantiles=replicated)
     for i, metric in enumerate(names):
-        axes = grid_axes(i + 1)
+        axes = cell_axes(i + 1)
         for j, (arm, band) in enumerate(all_bands[metric].groupby("arm", sort=False)):
             band = band.dropna()  # a ratio with no denominator that day: a gap, not a wedge
             color = PALETTE[j % len(PALETTE)]
@@ -100,7 +99,7 @@ def daily_figure(result: Result, names: list[str]) -> dict[str, Any]:
                 "type": "scatter", **axes, "x": day, "y": band["mean"].to_numpy(),
                 "mode": "lines", "line": {"color": color, "width": 1.5}, "name": str(arm),
                 "legendgroup": str(arm), "showlegend": i == 0 and with_arms})
-    return {"data": traces, "layout": grid.to_plotly_json()["layout"]}
+    return {"data": traces, "layout": layout}
 
 
 def daily_section(result: Result) -> str:

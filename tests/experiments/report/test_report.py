@@ -61,9 +61,9 @@ def section_html(page: str, anchor: str) -> str:
 
 def _totals(fig: Any) -> dict[str, float]:
     """The bar heights plotly draws for the total bars: running sums of the steps."""
-    trace = fig.data[0]
+    trace = fig["data"][0]
     running, totals = 0.0, {}
-    for label, measure, y in zip(trace.x, trace.measure, trace.y, strict=True):
+    for label, measure, y in zip(trace["x"], trace["measure"], trace["y"], strict=True):
         if measure == "absolute":
             running = y
         elif measure == "relative":
@@ -130,8 +130,8 @@ def test_cac_ltv_plot_has_every_channel_and_the_diagonal(
     days, points = ltv_points(result.unit_economics_summary())
     assert days == 180
     fig = cac_ltv_figure(days, points)
-    names = [trace.name for trace in fig.data]
-    assert names[0] == "LTV = CAC" and list(fig.data[0].x) == list(fig.data[0].y)
+    names = [trace["name"] for trace in fig["data"]]
+    assert names[0] == "LTV = CAC" and fig["data"][0]["x"] == fig["data"][0]["y"]
     assert set(names[1:]) == {"all", "seed", "organic", "kol", "ads"}
 
 

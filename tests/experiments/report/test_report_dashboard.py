@@ -77,8 +77,8 @@ def test_growth_periods_are_the_period_end_values(cold_start: tuple[sim.Result, 
             + periods["ga_resurrected_users"]).to_numpy() == pytest.approx(
         periods["ga_active_users"].to_numpy())
     fig = growth_figure(periods)
-    churned = next(t for t in fig.data if t.name == "churned")
-    assert list(churned.y) == pytest.approx(list(-periods["ga_churned_users"]))
+    churned = next(t for t in fig["data"] if t["name"] == "churned")
+    assert list(churned["y"]) == pytest.approx(list(-periods["ga_churned_users"]))
     assert periods["ga_churned_users"].sum() > 0
 
 
