@@ -44,15 +44,19 @@ from sim.metrics import METRICS
 
 
 def daily_bands(frame: pd.DataFrame, metrics: list[str],
-                with_quantiles: bool) -> dict[str, pd.DataFrame]:
-    """Per metric: by arm and day, the mean and (across replicates) the 5%-95% quantiles,
-    grouped once for every metric (a groupby per metric cost most of a large report)."""
+                with_quantiles: bool) -> dict[str, tuple[np.ndarray, pd.DataFrame, pd.DataFrame,
+                                                        pd.DataFrame]]:
+    """Per arm (in order): its days and, across replicates, the mean and the 5%-95% quantiles
+    of every metric by day (frames with a column per metric), grouped once for all metrics
+    and arms: a groupby or a frame per metric cost most of a large report."""
     grouped = frame.groupby(["arm", "day"])[metrics]
     mean = grouped.mean()
     low = grouped.quantile(0.05) if with_quantiles else mean
     high = grouped.quantile(0.95) if with_quantiles else mean
-    return {m: pd.DataFrame({"mean": mean[m], "low": low[m], "high": high[m]}).reset_index()
-            for m in metrics}
+    arms = mean.index.get_level_values("arm")
+    return {str(arm): (mean.index.get_level_values("day")[arms == arm].to_numpy(),
+                       mean[arms == arm], low[arms == arm], high[arms == arm])
+            for arm in arms.unique()}
 
 
 def drawn_metrics(frame: pd.DataFrame, names: list[str]) -> tuple[list[str], list[str]]:
@@ -85,20 +89,21 @@ def daily_figure(result: Result, names: list[str]) -> dict[str, Any]:
     all_bands = daily_bands(frame, names, with_quantiles=replicated)
     for i, metric in enumerate(names):
         axes = cell_axes(i + 1)
-        for j, (arm, band) in enumerate(all_bands[metric].groupby("arm", sort=False)):
-            band = band.dropna()  # a ratio with no denominator that day: a gap, not a wedge
-            color = PALETTE[j % len(PALETTE)]
-            day = band["day"].to_numpy()
+        for j, (arm, (days, means, lows, highs)) in enumerate(all_bands.items()):
+            mean, low, high = (f[metric].to_numpy() for f in (means, lows, highs))
+            kept = ~(np.isnan(mean) | np.isnan(low) | np.isnan(high))  # a ratio with no
+            day, mean, low, high = days[kept], mean[kept], low[kept], high[kept]  # denominator
+            color = PALETTE[j % len(PALETTE)]  # that day: a gap, not a wedge
             if replicated:
                 traces.append({
                     "type": "scatter", **axes, "x": np.concatenate([day, day[::-1]]),
-                    "y": np.concatenate([band["high"].to_numpy(), band["low"].to_numpy()[::-1]]),
+                    "y": np.concatenate([high, low[::-1]]),
                     "fill": "toself", "fillcolor": color, "opacity": 0.2, "line": {"width": 0},
-                    "hoverinfo": "skip", "showlegend": False, "legendgroup": str(arm)})
+                    "hoverinfo": "skip", "showlegend": False, "legendgroup": arm})
             traces.append({
-                "type": "scatter", **axes, "x": day, "y": band["mean"].to_numpy(),
-                "mode": "lines", "line": {"color": color, "width": 1.5}, "name": str(arm),
-                "legendgroup": str(arm), "showlegend": i == 0 and with_arms})
+                "type": "scatter", **axes, "x": day, "y": mean,
+                "mode": "lines", "line": {"color": color, "width": 1.5}, "name": arm,
+                "legendgroup": arm, "showlegend": i == 0 and with_arms})
     return {"data": traces, "layout": layout}
 
 
