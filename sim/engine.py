@@ -56,6 +56,10 @@ class UserTally:
     events: tuple[str, ...]
     first_day: int = 0
     checkpoints: tuple[int, ...] = ()  # last days (inclusive); empty = the last day
+    # also the cohort tables, the retention grid and growth accounting: an A/B reading uses
+    # only the per-user arrays (without them a 100k x 60 market costs 7-9% less); the daily
+    # counters are kept either way
+    cohorts: bool = True
 
 
 class _TallyRecorder(Recorder):
@@ -114,8 +118,10 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     tables = (layout, pop, days, declared(scenario, "events", CORE_EVENTS),
               declared(scenario, "channel_events", CORE_CHANNEL_EVENTS),
               declared(scenario, "stocks", CORE_STOCKS), log_events)
+    cohorts = tally is None or tally.cohorts
     recorder = Recorder(*tables, cohort_events=COHORT_EVENTS) if tally is None else \
-        _TallyRecorder(*tables, cohort_events=COHORT_EVENTS, tally=tally, size=size)
+        _TallyRecorder(*tables, cohort_events=COHORT_EVENTS if cohorts else (),
+                       retention_grid=cohorts, tally=tally, size=size)
     env = simpy.Environment()
 
     delayed = exp is not None and exp.start_day > 0
@@ -131,7 +137,7 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     checkpoints: set[int] = set()
     if tally is not None:
         checkpoints = set(tally.checkpoints) or {days - 1}
-    accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder)
+    accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder) if cohorts else None
     _days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting)
     return _counters(recorder, mechanics, pop, assigned, unit, log_events)
 

@@ -40,7 +40,7 @@ class Counters:
 class Recorder:
     def __init__(self, layout: Layout, pop: Population, days: int, events: list[str],
                  channel_events: list[str], stocks: list[str], log_events: bool = False,
-                 cohort_events: Collection[str] = ()) -> None:
+                 cohort_events: Collection[str] = (), retention_grid: bool = True) -> None:
         self.layout, self.pop, self.days = layout, pop, days
         cells, channels = layout.n_cells, len(layout.channels)
         weeks = -(-days // WEEK)
@@ -54,8 +54,8 @@ class Recorder:
         self.cohort_active = np.zeros((weeks, channels, weeks))
         # retention grid: the day each user's next week since acquisition starts (0: counts at
         # the first open); days fit int16 (the horizon is at most 3650 days)
-        self._next_active_week = np.zeros(pop.size, dtype=np.int16) if "open" in events \
-            else None
+        self._next_active_week = np.zeros(pop.size, dtype=np.int16) \
+            if "open" in events and retention_grid else None
         self._log: list[tuple] | None = [] if log_events else None
         self._event_codes: dict[str, int] = {}  # event name -> its code in the log
         # with one parameter group and a single acquisition channel, every event of a user is

@@ -43,7 +43,8 @@ def simulated_units(scenario: Scenario, replicate: int = 0,
     events = sorted({c.removesuffix("_amount") for m in names for c in counter_columns(m)}
                     & set(user_events(scenario)))
     extras = simulate(scenario, replicate,
-                      tally=UserTally(tuple(events), exp.start_day, (last,))).extras
+                      tally=UserTally(tuple(events), exp.start_day, (last,), cohorts=False),
+                      ).extras
     joined = extras["user.acquired_day"]
     enrolled = np.ones(len(joined), bool) if exp.eligibility == "all" else (
         (joined >= exp.start_day) & (joined <= last))

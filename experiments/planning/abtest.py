@@ -203,7 +203,7 @@ def run_ab_task(task: AbTask, graphs: GraphCache | None = None) -> list[dict[str
     events = sorted({c.removesuffix("_amount") for m in task.metrics
                      for c in counter_columns(m)} & set(user_events(mixed)))
     checkpoints = tuple(exp.start_day + d - 1 for d in task.durations)
-    tally = UserTally(tuple(events), exp.start_day, checkpoints)
+    tally = UserTally(tuple(events), exp.start_day, checkpoints, cohorts=False)
     if graphs is None:  # every market of a design is the same users: one graph
         graphs = GraphCache(capacity=1)
     markets = [("mixed", mixed), ("control", task.markets.control)] + [

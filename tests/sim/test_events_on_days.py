@@ -5,6 +5,8 @@ read by the files, the report and the CLI, are computed once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from sim.engine import UserTally, simulate
@@ -39,3 +41,23 @@ def test_a_result_computes_its_summaries_once_and_hands_out_copies() -> None:
     assert again["purchases"]["mean"] >= 0 and again is not first
     assert set(result._computed) == {"summary"}
     assert result.channel_summary() == result.channel_summary()
+
+
+def test_a_tally_without_cohort_tables_reads_the_same_per_user_numbers() -> None:
+    """An A/B market skips the cohort tables, the retention grid and growth accounting: its
+    per-user arrays, mechanics' tables and daily counters are the same as a full run's."""
+    from sim.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    scenario = load_scenario(ROOT / "scenarios" / "ab_referral.yaml",
+                             ["market.size=5000", "days=40"])
+    tally = UserTally(("order", "referral_reward"), 4, (20, 39))
+    full = simulate(scenario, 1, tally=tally)
+    lean = simulate(scenario, 1, tally=replace(tally, cohorts=False))
+    assert full.extras.keys() == lean.extras.keys() and len(full.extras) > 5
+    for name, values in full.extras.items():
+        assert np.array_equal(values, lean.extras[name]), name
+    assert all(np.array_equal(full.counts[e], lean.counts[e]) for e in full.counts
+               if not e.startswith("ga_"))
+    assert sum(t.sum() for t in full.cohort_counts.values()) > 0 and not lean.cohort_counts
+    assert "ga_active" in full.counts and lean.counts["ga_active"].sum() == 0
