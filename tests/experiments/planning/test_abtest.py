@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import check_ab, simulate_ab
@@ -234,3 +236,15 @@ def test_with_several_treatments_the_weakest_comparison_decides() -> None:
     assert not advice["found"] and "power 0.70 < 0.8" in advice["text"]
     assert "about 2,500 enrolled users would reach the power" in advice["text"]
     assert recommend(table, "m", 0.7, 0.1)["found"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 3000), max_size=400), st.sampled_from([np.int32, np.int64]))
+def test_dense_unit_labels_are_uniques_inverse(ids: list[int], dtype: type) -> None:
+    """Unit totals are summed by each unit's rank among the distinct ids: the presence table
+    gives np.unique's inverse exactly (also on the fallback: negative or sparse ids)."""
+    from experiments.planning.ab_reading import dense_labels
+
+    for unit in (np.array(ids, dtype=dtype), np.array(ids, dtype=dtype) - 5,
+                 np.array(ids, dtype=np.int64) * 10**6):
+        assert np.array_equal(dense_labels(unit), np.unique(unit, return_inverse=True)[1])
