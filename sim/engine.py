@@ -24,6 +24,7 @@ import simpy
 from sim.aggregation import Result, collect
 from sim.arms import assign_arms, draw_labels, start_experiment
 from sim.graph_cache import PROCESS_GRAPHS, GraphCache, needs_graph
+from sim.growth_accounting import EVENTS as GA_EVENTS
 from sim.growth_accounting import GrowthAccounting
 from sim.mechanics import REGISTRY
 from sim.mechanics.base import Context, Mechanic
@@ -57,8 +58,9 @@ class UserTally:
     first_day: int = 0
     checkpoints: tuple[int, ...] = ()  # last days (inclusive); empty = the last day
     # also the cohort tables, the retention grid and growth accounting: an A/B reading uses
-    # only the per-user arrays (without them a 100k x 60 market costs 7-9% less); the daily
-    # counters are kept either way
+    # only the per-user arrays (without them a 100k x 60 market costs 7-9% less). Growth
+    # accounting still runs when a ga_* event is tallied (a ga_* metric read per user); the
+    # other daily counters are kept either way, the ga_* ones only then
     cohorts: bool = True
 
 
@@ -137,7 +139,9 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     checkpoints: set[int] = set()
     if tally is not None:
         checkpoints = set(tally.checkpoints) or {days - 1}
-    accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder) if cohorts else None
+    accounting = None
+    if cohorts or set(tally.events) & set(GA_EVENTS):  # type: ignore[union-attr]
+        accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder)
     _days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting)
     return _counters(recorder, mechanics, pop, assigned, unit, log_events)
 

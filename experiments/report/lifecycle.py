@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 import pandas as pd
+from plotly.colors import make_colorscale, sequential
 
 from experiments.report.language import metric_label, t
 from experiments.report.parts import (
@@ -30,6 +31,11 @@ from sim.metrics import LEDGER, LTV_DAYS, METRICS
 FUNNEL_STAGES = (("visits", "访问", "visits"), ("new users", "新用户", "new_users"),
                  ("first purchases", "首单", "first_purchases"),
                  ("repeat purchases", "复购", "repeat_purchases"))
+
+
+# plotly.py's "Blues" (light for 0, dark for 1) as stops: the name alone would reach plotly.js,
+# whose own "Blues" runs the other way (dark blue for 0% opened)
+BLUES = make_colorscale(sequential.Blues)
 
 
 def acquisition_stages(metrics: dict[str, Stats]) -> list[tuple[str, float]]:
@@ -261,7 +267,7 @@ def retention_figure(grids: dict[str, pd.DataFrame]) -> dict[str, Any]:
     dropdown switches between the market and each channel."""
     traces = [{
         "type": "heatmap", "z": grid.to_numpy(), "x": list(grid.columns), "y": list(grid.index),
-        "name": name, "visible": i == 0, "zmin": 0.0, "zmax": 1.0, "colorscale": "Blues",
+        "name": name, "visible": i == 0, "zmin": 0.0, "zmax": 1.0, "colorscale": BLUES,
         "colorbar": {"tickformat": ".0%", "title": {"text": t("opened", "打开")}},
         "hovertemplate": t("cohort week %{y}<br>%{x} weeks since acquisition<br>%{z:.1%} "
                            "opened", "第 %{y} 周批次<br>获客后第 %{x} 周<br>%{z:.1%} 打开")

@@ -39,9 +39,10 @@ def _mean(metrics: dict[str, Any], name: str) -> float:
 
 
 def binomial_tail(n: int, p: float, m: int) -> float:
-    """P(Binomial(n, p) >= m), summed term by term: n is a mean friend count (tens), and the
-    sum costs nothing where scipy.stats.binom.sf cost 0.65 s of import in every report with
-    a quiet bargain."""
+    """P(Binomial(n, p) >= m), summed term by term: n is a mean friend count (tens; at most
+    500, the graph's limit, well inside floats), and the sum costs nothing where
+    scipy.stats.binom.sf cost 0.65 s of import in every report with a quiet bargain. Tails
+    below ~1e-190 may read 0 (the report then says 0)."""
     return math.fsum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(max(m, 0), n + 1))
 
 

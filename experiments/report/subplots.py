@@ -106,6 +106,7 @@ def _clip(y: float) -> float:
 
 
 def _clamp(domain: list[float]) -> list[float]:
+    """plotly's clamp of an axis domain into [0, 1] (float error at the right edge)."""
     return [max(0.0, domain[0]), min(1.0, domain[1])]
 
 

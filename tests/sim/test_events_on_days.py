@@ -60,4 +60,20 @@ def test_a_tally_without_cohort_tables_reads_the_same_per_user_numbers() -> None
     assert all(np.array_equal(full.counts[e], lean.counts[e]) for e in full.counts
                if not e.startswith("ga_"))
     assert sum(t.sum() for t in full.cohort_counts.values()) > 0 and not lean.cohort_counts
-    assert "ga_active" in full.counts and lean.counts["ga_active"].sum() == 0
+    assert "ga_active" in full.counts and lean.counts["ga_active"].sum() == 0  # not asked for
+
+
+def test_a_lean_tally_of_a_growth_accounting_event_still_counts_it() -> None:
+    """ga_* metrics are A/B metrics too: tallied, their events are recorded in a lean run,
+    per user exactly as in a full one."""
+    from sim.scenario import load_scenario
+    from tests.conftest import ROOT
+
+    scenario = load_scenario(ROOT / "scenarios" / "ab_referral.yaml",
+                             ["market.size=5000", "days=70"])
+    tally = UserTally(("ga_new", "ga_churned", "order"), 4, (69,))
+    full = simulate(scenario, 0, tally=tally).extras
+    lean = simulate(scenario, 0, tally=replace(tally, cohorts=False)).extras
+    assert full["user.ga_new@69"].sum() > 100 and full["user.ga_churned@69"].sum() > 10
+    for name, values in full.items():
+        assert np.array_equal(values, lean[name]), name
