@@ -139,9 +139,8 @@ def simulate(scenario: Scenario, replicate: int = 0, progress: Progress | None =
     checkpoints: set[int] = set()
     if tally is not None:
         checkpoints = set(tally.checkpoints) or {days - 1}
-    accounting = None
-    if cohorts or set(tally.events) & set(GA_EVENTS):  # type: ignore[union-attr]
-        accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder)
+    accounting = GrowthAccounting(scenario.growth_accounting, pop, recorder) \
+        if tally is None or tally.cohorts or set(tally.events) & set(GA_EVENTS) else None
     _days(env, mechanics, pop, recorder, days, progress, checkpoints, accounting)
     return _counters(recorder, mechanics, pop, assigned, unit, log_events)
 

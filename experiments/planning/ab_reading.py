@@ -37,9 +37,9 @@ def dense_labels(unit: np.ndarray) -> np.ndarray:
     for the non-negative integer ids of users and communities by a presence table (O(n), a
     tenth of unique's sort on 100k users) rather than a sort."""
     if not len(unit) or unit.dtype.kind not in "iu" or unit.min() < 0 \
-            or unit.max() > 4 * len(unit) + 1024:
+            or (top := int(unit.max())) > 4 * len(unit) + 1024:
         return np.unique(unit, return_inverse=True)[1]
-    present = np.zeros(int(unit.max()) + 1, dtype=bool)
+    present = np.zeros(top + 1, dtype=bool)
     present[unit] = True
     rank = np.cumsum(present) - 1
     return rank[unit]

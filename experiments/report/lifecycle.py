@@ -25,17 +25,17 @@ from experiments.report.subplots import cell_axes, subplot_grid
 from sim.aggregation import Result
 from sim.metrics import LEDGER, LTV_DAYS, METRICS
 
+# plotly.py's "Blues" (light for 0, dark for 1) as stops: the name alone would reach plotly.js,
+# whose own "Blues" runs the other way (dark blue for 0% opened)
+BLUES = make_colorscale(sequential.Blues)
+
+
 # funnel
 
 
 FUNNEL_STAGES = (("visits", "访问", "visits"), ("new users", "新用户", "new_users"),
                  ("first purchases", "首单", "first_purchases"),
                  ("repeat purchases", "复购", "repeat_purchases"))
-
-
-# plotly.py's "Blues" (light for 0, dark for 1) as stops: the name alone would reach plotly.js,
-# whose own "Blues" runs the other way (dark blue for 0% opened)
-BLUES = make_colorscale(sequential.Blues)
 
 
 def acquisition_stages(metrics: dict[str, Stats]) -> list[tuple[str, float]]:
