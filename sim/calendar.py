@@ -42,6 +42,7 @@ class LastDayIndex:
         self._compact_every = max(7, keep_days)  # amortised: each held row checked about once
         self._rows: dict[int, np.ndarray] = {}
         self._sorted: set[int] = set()  # days whose held rows are ascending
+        self._latest = -1  # the day last recorded
 
     def keep_at_least(self, keep_days: int) -> None:
         """Remember at least `keep_days` back (for a reader that looks further)."""
@@ -52,6 +53,7 @@ class LastDayIndex:
         """`rows` (distinct) now hold `day` in the column."""
         self._rows[day] = rows.astype(np.int32)  # half the bytes to keep and sort
         self._sorted.discard(day)
+        self._latest = day
         for old in [d for d in self._rows if d < day - self.keep_days]:
             del self._rows[old]
             self._sorted.discard(old)
@@ -65,7 +67,8 @@ class LastDayIndex:
         rows = self._rows.get(day)
         if rows is None:
             return np.empty(0, dtype=np.int64)
-        rows = rows[self.column[rows] == day]
+        if day != self._latest:  # on the day itself nobody has moved on yet
+            rows = rows[self.column[rows] == day]
         if day not in self._sorted:  # those gone now never come back: keep the sorted rest
             rows.sort()
             self._rows[day] = rows
