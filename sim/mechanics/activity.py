@@ -136,7 +136,7 @@ class Activity(Mechanic[ActivityParams]):
         due = np.flatnonzero(pop["next_open_day"] == day)
         # registering, ordering and a scheduled open are all opens; churned users have no
         # scheduled open, and today's churners ordered today, so every candidate counts
-        opened = pop.distinct(np.concatenate([joined, self.today("ordered"), due]))
+        opened = pop.distinct_then(np.concatenate([joined, self.today("ordered")]), due)
         churned_today = self.today("churned")
         last = pop["last_open_day"][opened].astype(np.int64)
         cells = pop.cell[opened].astype(np.int64)

@@ -25,6 +25,17 @@ def test_distinct_keeps_first_occurrences_in_order(values: list[int]) -> None:
     assert pop.distinct(rows).tolist() == expected  # the scratch is left clean
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 49), max_size=100), st.sets(st.integers(0, 49)))
+def test_distinct_then_equals_distinct_of_both(values: list[int], more: set[int]) -> None:
+    """Activity's opens: today's joiners and buyers (repeats allowed), then the due users."""
+    pop = population(50)
+    rows, tail = np.array(values, dtype=np.int32), np.array(sorted(more), dtype=np.int32)
+    expected = list(dict.fromkeys([*values, *sorted(more)]))
+    assert pop.distinct_then(rows, tail).tolist() == expected
+    assert pop.distinct(np.concatenate([rows, tail])).tolist() == expected  # scratch clean
+
+
 def test_draw_potential_is_a_uniform_subset_of_potential_users() -> None:
     """Each potential user is drawn with probability k / potential (chi-square over users)."""
     from scipy import stats
