@@ -4,6 +4,7 @@ random (fixed seeds), the ledger adds up with everything on, and bad input is lo
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.errors import InputError
-from sim.mechanics.segments import _score_above
+from sim.mechanics.segments import _score_above, _segment_tables
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario, load_scenario, parse_scenario
 from tests.conftest import ROOT, logged, mechanics_scenario, of, within
@@ -81,6 +82,20 @@ def test_spend_score_is_searchsorted(values: list[float], picks: list[int], shif
     edges = np.sort(spend[[i % len(spend) for i in picks]].astype(np.float64) + shift)
     assert np.array_equal(_score_above(spend, edges),
                           1 + np.searchsorted(edges, spend, side="left"))
+
+
+@pytest.mark.parametrize("bins", [3, 4, 5])
+def test_segment_tables_follow_the_rules(bins: int) -> None:
+    """Each (R, F, M) triple's segment, as the module docstring states it, and its score."""
+    codes, scores = _segment_tables(bins)
+    for r, f, m in itertools.product(range(1, bins + 1), repeat=3):
+        fm = (f + m) / 2
+        if r > bins // 2:
+            expected = 1 if r >= bins - 1 and fm >= bins - 1 else 2  # high value / potential
+        else:
+            expected = 3 if fm > bins // 2 else 4  # at risk / lost
+        assert codes[r << 6 | f << 3 | m] == expected
+        assert scores[r << 6 | f << 3 | m] == 100 * r + 10 * f + m
 
 
 # --- automations ---------------------------------------------------------------------------------
