@@ -176,11 +176,27 @@ class Population:
         so repeated rows are well defined), and a position is kept if it holds that stamp."""
         if len(rows) < 2:
             return rows
+        return rows[self.first_seen(rows)]
+
+    def first_seen(self, rows: np.ndarray) -> np.ndarray:
+        """Whether each entry is its row's first occurrence in `rows` (see `distinct`)."""
         order = np.arange(len(rows), dtype=np.int32)
         np.minimum.at(self._stamp, rows, order)
         keep = self._stamp[rows] == order
         self._stamp[rows] = np.iinfo(np.int32).max
-        return rows[keep]
+        return keep
+
+    def among(self, rows: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """`np.isin(rows, others)` for user rows, in O(len(rows) + len(others)) by marking
+        `others` in the scratch (np.isin sorts or builds a table over the whole id range:
+        0.3-0.5 ms a call for a day's buyers)."""
+        if not len(others):
+            return np.zeros(len(rows), dtype=bool)
+        never = np.iinfo(np.int32).max
+        self._stamp[others] = 0
+        found = self._stamp[rows] != never
+        self._stamp[others] = never
+        return found
 
     def distinct_then(self, rows: np.ndarray, more: np.ndarray) -> np.ndarray:
         """`distinct(concatenate([rows, more]))` when `more` has no repeats of its own (a due

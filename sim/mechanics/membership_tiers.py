@@ -156,7 +156,7 @@ class MembershipTiers(Mechanic[MembershipTiersParams]):
             tier = pop["tier"][rows].astype(np.int64)
             self._ship(rows, tier, day)  # (discounts were booked with the orders)
             if len(self.today("refunded")):  # refunded orders do not qualify
-                values = np.where(np.isin(rows, self.today("refunded")), 0.0, values)
+                values = np.where(pop.among(rows, self.today("refunded")), 0.0, values)
             np.add.at(pop["tier_spend"], rows, values.astype(np.float32))
             buyers = pop.distinct(rows)
             new = self._tier_of(pop["tier_spend"][buyers])

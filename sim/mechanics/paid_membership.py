@@ -247,7 +247,7 @@ class PaidMembership(Mechanic[PaidMembershipParams]):
         rows = rows[pop["paid_member"][rows] == 1]
         refunded = self.today("refunded")
         if len(rows) and len(refunded):
-            rows = rows[~np.isin(rows, refunded)]
+            rows = rows[~pop.among(rows, refunded)]
         if not len(rows):
             return
         add_count(pop["paid_orders"], rows)

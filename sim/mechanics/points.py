@@ -149,7 +149,7 @@ class Points(Mechanic[PointsParams]):
         rows, values = self.today("ordered"), self.today_values("ordered")
         paid = self.today_values("paid")  # aligned with `ordered`: every booking emits both
         if len(rows) and len(self.today("refunded")):  # no points on refunded orders
-            kept = ~np.isin(rows, self.today("refunded"))  # (a user's whole day: rare)
+            kept = ~self.pop.among(rows, self.today("refunded"))  # (a user's whole day: rare)
             rows, values, paid = rows[kept], values[kept], paid[kept]
         if len(rows):
             self._redeem(rows, values, paid, day)

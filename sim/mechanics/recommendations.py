@@ -179,7 +179,7 @@ class Recommendations(Mechanic[RecommendationsParams]):
             parts.append(step[(flags[step] & SETTLED) == 0])
         rows = pop.distinct(np.concatenate(parts).astype(np.int32))
         changed = self._relift(rows, day)
-        self._redraw(changed[np.isin(changed, buyers)], day)
+        self._redraw(changed[pop.among(changed, buyers)], day)
 
     def _redraw(self, rows: np.ndarray, day: int) -> None:
         """Alive buyers whose lift changed draw their pending checkout again at the new

@@ -341,9 +341,7 @@ class Touchpoints(Mechanic[TouchpointsParams]):
             # a user's first order is the first of their orders today that is a first order
             is_first = np.zeros(len(orders), dtype=bool)
             if len(first_rows):
-                candidate = np.isin(orders, first_rows)
-                _, at = np.unique(orders, return_index=True)
-                is_first[at] = candidate[at]
+                is_first = pop.among(orders, first_rows) & pop.first_seen(orders)
             first = pop["touch_first"][orders].astype(np.int64)
             counts = np.stack([c[orders] for c in self.counts], axis=1)
             for m, model in enumerate(self.models):

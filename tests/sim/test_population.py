@@ -36,6 +36,19 @@ def test_distinct_then_equals_distinct_of_both(values: list[int], more: set[int]
     assert pop.distinct(np.concatenate([rows, tail])).tolist() == expected  # scratch clean
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 49), max_size=100), st.lists(st.integers(0, 49), max_size=30))
+def test_among_is_isin_and_first_seen_marks_first_occurrences(values: list[int],
+                                                               others: list[int]) -> None:
+    pop = population(50)
+    rows, other = np.array(values, dtype=np.int64), np.array(others, dtype=np.int32)
+    assert np.array_equal(pop.among(rows, other), np.isin(rows, other))
+    assert np.array_equal(pop.among(rows, other), np.isin(rows, other))  # scratch clean
+    first = [i == values.index(v) for i, v in enumerate(values)]
+    assert pop.first_seen(rows).tolist() == first
+    assert pop.distinct(rows).tolist() == list(dict.fromkeys(values))
+
+
 def test_draw_potential_is_a_uniform_subset_of_potential_users() -> None:
     """Each potential user is drawn with probability k / potential (chi-square over users)."""
     from scipy import stats
