@@ -20,8 +20,9 @@ from sim.population import CORE_COLUMNS
 # numpy 2.4, pandas 3.1, plotly 7.1 and pyarrow 26 (204 MiB with the libraries of November 2026:
 # it grows with them, so re-measure after a dependency upgrade).
 BASE_BYTES = 250 * 2**20
-# rows by group (int32); the argsort that builds them is gone before the columns fill (measured)
-POOL_BYTES_PER_USER = 4
+# rows by group (int32), each user's place among them (int32) and whether still potential
+# (bool); the argsort that builds them is gone before the columns fill (measured)
+POOL_BYTES_PER_USER = 9
 
 
 def bytes_per_user(columns: dict[str, np.dtype], scratch: int) -> int:

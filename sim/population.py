@@ -126,6 +126,14 @@ class Population:
         order = np.argsort(self.group, kind="stable").astype(np.int32)
         bounds = np.searchsorted(self.group[order], np.arange(self.n_groups + 1))
         self._group_rows = [order[bounds[g]:bounds[g + 1]] for g in range(self.n_groups)]
+        # whether each of them is still potential, in the same order (a view per group), and
+        # where each user sits in it: a draw tests its picks in this small contiguous mask
+        # instead of gathering rows and then their stage from two market-wide columns
+        self._pool_position = np.empty(self.size, dtype=np.int32)
+        self._pool_position[order] = np.arange(self.size, dtype=np.int32)
+        self._pool_potential = np.ones(self.size, dtype=bool)
+        self._group_potential = [self._pool_potential[bounds[g]:bounds[g + 1]]
+                                 for g in range(self.n_groups)]
         self.today: dict[str, list[np.ndarray]] = {}
         self.visits: list[tuple[np.ndarray, int, int]] = []  # today's (rows, channel, campaign)
         self._stamp = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)  # `distinct`
@@ -217,20 +225,20 @@ class Population:
         k-subset, as k independent "does this user join?" trials conditioned on the count give.
         Visitors who do not register stay potential and can be drawn again later.
         """
-        rows = self._group_rows[group]
+        rows, still = self._group_rows[group], self._group_potential[group]
         left = self.potential_of_group(group)
         if k <= 0 or left == 0:
             return np.empty(0, dtype=np.int32)
         if k >= left:
-            return rows[self.stage[rows] == Stage.POTENTIAL]
+            return rows[still]
         if 4 * k > left:  # a large share of those left: one scan, then a uniform subset
-            potential = rows[self.stage[rows] == Stage.POTENTIAL]
+            potential = rows[still]
             return potential[rng.choice(len(potential), size=k, replace=False)]
         taken = np.empty(0, dtype=np.int32)
         while len(taken) < k:
             need = k - len(taken)
-            batch = rows[rng.integers(0, len(rows), size=int(need * len(rows) / left * 1.2) + 16)]
-            batch = batch[self.stage[batch] == Stage.POTENTIAL]
+            picks = rng.integers(0, len(rows), size=int(need * len(rows) / left * 1.2) + 16)
+            batch = rows[picks[still[picks]]]
             taken = self.distinct(np.concatenate([taken, batch]))[:k]
         return taken
 
@@ -240,6 +248,7 @@ class Population:
         n_cells = self.layout.n_cells
         self.stage_counts[Stage.POTENTIAL] -= np.bincount(self.cell[rows], minlength=n_cells)
         self.stage[rows] = Stage.ALIVE
+        self._pool_potential[self._pool_position[rows]] = False
         self.acquired_day[rows] = day
         self.channel[rows] = channel
         self.campaign[rows] = campaign

@@ -49,6 +49,24 @@ def test_among_is_isin_and_first_seen_marks_first_occurrences(values: list[int],
     assert pop.distinct(rows).tolist() == list(dict.fromkeys(values))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 59), max_size=20), max_size=5), st.integers(0, 2**32 - 1))
+def test_draws_see_every_acquisition_in_every_group(batches: list[list[int]], seed: int) -> None:
+    """Draws of potential users follow the stage column through acquisitions in two groups
+    (personas): all that are left, or a few of them, never anyone acquired."""
+    layout = Layout(("all",), ("a", "b"), ("none", "organic"))
+    persona = np.random.default_rng(seed).integers(0, 2, 60).astype(np.int8)
+    pop = Population(layout, np.zeros(60, dtype=np.int8), persona, {})
+    rng = np.random.default_rng(seed)
+    for batch in batches:
+        pop.acquire(np.array(batch, dtype=np.int32), 0, 1)
+        for group in (0, 1):
+            potential = np.flatnonzero((pop.group == group) & (pop.stage == Stage.POTENTIAL))
+            assert pop.draw_potential(group, 60, rng).tolist() == potential.tolist()
+            few = pop.draw_potential(group, len(potential) // 5, rng)
+            assert len(few) == len(potential) // 5 and np.isin(few, potential).all()
+
+
 def test_draw_potential_is_a_uniform_subset_of_potential_users() -> None:
     """Each potential user is drawn with probability k / potential (chi-square over users)."""
     from scipy import stats
