@@ -69,11 +69,11 @@ class LastDayIndex:
             return np.empty(0, dtype=np.int64)
         if day != self._latest:  # on the day itself nobody has moved on yet
             rows = rows[self.column[rows] == day]
-        if day not in self._sorted:  # those gone now never come back: keep the sorted rest
+        if day not in self._sorted:
             # timsort ("stable"; the rows are distinct, so any sort gives the same) finds the
             # ascending run activity's opens end in (the due users, after joiners and buyers):
             # 1.1 ms against 2.9 ms for 130k rows
             rows.sort(kind="stable")
-            self._rows[day] = rows
             self._sorted.add(day)
+        self._rows[day] = rows  # those gone never come back: the next reader filters fewer
         return rows.astype(np.int64)
