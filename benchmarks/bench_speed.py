@@ -72,7 +72,7 @@ def reference_against_yardstick() -> dict:
 
 def scenario_speed(scenario: str, store: str) -> dict:
     engine_seconds(scenario, store)  # warm-up: fills the graph store
-    warm = [engine_seconds(scenario, store) for _ in range(max(3, RUNS - 2))]
+    warm = [engine_seconds(scenario, store) for _ in range(max(3, RUNS))]
     cold = engine_seconds(scenario, "off")
     per = USERS * DAYS
     row = {"warm_seconds": warm, "warm_median": statistics.median(warm), "cold_seconds": cold,

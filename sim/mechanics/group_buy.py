@@ -319,9 +319,7 @@ def book_distinct(mech: Mechanic, rows: np.ndarray, day: int, values: np.ndarray
     sold = np.zeros(len(rows), dtype=bool)
     left = np.arange(len(rows))
     while len(left):
-        _, first = np.unique(rows[left], return_index=True)
-        once = np.zeros(len(left), dtype=bool)
-        once[first] = True
+        once = mech.pop.first_seen(rows[left])
         batch = left[once]
         sold[batch] = book_orders(mech.pop, mech.ctx.recorder, rows[batch], day, values[batch],
                                   cogs[batch]).sold
