@@ -107,8 +107,9 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
 
 def _rank_in_batch(pop: Population, rows: np.ndarray) -> np.ndarray | int:
     """How many earlier entries of `rows` are the same user (0 when all are distinct, the
-    common case, found in O(n) by `Population.distinct`, at a glance for ascending rows)."""
-    if len(pop.distinct(rows)) == len(rows):
+    common case: ascending rows, as a due scan gives, are distinct at a glance; others are
+    checked in O(n) by `Population.distinct`)."""
+    if len(rows) < 2 or (rows[1:] > rows[:-1]).all() or len(pop.distinct(rows)) == len(rows):
         return 0
     order = np.argsort(rows, kind="stable")
     sorted_rows = rows[order]

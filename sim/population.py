@@ -181,10 +181,8 @@ class Population:
     def distinct(self, rows: np.ndarray) -> np.ndarray:
         """Rows without repeats, in first-occurrence order, in O(n) with no sort or hashing:
         each row's stamp becomes the smallest position it occurs at (ufunc.at is unbuffered,
-        so repeated rows are well defined), and a position is kept if it holds that stamp.
-        Ascending rows (a scan's or a day index's) are distinct as they are: one comparison
-        pass, a tenth of the stamping."""
-        if len(rows) < 2 or (rows[1:] > rows[:-1]).all():
+        so repeated rows are well defined), and a position is kept if it holds that stamp."""
+        if len(rows) < 2:
             return rows
         return rows[self.first_seen(rows)]
 

@@ -323,7 +323,7 @@ class Automations(Mechanic[AutomationsParams]):
             return
         pop, rec, rule = self.pop, self.ctx.recorder, self.params.base.rules[index]
         channel = getattr(self.params.base.channels, rule.channel)
-        rows = self._reachable(rule.channel, pop.distinct(rows), day)
+        rows = self._reachable(rule.channel, rows, day)  # every trigger's rows are distinct
         if not len(rows):
             return
         rec.event("automation_send", day, rows, channel.cost)
