@@ -202,9 +202,10 @@ class Population:
             return np.zeros(len(rows), dtype=bool)
         never = np.iinfo(np.int32).max
         self._stamp[others] = 0
-        found = self._stamp[rows] != never
-        self._stamp[others] = never
-        return found
+        try:
+            return self._stamp[rows] != never
+        finally:  # the scratch stays clean even if `rows` is bad: distinct relies on it
+            self._stamp[others] = never
 
     def distinct_then(self, rows: np.ndarray, more: np.ndarray) -> np.ndarray:
         """`distinct(concatenate([rows, more]))` when `more` has no repeats of its own (a due

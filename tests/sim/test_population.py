@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,8 +59,8 @@ def test_draws_see_every_acquisition_in_every_group(batches: list[list[int]], se
     persona = np.random.default_rng(seed).integers(0, 2, 60).astype(np.int8)
     pop = Population(layout, np.zeros(60, dtype=np.int8), persona, {})
     rng = np.random.default_rng(seed)
-    for batch in batches:
-        pop.acquire(np.array(batch, dtype=np.int32), 0, 1)
+    for batch in batches:  # the engine acquires distinct rows (a repeat would count twice)
+        pop.acquire(np.array(list(dict.fromkeys(batch)), dtype=np.int32), 0, 1)
         for group in (0, 1):
             potential = np.flatnonzero((pop.group == group) & (pop.stage == Stage.POTENTIAL))
             assert pop.draw_potential(group, 60, rng).tolist() == potential.tolist()
@@ -85,3 +86,10 @@ def test_draw_potential_is_a_uniform_subset_of_potential_users() -> None:
     expected = draws * k / 30
     chi2 = ((hits[10:] - expected) ** 2 / expected).sum()
     assert chi2 < stats.chi2.ppf(0.999, 29)
+
+
+def test_among_leaves_the_scratch_clean_on_bad_rows() -> None:
+    pop = population(10)
+    with pytest.raises(IndexError):
+        pop.among(np.array([1, 12]), np.array([3]))
+    assert pop.among(np.array([3]), np.array([5])).tolist() == [False]  # 3 is not marked
