@@ -212,11 +212,7 @@ class Population:
         scan's rows): only `rows` are deduplicated, and `more` loses those among them by one
         gather (0.40 against 0.69 ms for activity's 110k due users a day)."""
         head = self.distinct(rows)
-        never = np.iinfo(np.int32).max
-        self._stamp[head] = 0
-        tail = more[self._stamp[more] == never]
-        self._stamp[head] = never
-        return np.concatenate([head, tail])
+        return np.concatenate([head, more[~self.among(more, head)]])
 
     def draw_potential(self, group: int, k: int, rng: np.random.Generator) -> np.ndarray:
         """k uniformly random potential users of a group (all of them if fewer remain).
