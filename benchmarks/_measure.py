@@ -15,6 +15,8 @@ import sys
 import time
 import tracemalloc
 
+from event_driven_reference import cpu_seconds
+
 from sim.engine import UserTally, simulate
 from sim.scenario import load_scenario
 
@@ -26,16 +28,18 @@ def main() -> None:
     args = [a for a in args if a not in ("--once", "--lean")]
     scenario = load_scenario(args[0], args[1:])
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     simulate(scenario, tally=lean)
     seconds = time.perf_counter() - started
+    user, system = (after - before for after, before in zip(cpu_seconds(), cpu, strict=True))
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     traced_peak = None
     if not once:
         tracemalloc.start()  # a second, traced run: what the simulation itself allocates
         simulate(scenario, tally=lean)
         _, traced_peak = tracemalloc.get_traced_memory()
-    print(json.dumps({"seconds": seconds, "peak_rss_bytes": peak_rss,
+    print(json.dumps({"seconds": seconds, "user_seconds": user, "sys_seconds": system,
+                      "peak_rss_bytes": peak_rss,
                       "rss_before_bytes": rss_before, "traced_peak_bytes": traced_peak,
                       "users": scenario.market.size, "days": scenario.days}))
 

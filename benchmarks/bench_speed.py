@@ -5,7 +5,10 @@ user-day of the full scenarios, at 1M users x 365 days on one core.
   rules, written independently, agreement tested in tests/validation), in turn, each in a
   fresh process: medians of RUNS runs and the ratio of the medians. Target: within 1.5x.
   Beside it, like for like: the engine without the cohort tables, retention grid and growth
-  accounting the yardstick does not compute (`_measure.py --lean`, as an A/B market runs).
+  accounting the yardstick does not compute (`_measure.py --lean`, as an A/B market runs), and
+  `day_loop_reference.py`, the same rules as the barest numpy day loop (the floor for stepping
+  days). Each run also reports user and system CPU seconds: the wall time of the same code
+  swings with kernel time (page faults) on a shared VM, user time much less.
 - growth, retention, scale: simulation time per user-day with the friendship graph read from
   the disk store (what every run after the first on a machine pays; one warm-up run fills it),
   and one cold run each with the store off (the graph built in the run).
@@ -32,56 +35,73 @@ USERS, DAYS = 1_000_000, 365
 TARGET_NS = {"growth.yaml": 12.0, "retention.yaml": 20.0, "scale.yaml": 15.0}
 
 
-def engine_seconds(scenario: str, store: str | None = None, lean: bool = False) -> float:
-    """Simulation seconds of one fresh-process run (benchmarks/_measure.py --once)."""
+def measured(command: list[str], env: dict | None = None) -> dict:
+    """Wall, user and system seconds of one fresh-process run, as the script prints them."""
+    out = subprocess.run([sys.executable, *command], capture_output=True, text=True, check=True,
+                         env=env)
+    row = json.loads(out.stdout)
+    return {key: float(row[key]) for key in ("seconds", "user_seconds", "sys_seconds")}
+
+
+def engine_run(scenario: str, store: str | None = None, lean: bool = False) -> dict:
+    """One fresh-process run of the engine (benchmarks/_measure.py --once)."""
     env = dict(os.environ)
     if store is not None:
         env["GROWTHSIM_GRAPH_CACHE"] = store
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_measure.py"), "--once",
-                          *(["--lean"] if lean else []),
-                          str(ROOT / "scenarios" / scenario), f"market.size={USERS}",
-                          f"days={DAYS}"], capture_output=True, text=True, check=True, env=env)
-    return float(json.loads(out.stdout)["seconds"])
+    return measured([str(ROOT / "benchmarks" / "_measure.py"), "--once",
+                     *(["--lean"] if lean else []), str(ROOT / "scenarios" / scenario),
+                     f"market.size={USERS}", f"days={DAYS}"], env)
 
 
-def yardstick_seconds(seed: int) -> float:
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "event_driven_reference.py"),
-                          "--users", str(USERS), "--days", str(DAYS), "--seed", str(seed)],
-                         capture_output=True, text=True, check=True)
-    return float(json.loads(out.stdout)["seconds"])
+def reference_script_run(script: str, seed: int) -> dict:
+    return measured([str(ROOT / "benchmarks" / script), "--users", str(USERS), "--days",
+                     str(DAYS), "--seed", str(seed)])
 
 
 def reference_against_yardstick() -> dict:
-    engine, lean, other = [], [], []
+    """The engine (full and lean), the bare day loop and the event-driven yardstick, in turn."""
+    runs: dict[str, list[dict]] = {"engine": [], "lean": [], "day_loop": [], "yardstick": []}
     for i in range(RUNS):  # in turn, so all meet the same machine load
-        engine.append(engine_seconds("reference.yaml"))
-        lean.append(engine_seconds("reference.yaml", lean=True))
-        other.append(yardstick_seconds(i + 1))
-    yardstick = statistics.median(other)
-    ratio = statistics.median(engine) / yardstick
-    lean_ratio = statistics.median(lean) / yardstick
-    print(f"reference 1M x 365: engine {statistics.median(engine):.2f} s, event-driven "
-          f"yardstick {yardstick:.2f} s, ratio {ratio:.2f} (target <= 1.5); like for like "
-          f"(no cohorts, retention grid, growth accounting) {statistics.median(lean):.2f} s, "
-          f"ratio {lean_ratio:.2f}", flush=True)
-    return {"engine_seconds": engine, "lean_engine_seconds": lean, "yardstick_seconds": other,
-            "engine_median": statistics.median(engine), "lean_median": statistics.median(lean),
-            "yardstick_median": yardstick, "ratio": ratio, "lean_ratio": lean_ratio,
-            "target_ratio": 1.5}
+        runs["engine"].append(engine_run("reference.yaml"))
+        runs["lean"].append(engine_run("reference.yaml", lean=True))
+        runs["day_loop"].append(reference_script_run("day_loop_reference.py", i + 1))
+        runs["yardstick"].append(reference_script_run("event_driven_reference.py", i + 1))
+    median = {k: {m: statistics.median(r[m] for r in rs) for m in rs[0]} for k, rs in runs.items()}
+    wall = {k: m["seconds"] for k, m in median.items()}
+    user = {k: m["user_seconds"] for k, m in median.items()}
+    row = {"runs": runs, "medians": median,
+           "engine_median": wall["engine"], "lean_median": wall["lean"],
+           "day_loop_median": wall["day_loop"], "yardstick_median": wall["yardstick"],
+           "ratio": wall["engine"] / wall["yardstick"], "lean_ratio": wall["lean"] /
+           wall["yardstick"], "day_loop_ratio": wall["day_loop"] / wall["yardstick"],
+           "engine_over_day_loop": wall["engine"] / wall["day_loop"],
+           "lean_over_day_loop": wall["lean"] / wall["day_loop"],
+           "user_cpu_ratio": user["engine"] / user["yardstick"], "target_ratio": 1.5}
+    print(f"reference {USERS:,} x {DAYS} (median wall s): engine {wall['engine']:.2f}, lean engine "
+          f"{wall['lean']:.2f}, bare day loop {wall['day_loop']:.2f}, event-driven yardstick "
+          f"{wall['yardstick']:.2f}; engine/yardstick {row['ratio']:.2f} (target <= 1.5), "
+          f"lean {row['lean_ratio']:.2f}, day loop {row['day_loop_ratio']:.2f}; engine/day loop "
+          f"{row['engine_over_day_loop']:.2f}, lean {row['lean_over_day_loop']:.2f}; user CPU "
+          f"engine/yardstick {row['user_cpu_ratio']:.2f} (system s: " + ", ".join(
+              f"{k} {m['sys_seconds']:.2f}" for k, m in median.items()) + ")", flush=True)
+    return row
 
 
 def scenario_speed(scenario: str, store: str) -> dict:
-    engine_seconds(scenario, store)  # warm-up: fills the graph store
-    warm = [engine_seconds(scenario, store) for _ in range(max(3, RUNS))]
-    cold = engine_seconds(scenario, "off")
+    engine_run(scenario, store)  # warm-up: fills the graph store
+    warm = [engine_run(scenario, store) for _ in range(max(3, RUNS))]
+    cold = engine_run(scenario, "off")["seconds"]
     per = USERS * DAYS
-    row = {"warm_seconds": warm, "warm_median": statistics.median(warm), "cold_seconds": cold,
-           "ns_per_user_day_warm": statistics.median(warm) / per * 1e9,
+    wall = statistics.median(r["seconds"] for r in warm)
+    user = statistics.median(r["user_seconds"] for r in warm)
+    row = {"warm_seconds": [r["seconds"] for r in warm], "warm_runs": warm, "warm_median": wall,
+           "cold_seconds": cold, "ns_per_user_day_warm": wall / per * 1e9,
+           "ns_per_user_day_user_cpu": user / per * 1e9,
            "ns_per_user_day_cold": cold / per * 1e9, "target_ns": TARGET_NS[scenario]}
-    print(f"{scenario}: {row['warm_median']:.2f} s = {row['ns_per_user_day_warm']:.1f} ns per "
-          f"user-day with the graph from the store, {cold:.2f} s = "
-          f"{row['ns_per_user_day_cold']:.1f} ns building it (target {TARGET_NS[scenario]:g})",
-          flush=True)
+    print(f"{scenario}: {wall:.2f} s = {row['ns_per_user_day_warm']:.1f} ns per user-day with "
+          f"the graph from the store (user CPU {row['ns_per_user_day_user_cpu']:.1f} ns), "
+          f"{cold:.2f} s = {row['ns_per_user_day_cold']:.1f} ns building it (target "
+          f"{TARGET_NS[scenario]:g})", flush=True)
     return row
 
 

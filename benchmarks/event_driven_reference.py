@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +51,7 @@ def lives(rules: ReferenceRules, rng: np.random.Generator) -> tuple[np.ndarray, 
     pdrop = rng.beta(rules.dropout_a, rules.dropout_b, size=n)
     leave_offset = np.full(n, horizon, dtype=np.int64)
     users = np.arange(n)
-    offset = _gaps(rng, lam) - 1  # the join day is the first day of trials
+    offset = gaps(rng, lam) - 1  # the join day is the first day of trials
     order_users, order_offsets = [], []
     while len(users):
         within = offset < horizon
@@ -59,16 +61,24 @@ def lives(rules: ReferenceRules, rng: np.random.Generator) -> tuple[np.ndarray, 
         leaving = rng.random(len(users)) < pdrop[users]
         leave_offset[users[leaving]] = offset[leaving]
         users, offset = users[~leaving], offset[~leaving]
-        offset = offset + _gaps(rng, lam[users])
+        offset = offset + gaps(rng, lam[users])
     return np.concatenate(order_users), np.concatenate(order_offsets), leave_offset
 
 
-def _gaps(rng: np.random.Generator, prob: np.ndarray) -> np.ndarray:
+def gaps(rng: np.random.Generator, prob: np.ndarray) -> np.ndarray:
     """Days to the next success of daily Bernoulli(prob) trials (>= 1), by inversion."""
     u = 1.0 - rng.random(len(prob))
     with np.errstate(divide="ignore"):
         gap = np.floor(np.log(u) / np.log1p(-np.minimum(prob, 1.0 - 1e-16))) + 1.0
     return np.minimum(gap, 10**6).astype(np.int64)
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """User and system CPU seconds of this process so far. A benchmark reports both beside its
+    wall time: on a shared VM the wall time swings with kernel time (page faults of fresh
+    arrays), while user time stays steady."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
 
 
 def join_days(rules: ReferenceRules, leave_offset: np.ndarray,
@@ -110,16 +120,19 @@ def simulate(rules: ReferenceRules, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(model: Callable[[ReferenceRules, int], dict[str, np.ndarray]] = simulate,
+         description: str = __doc__) -> None:
+    """Run `model` once from the command line; print wall and CPU seconds and its totals."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    started = time.perf_counter()
-    out = simulate(ReferenceRules(users=args.users, days=args.days), args.seed)
-    seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "users": args.users, "days": args.days,
+    started, cpu = time.perf_counter(), cpu_seconds()
+    out = model(ReferenceRules(users=args.users, days=args.days), args.seed)
+    seconds, user, system = time.perf_counter() - started, *np.subtract(cpu_seconds(), cpu)
+    print(json.dumps({"seconds": seconds, "user_seconds": user, "sys_seconds": system,
+                      "users": args.users, "days": args.days,
                       **{k: float(v.sum()) for k, v in out.items()}}))
 
 

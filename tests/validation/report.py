@@ -45,8 +45,10 @@ Beside these, the suite checks (no table, since each is exact or a property):
 - **an independent implementation agrees** (`tests/validation/test_event_driven_yardstick.py`):
   the event-driven numpy reference model of `benchmarks/event_driven_reference.py`, written
   from the rules alone (the yardstick of the speed benchmark), and the engine give the same
-  acquisition in the Bass wave, orders, revenue and churn over 20 seeds each, within 4
-  standard errors of the difference (Welch).
+  acquisition in the Bass wave (days 3, 10 and 20), orders, revenue and churn over 20 seeds
+  each, within 4 standard errors of the difference (Welch); so do the yardstick and
+  `benchmarks/day_loop_reference.py`, the same rules as the barest numpy day loop (the
+  benchmark's floor for stepping days; a day loop that kept churned users in A_t fails it).
 """
 
 
