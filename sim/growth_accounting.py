@@ -172,10 +172,7 @@ class GrowthAccounting:
             period = day // self.period_days
             np.add.at(self.revenue_by_parity[period % 2], rows, values)
             bit = np.uint8(1 << (period % 2))
-            flags = self.flags[rows]
-            fresh = (flags & bit) == 0  # first order of the period (repeats write the same)
-            if fresh.any():
-                self.flags[rows[fresh]] = flags[fresh] | bit
+            self.flags[rows] = self.flags[rows] | bit  # a repeated row writes the same byte
         if (day + 1) % self.period_days == 0:
             self._close(day, day // self.period_days)
 

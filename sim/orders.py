@@ -93,7 +93,8 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
     REPURCHASE_DAYS of the first is recorded as `repurchase_30d` on the first order's day, so
     the repurchase rate is a ratio of events of the same days."""
     count = pop["purchase_count"]
-    before = count[rows] + _rank_in_batch(pop, rows)
+    rank = _rank_in_batch(pop, rows)
+    before = count[rows] + rank
     first = before == 0
     pop["first_order_day"][rows[first]] = day
     second = rows[before == 1]
@@ -101,7 +102,10 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
     quick = (first_day >= 0) & (day - first_day <= REPURCHASE_DAYS)
     second, first_day = second[quick], first_day[quick]
     recorder.events_on_days("repurchase_30d", first_day, second)
-    add_count(count, rows)
+    if isinstance(rank, int):  # distinct rows: one write each, no unbuffered add needed
+        count[rows] = before + 1
+    else:
+        add_count(count, rows)
     return first
 
 

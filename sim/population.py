@@ -134,6 +134,8 @@ class Population:
         self._pool_potential = np.ones(self.size, dtype=bool)
         self._group_potential = [self._pool_potential[bounds[g]:bounds[g + 1]]
                                  for g in range(self.n_groups)]
+        # one group: its rows are 0..N-1 in order, so a pick is its row and a row its position
+        self._one_pool = self.n_groups == 1
         self.today: dict[str, list[np.ndarray]] = {}
         self.visits: list[tuple[np.ndarray, int, int]] = []  # today's (rows, channel, campaign)
         self._stamp = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)  # `distinct`
@@ -235,34 +237,43 @@ class Population:
         while len(taken) < k:
             need = k - len(taken)
             picks = rng.integers(0, len(rows), size=int(need * len(rows) / left * 1.2) + 16)
-            batch = rows[picks[still[picks]]]
+            picks = picks[still[picks]]
+            batch = picks.astype(np.int32) if self._one_pool else rows[picks]
             taken = self.distinct(np.concatenate([taken, batch]))[:k]
         return taken
 
     def acquire(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
         """Potential users become users, remembering the channel and campaign that won them."""
-        rows = rows[self.stage[rows] == Stage.POTENTIAL]
-        n_cells = self.layout.n_cells
-        self.stage_counts[Stage.POTENTIAL] -= np.bincount(self.cell[rows], minlength=n_cells)
-        self.stage[rows] = Stage.ALIVE
-        self._pool_potential[self._pool_position[rows]] = False
-        self.acquired_day[rows] = day
-        self.channel[rows] = channel
-        self.campaign[rows] = campaign
-        self.cell[rows] = self.group[rows] * self.n_channels + channel
-        self.stage_counts[Stage.ALIVE] += np.bincount(self.cell[rows], minlength=n_cells)
-        self.emit("acquired", rows)
-        if len(rows):
-            self._joined.append(rows)
+        self._register(rows[self.stage[rows] == Stage.POTENTIAL], day, channel, campaign)
 
     def arrive(self, rows: np.ndarray, day: int, channel: int, campaign: int = -1) -> None:
         """Potential users visit through a channel. With a funnel they wait for it to register
         them; without one, every visit registers at once."""
-        rows = rows[self.stage[rows] == Stage.POTENTIAL]
+        self.arrive_potential(rows[self.stage[rows] == Stage.POTENTIAL], day, channel, campaign)
+
+    def arrive_potential(self, rows: np.ndarray, day: int, channel: int,
+                         campaign: int = -1) -> None:
+        """`arrive` for rows the caller has just kept to potential users (no second check)."""
         if self.funnel:
             self.visits.append((rows, channel, campaign))
         else:
-            self.acquire(rows, day, channel, campaign)
+            self._register(rows, day, channel, campaign)
+
+    def _register(self, rows: np.ndarray, day: int, channel: int, campaign: int) -> None:
+        """`acquire` of rows that are all potential users."""
+        n_cells = self.layout.n_cells
+        self.stage_counts[Stage.POTENTIAL] -= np.bincount(self.cell[rows], minlength=n_cells)
+        self.stage[rows] = Stage.ALIVE
+        self._pool_potential[rows if self._one_pool else self._pool_position[rows]] = False
+        self.acquired_day[rows] = day
+        self.channel[rows] = channel
+        self.campaign[rows] = campaign
+        cell = self.group[rows] * self.n_channels + channel
+        self.cell[rows] = cell
+        self.stage_counts[Stage.ALIVE] += np.bincount(cell, minlength=n_cells)
+        self.emit("acquired", rows)
+        if len(rows):
+            self._joined.append(rows)
 
     def churn(self, rows: np.ndarray) -> None:
         rows = rows[self.stage[rows] == Stage.ALIVE]

@@ -215,7 +215,7 @@ class Mechanic(Generic[P]):
         once, or through the funnel when the scenario has one)."""
         rows = rows[self.pop.stage[rows] == Stage.POTENTIAL]
         self.ctx.recorder.event("visit", day, rows, channel=channel)
-        self.pop.arrive(rows, day, channel, campaign)
+        self.pop.arrive_potential(rows, day, channel, campaign)
 
     def targeted_groups(self, personas: list[str]) -> np.ndarray:
         """Parameter groups (arm x persona) whose persona is in `personas` (all if empty)."""
