@@ -179,7 +179,8 @@ class GrowthAccounting:
     def _close(self, day: int, period: int) -> None:
         bit, prev_bit = np.uint8(1 << (period % 2)), np.uint8(1 << (1 - period % 2))
         current, last = self.revenue_by_parity[period % 2], self.revenue_by_parity[1 - period % 2]
-        touched = np.flatnonzero(self.flags & (bit | prev_bit))  # sorted: memory in order
+        # sorted: memory in order (a bool mask: NumPy's nonzero of bytes is 6x slower)
+        touched = np.flatnonzero((self.flags & (bit | prev_bit)) != 0)
         flags = self.flags[touched]
         bucket = _BUCKET_OF_FLAGS[period % 2][flags & 7]
         order = np.argsort(bucket, kind="stable")  # buckets become slices, rows stay sorted
@@ -198,8 +199,9 @@ class GrowthAccounting:
         rec.event("ga_resurrected", day, rows[resurrected], now[resurrected])
         rec.event("ga_churned", day, rows[churned], before[churned])
         stayed, grew, shrank = rows[retained], now[retained] - kept, before[retained] - kept
-        rec.event("ga_expansion", day, stayed[grew > 0], grew[grew > 0])
-        rec.event("ga_contraction", day, stayed[shrank > 0], shrank[shrank > 0])
+        up, down = grew > 0, shrank > 0
+        rec.event("ga_expansion", day, stayed[up], grew[up])
+        rec.event("ga_contraction", day, stayed[down], shrank[down])
         # last period's bit and revenue are cleared: they hold the next period
         flags = flags[order] & ~prev_bit
         flags[active] |= EVER
