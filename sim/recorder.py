@@ -63,8 +63,10 @@ class Recorder:
         self._one_user_cell = 1 if layout.n_groups == 1 and channels == 2 else None
 
     def event(self, name: str, day: int, rows: np.ndarray,
-              amount: np.ndarray | float | None = None, channel: int | None = None) -> None:
-        """One `name` event per row on `day` (with an amount per row, if money is involved)."""
+              amount: np.ndarray | float | None = None, channel: int | None = None,
+              cells: np.ndarray | None = None) -> None:
+        """One `name` event per row on `day` (with an amount per row, if money is involved).
+        `cells`: the rows' counter cells, when the caller has already gathered them."""
         if len(rows) == 0:
             return
         n_cells = self.layout.n_cells
@@ -81,7 +83,8 @@ class Recorder:
             if weights is not None:
                 self.amounts[name][day, cell] += weights.sum()
         else:
-            cells = self.pop.cells_of(rows, channel)
+            if cells is None or channel is not None:
+                cells = self.pop.cells_of(rows, channel)
             self.counts[name][day] += np.bincount(cells, minlength=n_cells)
             if weights is not None:
                 self.amounts[name][day] += np.bincount(cells, weights=weights,

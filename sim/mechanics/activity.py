@@ -147,7 +147,7 @@ class Activity(Mechanic[ActivityParams]):
         today = np.bincount(cells, minlength=self.n_cells)
         self.seen[day] += today
         self.alive_seen[day] += today
-        rec.event("open", day, opened)
+        rec.event("open", day, opened, cells=cells)
         self.publish("opened", opened)  # e.g. recommendations learn from opens
         rec.event("reactivated", day, opened[was & (last <= day - n)])
         pop["last_open_day"][opened] = day
