@@ -30,6 +30,7 @@ from sim.calendar import period_ends
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import Metric, ReportSection
 from sim.population import Stage, add_count
+from sim.quantiles import quantiles
 
 RFM_SEGMENTS = ("none", "high_value", "potential", "at_risk", "lost")  # rfm_segment codes
 SPEND_SEGMENTS = ("none", "low_spend", "high_spend")  # spend_segment codes
@@ -123,7 +124,7 @@ class Segments(Mechanic[SegmentsParams]):
         frequency = pop["rfm_orders"][buyers].astype(np.int64)
         spend = pop["rfm_spend"][buyers]
         share = self.params.base.high_spend_share
-        edges = np.quantile(spend, [*(np.arange(1, bins) / bins), 1.0 - share])
+        edges = quantiles(spend, [*(np.arange(1, bins) / bins), 1.0 - share])  # np.quantile's
         key = _count_score(last, bins).astype(np.int16)  # R << 6 | F << 3 | M, each 1..bins
         key <<= 3
         key |= _count_score(frequency, bins)
