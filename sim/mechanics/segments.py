@@ -212,18 +212,24 @@ def audience_mask(mechanic: Mechanic, rows: np.ndarray, names: list[str] | tuple
         return np.ones(len(rows), dtype=bool)
     mask = np.zeros(len(rows), dtype=bool)
     pop, has = mechanic.pop, mechanic.has
-    for name in names:
-        if name in RFM_SEGMENTS[1:]:
-            if has("rfm_segment"):
-                mask |= pop["rfm_segment"][rows] == RFM_SEGMENTS.index(name)
-        elif name in SPEND_SEGMENTS[1:]:
-            if has("spend_segment"):
-                mask |= pop["spend_segment"][rows] == SPEND_SEGMENTS.index(name)
-        elif name in ("buyer", "non_buyer"):
-            count = _orders(mechanic, rows)
-            mask |= (count > 0) if name == "buyer" else (count == 0)
-        else:
-            mask |= _lifecycle(mechanic, rows, day, dormant_after_days) == LIFECYCLE.index(name)
+    # each kind's column is read once, whatever the number of its names in the audience
+    for column, segments in (("rfm_segment", RFM_SEGMENTS), ("spend_segment", SPEND_SEGMENTS)):
+        wanted = [segments.index(name) for name in names if name in segments[1:]]
+        if wanted and has(column):
+            codes = pop[column][rows]
+            for code in wanted:  # comparisons: cheaper than a table lookup by int8 codes
+                mask |= codes == code
+    buyers = {name for name in names if name in ("buyer", "non_buyer")}
+    if buyers == {"buyer", "non_buyer"}:
+        mask[:] = True
+    elif buyers:
+        bought = _orders(mechanic, rows) > 0
+        mask |= bought if buyers == {"buyer"} else ~bought
+    stages = [LIFECYCLE.index(name) for name in names if name in LIFECYCLE]
+    if stages:
+        code = _lifecycle(mechanic, rows, day, dormant_after_days)
+        for stage in stages:
+            mask |= code == stage
     return mask
 
 
