@@ -34,18 +34,26 @@ class VariantParams(Generic[P]):
             values = [f.get(path, value) for f in flat]
             if any(v != value for v in values):
                 self.varying[path] = np.asarray(values, dtype=np.float64)
+        self._shared: dict[str, float] = {}  # values all variants agree on (the models are frozen)
 
     def get(self, path: str) -> float | np.ndarray:
         """The value for all variants (a float), or an array indexed by variant (group)."""
         if path in self.varying:
             return self.varying[path]
-        return float(_lookup(self.base, path))
+        return self._value(path)
 
     def for_rows(self, path: str, group_of_rows: np.ndarray) -> float | np.ndarray:
         """The value for each given user, through the user's group (arm x persona)."""
         if path in self.varying:
             return self.varying[path][group_of_rows]
-        return float(_lookup(self.base, path))
+        return self._value(path)
+
+    def _value(self, path: str) -> float:
+        """A shared value, looked up once (mechanics ask for the same few every day)."""
+        value = self._shared.get(path)
+        if value is None:
+            value = self._shared[path] = float(_lookup(self.base, path))
+        return value
 
     def varies(self, path: str) -> bool:
         return path in self.varying
