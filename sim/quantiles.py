@@ -25,12 +25,12 @@ SMALL = 4096  # below this np.quantile's partition is as cheap as the histogram
 
 def quantiles(values: np.ndarray, q: Sequence[float] | np.ndarray,
               small: int = SMALL) -> np.ndarray:
-    """`np.quantile(values, q)` for a 1-D array and 1-D q, bit for bit (tests/sim)."""
+    """`np.quantile(values, q)`, bit for bit and of its dtype (tests/sim); the fast path takes a
+    1-D float32 array and q as float64 values in [0, 1] (a 1-D array, or a list of floats)."""
+    if not _fast_inputs(values, q, small):
+        return np.quantile(values, q)
     q = np.asarray(q, dtype=np.float64)
     n = len(values)
-    if (values.dtype != np.float32 or values.ndim != 1 or q.ndim != 1 or n < max(small, 2)
-            or not ((q >= 0) & (q <= 1)).all()):
-        return np.quantile(values, q)
     keys = values.view(np.uint32) >> np.uint32(16)
     if keys.max() >= NOT_FINITE_OR_NEGATIVE:
         return np.quantile(values, q)
@@ -43,6 +43,20 @@ def quantiles(values: np.ndarray, q: Sequence[float] | np.ndarray,
     pairs = stats.reshape(2, len(q))  # column i: the two neighbours of quantile i
     gamma = virtual - lower  # the weight np.quantile gives them
     return np.quantile(pairs, gamma, axis=0).diagonal().copy()
+
+
+def _fast_inputs(values: object, q: object, small: int) -> bool:
+    """Whether np.quantile would answer in float64 for these inputs and the histogram pays:
+    other q types (a scalar, ints, float32) keep float32 results in NumPy 2."""
+    if not (isinstance(values, np.ndarray) and values.dtype == np.float32 and values.ndim == 1
+            and len(values) >= max(small, 2)):
+        return False
+    if isinstance(q, np.ndarray):
+        fine = q.dtype == np.float64 and q.ndim == 1 and len(q) > 0
+    else:
+        fine = isinstance(q, list | tuple) and len(q) > 0 and all(isinstance(x, float)
+                                                                   for x in q)
+    return fine and bool(((np.asarray(q) >= 0) & (np.asarray(q) <= 1)).all())
 
 
 def _order_statistics(values: np.ndarray, keys: np.ndarray,

@@ -210,6 +210,9 @@ def audience_mask(mechanic: Mechanic, rows: np.ndarray, names: list[str] | tuple
     other alive users."""
     if not names:
         return np.ones(len(rows), dtype=bool)
+    unknown = sorted(set(names) - set(AUDIENCES))
+    if unknown:
+        raise ValueError(f"unknown audience {unknown[0]!r}; one of {', '.join(AUDIENCES)}")
     mask = np.zeros(len(rows), dtype=bool)
     pop, has = mechanic.pop, mechanic.has
     # each kind's column is read once, whatever the number of its names in the audience

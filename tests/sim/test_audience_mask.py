@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,3 +66,9 @@ def test_audience_is_the_union_of_its_segments(seed: int, names: list[str], colu
     for name in names:
         expected |= _one(mechanic, rows, name, day)
     np.testing.assert_array_equal(audience_mask(mechanic, rows, names, day), expected)
+
+
+def test_an_unknown_audience_is_an_error() -> None:
+    mechanic = _mechanic(0, ("rfm_segment",))
+    with pytest.raises(ValueError, match="unknown audience 'none'"):
+        audience_mask(mechanic, np.arange(10), ["high_value", "none"], 5)

@@ -56,3 +56,20 @@ def test_the_histogram_path_is_taken_and_its_fallbacks_answer_too(monkeypatch) -
             _same(spoiled, np.array([0.0, 0.3, 1.0]))
     _same(np.full(10_000, 2.5, dtype=np.float32), np.array([0.5]))  # one bucket holds all
     _same(values.astype(np.float64), np.array([0.5]))  # float64: np.quantile itself
+
+
+@pytest.mark.parametrize("q", [0.5, [0, 1], [0.3, 0.9], np.array([0.3, 0.9], dtype=np.float32),
+                               np.array(0.5), (0.25, 0.75), np.array([[0.1], [0.6]])])
+def test_every_kind_of_q_gives_numpy_s_answer_and_dtype(q: object) -> None:
+    values = np.random.default_rng(5).gamma(0.8, 120.0, 20_000).astype(np.float32)
+    got, expected = quantiles(values, q, small=1), np.quantile(values, q)
+    assert np.asarray(got).dtype == np.asarray(expected).dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_other_values_go_to_numpy() -> None:
+    listed = [3.0, 1.0, 2.0, 5.0]
+    assert quantiles(listed, [0.5], small=1) == np.quantile(listed, [0.5])
+    big_endian = np.random.default_rng(1).random(5000).astype(">f4")
+    np.testing.assert_array_equal(quantiles(big_endian, [0.5], small=1),
+                                  np.quantile(big_endian, [0.5]))
