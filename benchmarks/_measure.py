@@ -15,7 +15,7 @@ import sys
 import time
 import tracemalloc
 
-from event_driven_reference import cpu_seconds
+from _machine import cpu_seconds
 
 from sim.engine import UserTally, simulate
 from sim.scenario import load_scenario

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from _machine import cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,6 @@ def gaps(rng: np.random.Generator, prob: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         gap = np.floor(np.log(u) / np.log1p(-np.minimum(prob, 1.0 - 1e-16))) + 1.0
     return np.minimum(gap, 10**6).astype(np.int64)
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """User and system CPU seconds of this process so far. A benchmark reports both beside its
-    wall time: on a shared VM the wall time swings with kernel time (page faults of fresh
-    arrays), while user time stays steady."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime, usage.ru_stime
 
 
 def join_days(rules: ReferenceRules, leave_offset: np.ndarray,

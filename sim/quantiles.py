@@ -25,11 +25,15 @@ SMALL = 4096  # below this np.quantile's partition is as cheap as the histogram
 
 def quantiles(values: np.ndarray, q: Sequence[float] | np.ndarray,
               small: int = SMALL) -> np.ndarray:
-    """`np.quantile(values, q)`, bit for bit and of its dtype (tests/sim); the fast path takes a
-    1-D float32 array and q as float64 values in [0, 1] (a 1-D array, or a list of floats)."""
-    if not _fast_inputs(values, q, small):
+    """`np.quantile(values, q)`, bit for bit and of its dtype (tests/sim). The histogram path
+    takes a 1-D float32 array and a 1-D float64 array of q in [0, 1] (np.quantile's answer is
+    float64 then; other kinds of q keep float32 in NumPy 2 and go to np.quantile)."""
+    fast = (isinstance(values, np.ndarray) and values.dtype == np.float32 and values.ndim == 1
+            and len(values) >= max(small, 2) and isinstance(q, np.ndarray)
+            and q.dtype == np.float64 and q.ndim == 1 and len(q) > 0
+            and bool(((q >= 0) & (q <= 1)).all()))
+    if not fast:
         return np.quantile(values, q)
-    q = np.asarray(q, dtype=np.float64)
     n = len(values)
     keys = values.view(np.uint32) >> np.uint32(16)
     if keys.max() >= NOT_FINITE_OR_NEGATIVE:
@@ -43,20 +47,6 @@ def quantiles(values: np.ndarray, q: Sequence[float] | np.ndarray,
     pairs = stats.reshape(2, len(q))  # column i: the two neighbours of quantile i
     gamma = virtual - lower  # the weight np.quantile gives them
     return np.quantile(pairs, gamma, axis=0).diagonal().copy()
-
-
-def _fast_inputs(values: object, q: object, small: int) -> bool:
-    """Whether np.quantile would answer in float64 for these inputs and the histogram pays:
-    other q types (a scalar, ints, float32) keep float32 results in NumPy 2."""
-    if not (isinstance(values, np.ndarray) and values.dtype == np.float32 and values.ndim == 1
-            and len(values) >= max(small, 2)):
-        return False
-    if isinstance(q, np.ndarray):
-        fine = q.dtype == np.float64 and q.ndim == 1 and len(q) > 0
-    else:
-        fine = isinstance(q, list | tuple) and len(q) > 0 and all(isinstance(x, float)
-                                                                   for x in q)
-    return fine and bool(((np.asarray(q) >= 0) & (np.asarray(q) <= 1)).all())
 
 
 def _order_statistics(values: np.ndarray, keys: np.ndarray,

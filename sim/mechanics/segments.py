@@ -124,7 +124,7 @@ class Segments(Mechanic[SegmentsParams]):
         frequency = pop["rfm_orders"][buyers].astype(np.int64)
         spend = pop["rfm_spend"][buyers]
         share = self.params.base.high_spend_share
-        edges = quantiles(spend, [*(np.arange(1, bins) / bins), 1.0 - share])  # np.quantile's
+        edges = quantiles(spend, np.array([*(np.arange(1, bins) / bins), 1.0 - share]))
         key = _count_score(last, bins).astype(np.int16)  # R << 6 | F << 3 | M, each 1..bins
         key <<= 3
         key |= _count_score(frequency, bins)
@@ -210,30 +210,36 @@ def audience_mask(mechanic: Mechanic, rows: np.ndarray, names: list[str] | tuple
     other alive users."""
     if not names:
         return np.ones(len(rows), dtype=bool)
-    unknown = sorted(set(names) - set(AUDIENCES))
-    if unknown:
-        raise ValueError(f"unknown audience {unknown[0]!r}; one of {', '.join(AUDIENCES)}")
     mask = np.zeros(len(rows), dtype=bool)
-    pop, has = mechanic.pop, mechanic.has
-    # each kind's column is read once, whatever the number of its names in the audience
-    for column, segments in (("rfm_segment", RFM_SEGMENTS), ("spend_segment", SPEND_SEGMENTS)):
-        wanted = [segments.index(name) for name in names if name in segments[1:]]
-        if wanted and has(column):
-            codes = pop[column][rows]
-            for code in wanted:  # comparisons: cheaper than a table lookup by int8 codes
-                mask |= codes == code
-    buyers = {name for name in names if name in ("buyer", "non_buyer")}
-    if buyers == {"buyer", "non_buyer"}:
-        mask[:] = True
-    elif buyers:
-        bought = _orders(mechanic, rows) > 0
-        mask |= bought if buyers == {"buyer"} else ~bought
-    stages = [LIFECYCLE.index(name) for name in names if name in LIFECYCLE]
-    if stages:
-        code = _lifecycle(mechanic, rows, day, dormant_after_days)
-        for stage in stages:
-            mask |= code == stage
+    codes: dict[str, np.ndarray | None] = {}  # each kind's codes, read once per call
+    for name in dict.fromkeys(names):
+        if name not in _AUDIENCE_CODES:
+            raise ValueError(f"unknown audience {name!r}; one of {', '.join(AUDIENCES)}")
+        kind, code = _AUDIENCE_CODES[name]
+        if kind not in codes:
+            codes[kind] = _audience_codes(mechanic, kind, rows, day, dormant_after_days)
+        if codes[kind] is not None:  # None: the scenario keeps no such column
+            mask |= codes[kind] == code
     return mask
+
+
+# audience -> (the kind of code it is read from, its code there)
+_AUDIENCE_CODES: dict[str, tuple[str, int]] = {
+    **{name: ("rfm_segment", code) for code, name in enumerate(RFM_SEGMENTS) if code},
+    **{name: ("spend_segment", code) for code, name in enumerate(SPEND_SEGMENTS) if code},
+    **{name: ("lifecycle", code) for code, name in enumerate(LIFECYCLE)},
+    "buyer": ("buyer", 1), "non_buyer": ("buyer", 0),
+}
+
+
+def _audience_codes(mechanic: Mechanic, kind: str, rows: np.ndarray, day: int,
+                    dormant_after_days: int) -> np.ndarray | None:
+    """The rows' codes of one kind of audience (a segment column, lifecycle, buyer or not)."""
+    if kind == "lifecycle":
+        return _lifecycle(mechanic, rows, day, dormant_after_days)
+    if kind == "buyer":
+        return _orders(mechanic, rows) > 0
+    return mechanic.pop[kind][rows] if mechanic.has(kind) else None
 
 
 def _orders(mechanic: Mechanic, rows: np.ndarray) -> np.ndarray:
