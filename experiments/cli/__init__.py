@@ -7,6 +7,8 @@ one line instead of a traceback from somewhere inside an import.
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
 from typing import Any
 
@@ -15,7 +17,28 @@ def main() -> None:
     """The console entry point `simctl` (also `python -m experiments.cli`)."""
     from experiments.cli.stopping import guarded
 
-    guarded(_app)
+    try:
+        guarded(_app)
+    except SystemExit as done:
+        if _command_name(sys.argv[1:]) == "run" and isinstance(done.code, int):
+            _leave_now(done.code)
+        raise
+
+
+def _leave_now(code: int) -> None:
+    """End a finished `simctl run` without the interpreter's teardown: clearing the modules of
+    the scientific stack and freeing a 1M-user run's objects one by one takes 0.2-0.35 s, a
+    quarter of what the command spends around its simulation (benchmarks/bench_cli.py). The
+    run's files are closed by now; the exit handlers still run and stdout/stderr are flushed.
+    Only for `run`, whose work is all in this thread (no executor threads to wait for)."""
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): as the interpreter would
+            code = code or 120
+    os._exit(code)
 
 
 def _app(argv: list[str] | None = None) -> Any:

@@ -271,3 +271,21 @@ def test_simctl_run_loads_only_the_run_app_and_other_commands_get_all() -> None:
     for argv in ([], ["--help"], ["power", "--help"], ["--lang", "run"], ["validate", "run"]):
         app = cli._app(argv)
         assert {c.name for c in app.registered_commands} >= {"run", "power", "ab"}, argv
+
+
+def test_a_finished_run_skips_teardown_but_runs_exit_handlers_and_flushes(tmp_path: Path) -> None:
+    """`simctl run` leaves by os._exit (no interpreter teardown): exit handlers must still run,
+    the piped stdout must arrive whole, and exit codes must stay those of the command."""
+    marker = tmp_path / "exit-handler-ran"
+    code = (f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).touch); "
+            "from experiments.cli import main; main()")
+    done = subprocess.run([sys.executable, "-c", code, "run", REFERENCE, *SMALL, "--json",
+                           "--out", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert marker.exists()
+    assert json.loads(done.stdout)["summary"]["new_users"] > 0  # all of it, flushed
+    marker.unlink()
+    bad = subprocess.run([sys.executable, "-c", code, "run", REFERENCE, "market.size=abc",
+                          "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert bad.returncode == 2 and marker.exists() and "market.size" in bad.stderr
+    assert not (tmp_path / "bad").exists()
