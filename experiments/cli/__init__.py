@@ -29,8 +29,8 @@ def _leave_now(code: int) -> None:
     """End a finished `simctl run` without the interpreter's teardown: clearing the modules of
     the scientific stack and freeing a 1M-user run's objects one by one took 0.13-0.15 s of a
     1M-user run (paired whole processes), a fifth of what the command spends around its
-    simulation (benchmarks/bench_cli.py). The
-    run's files are closed by now; the exit handlers still run and stdout/stderr are flushed.
+    simulation (benchmarks/bench_cli.py). The run's files are closed by now; the exit handlers
+    still run and stdout/stderr are flushed.
     Only for `run`, whose work is all in this thread (no executor threads to wait for).
     `atexit._run_exitfuncs` is what the interpreter itself calls at exit."""
     atexit._run_exitfuncs()

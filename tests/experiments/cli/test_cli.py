@@ -274,15 +274,19 @@ def test_simctl_run_loads_only_the_run_app_and_other_commands_get_all() -> None:
 
 
 def test_a_finished_run_skips_teardown_but_runs_exit_handlers_and_flushes(tmp_path: Path) -> None:
-    """`simctl run` leaves by os._exit (no interpreter teardown): exit handlers must still run,
-    the piped stdout must arrive whole, and exit codes must stay those of the command."""
-    marker = tmp_path / "exit-handler-ran"
-    code = (f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).touch); "
+    """`simctl run` leaves by os._exit (no interpreter teardown, so an object's finaliser that
+    teardown would call never runs): exit handlers must still run, the piped stdout must arrive
+    whole, and exit codes must stay those of the command."""
+    marker, torn_down = tmp_path / "exit-handler-ran", tmp_path / "torn-down"
+    code = (f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).touch)\n"
+            "class Finalised:\n"
+            f"    def __del__(self): pathlib.Path({str(torn_down)!r}).touch()\n"
+            "kept = Finalised()\n"
             "from experiments.cli import main; main()")
     done = subprocess.run([sys.executable, "-c", code, "run", REFERENCE, *SMALL, "--json",
                            "--out", str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert marker.exists()
+    assert marker.exists() and not torn_down.exists()
     assert json.loads(done.stdout)["summary"]["new_users"] > 0  # all of it, flushed
     marker.unlink()
     bad = subprocess.run([sys.executable, "-c", code, "run", REFERENCE, "market.size=abc",
