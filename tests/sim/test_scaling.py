@@ -71,3 +71,19 @@ def test_a_budget_or_a_post_that_buys_nobody_is_warned() -> None:
                "brings about 0.3 visits" in n for n in notes), notes
     assert not [n for n in map(str, load_scenario(ROOT / "scenarios" / "cold_start.yaml").notes)
                 if "visits" in n]
+
+
+
+def test_every_resolved_yaml_reads_back_to_the_same_scenario() -> None:
+    """The resolved file (libyaml's dumper where PyYAML has it) loads back to the scenario it
+    came from: every shipped one (Chinese names included) and free text with quotes, a tab
+    and an emoji (libyaml escapes characters beyond the BMP; the pure-Python dumper writes
+    them raw: both read back the same)."""
+    free_text = "老带新 referral: \"拼团/砍价\" # not a comment\tend 😀 " * 6
+    scenarios = [load_scenario(path) for path in sorted((ROOT / "scenarios").glob("*.yaml"))]
+    scenarios.append(scenarios[0].model_copy(update={"description": free_text}))
+    for scenario in scenarios:
+        again = parse_scenario(scenario.to_yaml(), f"{scenario.name} resolved")
+        assert again.model_dump(exclude={"notes"}) == scenario.model_dump(exclude={"notes"}), \
+            scenario.name
+    assert again.description == free_text
