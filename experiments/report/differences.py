@@ -64,7 +64,7 @@ def difference(metric: str, baseline: pd.Series, other: pd.Series) -> Difference
     a, b = (SampleMeanStatistic.from_values(x.dropna().to_numpy()) for x in (baseline, other))
     nan = math.nan
     if a.n == 0 or b.n == 0:
-        return Difference(metric, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+        return Difference(metric, *[nan] * 8)  # a run without this metric: nothing to say
     effect = b.mean - a.mean
     relative = effect / abs(a.mean) if a.mean else nan
     if a.n < 2 or b.n < 2 or a.variance + b.variance == 0:

@@ -126,3 +126,27 @@ def test_the_daily_section_says_what_it_left_out() -> None:
                                        ["market.size=500", "days=20"]))
     text = daily_section(result)
     assert "Not drawn, the same every day (or never recorded)" in text
+
+
+def test_a_metric_a_run_never_measured_has_no_difference_and_no_verdict() -> None:
+    """A ratio with no denominator in any replicate (no buyer: no AOV) is NaN throughout; the
+    comparison says nothing rather than failing (the dashboard of such runs crashed)."""
+    never = pd.Series([math.nan, math.nan])
+    for compare in (difference, paired_difference):
+        d = compare("aov", never, pd.Series([40.0, 41.0]))
+        assert d.metric == "aov" and d.verdict == ""
+        assert all(math.isnan(getattr(d, f)) for f in ("baseline", "value", "absolute", "low",
+                                                        "high", "relative", "relative_low",
+                                                        "relative_high"))
+
+
+def test_the_dashboard_of_tiny_runs_with_empty_ratios_renders(tmp_path: Path) -> None:
+    """Two 30-day runs of 2,000 users, one and two replicates: AOV, CAC and the quick ratios
+    are NaN in some; the page still shows every metric both runs have."""
+    folders = [write_run(sim.run(sim.load_scenario(ROOT / "scenarios" / "cold_start.yaml", [
+        "market.size=2000", "days=30", f"replicates={n}"])), tmp_path, 0.0) for n in (1, 2)]
+    runs = load_runs(folders)
+    assert runs[0].horizon["aov"].isna().all()  # the case this test is about
+    page = dashboard_html(runs, lang="en")
+    section = page[page.index('id="differences"'):page.index('id="health"')]
+    assert "data-metric='aov'" in section and "data-metric='gmv'" in section
