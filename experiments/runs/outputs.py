@@ -20,6 +20,7 @@ from experiments.report.report import write_report
 from experiments.runs.folders import atomic_folder, unique_folder
 from sim.aggregation import Result
 from sim.events import write_event_log
+from sim.mechanics import REGISTRY
 from sim.metrics import METRICS
 from sim.planning import layout_of
 
@@ -57,18 +58,26 @@ def summary_document(result: Result, wall_seconds: float) -> dict[str, Any]:
 
 def end_of_run_tables(result: Result) -> dict[str, list]:
     """Mechanics' end-of-run tables (referral-tree depths, RFM transitions, per-rule results),
-    averaged over replicates."""
+    averaged over replicates; tables of records (supplier deliveries) are listed instead, each
+    row led by its replicate."""
     tables: dict[str, list] = {}
     names = sorted({k for c in result.counters.values() for k in c.extras})
+    records = {f"{name}.{table}" for name, params in result.scenario.mechanics.items()
+               for table in REGISTRY[params.type][1].records}
     for name in names:
+        if name in records:
+            tables[name] = [[replicate, *row] for replicate, c in result.counters.items()
+                            if name in c.extras for row in np.asarray(c.extras[name]).tolist()]
+            continue
         arrays = [np.asarray(c.extras[name]) for c in result.counters.values()
                   if name in c.extras]
         if not np.issubdtype(arrays[0].dtype, np.number):  # labels (e.g. rule names)
             tables[name] = arrays[0].tolist()
             continue
-        width = max(a.shape[-1] for a in arrays) if arrays[0].ndim else 0
-        padded = [np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
-                  if a.ndim else a for a in arrays]
+        # zeros where a replicate's table is shorter (a referral tree of fewer levels)
+        shape = np.max([a.shape for a in arrays], axis=0) if arrays[0].ndim else ()
+        padded = [np.pad(a, [(0, n - k) for n, k in zip(shape, a.shape, strict=True)])
+                  for a in arrays]
         tables[name] = np.mean(padded, axis=0).tolist()
     return tables
 

@@ -106,6 +106,9 @@ class Mechanic(Generic[P]):
     member_price: ClassVar[tuple[str, str] | None] = None  # (rate column, event): sim/orders.py
     needs_graph: ClassVar[bool] = False  # shares travel along friendships
     report: ClassVar[ReportSection | None] = None  # where its metric groups appear in the report
+    # end-of-run tables (from `finish`) that are lists of records, one row each, whose number
+    # differs between replicates: listed per replicate, never averaged
+    records: ClassVar[tuple[str, ...]] = ()
     # platform rules and law it must keep: rule(scenario, name, params) -> problems
     compliance: ClassVar[tuple[Callable[[Any, str, Any], list[Problem]], ...]] = ()
 

@@ -208,6 +208,7 @@ class Inventory(Mechanic[InventoryParams]):
     report = ReportSection("inventory", tiles=("units_in_stock", "fill_rate", "stockout_days",
                                           "days_of_cover", "inventory_turnover"))
     uses_if_any = ("dropout_prob",)
+    records = ("deliveries",)  # one row per supplier delivery: a log, not an average
     events = ("stock_demand", "stock_filled", "lost_sale", "backorder", "shipped",
               "late_delivery", "defect")
     channel_events = ("holding_cost", "stock_received", "stock_shipped", "units_in_stock",

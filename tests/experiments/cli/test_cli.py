@@ -198,6 +198,19 @@ def test_summary_carries_end_of_run_tables(tmp_path: Path) -> None:
     assert len(depths) >= 2  # some users were referred
 
 
+def test_record_tables_are_listed_per_replicate_not_averaged() -> None:
+    """Supplier deliveries are a log whose length differs between replicates (scale.yaml
+    with 2 replicates crashed averaging them): each row is kept, led by its replicate."""
+    import sim
+
+    result = sim.run(sim.load_scenario(ROOT / "scenarios" / "scale.yaml", [
+        "market.size=2000", "days=30", "replicates=2"]))
+    logs = [c.extras["stock.deliveries"] for c in result.counters.values()]
+    assert len(logs[0]) != len(logs[1])  # the case this test is about
+    rows = outputs.end_of_run_tables(result)["stock.deliveries"]
+    assert rows == [[r, *row] for r in (0, 1) for row in logs[r].tolist()]
+
+
 def test_run_without_a_selling_mechanic_reports_not_applicable(tmp_path: Path) -> None:
     """Acquisition only: no orders, so no LTV or conversion (null in summary.json), no crash."""
     scenario = tmp_path / "acquire.yaml"
