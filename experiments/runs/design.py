@@ -71,6 +71,10 @@ class Design:
                 "points": self.points}
 
 
+# the long results table's own columns (sweep.results_frame): a parameter cannot share one
+RESULT_COLUMNS = frozenset({"point", "replicate", "seed", "metric", "value"})
+
+
 def _problem(path: str, message: str) -> Problem:
     return Problem("--param", None, path, message)
 
@@ -164,16 +168,25 @@ def with_field_types(specs: list[ParamSpec], base: Scenario) -> list[ParamSpec]:
     return out
 
 
+def _check_names(names: list[str]) -> None:
+    """Each parameter once, and none named like a column of the results table."""
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError([_problem(repeated[0], "given twice; give each parameter once")])
+    taken = [n for n in names if n in RESULT_COLUMNS]
+    if taken:
+        raise InputError([_problem(taken[0], "names a column of the sweep's results (each "
+                                   "replicate's own seed is in `seed`); for more random "
+                                   "streams per point give --replicates N")])
+
+
 def make_design(specs: list[ParamSpec], kind: str = "grid", points: int | None = None,
                 seed: int = 0) -> Design:
     """Points of a grid (cartesian product) or of an LHS / Sobol sample scaled to the bounds."""
     from scipy.stats import qmc  # here: scipy.stats is half a second of import
     if not specs:
         raise InputError([_problem("", "give at least one --param dotted.path=VALUES")])
-    names = [s.path for s in specs]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InputError([_problem(repeated[0], "given twice; give each parameter once")])
+    _check_names([s.path for s in specs])
     if kind not in DESIGNS:
         raise InputError([Problem("--design", None, "", f"unknown design {kind!r}; expected one "
                                   f"of: {', '.join(DESIGNS)}")])

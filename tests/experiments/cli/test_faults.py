@@ -71,6 +71,9 @@ BAD = {
                              "--out: a_file is a file"),
     "sweep: bad bounds": (["sweep", REFERENCE, "-p", "mechanics.acquisition.p=0.1..0.01"],
                           "the low end must be below the high end"),
+    "sweep: a parameter named like a results column": (
+        ["sweep", REFERENCE, *SMALL, "-p", "seed=1,2"], "--param: seed: names a column of the "
+        "sweep's results"),
     "sweep: --out below a file": (["sweep", REFERENCE, "-p", "mechanics.acquisition.p=0.1,0.2",
                                    "--out", "a_file/runs"], "a_file is a file"),
     "sensitivity: unknown output": (["sensitivity", REFERENCE, "-p", P_BOUNDS, "--outputs",
