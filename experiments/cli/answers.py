@@ -93,8 +93,11 @@ def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
     return table, warnings
 
 
-def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table, list[str]]:
-    """The best trial, and a warning when the objective merely saturates."""
+def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None, list[str]]:
+    """The best trial, and a warning when the objective merely saturates (nothing when no
+    trial met the constraints: the headline says so)."""
+    if doc["best_params"] is None:
+        return None, []
     table = Table(t("objective", "目标"), t("best", "最优"), *doc["best_params"],
                   title=t("optimize: best trial", "优化：最优试验"))
     table.add_row(f"{doc['direction']} {metric_label(doc['objective'])}",

@@ -53,3 +53,14 @@ def test_the_answers_speak_chinese_when_asked(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert "参数扫描：各点均值 [95% 区间]；★ 最优" in result.stderr
     assert "累计用户" in result.stderr and "样本不足：每点一次重复没有区间" in result.stderr
+
+
+def test_an_optimisation_no_trial_of_which_is_feasible_says_so(tmp_path: Path) -> None:
+    """No best trial, no answer table (it failed on the missing best): the headline says why
+    and the exit code is 1."""
+    opt = runner.invoke(app, ["optimize", *SMALL, "--minimize", "aov", "--constraint",
+                              "gmv>=1e12", "-p", "mechanics.acquisition.p=0.001..0.01",
+                              "--trials", "4", "--batch", "2", "--out", str(tmp_path)])
+    assert opt.exit_code == 1, opt.stderr
+    assert "optimize: no trial met every constraint in 4 trials" in opt.stderr
+    assert "failed:" not in opt.stderr and "optimize: best trial" not in opt.stderr
