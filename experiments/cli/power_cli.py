@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from experiments.analysis.confidence_sequences import critical_z, n_factor
+from experiments.cli.cli_common import cli_errors
 from experiments.cli.power_choices import (
     CorrectionChoice,
     CountModelChoice,
@@ -325,47 +326,48 @@ def power(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
-    inputs: dict[str, Any] = {
-        "baseline": baseline, "variance": variance,
-        "continuity-correction": continuity_correction, "sd": sd, "sd-treatment": sd_treatment,
-        "test": test, "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
-        "den-var": den_var, "num-den-cov": num_den_cov, "count-model": count_model,
-        "dispersion": dispersion, "daily-traffic": daily_traffic}
-    try:
-        inputs, mde, ab_notes = merge_ab_inputs(inputs, mde, from_ab, ab_unit,
-                                                run_metric if from_ab else None, metric.value)
-        inputs = _with_run_inputs(inputs, from_run, run_metric if not from_ab else None, metric)
-        daily_traffic = inputs.pop("daily-traffic")
-        metric_object = _build_metric(metric, inputs)
-        _check_options(daily_traffic, {"allocation": (allocation, 1.0),
-                                       "returning": (returning, ReturningChoice.new),
-                                       "population": (population, None),
-                                       "round-weeks": (round_weeks, False)}, sequential, looks)
-        design = Design(
-            alpha=alpha, sides=sides if sides is not None else (1 if non_inferiority_margin
-                                                                else 2),
-            treatment_ratio=_parse_ratio(treatment_ratio),  # type: ignore[arg-type]
-            arms=arms, correction=correction.value, non_inferiority_margin=non_inferiority_margin,
-            guardrails=guardrails, guardrail_power=guardrail_power.value, cuped_r=cuped_r,
-            lift_test=lift_test,
-            icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
-            sequential=sequential.value, looks=looks, strict=strict, max_n=max_n)
-        traffic = None if daily_traffic is None else Traffic(
-            daily_traffic=daily_traffic, allocation=allocation, returning=returning.value,
-            population=population, round_weeks=round_weeks)
-        result = solve(metric_object, design, n=n, power=target_power, mde=mde,
-                       relative=relative, traffic=traffic, days=days)
-    except RunInputError as error:
-        sys.stderr.write(f"simctl power: {error.field}: {error}\n")
-        raise typer.Exit(2) from None
-    except (PowerInputError, _CliError) as error:
-        sys.stderr.write(f"simctl power: {error}\n")
-        raise typer.Exit(2) from None
-    extra = always_valid_sizing(result) if always_valid else None
-    notes = [*ab_notes, *([extra["note"]] if extra else [])]
-    result = replace(result, notes=(*result.notes, *notes))
-    if as_json:
-        doc = {**asdict(result), **({"always_valid": extra} if extra else {})}
-        sys.stdout.write(json.dumps(_clean(doc)) + "\n")
-        return
-    render_power(result, Console(width=110))
+    with cli_errors():  # a bug: one line and exit 1, as every command
+        inputs: dict[str, Any] = {
+            "baseline": baseline, "variance": variance,
+            "continuity-correction": continuity_correction, "sd": sd, "sd-treatment": sd_treatment,
+            "test": test, "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
+            "den-var": den_var, "num-den-cov": num_den_cov, "count-model": count_model,
+            "dispersion": dispersion, "daily-traffic": daily_traffic}
+        try:
+            inputs, mde, ab_notes = merge_ab_inputs(inputs, mde, from_ab, ab_unit,
+                                                    run_metric if from_ab else None, metric.value)
+            inputs = _with_run_inputs(inputs, from_run, run_metric if not from_ab else None, metric)
+            daily_traffic = inputs.pop("daily-traffic")
+            metric_object = _build_metric(metric, inputs)
+            _check_options(daily_traffic, {"allocation": (allocation, 1.0),
+                                           "returning": (returning, ReturningChoice.new),
+                                           "population": (population, None),
+                                           "round-weeks": (round_weeks, False)}, sequential, looks)
+            design = Design(
+                alpha=alpha, sides=sides if sides is not None else (1 if non_inferiority_margin
+                                                                    else 2),
+                treatment_ratio=_parse_ratio(treatment_ratio),  # type: ignore[arg-type]
+                arms=arms, correction=correction.value,
+                non_inferiority_margin=non_inferiority_margin, guardrails=guardrails,
+                guardrail_power=guardrail_power.value, cuped_r=cuped_r, lift_test=lift_test,
+                icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
+                sequential=sequential.value, looks=looks, strict=strict, max_n=max_n)
+            traffic = None if daily_traffic is None else Traffic(
+                daily_traffic=daily_traffic, allocation=allocation, returning=returning.value,
+                population=population, round_weeks=round_weeks)
+            result = solve(metric_object, design, n=n, power=target_power, mde=mde,
+                           relative=relative, traffic=traffic, days=days)
+        except RunInputError as error:
+            sys.stderr.write(f"simctl power: {error.field}: {error}\n")
+            raise typer.Exit(2) from None
+        except (PowerInputError, _CliError) as error:
+            sys.stderr.write(f"simctl power: {error}\n")
+            raise typer.Exit(2) from None
+        extra = always_valid_sizing(result) if always_valid else None
+        notes = [*ab_notes, *([extra["note"]] if extra else [])]
+        result = replace(result, notes=(*result.notes, *notes))
+        if as_json:
+            doc = {**asdict(result), **({"always_valid": extra} if extra else {})}
+            sys.stdout.write(json.dumps(_clean(doc)) + "\n")
+            return
+        render_power(result, Console(width=110))

@@ -138,6 +138,11 @@ def inputs_from_ab(ab_dir: Path, metric: str | None, unit: str | None) -> dict[s
     first = rows[0].get("arm")  # several treatments: the first one's comparison
     rows = [d for d in rows if d.get("arm") == first]
     row = max(rows, key=lambda d: (d["size"], d["duration"]))  # the best-measured design
+    if row.get("mean_se") is None or not row.get("n_control") or not row.get("n_treatment") \
+            or row.get("estimate") is None:
+        raise RunInputError("from-ab", f"{ab_dir.name}: {name} by {chosen} has no spread to "
+                            "plan from (no users in an arm, or too few replicates); simulate a "
+                            "larger market or more replicates with simctl ab")
     sd = row["mean_se"] / math.sqrt(1 / row["n_control"] + 1 / row["n_treatment"])
     return {"baseline": row["control_mean"], "sd": sd, "mde": row["estimate"],
             "true_effect": row["true_effect"], "relative_bias": row["relative_bias"],
@@ -162,7 +167,13 @@ def merge_ab_inputs(inputs: dict[str, Any], mde: float | None, from_ab: Path | N
     note = (f"from {from_ab.name}: {found['metric']} ({found['arm']} vs control) by "
             f"{found['unit']} over "
             f"{found['duration']} days estimates {found['mde']:.4g} where the true effect is "
-            f"{found['true_effect']:.4g} (bias {found['relative_bias']:+.0%}); SD "
+            f"{found['true_effect']:.4g} ({_bias(found['relative_bias'])}); SD "
             f"{merged['sd']:.4g} per user includes what the design's clusters and spillover "
             "cost")
     return merged, planned, [note]
+
+
+def _bias(relative_bias: float | None) -> str:
+    """The design's relative bias, or why there is none (a true effect of 0 has no ratio)."""
+    return "bias n/a: the true effect is 0" if relative_bias is None else \
+        f"bias {relative_bias:+.0%}"

@@ -45,6 +45,33 @@ def test_from_ab_plans_with_the_measured_sd_and_the_effect_the_design_estimates(
     assert wrong.exit_code == 2 and "use --metric mean" in wrong.stderr
 
 
+def _ab_folder(tmp_path: Path, **design: object) -> Path:
+    """A `simctl ab` summary with one design of new_users by user (the fields power reads)."""
+    row = {"metric": "new_users", "unit": "user", "arm": "reward_20", "size": 1.0,
+           "duration": 20, "control_mean": 0.05, "estimate": 0.01, "true_effect": 0.0,
+           "relative_bias": None, "mean_se": 0.004, "n_control": 500, "n_treatment": 500,
+           **design}
+    (tmp_path / "summary.json").write_text(json.dumps({"primary_metric": "new_users",
+                                                       "designs": [row]}))
+    return tmp_path
+
+
+def test_from_ab_of_a_degenerate_simulation_is_one_line_or_says_what_is_missing(
+        tmp_path: Path) -> None:
+    """A tiny market leaves an arm empty or no spread (power failed on them): exit 2 with one
+    line; a true effect of 0 has no relative bias, and the note says so."""
+    for missing in ({"mean_se": None}, {"n_control": 0}, {"estimate": None}):
+        folder = _ab_folder(tmp_path, **missing)
+        result = runner.invoke(app, ["power", "--metric", "mean", "--from-ab", str(folder),
+                                     "--power", "0.8"])
+        assert result.exit_code == 2, (missing, result.stderr)
+        assert "has no spread to plan from" in result.stderr and "Traceback" not in result.stderr
+    result = runner.invoke(app, ["power", "--metric", "mean", "--from-ab",
+                                 str(_ab_folder(tmp_path)), "--power", "0.8", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert "(bias n/a: the true effect is 0)" in json.loads(result.stdout)["notes"][-1]
+
+
 def test_always_valid_sizing_reaches_the_power_with_the_sequence() -> None:
     """Sized with --always-valid, a mean test read once at the planned n with the confidence
     sequence (|z| >= 3.035 at alpha 0.05) has the requested power: Phi(delta sqrt(n/2)/sd - c)."""
@@ -65,3 +92,29 @@ def test_always_valid_sizing_reaches_the_power_with_the_sequence() -> None:
                                   "--mde", "0.2", "--power", "0.8", "--arms", "3",
                                   "--always-valid"])
     assert refused.exit_code == 2 and "one two-sided comparison" in refused.stderr
+
+
+def test_power_sizes_a_t_test_with_dunnett() -> None:
+    """`--test t --correction dunnett` solves (it failed on the solver's large-n probe), close
+    to the z test's n at these sizes."""
+    args = ["power", "--metric", "mean", "--sd", "10", "--mde", "1", "--power", "0.8",
+            "--arms", "4", "--correction", "dunnett", "--json"]
+    t_test = runner.invoke(app, [*args, "--test", "t"])
+    z_test = runner.invoke(app, [*args, "--test", "z"])
+    assert t_test.exit_code == 0 and z_test.exit_code == 0, t_test.stderr
+    n_t, n_z = (json.loads(r.stdout)["n_control"] for r in (t_test, z_test))
+    assert n_z <= n_t <= n_z * 1.01
+
+
+def test_a_failure_inside_power_is_one_line_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like every command (power printed a traceback when the solver failed)."""
+    import experiments.cli.power_cli as power_cli
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(power_cli, "solve", broken)
+    result = runner.invoke(app, ["power", "--metric", "mean", "--sd", "10", "--mde", "1",
+                                 "--power", "0.8"])
+    assert result.exit_code == 1
+    assert "simctl: failed: RuntimeError: boom (run with --debug" in result.stderr

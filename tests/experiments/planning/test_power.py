@@ -7,6 +7,7 @@ software that produced it.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -301,6 +302,19 @@ def test_dunnett_exceedance_matches_scipy_dunnett() -> None:
     for t_value, p_value in zip(result.statistic, result.pvalue, strict=True):
         # scipy integrates the multivariate t by randomised QMC (error ~1e-5): allow 1e-4.
         assert dunnett_exceedance(abs(t_value), 3, 0.5, 2, df) == pytest.approx(p_value, abs=1e-4)
+
+
+def test_dunnett_with_many_degrees_of_freedom_tends_to_the_normal() -> None:
+    """The t's exceedance decreases to the normal's as df grows (the gap is O(1/df): about
+    4.8e-6 at df 1e5 and 4.8e-7 at 1e6); over [0, inf) the integral missed S's peak at 1e6 and
+    returned 1, so sizing a t test with Dunnett failed as the solver probed large n."""
+    normal = dunnett_exceedance(2.3, 3, 0.5, 2, None)
+    gaps = [dunnett_exceedance(2.3, 3, 0.5, 2, df) - normal for df in (1e3, 1e4, 1e5, 1e6)]
+    assert all(a > b > 0 for a, b in itertools.pairwise(gaps))
+    assert [g * df for g, df in zip(gaps[1:], (1e4, 1e5, 1e6), strict=True)] == pytest.approx(
+        [0.48] * 3, rel=0.05)
+    assert dunnett_critical_value(0.05, 3, 0.5, 2, 1e9) == pytest.approx(
+        dunnett_critical_value(0.05, 3, 0.5, 2, None), abs=1e-7)
 
 
 def test_dunnett_unequal_allocation_matches_multivariate_normal() -> None:
