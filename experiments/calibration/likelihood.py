@@ -48,6 +48,12 @@ def check_likelihood(scenario: Scenario, params: list[FitParam], observed: Obser
         raise InputError([Problem(str(observed.source), None, "", "--method likelihood needs "
                                   "an event log (one row per order with a user id), not a "
                                   "daily table")])
+    past = history(observed.customers)
+    if not (past["x"] > 0).any():  # the rate and dropout are then not identified at all
+        raise InputError([Problem(str(observed.source), None, "", f"{len(past):,} customers "
+                                  "and not one repeat purchase in the fitted weeks: nothing to "
+                                  "fit the purchase rate and dropout by; give a later --until "
+                                  "(or more customers)")])
 
 
 def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd.DataFrame,
@@ -97,7 +103,17 @@ def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd
 def _inverse_information(negative: Any, u: np.ndarray) -> np.ndarray:
     """Inverse of the numerical Hessian (statsmodels' four-point formula) of the negative
     log-likelihood at `u`."""
-    return np.linalg.inv(approx_hess3(u, negative, epsilon=1e-4 * np.maximum(np.abs(u), 1.0)))
+    hessian = approx_hess3(u, negative, epsilon=1e-4 * np.maximum(np.abs(u), 1.0))
+    try:
+        cov = np.linalg.inv(hessian)
+    except np.linalg.LinAlgError:
+        cov = np.full_like(hessian, np.nan)
+    if not (np.isfinite(cov).all() and (np.diag(cov) > 0).all()):
+        raise InputError([Problem("--observed", None, "", "the customers' histories do not "
+                                  "pin down every fitted parameter (the likelihood is flat "
+                                  "along one); fit fewer with --fit, or give more weeks "
+                                  "(--until) or customers")])
+    return cov
 
 
 def _describe(params: list[FitParam], best: dict[str, float], u: np.ndarray,

@@ -159,3 +159,15 @@ def test_likelihood_refuses_what_it_cannot_fit(shop: dict[str, Path]) -> None:
                                "--out", str(shop["folder"] / "refused")])
     assert done.exit_code == 2 and "--method msm" in done.output
     assert not (shop["folder"] / "refused").exists()
+
+
+def test_a_likelihood_flat_along_a_parameter_is_refused_in_one_line() -> None:
+    """Histories that do not pin down a fitted parameter leave a singular information matrix
+    (numpy's inverse failed, or returned nonsense): the fit is refused with what would help."""
+    from experiments.calibration.likelihood import _inverse_information
+    from sim.errors import InputError
+
+    curved = _inverse_information(lambda u: float(u[0] ** 2 + 2 * u[1] ** 2), np.zeros(2))
+    assert np.allclose(curved, np.diag([0.5, 0.25]), rtol=1e-6)  # 1 / second derivative
+    with pytest.raises(InputError, match="do not pin down every fitted parameter"):
+        _inverse_information(lambda u: float(u[0] ** 2), np.zeros(2))

@@ -48,6 +48,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "words.csv").write_text("user_id,timestamp,amount\nu1,2024-01-01,lots\n")
     (tmp_path / "good.csv").write_text("user_id,timestamp,amount\nu1,2024-01-01,5\n"
                                        "u2,2024-01-03,7\nu1,2024-01-09,4\n")
+    (tmp_path / "once.csv").write_text("user_id,timestamp,amount\nu1,1997-01-01,5\n"
+                                       "u2,1997-01-03,7\nu3,1997-01-09,4\n")
     (tmp_path / "a_file").write_text("not a folder\n")
     (tmp_path / "units.csv").write_text("arm,gmv,orders\ncontrol,5,1\ncontrol,7,2\n"
                                         "treatment,6,1\ntreatment,9,3\n")
@@ -94,6 +96,9 @@ BAD = {
     "calibrate: --until before the data": (["calibrate", REFERENCE, "--observed", "good.csv",
                                             "--fit", P_BOUNDS, "--until", "2023-01-01"],
                                            "no rows between"),
+    "calibrate: no repeat purchase to fit by": (
+        ["calibrate", str(ROOT / "scenarios" / "cdnow.yaml"), "--observed", "once.csv"],
+        "once.csv: 3 customers and not one repeat purchase"),
     "calibrate: unknown --fit path": (["calibrate", REFERENCE, "--observed", "good.csv",
                                        "--fit", "mechanics.acquisition.nope=0.1..0.2"],
                                       "mechanics.acquisition.nope: unknown field"),
