@@ -130,7 +130,7 @@ class Experiment(StrictModel):
         "an A/A comparison can still be read). `simctl ab` sets it for its all-control and "
         "all-treatment markets; omit for an ordinary test.")
     primary_metric: str | None = Field(
-        None, description="Metric the test decides on, a name from `simctl metrics`, "
+        None, description="Metric the test decides on, a name from docs/metrics.md, "
         "e.g. purchases (per user).")
     guardrail_metrics: list[str] = Field(
         default_factory=list, description="Metrics that must not get worse, e.g. [gmv].")

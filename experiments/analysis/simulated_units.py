@@ -4,6 +4,8 @@ the scenario's experiment, one row per user in the test, so that `simctl analyze
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 import pandas as pd
 
@@ -37,8 +39,10 @@ def simulated_units(scenario: Scenario, replicate: int = 0,
     names = metrics or default_metrics(scenario)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
+        close = difflib.get_close_matches(unknown[0], METRICS, n=3)
         raise InputError([Problem("--metric", None, "", f"{unknown[0]!r} is not a metric; "
-                                  "see `simctl metrics`")])
+                                  + (f"did you mean {', '.join(close)}? " if close else "")
+                                  + "every metric is in docs/metrics.md")])
     last = exp.last_day(scenario.days)
     events = sorted({c.removesuffix("_amount") for m in names for c in counter_columns(m)}
                     & set(user_events(scenario)))

@@ -40,6 +40,9 @@ def srm(
         if any(c != int(c) for c in observed):
             raise InputError([Problem("COUNTS", None, "", f"{counts!r}: counts are whole "
                                       "numbers")])
+        if not sum(observed):
+            raise InputError([Problem("COUNTS", None, "", f"{counts!r}: no units in any arm; "
+                                      "give the units each arm received")])
         planned = _numbers(shares, "--shares", "positive shares") if shares else \
             [1.0] * len(observed)
         if len(planned) != len(observed) or min(planned) <= 0:

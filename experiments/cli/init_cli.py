@@ -27,6 +27,9 @@ STAGES = {  # stage -> (shipped example, the playbook's words)
                   "points, paid membership, community, live streams"),
     "scale": ("scale.yaml", "规模化 scale: supply chain, private label, omnichannel"),
 }
+# the playbook's Chinese names, as the help lists them beside the English ones
+STAGE_NAMES_ZH = {"冷启动": "cold_start", "增长": "growth", "精细化运营": "retention",
+                  "规模化": "scale"}
 
 
 def scenario_text(stage: str, users: int, name: str) -> str:
@@ -61,6 +64,7 @@ def init(
             stage = typer.prompt("Stage: " + ", ".join(STAGES), default="growth")
         if users is None and sys.stdin.isatty():
             users = typer.prompt("Potential users in the market", default=100_000, type=int)
+        stage = STAGE_NAMES_ZH.get(stage or "", stage)
         if stage not in STAGES:
             raise InputError([Problem("--stage", None, "", f"{stage!r}; expected one of "
                                       f"{', '.join(STAGES)}")])

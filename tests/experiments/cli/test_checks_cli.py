@@ -38,6 +38,7 @@ def test_adjust_benjamini_hochberg_by_hand() -> None:
 @pytest.mark.parametrize(("args", "fragment"), [
     (["srm", "5,x"], "expected whole numbers"),
     (["srm", "5.5,4"], "counts are whole numbers"),
+    (["srm", "0,0"], "no units in any arm"),  # printed nan, and NaN in --json
     (["srm", "50,50", "--shares", "1,0"], "one positive share per arm"),
     (["adjust", "0.2,1.5"], "p-values lie between 0 and 1"),
     (["adjust", "0.2,0.5", "--method", "fdr"], "expected bonferroni, holm, sidak or bh"),

@@ -131,6 +131,8 @@ BAD = {
                                     "not_a_run"], "--out: not_a_run is a folder"),
     "units: no experiment": (["units", REFERENCE, "--out", "u.parquet"],
                              "experiment: the scenario has no experiment block"),
+    "units: a metric misspelt": (["units", AB, "--metric", "purchase", "--out", "u.csv"],
+                                 "'purchase' is not a metric; did you mean purchases"),
     "units: not a table name": (["units", AB, "--out", "u.txt"], "expected a .csv or .parquet"),
     "export: not a run": (["export", "not_a_run"], "not_a_run: not a run folder"),
     "init: the file exists": (["init", "--stage", "growth", "--users", "100", "--out", "a_file"],

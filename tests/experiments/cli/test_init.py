@@ -41,3 +41,16 @@ def test_init_never_overwrites_and_refuses_unknown_stages(tmp_path: Path) -> Non
     assert not (tmp_path / "x.yaml").exists()
     missing = runner.invoke(app, ["init", "--stage", "growth", "--out", str(tmp_path / "y.yaml")])
     assert missing.exit_code == 2 and "--users" in missing.stderr  # no terminal: no prompt
+
+
+def test_the_stages_chinese_names_are_accepted(tmp_path: Path) -> None:
+    """The help lists 冷启动, 增长, 精细化运营 and 规模化 beside the English names; each
+    gives the same scenario as the English one."""
+    from experiments.cli.init_cli import STAGE_NAMES_ZH
+
+    for chinese, english in STAGE_NAMES_ZH.items():
+        result = runner.invoke(app, ["init", "--stage", chinese, "--users", "30000", "--out",
+                                     str(tmp_path / f"{english}.yaml")])
+        assert result.exit_code == 0, result.stderr
+        text = (tmp_path / f"{english}.yaml").read_text(encoding="utf-8")
+        assert text.startswith(f"# Written by `simctl init --stage {english} --users 30000`")
