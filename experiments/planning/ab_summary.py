@@ -154,7 +154,9 @@ def recommend(table: pd.DataFrame, primary: str, target_power: float = 0.8,
     best = rows.sort_values(["gap", "cost"]).iloc[0]
     why = [] if best["power_ok"] else [t(f"power {best['power']:.2f} < {target_power:g}",
                                          f"功效 {best['power']:.2f} < {target_power:g}")]
-    if not best["bias_ok"]:
+    if not best["bias_ok"] and not math.isfinite(best["relative_bias"]):  # true effect 0
+        why.append(t("no true effect to measure bias against", "没有可用来衡量偏差的真实效应"))
+    elif not best["bias_ok"]:
         why.append(t(f"bias {best['relative_bias']:+.1%} beyond ±{bias_tolerance:.0%}",
                      f"偏差 {best['relative_bias']:+.1%} 超出 ±{bias_tolerance:.0%}"))
     more = ""

@@ -223,6 +223,20 @@ def test_recommendation_picks_the_cheapest_unbiased_powered_design() -> None:
         assert "没有设计达标" in recommend(table, "m", 0.99, 0.1)["text"]
 
 
+def test_a_design_without_a_true_effect_is_not_said_to_have_a_nan_bias() -> None:
+    """A true effect of 0 (no reward) leaves the relative bias undefined: the advice says so
+    instead of 'bias +nan%'."""
+    import pandas as pd
+
+    table = pd.DataFrame([{"size": 1000, "metric": "m", "users": 1000, "arm": "treatment",
+                           "design": 0, "unit": "user", "duration": 14, "power": 0.05,
+                           "relative_bias": float("nan"), "mean_se": 1.0,
+                           "users_needed": float("inf")}])
+    none = recommend(table, "m", 0.8, 0.1)
+    assert not none["found"] and "nan" not in none["text"]
+    assert "no true effect to measure bias against" in none["text"]
+
+
 def test_with_several_treatments_the_weakest_comparison_decides() -> None:
     import pandas as pd
 
