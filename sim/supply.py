@@ -1,17 +1,20 @@
 """What a supplier and a carrier are described by: the lead time of a replenishment order
-(fixed or right-skewed, domain-facts §6) with its draw, and shipping (cost, transit, lateness,
-defects). The inventory mechanic reads them; they are plain models so other supply mechanics
-can share them."""
+(fixed or right-skewed, domain-facts §6) with its draw, the quantities a replenishment policy
+orders, and shipping (cost, transit, lateness, defects). The inventory mechanic reads them;
+they are plain models so other supply mechanics can share them."""
 
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from sim.params import StrictModel
+
+if TYPE_CHECKING:
+    from sim.mechanics.inventory import InventoryParams
 
 
 class LeadTime(StrictModel):
@@ -57,3 +60,28 @@ class Shipping(StrictModel):
                                "an after-sales complaint (ASSUMPTION 0.005-0.05).")
     defect_dropout_lift: float = Field(0.5, ge=0.0, description="Relative rise of the dropout "
                                        "probability per defective order (ASSUMPTION 0-1).")
+
+
+def order_quantities(policy: InventoryParams, mean: np.ndarray, sigma: np.ndarray,
+                     position: np.ndarray) -> np.ndarray:
+    """Units to order per SKU group at a review, from the inventory position (on hand + on
+    order - back-orders) and the daily demand's mean and SD: (s, Q) orders enough multiples of
+    Q to lift the position above s; (R, S) orders up to S. Safety stock z sigma sqrt(cover)."""
+    lead = policy.lead_time.mean_days
+    groups = len(position)
+    if policy.policy == "reorder_point":
+        safety = policy.safety_stock if policy.safety_stock is not None else \
+            policy.service_z * sigma * math.sqrt(lead)
+        s = np.full(groups, policy.reorder_point) if policy.reorder_point is not None else \
+            mean * lead + safety
+        q = np.full(groups, policy.order_quantity) if policy.order_quantity is not None else \
+            mean * policy.order_cover_days
+        q = np.ceil(q)
+        due = (position <= s) & (q > 0)
+        return np.where(due, q * (np.floor((s - position) / np.maximum(q, 1)) + 1), 0)
+    horizon = policy.review_days + lead
+    safety = policy.safety_stock if policy.safety_stock is not None else \
+        policy.service_z * sigma * math.sqrt(horizon)
+    target = np.full(groups, policy.order_up_to) if policy.order_up_to is not None else \
+        mean * horizon + safety
+    return np.maximum(np.ceil(target - position), 0)

@@ -45,7 +45,6 @@ are in the run's extras (`<name>.received`, `.shipped`, `.on_hand`, ...).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
@@ -55,7 +54,7 @@ from pydantic import Field
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.mechanics.catalogue import Catalogue
 from sim.metric import LedgerLine, Metric, ReportSection, col
-from sim.supply import LeadTime, Shipping
+from sim.supply import LeadTime, Shipping, order_quantities
 
 
 class InventoryParams(MechanicParams):
@@ -322,26 +321,8 @@ class Inventory(Mechanic[InventoryParams]):
             return
         self.review_due = False
         mean, sigma = self._demand_stats(day)
-        lead = base.lead_time.mean_days
         backlog = np.bincount(self.b_sku, minlength=self.k)
-        position = self.on_hand + self.on_order - backlog
-        if base.policy == "reorder_point":
-            safety = base.safety_stock if base.safety_stock is not None else \
-                base.service_z * sigma * math.sqrt(lead)
-            s = np.full(self.k, base.reorder_point) if base.reorder_point is not None else \
-                mean * lead + safety
-            q = np.full(self.k, base.order_quantity) if base.order_quantity is not None else \
-                mean * base.order_cover_days
-            q = np.ceil(q)
-            due = (position <= s) & (q > 0)
-            qty = np.where(due, q * (np.floor((s - position) / np.maximum(q, 1)) + 1), 0)
-        else:
-            horizon = base.review_days + lead
-            safety = base.safety_stock if base.safety_stock is not None else \
-                base.service_z * sigma * math.sqrt(horizon)
-            target = np.full(self.k, base.order_up_to) if base.order_up_to is not None else \
-                mean * horizon + safety
-            qty = np.maximum(np.ceil(target - position), 0)
+        qty = order_quantities(base, mean, sigma, self.on_hand + self.on_order - backlog)
         for g in np.flatnonzero(qty > 0):  # a handful of SKU groups, not users
             self._order(int(g), int(qty[g]), day)
 
