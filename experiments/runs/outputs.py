@@ -74,10 +74,11 @@ def end_of_run_tables(result: Result) -> dict[str, list]:
         if not np.issubdtype(arrays[0].dtype, np.number):  # labels (e.g. rule names)
             tables[name] = arrays[0].tolist()
             continue
-        # zeros where a replicate's table is shorter (a referral tree of fewer levels)
-        shape = np.max([a.shape for a in arrays], axis=0) if arrays[0].ndim else ()
-        padded = [np.pad(a, [(0, n - k) for n, k in zip(shape, a.shape, strict=True)])
-                  for a in arrays]
+        # zeros where a replicate's table is shorter (a referral tree of fewer levels); only
+        # the last axis may differ: a table whose rows differ is a log (declare it `records`)
+        width = max(a.shape[-1] for a in arrays) if arrays[0].ndim else 0
+        padded = [np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, width - a.shape[-1])])
+                  if a.ndim else a for a in arrays]
         tables[name] = np.mean(padded, axis=0).tolist()
     return tables
 
