@@ -123,10 +123,10 @@ def shorten_horizon(data: dict[str, Any], written_days: Any, source: str,
                  f"{window['last_day']} is {why}")
             window["last_day"] = last
         for path, items in _dated_lists(mech, ("mechanics", name)):
-            for i in reversed(range(len(items))):
-                if _int(items[i].get("day")) > last:
-                    note((*path, i), f"left out: day {items[i]['day']} is {why}")
-                    del items[i]
+            past = [i for i, item in enumerate(items) if _int(item.get("day")) > last]
+            for i in past:
+                note((*path, i), f"left out: day {items[i]['day']} is {why}")
+            items[:] = [item for i, item in enumerate(items) if i not in past]
     return data, notes
 
 

@@ -34,7 +34,10 @@ class Post(StrictModel):
 class KolPostsParams(MechanicParams):
     type: Literal["kol_posts"] = "kol_posts"
     scaled_fields = frozenset({"posts.*.reach", "posts.*.cost"})  # a post to that share of users
-    posts: list[Post] = Field(min_length=1, description="The posts, each with its own date.")
+    # may be empty: a horizon shortened on the command line leaves out the posts past it (with
+    # a note), and the channel stays for the mechanics that name it
+    posts: list[Post] = Field(description="The posts, each with its own date (none: the "
+                              "channel exists but no post runs).")
     channel: str = Field("kol", pattern=r"^[a-z][a-z0-9_]*$",
                          description="Channel new users are credited to.")
 

@@ -66,3 +66,16 @@ def test_an_experiment_is_read_up_to_the_shorter_horizon() -> None:
     assert scenario.experiment.duration_days == 16  # days 4..19
     assert "experiment.duration_days: 16 days: the test is read up to day 19" in \
         str(scenario.notes[0])
+
+
+def test_every_post_past_a_short_horizon_leaves_the_channel_and_runs() -> None:
+    """growth.yaml at --days 5: both posts fall after day 4; the KOL channel, which the new-user
+    gift names, stays and the run goes on (it said 'posts: at least 1 item' before)."""
+    scenario = load_scenario(ROOT / "scenarios" / "growth.yaml", ["days=5", "market.size=2000"])
+    assert scenario.mechanics["kol"].posts == []
+    assert [n.path for n in scenario.notes if n.path.startswith("mechanics")] == [
+        "mechanics.kol.posts.0", "mechanics.kol.posts.1"]
+    from sim.engine import simulate
+
+    result = simulate(scenario)
+    assert result is not None
