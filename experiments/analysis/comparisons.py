@@ -39,6 +39,16 @@ class TestResult:
     sides: int
     df: float | None = None
 
+    def lift(self, digits: int = 1, interval: bool = False) -> str:
+        """The relative lift as users read it (+3.2%, with its interval when asked); over a
+        control of 0 the lift is undefined, so the absolute effect is given instead."""
+        if math.isnan(self.relative_effect):
+            words = f"{self.absolute_effect:+.3g} (absolute; control 0)"
+            return f"{words} [{self.ci_lower:+.3g}, {self.ci_upper:+.3g}]" if interval else words
+        words = f"{self.relative_effect:+.{digits}%}"
+        return (f"{words} [{self.relative_ci_lower:+.{digits}%}, "
+                f"{self.relative_ci_upper:+.{digits}%}]") if interval else words
+
 
 def _p_value(statistic: float, sides: int, df: float | None) -> float:
     from scipy import stats  # here: scipy.stats is half a second of import
@@ -76,10 +86,13 @@ def _result(
     se = math.sqrt(control_var + treatment_var)
     statistic = effect / (test_se if test_se is not None else se)
     q = _quantile(alpha, sides, df)
-    relative = treatment_mean / control_mean - 1
-    relative_se = math.sqrt(
-        treatment_var / control_mean**2 + treatment_mean**2 * control_var / control_mean**4
-    )
+    if control_mean == 0:  # a lift over nothing is undefined; the absolute effect still reads
+        relative = relative_se = math.nan
+    else:
+        relative = treatment_mean / control_mean - 1
+        relative_se = math.sqrt(
+            treatment_var / control_mean**2 + treatment_mean**2 * control_var / control_mean**4
+        )
     upper_inf = sides == 1
     return TestResult(
         method=method,

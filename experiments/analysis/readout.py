@@ -252,7 +252,7 @@ def decide(readout: Readout, arm: str) -> str:
         return (f"continue to look {plan.look + 1}: {arm} has not crossed the boundary "
                 f"(|z| >= {plan.boundary():.3f} at look {plan.look})")
     if better:
-        lifts = ", ".join(f"{c.metric} {c.test.relative_effect:+.1%}" for c in better)
+        lifts = ", ".join(f"{c.metric} {c.test.lift()}" for c in better)
         corrected = " after correction" if readout.corrections[0][:5] != "none:" else ""
         return f"ship {arm}: {lifts} (significant{corrected}), no guardrail worse"
     return (f"no detectable difference for {arm}: keep {readout.control}, or run longer if the "

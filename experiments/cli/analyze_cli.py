@@ -131,8 +131,7 @@ def _print(readout: Readout) -> None:
         name = c.metric + (" (guardrail)" if c.role == "guardrail" else "")
         table.add_row(*([c.arm] if several else []), name, f"{t.control_estimate:.4g}",
                       f"{t.treatment_estimate:.4g}",
-                      f"{t.relative_effect:+.1%} [{t.relative_ci_lower:+.1%}, "
-                      f"{t.relative_ci_upper:+.1%}]", f"{c.p_adjusted:.2g}", c.verdict)
+                      t.lift(interval=True), f"{c.p_adjusted:.2g}", c.verdict)
     err.print(table)
     for line in readout.corrections:
         err.print(f"correction: {line}")
@@ -162,7 +161,7 @@ def readout_page(readout: Readout) -> str:
             c.arm, c.metric, c.role, c.method, f"{c.test.control_estimate:.4g}",
             f"{c.test.treatment_estimate:.4g}", f"{c.test.absolute_effect:+.4g}",
             f"[{c.test.ci_lower:.4g}, {c.test.ci_upper:.4g}]",
-            f"{c.test.relative_effect:+.2%}", f"{c.test.p_value:.3g}", f"{c.p_adjusted:.3g}",
+            c.test.lift(2), f"{c.test.p_value:.3g}", f"{c.p_adjusted:.3g}",
             c.verdict)) + "</tr>" for c in rows)
     srm = readout.srm
     body = (f"<h2>Decision 决策</h2><ul>{decisions}</ul>"

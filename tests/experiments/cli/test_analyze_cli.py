@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -115,3 +116,23 @@ def test_looks_that_cannot_be_read_are_refused(tmp_path: Path) -> None:
                            (["--plan", plan, "--look", "1", "--always-valid"], "not both")):
         result = runner.invoke(app, ["analyze", units, "--metric", "gmv", *args])
         assert result.exit_code == 2 and fragment in result.stderr, result.stderr
+
+
+def test_a_conversion_from_a_control_of_zero_reads_as_an_absolute_effect(tmp_path: Path) -> None:
+    """0/1000 against 5/1000: the lift is undefined, but the pooled z test is not (statsmodels'
+    proportions_ztest gives the same z); the readout gives the absolute effect, JSON has null."""
+    from statsmodels.stats.proportion import proportions_ztest
+
+    units = tmp_path / "u.csv"
+    pd.DataFrame({"arm": ["control"] * 1000 + ["treatment"] * 1000,
+                  "converted": [0] * 1000 + [1] * 5 + [0] * 995}).to_csv(units, index=False)
+    read = runner.invoke(app, ["analyze", str(units), "--metric", "converted", "--json",
+                               "--out", str(tmp_path / "r.html")])
+    assert read.exit_code == 0, read.output
+    test = json.loads(read.stdout)["comparisons"][0]["test"]
+    z, p = proportions_ztest([5, 0], [1000, 1000])
+    assert test["statistic"] == pytest.approx(z) and test["p_value"] == pytest.approx(p)
+    assert test["absolute_effect"] == pytest.approx(0.005) and test["relative_effect"] is None
+    assert "+0.005 (absolute; control 0)" in read.stderr and "nan" not in read.stderr
+    page = (tmp_path / "r.html").read_text()
+    assert "<td>+0.005 (absolute; control 0)</td>" in page and "+nan%" not in page
