@@ -17,6 +17,7 @@ from experiments.analysis.statistics import (
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
 )
+from experiments.report.language import t
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class TestResult:
         """The relative lift as users read it (+3.2%, with its interval when asked); over a
         control of 0 the lift is undefined, so the absolute effect is given instead."""
         if math.isnan(self.relative_effect):
-            words = f"{self.absolute_effect:+.3g} (absolute; control 0)"
+            words = f"{self.absolute_effect:+.3g}" + t(" (absolute; control 0)",
+                                                       "（绝对差；对照为 0）")
             return f"{words} [{self.ci_lower:+.3g}, {self.ci_upper:+.3g}]" if interval else words
         words = f"{self.relative_effect:+.{digits}%}"
         return (f"{words} [{self.relative_ci_lower:+.{digits}%}, "

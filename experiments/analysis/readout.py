@@ -24,6 +24,7 @@ from experiments.analysis.statistics import (
     RegressionAdjustedStatistic,
 )
 from experiments.analysis.units import ArmData, MetricSpec, Statistic
+from experiments.report.language import t
 from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
 
@@ -167,8 +168,9 @@ def read_experiment(data: ArmData, primary: list[MetricSpec], guardrails: list[M
                                           test, test.p_value,
                                           _verdict(test, test.p_value < plan.alpha, spec)))
     if guardrails:
-        corrections.append(f"guardrails: each two-sided at alpha {plan.alpha:g}, not corrected "
-                           "(a guardrail vetoes when it is significantly worse)")
+        corrections.append(t(f"guardrails: each two-sided at alpha {plan.alpha:g}, not "
+                             "corrected (a guardrail vetoes when it is significantly worse)",
+                             f"护栏指标：各自双侧 α = {plan.alpha:g}，不校正（显著变差即否决）"))
     readout = Readout(data.source, control, data.arms, data.units,
                       check_srm(data, control, plan), plan, corrections, comparisons)
     readout.decisions = {arm: decide(readout, arm) for arm in treatments}
@@ -183,7 +185,8 @@ def _correct(data: ArmData, tested: dict[tuple[str, str], TestResult],
     m, alpha = len(family), plan.alpha
     raw = [tested[arm, spec.name].p_value for arm, spec in family]
     if correction == "none":
-        return raw, [f"none: {m} primary comparison(s), each at alpha {alpha:g}"]
+        return raw, [t(f"none: {m} primary comparison(s), each at alpha {alpha:g}",
+                       f"无校正：{m} 个主要比较，各自在 α = {alpha:g}")]
     if correction == "dunnett":
         if plan.always_valid:
             raise InputError([Problem("--correction", None, "", "dunnett has no always-valid "
@@ -194,10 +197,14 @@ def _correct(data: ArmData, tested: dict[tuple[str, str], TestResult],
              "sidak": 1 - (1 - alpha) ** (1 / m)}.get(correction, alpha)
     for arm, spec in family:
         tested[arm, spec.name] = _tested(data, spec, control, arm, level, plan.sides, plan)
-    ci_words = ("intervals not adjusted (BH controls the false discovery rate, not the "
-                "intervals)" if correction == "bh" else f"intervals at level {1 - level:.4g}")
-    return adjusted, [f"{correction}: p-values of {m} primary comparisons adjusted (statsmodels "
-                      f"multipletests); {ci_words}"]
+    ci_words = (t("intervals not adjusted (BH controls the false discovery rate, not the "
+                  "intervals)", "区间未调整（BH 控制错误发现率，不控制区间）")
+                if correction == "bh" else t(f"intervals at level {1 - level:.4g}",
+                                             f"区间置信水平 {1 - level:.4g}"))
+    return adjusted, [t(f"{correction}: p-values of {m} primary comparisons adjusted "
+                        f"(statsmodels multipletests); {ci_words}",
+                        f"{correction}：{m} 个主要比较的 p 值已校正（statsmodels "
+                        f"multipletests）；{ci_words}")]
 
 
 def _dunnett(data: ArmData, tested: dict[tuple[str, str], TestResult],
@@ -223,8 +230,10 @@ def _dunnett(data: ArmData, tested: dict[tuple[str, str], TestResult],
             tested[arm, spec.name] = _with_interval(test, ci.low[i], ci.high[i], rel_half)
             adjusted[arm, spec.name] = float(result.pvalue[i])
     return ([adjusted[arm, spec.name] for arm, spec in family],
-            [f"dunnett: {len(family)} primary comparisons against {control!r}, p-values and "
-             "intervals from scipy.stats.dunnett (pooled variance)"])
+            [t(f"dunnett: {len(family)} primary comparisons against {control!r}, p-values "
+               "and intervals from scipy.stats.dunnett (pooled variance)",
+               f"dunnett：{len(family)} 个主要比较对照 {control!r}，p 值与区间来自 "
+               "scipy.stats.dunnett（合并方差）")])
 
 
 def _with_interval(test: TestResult, low: float, high: float, rel_half: float) -> TestResult:
@@ -237,23 +246,34 @@ def decide(readout: Readout, arm: str) -> str:
     """One sentence per treatment arm, in the order a team asks: can we trust the split, did
     anything get worse, did the primary metric get better."""
     if readout.srm.mismatch:
-        return (f"do not read: sample ratio mismatch (chi-square p = {readout.srm.p_value:.2g}); "
-                "find why the arms' sizes differ from the plan before trusting any effect")
+        return t(f"do not read: sample ratio mismatch (chi-square p = "
+                 f"{readout.srm.p_value:.2g}); find why the arms' sizes differ from the plan "
+                 "before trusting any effect",
+                 f"不要解读：样本比例不匹配（卡方 p = {readout.srm.p_value:.2g}）；先查明各组人数"
+                 "为何偏离计划，再看任何效果")
     mine = [c for c in readout.comparisons if c.arm == arm]
     vetoes = [c.metric for c in mine if c.role == "guardrail" and c.verdict == "worse"]
     if vetoes:
-        return f"do not ship {arm}: guardrail {', '.join(vetoes)} got worse"
+        return t(f"do not ship {arm}: guardrail {', '.join(vetoes)} got worse",
+                 f"不上线 {arm}：护栏指标 {'、'.join(vetoes)} 变差")
     worse = [c.metric for c in mine if c.role == "primary" and c.verdict == "worse"]
     if worse:
-        return f"do not ship {arm}: {', '.join(worse)} got worse"
+        return t(f"do not ship {arm}: {', '.join(worse)} got worse",
+                 f"不上线 {arm}：{'、'.join(worse)} 变差")
     better = [c for c in mine if c.role == "primary" and c.verdict == "better"]
     plan = readout.plan
     if plan.look is not None and not better and plan.look < len(plan.critical_values):
-        return (f"continue to look {plan.look + 1}: {arm} has not crossed the boundary "
-                f"(|z| >= {plan.boundary():.3f} at look {plan.look})")
+        return t(f"continue to look {plan.look + 1}: {arm} has not crossed the boundary "
+                 f"(|z| >= {plan.boundary():.3f} at look {plan.look})",
+                 f"继续到第 {plan.look + 1} 次查看：{arm} 未越过边界（第 {plan.look} 次查看需 "
+                 f"|z| >= {plan.boundary():.3f}）")
     if better:
         lifts = ", ".join(f"{c.metric} {c.test.lift()}" for c in better)
-        corrected = " after correction" if readout.corrections[0][:5] != "none:" else ""
-        return f"ship {arm}: {lifts} (significant{corrected}), no guardrail worse"
-    return (f"no detectable difference for {arm}: keep {readout.control}, or run longer if the "
-            "interval still holds an effect worth having")
+        family = sum(c.role == "primary" for c in readout.comparisons)
+        corrected = family > 1 and readout.plan.correction != "none"
+        return t(f"ship {arm}: {lifts} (significant{' after correction' if corrected else ''}"
+                 "), no guardrail worse",
+                 f"上线 {arm}：{lifts}（{'校正后' if corrected else ''}显著），护栏指标无变差")
+    return t(f"no detectable difference for {arm}: keep {readout.control}, or run longer if "
+             "the interval still holds an effect worth having",
+             f"{arm} 无可检测差异：保留 {readout.control}，若区间仍含值得争取的效果可延长实验")

@@ -30,6 +30,7 @@ from experiments.analysis.units import (
     parse_metric,
 )
 from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
+from experiments.report.language import t
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.folders import atomic_file, atomic_write
@@ -117,24 +118,39 @@ def analyze(
 
 def _print(readout: Readout) -> None:
     srm = readout.srm
-    err.print(f"[bold]{readout.source}[/bold]: control {readout.control!r}, units "
-              + ", ".join(f"{a} {n:,}" for a, n in readout.units.items()))
-    err.print(("[red]SAMPLE RATIO MISMATCH[/red]" if srm.mismatch else "sample ratio ok")
-              + f" (chi-square p = {srm.p_value:.3g}, threshold {srm.threshold:g})")
+    units = ", ".join(f"{a} {n:,}" for a, n in readout.units.items())
+    err.print(f"[bold]{readout.source}[/bold]: "
+              + t(f"control {readout.control!r}, units {units}",
+                  f"对照组 {readout.control!r}，各组人数 {units}"), soft_wrap=True)
+    err.print(srm_words(srm.mismatch, srm.p_value, srm.threshold), soft_wrap=True)
     for decision in readout.decisions.values():
-        err.print(f"[bold]decision[/bold]: {decision}")
+        err.print(f"[bold]{t('decision', '决策')}[/bold]: {decision}", soft_wrap=True)
     several = len(readout.decisions) > 1
-    table = Table(*(["arm"] if several else []), "metric", "control", "treatment",
-                  "lift [interval]", "p adj.", "verdict")
+    table = Table(*([t("arm", "组别")] if several else []), t("metric", "指标"),
+                  t("control", "对照组"), t("treatment", "实验组"),
+                  t("lift [interval]", "提升 [区间]"), t("p adj.", "校正后 p"),
+                  t("verdict", "结论"))
     for c in readout.comparisons:
-        t = c.test
-        name = c.metric + (" (guardrail)" if c.role == "guardrail" else "")
-        table.add_row(*([c.arm] if several else []), name, f"{t.control_estimate:.4g}",
-                      f"{t.treatment_estimate:.4g}",
-                      t.lift(interval=True), f"{c.p_adjusted:.2g}", c.verdict)
+        test = c.test
+        name = c.metric + (t(" (guardrail)", "（护栏）") if c.role == "guardrail" else "")
+        table.add_row(*([c.arm] if several else []), name, f"{test.control_estimate:.4g}",
+                      f"{test.treatment_estimate:.4g}",
+                      test.lift(interval=True), f"{c.p_adjusted:.2g}", verdict_words(c.verdict))
     err.print(table)
     for line in readout.corrections:
-        err.print(f"correction: {line}")
+        err.print(f"{t('correction', '校正')}: {line}", soft_wrap=True)
+
+
+def srm_words(mismatch: bool, p_value: float, threshold: float) -> str:
+    """The sample-ratio line of `analyze` (样本比例检查)."""
+    head = (f"[red]{t('SAMPLE RATIO MISMATCH', '样本比例不匹配 SRM')}[/red]" if mismatch
+            else t("sample ratio ok", "样本比例正常"))
+    return head + t(f" (chi-square p = {p_value:.3g}, threshold {threshold:g})",
+                    f"（卡方 p = {p_value:.3g}，阈值 {threshold:g}）")
+
+
+def verdict_words(verdict: str) -> str:
+    return t(verdict, {"better": "更好", "worse": "更差"}.get(verdict, "无差异"))
 
 
 def readout_page(readout: Readout) -> str:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from experiments.analysis.decisions import adjust_p_values, srm_check
 from experiments.cli.cli_common import cli_errors, err
+from experiments.report.language import t
 from sim.errors import InputError, Problem
 
 
@@ -49,10 +50,14 @@ def srm(
             raise InputError([Problem("--shares", None, "", f"{shares!r}: one positive share "
                                       f"per arm ({len(observed)} arms)")])
         result = srm_check(observed, planned, threshold)
-        err.print(("[red]SAMPLE RATIO MISMATCH[/red]" if result.mismatch else "sample ratio ok")
-                  + f": chi-square {result.statistic:.3f}, p = {result.p_value:.3g} "
-                  f"(threshold {threshold:g}); expected "
-                  + ", ".join(f"{e:,.0f}" for e in result.expected))
+        whole = all(e == int(e) or e >= 100 for e in result.expected)  # 0.5 is not "0"
+        expected = ", ".join(f"{e:,.0f}" if whole else f"{e:,.4g}" for e in result.expected)
+        head = (f"[red]{t('SAMPLE RATIO MISMATCH', '样本比例不匹配 SRM')}[/red]"
+                if result.mismatch else t("sample ratio ok", "样本比例正常"))
+        err.print(head + t(f": chi-square {result.statistic:.3f}, p = {result.p_value:.3g} "
+                           f"(threshold {threshold:g}); expected {expected}",
+                           f"：卡方 {result.statistic:.3f}，p = {result.p_value:.3g}（阈值 "
+                           f"{threshold:g}）；期望 {expected}"), soft_wrap=True)
         if as_json:
             print(json.dumps({"counts": observed, "shares": planned, **vars(result)}))
 

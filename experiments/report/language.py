@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal
 
-from sim.metrics import METRICS
-
 Lang = Literal["en", "zh"]
 LANGS: tuple[Lang, ...] = ("en", "zh")
 ENV = "GROWTHSIM_LANG"
@@ -78,11 +76,15 @@ def t(en: str, zh: str) -> str:
 
 def metric_label(name: str) -> str:
     """A metric as a reader names it: `gmv` in English, its Chinese name (成交额) in Chinese."""
+    from sim.metrics import METRICS  # here: the registry loads every mechanic; `t` needs none
+
     metric = METRICS.get(name)
     return metric.zh if current() == "zh" and metric is not None else name
 
 
 def metric_unit(name: str, daily: bool = False) -> str:
+    from sim.metrics import METRICS
+
     metric = METRICS[name]
     if current() == "zh":
         return metric.zh_daily_unit if daily else metric.zh_unit

@@ -136,3 +136,18 @@ def test_a_conversion_from_a_control_of_zero_reads_as_an_absolute_effect(tmp_pat
     assert "+0.005 (absolute; control 0)" in read.stderr and "nan" not in read.stderr
     page = (tmp_path / "r.html").read_text()
     assert "<td>+0.005 (absolute; control 0)</td>" in page and "+nan%" not in page
+
+
+def test_the_readout_speaks_chinese_with_lang_zh(tmp_path: Path) -> None:
+    """Every line of the on-screen reading (SRM, decision, table, corrections) follows --lang;
+    the JSON keeps its English verdicts, which scripts read."""
+    units = _units(tmp_path, shift=2.0)
+    read = runner.invoke(app, ["--lang", "zh", "analyze", str(units), "--metric", "gmv",
+                               "--guardrail", "gmv:lower", "--json"])
+    assert read.exit_code == 0, read.output
+    for words in ("对照组", "样本比例正常", "决策", "不上线", "护栏指标", "提升 [区间]", "更差",
+                  "校正: 无校正"):
+        assert words in read.stderr, words
+    for english in ("decision", "sample ratio", "correction", "verdict", "guardrail"):
+        assert english not in read.stderr, english
+    assert json.loads(read.stdout)["comparisons"][0]["verdict"] == "better"

@@ -47,3 +47,14 @@ def test_bad_numbers_exit_2_in_one_line(args: list[str], fragment: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and fragment in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_srm_lines_say_small_expectations_and_speak_chinese() -> None:
+    """1,0 expects 0.5 per arm (it read 'expected 0, 0'); with --lang zh the line is Chinese and
+    the next command without it is English again."""
+    result = runner.invoke(app, ["srm", "1,0"])
+    assert result.exit_code == 0 and "expected 0.5, 0.5" in result.stderr
+    zh = runner.invoke(app, ["--lang", "zh", "srm", "821588,815482"])
+    for words in ("样本比例不匹配", "卡方 22.77", "期望 818,535, 818,535"):
+        assert words in zh.stderr, words
+    assert "sample ratio ok" in runner.invoke(app, ["srm", "100,100"]).stderr
