@@ -7,6 +7,7 @@ Every problem found on the way is reported at once as `FILE:LINE: dotted.path: m
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, Union
@@ -166,6 +167,9 @@ class Scenario(StrictModel):
     _source: str = PrivateAttr("<scenario>")
     _lines: dict = PrivateAttr(default_factory=dict)
     _notes: list = PrivateAttr(default_factory=list)  # what loading changed, to be said
+    # the data as written and overridden, before scaling to market.size (and the overridden
+    # paths, which never scale): a sweep point with its own market.size scales from it
+    _unscaled: tuple[dict, dict] | None = PrivateAttr(None)
 
     @property
     def notes(self) -> list[Problem]:
@@ -251,12 +255,16 @@ def parse_scenario(text: str, source: str, overrides: list[str] | None = None) -
         raise InputError([Problem(source, 1, "", "a scenario must be a mapping of fields")])
     written_days = data.get("days")
     data, overridden = apply_overrides(data, overrides or [], source)
-    data, notes = rescale(data, source, lines, overridden)
+    shortened: list[Problem] = []
     if ("days",) in overridden:
         data, shortened = shorten_horizon(data, written_days, source, lines)
-        notes += shortened
+    market = data.get("market")
+    unscaled = copy.deepcopy(data) if isinstance(market, dict) and "reference_size" in market \
+        else None
+    data, notes = rescale(data, source, lines, overridden)
     scenario = validate_scenario(data, source, lines, overridden)
-    scenario._notes = notes + scenario._notes
+    scenario._notes = notes + shortened + scenario._notes
+    scenario._unscaled = None if unscaled is None else (unscaled, overridden)
     return scenario
 
 

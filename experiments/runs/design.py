@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from sim.errors import InputError, Problem
+from sim.scaling import rescale
 from sim.scenario import Scenario, validate_scenario
 
 if TYPE_CHECKING:
@@ -263,9 +264,17 @@ def set_path(data: dict[str, Any], keys: tuple[str, ...],
 
 def point_scenario(base: Scenario, point: dict[str, Value],
                    data: dict[str, Any] | None = None) -> Scenario:
-    """The base scenario with a point's values applied and validated (located errors)."""
-    data = copy.deepcopy(data if data is not None else base.model_dump(mode="python"))
-    overridden: dict[tuple, str] = {}
+    """The base scenario with a point's values applied and validated (located errors). A point
+    with its own market.size starts from the data as written and scales it to that size, as
+    `simctl run ... market.size=N` would."""
+    sized = any("market.size" in path.split("+") for path in point)
+    if sized and base._unscaled is not None:
+        written, overridden = base._unscaled
+        data = copy.deepcopy(written)
+        overridden = dict(overridden)
+    else:
+        data = copy.deepcopy(data if data is not None else base.model_dump(mode="python"))
+        overridden = {}
     for path, value in point.items():
         for one in path.split("+"):  # linked fields take the same value
             keys, message = set_path(data, tuple(one.split(".")), value)
@@ -273,6 +282,8 @@ def point_scenario(base: Scenario, point: dict[str, Value],
                 raise InputError([Problem(base._source, line_for(keys, base._lines),
                                           dotted(keys), f"--param {path}: {message}")])
             overridden[keys] = f"--param {path}={value}"
+    if sized:
+        data, _ = rescale(data, base._source, base._lines, overridden)
     return validate_scenario(data, base._source, base._lines, overridden)
 
 

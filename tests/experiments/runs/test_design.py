@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.runs.design import build_design, make_design, parse_param, with_field_types
+from experiments.runs.design import (
+    build_design,
+    make_design,
+    parse_param,
+    point_scenario,
+    with_field_types,
+)
 from sim.errors import InputError
 from sim.scenario import Scenario, load_scenario
 from tests.conftest import ROOT
@@ -141,3 +147,19 @@ def test_linked_parameters_move_together() -> None:
     assert len(design.points) == 2
     referral = scenarios[1].mechanics["referral"]
     assert referral.reward_referrer == referral.reward_referee == 25
+
+
+@pytest.mark.parametrize("base_overrides", [["days=30"], ["market.size=3000", "days=30"]])
+def test_a_point_with_its_own_market_size_is_the_scenario_run_at_that_size(
+        base_overrides: list[str]) -> None:
+    """growth.yaml's seeds, budgets and posts are written for 1M users (reference_size): a sweep
+    point at 2,000 users scales them from the file, exactly as `run market.size=2000` does (it
+    kept the base's 1M or 3,000-user values: 20,000 seeds refused, or the 3,000 market's)."""
+    growth = ROOT / "scenarios" / "growth.yaml"
+    base = load_scenario(growth, base_overrides)
+    point = point_scenario(base, {"market.size": 2000})
+    alone = load_scenario(growth, ["days=30", "market.size=2000"])
+    assert point.model_dump() == alone.model_dump()
+    assert point.mechanics["seed"].count == 40  # 20,000 seeds x 2,000 / 1M
+    kept = point_scenario(base, {"market.size+mechanics.seed.count": 2000})  # set, not scaled
+    assert kept.mechanics["seed"].count == 2000
