@@ -31,6 +31,7 @@ class Plan:
     sequential: str | None = None  # group-sequential method of the plan
     critical_values: tuple[float, ...] = ()  # |z| boundary per look
     look: int | None = None  # which look this reading is (1-based)
+    cluster: str | None = None  # column of the randomisation unit when it is not the user
 
     def boundary(self) -> float | None:
         """The |z| a primary comparison must reach at this look, when reading a look."""
@@ -99,9 +100,13 @@ def _from_scenario(path: Path) -> Plan:
         raise InputError([Problem(str(path), None, "experiment", "the scenario has no "
                                   "experiment block; add one or plan with --allocation")])
     primary = (exp.primary_metric,) if exp.primary_metric else ()
+    clustered = exp.unit != "user"  # arms' shares are shares of clusters or egos, not users
     return Plan(control=exp.arms[0].name, shares={a.name: a.share for a in exp.arms},
                 primary=primary, guardrails=tuple(exp.guardrail_metrics),
-                correction="holm" if len(exp.arms) > 2 else "none", source=str(path))
+                correction="holm" if len(exp.arms) > 2 else "none", source=str(path),
+                cluster="cluster" if clustered else None,
+                notes=(f"the plan randomised by {exp.unit}: errors robust to clusters over the "
+                       "`cluster` column (as `simctl units` writes it)",) if clustered else ())
 
 
 def with_options(plan: Plan, **typed: Any) -> Plan:

@@ -29,7 +29,7 @@ Kind = Literal["mean", "proportion", "ratio"]
 STATS_COLUMNS = ("arm", "metric", "n", "sum", "sum_squares")
 PAIRED_COLUMNS = ("den_sum", "den_sum_squares", "cross_sum")
 EXPECTED = "arm,<metric>,... one row per user, or arm,metric,n,sum,sum_squares per arm"
-_NAME = r"[A-Za-z_][A-Za-z0-9_.]*"
+_NAME = r"[^\W\d][\w.]*"  # a column name: letters (Chinese too), digits, _ and .
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,17 @@ def _missing(source: str, column: str, columns: list[str], what: str) -> InputEr
     return InputError([Problem(source, 1, column, f"missing column for {what}{hint}")])
 
 
-def _labels(frame: pd.DataFrame, column: str, source: str, first: int) -> np.ndarray:
+def _labels(frame: pd.DataFrame, column: str, source: str, first: int,
+            what: str = "arm") -> np.ndarray:
     if column not in frame.columns:
-        raise _missing(source, column, list(frame.columns), "the arm of each row (--arm-column)")
+        role = ("the arm of each row (--arm-column)" if what == "arm" else "the randomisation "
+                "cluster of each row (--cluster; a plan randomised by cluster or ego needs it)")
+        raise _missing(source, column, list(frame.columns), role)
     labels = frame[column].astype(str).str.strip()
     blank = labels.isin(["", "nan", "None", "<NA>"]).to_numpy()
     if blank.any():
-        raise InputError([Problem(source, row, column, "empty arm; every row needs its arm")
-                          for row in rows(blank, first)])
+        raise InputError([Problem(source, row, column, f"empty {what}; every row needs its "
+                                  f"{what}") for row in rows(blank, first)])
     return labels.to_numpy()
 
 
@@ -116,7 +119,8 @@ def _from_units(frame: pd.DataFrame, first: int, source: str, metrics: list[Metr
                 arm_column: str, cluster_column: str | None) -> ArmData:
     arm = _labels(frame, arm_column, source, first)
     arms = list(dict.fromkeys(sorted(arm)))
-    cluster = None if cluster_column is None else _labels(frame, cluster_column, source, first)
+    cluster = None if cluster_column is None else _labels(frame, cluster_column, source, first,
+                                                          "cluster")
     if cluster is not None:
         _check_clusters_in_one_arm(arm, cluster, source, first, cluster_column or "")
     columns: dict[str, np.ndarray] = {}
@@ -138,7 +142,7 @@ def _from_units(frame: pd.DataFrame, first: int, source: str, metrics: list[Metr
             stat, method = _unit_statistic(spec, columns, mask, cluster)
             data.statistics.setdefault(spec.name, {})[label] = stat
             data.kinds[spec.name] = method
-            if cluster is None and spec.denominator is None:
+            if cluster is None and spec.denominator is None and spec.covariate is None:
                 data.values.setdefault(spec.name, {})[label] = columns[spec.column][mask]
     if cluster is not None:
         data.units = {a: len(set(cluster[arm == a])) for a in arms}
@@ -211,11 +215,27 @@ def _row_statistic(spec: MetricSpec, cols: dict[str, np.ndarray], i: int, source
     if n != int(n) or n < 2:
         raise InputError([Problem(source, i + first, "n", f"{n:g} units; expected a whole "
                                   "number of at least 2")])
+    _check_spread(cols, i, source, first, ("sum", "sum_squares"))
     if spec.denominator is None:
         return SampleMeanStatistic(int(n), float(cols["sum"][i]), float(cols["sum_squares"][i]))
     if "den_sum" not in cols or np.isnan(cols["den_sum"][i]):
         raise InputError([Problem(source, i + first, "den_sum", f"ratio {spec.name!r} needs "
                                   f"den_sum, den_sum_squares and cross_sum")])
+    _check_spread(cols, i, source, first, ("den_sum", "den_sum_squares"))
     return RatioStatistic(int(n), float(cols["sum"][i]), float(cols["sum_squares"][i]),
                           float(cols["den_sum"][i]), float(cols["den_sum_squares"][i]),
                           float(cols["cross_sum"][i]))
+
+
+def _check_spread(cols: dict[str, np.ndarray], i: int, source: str, first: int,
+                  names: tuple[str, str]) -> None:
+    """A sum of squares below sum^2 / n means a negative variance: a wrong export (a sum of
+    squared deviations, or of another column), refused before it reads as a tiny interval."""
+    n, total, squares = cols["n"][i], cols[names[0]][i], cols[names[1]][i]
+    floor = total * total / n
+    if squares < floor * (1 - 1e-9) - 1e-9:
+        def shown(x: float) -> str:
+            return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.6g}"
+        raise InputError([Problem(source, i + first, names[1], f"{shown(squares)} is below "
+                                  f"{names[0]}^2 / n = {shown(floor)}, a negative variance; "
+                                  f"{names[1]} is the sum of each unit's value squared")])

@@ -107,7 +107,7 @@ def analyze(
         if not primary:
             raise InputError([Problem("--metric", None, "", "no primary metric; give --metric "
                                       "COLUMN or a --plan scenario with primary_metric")])
-        data = load_arms(data_file, primary + guards, arm_column, cluster)
+        data = load_arms(data_file, primary + guards, arm_column, cluster or plan.cluster)
         readout = read_experiment(data, primary, guards, plan)
         _print(readout)
         if out is not None:
@@ -123,6 +123,8 @@ def _print(readout: Readout) -> None:
               + t(f"control {readout.control!r}, units {units}",
                   f"对照组 {readout.control!r}，各组人数 {units}"), soft_wrap=True)
     err.print(srm_words(srm.mismatch, srm.p_value, srm.threshold), soft_wrap=True)
+    for note in readout.plan.notes:
+        err.print(f"{t('plan', '计划')}: {note}", soft_wrap=True, markup=False)
     for decision in readout.decisions.values():
         err.print(f"[bold]{t('decision', '决策')}[/bold]: {decision}", soft_wrap=True)
     several = len(readout.decisions) > 1

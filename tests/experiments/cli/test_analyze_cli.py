@@ -151,3 +151,67 @@ def test_the_readout_speaks_chinese_with_lang_zh(tmp_path: Path) -> None:
     for english in ("decision", "sample ratio", "correction", "verdict", "guardrail"):
         assert english not in read.stderr, english
     assert json.loads(read.stdout)["comparisons"][0]["verdict"] == "better"
+
+
+def test_a_plan_randomised_by_cluster_reads_the_cluster_column(tmp_path: Path) -> None:
+    """ab_referral.yaml with `unit: cluster`: the plan's shares are shares of circles, so the
+    reading counts circles and uses cluster-robust errors, as `--cluster cluster` does (it read
+    users and cried SRM, p ~ 1e-98); a file without the column is refused naming --cluster."""
+    plan = tmp_path / "clustered.yaml"
+    plan.write_text(Path(AB).read_text(encoding="utf-8").replace("  unit: user ",
+                                                                 "  unit: cluster "))
+    units = tmp_path / "units.csv"
+    made = runner.invoke(app, ["units", str(plan), "market.size=5000", "--out", str(units)])
+    assert made.exit_code == 0, made.output
+    by_plan = runner.invoke(app, ["analyze", str(units), "--plan", str(plan), "--json"])
+    by_hand = runner.invoke(app, ["analyze", str(units), "--plan", str(plan), "--json",
+                                  "--cluster", "cluster"])
+    assert by_plan.exit_code == 0, by_plan.output
+    doc = json.loads(by_plan.stdout)
+    assert doc["comparisons"] == json.loads(by_hand.stdout)["comparisons"]
+    clusters = pd.read_csv(units).groupby("arm")["cluster"].nunique().to_dict()
+    assert doc["units"] == clusters and not doc["srm"]["mismatch"]
+    assert "randomised by cluster" in by_plan.stderr
+    pd.read_csv(units).drop(columns="cluster").to_csv(tmp_path / "bare.csv", index=False)
+    bare = runner.invoke(app, ["analyze", str(tmp_path / "bare.csv"), "--plan", str(plan)])
+    assert bare.exit_code == 2 and "--cluster" in bare.stderr
+
+
+def test_dunnett_refuses_cuped_rather_than_dropping_it(tmp_path: Path) -> None:
+    """Dunnett runs on raw per-user values: with --cuped it silently read the unadjusted
+    metric under a 'CUPED' label; now it is refused like a ratio or clusters."""
+    rng = np.random.default_rng(5)
+    pre = rng.normal(10, 3, 900)
+    frame = pd.DataFrame({"arm": np.repeat(["control", "t1", "t2"], 300), "pre": pre,
+                          "gmv": pre + rng.normal(0, 1, 900)})
+    frame.to_csv(tmp_path / "u.csv", index=False)
+    read = runner.invoke(app, ["analyze", str(tmp_path / "u.csv"), "--metric", "gmv",
+                               "--cuped", "gmv=pre", "--correction", "dunnett"])
+    assert read.exit_code == 2 and "dunnett needs one value per user" in read.stderr
+    plain = runner.invoke(app, ["analyze", str(tmp_path / "u.csv"), "--metric", "gmv",
+                                "--correction", "dunnett"])
+    assert plain.exit_code == 0, plain.output
+
+
+def test_statistics_with_a_negative_variance_are_refused(tmp_path: Path) -> None:
+    """sum_squares below sum^2 / n (2,000,000 < 50,000^2 / 1,000) is a wrong export: it was
+    clipped to a variance of 0 and read as a narrow interval."""
+    path = tmp_path / "stats.csv"
+    path.write_text("arm,metric,n,sum,sum_squares\ncontrol,gmv,1000,50000,2000000\n"
+                    "t1,gmv,1000,52000,5200000\n")
+    read = runner.invoke(app, ["analyze", str(path), "--metric", "gmv", "--control", "control"])
+    assert read.exit_code == 2
+    assert read.stderr.startswith(f"{path}:2: sum_squares: 2,000,000 is below sum^2 / n = "
+                                  "2,500,000")
+
+
+def test_chinese_column_names_are_metrics(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame({"组别": np.repeat(["control", "treatment"], 200),
+                          "订单数": rng.poisson(2.0, 400), "访问": rng.poisson(9.0, 400) + 1})
+    frame.to_csv(tmp_path / "u.csv", index=False)
+    read = runner.invoke(app, ["analyze", str(tmp_path / "u.csv"), "--arm-column", "组别",
+                               "--metric", "订单数", "--guardrail", "订单数/访问", "--json"])
+    assert read.exit_code == 0, read.output
+    assert [c["metric"] for c in json.loads(read.stdout)["comparisons"]] == ["订单数",
+                                                                           "订单数/访问"]
