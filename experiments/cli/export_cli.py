@@ -18,6 +18,7 @@ from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 
 TABLES = ("metrics", "channel_metrics", "arm_metrics")
+EXCEL_ROWS = 1_048_576  # rows of an Excel sheet, the header included
 
 
 def run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
@@ -28,6 +29,8 @@ def run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
         raise InputError([Problem(str(run_dir), None, "", "not a run folder (no summary.json); "
                                   "give a folder printed by simctl run")])
     doc = json.loads(path.read_text(encoding="utf-8"))
+    if "metrics" not in doc:  # a sweep, sensitivity, optimize, A/B or calibration folder
+        return folder_tables(run_dir, str(doc.get("kind", "")))
     summary = pd.DataFrame([{"metric": name, "中文": getattr(METRICS.get(name), "zh", ""),
                              "unit": values.get("unit", ""), "mean": values["mean"],
                              "ci_low": values["ci_low"], "ci_high": values["ci_high"],
@@ -44,8 +47,23 @@ def run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def folder_tables(folder: Path, kind: str) -> dict[str, pd.DataFrame]:
+    """The tables another command's folder holds (its Parquet and CSV files, summary first),
+    as they are: a sweep's points, an A/B test's replicates, Sobol indices, trials."""
+    files = sorted(p for p in folder.iterdir() if p.suffix in (".parquet", ".csv"))
+    files.sort(key=lambda p: p.stem != "summary")
+    if not files:
+        raise InputError([Problem(str(folder), None, "", f"a {kind or 'growthsim'} folder with "
+                                  "no tables to export; give a folder printed by simctl run, "
+                                  "sweep, sensitivity, optimize or ab")])
+    return {p.stem: pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
+            for p in files}
+
+
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by simctl run.")],
+    run_dir: Annotated[Path, typer.Argument(help="A folder printed by simctl run (or sweep, "
+                                            "sensitivity, optimize, ab: their tables as "
+                                            "they are).")],
     format_: Annotated[str, typer.Option("--format", help="xlsx (one sheet per table) or "
                                          "csv (a folder of files).")] = "xlsx",
     out: Annotated[Path | None, typer.Option(help="File (xlsx) or folder (csv) to write; "
@@ -61,6 +79,11 @@ def export(
         target = out or run_dir / ("export.xlsx" if format_ == "xlsx" else "export")
         if format_ == "xlsx":
             check_writable_file(target)
+            too_long = [name for name, frame in tables.items() if len(frame) >= EXCEL_ROWS]
+            if too_long:
+                raise InputError([Problem("--format", None, "", f"table {too_long[0]} has "
+                                          f"{len(tables[too_long[0]]):,} rows, more than an "
+                                          "Excel sheet holds; use --format csv")])
             atomic_write(target, lambda partial: _write_xlsx(tables, partial))
         else:
             if target.exists() and not target.is_dir():

@@ -35,3 +35,25 @@ def test_xlsx_and_csv_hold_the_runs_tables(tmp_path: Path) -> None:
     assert (tmp_path / "csv" / "summary.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # BOM
     again = pd.read_csv(tmp_path / "csv" / "metrics.csv")
     pd.testing.assert_frame_equal(again, daily, check_dtype=False)
+
+
+def test_a_sweep_folder_exports_its_own_tables(tmp_path: Path) -> None:
+    """A sweep (like sensitivity, optimize and ab folders) has no per-metric summary: its
+    Parquet and CSV tables go out as they are, summary first (it failed: KeyError 'metrics')."""
+    swept = runner.invoke(app, ["sweep", str(ROOT / "scenarios" / "reference.yaml"),
+                                "market.size=1000", "--days", "10", "-p",
+                                "mechanics.acquisition.q=0.2,0.4", "--quiet", "--out",
+                                str(tmp_path)])
+    assert swept.exit_code == 0, swept.output
+    folder = Path(swept.stdout.strip().splitlines()[-1])
+    book = runner.invoke(app, ["export", str(folder), "--out", str(tmp_path / "s.xlsx")])
+    assert book.exit_code == 0, book.output
+    sheets = pd.read_excel(tmp_path / "s.xlsx", sheet_name=None)
+    assert list(sheets) == ["summary", "results"]
+    pd.testing.assert_frame_equal(sheets["results"], pd.read_parquet(folder / "results.parquet"),
+                                  check_dtype=False)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "summary.json").write_text('{"kind": "sweep"}')
+    bare = runner.invoke(app, ["export", str(tmp_path / "empty")])
+    assert bare.exit_code == 2 and "no tables to export" in bare.stderr
+    assert not (tmp_path / "empty" / "export.xlsx").exists()
