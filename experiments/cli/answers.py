@@ -39,7 +39,7 @@ def sweep_answer(run_dir: Path, shown: tuple[str, ...] = SHOWN_METRICS
     finite = summary[summary["mean"].notna()]
     metrics = [m for m in shown if m in set(finite["metric"])]
     wide = {m: summary[summary["metric"] == m].set_index("point") for m in metrics}
-    table = Table(*(".".join(p.split(".")[-2:]) for p in params),
+    table = Table(*short_names(params).values(),
                   *(metric_label(m) for m in metrics),
                   title=t("sweep: mean [95% interval] per point; ★ best",
                           "参数扫描：各点均值 [95% 区间]；★ 最优"))
@@ -68,29 +68,45 @@ def sweep_answer(run_dir: Path, shown: tuple[str, ...] = SHOWN_METRICS
 def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
     """Total-order Sobol indices (else Morris mu*) per metric, largest first."""
     rows = [r for r in doc["indices"] if r["method"] == "sobol"] or doc["indices"]
-    sobol = rows[0]["method"] == "sobol"
+    sobol = rows[0]["method"] == "sobol" if rows else doc["method"] != "morris"
     value, conf = ("ST", "ST_conf") if sobol else ("mu_star", "mu_star_conf")
     table = Table(t("metric", "指标"), t("parameter", "参数"),
                   t("total index ST ± 95%", "总效应指数 ST ± 95%") if sobol
                   else "Morris mu* ± 95%",
                   *([t("first order S1 ± 95%", "一阶指数 S1 ± 95%")] if sobol else []),
                   title=t("sensitivity: what moves each output", "敏感性：什么在推动各项结果"))
+    names = short_names(doc["params"])
     for row in sorted(rows, key=lambda r: (r["metric"], -r[value])):
-        table.add_row(metric_label(row["metric"]), row["param"],
+        table.add_row(metric_label(row["metric"]), names[row["param"]],
                       f"{row[value]:.3g} ± {row[conf]:.2g}",
                       *([f"{row['S1']:.3g} ± {row['S1_conf']:.2g}"] if sobol else []))
     warnings = []
     if sobol:
         thin = [r for r in rows if r["ST_conf"] > abs(r["ST"]) or r["S1"] < -r["S1_conf"]
-                or r["S1"] < -0.05]
+                or r["S1"] < -0.05 or max(r["S1"], r["ST"]) > 1]  # a share above 1: noise
         if thin:
             warnings.append(t(
                 f"thin: {len(thin)} of {len(rows)} Sobol indices are smaller than their "
-                f"interval or negative (from {doc['points']} base samples); raise --points (64 "
-                "or more) before reading them",
-                f"样本不足：{len(rows)} 个 Sobol 指数中有 {len(thin)} 个小于其区间或为负（来自 "
-                f"{doc['points']} 个基础样本）；请把 --points 提高到 64 或更多再解读"))
+                f"interval, negative or above 1 (from {doc['points']} base samples); raise "
+                "--points (64 or more) before reading them",
+                f"样本不足：{len(rows)} 个 Sobol 指数中有 {len(thin)} 个小于其区间、为负或大于 1"
+                f"（来自 {doc['points']} 个基础样本）；请把 --points 提高到 64 或更多再解读"))
+    sampled = doc["simulations"] // max(doc.get("replicates", 1), 1)
+    for metric, missing in doc.get("undefined", {}).items():
+        warnings.append(t(
+            f"undefined: {metric} has no value at {missing} of {sampled} sampled points (a "
+            "ratio with nothing to divide by, e.g. ROI without spend, or a failed run): no "
+            "index for it",
+            f"无定义：{metric_label(metric)} 在 {sampled} 个采样点中有 {missing} 个没有数值"
+            "（分母为 0，如没有投放花费时的 ROI，或运行失败）：不给出指数"))
     return table, warnings
+
+
+def short_names(params: list[str]) -> dict[str, str]:
+    """Parameters by their last two parts (acquisition.q), whole where two would collide."""
+    short = {p: ".".join(p.split(".")[-2:]) for p in params}
+    clash = {s for s in short.values() if list(short.values()).count(s) > 1}
+    return {p: p if s in clash else s for p, s in short.items()}
 
 
 def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None, list[str]]:

@@ -256,5 +256,5 @@ def _report_doc(command: str, doc: dict[str, Any], started: float, quiet: bool,
         typer.echo(json.dumps({k: v for k, v in doc.items() if k != "headline"}))
     else:
         typer.echo(doc["run_dir"])
-    if doc.get("failed"):
-        raise typer.Exit(1)
+    if doc.get("failed") or (doc.get("kind") == "optimize" and doc.get("best_params") is None):
+        raise typer.Exit(1)  # failed tasks, or no trial to recommend

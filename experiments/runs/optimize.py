@@ -96,8 +96,11 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
     run_dir = new_folder(base, "optimize", write, out_root)
     result["failed"] = len(failures)
     if result["best_params"] is None:
-        result["failed"] = result["failed"] or 1  # exit 1: nothing met the constraints
         headline = f"no trial met every constraint in {trials} trials (see the report)"
+        if result["undefined_trials"] == trials:
+            headline = (f"{metric} has no value in any of the {trials} trials (a ratio with "
+                        "nothing to divide by, e.g. ROI without spend): nothing to optimise; "
+                        "choose another objective")
     else:
         headline = (f"best {metric} {result['best_value']:.6g} at "
                     f"{json.dumps(result['best_params'])} after {trials} trials")
@@ -148,8 +151,10 @@ def _tell(study: optuna.Study, trial: optuna.Trial, point: dict[str, Any], vals:
     """Tell the study a trial's objective and constraint slacks (a failed trial: FAIL)."""
     found = dict(zip(request.outputs, (float(v) for v in vals), strict=True))
     slack = [(found[m] - b) if op == "<=" else (b - found[m]) for m, op, b in request.limits]
-    row = {"trial": trial.number, **point, **found, "feasible": all(s <= 0 for s in slack)}
-    if any(math.isnan(v) for v in found.values()):
+    undefined = any(math.isnan(v) for v in found.values())  # e.g. ROI without spend
+    row = {"trial": trial.number, **point, **found,
+           "feasible": not undefined and all(s <= 0 for s in slack)}
+    if undefined:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return row
     for text, value in zip(request.constraints, slack, strict=True):
@@ -166,6 +171,7 @@ def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
     table.to_parquet(folder / "trials.parquet", index=False)
     (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
     ok = table[table["feasible"] & table[metric].notna()]
+    result["undefined_trials"] = int(table[metric].isna().sum())
     if ok.empty:  # the folder still shows every trial; no best.yaml
         result.update(best_params=None, best_value=None, best_trial=None)
     else:

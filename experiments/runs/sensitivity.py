@@ -123,7 +123,9 @@ def _sobol(problem: dict[str, Any], y: np.ndarray, metrics: list[str],
     """S1 and ST with bootstrap intervals per metric and parameter."""
     indices = []
     for k, metric in enumerate(metrics):
-        if np.isnan(y[:, k]).any() or np.ptp(y[:, k]) == 0:
+        if np.isnan(y[:, k]).any():
+            continue  # undefined in some run (said in `undefined`): no variance to apportion
+        if np.ptp(y[:, k]) == 0:
             for name in problem["names"]:  # no variance at all: nothing to apportion
                 indices.append({"method": "sobol", "metric": metric, "param": name,
                                 "S1": 0.0, "S1_conf": 0.0, "ST": 0.0, "ST_conf": 0.0})
@@ -161,11 +163,14 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
         indices += _sobol(problem, y, metrics, seed)
     table = pd.DataFrame(indices)
     runs = pd.concat(samples, ignore_index=True)
+    # outputs with no value in some simulation (ROI without spend, a failed run): no index
+    undefined = {m: int(runs[m].isna().sum()) for m in metrics if runs[m].isna().any()}
     doc = json_safe({"kind": "sensitivity", "scenario": base.name, "seed": base.seed,
                       "replicates": base.replicates, "method": method, "points": points,
                       "params": problem["names"], "bounds": problem["bounds"],
                       "outputs": metrics, "simulations": len(runs) * base.replicates,
                       "failed": len(errors), "failures": errors[:100],
+                      "undefined": undefined,
                       "indices": [{k: v for k, v in r.items() if v == v}  # drop NaN
                                   for r in table.to_dict(orient="records")]})
     run_dir = new_folder(base, "sensitivity", lambda f: _write(f, base, runs, table, doc),

@@ -64,3 +64,25 @@ def test_an_optimisation_no_trial_of_which_is_feasible_says_so(tmp_path: Path) -
     assert opt.exit_code == 1, opt.stderr
     assert "optimize: no trial met every constraint in 4 trials" in opt.stderr
     assert "failed:" not in opt.stderr and "optimize: best trial" not in opt.stderr
+
+
+def test_an_output_with_no_value_is_said_undefined_not_zero(tmp_path: Path) -> None:
+    """reference.yaml has no spend, so ROI has no value: Morris failed (IndexError) after
+    writing its folder, Sobol showed '0 ± 0' (no influence); optimize blamed constraints
+    nobody gave, with '1 failure(s)' and its trials marked feasible."""
+    args = [*SMALL, "-p", "mechanics.acquisition.q=0.1..0.5", "-p",
+            "mechanics.acquisition.p=0.005..0.02", "--points", "4", "--out", str(tmp_path)]
+    morris = runner.invoke(app, ["sensitivity", *args, "--outputs", "roi", "--method",
+                                 "morris"], env={"COLUMNS": "200"})
+    assert morris.exit_code == 0, morris.output
+    assert "undefined: roi has no value at 12 of 12 sampled points" in morris.stderr
+    both = runner.invoke(app, ["sensitivity", *args, "--outputs", "roi,gmv", "--method",
+                               "both"], env={"COLUMNS": "200"})
+    assert both.exit_code == 0, both.output
+    assert "│ roi" not in both.stderr and "│ gmv    │ acquisition.q │" in both.stderr
+    opt = runner.invoke(app, ["optimize", *SMALL, "--maximize", "roi", "-p",
+                              "mechanics.acquisition.q=0.1..0.5", "--trials", "4", "--out",
+                              str(tmp_path)])
+    assert opt.exit_code == 1
+    assert "roi has no value in any of the 4 trials" in opt.stderr
+    assert "0 failure(s)" in opt.stderr and "constraint" not in opt.stderr
