@@ -44,7 +44,8 @@ def sweep_answer(run_dir: Path, shown: tuple[str, ...] = SHOWN_METRICS
                   title=t("sweep: mean [95% interval] per point; ★ best",
                           "参数扫描：各点均值 [95% 区间]；★ 最优"))
     best = {m: (frame["mean"].idxmin() if METRICS[m].good == "down" else frame["mean"].idxmax())
-            for m, frame in wide.items() if frame["mean"].notna().any()}
+            for m, frame in wide.items()
+            if frame["mean"].notna().any() and frame["mean"].nunique() > 1}  # a tie: no best
     points = sorted(set(summary["point"]))
     for point in points[:MAX_ROWS]:
         first = summary[summary["point"] == point].iloc[0]

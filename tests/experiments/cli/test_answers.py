@@ -86,3 +86,16 @@ def test_an_output_with_no_value_is_said_undefined_not_zero(tmp_path: Path) -> N
     assert opt.exit_code == 1
     assert "roi has no value in any of the 4 trials" in opt.stderr
     assert "0 failure(s)" in opt.stderr and "constraint" not in opt.stderr
+
+
+def test_a_tie_stars_no_point(tmp_path: Path) -> None:
+    """A 20-day cold start of 2,000 users sells nothing at either gift value: every point has
+    the same numbers, so none is best (the first point was starred)."""
+    result = runner.invoke(app, ["sweep", str(ROOT / "scenarios" / "cold_start.yaml"),
+                                 "market.size=2000", "--days", "20", "-p",
+                                 "mechanics.gift.value=0,10", "--out", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.stderr
+    rows = [line for line in result.stderr.splitlines() if line.startswith("│")]
+    assert len(rows) == 2 and rows[0][1:].split("│")[1:] == rows[1][1:].split("│")[1:]
+    assert "★" not in "".join(rows)
