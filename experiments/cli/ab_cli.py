@@ -129,6 +129,21 @@ def ab(
                           soft_wrap=True)
                 for reason in advice["reasons"]:
                     err.print(f"  {reason}", markup=False, soft_wrap=True)
+                if replicates < THIN_REPLICATES:
+                    err.print(thin_words(replicates), markup=False, soft_wrap=True)
+
+
+THIN_REPLICATES = 30  # a simulated power's s.e. is at most 0.5 / sqrt(R): 0.09 at 30
+
+
+def thin_words(replicates: int) -> str:
+    """A power from few replicates reads "1.00 ± 0.00" at 0 or 1 rejections: say how thin."""
+    worst = 0.5 / math.sqrt(replicates)
+    return t(f"warning: thin: {replicates} replicate(s) per design; a simulated power has a "
+             f"standard error up to ±{worst:.2f} (a power of 0 or 1 shows ± 0.00); use "
+             "--replicates 100 or more before choosing a design",
+             f"警告：样本不足：每个设计仅 {replicates} 次重复；模拟功效的标准误可达 ±{worst:.2f}"
+             "（功效为 0 或 1 时显示 ± 0.00）；选择设计前请用 --replicates 100 或更多")
 
 
 def designs_table(table: pd.DataFrame, primary: str) -> Table:

@@ -99,3 +99,13 @@ def test_a_tie_stars_no_point(tmp_path: Path) -> None:
     rows = [line for line in result.stderr.splitlines() if line.startswith("│")]
     assert len(rows) == 2 and rows[0][1:].split("│")[1:] == rows[1][1:].split("│")[1:]
     assert "★" not in "".join(rows)
+
+
+def test_an_ab_of_few_replicates_says_its_power_is_thin(tmp_path: Path) -> None:
+    """With 2 replicates a power reads 1.00 ± 0.00 or 0.00 ± 0.00; its s.e. can be 0.5/sqrt(2)."""
+    made = runner.invoke(app, ["ab", str(ROOT / "scenarios" / "ab_referral.yaml"),
+                               "market.size=3000", "mechanics.seed.count=100", "--replicates",
+                               "2", "--units", "user", "--out", str(tmp_path)])
+    assert made.exit_code == 0, made.stderr
+    assert "warning: thin: 2 replicate(s) per design; a simulated power has a standard error " \
+        "up to ±0.35" in made.stderr
