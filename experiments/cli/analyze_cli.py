@@ -221,5 +221,7 @@ def units(
             atomic_write(out, lambda partial: frame.to_csv(partial, index=False))
         else:
             atomic_write(out, lambda partial: frame.to_parquet(partial, index=False))
-        err.print(f"{len(frame):,} units, arms {frame['arm'].value_counts().to_dict()}")
+        arms = frame["arm"].value_counts().to_dict()
+        err.print(t(f"{len(frame):,} units, arms {arms}", f"{len(frame):,} 个单位，各组 {arms}"),
+                  markup=False, soft_wrap=True)
         print(out)

@@ -81,10 +81,11 @@ def adjust(
         if not 0 < alpha < 1:
             raise InputError([Problem("--alpha", None, "", f"{alpha:g}; expected 0 < alpha < 1")])
         result = adjust_p_values(values, method, alpha)  # type: ignore[arg-type]
-        table = Table("test", "p", f"p adjusted ({method})", f"reject at {alpha:g}")
+        table = Table(t("test", "检验"), "p", t(f"p adjusted ({method})", f"校正后 p（{method}）"),
+                      t(f"reject at {alpha:g}", f"在 {alpha:g} 下拒绝"))
         for i, (p, q, r) in enumerate(zip(result.p_values, result.adjusted, result.reject,
                                           strict=True), start=1):
-            table.add_row(str(i), f"{p:.4g}", f"{q:.4g}", "yes" if r else "no")
+            table.add_row(str(i), f"{p:.4g}", f"{q:.4g}", t("yes", "是") if r else t("no", "否"))
         err.print(table)
         if as_json:
             print(json.dumps(vars(result)))

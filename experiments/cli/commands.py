@@ -68,8 +68,10 @@ def validate_command(
                 report[name] = {"ok": False, "problems": [str(p) for p in exc.problems]}
                 continue
             need = memory_estimate(scenario)
-            err.print(f"{name}: ok ({scenario.market.size:,} users × {scenario.days} days, "
-                      f"mechanics: {', '.join(scenario.mechanics)}; about {human(need)})",
+            err.print(t(f"{name}: ok ({scenario.market.size:,} users × {scenario.days} days, "
+                        f"mechanics: {', '.join(scenario.mechanics)}; about {human(need)})",
+                        f"{name}：通过（{scenario.market.size:,} 用户 × {scenario.days} 天，机制："
+                        f"{'、'.join(scenario.mechanics)}；约 {human(need)} 内存）"),
                       markup=False, soft_wrap=True)
             report[name] = {"ok": True, "memory_bytes": need,
                             "warnings": [str(w) for w in warnings]}

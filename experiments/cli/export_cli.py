@@ -13,6 +13,7 @@ import pandas as pd
 import typer
 
 from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.report.language import t
 from experiments.runs.folders import atomic_folder, atomic_write
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
@@ -93,7 +94,8 @@ def export(
             with atomic_folder(target) as partial:
                 for name, frame in tables.items():
                     frame.to_csv(partial / f"{name}.csv", index=False, encoding="utf-8-sig")
-        err.print(f"exported {', '.join(tables)} -> {target}", markup=False, soft_wrap=True)
+        err.print(t(f"exported {', '.join(tables)} -> {target}",
+                    f"已导出 {'、'.join(tables)} -> {target}"), markup=False, soft_wrap=True)
         typer.echo(str(target))
 
 

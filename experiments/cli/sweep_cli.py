@@ -28,6 +28,7 @@ from experiments.cli.cli_common import (
     err,
     say_notes,
 )
+from experiments.report.language import t
 from experiments.runs.design import DESIGNS, build_design
 from experiments.runs.executors import make_executor
 from experiments.runs.sweep import Outcome, Plan, create_run, load_plan, run_plan
@@ -85,11 +86,16 @@ def _base(command: str, scenario_file: Path | None, overrides: list[str] | None,
 
 def _finish_line(outcome: Outcome, name: str, quiet: bool, json_out: bool) -> None:
     if not quiet:
-        stop = " (stopped at the first failure: --fail-fast)" if outcome.stopped else ""
-        err.print(f"{name}: {outcome.points} points × {outcome.tasks // max(outcome.points, 1)} "
-                  f"replicate(s), {outcome.done}/{outcome.tasks} tasks ok, "
-                  f"{len(outcome.failures)} failure(s){stop}, {outcome.wall_seconds:.1f} s -> "
-                  f"{outcome.run_dir}", markup=False, soft_wrap=True)
+        stop = (t(" (stopped at the first failure: --fail-fast)",
+                  "（--fail-fast：首次失败即停止）") if outcome.stopped else "")
+        reps = outcome.tasks // max(outcome.points, 1)
+        err.print(t(f"{name}: {outcome.points} points × {reps} replicate(s), {outcome.done}/"
+                    f"{outcome.tasks} tasks ok, {len(outcome.failures)} failure(s){stop}, "
+                    f"{outcome.wall_seconds:.1f} s -> {outcome.run_dir}",
+                    f"{name}：{outcome.points} 个点 × {reps} 次重复，{outcome.done}/"
+                    f"{outcome.tasks} 个任务完成，{len(outcome.failures)} 个失败{stop}，"
+                    f"{outcome.wall_seconds:.1f} 秒 -> {outcome.run_dir}"),
+                  markup=False, soft_wrap=True)
         for f in outcome.failures[:5]:
             err.print(f"  failed: point {f['point']} replicate {f['replicate']} "
                       f"{json.dumps(f['params'])}: {f['error']}", markup=False, soft_wrap=True)
@@ -147,7 +153,7 @@ def sweep(
             base = _base("sweep", scenario_file, overrides, replicates, days, seed)
             built, _ = build_design(base, param or [], design, points)
             for warning in built.warnings:
-                err.print(f"warning: {warning}", markup=False, soft_wrap=True)
+                err.print(f"{t('warning', '警告')}: {warning}", markup=False, soft_wrap=True)
             spec = executor or "serial"
             plan = None
         started = time.perf_counter()
@@ -243,15 +249,17 @@ def _say_answer(table: Table | None, warnings: list[str]) -> None:
     if table is not None:
         err.print(table)
     for line in warnings:
-        err.print(f"warning: {line}", markup=False, soft_wrap=True)
+        err.print(f"{t('warning', '警告')}: {line}", markup=False, soft_wrap=True)
 
 
 def _report_doc(command: str, doc: dict[str, Any], started: float, quiet: bool,
                 json_out: bool) -> None:
     wall = time.perf_counter() - started
     if not quiet:
-        err.print(f"{command}: {doc['headline']}, {doc.get('failed', 0)} failure(s), "
-                  f"{wall:.1f} s -> {doc['run_dir']}", markup=False, soft_wrap=True)
+        err.print(t(f"{command}: {doc['headline']}, {doc.get('failed', 0)} failure(s), "
+                    f"{wall:.1f} s -> {doc['run_dir']}",
+                    f"{command}：{doc['headline']}，{doc.get('failed', 0)} 个失败，{wall:.1f} 秒 "
+                    f"-> {doc['run_dir']}"), markup=False, soft_wrap=True)
     if json_out:
         typer.echo(json.dumps({k: v for k, v in doc.items() if k != "headline"}))
     else:

@@ -109,3 +109,15 @@ def test_an_ab_of_few_replicates_says_its_power_is_thin(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.stderr
     assert "warning: thin: 2 replicate(s) per design; a simulated power has a standard error " \
         "up to ±0.35" in made.stderr
+
+
+def test_summary_lines_of_validate_adjust_and_sweep_speak_chinese(tmp_path: Path) -> None:
+    zh = ["--lang", "zh"]
+    valid = runner.invoke(app, [*zh, "validate", str(ROOT / "scenarios" / "reference.yaml")])
+    assert "：通过（100,000 用户 × 365 天，机制：acquisition、purchase" in valid.stderr
+    adjusted = runner.invoke(app, [*zh, "adjust", "0.01,0.04"])
+    assert "校正后 p（holm）" in adjusted.stderr and "是" in adjusted.stderr
+    swept = runner.invoke(app, [*zh, "sweep", *SMALL, "-p", "mechanics.acquisition.q=0.2,0.4",
+                                "--out", str(tmp_path)], env={"COLUMNS": "200"})
+    assert "2 个点 × 1 次重复，2/2 个任务完成，0 个失败" in swept.stderr
+    assert "警告: 样本不足" in swept.stderr and "warning" not in swept.stderr
