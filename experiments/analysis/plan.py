@@ -84,11 +84,20 @@ def _from_power(path: Path) -> Plan:
     sequential = doc.get("sequential") or {}
     return Plan(alpha=float(doc["alpha"]), sides=int(doc["sides"]),
                 correction=str(doc["correction"]) if treatments > 1 else "none",
-                shares=shares, source=str(path), planned_n=doc.get("n_total_units"),
+                shares=shares, source=str(path), planned_n=_planned_n(doc),
                 sequential=sequential.get("method"),
                 critical_values=tuple(sequential.get("critical_values", ())),
                 notes=("allocation from the power plan: control 1 : treatment "
                        f"{float(ratio):g} each",))
+
+
+def _planned_n(doc: dict[str, Any]) -> float | None:
+    """The units the test runs to: the always-valid size where the plan made one (a team that
+    peeks at will runs longer for the same power), else the fixed-sample size."""
+    always = doc.get("always_valid")
+    if isinstance(always, dict) and always.get("n_total_units"):
+        return always["n_total_units"]
+    return doc.get("n_total_units")
 
 
 def _from_scenario(path: Path) -> Plan:

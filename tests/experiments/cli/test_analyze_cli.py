@@ -215,3 +215,18 @@ def test_chinese_column_names_are_metrics(tmp_path: Path) -> None:
     assert read.exit_code == 0, read.output
     assert [c["metric"] for c in json.loads(read.stdout)["comparisons"]] == ["订单数",
                                                                            "订单数/访问"]
+
+
+def test_always_valid_reading_is_tuned_to_the_plans_always_valid_size(tmp_path: Path) -> None:
+    """A plan made with --always-valid runs to its larger n (6,012 here, 1.91x 3,140): the
+    sequence is tuned there, not at the fixed-sample n."""
+    planned = runner.invoke(app, ["power", "--metric", "mean", "--baseline", "10", "--sd", "5",
+                                  "--mde", "0.5", "--power", "0.8", "--always-valid", "--json"])
+    plan = tmp_path / "plan.json"
+    plan.write_text(planned.stdout)
+    assert json.loads(planned.stdout)["always_valid"]["n_total_units"] == 6012
+    read = runner.invoke(app, ["analyze", str(_units(tmp_path, 0.5)), "--metric", "gmv",
+                               "--plan", str(plan), "--always-valid", "--json"])
+    assert read.exit_code == 0, read.output
+    assert json.loads(read.stdout)["plan"]["planned_n"] == 6012
+    assert "tuned to 6,012 planned units" in read.stderr
