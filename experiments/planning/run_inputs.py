@@ -44,6 +44,7 @@ def inputs_from_run(run_dir: Path, metric_type: str, run_metric: str) -> dict[st
         out["baseline"] = _share(summary, run_metric)
         return out
     users = _per_user(run_dir, run_metric, metric_type)
+    _check_spread(users, run_dir, run_metric, metric_type)
     if metric_type == "mean":
         out.update(baseline=float(users["num"].mean()), sd=float(users["num"].std(ddof=1)))
     elif metric_type == "count":
@@ -59,6 +60,18 @@ def inputs_from_run(run_dir: Path, metric_type: str, run_metric: str) -> dict[st
                     "num-var": float(cov[0, 0]), "den-var": float(cov[1, 1]),
                     "num-den-cov": float(cov[0, 1])})
     return out
+
+
+def _check_spread(users: pd.DataFrame, run_dir: Path, name: str, metric_type: str) -> None:
+    """Moments need two users and some spread: a run without orders has neither (numpy would
+    warn and the calculator would refuse an SD of 0 without saying where it came from)."""
+    if len(users) >= 2 and users["num"].std(ddof=1) > 0:
+        return
+    who = (f"{len(users):,} user(s) with an order (a ratio per order needs 2)"
+           if metric_type == "ratio" else
+           f"{len(users):,} acquired user(s) whose {name} is the same for all")
+    raise RunInputError("run-metric", f"{name}: {run_dir} has {who}; no spread to plan with: "
+                        "run longer or with a larger market")
 
 
 def _share(summary: dict[str, Any], name: str) -> float:

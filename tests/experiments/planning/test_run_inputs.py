@@ -83,3 +83,20 @@ def test_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
                                  "--run-metric", "registration_rate", "--mde", "0.01",
                                  "--power", "0.8"])
     assert result.exit_code == 2 and "is not a run folder" in result.stderr
+
+
+def test_a_run_without_orders_gives_no_moments_and_says_why(tmp_path: Path) -> None:
+    """30 days of a 5,000-user cold start sells nothing: gmv is 0 for every user and aov has no
+    order (numpy warned on stderr, then the calculator refused 'sd 0' or a covariance)."""
+    made = runner.invoke(app, ["run", str(ROOT / "scenarios" / "cold_start.yaml"),
+                               "market.size=5000", "days=30", "--events", "--quiet", "--out",
+                               str(tmp_path)])
+    assert made.exit_code == 0, made.output
+    run = made.stdout.strip()
+    for kind, name, fragment in (("mean", "gmv", "whose gmv is the same for all"),
+                                 ("ratio", "aov", "0 user(s) with an order")):
+        result = runner.invoke(app, ["power", "--metric", kind, "--from-run", run,
+                                     "--run-metric", name, "--mde", "0.05", "--relative",
+                                     "--power", "0.8"])
+        assert result.exit_code == 2 and fragment in result.stderr, result.stderr
+        assert "RuntimeWarning" not in result.stderr
