@@ -54,9 +54,11 @@ stages * design simulations (default design 12 (p + 2)).
 from __future__ import annotations
 
 import math
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,11 +139,44 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     elif method != "msm":
         raise InputError([Problem("--method", None, "", f"{method!r}: expected msm or "
                                   "likelihood")])
+    with _new_folder(out):
+        if method == "likelihood":
+            result = _by_likelihood(scenario, params, observed, distance, executor, out,
+                                    noise_replicates, draws, started, progress)
+        else:
+            result = _by_msm(base.name, scenario, params, observed, distance, executor, out,
+                             trials=trials, replicates=replicates, optimizer=optimizer,
+                             batch=batch, noise_replicates=noise_replicates, draws=draws,
+                             design=design, stages=stages, check_fit=check_fit,
+                             started=started, progress=progress)
+        observed.keep_salt()  # only now: a refused or failed fit leaves no id_salt behind
+    return result
+
+
+@contextmanager
+def _new_folder(out: Path) -> Iterator[None]:
+    """Make `out` for the fit; if the fit is refused or fails, remove what this call made
+    (with missing parents), unless it holds a study to --resume (an interrupted msm run)."""
+    top = out
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    observed.keep_salt()
-    if method == "likelihood":
-        return _by_likelihood(scenario, params, observed, distance, executor, out,
-                              noise_replicates, draws, started, progress)
+    try:
+        yield
+    except BaseException:
+        if made and not (out / "study.db").exists():
+            shutil.rmtree(top, ignore_errors=True)
+        raise
+
+
+def _by_msm(name: str, scenario: Scenario, params: list[FitParam], observed: Observed,
+            distance: Distance, executor: Executor, out: Path, *, trials: int, replicates: int,
+            optimizer: str, batch: int | None, noise_replicates: int, draws: int,
+            design: int | None, stages: int, check_fit: bool, started: float,
+            progress: Progress | None) -> Calibration:
+    """Simulated moments: the study's trials, then the regression posterior around the best."""
+    targets = distance.targets
     fit = open_study(out, observed, params, scenario.seed % 2**31, batch, optimizer)
     objective = _objective(scenario, distance, executor, replicates, progress,
                            trials * replicates)
@@ -155,7 +190,7 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
         design=design or default_design(len(params)), stages=stages,
         noise_replicates=noise_replicates, draws=draws, check_fit=check_fit)
     doc: dict[str, Any] = {
-        "kind": "calibrate", "scenario": base.name, **_study_doc(fit, out, observed),
+        "kind": "calibrate", "scenario": name, **_study_doc(fit, out, observed),
         "targets": targets, "standardisation": "observed scale (mean absolute weekly value "
         "per metric)", "optimizer": fit.method, "trials_this_call": trials,
         "trials_in_study": len(table), "replicates": replicates, "best": best,

@@ -34,6 +34,9 @@ from experiments.calibration.observed import Observed
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
+FLAT = ("the customers' histories do not pin down every fitted parameter (the likelihood is "
+        "flat along one); fit fewer with --fit, or give more weeks (--until) or customers")
+
 
 def check_likelihood(scenario: Scenario, params: list[FitParam], observed: Observed) -> None:
     """Refused with the reason unless the data has customers and only r, alpha, a, b of the
@@ -54,6 +57,15 @@ def check_likelihood(scenario: Scenario, params: list[FitParam], observed: Obser
                                   "and not one repeat purchase in the fitted weeks: nothing to "
                                   "fit the purchase rate and dropout by; give a later --until "
                                   "(or more customers)")])
+    distinct = len(unique_histories(*(past[c].to_numpy() for c in ("x", "trials_to_last",
+                                                                   "trials")))[0])
+    if distinct < len(params):  # then a curve of values gives every history its likelihood
+        raise InputError([Problem(str(observed.source), None, "", f"{len(past):,} customer(s) "
+                                  f"give only {distinct} distinct history(ies) (repeat orders, "
+                                  f"last order, days seen), fewer than the {len(params)} fitted "
+                                  "parameters: the likelihood is then highest along a whole "
+                                  "curve of values, not at one point; give more customers or "
+                                  "weeks (--until), or fit fewer with --fit")])
 
 
 def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd.DataFrame,
@@ -86,6 +98,7 @@ def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd
     best_u = optimize.minimize(negative, first.x, method="L-BFGS-B", bounds=bounds,
                                options={"ftol": 1e-12, "gtol": 1e-8}).x  # polish
     cov = _inverse_information(negative, best_u)
+    _check_pinned(params, cov)
     rng = np.random.default_rng(seed)
     sample = rng.multivariate_normal(best_u, cov, size=draws)
     frame = pd.DataFrame({p.path: [p.from_u(float(v)) for v in sample[:, i]]
@@ -97,6 +110,9 @@ def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd
            "customers": int(counts.sum()), "distinct_histories": len(rows),
            "cov_transformed": cov.tolist(), "noise_replicates": 0,
            "params": _describe(params, best, best_u, cov)}
+    warnings = _at_bounds(params, best_u)
+    if warnings:
+        doc["warnings"] = warnings
     return best, frame, doc
 
 
@@ -109,11 +125,34 @@ def _inverse_information(negative: Any, u: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         cov = np.full_like(hessian, np.nan)
     if not (np.isfinite(cov).all() and (np.diag(cov) > 0).all()):
-        raise InputError([Problem("--observed", None, "", "the customers' histories do not "
-                                  "pin down every fitted parameter (the likelihood is flat "
-                                  "along one); fit fewer with --fit, or give more weeks "
-                                  "(--until) or customers")])
+        raise InputError([Problem("--observed", None, "", FLAT)])
     return cov
+
+
+def _check_pinned(params: list[FitParam], cov: np.ndarray) -> None:
+    """Refuse a parameter whose standard error is wider than its whole --fit box: the data say
+    nothing about it (the information is invertible only numerically), and its draws, many
+    boxes wide, would be nonsense."""
+    sd = np.sqrt(np.diag(cov))
+    loose = [p.path for p, s in zip(params, sd, strict=True) if not s <= p.u_high - p.u_low]
+    if loose:
+        raise InputError([Problem("--observed", None, loose[0], FLAT)])
+
+
+def _at_bounds(params: list[FitParam], u: np.ndarray) -> list[str]:
+    """Say which estimates stopped at an end of their --fit box: the likelihood is highest at
+    or beyond it, so the estimate and its normal interval are the box's, not the data's
+    (common with few customers)."""
+    said = []
+    for p, v in zip(params, u, strict=True):
+        tol = 1e-6 * (p.u_high - p.u_low)
+        edge = "lower" if v <= p.u_low + tol else "upper" if v >= p.u_high - tol else None
+        if edge:
+            said.append(f"{p.path} stopped at the {edge} end of its --fit box "
+                        f"({p.from_u(float(v)):g}): the likelihood is highest at or beyond it, so "
+                        "its estimate and interval are the box's, not the data's; widen the "
+                        f"box (--fit {p.path}=lo..hi) or give more customers")
+    return said
 
 
 def _describe(params: list[FitParam], best: dict[str, float], u: np.ndarray,

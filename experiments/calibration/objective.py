@@ -26,6 +26,7 @@ from sim.planning import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS
 from sim.scenario import Scenario
 
 WEEK = 7
+EXP_MAX = 709.0  # math.exp overflows past 709.78; any u that large is clamped to `high` anyway
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class FitParam:
         return math.log(value) if self.log else value
 
     def from_u(self, u: float) -> float:
-        value = math.exp(u) if self.log else u
+        value = math.exp(min(u, EXP_MAX)) if self.log else u
         value = min(max(value, self.low), self.high)
         return round(value) if self.integer else float(value)
 

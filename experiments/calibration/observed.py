@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,8 @@ USER_COLUMNS = ("user", "user_id", "customer_id")
 TIME_COLUMNS = ("timestamp", "time", "date")
 SALT_ENV = "GROWTHSIM_ID_SALT"
 SALT_FILE = "id_salt"
+ZONE = "Asia/Shanghai"  # times with a UTC offset are converted to this zone's wall clock
+AMBIGUOUS = r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?:\D.*)?"  # 01/02/1997: which is the month?
 # Events a log may carry (the engine's names); anything else is refused with this list.
 REFUND_HINT = "amounts and counts must be >= 0 (book refunds as `refund` events)"
 LOG_EVENTS = ("acquired", "order", "first_order", "churned", "open", "visit", "coupon", "gift",
@@ -134,16 +137,38 @@ def pseudonymise(ids: pd.Series, salt: bytes) -> pd.Series:
 def _dates(frame: pd.DataFrame, column: str, source: str, first: int) -> pd.Series:
     raw = frame[column]
     text = raw.astype(str).str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed") if raw.dtype == object \
-        else pd.to_datetime(raw, errors="coerce")
+    parsed = raw if pd.api.types.is_datetime64_any_dtype(raw) else _iso_dates(text)
     bad = parsed.isna().to_numpy()
-    if bad.any():
-        raise InputError([Problem(source, row, column, f"{text.iloc[row - first]!r} is not a "
-                                  "date; expected YYYY-MM-DD (or an ISO timestamp)")
-                          for row in rows(bad, first)])
+    if bad.any():  # a column of 01/02/1997 dates is one problem: said once
+        unclear = rows(bad & text.str.fullmatch(AMBIGUOUS, na=False).to_numpy(bool),
+                       first)[:1]
+        raise InputError([Problem(source, row, column, _not_a_date(text.iloc[row - first]))
+                          for row in unclear or rows(bad, first)])
     if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        parsed = parsed.dt.tz_convert(ZONE).dt.tz_localize(None)
     return parsed
+
+
+def _iso_dates(text: pd.Series) -> pd.Series:
+    """ISO dates and timestamps, freely mixed; NaT for anything else, because a guessed format
+    reads 01/02/1997 as 2 January or 1 February. Differing UTC offsets end as China time."""
+    try:
+        return pd.to_datetime(text, errors="coerce", format="ISO8601")
+    except ValueError:  # UTC offsets differ between rows, or only some rows have one
+        uniques = text.unique()
+        return pd.to_datetime(text.map(dict(zip(uniques, map(_iso_date, uniques),
+                                                strict=True))))
+
+
+def _iso_date(text: str) -> pd.Timestamp:
+    value = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    return value.tz_convert(ZONE).tz_localize(None) if getattr(value, "tzinfo", None) else value
+
+
+def _not_a_date(text: str) -> str:
+    if re.fullmatch(AMBIGUOUS, str(text)):
+        return f"{text} is ambiguous (day and month order); write dates as YYYY-MM-DD"
+    return f"{text!r} is not a date; expected YYYY-MM-DD (or an ISO timestamp)"
 
 
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
@@ -169,11 +194,20 @@ def load_observed(path: str | Path, *, until: str | None = None, start: str | No
 def _parse_day(text: str | None, option: str) -> pd.Timestamp | None:
     if text is None:
         return None
-    value = pd.to_datetime(text, errors="coerce")
+    value = _iso_date(text.strip())
     if pd.isna(value):
-        raise InputError([Problem(option, None, "", f"{text!r} is not a date; expected "
-                                  "YYYY-MM-DD")])
+        raise InputError([Problem(option, None, "", _not_a_date(text.strip()))])
     return pd.Timestamp(value)
+
+
+def _check_until(until: str | None, last: pd.Timestamp, file_last: pd.Timestamp, source: str,
+                 empty_day: str) -> None:
+    """--until is inclusive; days past the file's end would enter the fit as empty days."""
+    if until is not None and last.normalize() > file_last:
+        end = file_last.date()
+        raise InputError([Problem("--until", None, "", f"{until} is past the last date of "
+                                  f"{source} ({end}): the days after it would count as "
+                                  f"{empty_day}; give --until {end} or earlier")])
 
 
 def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
@@ -214,6 +248,7 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
     table.index = dates.to_numpy()
     origin = _parse_day(start, "--start") or dates.min()
     last = _parse_day(until, "--until") or dates.max()
+    _check_until(until, last, dates.max(), source, "gaps (days without data) at the end")
     table = table[(table.index >= origin) & (table.index <= last)].sort_index()
     if table.empty:
         raise InputError([Problem(source, None, "date", f"no rows between {origin.date()} and "
@@ -244,6 +279,8 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
         _check_events(log, frame, source, first)
     origin = _parse_day(start, "--start") or log["day_date"].min()
     last = _parse_day(until, "--until") or log["day_date"].max()
+    _check_until(until, last, log["day_date"].max(), source,
+                 "days without events" if "event" in columns else "days without orders")
     log = log[(log["day_date"] >= origin) & (log["day_date"] <= last)]
     if log.empty:
         raise InputError([Problem(source, None, time_col, f"no rows between {origin.date()} and "
