@@ -192,12 +192,21 @@ def holdout_orders(customers: pd.DataFrame, later: pd.DataFrame) -> np.ndarray:
     return np.maximum(total - seen, 0.0)
 
 
-def accuracy(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE and Pearson correlation of per-customer predictions."""
+def accuracy(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float | None]:
+    """MAE, RMSE and Pearson correlation of per-customer predictions (None where undefined)."""
     error = predicted - actual
     return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean())),
-            "correlation": float(np.corrcoef(predicted, actual)[0, 1]),
+            "correlation": correlation(predicted, actual),
             "predicted_total": float(predicted.sum()), "actual_total": float(actual.sum())}
+
+
+def correlation(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson's r, or None where it is undefined: fewer than two customers, or a side that
+    does not vary (nobody ordered again in the holdout), where numpy gives NaN, which is not
+    JSON, and prints warnings."""
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def write_risk(table: pd.DataFrame, path: Path, suffix: str) -> None:

@@ -29,8 +29,11 @@ from experiments.calibration.fitted import POSTERIOR, SUMMARY
 from experiments.calibration.forecast_totals import (
     add_cumulative,
     add_dates,
+    band,
     cumulative_figure,
+    series_columns,
     simulations_frame,
+    weekly_values,
 )
 from experiments.calibration.objective import WEEK, run_series, simulated_metrics
 from experiments.calibration.observed import Observed
@@ -45,6 +48,7 @@ from sim.metrics import METRICS
 from sim.scenario import Scenario
 
 BAD_WHEN_HIGH = {"churned_users", "refunds", "carts_abandoned", "coupon_cost", "cac"}
+UNSEEN_WITHOUT_CHURN = ("alive_users", "churned_users")  # a transactions log cannot see churn
 DEFAULT_METRICS = ("new_users", "purchases", "first_purchases", "repeat_purchases", "gmv",
                    "churned_users")
 
@@ -92,65 +96,68 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
     points = (posterior.sample(n=draws, replace=len(posterior) < draws,
                                random_state=scenario.seed % 2**31).to_dict("records")
               if not posterior.empty else [{}] * draws)
-    weekly = _simulated_weeks(scenario, points, replicates, horizon, names, executor)
-    observed_weeks = (None if observed is None
-                      else _observed_weeks(observed, horizon, names))
-    rows, warnings = _band_rows(weekly, observed_weeks, names, fit_days, level, observed)
+    columns = series_columns(names)
+    frames = _simulated_days(scenario, points, replicates, horizon, columns, executor)
+    weekly = weekly_values(frames, names, horizon)
+    seen = None if observed is None else observed_days(observed, horizon, columns)
+    seen_weekly = None if seen is None else weekly_values([seen], names, horizon)[0]
+    rows, warnings = _band_rows(weekly, seen_weekly, names, fit_days, level, observed)
     table = pd.DataFrame(rows)
-    totals = add_cumulative(table, weekly, names, fit_days, level)
+    first = table["first_day"].to_numpy()  # a week straddling the fit's end holds both
+    table.insert(4, "forecast_days", np.clip(np.minimum(first + WEEK, horizon)
+                                             - np.maximum(first, fit_days), 0, None))
+    totals = add_cumulative(table, frames, seen, names, fit_days, level)
     add_dates(table, start if start is not None else getattr(observed, "start", None))
     misfit = misspecification(table, level)
     doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
            "forecast_days": days, "draws": len(points), "replicates": replicates,
            "level": level, "parameter_uncertainty": not posterior.empty,
-           "metrics": names, "warnings": warnings,
-           "flagged": int((table["flag"] != "").sum()), "totals": totals,
+           "metrics": names, "metric_kinds": {m: METRICS[m].kind for m in names},
+           "warnings": warnings, "flagged": int((table["flag"] != "").sum()), "totals": totals,
            "misspecification": misfit,
            "start": None if "week_start" not in table else table["week_start"].iloc[0]}
     return Forecast(table, warnings, None, doc, simulations_frame(weekly, names))
 
 
-def _simulated_weeks(scenario: Scenario, points: list[dict[str, Any]], replicates: int,
-                     horizon: int, names: list[str], executor: Executor) -> np.ndarray:
-    """(K*R, weeks, m) weekly sums: R replicates of their own (distinct numbers) per draw."""
+def _simulated_days(scenario: Scenario, points: list[dict[str, Any]], replicates: int,
+                    horizon: int, columns: list[str], executor: Executor) -> list[pd.DataFrame]:
+    """K*R daily frames (days x columns): R replicates of their own (distinct numbers) per
+    draw."""
     longer = point_scenario(scenario, {"days": horizon})
     jobs = []
     for k, point in enumerate(points):
         s = point_scenario(longer, {key: _plain(v) for key, v in point.items()})
         jobs += [(s, 50_000 + k * replicates + r) for r in range(replicates)]
-    series = np.array(run_series(executor, jobs, names))  # (K*R, days, m)
-    return np.add.reduceat(np.nan_to_num(series), np.arange(0, horizon, WEEK), axis=1)
+    return [pd.DataFrame(series, columns=columns)
+            for series in run_series(executor, jobs, columns)]
 
 
-def _observed_weeks(observed: Observed, horizon: int,
-                    names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Observed weekly sums, and which (week, metric) were observed on every day."""
-    starts = np.arange(0, horizon, WEEK)
-    present = [m for m in names if m in observed.daily]
-    obs = observed.daily.reindex(range(horizon)).reindex(columns=names).to_numpy(float)
-    full = ~np.isnan(obs)
-    obs_weekly = np.add.reduceat(np.nan_to_num(obs), starts, axis=0)
-    count = np.add.reduceat(full.astype(int), starts, axis=0)
-    width = np.minimum(WEEK, horizon - starts)[:, None]
-    return obs_weekly, (count == width) & np.isin(names, present)[None, :]
+def observed_days(observed: Observed, horizon: int, columns: list[str]) -> pd.DataFrame:
+    """The observed daily values on days 0..horizon-1, NaN where not observed and for what
+    the data cannot see: an event log without churn events cannot see churn, so its alive and
+    churned users are not data (as for the calibration's default targets); a daily table's
+    columns are what the shop measured."""
+    frame = observed.daily.reindex(range(horizon)).reindex(columns=columns).astype(float)
+    if observed.customers is not None and not observed.has_churn:  # a log, without churn
+        frame.loc[:, [c for c in columns if c in UNSEEN_WITHOUT_CHURN]] = np.nan
+    return frame.reset_index(drop=True)
 
 
-def _band_rows(weekly: np.ndarray, observed_weeks: tuple[np.ndarray, np.ndarray] | None,
-               names: list[str], fit_days: int, level: float, observed: Observed | None,
+def _band_rows(weekly: np.ndarray, seen: np.ndarray | None, names: list[str], fit_days: int,
+               level: float, observed: Observed | None,
                ) -> tuple[list[dict[str, Any]], list[str]]:
-    """One row per (metric, week): the band, and the observed value with its flag."""
-    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
+    """One row per (metric, week): the band, and the observed value with its flag (where the
+    data give the metric on every day it needs)."""
     rows, warnings = [], []
     for j, metric in enumerate(names):
         for k, first in enumerate(range(0, weekly.shape[1] * WEEK, WEEK)):
-            values = weekly[:, k, j]
+            mean, lo, median, hi = band(weekly[:, k, j], level)
             row = {"metric": metric, "week": k + 1, "first_day": int(first),
                    "period": "fit" if first + WEEK <= fit_days else "forecast",
-                   "mean": float(values.mean()), "lo": float(np.quantile(values, lo_q)),
-                   "median": float(np.median(values)), "hi": float(np.quantile(values, hi_q)),
+                   "mean": mean, "lo": lo, "median": median, "hi": hi,
                    "observed": np.nan, "flag": "", "warning": False}
-            if observed_weeks is not None and observed_weeks[1][k, j]:
-                warning = _flag(row, float(observed_weeks[0][k, j]), level, observed)
+            if seen is not None and np.isfinite(seen[k, j]):
+                warning = _flag(row, float(seen[k, j]), level, observed)
                 if warning:
                     warnings.append(warning)
             rows.append(row)
@@ -301,6 +308,3 @@ def load_forecast(folder: Path) -> dict[str, Any]:
                                   "written by simctl forecast")])
     return {**doc, "flags": flagged_weeks(pd.read_parquet(table))}
 
-
-def metric_kinds(names: list[str]) -> dict[str, str]:
-    return {m: METRICS[m].kind for m in names}

@@ -1,10 +1,13 @@
-"""Bands for what people ask of a forecast besides one week: the cumulative curve over the
-forecast weeks and its total, from the same stored simulations as the weekly band (every
-simulation's weekly values are kept in simulations.parquet, so the total over any horizon can
-be had later without re-running); and the calendar date each week starts."""
+"""What a forecast's numbers over more than one day are: each week's value and the total over
+the forecast days, by the metric's own definition over a period (`sim.metrics.over_horizon`: a
+flow's sum, a stock's last day, a ratio of its parts' sums), never a sum of daily ratios or
+levels; the bands of the cumulative curve and the total from the same simulations as the
+weekly band (every simulation's weekly values are kept in simulations.parquet); and the
+calendar date each week starts."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -12,38 +15,134 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from experiments.calibration.objective import WEEK
+from sim.metrics import METRICS, over_horizon
 
 
-def add_cumulative(table: pd.DataFrame, weekly: np.ndarray, names: list[str], fit_days: int,
+def series_columns(names: list[str]) -> list[str]:
+    """The daily series a forecast needs: each metric and a ratio's numerator and denominator
+    (a ratio over a week or the forecast is the ratio of their sums)."""
+    return list(dict.fromkeys([*names, *(part for name in names for part in parts_of(name))]))
+
+
+def parts_of(name: str) -> list[str]:
+    """The daily series a metric's value over a period is made of."""
+    metric = METRICS[name]
+    if metric.kind == "ratio":
+        return [metric.numerator, metric.denominator]  # type: ignore[list-item]
+    return [name]
+
+
+def period_value(name: str, daily: pd.DataFrame, first: int, end: int) -> float:
+    """The metric over days [first, end) of a daily frame (columns: its parts), as over a whole
+    run (`over_horizon`, so there is one definition); NaN when a day it needs was not observed,
+    or a ratio's windows (`mature_after` days, e.g. 30 for a 30-day repurchase rate) are still
+    open at the frame's end."""
+    metric = METRICS[name]
+    stop = end + metric.mature_after  # over_horizon leaves the last mature_after days out
+    if stop > len(daily) or first >= end:
+        return math.nan
+    rows = daily.iloc[first:stop]
+    if np.isnan(rows.to_numpy(dtype=float)).any():
+        return math.nan
+    return over_horizon(metric, rows)
+
+
+def week_bounds(horizon: int) -> list[tuple[int, int]]:
+    """(first day, end) of each week from day 0; the last is short when 7 does not divide."""
+    return [(first, min(first + WEEK, horizon)) for first in range(0, horizon, WEEK)]
+
+
+def weekly_values(frames: list[pd.DataFrame], names: list[str], horizon: int) -> np.ndarray:
+    """(frames, weeks, metrics): each metric's value on each week of each daily frame."""
+    bounds = week_bounds(horizon)
+    out = np.full((len(frames), len(bounds), len(names)), np.nan)
+    for j, name in enumerate(names):
+        for i, frame in enumerate(frames):
+            own = frame[parts_of(name)]  # selected once: columns by name are slow per week
+            out[i, :, j] = [period_value(name, own, a, b) for a, b in bounds]
+    return out
+
+
+def band(values: np.ndarray, level: float) -> tuple[float, float, float, float]:
+    """mean, lo, median, hi of the defined values (a ratio can be undefined in some
+    simulations: no orders that week); NaN when none is defined."""
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return (math.nan,) * 4
+    lo, median, hi = np.quantile(finite, [(1 - level) / 2, 0.5, 1 - (1 - level) / 2])
+    return float(finite.mean()), float(lo), float(median), float(hi)
+
+
+CUMULATIVE = ("cum_lo", "cum_median", "cum_hi", "cum_observed")
+
+
+def add_cumulative(table: pd.DataFrame, frames: list[pd.DataFrame],
+                   observed: pd.DataFrame | None, names: list[str], fit_days: int,
                    level: float) -> dict[str, dict[str, Any]]:
-    """cum_lo / cum_median / cum_hi (and cum_observed while every week was observed) on the
-    forecast weeks of `table`, in place; returns the totals over all forecast weeks."""
-    lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
-    weeks = [k for k in range(weekly.shape[1]) if k * WEEK + WEEK > fit_days]
-    for column in ("cum_lo", "cum_median", "cum_hi", "cum_observed"):
+    """In place, on each week holding forecast days: the band of the metric over the forecast
+    days up to the week's end (cum_lo / cum_median / cum_hi; a week that straddles the fit's
+    end adds only its forecast days) and the actual while every one of those days was observed
+    (cum_observed). Returns the totals over all forecast days, for flows (a sum) and ratios
+    (the ratio over the window); a stock is a level, so it has none."""
+    horizon = len(frames[0])
+    for column in CUMULATIVE:
         table[column] = np.nan
+    ends = [(k + 1, end) for k, (_, end) in enumerate(week_bounds(horizon)) if end > fit_days]
     totals: dict[str, dict[str, Any]] = {}
-    if not weeks:
-        return totals
-    cumulative = weekly[:, weeks, :].cumsum(axis=1)  # (simulations, forecast weeks, metrics)
-    for j, metric in enumerate(names):
-        at = table.index[(table["metric"] == metric) & (table["week"].isin([k + 1 for k in
-                                                                            weeks]))]
-        values = cumulative[:, :, j]
-        table.loc[at, "cum_lo"] = np.quantile(values, lo_q, axis=0)
-        table.loc[at, "cum_median"] = np.median(values, axis=0)
-        table.loc[at, "cum_hi"] = np.quantile(values, hi_q, axis=0)
-        seen = table.loc[at, "observed"].to_numpy(dtype=float)
-        complete = np.cumprod(~np.isnan(seen)).astype(bool)  # stops at the first unseen week
-        table.loc[at, "cum_observed"] = np.where(complete, np.nancumsum(seen), np.nan)
-        last = values[:, -1]
-        totals[metric] = {
-            "weeks": len(weeks), "mean": float(last.mean()),
-            "lo": float(np.quantile(last, lo_q)), "median": float(np.median(last)),
-            "hi": float(np.quantile(last, hi_q)),
-            "observed": float(table.loc[at, "cum_observed"].iloc[-1])
-            if complete.all() else None}
+    for metric in names:
+        if METRICS[metric].kind == "stock" or not ends:
+            continue
+        at = table.index[(table["metric"] == metric) & table["week"].isin([k for k, _ in ends])]
+        values = np.array([[period_value(metric, own, fit_days, end) for _, end in ends]
+                           for own in (frame[parts_of(metric)] for frame in frames)])
+        bands = np.array([band(values[:, i], level) for i in range(len(ends))])
+        table.loc[at, "cum_lo"], table.loc[at, "cum_median"], table.loc[at, "cum_hi"] = (
+            bands[:, 1], bands[:, 2], bands[:, 3])
+        seen = [math.nan if observed is None else
+                period_value(metric, observed[parts_of(metric)], fit_days, end)
+                for _, end in ends]
+        table.loc[at, "cum_observed"] = seen
+        mean, lo, median, hi = bands[-1]
+        totals[metric] = {"kind": METRICS[metric].kind, "days": horizon - fit_days,
+                          "weeks": (horizon - fit_days) / WEEK, "first_day": fit_days,
+                          "mean": mean, "lo": lo, "median": median, "hi": hi,
+                          "observed": None if math.isnan(seen[-1]) else seen[-1]}
     return totals
+
+
+def total_line(metric: str, doc: dict[str, Any]) -> str:
+    """The line `simctl forecast` prints for a metric over the forecast days: a flow's total,
+    a ratio over the window, n/a for a stock (a level has no total) or an undefined ratio."""
+    from experiments.report.language import metric_label, t
+
+    days, total = doc["forecast_days"], doc["totals"].get(metric)
+    span = f"{days} forecast days" + (f" ({days // WEEK} weeks)" if days % WEEK == 0 else "")
+    if doc.get("start"):
+        first = pd.Timestamp(doc["start"]) + pd.Timedelta(days=doc["fit_days"])
+        span += f", {first.date()} to {(first + pd.Timedelta(days=days - 1)).date()}"
+    head = t(f"forecast: {metric} over the {span}: ",
+             f"预测：{metric_label(metric)} 未来 {days} 天 ")
+    why = _not_applicable(metric) if total is None or total["median"] is None \
+        or math.isnan(total["median"]) else ""
+    if why:
+        return head + t(f"n/a ({why})", "不适用")
+    ratio = total["kind"] == "ratio"
+    shown = "{:,.4g}" if ratio else "{:,.0f}"
+    text = (f"{shown.format(total['median'])} [{shown.format(total['lo'])}, "
+            f"{shown.format(total['hi'])}] ({doc['level']:.0%} " + t("band", "区间") + ")")
+    if total["observed"] is not None:
+        text += t("; actual ", "；实际 ") + shown.format(total["observed"])
+    return head + (text if ratio else t(text, "合计 " + text))
+
+
+def _not_applicable(metric: str) -> str:
+    """Why a metric has no value over the forecast days."""
+    m = METRICS[metric]
+    if m.kind == "stock":
+        return "a level, not summed over days; a week's value is its last day's"
+    windows = (f", or its {m.mature_after}-day windows are still open at the horizon"
+               if m.mature_after else "")
+    return f"{m.numerator} / {m.denominator}: {m.denominator} is 0 over those days{windows}"
 
 
 def add_dates(table: pd.DataFrame, start: str | pd.Timestamp | None) -> None:

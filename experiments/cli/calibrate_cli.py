@@ -19,7 +19,7 @@ from experiments.cli.cli_common import (
     flag_overrides,
 )
 from experiments.cli.sweep_cli import TaskProgress
-from experiments.report.language import metric_label, t
+from experiments.report.language import t
 from experiments.runs.executors import CountingExecutor, make_executor
 from sim.errors import InputError, Problem
 from sim.scenario import load_scenario
@@ -132,6 +132,9 @@ def calibrate(
                    + t(f"relative RMSE {doc['relative_rmse']:.4f} {after}; best ",
                        f"相对 RMSE {doc['relative_rmse']:.4f}{after}；最优 ")
                    + json.dumps(doc['best'], ensure_ascii=False), markup=False, soft_wrap=True)
+        for line in doc["posterior"].get("warnings", []):  # e.g. an estimate at its box's end
+            say(quiet)(t("calibrate: warning: ", "校准：警告：") + line, markup=False,
+                       soft_wrap=True)
         path = result.folder / "fitted.yaml"
         typer.echo(json.dumps({**doc, "fitted": str(path)}) if as_json else str(path))
 
@@ -157,7 +160,9 @@ def forecast(
     with cli_errors():
         from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
         from experiments.calibration.forecast import forecast as run_forecast
+        from experiments.calibration.forecast_totals import total_line
         from experiments.calibration.observed import load_observed, salt_folder_of
+        from experiments.runs.outputs import json_safe
 
         scenario = load_scenario(fitted, flag_overrides(seed=seed))
         posterior, doc = load_posterior(fitted, scenario)
@@ -190,14 +195,8 @@ def forecast(
             say(quiet)(line, markup=False, soft_wrap=True)
         for line in result.warnings[:SHOWN_WARNINGS]:
             say(quiet)(line, markup=False, soft_wrap=True)
-        for metric, total in result.doc["totals"].items():
-            seen = "" if total["observed"] is None else f"; actual {total['observed']:,.0f}"
-            band = (f"{total['median']:,.0f} [{total['lo']:,.0f}, {total['hi']:,.0f}] "
-                    f"({result.doc['level']:.0%} " + t("band", "区间") + ")")
-            say(quiet)(t(f"forecast: {metric} over the {total['weeks']} forecast weeks: {band}",
-                         f"预测：{metric_label(metric)} 未来 {total['weeks']} 周合计 {band}")
-                       + (t(seen, seen.replace("; actual", "；实际")) if seen else ""),
-                       markup=False, soft_wrap=True)
+        for metric in result.doc["metrics"]:
+            say(quiet)(total_line(metric, result.doc), markup=False, soft_wrap=True)
         more = len(result.warnings) - SHOWN_WARNINGS
         say(quiet)(t(f"forecast: {result.doc['flagged']} week(s) outside the band, "
                      f"{len(result.warnings)} early warning(s)",
@@ -205,5 +204,5 @@ def forecast(
                    + (t(f" ({more} more in forecast.csv, column `warning`)",
                         f"（另有 {more} 条见 forecast.csv 的 warning 列）") if more > 0 else ""),
                    markup=False)
-        typer.echo(json.dumps({**result.doc, "folder": str(folder)}) if as_json
+        typer.echo(json.dumps(json_safe({**result.doc, "folder": str(folder)})) if as_json
                    else str(folder / "forecast.parquet"))

@@ -19,6 +19,7 @@ from experiments.calibration.forecast import load_posterior
 from experiments.calibration.observed import SALT_FILE, load_observed, salt_folder_of
 from experiments.cli.cli_common import check_writable_file, cli_errors, err
 from experiments.runs.folders import atomic_write
+from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
 from sim.scenario import load_scenario
 
@@ -59,12 +60,14 @@ def customers(
         if observed is not None:
             later = load_observed(observed, start=doc.get("observed_start"),
                                   salt_folder=salt_folder(folder))
-            report["holdout"] = compare_holdout(table, history, later.customers, days)
+            report["holdout"] = compare_holdout(table, history, later.customers, days,
+                                                start=doc.get("observed_start"),
+                                                source=str(observed))
         atomic_write(target, lambda partial: write_risk(table, partial, target.suffix))
         report["table"] = str(target)
         if not quiet:
             err.print(summary_table(table, report))
-        typer.echo(json.dumps(report, default=float) if as_json else str(target))
+        typer.echo(json.dumps(json_safe(report), default=float) if as_json else str(target))
 
 
 def salt_folder(folder: Path) -> Path:
@@ -87,7 +90,8 @@ def add_dates(table: pd.DataFrame, start: str | None) -> None:
 
 
 def compare_holdout(table: pd.DataFrame, history: pd.DataFrame, later: pd.DataFrame | None,
-                    days: int) -> dict[str, Any]:
+                    days: int, start: str | None = None,
+                    source: str = "--observed") -> dict[str, Any]:
     """MAE, RMSE and correlation of expected orders against the orders that followed, for
     this model and for the closed-form BG/NBD fitted by maximum likelihood on the same
     histories; refused when the later data do not cover the days predicted."""
@@ -96,10 +100,16 @@ def compare_holdout(table: pd.DataFrame, history: pd.DataFrame, later: pd.DataFr
                                   "give the later event log (one row per order)")])
     seen = int(history["observed_days"].iloc[0])
     covered = int(later["observed_days"].iloc[0]) - seen
+    if covered < 1:  # no day after the fit: no --days would do
+        ends, fit_end = _day(start, seen + covered - 1), _day(start, seen - 1)
+        raise InputError([Problem(source, None, "", f"ends on {ends}, "
+                                  f"{'on' if covered == 0 else 'before'} the calibration's "
+                                  f"last day {fit_end}: nothing after the fit to compare "
+                                  f"with; give an export that runs past {fit_end}")])
     if covered < days:
-        raise InputError([Problem("--observed", None, "", f"covers {covered} days after the "
-                                  f"calibration's {seen}; give --days {max(covered, 1)} or "
-                                  "a longer export")])
+        raise InputError([Problem(source, None, "", f"covers {covered} days after the "
+                                  f"calibration's {seen}; give --days {covered} or a longer "
+                                  "export")])
     ordered = history.set_index("user").loc[table["customer"]].reset_index()
     truth = holdout_orders(ordered, later)
     rfm = bgnbd.rfm(ordered)
@@ -124,7 +134,21 @@ def summary_table(table: pd.DataFrame, report: dict[str, Any]) -> Table:
     if holdout:
         for name in ("growthsim", "bgnbd"):
             a = holdout[name]
-            out.add_row(f"vs actual: {name}", "", f"RMSE {a['rmse']:.4f}",
-                        f"{a['predicted_total']:,.0f} (actual {a['actual_total']:,.0f})")
+            out.add_row(f"vs actual: {name}", "", f"RMSE {_shown(a['rmse'], '.4f')}, r "
+                        f"{_shown(a['correlation'], '.3f')}", f"{_shown(a['predicted_total'])}"
+                        f" (actual {_shown(a['actual_total'])})")
     out.caption = "P(alive) < 0.3: high, < 0.7: medium; the table is sorted riskiest first"
     return out
+
+
+def _day(start: str | None, day: int) -> str:
+    """A day number as its date when the calibration's first date is known."""
+    if start is None:
+        return f"day {day}"
+    return str((pd.Timestamp(start) + pd.Timedelta(days=day)).date())
+
+
+def _shown(value: float | None, spec: str = ",.0f") -> str:
+    """A number for the table; n/a where it is undefined (None or NaN: a correlation when
+    nobody ordered again, BG/NBD fitted to a single customer)."""
+    return "n/a" if value is None or value != value else format(value, spec)
