@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from experiments.calibration.dates import calendar_dates
 from experiments.calibration.objective import WEEK
 from sim.metrics import METRICS, over_horizon
 
@@ -149,9 +150,7 @@ def add_dates(table: pd.DataFrame, start: str | pd.Timestamp | None) -> None:
     """week_start: the calendar date of each week's first day (day 0 = `start`)."""
     if start is None:
         return
-    origin = pd.Timestamp(start).normalize()
-    table["week_start"] = [(origin + pd.Timedelta(days=int(d))).date().isoformat()
-                           for d in table["first_day"]]
+    table["week_start"] = calendar_dates(start, table["first_day"])
 
 
 def simulations_frame(weekly: np.ndarray, names: list[str]) -> pd.DataFrame:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.analysis.table_file import numbers, read_table, rows
+from experiments.calibration.dates import parse_dates, parse_day
 from sim.errors import InputError, Problem
 from sim.events import counters_from_events
 from sim.metrics import METRICS, daily_metrics
@@ -44,8 +44,6 @@ USER_COLUMNS = ("user", "user_id", "customer_id")
 TIME_COLUMNS = ("timestamp", "time", "date")
 SALT_ENV = "GROWTHSIM_ID_SALT"
 SALT_FILE = "id_salt"
-ZONE = "Asia/Shanghai"  # times with a UTC offset are converted to this zone's wall clock
-AMBIGUOUS = r"\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2,4}(?:\D.*)?"  # 01/02/1997: which is the month?
 # Events a log may carry (the engine's names); anything else is refused with this list.
 REFUND_HINT = "amounts and counts must be >= 0 (book refunds as `refund` events)"
 LOG_EVENTS = ("acquired", "order", "first_order", "churned", "open", "visit", "coupon", "gift",
@@ -134,43 +132,6 @@ def pseudonymise(ids: pd.Series, salt: bytes) -> pd.Series:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _dates(frame: pd.DataFrame, column: str, source: str, first: int) -> pd.Series:
-    raw = frame[column]
-    text = raw.astype(str).str.strip()
-    parsed = raw if pd.api.types.is_datetime64_any_dtype(raw) else _iso_dates(text)
-    bad = parsed.isna().to_numpy()
-    if bad.any():  # a column of 01/02/1997 dates is one problem: said once
-        unclear = rows(bad & text.str.fullmatch(AMBIGUOUS, na=False).to_numpy(bool),
-                       first)[:1]
-        raise InputError([Problem(source, row, column, _not_a_date(text.iloc[row - first]))
-                          for row in unclear or rows(bad, first)])
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert(ZONE).dt.tz_localize(None)
-    return parsed
-
-
-def _iso_dates(text: pd.Series) -> pd.Series:
-    """ISO dates and timestamps, freely mixed; NaT for anything else, because a guessed format
-    reads 01/02/1997 as 2 January or 1 February. Differing UTC offsets end as China time."""
-    try:
-        return pd.to_datetime(text, errors="coerce", format="ISO8601")
-    except ValueError:  # UTC offsets differ between rows, or only some rows have one
-        uniques = text.unique()
-        return pd.to_datetime(text.map(dict(zip(uniques, map(_iso_date, uniques),
-                                                strict=True))))
-
-
-def _iso_date(text: str) -> pd.Timestamp:
-    value = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    return value.tz_convert(ZONE).tz_localize(None) if getattr(value, "tzinfo", None) else value
-
-
-def _not_a_date(text: str) -> str:
-    if re.fullmatch(AMBIGUOUS, str(text)):
-        return f"{text} is ambiguous (day and month order); write dates as YYYY-MM-DD"
-    return f"{text!r} is not a date; expected YYYY-MM-DD (or an ISO timestamp)"
-
-
 def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((c for c in names if c in columns), None)
 
@@ -189,15 +150,6 @@ def load_observed(path: str | Path, *, until: str | None = None, start: str | No
             observed.pending_salt = (Path(salt_folder), salt)
         return observed
     return _from_table(frame, first, str(path), until, start)
-
-
-def _parse_day(text: str | None, option: str) -> pd.Timestamp | None:
-    if text is None:
-        return None
-    value = _iso_date(text.strip())
-    if pd.isna(value):
-        raise InputError([Problem(option, None, "", _not_a_date(text.strip()))])
-    return pd.Timestamp(value)
 
 
 def _check_until(until: str | None, last: pd.Timestamp, file_last: pd.Timestamp, source: str,
@@ -227,7 +179,7 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
     if len(frame.columns) == 1:
         raise InputError([Problem(source, 1, "", "no metric columns next to `date`; add e.g. "
                                   "new_users,purchases")])
-    dates = _dates(frame, "date", source, first).dt.normalize()
+    dates = parse_dates(frame, "date", source, first).dt.normalize()
     dup = dates.duplicated(keep="first").to_numpy()
     if dup.any():
         repeated = rows(dup, first)
@@ -246,8 +198,8 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
                                  negative_hint=REFUND_HINT)
     table = pd.DataFrame(values)
     table.index = dates.to_numpy()
-    origin = _parse_day(start, "--start") or dates.min()
-    last = _parse_day(until, "--until") or dates.max()
+    origin = parse_day(start, "--start") or dates.min()
+    last = parse_day(until, "--until") or dates.max()
     _check_until(until, last, dates.max(), source, "gaps (days without data) at the end")
     table = table[(table.index >= origin) & (table.index <= last)].sort_index()
     if table.empty:
@@ -277,8 +229,8 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     log = _log_rows(frame, first, source, user_col, salt, time_col)
     if "event" in columns:
         _check_events(log, frame, source, first)
-    origin = _parse_day(start, "--start") or log["day_date"].min()
-    last = _parse_day(until, "--until") or log["day_date"].max()
+    origin = parse_day(start, "--start") or log["day_date"].min()
+    last = parse_day(until, "--until") or log["day_date"].max()
     _check_until(until, last, log["day_date"].max(), source,
                  "days without events" if "event" in columns else "days without orders")
     log = log[(log["day_date"] >= origin) & (log["day_date"] <= last)]
@@ -309,7 +261,7 @@ def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
                           for row in rows(blank, first)])
     users = pseudonymise(frame[user_col], salt)
     frame = frame.drop(columns=[user_col])
-    when = _dates(frame, time_col, source, first)
+    when = parse_dates(frame, time_col, source, first)
     amount = (numbers(frame, "amount", source, first, nonnegative=True, allow_blank=False,
                       negative_hint=REFUND_HINT)
               if "amount" in columns else pd.Series(0.0, index=frame.index))

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from experiments.calibration import bgnbd
 from experiments.calibration.customers import accuracy, holdout_orders, risk_table, write_risk
+from experiments.calibration.dates import calendar_dates
 from experiments.calibration.forecast import load_posterior
 from experiments.calibration.observed import SALT_FILE, load_observed, salt_folder_of
 from experiments.cli.cli_common import check_writable_file, cli_errors, err
@@ -84,9 +85,8 @@ def add_dates(table: pd.DataFrame, start: str | None) -> None:
     """first_date and last_order_date beside the day numbers (day 0 = the data's start)."""
     if start is None:
         return
-    origin = pd.Timestamp(start).normalize()
     for column, days in (("first_date", "first_day"), ("last_order_date", "last_day")):
-        table[column] = (origin + pd.to_timedelta(table[days], unit="D")).dt.date.astype(str)
+        table[column] = calendar_dates(start, table[days])
 
 
 def compare_holdout(table: pd.DataFrame, history: pd.DataFrame, later: pd.DataFrame | None,
