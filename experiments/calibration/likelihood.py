@@ -97,7 +97,7 @@ def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd
     first = optimize.minimize(negative, start, method="L-BFGS-B", bounds=bounds)
     best_u = optimize.minimize(negative, first.x, method="L-BFGS-B", bounds=bounds,
                                options={"ftol": 1e-12, "gtol": 1e-8}).x  # polish
-    cov = _inverse_information(negative, best_u)
+    cov = _inverse_information(params, negative, best_u)
     _check_pinned(params, cov)
     rng = np.random.default_rng(seed)
     sample = rng.multivariate_normal(best_u, cov, size=draws)
@@ -116,17 +116,27 @@ def maximum_likelihood(scenario: Scenario, params: list[FitParam], customers: pd
     return best, frame, doc
 
 
-def _inverse_information(negative: Any, u: np.ndarray) -> np.ndarray:
+def _inverse_information(params: list[FitParam], negative: Any, u: np.ndarray) -> np.ndarray:
     """Inverse of the numerical Hessian (statsmodels' four-point formula) of the negative
-    log-likelihood at `u`."""
+    log-likelihood at `u`; refused, naming the parameter the flattest direction moves most,
+    where it is not a covariance (whether a flat direction ends here or as a standard error
+    wider than the box depends on rounding in the Hessian)."""
     hessian = approx_hess3(u, negative, epsilon=1e-4 * np.maximum(np.abs(u), 1.0))
     try:
         cov = np.linalg.inv(hessian)
     except np.linalg.LinAlgError:
         cov = np.full_like(hessian, np.nan)
     if not (np.isfinite(cov).all() and (np.diag(cov) > 0).all()):
-        raise InputError([Problem("--observed", None, "", FLAT)])
+        raise InputError([Problem("--observed", None, _flattest(params, hessian), FLAT)])
     return cov
+
+
+def _flattest(params: list[FitParam], hessian: np.ndarray) -> str:
+    """The parameter with the largest share of the Hessian's least-curved eigenvector."""
+    if not np.isfinite(hessian).all():
+        return params[int(np.argmin(np.isfinite(hessian).all(axis=0)))].path
+    values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    return params[int(np.argmax(np.abs(vectors[:, int(np.argmin(values))])))].path
 
 
 def _check_pinned(params: list[FitParam], cov: np.ndarray) -> None:

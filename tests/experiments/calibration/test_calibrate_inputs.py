@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments.calibration import calibrate as calibrate_module
-from experiments.calibration.likelihood import _check_pinned
+from experiments.calibration.likelihood import _check_pinned, _inverse_information
 from experiments.calibration.objective import FitParam
 from experiments.calibration.observed import load_observed
 from experiments.cli.commands import app
@@ -149,6 +149,19 @@ def test_a_standard_error_wider_than_the_box_is_refused() -> None:
     _check_pinned(params, np.diag([0.5, 4.0]))  # sd 2 < log(100) = 4.6: kept
     with pytest.raises(InputError, match="a: the customers' histories do not pin down"):
         _check_pinned(params, np.diag([0.5, 25.0]))
+
+
+def test_a_hessian_that_is_no_covariance_names_its_flattest_parameter() -> None:
+    """Whether a flat direction shows as a too-wide standard error or as a Hessian whose inverse
+    is no covariance depends on rounding (the 5-customer log above takes either path on different
+    machines): both name the parameter."""
+    params = [FitParam("r", 0.05, 2.0, True), FitParam("a", 0.05, 5.0, True)]
+    flat_along_a = lambda u: (u[0] - 0.3) ** 2  # noqa: E731
+    with pytest.raises(InputError, match="a: the customers' histories do not pin down"):
+        _inverse_information(params, flat_along_a, np.array([0.3, 1.0]))
+    cov = _inverse_information(params, lambda u: (u[0] - 0.3) ** 2 + (u[1] - 1.0) ** 2,
+                               np.array([0.3, 1.0]))
+    assert np.allclose(cov, np.eye(2) / 2, atol=1e-6)
 
 
 def test_an_estimate_at_the_end_of_its_box_is_warned_about(tmp_path: Path) -> None:
