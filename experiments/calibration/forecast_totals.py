@@ -1,5 +1,5 @@
 """What a forecast's numbers over more than one day are: each week's value and the total over
-the forecast days, by the metric's own definition over a period (`sim.metrics.over_horizon`: a
+the forecast days, by the metric's own definition over a period (`sim.metrics.over_periods`: a
 flow's sum, a stock's last day, a ratio of its parts' sums), never a sum of daily ratios or
 levels; the bands of the cumulative curve and the total from the same simulations as the
 weekly band (every simulation's weekly values are kept in simulations.parquet); and the
@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 
 from experiments.calibration.dates import calendar_dates
 from experiments.calibration.objective import WEEK
-from sim.metrics import METRICS, over_horizon
+from sim.metrics import METRICS, over_periods
 
 
 def series_columns(names: list[str]) -> list[str]:
@@ -33,19 +33,24 @@ def parts_of(name: str) -> list[str]:
     return [name]
 
 
-def period_value(name: str, daily: pd.DataFrame, first: int, end: int) -> float:
-    """The metric over days [first, end) of a daily frame (columns: its parts), as over a whole
-    run (`over_horizon`, so there is one definition); NaN when a day it needs was not observed,
-    or a ratio's windows (`mature_after` days, e.g. 30 for a 30-day repurchase rate) are still
-    open at the frame's end."""
+def period_values(name: str, daily: pd.DataFrame, bounds: list[tuple[int, int]]) -> np.ndarray:
+    """The metric over days [first, end) of a daily frame (columns: its parts) for each of
+    `bounds`, as over a whole run (`over_periods`, so there is one definition); NaN when a day
+    it needs was not observed, or a ratio's windows (`mature_after` days, e.g. 30 for a 30-day
+    repurchase rate) are still open at the frame's end."""
     metric = METRICS[name]
-    stop = end + metric.mature_after  # over_horizon leaves the last mature_after days out
-    if stop > len(daily) or first >= end:
-        return math.nan
-    rows = daily.iloc[first:stop]
-    if np.isnan(rows.to_numpy(dtype=float)).any():
-        return math.nan
-    return over_horizon(metric, rows)
+    first = np.array([a for a, _ in bounds], dtype=np.int64)
+    end = np.array([b for _, b in bounds], dtype=np.int64)
+    stop = end + metric.mature_after  # a ratio needs its windows' days after the period
+    missing = np.isnan(daily.to_numpy(dtype=float)).any(axis=1)
+    gaps = np.concatenate([[0], np.cumsum(missing)])  # missing days before each day
+    usable = (stop <= len(daily)) & (first < end)
+    usable[usable] &= gaps[stop[usable]] == gaps[first[usable]]
+    out = np.full(len(bounds), np.nan)
+    kept = [bound for bound, ok in zip(bounds, usable, strict=True) if ok]
+    if kept:
+        out[usable] = over_periods(metric, daily, kept)
+    return out
 
 
 def week_bounds(horizon: int) -> list[tuple[int, int]]:
@@ -59,8 +64,7 @@ def weekly_values(frames: list[pd.DataFrame], names: list[str], horizon: int) ->
     out = np.full((len(frames), len(bounds), len(names)), np.nan)
     for j, name in enumerate(names):
         for i, frame in enumerate(frames):
-            own = frame[parts_of(name)]  # selected once: columns by name are slow per week
-            out[i, :, j] = [period_value(name, own, a, b) for a, b in bounds]
+            out[i, :, j] = period_values(name, frame[parts_of(name)], bounds)
     return out
 
 
@@ -94,14 +98,14 @@ def add_cumulative(table: pd.DataFrame, frames: list[pd.DataFrame],
         if METRICS[metric].kind == "stock" or not ends:
             continue
         at = table.index[(table["metric"] == metric) & table["week"].isin([k for k, _ in ends])]
-        values = np.array([[period_value(metric, own, fit_days, end) for _, end in ends]
-                           for own in (frame[parts_of(metric)] for frame in frames)])
+        spans = [(fit_days, end) for _, end in ends]
+        values = np.array([period_values(metric, frame[parts_of(metric)], spans)
+                           for frame in frames])
         bands = np.array([band(values[:, i], level) for i in range(len(ends))])
         table.loc[at, "cum_lo"], table.loc[at, "cum_median"], table.loc[at, "cum_hi"] = (
             bands[:, 1], bands[:, 2], bands[:, 3])
-        seen = [math.nan if observed is None else
-                period_value(metric, observed[parts_of(metric)], fit_days, end)
-                for _, end in ends]
+        seen = [math.nan] * len(ends) if observed is None else \
+            period_values(metric, observed[parts_of(metric)], spans).tolist()
         table.loc[at, "cum_observed"] = seen
         mean, lo, median, hi = bands[-1]
         totals[metric] = {"kind": METRICS[metric].kind, "days": horizon - fit_days,

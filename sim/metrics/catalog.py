@@ -74,13 +74,43 @@ def over_horizon(metric: Metric | str, daily: pd.DataFrame) -> float:
     """One number for a whole run from the daily metric frame of one market: a flow's sum, a
     stock's last day, a ratio of sums (leaving out `mature_after` last days)."""
     m = METRICS[metric] if isinstance(metric, str) else metric
-    if m.kind == "flow":
-        return float(daily[m.name].sum())
+    end = len(daily) - (m.mature_after if m.kind == "ratio" else 0)
+    if m.kind == "stock" and end <= 0:
+        raise IndexError(f"{m.name}: a stock over no days has no last day")
+    return float(over_periods(m, daily, [(0, max(0, end))])[0])
+
+
+def over_periods(metric: Metric | str, daily: pd.DataFrame,
+                 bounds: list[tuple[int, int]]) -> np.ndarray:
+    """The metric over each period [first, end) of one market's daily frame (rows are days):
+    a flow's sum, a stock's last day (NaN over no days), a ratio of its parts' sums (NaN where
+    the denominator's is 0). Missing days count as 0 in a sum, as pandas' sum does; each sum
+    is numpy's pairwise sum of the period's contiguous slice, so a whole run's value is
+    bit-identical to pandas' (golden metrics)."""
+    m = METRICS[metric] if isinstance(metric, str) else metric
     if m.kind == "stock":
-        return float(daily[m.name].iloc[-1])
-    rows = daily.iloc[: max(0, len(daily) - m.mature_after)]
-    num, den = rows[m.numerator].sum(), rows[m.denominator].sum()
-    return float(num / den) if den else float("nan")
+        level = daily[m.name].to_numpy()
+        return np.array([float(level[end - 1]) if end > first else np.nan
+                         for first, end in bounds])
+    if m.kind == "flow":
+        flow = _zero_missing(daily[m.name].to_numpy())
+        return np.array([float(flow[first:end].sum()) for first, end in bounds])
+    num = _zero_missing(daily[m.numerator].to_numpy())  # type: ignore[index]
+    den = _zero_missing(daily[m.denominator].to_numpy())  # type: ignore[index]
+    out = np.full(len(bounds), np.nan)
+    for i, (first, end) in enumerate(bounds):
+        below = den[first:end].sum()
+        if below:
+            out[i] = float(num[first:end].sum() / below)
+    return out
+
+
+def _zero_missing(values: np.ndarray) -> np.ndarray:
+    """A float column with NaN days as 0 (what pandas' sum skips); other dtypes as they are."""
+    if values.dtype.kind != "f":
+        return values
+    missing = np.isnan(values)
+    return np.where(missing, 0.0, values) if missing.any() else values
 
 
 def available(counters: pd.DataFrame | list[str]) -> list[Metric]:
