@@ -165,9 +165,13 @@ def test_a_likelihood_flat_along_a_parameter_is_refused_in_one_line() -> None:
     """Histories that do not pin down a fitted parameter leave a singular information matrix
     (numpy's inverse failed, or returned nonsense): the fit is refused with what would help."""
     from experiments.calibration.likelihood import _inverse_information
+    from experiments.calibration.objective import FitParam
     from sim.errors import InputError
 
-    curved = _inverse_information(lambda u: float(u[0] ** 2 + 2 * u[1] ** 2), np.zeros(2))
+    params = [FitParam("r", 0.05, 2.0, True), FitParam("b", 0.05, 5.0, True)]
+    curved = _inverse_information(params, lambda u: float(u[0] ** 2 + 2 * u[1] ** 2),
+                                  np.zeros(2))
     assert np.allclose(curved, np.diag([0.5, 0.25]), rtol=1e-6)  # 1 / second derivative
-    with pytest.raises(InputError, match="do not pin down every fitted parameter"):
-        _inverse_information(lambda u: float(u[0] ** 2), np.zeros(2))
+    with pytest.raises(InputError, match="b: the customers' histories do not pin down every "
+                                         "fitted parameter"):
+        _inverse_information(params, lambda u: float(u[0] ** 2), np.zeros(2))
