@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from experiments.report.language import t
 from sim.errors import InputError, Problem
 
 CORRECTIONS = ("none", "bonferroni", "holm", "sidak", "bh", "dunnett")
@@ -87,8 +88,9 @@ def _from_power(path: Path) -> Plan:
                 shares=shares, source=str(path), planned_n=_planned_n(doc),
                 sequential=sequential.get("method"),
                 critical_values=tuple(sequential.get("critical_values", ())),
-                notes=("allocation from the power plan: control 1 : treatment "
-                       f"{float(ratio):g} each",))
+                notes=(t(f"allocation from the power plan: control 1 : treatment "
+                         f"{float(ratio):g} each",
+                         f"分组比例来自功效计划：对照组 1 : 每个实验组 {float(ratio):g}"),))
 
 
 def _planned_n(doc: dict[str, Any]) -> float | None:
@@ -114,8 +116,10 @@ def _from_scenario(path: Path) -> Plan:
                 primary=primary, guardrails=tuple(exp.guardrail_metrics),
                 correction="holm" if len(exp.arms) > 2 else "none", source=str(path),
                 cluster="cluster" if clustered else None,
-                notes=(f"the plan randomised by {exp.unit}: errors robust to clusters over the "
-                       "`cluster` column (as `simctl units` writes it)",) if clustered else ())
+                notes=(t(f"the plan randomised by {exp.unit}: errors robust to clusters over "
+                         "the `cluster` column (as `simctl units` writes it)",
+                         f"随机单位为 {exp.unit}：按 `cluster` 列（`simctl units` 写出的列）"
+                         "计算聚类稳健标准误"),) if clustered else ())
 
 
 def with_options(plan: Plan, **typed: Any) -> Plan:

@@ -127,14 +127,22 @@ def _significant(test: TestResult, p_adjusted: float, plan: Plan) -> bool:
 
 
 def _peeking_words(plan: Plan) -> list[str]:
+    """The line that says how looking early was paid for: always-valid intervals (随时有效)
+    or the boundary of this group-sequential look (序贯检验)."""
     if plan.always_valid:
-        return ["always valid: intervals and p-values hold at every look at once (confidence "
-                "sequences, Waudby-Smith et al. 2023), tuned to "
-                + (f"{plan.planned_n:,.0f} planned units" if plan.planned_n else
-                   "the units read now")]
+        planned = f"{plan.planned_n:,.0f}" if plan.planned_n else None
+        return [t("always valid: intervals and p-values hold at every look at once (confidence "
+                  "sequences, Waudby-Smith et al. 2023), tuned to "
+                  + (f"{planned} planned units" if planned else "the units read now"),
+                  "随时有效：区间与 p 值在每次查看时同时成立（置信序列，Waudby-Smith 等，"
+                  "2023），按" + (f"计划的 {planned} 个单位" if planned else "当前读取的单位数")
+                  + "调校")]
     if plan.look is not None:
-        return [f"group-sequential ({plan.sequential}): look {plan.look} of "
-                f"{len(plan.critical_values)}, boundary |z| >= {plan.boundary():.3f}"]
+        looks = len(plan.critical_values)
+        return [t(f"group-sequential ({plan.sequential}): look {plan.look} of {looks}, "
+                  f"boundary |z| >= {plan.boundary():.3f}",
+                  f"成组序贯检验（{plan.sequential}）：第 {plan.look} 次查看（共 {looks} 次），"
+                  f"边界 |z| >= {plan.boundary():.3f}")]
     return []
 
 

@@ -95,8 +95,13 @@ def load_arms(path: Path, metrics: list[MetricSpec], arm_column: str = "arm",
     return _from_units(frame, first, str(path), metrics, arm_column, cluster_column)
 
 
+# How alike a column's name must be to the asked-for one to be offered as its spelling:
+# 'clustr' or 'cluster_id' for 'cluster' (0.92, 0.82), not 'user' (0.73, another column).
+TYPO_CUTOFF = 0.8
+
+
 def _missing(source: str, column: str, columns: list[str], what: str) -> InputError:
-    close = difflib.get_close_matches(column, columns, n=1)
+    close = difflib.get_close_matches(column, columns, n=1, cutoff=TYPO_CUTOFF)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; columns are {', '.join(columns)}"
     return InputError([Problem(source, 1, column, f"missing column for {what}{hint}")])
 

@@ -43,6 +43,7 @@ from experiments.planning.metrics import (
 from experiments.planning.result import PowerResult
 from experiments.planning.run_inputs import RunInputError, inputs_from_run, merge_ab_inputs
 from experiments.planning.solver import solve
+from experiments.report.language import t, use
 
 _METRIC_OPTIONS: dict[str, set[str]] = {
     "proportion": {"baseline", "variance", "continuity-correction"},
@@ -124,9 +125,12 @@ def always_valid_sizing(result: PowerResult) -> dict[str, Any]:
         raise typer.Exit(2)
     factor = n_factor(result.alpha, result.power_per_test)
     n_control = math.ceil(result.n_control * factor)
-    note = (f"always valid (peek at will): at the planned n the sequence needs |z| >= "
-            f"{critical_z(result.alpha):.3f} instead of {result.critical_value:.3f}; the same "
-            f"power needs {factor:.2f}x the users: {n_control:,} per arm")
+    note = t(f"always valid (peek at will): at the planned n the sequence needs |z| >= "
+             f"{critical_z(result.alpha):.3f} instead of {result.critical_value:.3f}; the same "
+             f"power needs {factor:.2f}x the users: {n_control:,} per arm",
+             f"随时有效（可随时查看）：在计划样本量下置信序列需 |z| >= "
+             f"{critical_z(result.alpha):.3f}，而非 {result.critical_value:.3f}；达到同样的功效"
+             f"需 {factor:.2f} 倍用户：每组 {n_control:,}")
     return {"critical_z": critical_z(result.alpha), "n_factor": factor,
             "n_control_units": n_control,
             "n_total_units": n_control + math.ceil(result.n_treatment * factor), "note": note}
@@ -326,7 +330,8 @@ def power(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
-    with cli_errors():  # a bug: one line and exit 1, as every command
+    # a bug: one line and exit 1, as every command; --json writes its notes in English
+    with cli_errors(), use("en" if as_json else None):
         inputs: dict[str, Any] = {
             "baseline": baseline, "variance": variance,
             "continuity-correction": continuity_correction, "sd": sd, "sd-treatment": sd_treatment,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from experiments.analysis.delta_method import ratio_unit_variance
 from experiments.planning.errors import PowerInputError
+from experiments.report.language import t
 
 ProportionVariance = Literal["pooled", "unpooled", "arcsine", "baseline"]
 CountModel = Literal["poisson", "negbin"]
@@ -91,23 +92,35 @@ def variance_formula(metric: Metric) -> str:
     """The label printed next to every result so readers know which formula produced it."""
     if isinstance(metric, ProportionMetric):
         label = {
-            "pooled": "pooled: H0 variance at the pooled p (R power.prop.test, G*Power)",
-            "unpooled": "unpooled: p1(1-p1)/n1 + p2(1-p2)/n2 (Spotify confidence)",
-            "arcsine": "arcsine: Cohen's h (R pwr.2p.test, statsmodels NormalIndPower)",
-            "baseline": "baseline: H0 variance p1(1-p1) in both arms, n rounded to the nearest "
-                        "unit (Evan Miller's sample size calculator)",
+            "pooled": t("pooled: H0 variance at the pooled p (R power.prop.test, G*Power)",
+                        "pooled：H0 方差取合并比例 p（R power.prop.test、G*Power）"),
+            "unpooled": t("unpooled: p1(1-p1)/n1 + p2(1-p2)/n2 (Spotify confidence)",
+                          "unpooled：p1(1-p1)/n1 + p2(1-p2)/n2（Spotify confidence）"),
+            "arcsine": t("arcsine: Cohen's h (R pwr.2p.test, statsmodels NormalIndPower)",
+                         "arcsine：Cohen's h（R pwr.2p.test、statsmodels NormalIndPower）"),
+            "baseline": t("baseline: H0 variance p1(1-p1) in both arms, n rounded to the nearest "
+                          "unit (Evan Miller's sample size calculator)",
+                          "baseline：两组的 H0 方差均为 p1(1-p1)，样本量四舍五入到整数"
+                          "（Evan Miller 样本量计算器）"),
         }[metric.variance]
         if metric.continuity_correction:
-            label += ", continuity-corrected (Fleiss et al. 1980)"
+            label += t(", continuity-corrected (Fleiss et al. 1980)",
+                       "，含连续性校正（Fleiss 等，1980）")
         return label
     if isinstance(metric, MeanMetric):
         if metric.test == "t":
-            return "noncentral t (R power.t.test, statsmodels TTestIndPower)"
-        return "normal z (statsmodels NormalIndPower)"
+            return t("noncentral t (R power.t.test, statsmodels TTestIndPower)",
+                     "非中心 t 分布（R power.t.test、statsmodels TTestIndPower）")
+        return t("normal z (statsmodels NormalIndPower)", "正态 z（statsmodels NormalIndPower）")
     if isinstance(metric, RatioMetric):
-        return "delta method: Var(X)/my^2 - 2 mx Cov/my^3 + mx^2 Var(Y)/my^4"
-    kind = "Poisson: Var = mu" if metric.model == "poisson" else "negative binomial: mu + mu^2/k"
-    return f"{kind}, {metric.variance} H0 variance (Wald z)"
+        return t("delta method: Var(X)/my^2 - 2 mx Cov/my^3 + mx^2 Var(Y)/my^4",
+                 "delta 方法：Var(X)/my^2 - 2 mx Cov/my^3 + mx^2 Var(Y)/my^4")
+    if metric.model == "poisson":
+        kind = t("Poisson: Var = mu", "泊松：Var = mu")
+    else:
+        kind = t("negative binomial: mu + mu^2/k", "负二项：mu + mu^2/k")
+    return t(f"{kind}, {metric.variance} H0 variance (Wald z)",
+             f"{kind}，H0 方差 {metric.variance}（Wald z）")
 
 
 def metric_baseline(metric: Metric) -> float | None:

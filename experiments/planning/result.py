@@ -18,6 +18,7 @@ from experiments.planning.metrics import (
     variance_formula,
 )
 from experiments.planning.sequential import SequentialDesign, naive_peeking_false_positive_rate
+from experiments.report.language import t
 
 
 @dataclass(frozen=True)
@@ -99,22 +100,29 @@ def _notes(problem: FixedDesign, sizing: Sizing, overall: float) -> list[str]:
     d = problem.design
     notes = list(sizing.notes)
     if d.correction == "holm" and d.comparisons > 1:
-        notes.append("holm sized at its first step (alpha/m, as Bonferroni): conservative")
+        notes.append(t("holm sized at its first step (alpha/m, as Bonferroni): conservative",
+                       "holm 按其第一步（alpha/m，与 Bonferroni 相同）估算样本量：偏保守"))
     if d.guardrails:
-        notes.append(
+        multiplicative = d.guardrail_power == "multiplicative"
+        notes.append(t(
             f"guardrails: each of 1 + {d.guardrails} tests sized for power "
             f"{sizing.per_test_power:.4f} so that "
-            + ("the product (all pass, independent tests) is " if d.guardrail_power ==
-               "multiplicative" else "by Spotify's rule 1 - beta/(G+1) all pass with at least ")
-            + f"{overall:.4f}"
-        )
+            + ("the product (all pass, independent tests) is " if multiplicative
+               else "by Spotify's rule 1 - beta/(G+1) all pass with at least ")
+            + f"{overall:.4f}",
+            f"护栏指标：1 + {d.guardrails} 个检验各按功效 {sizing.per_test_power:.4f} 估算，"
+            + ("全部通过的概率（独立检验之积）为 " if multiplicative
+               else "按 Spotify 规则 1 - beta/(G+1) 全部通过的概率至少为 ")
+            + f"{overall:.4f}"))
     if d.sequential != "none" and uses_t(problem.metric):
-        notes.append("group-sequential boundaries use the normal approximation")
+        notes.append(t("group-sequential boundaries use the normal approximation",
+                       "成组序贯检验边界使用正态近似"))
     if d.treatment_ratio == "optimal":
-        notes.append(
+        notes.append(t(
             "optimal ratio: Neyman allocation n_t/n_c = (sd_t/sd_c)/sqrt(m), minimising the "
-            "total n for the variance of each treatment-vs-control difference"
-        )
+            "total n for the variance of each treatment-vs-control difference",
+            "最优比例：Neyman 分配 n_t/n_c = (sd_t/sd_c)/sqrt(m)，在每个实验组与对照组之差的"
+            "方差给定时使总样本量最小"))
     return notes
 
 
@@ -125,11 +133,13 @@ def _peeking(problem: FixedDesign, ratio: float) -> tuple[float | None, list[str
         return None, []
     alpha = problem.alpha_per_comparison(ratio)
     rate = naive_peeking_false_positive_rate(d.looks, alpha, d.sides)
-    return rate, [
+    advice = d.sequential == "none"
+    return rate, [t(
         f"peeking at {d.looks} equally spaced looks with an unadjusted test at "
         f"alpha {alpha:.3g} gives a false-positive rate of {rate:.3f} (Armitage et al. 1969)"
-        + ("; use --sequential" if d.sequential == "none" else "")
-    ]
+        + ("; use --sequential" if advice else ""),
+        f"在 {d.looks} 次等间隔查看时用未校正的检验（α = {alpha:.3g}）偷看结果，假阳性率为 "
+        f"{rate:.3f}（Armitage 等，1969）" + ("；请用 --sequential 序贯检验" if advice else ""))]
 
 
 def _units(n: float) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from experiments.report.language import t
 from sim.metrics import METRICS
 
 RATIOS = {"aov": (("order", "amount"), ("order", "count"))}
@@ -177,16 +178,21 @@ def merge_ab_inputs(inputs: dict[str, Any], mde: float | None, from_ab: Path | N
     found = inputs_from_ab(from_ab, run_metric, unit)
     merged = {**inputs, **{k: found[k] for k in ("baseline", "sd") if inputs.get(k) is None}}
     planned = mde if mde is not None else found["mde"]
-    note = (f"from {from_ab.name}: {found['metric']} ({found['arm']} vs control) by "
-            f"{found['unit']} over "
-            f"{found['duration']} days estimates {found['mde']:.4g} where the true effect is "
-            f"{found['true_effect']:.4g} ({_bias(found['relative_bias'])}); SD "
-            f"{merged['sd']:.4g} per user includes what the design's clusters and spillover "
-            "cost")
+    note = t(f"from {from_ab.name}: {found['metric']} ({found['arm']} vs control) by "
+             f"{found['unit']} over "
+             f"{found['duration']} days estimates {found['mde']:.4g} where the true effect is "
+             f"{found['true_effect']:.4g} ({_bias(found['relative_bias'])}); SD "
+             f"{merged['sd']:.4g} per user includes what the design's clusters and spillover "
+             "cost",
+             f"来自 {from_ab.name}：{found['metric']}（{found['arm']} 对比对照组）按 "
+             f"{found['unit']} 随机、历时 {found['duration']} 天，估计效应 {found['mde']:.4g}，"
+             f"真实效应 {found['true_effect']:.4g}（{_bias(found['relative_bias'])}）；每用户"
+             f"标准差 {merged['sd']:.4g} 已计入该设计的簇与溢出效应的代价")
     return merged, planned, [note]
 
 
 def _bias(relative_bias: float | None) -> str:
     """The design's relative bias, or why there is none (a true effect of 0 has no ratio)."""
-    return "bias n/a: the true effect is 0" if relative_bias is None else \
-        f"bias {relative_bias:+.0%}"
+    if relative_bias is None:
+        return t("bias n/a: the true effect is 0", "偏差不适用：真实效应为 0")
+    return t(f"bias {relative_bias:+.0%}", f"偏差 {relative_bias:+.0%}")

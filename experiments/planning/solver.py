@@ -49,6 +49,7 @@ from experiments.planning.sequential import (
     group_sequential_design,
     sequential_power,
 )
+from experiments.report.language import t
 
 
 def _check_probability(name: str, value: float) -> None:
@@ -245,12 +246,14 @@ def _power_for_size(problem: FixedDesign, size_of: Callable[[float], float],
         return Sizing(delta, n_control, n_control, fixed_power)
     alpha_c = problem.alpha_per_comparison(problem.ratio(delta))
     drift = marginal_critical(alpha_c, d.sides, None) + stats.norm.ppf(fixed_power)
-    t = equally_spaced(d.looks)
-    upper = group_sequential_boundaries(d.sequential, d.looks, alpha_c, d.sides, t)
-    per_test_power = sequential_power(upper, t, drift, d.sides, d.strict)
+    fractions = equally_spaced(d.looks)
+    upper = group_sequential_boundaries(d.sequential, d.looks, alpha_c, d.sides, fractions)
+    per_test_power = sequential_power(upper, fractions, drift, d.sides, d.strict)
     seq = group_sequential_design(d.sequential, d.looks, alpha_c, d.sides, per_test_power)
-    note = ("sequential power: fixed-design power at n_max converted to the drift "
-            "z_(1-alpha) + z_power, then integrated over the boundaries")
+    note = t("sequential power: fixed-design power at n_max converted to the drift "
+             "z_(1-alpha) + z_power, then integrated over the boundaries",
+             "序贯检验功效：n_max 处的固定样本功效换算为漂移 z_(1-alpha) + z_power，"
+             "再在各次查看的边界上积分")
     return Sizing(delta, n_control, n_control / seq.inflation_factor, per_test_power, seq,
                    [note])
 

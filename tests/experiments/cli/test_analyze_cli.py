@@ -153,6 +153,33 @@ def test_the_readout_speaks_chinese_with_lang_zh(tmp_path: Path) -> None:
     assert json.loads(read.stdout)["comparisons"][0]["verdict"] == "better"
 
 
+def test_sequential_and_always_valid_corrections_speak_chinese_with_lang_zh(
+        tmp_path: Path) -> None:
+    """The line of a planned group-sequential look (序贯检验) and of always-valid intervals
+    (随时有效), and the plan's note, follow --lang; the numbers are the English ones."""
+    units, plan = str(_units(tmp_path, 1.0)), str(_sequential_plan(tmp_path))
+    looked = [runner.invoke(app, [*lang, "analyze", units, "--plan", plan, "--metric", "gmv",
+                                  "--look", "1"]) for lang in ([], ["--lang", "zh"])]
+    always = [runner.invoke(app, [*lang, "analyze", units, "--metric", "gmv", "--always-valid"])
+              for lang in ([], ["--lang", "zh"])]
+    for read in (*looked, *always):
+        assert read.exit_code == 0, read.output
+    assert ("correction: group-sequential (obrien-fleming): look 1 of 4, boundary |z| >= 4.049"
+            in looked[0].stderr)
+    assert "plan: allocation from the power plan: control 1 : treatment 1 each" in \
+        looked[0].stderr
+    assert "校正: 成组序贯检验（obrien-fleming）：第 1 次查看（共 4 次），边界 |z| >= 4.049" in \
+        looked[1].stderr
+    assert "计划: 分组比例来自功效计划：对照组 1 : 每个实验组 1" in looked[1].stderr
+    assert "correction: always valid: intervals and p-values hold at every look" in \
+        always[0].stderr
+    zh = "".join(always[1].stderr.split())
+    assert "校正:随时有效：区间与p值在每次查看时同时成立（置信序列，Waudby-Smith等，2023）" in zh
+    for english in ("group-sequential", "look", "boundary", "allocation", "always valid",
+                    "intervals", "confidence sequences", "tuned", "units read", "plan"):
+        assert english not in looked[1].stderr + always[1].stderr, english
+
+
 def test_a_plan_randomised_by_cluster_reads_the_cluster_column(tmp_path: Path) -> None:
     """ab_referral.yaml with `unit: cluster`: the plan's shares are shares of circles, so the
     reading counts circles and uses cluster-robust errors, as `--cluster cluster` does (it read
@@ -172,9 +199,12 @@ def test_a_plan_randomised_by_cluster_reads_the_cluster_column(tmp_path: Path) -
     clusters = pd.read_csv(units).groupby("arm")["cluster"].nunique().to_dict()
     assert doc["units"] == clusters and not doc["srm"]["mismatch"]
     assert "randomised by cluster" in by_plan.stderr
+    zh = runner.invoke(app, ["--lang", "zh", "analyze", str(units), "--plan", str(plan)])
+    assert "计划: 随机单位为 cluster：按 `cluster` 列" in zh.stderr, zh.output
     pd.read_csv(units).drop(columns="cluster").to_csv(tmp_path / "bare.csv", index=False)
     bare = runner.invoke(app, ["analyze", str(tmp_path / "bare.csv"), "--plan", str(plan)])
     assert bare.exit_code == 2 and "--cluster" in bare.stderr
+    assert "did you mean" not in bare.stderr and "columns are user, arm" in bare.stderr
 
 
 def test_dunnett_refuses_cuped_rather_than_dropping_it(tmp_path: Path) -> None:
