@@ -30,7 +30,7 @@ from experiments.analysis.units import (
     parse_metric,
 )
 from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
-from experiments.report.language import t
+from experiments.report.language import t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.folders import atomic_file, atomic_write
@@ -112,8 +112,10 @@ def analyze(
         _print(readout)
         if out is not None:
             atomic_file(out, readout_page(readout))
-        if as_json:
-            print(json.dumps(readout.as_json(), indent=2, ensure_ascii=False, allow_nan=False))
+        if as_json:  # in English, as power --json: scripts read the sentences too
+            with use("en"):
+                english = read_experiment(data, primary, guards, plan)
+            print(json.dumps(english.as_json(), indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def _print(readout: Readout) -> None:

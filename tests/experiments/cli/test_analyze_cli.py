@@ -151,6 +151,9 @@ def test_the_readout_speaks_chinese_with_lang_zh(tmp_path: Path) -> None:
     for english in ("decision", "sample ratio", "correction", "verdict", "guardrail"):
         assert english not in read.stderr, english
     assert json.loads(read.stdout)["comparisons"][0]["verdict"] == "better"
+    english = runner.invoke(app, ["analyze", str(units), "--metric", "gmv", "--guardrail",
+                                  "gmv:lower", "--json"])
+    assert json.loads(read.stdout) == json.loads(english.stdout)  # sentences included
 
 
 def test_sequential_and_always_valid_corrections_speak_chinese_with_lang_zh(
