@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pandas as pd
 
 from experiments.calibration.fitted import write_fit
@@ -78,7 +79,15 @@ from experiments.calibration.objective import (
 )
 from experiments.calibration.observed import Observed
 from experiments.calibration.rounds import regression_posterior
-from experiments.calibration.study import FitStudy, open_study, run_trials, trials_frame
+from experiments.calibration.study import (
+    FitStudy,
+    has_complete_trial,
+    kept_if_complete,
+    open_study,
+    remove_study_db,
+    run_trials,
+    trials_frame,
+)
 from experiments.runs.design import Design, point_scenario, validate_design
 from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
@@ -155,18 +164,22 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
 
 @contextmanager
 def _new_folder(out: Path) -> Iterator[None]:
-    """Make `out` for the fit; if the fit is refused or fails, remove what this call made
-    (with missing parents), unless it holds a study to --resume (an interrupted msm run)."""
+    """Make `out` for the fit; if the fit is refused, fails or is interrupted, remove what this
+    call made (the folder with missing parents, or a study.db it created in a folder it found)
+    unless study.db holds a complete trial to --resume from (an interrupted msm run)."""
     top = out
     while not top.parent.exists() and top.parent != top:
         top = top.parent
-    made = not out.exists()
+    made, had_study = not out.exists(), (out / "study.db").exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         yield
     except BaseException:
-        if made and not (out / "study.db").exists():
-            shutil.rmtree(top, ignore_errors=True)
+        if not has_complete_trial(out):
+            if made:
+                shutil.rmtree(top, ignore_errors=True)
+            elif not had_study:
+                remove_study_db(out)
         raise
 
 
@@ -180,9 +193,11 @@ def _by_msm(name: str, scenario: Scenario, params: list[FitParam], observed: Obs
     fit = open_study(out, observed, params, scenario.seed % 2**31, batch, optimizer)
     objective = _objective(scenario, distance, executor, replicates, progress,
                            trials * replicates)
-    run_trials(fit, params, objective, trials, batch, executor, optimizer)
-    table = trials_frame(fit.study, params)
-    best_trial = fit.study.best_trial
+    with kept_if_complete(fit):
+        run_trials(fit, params, objective, trials, batch, executor, optimizer)
+        table = trials_frame(fit.study, params)
+        best_trial = _best_trial(fit)
+        study_doc = _study_doc(fit, out, observed)  # read before the database is closed
     best = {p.path: p.from_u(p.to_u(best_trial.params[p.path])) for p in params}
     fitted = point_scenario(scenario, best)
     posterior, fit_sims, post_doc = regression_posterior(
@@ -190,7 +205,7 @@ def _by_msm(name: str, scenario: Scenario, params: list[FitParam], observed: Obs
         design=design or default_design(len(params)), stages=stages,
         noise_replicates=noise_replicates, draws=draws, check_fit=check_fit)
     doc: dict[str, Any] = {
-        "kind": "calibrate", "scenario": name, **_study_doc(fit, out, observed),
+        "kind": "calibrate", "scenario": name, **study_doc,
         "targets": targets, "standardisation": "observed scale (mean absolute weekly value "
         "per metric)", "optimizer": fit.method, "trials_this_call": trials,
         "trials_in_study": len(table), "replicates": replicates, "best": best,
@@ -200,10 +215,20 @@ def _by_msm(name: str, scenario: Scenario, params: list[FitParam], observed: Obs
         "wall_seconds": round(time.perf_counter() - started, 2)}
     folder = out / fit.name
     write_fit(folder, fitted, table, posterior, observed, distance, fit_sims, doc, params)
-    fit.storage.engine.dispose()
     doc["folder"] = str(folder)
     return Calibration(folder, fit.name, best, float(best_trial.value), table, fitted,
                        posterior, json_safe(doc))
+
+
+def _best_trial(fit: FitStudy) -> optuna.trial.FrozenTrial:
+    """The study's best trial; refused in one line when no trial has completed (every
+    distance was NaN or infinite), so that nothing is kept."""
+    try:
+        return fit.study.best_trial
+    except ValueError:
+        raise InputError([Problem("--targets", None, "", f"no trial of {fit.name} completed: "
+                                  "every simulated distance was NaN or infinite (a target the "
+                                  "simulations leave undefined?)")]) from None
 
 
 def _by_likelihood(scenario: Scenario, params: list[FitParam], observed: Observed,

@@ -35,6 +35,7 @@ from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
 RISK_BOUNDS, RISK_NAMES = (0.3, 0.7), ("high", "medium", "low")  # tiers by P(alive)
+RISK_ZH = {"high": "高", "medium": "中", "low": "低"}  # on screen only: the table keeps RISK_NAMES
 LAMBDA_NODES = 96  # Gauss-generalised-Laguerre nodes for the purchase rate
 THETA_NODES = 32  # Gauss-Jacobi nodes for the dropout probability (at least days / 2 + 1)
 PARAMS = ("r", "alpha", "a", "b")
@@ -182,6 +183,14 @@ def risk_table(fitted: Scenario, customers: pd.DataFrame, posterior: pd.DataFram
 def tiers(alive: np.ndarray) -> np.ndarray:
     """high / medium / low churn risk (流失风险) by P(alive) below 0.3 / 0.7 / above."""
     return np.asarray(RISK_NAMES, dtype=object)[np.digitize(alive, RISK_BOUNDS)]
+
+
+def tier_label(tier: str) -> str:
+    """A churn-risk tier as the screen names it in the language in force (高 / 中 / 低 in
+    Chinese); the written table and --json keep high / medium / low."""
+    from experiments.report.language import t
+
+    return t(tier, RISK_ZH.get(tier, tier))
 
 
 def holdout_orders(customers: pd.DataFrame, later: pd.DataFrame) -> np.ndarray:

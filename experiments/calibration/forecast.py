@@ -8,7 +8,9 @@ it holds both what we do not know about the parameters and the luck of a market 
 
 Early warning: with observed data, every fully observed week whose value falls outside the band
 is flagged `below` or `above`; a flag in the bad direction (sales, users, revenue below; churn,
-refunds, abandoned carts above) is a warning, printed on stderr by the CLI.
+refunds, abandoned carts above) is a warning, printed on stderr by the CLI. The sentences
+(warnings, misspecification) are kept in English in summary.json and said on screen in the
+language in force (`early_warnings`, `misspecification`; experiments/report/language.py).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from experiments.calibration.forecast_totals import (
 )
 from experiments.calibration.objective import WEEK, run_series, simulated_metrics
 from experiments.calibration.observed import Observed
+from experiments.report.language import metric_label, t, use
 from experiments.report.operations import early_warning_panel
 from experiments.report.pages import page
 from experiments.report.parts import embed
@@ -101,20 +104,21 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
     weekly = weekly_values(frames, names, horizon)
     seen = None if observed is None else observed_days(observed, horizon, columns)
     seen_weekly = None if seen is None else weekly_values([seen], names, horizon)[0]
-    rows, warnings = _band_rows(weekly, seen_weekly, names, fit_days, level, observed)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(_band_rows(weekly, seen_weekly, names, fit_days, level))
     first = table["first_day"].to_numpy()  # a week straddling the fit's end holds both
     table.insert(4, "forecast_days", np.clip(np.minimum(first + WEEK, horizon)
                                              - np.maximum(first, fit_days), 0, None))
     totals = add_cumulative(table, frames, seen, names, fit_days, level)
     add_dates(table, start if start is not None else getattr(observed, "start", None))
-    misfit = misspecification(table, level)
+    with use("en"):  # summary.json's sentences; the CLI says them in the language in force
+        warnings = early_warnings(table, level, getattr(observed, "start", None))
+        misfit = misspecification(table, level)
     doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
            "forecast_days": days, "draws": len(points), "replicates": replicates,
            "level": level, "parameter_uncertainty": not posterior.empty,
            "metrics": names, "metric_kinds": {m: METRICS[m].kind for m in names},
            "warnings": warnings, "flagged": int((table["flag"] != "").sum()), "totals": totals,
-           "misspecification": misfit,
+           "misspecification": misfit, "notes": [] if observed is None else list(observed.notes),
            "start": None if "week_start" not in table else table["week_start"].iloc[0]}
     return Forecast(table, warnings, None, doc, simulations_frame(weekly, names))
 
@@ -144,11 +148,10 @@ def observed_days(observed: Observed, horizon: int, columns: list[str]) -> pd.Da
 
 
 def _band_rows(weekly: np.ndarray, seen: np.ndarray | None, names: list[str], fit_days: int,
-               level: float, observed: Observed | None,
-               ) -> tuple[list[dict[str, Any]], list[str]]:
+               level: float) -> list[dict[str, Any]]:
     """One row per (metric, week): the band, and the observed value with its flag (where the
     data give the metric on every day it needs)."""
-    rows, warnings = [], []
+    rows = []
     for j, metric in enumerate(names):
         for k, first in enumerate(range(0, weekly.shape[1] * WEEK, WEEK)):
             mean, lo, median, hi = band(weekly[:, k, j], level)
@@ -157,49 +160,60 @@ def _band_rows(weekly: np.ndarray, seen: np.ndarray | None, names: list[str], fi
                    "mean": mean, "lo": lo, "median": median, "hi": hi,
                    "observed": np.nan, "flag": "", "warning": False}
             if seen is not None and np.isfinite(seen[k, j]):
-                warning = _flag(row, float(seen[k, j]), level, observed)
-                if warning:
-                    warnings.append(warning)
+                _flag(row, float(seen[k, j]))
             rows.append(row)
-    return rows, warnings
+    return rows
 
 
 def misspecification(table: pd.DataFrame, level: float) -> list[str]:
-    """Per metric, a sentence when more observed weeks lie outside the band than chance
-    allows (binomial tail below 0.001 at the rate 1 - level): the data vary more than the
-    fitted model can produce, so its weekly bands are too narrow and its week-by-week
-    warnings partly say that rather than a change."""
+    """Per metric, a sentence (in the language in force) when more observed weeks lie outside
+    the band than chance allows (binomial tail below 0.001 at the rate 1 - level): the data
+    vary more than the fitted model can produce, so its weekly bands are too narrow and its
+    week-by-week warnings partly say that rather than a change."""
     from scipy import stats  # here: scipy.stats is half a second of import
     out = []
     for metric, rows in table[table["observed"].notna()].groupby("metric", sort=False):
         outside, weeks = int((rows["flag"] != "").sum()), len(rows)
         if weeks and stats.binom.sf(outside - 1, weeks, 1 - level) < 0.001:
-            out.append(f"misspecification: {metric}: {outside} of {weeks} observed weeks lie "
-                       f"outside the {level:.0%} band (about {(1 - level) * weeks:.0f} "
-                       "expected): the data vary more from week to week than the fitted "
-                       "model can produce (promotions, seasonality); trust the band of the "
-                       "total more than each week's")
+            expected = f"{(1 - level) * weeks:.0f}"
+            out.append(t(f"misspecification: {metric}: {outside} of {weeks} observed weeks lie "
+                         f"outside the {level:.0%} band (about {expected} expected): the data "
+                         "vary more from week to week than the fitted model can produce "
+                         "(promotions, seasonality); trust the band of the total more than "
+                         "each week's",
+                         f"模型设定偏差：{metric_label(str(metric))}：{weeks} 个有实际值的周中有 "
+                         f"{outside} 周落在 {level:.0%} 区间外（按概率约 {expected} 周）：数据逐周"
+                         "的波动大于拟合模型所能产生的（促销、季节性）；总量的区间比单周的更可信"))
     return out
 
 
-def _flag(row: dict[str, Any], value: float, level: float, observed: Observed | None) -> str:
-    """Put an observed week on its row: below / above the band, and a warning text when that
-    is the bad direction for the metric ("" otherwise)."""
-    metric, first = row["metric"], row["first_day"]
+def _flag(row: dict[str, Any], value: float) -> None:
+    """Put an observed week on its row: below / above the band, and a warning when that is
+    the bad direction for the metric."""
     row["observed"] = value
     if value < row["lo"]:
         row["flag"] = "below"
     elif value > row["hi"]:
         row["flag"] = "above"
-    bad = "above" if metric in BAD_WHEN_HIGH else "below"
-    row["warning"] = row["flag"] == bad
-    if not row["warning"]:
-        return ""
-    date = ""
-    if observed is not None:
-        date = f" (from {(observed.start + pd.Timedelta(days=int(first))).date()})"
-    return (f"early warning: {metric} week {row['week']}{date} = {value:,.6g} is {bad} the "
-            f"{level:.0%} band [{row['lo']:,.6g}, {row['hi']:,.6g}]")
+    row["warning"] = row["flag"] == ("above" if row["metric"] in BAD_WHEN_HIGH else "below")
+
+
+def early_warnings(table: pd.DataFrame, level: float,
+                   start: pd.Timestamp | None = None) -> list[str]:
+    """The early warning of each week flagged in the bad direction, in the language in force
+    (with the date of the week's first day when `start`, day 0's date, is known)."""
+    out = []
+    for row in table[table["warning"].astype(bool)].itertuples():
+        value, lo, hi = (f"{v:,.6g}" for v in (row.observed, row.lo, row.hi))
+        date = (None if start is None
+                else (pd.Timestamp(start) + pd.Timedelta(days=int(row.first_day))).date())
+        out.append(t(f"early warning: {row.metric} week {row.week}"
+                     f"{'' if date is None else f' (from {date})'} = {value} is {row.flag} "
+                     f"the {level:.0%} band [{lo}, {hi}]",
+                     f"预警：{metric_label(str(row.metric))} 第 {row.week} 周"
+                     f"{'' if date is None else f'（{date} 起）'} = {value}，"
+                     f"{'低于' if row.flag == 'below' else '高于'} {level:.0%} 区间 [{lo}, {hi}]"))
+    return out
 
 
 def _plain(value: Any) -> Any:

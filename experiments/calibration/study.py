@@ -1,13 +1,20 @@
 """The optimiser: an Optuna study (CMA-ES, TPE) in SQLite that resumes and warm-starts, asked
 and told in batches through the evaluator, or scipy's Nelder-Mead recording each evaluation in
-the same study."""
+the same study.
+
+A study is kept only for what it can give back: an interrupted or failed call keeps its complete
+trials for `--resume`, fails the trials it had asked (no trial stays RUNNING in the file), and a
+study it created without one complete trial is deleted (`kept_if_complete`); the calibration
+removes a study.db it created that holds no complete trial (`has_complete_trial`,
+`remove_study_db`)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +73,26 @@ def previous_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Stu
     return optuna.load_study(study_name=latest.study_name, storage=storage)
 
 
+def has_complete_trial(out: Path) -> bool:
+    """Whether out/study.db holds a complete trial of any study: something `--resume` (or a
+    refit warm-started from it) can continue from."""
+    path = out / "study.db"
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
+            found = conn.execute("SELECT 1 FROM trials WHERE state = 'COMPLETE' LIMIT 1")
+            return found.fetchone() is not None
+    except sqlite3.Error:  # no trials table yet: interrupted while the study was being made
+        return False
+
+
+def remove_study_db(out: Path) -> None:
+    """Delete out/study.db with SQLite's side files (write-ahead log, shared memory)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        (out / f"study.db{suffix}").unlink(missing_ok=True)
+
+
 @dataclass
 class FitStudy:
     """The study of one observed data set, new, resumed or warm-started from the last one."""
@@ -117,6 +144,24 @@ def _stamp_new(study: optuna.Study, observed: Observed, before: optuna.Study | N
         study.enqueue_trial(best_before)
 
 
+@contextlib.contextmanager
+def kept_if_complete(fit: FitStudy) -> Iterator[None]:
+    """Run trials of `fit`; if that is interrupted or fails, delete the study when this call
+    created it and it has no complete trial (a resumed study is left as it was), and close
+    the database either way."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the first error is the one to report
+            complete = fit.study.get_trials(deepcopy=False,
+                                            states=(optuna.trial.TrialState.COMPLETE,))
+            if not fit.resumed and not complete:
+                optuna.delete_study(study_name=fit.name, storage=fit.storage)
+        raise
+    finally:
+        fit.storage.engine.dispose()
+
+
 def run_trials(fit: FitStudy, params: list[FitParam],
                objective: Callable[[list[dict[str, Any]]], list[float]], trials: int,
                batch: int | None, executor: Executor, optimizer: str) -> None:
@@ -130,9 +175,17 @@ def run_trials(fit: FitStudy, params: list[FitParam],
     size = int(size) if size else 4
     made = 0
     while made < trials:
-        asked = [fit.study.ask(distributions) for _ in range(min(size, trials - made))]
-        points = [dict(t.params) for t in asked]
-        for trial, value in zip(asked, objective(points), strict=True):
+        asked: list[optuna.Trial] = []
+        try:
+            for _ in range(min(size, trials - made)):
+                asked.append(fit.study.ask(distributions))
+            values = objective([dict(t.params) for t in asked])
+        except BaseException:  # interrupted or failed: no asked trial stays RUNNING
+            with contextlib.suppress(Exception):
+                for trial in asked:
+                    fit.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        for trial, value in zip(asked, values, strict=True):
             if math.isfinite(value):
                 fit.study.tell(trial, value)
             else:

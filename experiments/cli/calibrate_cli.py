@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,10 @@ from experiments.report.language import t
 from experiments.runs.executors import CountingExecutor, make_executor
 from sim.errors import InputError, Problem
 from sim.scenario import load_scenario
+
+if TYPE_CHECKING:  # the calibration modules load on use: `simctl --help` stays quick
+    from experiments.calibration.forecast import Forecast
+    from experiments.calibration.observed import Observed
 
 SHOWN_WARNINGS = 5  # the first early warnings on screen; all of them are in forecast.csv
 
@@ -112,7 +116,7 @@ def calibrate(
         expected = noise_replicates if chosen == "likelihood" else planned_simulations(
             trials, replicates, len(fit or (base.calibration.fit if base.calibration else [])),
             design, stages, noise_replicates, draws)
-        bar = TaskProgress(f"calibrate {base.name}", enabled=not quiet)
+        bar = TaskProgress(t("calibrate", "校准") + f" {base.name}", enabled=not quiet)
         try:
             with make_executor(executor) as pool:
                 result = run_calibration(base, data, fit or [], CountingExecutor(
@@ -122,21 +126,35 @@ def calibrate(
                     batch=batch, check_fit=check_fit)
         finally:
             bar.close()
-        doc = result.doc
-        warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
-        after = (t("by maximum likelihood", "（最大似然）") if chosen == "likelihood"
-                 else t(f"after {doc['trials_in_study']} trials",
-                        f"（{doc['trials_in_study']} 次试验后）"))
-        say(quiet)(t("calibrate", "校准") + f": {doc['study']}"
-                   f"{t(' resumed', '（续）') if doc['resumed'] else ''}{warm}: "
-                   + t(f"relative RMSE {doc['relative_rmse']:.4f} {after}; best ",
-                       f"相对 RMSE {doc['relative_rmse']:.4f}{after}；最优 ")
-                   + json.dumps(doc['best'], ensure_ascii=False), markup=False, soft_wrap=True)
-        for line in doc["posterior"].get("warnings", []):  # e.g. an estimate at its box's end
-            say(quiet)(t("calibrate: warning: ", "校准：警告：") + line, markup=False,
-                       soft_wrap=True)
+        say_calibration(result.doc, chosen, quiet)
         path = result.folder / "fitted.yaml"
-        typer.echo(json.dumps({**doc, "fitted": str(path)}) if as_json else str(path))
+        typer.echo(json.dumps({**result.doc, "fitted": str(path)}) if as_json else str(path))
+
+
+def say_calibration(doc: dict[str, Any], chosen: str, quiet: bool) -> None:
+    """The calibration's lines on stderr: the fit, then each note on the observed data
+    (summary.json's `notes`) and each warning of the posterior."""
+    warm = f" warm-started from {doc['warm_start_from']}" if doc["warm_start_from"] else ""
+    after = (t("by maximum likelihood", "（最大似然）") if chosen == "likelihood"
+             else t(f"after {doc['trials_in_study']} trials",
+                    f"（{doc['trials_in_study']} 次试验后）"))
+    say(quiet)(t("calibrate", "校准") + f": {doc['study']}"
+               f"{t(' resumed', '（续）') if doc['resumed'] else ''}{warm}: "
+               + t(f"relative RMSE {doc['relative_rmse']:.4f} {after}; best ",
+                   f"相对 RMSE {doc['relative_rmse']:.4f}{after}；最优 ")
+               + json.dumps(doc['best'], ensure_ascii=False), markup=False, soft_wrap=True)
+    say_notes(t("calibrate", "校准"), doc.get("notes", []), quiet)
+    for line in doc["posterior"].get("warnings", []):  # e.g. an estimate at its box's end
+        say(quiet)(t("calibrate: warning: ", "校准：警告：") + line, markup=False,
+                   soft_wrap=True)
+
+
+def say_notes(command: str, notes: list[str], quiet: bool) -> None:
+    """Each note on the observed data (e.g. days without new_users replayed as 0 arrivals)
+    once, as `COMMAND: note: ...` on stderr."""
+    for note in dict.fromkeys(notes):
+        say(quiet)(f"{command}" + t(": note: ", "：说明：") + note, markup=False,
+                   soft_wrap=True)
 
 
 def forecast(
@@ -160,7 +178,6 @@ def forecast(
     with cli_errors():
         from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
         from experiments.calibration.forecast import forecast as run_forecast
-        from experiments.calibration.forecast_totals import total_line
         from experiments.calibration.observed import load_observed, salt_folder_of
         from experiments.runs.outputs import json_safe
 
@@ -169,8 +186,9 @@ def forecast(
         folder = out or default_folder(fitted, scenario.name, calibrated=bool(doc))
         check_writable_folder(folder)
         if posterior.empty:
-            say(quiet)("forecast: no posterior beside the fitted scenario: bands hold simulation "
-                      "noise only", markup=False)
+            say(quiet)(t("forecast: no posterior beside the fitted scenario: bands hold "
+                         "simulation noise only",
+                         "预测：拟合场景旁没有后验抽样：区间只含模拟噪声"), markup=False)
         data = None
         if observed is not None:
             salt = salt_folder_of(Path(fitted).parent) if doc else None
@@ -179,7 +197,7 @@ def forecast(
                                                       else folder.parent))
         chosen = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
         fitted_targets = list(doc.get("targets", {})) or None
-        bar = TaskProgress(f"forecast {scenario.name}", enabled=not quiet)
+        bar = TaskProgress(t("forecast", "预测") + f" {scenario.name}", enabled=not quiet)
         with make_executor(executor) as inner:
             pool = CountingExecutor(inner, bar, draws * replicates)
             result = run_forecast(scenario, posterior, days, pool, draws=draws,
@@ -191,18 +209,30 @@ def forecast(
         folder = write_forecast(result, folder)
         if data is not None:
             data.keep_salt()
-        for line in result.doc["misspecification"]:
-            say(quiet)(line, markup=False, soft_wrap=True)
-        for line in result.warnings[:SHOWN_WARNINGS]:
-            say(quiet)(line, markup=False, soft_wrap=True)
-        for metric in result.doc["metrics"]:
-            say(quiet)(total_line(metric, result.doc), markup=False, soft_wrap=True)
-        more = len(result.warnings) - SHOWN_WARNINGS
-        say(quiet)(t(f"forecast: {result.doc['flagged']} week(s) outside the band, "
-                     f"{len(result.warnings)} early warning(s)",
-                     f"预测：{result.doc['flagged']} 周超出区间，{len(result.warnings)} 条预警")
-                   + (t(f" ({more} more in forecast.csv, column `warning`)",
-                        f"（另有 {more} 条见 forecast.csv 的 warning 列）") if more > 0 else ""),
-                   markup=False)
+        say_forecast(result, data, quiet)
         typer.echo(json.dumps(json_safe({**result.doc, "folder": str(folder)})) if as_json
                    else str(folder / "forecast.parquet"))
+
+
+def say_forecast(result: Forecast, data: Observed | None, quiet: bool) -> None:
+    """The forecast's lines on stderr, in the language in force: the notes on the observed
+    data, misspecification, the first early warnings, each metric's total and the count."""
+    from experiments.calibration.forecast import early_warnings, misspecification
+    from experiments.calibration.forecast_totals import total_line
+
+    doc, level = result.doc, result.doc["level"]
+    say_notes(t("forecast", "预测"), doc.get("notes", []), quiet)
+    for line in misspecification(result.table, level):
+        say(quiet)(line, markup=False, soft_wrap=True)
+    warnings = early_warnings(result.table, level, None if data is None else data.start)
+    for line in warnings[:SHOWN_WARNINGS]:
+        say(quiet)(line, markup=False, soft_wrap=True)
+    for metric in doc["metrics"]:
+        say(quiet)(total_line(metric, doc), markup=False, soft_wrap=True)
+    more = len(warnings) - SHOWN_WARNINGS
+    say(quiet)(t(f"forecast: {doc['flagged']} week(s) outside the band, "
+                 f"{len(warnings)} early warning(s)",
+                 f"预测：{doc['flagged']} 周超出区间，{len(warnings)} 条预警")
+               + (t(f" ({more} more in forecast.csv, column `warning`)",
+                    f"（另有 {more} 条见 forecast.csv 的 warning 列）") if more > 0 else ""),
+               markup=False)

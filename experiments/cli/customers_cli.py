@@ -14,11 +14,19 @@ import typer
 from rich.table import Table
 
 from experiments.calibration import bgnbd
-from experiments.calibration.customers import accuracy, holdout_orders, risk_table, write_risk
+from experiments.calibration.customers import (
+    RISK_NAMES,
+    accuracy,
+    holdout_orders,
+    risk_table,
+    tier_label,
+    write_risk,
+)
 from experiments.calibration.dates import calendar_dates
 from experiments.calibration.forecast import load_posterior
 from experiments.calibration.observed import SALT_FILE, load_observed, salt_folder_of
 from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.report.language import t
 from experiments.runs.folders import atomic_write
 from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
@@ -57,17 +65,22 @@ def customers(
         add_dates(table, doc.get("observed_start"))
         report: dict[str, Any] = {"customers": len(table), "days": days, "level": level,
                                   "expected_orders": float(table["expected_orders"].sum()),
-                                  "risk": table["risk"].value_counts().to_dict()}
+                                  "risk": table["risk"].value_counts().to_dict(),
+                                  "notes": []}  # on --observed, the later export
         if observed is not None:
             later = load_observed(observed, start=doc.get("observed_start"),
                                   salt_folder=salt_folder(folder))
             report["holdout"] = compare_holdout(table, history, later.customers, days,
                                                 start=doc.get("observed_start"),
                                                 source=str(observed))
+            report["notes"] = list(dict.fromkeys(later.notes))
         atomic_write(target, lambda partial: write_risk(table, partial, target.suffix))
         report["table"] = str(target)
         if not quiet:
             err.print(summary_table(table, report))
+            for note in report["notes"]:
+                err.print(t("customers: note: ", "顾客：说明：") + note, markup=False,
+                          soft_wrap=True)
         typer.echo(json.dumps(json_safe(report), default=float) if as_json else str(target))
 
 
@@ -122,22 +135,29 @@ def compare_holdout(table: pd.DataFrame, history: pd.DataFrame, later: pd.DataFr
 
 
 def summary_table(table: pd.DataFrame, report: dict[str, Any]) -> Table:
-    out = Table("流失风险 churn risk", "customers", "mean P(alive)", "expected orders",
-                title=f"{report['customers']:,} customers: orders expected in the next "
-                f"{report['days']} days")
-    for tier in ("high", "medium", "low"):
+    """Customers, mean P(alive) and expected orders per churn-risk tier, and with --observed
+    how the predictions did; in the language in force (the numbers read the same)."""
+    out = Table(t("churn risk", "流失风险"), t("customers", "顾客数"),
+                t("mean P(alive)", "平均存活概率"), t("expected orders", "预期订单"),
+                title=t(f"{report['customers']:,} customers: orders expected in the next "
+                        f"{report['days']} days",
+                        f"{report['customers']:,} 位顾客：未来 {report['days']} 天的预期订单"))
+    for tier in RISK_NAMES:
         rows = table[table["risk"] == tier]
         if len(rows):
-            out.add_row(tier, f"{len(rows):,}", f"{rows['p_alive'].mean():.2f}",
+            out.add_row(tier_label(tier), f"{len(rows):,}", f"{rows['p_alive'].mean():.2f}",
                         f"{rows['expected_orders'].sum():,.0f}")
     holdout = report.get("holdout")
     if holdout:
         for name in ("growthsim", "bgnbd"):
             a = holdout[name]
-            out.add_row(f"vs actual: {name}", "", f"RMSE {_shown(a['rmse'], '.4f')}, r "
-                        f"{_shown(a['correlation'], '.3f')}", f"{_shown(a['predicted_total'])}"
-                        f" (actual {_shown(a['actual_total'])})")
-    out.caption = "P(alive) < 0.3: high, < 0.7: medium; the table is sorted riskiest first"
+            predicted, actual = _shown(a["predicted_total"]), _shown(a["actual_total"])
+            out.add_row(t(f"vs actual: {name}", f"对比实际：{name}"),
+                        "", f"RMSE {_shown(a['rmse'], '.4f')}, r "
+                        f"{_shown(a['correlation'], '.3f')}",
+                        t(f"{predicted} (actual {actual})", f"{predicted}（实际 {actual}）"))
+    out.caption = t("P(alive) < 0.3: high, < 0.7: medium; the table is sorted riskiest first",
+                    "存活概率 P(alive) < 0.3：高，< 0.7：中；表按流失风险从高到低排列")
     return out
 
 

@@ -1,0 +1,190 @@
+"""`simctl --lang zh` for `customers` and `forecast` (screen text only: summary.json, --json and
+the CSV keep English), and the notes on the observed data (`Observed.notes`) said once on
+screen by `calibrate`, `forecast` and `customers` and kept under "notes"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from experiments.calibration.forecast import early_warnings, misspecification
+from experiments.calibration.recovery import DAILY_FIT, daily_truth_scenario
+from experiments.cli.commands import app
+from experiments.report.language import use
+from sim.aggregation import daily_table
+from sim.engine import simulate
+from sim.events import event_table
+from sim.metrics import daily_metrics
+from sim.planning import layout_of
+from sim.scenario import Scenario, validate_scenario
+
+runner = CliRunner()
+START = pd.Timestamp("2025-01-01")
+GAP_NOTE = "2 day(s) without new_users: replayed as 0 arrivals"
+MERGED_NOTE = ("1 record(s) on a day the same user already bought were merged into that day's "
+               "transaction (one transaction per user-day)")
+
+
+def synth(seed: int, days: int = 70) -> Scenario:
+    return validate_scenario({
+        "name": "synth", "seed": seed, "days": days, "market": {"size": 1500},
+        "mechanics": {
+            "arrivals": {"type": "observed_arrivals", "counts": [100] * 15},
+            "purchase": {"type": "purchase_dropout", "purchase_rate": {"r": 0.5, "alpha": 10.0},
+                         "dropout": {"a": 0.8, "b": 3.0},
+                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 10.0},
+                         "purchase_on_acquisition": True}}}, "<test>")
+
+
+def gappy_table(path: Path, collapse: bool = False) -> Path:
+    """70 simulated days as a daily table without 2025-01-11 and 2025-01-12 (a gap in the
+    dates: two days without new_users); with `collapse`, no repeat orders in week 8."""
+    frame = daily_metrics(daily_table(simulate(synth(9), 0)))
+    frame.insert(0, "date", pd.date_range(START, periods=len(frame)).strftime("%Y-%m-%d"))
+    if collapse:
+        frame.loc[49:55, "repeat_purchases"] = 0.0
+    frame = frame.drop(index=[10, 11])
+    frame[["date", "new_users", "purchases", "repeat_purchases"]].to_csv(path, index=False)
+    return path
+
+
+# --- forecast: Chinese on screen, English in the files ---------------------------------------
+
+
+def test_forecast_lines_speak_chinese_and_say_the_gap_once(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(synth(6).to_yaml())
+    observed = gappy_table(tmp_path / "obs.csv", collapse=True)
+    args = ["forecast", str(spec), "--days", "7", "--draws", "6", "--replicates", "3",
+            "--metrics", "repeat_purchases", "--observed", str(observed)]
+    zh = runner.invoke(app, ["--lang", "zh", *args, "--out", str(tmp_path / "zh")])
+    assert zh.exit_code == 0, zh.output
+    assert "预测：拟合场景旁没有后验抽样：区间只含模拟噪声" in zh.stderr
+    assert "预警：复购订单量 第 8 周（2025-02-19 起） = 0，低于 90% 区间 [" in zh.stderr
+    assert "周超出区间" in zh.stderr and "条预警" in zh.stderr
+    assert zh.stderr.count("预测：说明：" + GAP_NOTE) == 1
+    assert "early warning" not in zh.stderr and "no posterior" not in zh.stderr
+    doc = json.loads((tmp_path / "zh" / "summary.json").read_text("utf-8"))
+    assert doc["notes"] == [GAP_NOTE]
+    assert any(w.startswith("early warning: repeat_purchases week 8 (from 2025-02-19) = 0 "
+                            "is below the 90% band [") for w in doc["warnings"])
+    en = runner.invoke(app, [*args, "--out", str(tmp_path / "en"), "--json"])
+    assert en.exit_code == 0, en.output
+    assert en.stderr.count("forecast: note: " + GAP_NOTE) == 1
+    assert json.loads(en.stdout)["notes"] == [GAP_NOTE]
+    shown = [line for line in en.stderr.splitlines() if line.startswith("early warning:")]
+    assert shown == doc["warnings"][:len(shown)] and shown  # the same sentences as the file
+
+
+def test_misspecification_and_early_warnings_in_both_languages() -> None:
+    table = pd.DataFrame({"metric": "repeat_purchases", "week": range(1, 21),
+                          "first_day": range(0, 140, 7), "observed": 1234.5, "lo": 2000.0,
+                          "hi": 3000.0, "flag": ["below"] * 9 + [""] * 11,
+                          "warning": [True] * 9 + [False] * 11})
+    (en,) = misspecification(table, 0.9)
+    assert en.startswith("misspecification: repeat_purchases: 9 of 20 observed weeks")
+    with use("zh"):
+        (zh,) = misspecification(table, 0.9)
+        warned = early_warnings(table, 0.9, START)
+    assert zh.startswith("模型设定偏差：复购订单量：20 个有实际值的周中有 9 周落在 90% 区间外"
+                         "（按概率约 2 周）")
+    assert warned[0] == "预警：复购订单量 第 1 周（2025-01-01 起） = 1,234.5，低于 90% 区间 " \
+                        "[2,000, 3,000]"
+    assert early_warnings(table, 0.9)[1] == ("early warning: repeat_purchases week 2 = "
+                                             "1,234.5 is below the 90% band [2,000, 3,000]")
+
+
+# --- calibrate: the note on screen once, and in summary.json ---------------------------------
+
+
+def test_calibrate_says_each_note_once(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text(synth(1).to_yaml())
+    observed = gappy_table(tmp_path / "obs.csv")
+    args = ["calibrate", str(spec), "--observed", str(observed), "--fit",
+            "mechanics.purchase.dropout.a=0.1..5", "--targets", "repeat_purchases", "--trials",
+            "2", "--replicates", "1", "--design", "6", "--stages", "1", "--draws", "10",
+            "--noise-replicates", "2"]
+    done = runner.invoke(app, [*args, "--out", str(tmp_path / "cal"), "--json"])
+    assert done.exit_code == 0, done.output
+    assert done.stderr.count("calibrate: note: " + GAP_NOTE) == 1
+    assert json.loads(done.stdout)["notes"] == [GAP_NOTE]
+    summary = next((tmp_path / "cal").glob("fit-*/summary.json"))
+    assert json.loads(summary.read_text("utf-8"))["notes"] == [GAP_NOTE]
+    zh = runner.invoke(app, ["--lang", "zh", *args, "--out", str(tmp_path / "zh")])
+    assert zh.exit_code == 0, zh.output
+    assert zh.stderr.count("校准：说明：" + GAP_NOTE) == 1
+
+
+# --- customers: the table in Chinese, the later export's note --------------------------------
+
+
+def export(orders: pd.DataFrame, path: Path) -> Path:
+    dates = START + pd.to_timedelta(orders["day"], unit="D")
+    pd.DataFrame({"customer_id": orders["user"].to_numpy(), "date": dates.dt.strftime("%Y-%m-%d"),
+                  "amount": orders["amount"].round(2).to_numpy()}).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """1,000 simulated customers' orders over 18 weeks, calibrated by likelihood on the first
+    12; the later export repeats one order row (two records of one user-day: a note)."""
+    folder = tmp_path_factory.mktemp("shop")
+    truth = daily_truth_scenario(1000, 7, 126)
+    events = event_table(simulate(truth, log_events=True), layout_of(truth))
+    orders = events[events["event"] == "order"]
+    spec = folder / "shop.yaml"
+    data = daily_truth_scenario(1000, 7, 84).model_dump(mode="python")
+    data["calibration"] = {"targets": {"repeat_purchases": 1}, "fit": DAILY_FIT,
+                           "method": "likelihood"}
+    spec.write_text(validate_scenario(data, "<test>").to_yaml())
+    done = runner.invoke(app, ["calibrate", str(spec), "--observed",
+                               str(export(orders, folder / "orders.csv")), "--until",
+                               "2025-03-26", "--out", str(folder / "cal"), "--noise-replicates",
+                               "1", "--draws", "20", "--quiet"])
+    assert done.exit_code == 0, done.output
+    later = export(pd.concat([orders, orders.iloc[[0]]]), folder / "later.csv")
+    return {"folder": folder, "fitted": Path(done.stdout.strip()), "later": later}
+
+
+def test_customers_table_speaks_chinese_and_the_files_do_not(shop: dict[str, Path]) -> None:
+    args = ["customers", str(shop["fitted"]), "--days", "28", "--observed", str(shop["later"])]
+    zh = runner.invoke(app, ["--lang", "zh", *args, "--out", str(shop["folder"] / "zh.csv")],
+                       env={"COLUMNS": "200"})
+    assert zh.exit_code == 0, zh.output
+    for words in ("位顾客：未来 28 天的预期订单", "流失风险", "顾客数", "平均存活概率",
+                  "预期订单", "对比实际：growthsim", "对比实际：bgnbd", "（实际 ",
+                  "表按流失风险从高到低排列", "顾客：说明：" + MERGED_NOTE):
+        assert words in zh.stderr, words
+    assert "customers" not in zh.stderr and "vs actual" not in zh.stderr
+    assert zh.stderr.count(MERGED_NOTE) == 1
+    table = pd.read_csv(shop["folder"] / "zh.csv", encoding="utf-8-sig")
+    assert set(table["risk"]) <= {"high", "medium", "low"}  # the file keeps its words
+    en = runner.invoke(app, [*args, "--out", str(shop["folder"] / "en.csv"), "--json"],
+                       env={"COLUMNS": "200"})
+    assert en.exit_code == 0, en.output
+    assert "vs actual: growthsim" in en.stderr and "(actual " in en.stderr
+    assert en.stderr.count("customers: note: " + MERGED_NOTE) == 1
+    report = json.loads(en.stdout)
+    assert report["notes"] == [MERGED_NOTE] and set(report["risk"]) <= {"high", "medium", "low"}
+
+
+def test_customers_tiers_read_the_same_numbers_in_both_languages(shop: dict[str, Path]) -> None:
+    args = ["customers", str(shop["fitted"]), "--days", "28", "--out",
+            str(shop["folder"] / "tiers.csv")]
+    en = runner.invoke(app, args, env={"COLUMNS": "200"}).stderr
+    zh = runner.invoke(app, ["--lang", "zh", *args], env={"COLUMNS": "200"}).stderr
+
+    def numbers(text: str) -> list[list[str]]:
+        """The table's cells after the tier, row by row."""
+        return [[cell.strip() for cell in row.split("│")[2:]] for row in text.splitlines()
+                if row.startswith("│") and any(c.isdigit() for c in row)]
+
+    assert numbers(en) and numbers(en) == numbers(zh)
+    assert any(f"│ {tier} " in zh for tier in "高中低")
+    assert not any(f"│ {tier} " in zh for tier in ("high", "medium", "low"))
