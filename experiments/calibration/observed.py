@@ -36,7 +36,7 @@ from experiments.analysis.table_file import numbers, read_table, rows
 from experiments.calibration.dates import parse_dates, parse_day
 from sim.errors import InputError, Problem
 from sim.events import counters_from_events
-from sim.metrics import METRICS, daily_metrics
+from sim.metrics import METRICS, counter_columns, daily_metrics
 from sim.population import Layout
 from sim.recorder import Counters
 
@@ -44,10 +44,11 @@ USER_COLUMNS = ("user", "user_id", "customer_id")
 TIME_COLUMNS = ("timestamp", "time", "date")
 SALT_ENV = "GROWTHSIM_ID_SALT"
 SALT_FILE = "id_salt"
-# Events a log may carry (the engine's names); anything else is refused with this list.
 REFUND_HINT = "amounts and counts must be >= 0 (book refunds as `refund` events)"
+# Events a log may carry (the engine's names); anything else is refused with this list.
 LOG_EVENTS = ("acquired", "order", "first_order", "churned", "open", "visit", "coupon", "gift",
               "refund", "cogs", "cart_abandoned", "reminder_sent", "recovered", "reactivated")
+TRANSACTION_EVENTS = ("acquired", "order", "first_order")  # what a log without `event` holds
 
 
 @dataclass
@@ -247,7 +248,8 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
         if merged:
             notes.append(f"{merged} record(s) on a day the same user already bought were merged "
                          "into that day's transaction (one transaction per user-day)")
-    return _from_events(events, days, source, origin, notes)
+    return _from_events(events, days, source, origin, notes,
+                        LOG_EVENTS if "event" in columns else TRANSACTION_EVENTS)
 
 
 def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt: bytes,
@@ -294,9 +296,9 @@ def _check_events(log: pd.DataFrame, frame: pd.DataFrame, source: str, first: in
 
 
 def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timestamp,
-                 notes: list[str]) -> Observed:
+                 notes: list[str], recorded: tuple[str, ...]) -> Observed:
     """Daily metrics (the engine's own counters and definitions), arrivals by channel and the
-    per-customer summary of an event table."""
+    per-customer summary of an event table whose format can hold the `recorded` events."""
     codes, _ = pd.factorize(events["user"], sort=True)  # integer ids for the counters
     acquired = events[events["event"] == "acquired"]
     channels = ["none", *sorted(set(acquired["channel"]) | set(events["channel"]))]
@@ -307,7 +309,7 @@ def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timest
                           "channel": events["channel"].to_numpy(), "campaign": -1,
                           "arm": "all", "persona": "everyone"})
     counters = counters_from_events(table, layout, days)
-    daily = _metrics_of(counters, days)
+    daily = _metrics_of(counters, days, recorded)
     arrivals = {name: np.bincount(acquired.loc[acquired["channel"] == name, "day"],
                                   minlength=days).astype(np.int64)
                 for name in sorted(set(acquired["channel"]))}
@@ -332,12 +334,18 @@ def _transactions(log: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return events[["user", "day", "event", "amount", "channel"]], merged
 
 
-def _metrics_of(counters: Counters, days: int) -> pd.DataFrame:
+def _metrics_of(counters: Counters, days: int, recorded: tuple[str, ...]) -> pd.DataFrame:
+    """The log's daily metrics; NaN (not observed) for a metric that reads a counter neither
+    rebuilt from the log nor of an event its format can hold. A transactions log holds orders
+    only, so its refunds, cost of goods, coupon cost and net revenue are unknown, not 0 (as 0
+    they were early warnings and calibration targets), and no log knows ad spend or fees."""
     from sim.aggregation import daily_table  # the engine's table shape, so metrics match exactly
 
     counts = daily_table(counters)
     daily = daily_metrics(counts)
     daily.index = pd.RangeIndex(days, name="day")
+    known = {*counts.columns, *recorded, *(f"{event}_amount" for event in recorded)}
+    daily.loc[:, [m for m in daily.columns if not counter_columns(m) <= known]] = np.nan
     return daily
 
 

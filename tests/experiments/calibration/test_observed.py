@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.calibration.observed import load_observed, pseudonymise
+from experiments.calibration.observed import default_targets, load_observed, pseudonymise
 from sim.errors import InputError
 
 
@@ -70,6 +70,30 @@ def test_transactions_log_becomes_engine_metrics(tmp_path: Path) -> None:
     assert d["gmv"].tolist() == [15, 7, 4]
     assert obs.customers["x"].sort_values().tolist() == [0, 1]
     assert any("merged" in n for n in obs.notes)
+
+
+def test_a_transactions_log_does_not_observe_what_it_cannot_hold(tmp_path: Path) -> None:
+    """Orders only: refunds, cost of goods and coupon cost are unknown (NaN, not targets), not 0;
+    an event log that books refunds observes them. Money no log can hold (referral rewards,
+    member prices, fees) leaves net revenue unknown in either."""
+    path = _write(tmp_path, "customer_id,date,amount\n1,2025-01-01,10\n2,2025-01-02,7\n"
+                  "1,2025-01-03,4\n")
+    obs = load_observed(path, salt_folder=tmp_path)
+    blind = ("refunds", "cogs", "coupon_cost", "net_revenue", "register_cost")
+    for name in blind:
+        assert name in obs.daily and obs.daily[name].isna().all(), name
+        assert name not in obs.metrics
+    assert {"purchases", "gmv", "aov", "new_users"} <= set(obs.metrics)
+    targets = default_targets(obs, [*blind, "purchases", "gmv"])
+    assert set(targets) == {"purchases", "gmv"}
+    log = _write(tmp_path, "user,date,event,amount\n1,2025-01-01,acquired,0\n"
+                 "1,2025-01-01,order,10\n1,2025-01-01,first_order,10\n"
+                 "1,2025-01-02,refund,10\n", name="events.csv")
+    events = load_observed(log, salt_folder=tmp_path)
+    assert events.daily["refunds"].tolist() == [0, 10]
+    assert events.daily["coupon_cost"].tolist() == [0, 0]  # a format that books coupons: 0
+    assert events.daily["net_revenue"].isna().all()
+    assert "refunds" in default_targets(events, ["refunds"])
 
 
 def test_until_cuts_the_log(tmp_path: Path) -> None:
