@@ -28,6 +28,7 @@ from experiments.report.language import t
 from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
 
+DUNNETT_SEED = 20231  # scipy.stats.dunnett's integration points: a fixed seed, not a tuned one
 
 @dataclass(frozen=True)
 class Comparison:
@@ -219,7 +220,9 @@ def _dunnett(data: ArmData, tested: dict[tuple[str, str], TestResult],
              family: list[tuple[str, MetricSpec]], alpha: float,
              control: str) -> tuple[list[float], list[str]]:
     """Dunnett's many-to-one test (scipy.stats.dunnett, pooled variance) per primary metric;
-    needs per-user values of a mean or proportion metric."""
+    needs per-user values of a mean or proportion metric. Its p-values and intervals are
+    quasi-Monte Carlo integrals: seeded, so one file reads the same in any process."""
+    import numpy as np
     from scipy import stats  # here: scipy.stats is half a second of import
     adjusted: dict[tuple[str, str], float] = {}
     for spec in dict.fromkeys(spec for _, spec in family):
@@ -229,7 +232,8 @@ def _dunnett(data: ArmData, tested: dict[tuple[str, str], TestResult],
                                       f"user of {spec.name!r} (not a ratio, CUPED, clusters or "
                                       "a statistics file); use holm")])
         arms = [arm for arm, s in family if s == spec]
-        result = stats.dunnett(*(values[a] for a in arms), control=values[control])
+        result = stats.dunnett(*(values[a] for a in arms), control=values[control],
+                               rng=np.random.default_rng(DUNNETT_SEED))
         ci = result.confidence_interval(confidence_level=1 - alpha)
         for i, arm in enumerate(arms):
             test = tested[arm, spec.name]

@@ -112,9 +112,10 @@ def analyze(
         _print(readout)
         if out is not None:
             atomic_file(out, readout_page(readout))
-        if as_json:  # in English, as power --json: scripts read the sentences too
-            with use("en"):
-                english = read_experiment(data, primary, guards, plan)
+        if as_json:  # in English, as power --json: scripts read the sentences and plan notes
+            with use("en"):  # the same numbers: every step is deterministic (Dunnett seeded)
+                english = read_experiment(data, primary, guards, _plan(
+                    plan_file, control, allocation, alpha, correction, look, always_valid))
             print(json.dumps(english.as_json(), indent=2, ensure_ascii=False, allow_nan=False))
 
 

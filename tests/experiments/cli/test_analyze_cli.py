@@ -263,3 +263,23 @@ def test_always_valid_reading_is_tuned_to_the_plans_always_valid_size(tmp_path: 
     assert read.exit_code == 0, read.output
     assert json.loads(read.stdout)["plan"]["planned_n"] == 6012
     assert "tuned to 6,012 planned units" in read.stderr
+
+
+def test_json_under_zh_is_the_english_json_with_a_plan_and_dunnett(tmp_path: Path) -> None:
+    """--json under --lang zh is the English reading, the plan's notes included, and Dunnett's
+    Monte Carlo p-values and intervals are seeded: the screen, the JSON and a rerun agree."""
+    plan, units = str(_sequential_plan(tmp_path)), str(_units(tmp_path, 1.0))
+    args = ["analyze", units, "--plan", plan, "--metric", "gmv", "--look", "1", "--json"]
+    zh, en = (runner.invoke(app, [*lang, *args]) for lang in (["--lang", "zh"], []))
+    assert zh.exit_code == 0, zh.output
+    assert json.loads(zh.stdout) == json.loads(en.stdout)
+    assert "分组比例" in zh.stderr and "allocation from the power plan" in zh.stdout
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"arm": np.repeat(["control", "t1", "t2", "t3"], 300),
+                          "gmv": rng.normal(10, 3, 1200)})
+    frame.to_csv(tmp_path / "four.csv", index=False)
+    reads = [runner.invoke(app, [*lang, "analyze", str(tmp_path / "four.csv"), "--metric",
+                                 "gmv", "--correction", "dunnett", "--json"])
+             for lang in ([], ["--lang", "zh"], [])]
+    docs = [json.loads(read.stdout) for read in reads]
+    assert docs[0] == docs[1] == docs[2]
