@@ -132,11 +132,15 @@ def _inverse_information(params: list[FitParam], negative: Any, u: np.ndarray) -
 
 
 def _flattest(params: list[FitParam], hessian: np.ndarray) -> str:
-    """The parameter with the largest share of the Hessian's least-curved eigenvector."""
-    if not np.isfinite(hessian).all():
-        return params[int(np.argmin(np.isfinite(hessian).all(axis=0)))].path
+    """The parameter that moves most along the direction of least curvature (the eigenvalue
+    nearest 0, or a negative one: no maximum there), in the fitted scale; where perturbing a
+    parameter gave no finite likelihood, that parameter (its row and column are not finite)."""
+    broken = (~np.isfinite(hessian)).sum(axis=0)
+    if broken.any():
+        return params[int(np.argmax(broken))].path
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
-    return params[int(np.argmax(np.abs(vectors[:, int(np.argmin(values))])))].path
+    least = int(np.argmin(np.where(values < 0, -np.inf, values)))
+    return params[int(np.argmax(np.abs(vectors[:, least])))].path
 
 
 def _check_pinned(params: list[FitParam], cov: np.ndarray) -> None:

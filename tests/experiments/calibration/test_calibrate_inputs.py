@@ -195,3 +195,17 @@ def test_a_failed_fit_leaves_no_salt_in_an_existing_folder(
     assert out.is_dir() and not list(out.iterdir())  # the user's folder, left empty
     code, _ = _calibrate(_write(tmp_path, EIGHT), "--out", str(tmp_path / "new" / "cal"))
     assert code == 1 and not (tmp_path / "new").exists()
+
+
+def test_the_flattest_parameter_is_named_by_curvature_and_by_a_broken_likelihood() -> None:
+    """A negative curvature is no maximum (named before a flat one); a parameter whose
+    perturbation gives no finite likelihood poisons its row and column, and is the one named."""
+    from experiments.calibration.likelihood import _flattest
+
+    params = [FitParam(name, 0.05, 2.0, True) for name in ("r", "a", "b")]
+    assert _flattest(params, np.diag([2.0, 1e-9, 3.0])) == "a"
+    assert _flattest(params, np.diag([2.0, 1e-9, -3.0])) == "b"
+    assert _flattest(params, np.diag([-2.0, 0.0, 3.0])) == "r"
+    broken = np.diag([2.0, 1.0, np.nan])
+    broken[2, :] = broken[:, 2] = np.nan
+    assert _flattest(params, broken) == "b"
