@@ -180,16 +180,16 @@ def run_trials(fit: FitStudy, params: list[FitParam],
             for _ in range(min(size, trials - made)):
                 asked.append(fit.study.ask(distributions))
             values = objective([dict(t.params) for t in asked])
+            for trial, value in zip(asked, values, strict=True):
+                if math.isfinite(value):
+                    fit.study.tell(trial, value)
+                else:
+                    fit.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         except BaseException:  # interrupted or failed: no asked trial stays RUNNING
-            with contextlib.suppress(Exception):
-                for trial in asked:
+            for trial in asked:
+                with contextlib.suppress(Exception):  # one already told is left as it is
                     fit.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
-        for trial, value in zip(asked, values, strict=True):
-            if math.isfinite(value):
-                fit.study.tell(trial, value)
-            else:
-                fit.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         made += len(asked)
 
 
@@ -220,8 +220,12 @@ def scipy_fit(study: optuna.Study, params: list[FitParam],
         point = {p.path: p.from_u(a + (b - a) * float(np.clip(v, 0, 1)))
                  for p, a, b, v in zip(params, lo, hi, z, strict=True)}
         value = evaluate([point])[0]
+        if not math.isfinite(value):  # a failed trial, as with Optuna's samplers: never best
+            study.add_trial(optuna.trial.create_trial(
+                params=point, distributions=distributions, state=optuna.trial.TrialState.FAIL))
+            return 1e300
         study.add_trial(optuna.trial.create_trial(params=point, distributions=distributions,
-                                                  value=value if math.isfinite(value) else 1e300))
+                                                  value=value))
         return value
 
     simplex = np.vstack([start] + [np.clip(start + 0.15 * np.eye(len(params))[i]
