@@ -182,8 +182,8 @@ def misspecification(table: pd.DataFrame, level: float) -> list[str]:
                          "(promotions, seasonality); trust the band of the total more than "
                          "each week's",
                          f"模型设定偏差：{metric_label(str(metric))}：{weeks} 个有实际值的周中有 "
-                         f"{outside} 周落在 {level:.0%} 区间外（按概率约 {expected} 周）：数据逐周"
-                         "的波动大于拟合模型所能产生的（促销、季节性）；总量的区间比单周的更可信"))
+                         f"{outside} 周落在 {level:.0%} 区间外（按随机波动预期约 {expected} 周）："
+                         "数据逐周的波动大于拟合模型所能产生的（促销、季节性）；总量的区间比单周的更可信"))
     return out
 
 

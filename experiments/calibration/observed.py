@@ -345,6 +345,8 @@ def _metrics_of(counters: Counters, days: int, recorded: tuple[str, ...]) -> pd.
     daily = daily_metrics(counts)
     daily.index = pd.RangeIndex(days, name="day")
     known = {*counts.columns, *recorded, *(f"{event}_amount" for event in recorded)}
+    if "churned" not in recorded:  # rebuilt as if nobody ever left: everyone acquired
+        known -= {"alive_users"}
     daily.loc[:, [m for m in daily.columns if not counter_columns(m) <= known]] = np.nan
     return daily
 

@@ -17,6 +17,7 @@ from experiments.cli.cli_common import (
     cli_errors,
     err,
     flag_overrides,
+    say_data_notes,
 )
 from experiments.cli.sweep_cli import TaskProgress
 from experiments.report.language import t
@@ -143,17 +144,9 @@ def say_calibration(doc: dict[str, Any], chosen: str, quiet: bool) -> None:
                + t(f"relative RMSE {doc['relative_rmse']:.4f} {after}; best ",
                    f"相对 RMSE {doc['relative_rmse']:.4f}{after}；最优 ")
                + json.dumps(doc['best'], ensure_ascii=False), markup=False, soft_wrap=True)
-    say_notes(t("calibrate", "校准"), doc.get("notes", []), quiet)
+    say_data_notes(t("calibrate", "校准"), doc.get("notes", []), quiet)
     for line in doc["posterior"].get("warnings", []):  # e.g. an estimate at its box's end
         say(quiet)(t("calibrate: warning: ", "校准：警告：") + line, markup=False,
-                   soft_wrap=True)
-
-
-def say_notes(command: str, notes: list[str], quiet: bool) -> None:
-    """Each note on the observed data (e.g. days without new_users replayed as 0 arrivals)
-    once, as `COMMAND: note: ...` on stderr."""
-    for note in dict.fromkeys(notes):
-        say(quiet)(f"{command}" + t(": note: ", "：说明：") + note, markup=False,
                    soft_wrap=True)
 
 
@@ -221,7 +214,7 @@ def say_forecast(result: Forecast, data: Observed | None, quiet: bool) -> None:
     from experiments.calibration.forecast_totals import total_line
 
     doc, level = result.doc, result.doc["level"]
-    say_notes(t("forecast", "预测"), doc.get("notes", []), quiet)
+    say_data_notes(t("forecast", "预测"), doc.get("notes", []), quiet)
     for line in misspecification(result.table, level):
         say(quiet)(line, markup=False, soft_wrap=True)
     warnings = early_warnings(result.table, level, None if data is None else data.start)

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from experiments.cli.stopping import Terminated, say_stopped, stop_code
 from experiments.report.language import ENV as LANG_ENV
-from experiments.report.language import parse_lang, set_language
+from experiments.report.language import parse_lang, set_language, t
 from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
@@ -183,3 +183,12 @@ def say_notes(scenario: Scenario) -> Scenario:
     for note in scenario.notes:
         err.print(str(note), markup=False, soft_wrap=True)
     return scenario
+
+
+def say_data_notes(command: str, notes: list[str], quiet: bool) -> None:
+    """Each note on the observed data (e.g. days without new_users replayed as 0 arrivals)
+    once, as `COMMAND: note: ...` on stderr (calibrate, forecast, customers)."""
+    if quiet:
+        return
+    for note in dict.fromkeys(notes):
+        err.print(f"{command}" + t(": note: ", "：说明：") + note, markup=False, soft_wrap=True)

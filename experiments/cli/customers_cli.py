@@ -25,7 +25,7 @@ from experiments.calibration.customers import (
 from experiments.calibration.dates import calendar_dates
 from experiments.calibration.forecast import load_posterior
 from experiments.calibration.observed import SALT_FILE, load_observed, salt_folder_of
-from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.cli.cli_common import check_writable_file, cli_errors, err, say_data_notes
 from experiments.report.language import t
 from experiments.runs.folders import atomic_write
 from experiments.runs.outputs import json_safe
@@ -78,9 +78,7 @@ def customers(
         report["table"] = str(target)
         if not quiet:
             err.print(summary_table(table, report))
-            for note in report["notes"]:
-                err.print(t("customers: note: ", "顾客：说明：") + note, markup=False,
-                          soft_wrap=True)
+        say_data_notes(t("customers", "顾客"), report["notes"], quiet)
         typer.echo(json.dumps(json_safe(report), default=float) if as_json else str(target))
 
 

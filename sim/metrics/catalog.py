@@ -86,7 +86,9 @@ def over_periods(metric: Metric | str, daily: pd.DataFrame,
     a flow's sum, a stock's last day (NaN over no days), a ratio of its parts' sums (NaN where
     the denominator's is 0). Missing days count as 0 in a sum, as pandas' sum does; each sum
     is numpy's pairwise sum of the period's contiguous slice, so a whole run's value is
-    bit-identical to pandas' (golden metrics)."""
+    bit-identical to pandas' (golden metrics). A ratio with `mature_after` days counts its
+    period's days as they are: the caller keeps periods whose windows have closed (a run
+    leaves out its last `mature_after` days; a forecast week needs that many days after it)."""
     m = METRICS[metric] if isinstance(metric, str) else metric
     if m.kind == "stock":
         level = daily[m.name].to_numpy()

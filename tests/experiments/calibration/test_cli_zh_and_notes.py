@@ -91,7 +91,7 @@ def test_misspecification_and_early_warnings_in_both_languages() -> None:
         (zh,) = misspecification(table, 0.9)
         warned = early_warnings(table, 0.9, START)
     assert zh.startswith("模型设定偏差：复购订单量：20 个有实际值的周中有 9 周落在 90% 区间外"
-                         "（按概率约 2 周）")
+                         "（按随机波动预期约 2 周）")
     assert warned[0] == "预警：复购订单量 第 1 周（2025-01-01 起） = 1,234.5，低于 90% 区间 " \
                         "[2,000, 3,000]"
     assert early_warnings(table, 0.9)[1] == ("early warning: repeat_purchases week 2 = "

@@ -79,7 +79,7 @@ def test_a_transactions_log_does_not_observe_what_it_cannot_hold(tmp_path: Path)
     path = _write(tmp_path, "customer_id,date,amount\n1,2025-01-01,10\n2,2025-01-02,7\n"
                   "1,2025-01-03,4\n")
     obs = load_observed(path, salt_folder=tmp_path)
-    blind = ("refunds", "cogs", "coupon_cost", "net_revenue", "register_cost")
+    blind = ("refunds", "cogs", "coupon_cost", "net_revenue", "register_cost", "alive_users")
     for name in blind:
         assert name in obs.daily and obs.daily[name].isna().all(), name
         assert name not in obs.metrics
