@@ -1,6 +1,7 @@
 """A metric over a period has one definition (`over_periods`): a whole run's value
 (`over_horizon`) is its one period, and any period's value is the whole-run value of that
-period's days (for a metric without maturing windows: a run leaves those out at its end). The whole-run value stays bit-identical to pandas' sums (the golden metrics)."""
+period's days (for a metric without maturing windows: a run leaves those out at its end).
+The whole-run value stays bit-identical to pandas' sums (the golden metrics)."""
 
 from __future__ import annotations
 
