@@ -64,9 +64,10 @@ def study_storage(folder: Path) -> optuna.storages.RDBStorage:
 
 
 def previous_study(storage: optuna.storages.RDBStorage, name: str) -> optuna.Study | None:
-    """The most recently created other study with a finished trial, to warm-start from."""
-    summaries = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
-                 if s.study_name != name and s.n_trials > 0]
+    """The most recently created other study with a complete trial, to warm-start from (one
+    with only failed or waiting trials has nothing to teach)."""
+    summaries = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=True)
+                 if s.study_name != name and s.best_trial is not None]
     if not summaries:
         return None
     latest = max(summaries, key=lambda s: (s.user_attrs.get("created", ""), s._study_id))
@@ -124,7 +125,12 @@ def open_study(out: Path, observed: Observed, params: list[FitParam], seed: int,
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 direction="minimize", load_if_exists=True)
     if not resumed:
-        _stamp_new(study, observed, before, params)
+        try:
+            _stamp_new(study, observed, before, params)
+        except BaseException:  # interrupted while it is made: no half-made study stays
+            with contextlib.suppress(Exception):
+                optuna.delete_study(study_name=name, storage=storage)
+            raise
     return FitStudy(storage, study, name, resumed, sampler, method)
 
 

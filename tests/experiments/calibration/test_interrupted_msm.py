@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments.calibration import calibrate as calibrate_module
+from experiments.calibration import study as study_module
 from experiments.calibration.calibrate import calibrate
 from experiments.calibration.observed import load_observed
 from experiments.calibration.study import study_storage
@@ -152,3 +153,28 @@ def test_ctrl_c_in_a_refit_keeps_the_earlier_study_and_drops_the_empty_one(
     assert states(out) == before
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("study.db")) \
         == list(before)  # the earlier fit's folder, nothing else
+
+
+def test_ctrl_c_while_a_refit_makes_its_study_leaves_no_half_made_one(
+        files: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interrupted between creating the new study and stamping it (its created date, the
+    previous best enqueued): that study goes too, and a study with no complete trial is never
+    the one a later refit warm-starts from."""
+    out = tmp_path / "cal"
+    assert run(files, "--out", str(out), observed="short").exit_code == 0
+    before = states(out)
+
+    def interrupted(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_module, "_stamp_new", interrupted)
+    assert run(files, "--out", str(out), "--resume").exit_code == 130
+    assert states(out) == before
+    storage = study_storage(out)
+    try:
+        waiting = optuna.create_study(study_name="fit-waiting", storage=storage)
+        waiting.set_user_attr("created", "9999-12-31")  # the latest, with a waiting trial only
+        waiting.enqueue_trial({A: 1.0})
+        assert study_module.previous_study(storage, "fit-new").study_name == next(iter(before))
+    finally:
+        storage.engine.dispose()
