@@ -39,7 +39,7 @@ from experiments.calibration.forecast_totals import (
 )
 from experiments.calibration.objective import WEEK, run_series, simulated_metrics
 from experiments.calibration.observed import Observed
-from experiments.report.language import metric_label, t, use
+from experiments.report.language import current, metric_label, t, use
 from experiments.report.operations import early_warning_panel
 from experiments.report.pages import page
 from experiments.report.parts import embed
@@ -249,23 +249,27 @@ def default_folder(fitted_path: Path, name: str, calibrated: bool) -> Path:
 
 
 def forecast_report(result: Forecast) -> str:
+    """forecast.html, in the language in force (summary.json stays English)."""
     table, doc = result.table, result.doc
     metrics = list(dict.fromkeys(table["metric"]))
-    fig = make_subplots(rows=len(metrics), cols=1, subplot_titles=metrics)
+    fig = make_subplots(rows=len(metrics), cols=1,
+                        subplot_titles=[metric_label(m) for m in metrics])
     x = "week_start" if "week_start" in table else "week"  # calendar dates when known
+    names = (t(f"{doc['level']:.0%} band", f"{doc['level']:.0%} 区间"), t("median", "中位数"),
+             t("observed", "实际"))
     for i, m in enumerate(metrics, start=1):
         g = table[table["metric"] == m]
         fig.add_trace(go.Scatter(x=list(g[x]) + list(g[x][::-1]),
                                  y=list(g["hi"]) + list(g["lo"][::-1]), fill="toself",
                                  fillcolor="rgba(31,119,180,0.2)", line={"width": 0},
-                                 name=f"{doc['level']:.0%} band", showlegend=i == 1), row=i, col=1)
-        fig.add_trace(go.Scatter(x=g[x], y=g["median"], name="median",
+                                 name=names[0], showlegend=i == 1), row=i, col=1)
+        fig.add_trace(go.Scatter(x=g[x], y=g["median"], name=names[1],
                                  line={"color": "#1f77b4"}, showlegend=i == 1), row=i, col=1)
         seen = g[g["observed"].notna()]
         colour = np.where(seen["warning"], "#d62728", np.where(seen["flag"] != "", "#ff7f0e",
                                                                 "#222"))
         fig.add_trace(go.Scatter(x=seen[x], y=seen["observed"], mode="markers",
-                                 marker={"color": colour}, name="observed",
+                                 marker={"color": colour}, name=names[2],
                                  showlegend=i == 1), row=i, col=1)
         boundary = g[g["period"] == "forecast"][x]
         if len(boundary):
@@ -273,17 +277,29 @@ def forecast_report(result: Forecast) -> str:
             fig.add_vline(x=start if x == "week_start" else float(start) - 0.5,
                           line_dash="dash", row=i, col=1)
     fig.update_layout(height=300 * len(metrics))
-    intro = (f"Weekly forecast: {doc['draws']} posterior draws x {doc['replicates']} replicates "
-             f"({'parameter uncertainty and ' if doc['parameter_uncertainty'] else ''}simulation "
-             f"noise); the dashed line ends the fitted period. Red: observed outside the band in "
-             f"the bad direction (early warning); orange: outside in the other direction. "
-             + " ".join(doc.get("misspecification", [])))
     panel = early_warning_panel({**doc, "flags": flagged_weeks(table)})
     cumulative = ("" if "cum_median" not in table or table["cum_median"].isna().all() else
                   embed(cumulative_figure(table, doc["level"])))
-    return page(f"Forecast: {doc['scenario']}", intro,
-                embed(fig) + cumulative
-                + f'<section id="warnings"><h2>Early warnings</h2>{panel}</section>')
+    return page(t("Forecast: ", "预测：") + doc["scenario"], _report_intro(result),
+                embed(fig) + cumulative + '<section id="warnings"><h2>'
+                + t("Early warnings", "预警") + f"</h2>{panel}</section>",
+                lang="zh-CN" if current() == "zh" else "en")
+
+
+def _report_intro(result: Forecast) -> str:
+    """What the page's bands are made of and how its colours read, then any misspecification
+    sentence, in the language in force."""
+    doc = result.doc
+    draws, replicates = doc["draws"], doc["replicates"]
+    parameters = doc["parameter_uncertainty"]
+    en_noise = ("parameter uncertainty and " if parameters else "") + "simulation noise"
+    zh_noise = ("参数不确定性与" if parameters else "") + "模拟噪声"
+    intro = t(f"Weekly forecast: {draws} posterior draws x {replicates} replicates ({en_noise}); "
+              "the dashed line ends the fitted period. Red: observed outside the band in the "
+              "bad direction (early warning); orange: outside in the other direction.",
+              f"逐周预测：{draws} 个后验抽样 × {replicates} 次重复（{zh_noise}）；虚线为拟合期的"
+              "结束。红色：实际值在不利方向超出区间（预警）；橙色：在另一方向超出。")
+    return " ".join([intro, *misspecification(result.table, doc["level"])])
 
 
 FLAG_FIELDS = ("metric", "week", "first_day", "observed", "lo", "hi", "flag", "warning")

@@ -169,21 +169,25 @@ def simulations_frame(weekly: np.ndarray, names: list[str]) -> pd.DataFrame:
 
 def cumulative_figure(table: pd.DataFrame, level: float) -> go.Figure:
     """Actual against the band of the cumulative curve, one line per metric (tracking plot)."""
+    from experiments.report.language import metric_label, t
+
     fig = go.Figure()
     forecast = table[table["cum_median"].notna()]
     x = "week_start" if "week_start" in forecast else "week"
     for i, (metric, g) in enumerate(forecast.groupby("metric", sort=False)):
-        colour = f"hsla({(i * 67) % 360}, 60%, 45%, "
+        colour, label = f"hsla({(i * 67) % 360}, 60%, 45%, ", metric_label(str(metric))
         fig.add_trace(go.Scatter(x=list(g[x]) + list(g[x][::-1]),
                                  y=list(g["cum_hi"]) + list(g["cum_lo"][::-1]), fill="toself",
                                  fillcolor=colour + "0.15)", line={"width": 0},
-                                 name=f"{metric}: {level:.0%} band", legendgroup=metric))
-        fig.add_trace(go.Scatter(x=g[x], y=g["cum_median"], name=f"{metric}: median",
+                                 name=f"{label}: " + t(f"{level:.0%} band", f"{level:.0%} 区间"),
+                                 legendgroup=metric))
+        fig.add_trace(go.Scatter(x=g[x], y=g["cum_median"],
+                                 name=f"{label}: " + t("median", "中位数"),
                                  line={"color": colour + "1)"}, legendgroup=metric))
         seen = g[g["cum_observed"].notna()]
         fig.add_trace(go.Scatter(x=seen[x], y=seen["cum_observed"], mode="markers",
-                                 name=f"{metric}: actual", marker={"color": colour + "1)"},
-                                 legendgroup=metric))
-    fig.update_layout(title="Cumulative over the forecast weeks: actual against the band",
-                      height=420)
+                                 name=f"{label}: " + t("actual", "实际"),
+                                 marker={"color": colour + "1)"}, legendgroup=metric))
+    fig.update_layout(title=t("Cumulative over the forecast weeks: actual against the band",
+                              "预测期累计：实际与区间"), height=420)
     return fig

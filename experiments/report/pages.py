@@ -8,10 +8,11 @@ import html
 from plotly.offline import get_plotlyjs
 
 
-def page(title: str, intro: str, body: str) -> str:
-    """A self-contained HTML page with plotly.js inlined (opens offline)."""
+def page(title: str, intro: str, body: str, lang: str = "en") -> str:
+    """A self-contained HTML page with plotly.js inlined (opens offline); `lang` lets the
+    browser pick CJK fonts for a Chinese page."""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 14px; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }}

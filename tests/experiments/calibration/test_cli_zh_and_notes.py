@@ -78,6 +78,14 @@ def test_forecast_lines_speak_chinese_and_say_the_gap_once(tmp_path: Path) -> No
     assert json.loads(en.stdout)["notes"] == [GAP_NOTE]
     shown = [line for line in en.stderr.splitlines() if line.startswith("early warning:")]
     assert shown == doc["warnings"][:len(shown)] and shown  # the same sentences as the file
+    zh_page = (tmp_path / "zh" / "forecast.html").read_text("utf-8")
+    en_page = (tmp_path / "en" / "forecast.html").read_text("utf-8")
+    for words in ('<html lang="zh-CN">', "<h1>预测：", "逐周预测：6 个后验抽样", "预警</h2>"):
+        assert words in zh_page, words
+    for words in ("复购订单量", "中位数"):  # in the figure's JSON, which escapes non-ASCII
+        assert json.dumps(words)[1:-1] in zh_page or words in zh_page, words
+    for words in ("Weekly forecast", "Early warnings", '"name":"median"'):
+        assert words not in zh_page and words in en_page, words
 
 
 def test_misspecification_and_early_warnings_in_both_languages() -> None:
