@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import optuna
 
-from experiments.calibration.observed import Observed, default_targets
+from experiments.calibration.observed import Note, Observed, default_targets
 from experiments.runs.design import ParamSpec, point_scenario
 from experiments.runs.evaluator import Progress, Task, all_values, evaluate, stop_at_failure
 from experiments.runs.sensitivity import bounds_specs
@@ -92,8 +92,10 @@ def parse_targets(text: str | None, observed: Observed, simulated: list[str],
         targets = default_targets(observed, simulated)
         money = [m for m in targets if METRICS[m].unit.startswith("yuan")]
         if money and not prices and len(money) < len(targets):
-            observed.notes.append(f"left out of the default targets: {', '.join(money)} "
-                                  "(money, driven by order value, which is not fitted)")
+            observed.notes.append(Note(
+                f"left out of the default targets: {', '.join(money)} (money, driven by order "
+                "value, which is not fitted)",
+                f"未纳入默认拟合目标：{', '.join(money)}（金额由客单价决定，而客单价未拟合）"))
             targets = {m: w for m, w in targets.items() if m not in money}
         if not targets:
             raise InputError([Problem("--targets", None, "", "the observed data and the scenario "

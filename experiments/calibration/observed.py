@@ -51,6 +51,23 @@ LOG_EVENTS = ("acquired", "order", "first_order", "churned", "open", "visit", "c
 TRANSACTION_EVENTS = ("acquired", "order", "first_order")  # what a log without `event` holds
 
 
+class Note(str):
+    """A note on the observed data: English, as files and JSON keep it, with its Chinese for
+    the screen (`said`)."""
+
+    zh: str
+
+    def __new__(cls, en: str, zh: str) -> Note:
+        note = super().__new__(cls, en)
+        note.zh = zh
+        return note
+
+    def said(self) -> str:
+        from experiments.report.language import t
+
+        return t(str(self), self.zh)
+
+
 @dataclass
 class Observed:
     """Observed daily metrics on days 0..days-1 counted from `start` (NaN = not observed)."""
@@ -210,11 +227,12 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
     daily = table.reindex(pd.date_range(origin, periods=days, freq="D"))
     daily.index = pd.RangeIndex(days, name="day")
     arrivals = {}
-    notes = []
+    notes: list[str] = []
     if "new_users" in daily:
         gaps = int(daily["new_users"].isna().sum())
         if gaps:
-            notes.append(f"{gaps} day(s) without new_users: replayed as 0 arrivals")
+            notes.append(Note(f"{gaps} day(s) without new_users: replayed as 0 arrivals",
+                              f"{gaps} 天没有 new_users（新增用户）：按 0 个新用户回放"))
         arrivals["observed"] = daily["new_users"].fillna(0).round().astype(np.int64).to_numpy()
     has_churn = "churned_users" in daily and daily["churned_users"].notna().any()
     return Observed(source, origin, daily, arrivals, None, bool(has_churn), notes)
@@ -246,8 +264,10 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     else:
         events, merged = _transactions(log)
         if merged:
-            notes.append(f"{merged} record(s) on a day the same user already bought were merged "
-                         "into that day's transaction (one transaction per user-day)")
+            notes.append(Note(f"{merged} record(s) on a day the same user already bought were "
+                              "merged into that day's transaction (one transaction per user-day)",
+                              f"{merged} 条记录与同一用户当天已有的购买合并为当天的一笔交易"
+                              "（每用户每天一笔）"))
     return _from_events(events, days, source, origin, notes,
                         LOG_EVENTS if "event" in columns else TRANSACTION_EVENTS)
 

@@ -190,5 +190,6 @@ def say_data_notes(command: str, notes: list[str], quiet: bool) -> None:
     once, as `COMMAND: note: ...` on stderr (calibrate, forecast, customers)."""
     if quiet:
         return
-    for note in dict.fromkeys(notes):
-        err.print(f"{command}" + t(": note: ", "：说明：") + note, markup=False, soft_wrap=True)
+    for note in dict.fromkeys(notes):  # a Note says itself in the language in force
+        said = note.said() if hasattr(note, "said") else note
+        err.print(f"{command}" + t(": note: ", "：说明：") + said, markup=False, soft_wrap=True)
