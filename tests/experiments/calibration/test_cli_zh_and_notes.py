@@ -27,7 +27,8 @@ START = pd.Timestamp("2025-01-01")
 GAP_NOTE = "2 day(s) without new_users: replayed as 0 arrivals"
 MERGED_NOTE = ("1 record(s) on a day the same user already bought were merged into that day's "
                "transaction (one transaction per user-day)")
-GAP_NOTE_ZH = "2 天没有 new_users（新增用户）：按 0 个新用户回放"  # the screen's; files keep English
+# the screen's notes under --lang zh; files and JSON keep the English ones
+GAP_NOTE_ZH = "2 天没有 new_users（新增用户）：按 0 个新用户回放"
 MERGED_NOTE_ZH = "1 条记录与同一用户当天已有的购买合并为当天的一笔交易（每用户每天一笔）"
 
 
