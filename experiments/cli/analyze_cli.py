@@ -30,7 +30,7 @@ from experiments.analysis.units import (
     parse_metric,
 )
 from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
-from experiments.report.language import t, use
+from experiments.report.language import current, t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.folders import atomic_file, atomic_write
@@ -159,43 +159,65 @@ def verdict_words(verdict: str) -> str:
 
 
 def readout_page(readout: Readout) -> str:
-    """The reading as a page: decisions, a forest plot of relative lifts, the table."""
-    fig = go.Figure()
+    """The reading as a page, in the language in force: decisions, a forest plot of relative
+    lifts, the table, the corrections."""
     rows = readout.comparisons
-    labels = [f"{c.arm}: {c.metric} ({c.role})" for c in rows]
-    fig.add_trace(go.Scatter(
-        x=[c.test.relative_effect for c in rows], y=labels, mode="markers",
+    header = (t("arm", "组别"), t("metric", "指标"), t("role", "角色"), t("method", "方法"),
+              t("control", "对照组"), t("treatment", "实验组"), t("effect", "效应"),
+              t("interval", "区间"), t("lift", "提升"), "p", t("p adj.", "校正后 p"),
+              t("verdict", "结论"))
+    body_rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            c.arm, c.metric, _role(c.role), c.method, f"{c.test.control_estimate:.4g}",
+            f"{c.test.treatment_estimate:.4g}", f"{c.test.absolute_effect:+.4g}",
+            f"[{c.test.ci_lower:.4g}, {c.test.ci_upper:.4g}]",
+            c.test.lift(2), f"{c.test.p_value:.3g}", f"{c.p_adjusted:.3g}",
+            verdict_words(c.verdict))) + "</tr>" for c in rows)
+    decisions = "".join(f"<li><b>{html.escape(a)}</b>: {html.escape(d)}</li>"
+                        for a, d in readout.decisions.items())
+    srm = readout.srm
+    body = (f"<h2>{t('Decision', '决策')}</h2><ul>{decisions}</ul>"
+            f"<p>{html.escape(_plain(srm_words(srm.mismatch, srm.p_value, srm.threshold)))}; "
+            + t("units ", "各组人数 ") + f"{html.escape(str(readout.units))}</p>"
+            + embed(_forest(readout))
+            + f"<h2>{t('Every comparison', '全部比较')}</h2><table><tr>"
+            + "".join(f"<th>{h}</th>" for h in header) + f"</tr>{body_rows}</table>"
+            + f"<h2>{t('Corrections applied', '已应用的校正')}</h2><ul>"
+            + "".join(f"<li>{html.escape(c)}</li>" for c in readout.corrections) + "</ul>")
+    plan = readout.plan
+    return page(t("Experiment reading: ", "实验解读：") + Path(readout.source).name,
+                t(f"Control {readout.control}; alpha {plan.alpha:g}; plan: {plan.source}",
+                  f"对照组 {readout.control}；显著性水平 α {plan.alpha:g}；计划：{plan.source}"),
+                body, lang="zh-CN" if current() == "zh" else "en")
+
+
+def _forest(readout: Readout) -> go.Figure:
+    """Each comparison's relative lift with its interval, coloured by its verdict."""
+    rows = readout.comparisons
+    fig = go.Figure(go.Scatter(
+        x=[c.test.relative_effect for c in rows],
+        y=[f"{c.arm}: {c.metric} ({_role(c.role)})" for c in rows], mode="markers",
         error_x={"type": "data", "symmetric": False,
                  "array": [c.test.relative_ci_upper - c.test.relative_effect for c in rows],
                  "arrayminus": [c.test.relative_effect - c.test.relative_ci_lower for c in rows]},
         marker={"color": ["#2ca02c" if c.verdict == "better" else "#d62728"
                           if c.verdict == "worse" else "#555" for c in rows]}))
     fig.add_vline(x=0, line_dash="dot")
-    fig.update_layout(title="Relative lift (treatment / control - 1) with its interval",
+    fig.update_layout(title=t("Relative lift (treatment / control - 1) with its interval",
+                              "相对提升（实验组 / 对照组 - 1）及其区间"),
                       xaxis_tickformat="+.0%", height=160 + 40 * len(rows))
-    decisions = "".join(f"<li><b>{html.escape(a)}</b>: {html.escape(d)}</li>"
-                        for a, d in readout.decisions.items())
-    header = ("arm", "metric", "role", "method", "control", "treatment", "effect",
-              "interval", "lift", "p", "p adj.", "verdict")
-    body_rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
-            c.arm, c.metric, c.role, c.method, f"{c.test.control_estimate:.4g}",
-            f"{c.test.treatment_estimate:.4g}", f"{c.test.absolute_effect:+.4g}",
-            f"[{c.test.ci_lower:.4g}, {c.test.ci_upper:.4g}]",
-            c.test.lift(2), f"{c.test.p_value:.3g}", f"{c.p_adjusted:.3g}",
-            c.verdict)) + "</tr>" for c in rows)
-    srm = readout.srm
-    body = (f"<h2>Decision 决策</h2><ul>{decisions}</ul>"
-            f"<p>Sample ratio: {'MISMATCH' if srm.mismatch else 'ok'} (chi-square p = "
-            f"{srm.p_value:.3g}; units {html.escape(str(readout.units))})</p>"
-            + embed(fig)
-            + "<h2>Every comparison</h2><table><tr>"
-            + "".join(f"<th>{h}</th>" for h in header) + f"</tr>{body_rows}</table>"
-            + "<h2>Corrections applied</h2><ul>"
-            + "".join(f"<li>{html.escape(c)}</li>" for c in readout.corrections) + "</ul>")
-    return page(f"Experiment reading: {Path(readout.source).name}",
-                f"Control {readout.control}; alpha {readout.plan.alpha:g}; plan: "
-                f"{readout.plan.source}", body)
+    return fig
+
+
+def _plain(markup: str) -> str:
+    """A screen line's text without its rich colour tags."""
+    from rich.text import Text
+
+    return Text.from_markup(markup).plain
+
+
+def _role(role: str) -> str:
+    return t(role, {"primary": "主要指标", "guardrail": "护栏指标"}.get(role, role))
 
 
 def units(

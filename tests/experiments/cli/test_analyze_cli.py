@@ -154,6 +154,18 @@ def test_the_readout_speaks_chinese_with_lang_zh(tmp_path: Path) -> None:
     english = runner.invoke(app, ["analyze", str(units), "--metric", "gmv", "--guardrail",
                                   "gmv:lower", "--json"])
     assert json.loads(read.stdout) == json.loads(english.stdout)  # sentences included
+    pages = {lang: tmp_path / f"{lang}.html" for lang in ("en", "zh")}
+    for lang, path in pages.items():
+        flag = ["--lang", "zh"] if lang == "zh" else []
+        assert runner.invoke(app, [*flag, "analyze", str(units), "--metric", "gmv",
+                                   "--out", str(path)]).exit_code == 0
+    zh, en = (pages[lang].read_text("utf-8") for lang in ("zh", "en"))
+    for words in ('lang="zh-CN"', "实验解读：", "决策</h2>", "全部比较", "已应用的校正",
+                  "样本比例正常", "<td>更好</td>", "<td>主要指标</td>"):
+        assert words in zh, words
+    for words in ("Every comparison", "Corrections applied", "<td>better</td>", "[red]"):
+        assert words not in zh, words
+    assert "Every comparison" in en and "<td>better</td>" in en and "实验解读" not in en
 
 
 def test_sequential_and_always_valid_corrections_speak_chinese_with_lang_zh(
