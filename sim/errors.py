@@ -20,10 +20,18 @@ class Problem:
     path: str
     message: str
     severity: str = "error"
+    zh: str = ""  # the message in Chinese, where one is written (the CLI's --lang zh)
 
     def __str__(self) -> str:
+        return self.text()
+
+    def text(self, chinese: bool = False) -> str:
+        """The located line; in Chinese where asked and a Chinese message is written."""
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         field = f" {self.path}:" if self.path else ""
+        if chinese and self.zh:
+            tag = {"error": "", "note": " 说明:", "warning": " 警告:"}.get(self.severity, "")
+            return f"{where}:{tag}{field} {self.zh}"
         tag = "" if self.severity == "error" else f" {self.severity}:"
         return f"{where}:{tag}{field} {self.message}"
 

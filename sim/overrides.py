@@ -98,9 +98,10 @@ def shorten_horizon(data: dict[str, Any], written_days: Any, source: str,
         return data, []
     last, notes = days - 1, []
     why = f"past the horizon 0..{last} the command line set"
+    why_zh = f"在命令行设定的时长 0..{last} 之外"
 
-    def note(path: Path, message: str) -> None:
-        notes.append(Problem(source, line_for(path, lines), dotted(path), message, "note"))
+    def note(path: Path, message: str, zh: str) -> None:
+        notes.append(Problem(source, line_for(path, lines), dotted(path), message, "note", zh))
 
     experiment = data.get("experiment")
     if isinstance(experiment, dict) and 0 <= _int(experiment.get("start_day", 0)) <= last:
@@ -108,24 +109,29 @@ def shorten_horizon(data: dict[str, Any], written_days: Any, source: str,
             "duration_days"))
         if start + duration - 1 > last:
             note(("experiment", "duration_days"), f"{last - start + 1} days: the test is read "
-                 f"up to day {last}; {duration} days from day {start} would end {why}")
+                 f"up to day {last}; {duration} days from day {start} would end {why}",
+                 f"{last - start + 1} 天：实验读到第 {last} 天；从第 {start} 天起的 {duration} "
+                 f"天将结束于{why_zh}")
             experiment["duration_days"] = last - start + 1
     mechanics = data.get("mechanics")
     for name, mech in list(mechanics.items()) if isinstance(mechanics, dict) else []:
         window = mech.get("window") if isinstance(mech, dict) else None
         if isinstance(window, dict) and _int(window.get("first_day")) > last:
             note(("mechanics", name), f"left out: its window opens on day "
-                 f"{window['first_day']}, {why}")
+                 f"{window['first_day']}, {why}",
+                 f"已略去：其时间窗从第 {window['first_day']} 天开始，{why_zh}")
             del mechanics[name]
             continue
         if isinstance(window, dict) and _int(window.get("last_day")) > last:
             note(("mechanics", name, "window", "last_day"), f"closed on day {last}: day "
-                 f"{window['last_day']} is {why}")
+                 f"{window['last_day']} is {why}",
+                 f"于第 {last} 天关闭：第 {window['last_day']} 天{why_zh}")
             window["last_day"] = last
         for path, items in _dated_lists(mech, ("mechanics", name)):
             past = [i for i, item in enumerate(items) if _int(item.get("day")) > last]
             for i in past:
-                note((*path, i), f"left out: day {items[i]['day']} is {why}")
+                note((*path, i), f"left out: day {items[i]['day']} is {why}",
+                     f"已略去：第 {items[i]['day']} 天{why_zh}")
             items[:] = [item for i, item in enumerate(items) if i not in past]
     return data, notes
 

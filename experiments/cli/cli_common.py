@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from experiments.cli.stopping import Terminated, say_stopped, stop_code
 from experiments.report.language import ENV as LANG_ENV
-from experiments.report.language import parse_lang, set_language, t
+from experiments.report.language import current, parse_lang, set_language, t
 from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
@@ -180,8 +180,9 @@ StrictOption = Annotated[bool, typer.Option(
 def say_notes(scenario: Scenario) -> Scenario:
     """Print what loading left out (dated things past a horizon shortened on the command
     line), one located line each, and hand the scenario on."""
+    chinese = current() == "zh"
     for note in scenario.notes:
-        err.print(str(note), markup=False, soft_wrap=True)
+        err.print(note.text(chinese), markup=False, soft_wrap=True)
     return scenario
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.cli.cli_common import check_writable_file, cli_errors, err, say_notes
 from experiments.runs.folders import atomic_file
 from sim.errors import InputError, Problem
 from sim.scenario import parse_scenario
@@ -79,8 +79,7 @@ def init(
         text = scenario_text(stage, users, re.sub(r"[^A-Za-z0-9_.-]", "_", target.stem))
         scenario = parse_scenario(text, str(target))  # what is written must load
         atomic_file(target, text)
-        for note in scenario.notes:
-            err.print(str(note), markup=False, soft_wrap=True)
+        say_notes(scenario)
         err.print(f"{target}: {STAGES[stage][1]}; {users:,} users × {scenario.days} days",
                   markup=False, soft_wrap=True)
         typer.echo(str(target))

@@ -79,3 +79,17 @@ def test_every_post_past_a_short_horizon_leaves_the_channel_and_runs() -> None:
 
     result = simulate(scenario)
     assert result is not None
+
+
+def test_each_note_has_its_chinese_for_the_screen() -> None:
+    """`simctl --lang zh` prints the notes in Chinese (Problem.text); str() stays English."""
+    windowed = parse_scenario(WINDOWED, "s.yaml", ["days=30"])
+    assert [n.text(chinese=True) for n in windowed.notes] == [
+        "s.yaml:10: 说明: mechanics.late: 已略去：其时间窗从第 40 天开始，在命令行设定的时长 0..29 "
+        "之外",
+        "s.yaml:19: 说明: mechanics.campaign.window.last_day: 于第 29 天关闭：第 50 天在命令行"
+        "设定的时长 0..29 之外"]
+    test = load_scenario(ROOT / "scenarios" / "ab_referral.yaml", ["days=20"]).notes[0]
+    assert "16 天：实验读到第 19 天；从第 4 天起的" in test.text(chinese=True)
+    assert str(test) == test.text() and "说明" not in str(test)
+
