@@ -8,6 +8,8 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from experiments.analysis.comparisons import (
     TestResult,
     cuped_ztest,
@@ -29,6 +31,7 @@ from experiments.runs.outputs import json_safe
 from sim.errors import InputError, Problem
 
 DUNNETT_SEED = 20231  # scipy.stats.dunnett's integration points: a fixed seed, not a tuned one
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -222,7 +225,6 @@ def _dunnett(data: ArmData, tested: dict[tuple[str, str], TestResult],
     """Dunnett's many-to-one test (scipy.stats.dunnett, pooled variance) per primary metric;
     needs per-user values of a mean or proportion metric. Its p-values and intervals are
     quasi-Monte Carlo integrals: seeded, so one file reads the same in any process."""
-    import numpy as np
     from scipy import stats  # here: scipy.stats is half a second of import
     adjusted: dict[tuple[str, str], float] = {}
     for spec in dict.fromkeys(spec for _, spec in family):

@@ -51,7 +51,6 @@ from sim.metrics import METRICS
 from sim.scenario import Scenario
 
 BAD_WHEN_HIGH = {"churned_users", "refunds", "carts_abandoned", "coupon_cost", "cac"}
-UNSEEN_WITHOUT_CHURN = ("alive_users", "churned_users")  # a transactions log cannot see churn
 DEFAULT_METRICS = ("new_users", "purchases", "first_purchases", "repeat_purchases", "gmv",
                    "churned_users")
 
@@ -111,7 +110,7 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
     totals = add_cumulative(table, frames, seen, names, fit_days, level)
     add_dates(table, start if start is not None else getattr(observed, "start", None))
     with use("en"):  # summary.json's sentences; the CLI says them in the language in force
-        warnings = early_warnings(table, level, getattr(observed, "start", None))
+        warnings = early_warnings(table, level)
         misfit = misspecification(table, level)
     doc = {"kind": "forecast", "scenario": scenario.name, "fit_days": fit_days,
            "forecast_days": days, "draws": len(points), "replicates": replicates,
@@ -137,13 +136,9 @@ def _simulated_days(scenario: Scenario, points: list[dict[str, Any]], replicates
 
 
 def observed_days(observed: Observed, horizon: int, columns: list[str]) -> pd.DataFrame:
-    """The observed daily values on days 0..horizon-1, NaN where not observed and for what
-    the data cannot see: an event log without churn events cannot see churn, so its alive and
-    churned users are not data (as for the calibration's default targets); a daily table's
-    columns are what the shop measured."""
+    """The observed daily values on days 0..horizon-1, NaN where not observed (what a log
+    cannot see is NaN already: `observed._metrics_of`)."""
     frame = observed.daily.reindex(range(horizon)).reindex(columns=columns).astype(float)
-    if observed.customers is not None and not observed.has_churn:  # a log, without churn
-        frame.loc[:, [c for c in columns if c in UNSEEN_WITHOUT_CHURN]] = np.nan
     return frame.reset_index(drop=True)
 
 
@@ -198,15 +193,13 @@ def _flag(row: dict[str, Any], value: float) -> None:
     row["warning"] = row["flag"] == ("above" if row["metric"] in BAD_WHEN_HIGH else "below")
 
 
-def early_warnings(table: pd.DataFrame, level: float,
-                   start: pd.Timestamp | None = None) -> list[str]:
+def early_warnings(table: pd.DataFrame, level: float) -> list[str]:
     """The early warning of each week flagged in the bad direction, in the language in force
-    (with the date of the week's first day when `start`, day 0's date, is known)."""
+    (with the week's first date where the table has one: `add_dates`)."""
     out = []
     for row in table[table["warning"].astype(bool)].itertuples():
         value, lo, hi = (f"{v:,.6g}" for v in (row.observed, row.lo, row.hi))
-        date = (None if start is None
-                else (pd.Timestamp(start) + pd.Timedelta(days=int(row.first_day))).date())
+        date = getattr(row, "week_start", None)
         out.append(t(f"early warning: {row.metric} week {row.week}"
                      f"{'' if date is None else f' (from {date})'} = {value} is {row.flag} "
                      f"the {level:.0%} band [{lo}, {hi}]",

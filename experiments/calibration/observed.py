@@ -328,13 +328,15 @@ def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timest
                           "amount": events["amount"].to_numpy(),
                           "channel": events["channel"].to_numpy(), "campaign": -1,
                           "arm": "all", "persona": "everyone"})
+    has_churn = bool((events["event"] == "churned").any())
+    if not has_churn:  # churn is rarely logged: a log without one churn row cannot see it
+        recorded = tuple(event for event in recorded if event != "churned")
     counters = counters_from_events(table, layout, days)
     daily = _metrics_of(counters, days, recorded)
     arrivals = {name: np.bincount(acquired.loc[acquired["channel"] == name, "day"],
                                   minlength=days).astype(np.int64)
                 for name in sorted(set(acquired["channel"]))}
     customers = customer_table(events, days)
-    has_churn = bool((events["event"] == "churned").any())
     return Observed(source, origin, daily, arrivals, customers, has_churn, notes)
 
 
@@ -366,7 +368,7 @@ def _metrics_of(counters: Counters, days: int, recorded: tuple[str, ...]) -> pd.
     daily.index = pd.RangeIndex(days, name="day")
     known = {*counts.columns, *recorded, *(f"{event}_amount" for event in recorded)}
     if "churned" not in recorded:  # rebuilt as if nobody ever left: everyone acquired
-        known -= {"alive_users"}
+        known -= {"alive_users", "churned"}
     daily.loc[:, [m for m in daily.columns if not counter_columns(m) <= known]] = np.nan
     return daily
 

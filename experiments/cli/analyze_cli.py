@@ -29,6 +29,7 @@ from experiments.analysis.units import (
     parse_covariates,
     parse_metric,
 )
+from experiments.cli.checks_cli import srm_head
 from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
 from experiments.report.language import current, t, use
 from experiments.report.pages import page
@@ -113,9 +114,11 @@ def analyze(
         if out is not None:
             atomic_file(out, readout_page(readout))
         if as_json:  # in English, as power --json: scripts read the sentences and plan notes
-            with use("en"):  # the same numbers: every step is deterministic (Dunnett seeded)
-                english = read_experiment(data, primary, guards, _plan(
-                    plan_file, control, allocation, alpha, correction, look, always_valid))
+            english = readout
+            if current() != "en":  # read again in English: the same numbers (Dunnett seeded)
+                with use("en"):
+                    english = read_experiment(data, primary, guards, _plan(
+                        plan_file, control, allocation, alpha, correction, look, always_valid))
             print(json.dumps(english.as_json(), indent=2, ensure_ascii=False, allow_nan=False))
 
 
@@ -147,10 +150,8 @@ def _print(readout: Readout) -> None:
 
 
 def srm_words(mismatch: bool, p_value: float, threshold: float) -> str:
-    """The sample-ratio line of `analyze` (样本比例检查)."""
-    head = (f"[red]{t('SAMPLE RATIO MISMATCH', '样本比例不匹配 SRM')}[/red]" if mismatch
-            else t("sample ratio ok", "样本比例正常"))
-    return head + t(f" (chi-square p = {p_value:.3g}, threshold {threshold:g})",
+    """The sample-ratio line of `analyze`."""
+    return srm_head(mismatch) + t(f" (chi-square p = {p_value:.3g}, threshold {threshold:g})",
                     f"（卡方 p = {p_value:.3g}，阈值 {threshold:g}）")
 
 

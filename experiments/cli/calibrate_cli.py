@@ -27,7 +27,6 @@ from sim.scenario import load_scenario
 
 if TYPE_CHECKING:  # the calibration modules load on use: `simctl --help` stays quick
     from experiments.calibration.forecast import Forecast
-    from experiments.calibration.observed import Observed
 
 SHOWN_WARNINGS = 5  # the first early warnings on screen; all of them are in forecast.csv
 
@@ -202,12 +201,12 @@ def forecast(
         folder = write_forecast(result, folder)
         if data is not None:
             data.keep_salt()
-        say_forecast(result, data, quiet)
+        say_forecast(result, quiet)
         typer.echo(json.dumps(json_safe({**result.doc, "folder": str(folder)})) if as_json
                    else str(folder / "forecast.parquet"))
 
 
-def say_forecast(result: Forecast, data: Observed | None, quiet: bool) -> None:
+def say_forecast(result: Forecast, quiet: bool) -> None:
     """The forecast's lines on stderr, in the language in force: the notes on the observed
     data, misspecification, the first early warnings, each metric's total and the count."""
     from experiments.calibration.forecast import early_warnings, misspecification
@@ -217,7 +216,7 @@ def say_forecast(result: Forecast, data: Observed | None, quiet: bool) -> None:
     say_data_notes(t("forecast", "预测"), doc.get("notes", []), quiet)
     for line in misspecification(result.table, level):
         say(quiet)(line, markup=False, soft_wrap=True)
-    warnings = early_warnings(result.table, level, None if data is None else data.start)
+    warnings = early_warnings(result.table, level)
     for line in warnings[:SHOWN_WARNINGS]:
         say(quiet)(line, markup=False, soft_wrap=True)
     for metric in doc["metrics"]:

@@ -27,6 +27,12 @@ def _numbers(text: str, option: str, what: str) -> list[float]:
     return values
 
 
+def srm_head(mismatch: bool) -> str:
+    """How a sample-ratio check (样本比例检查) begins on screen: `srm` and `analyze`."""
+    return (f"[red]{t('SAMPLE RATIO MISMATCH', '样本比例不匹配 SRM')}[/red]" if mismatch
+            else t("sample ratio ok", "样本比例正常"))
+
+
 def srm(
     counts: Annotated[str, typer.Argument(help="Units per arm, e.g. 50137,49863.")],
     shares: Annotated[str | None, typer.Option(
@@ -52,12 +58,12 @@ def srm(
         result = srm_check(observed, planned, threshold)
         whole = all(e == int(e) or e >= 100 for e in result.expected)  # 0.5 is not "0"
         expected = ", ".join(f"{e:,.0f}" if whole else f"{e:,.4g}" for e in result.expected)
-        head = (f"[red]{t('SAMPLE RATIO MISMATCH', '样本比例不匹配 SRM')}[/red]"
-                if result.mismatch else t("sample ratio ok", "样本比例正常"))
-        err.print(head + t(f": chi-square {result.statistic:.3f}, p = {result.p_value:.3g} "
-                           f"(threshold {threshold:g}); expected {expected}",
-                           f"：卡方 {result.statistic:.3f}，p = {result.p_value:.3g}（阈值 "
-                           f"{threshold:g}）；期望 {expected}"), soft_wrap=True)
+        stat, p = f"{result.statistic:.3f}", f"{result.p_value:.3g}"
+        err.print(srm_head(result.mismatch)
+                  + t(f": chi-square {stat}, p = {p} (threshold {threshold:g}); expected "
+                      f"{expected}",
+                      f"：卡方 {stat}，p = {p}（阈值 {threshold:g}）；期望 {expected}"),
+                  soft_wrap=True)
         if as_json:
             print(json.dumps({"counts": observed, "shares": planned, **vars(result)}))
 

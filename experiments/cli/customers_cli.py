@@ -161,9 +161,7 @@ def summary_table(table: pd.DataFrame, report: dict[str, Any]) -> Table:
 
 def _day(start: str | None, day: int) -> str:
     """A day number as its date when the calibration's first date is known."""
-    if start is None:
-        return f"day {day}"
-    return str((pd.Timestamp(start) + pd.Timedelta(days=day)).date())
+    return f"day {day}" if start is None else calendar_dates(start, pd.Series([day])).iloc[0]
 
 
 def _shown(value: float | None, spec: str = ",.0f") -> str:

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from experiments.calibration.forecast import early_warnings, misspecification
+from experiments.calibration.forecast_totals import add_dates
 from experiments.calibration.recovery import DAILY_FIT, daily_truth_scenario
 from experiments.cli.commands import app
 from experiments.report.language import use
@@ -98,9 +99,11 @@ def test_misspecification_and_early_warnings_in_both_languages() -> None:
                           "warning": [True] * 9 + [False] * 11})
     (en,) = misspecification(table, 0.9)
     assert en.startswith("misspecification: repeat_purchases: 9 of 20 observed weeks")
+    dated = table.copy()
+    add_dates(dated, START)  # week_start: the date a warning names
     with use("zh"):
         (zh,) = misspecification(table, 0.9)
-        warned = early_warnings(table, 0.9, START)
+        warned = early_warnings(dated, 0.9)
     assert zh.startswith("模型设定偏差：复购订单量：20 个有实际值的周中有 9 周落在 90% 区间外"
                          "（按随机波动预期约 2 周）")
     assert warned[0] == "预警：复购订单量 第 1 周（2025-01-01 起） = 1,234.5，低于 90% 区间 " \

@@ -93,6 +93,9 @@ def test_a_transactions_log_does_not_observe_what_it_cannot_hold(tmp_path: Path)
     assert events.daily["refunds"].tolist() == [0, 10]
     assert events.daily["coupon_cost"].tolist() == [0, 0]  # a format that books coupons: 0
     assert events.daily["net_revenue"].isna().all()
+    assert events.daily["alive_users"].isna().all()  # no churn row: churn is not logged
+    churned = _write(tmp_path, log.read_text() + "1,2025-01-02,churned,0\n", name="churn.csv")
+    assert load_observed(churned, salt_folder=tmp_path).daily["alive_users"].tolist() == [1, 0]
     assert "refunds" in default_targets(events, ["refunds"])
 
 
