@@ -36,6 +36,7 @@ from sim.errors import InputError
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario, validate_scenario
 from tests.conftest import ROOT
+from tests.experiments.calibration.shops import shop_scenario
 
 A = "mechanics.purchase.dropout.a"
 TRUE_A = 0.8
@@ -43,14 +44,7 @@ TRUE_A = 0.8
 
 def scenario(seed: int, a: float = TRUE_A, size: int = 1500, days: int = 70,
              arrivals: list[int] | None = None) -> Scenario:
-    return validate_scenario({
-        "name": "synth", "seed": seed, "days": days, "market": {"size": size},
-        "mechanics": {
-            "arrivals": {"type": "observed_arrivals", "counts": arrivals or [100] * 15},
-            "purchase": {"type": "purchase_dropout", "purchase_rate": {"r": 0.5, "alpha": 10.0},
-                         "dropout": {"a": a, "b": 3.0},
-                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 10.0},
-                         "purchase_on_acquisition": True}}}, "<test>")
+    return shop_scenario(seed, days=days, size=size, arrivals=arrivals, a=a)
 
 
 def observed_csv(truth: Scenario, path: Path, replicate: int = 0,

@@ -13,18 +13,14 @@ from typer.testing import CliRunner
 
 from experiments.calibration.forecast import early_warnings, misspecification
 from experiments.calibration.forecast_totals import add_dates
-from experiments.calibration.recovery import DAILY_FIT, daily_truth_scenario
 from experiments.cli.commands import app
 from experiments.report.language import use
 from sim.aggregation import daily_table
 from sim.engine import simulate
-from sim.events import event_table
 from sim.metrics import daily_metrics
-from sim.planning import layout_of
-from sim.scenario import Scenario, validate_scenario
+from tests.experiments.calibration.shops import START, calibrated_shop, export_orders, shop_scenario
 
 runner = CliRunner()
-START = pd.Timestamp("2025-01-01")
 GAP_NOTE = "2 day(s) without new_users: replayed as 0 arrivals"
 MERGED_NOTE = ("1 record(s) on a day the same user already bought were merged into that day's "
                "transaction (one transaction per user-day)")
@@ -33,21 +29,10 @@ GAP_NOTE_ZH = "2 天没有 new_users（新增用户）：按 0 个新用户回�
 MERGED_NOTE_ZH = "1 条记录与同一用户当天已有的购买合并为当天的一笔交易（每用户每天一笔）"
 
 
-def synth(seed: int, days: int = 70) -> Scenario:
-    return validate_scenario({
-        "name": "synth", "seed": seed, "days": days, "market": {"size": 1500},
-        "mechanics": {
-            "arrivals": {"type": "observed_arrivals", "counts": [100] * 15},
-            "purchase": {"type": "purchase_dropout", "purchase_rate": {"r": 0.5, "alpha": 10.0},
-                         "dropout": {"a": 0.8, "b": 3.0},
-                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 10.0},
-                         "purchase_on_acquisition": True}}}, "<test>")
-
-
 def gappy_table(path: Path, collapse: bool = False) -> Path:
     """70 simulated days as a daily table without 2025-01-11 and 2025-01-12 (a gap in the
     dates: two days without new_users); with `collapse`, no repeat orders in week 8."""
-    frame = daily_metrics(daily_table(simulate(synth(9), 0)))
+    frame = daily_metrics(daily_table(simulate(shop_scenario(9), 0)))
     frame.insert(0, "date", pd.date_range(START, periods=len(frame)).strftime("%Y-%m-%d"))
     if collapse:
         frame.loc[49:55, "repeat_purchases"] = 0.0
@@ -61,7 +46,7 @@ def gappy_table(path: Path, collapse: bool = False) -> Path:
 
 def test_forecast_lines_speak_chinese_and_say_the_gap_once(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(synth(6).to_yaml())
+    spec.write_text(shop_scenario(6).to_yaml())
     observed = gappy_table(tmp_path / "obs.csv", collapse=True)
     args = ["forecast", str(spec), "--days", "7", "--draws", "6", "--replicates", "3",
             "--metrics", "repeat_purchases", "--observed", str(observed)]
@@ -117,7 +102,7 @@ def test_misspecification_and_early_warnings_in_both_languages() -> None:
 
 def test_calibrate_says_each_note_once(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_text(synth(1).to_yaml())
+    spec.write_text(shop_scenario(1).to_yaml())
     observed = gappy_table(tmp_path / "obs.csv")
     args = ["calibrate", str(spec), "--observed", str(observed), "--fit",
             "mechanics.purchase.dropout.a=0.1..5", "--targets", "repeat_purchases", "--trials",
@@ -137,33 +122,14 @@ def test_calibrate_says_each_note_once(tmp_path: Path) -> None:
 # --- customers: the table in Chinese, the later export's note --------------------------------
 
 
-def export(orders: pd.DataFrame, path: Path) -> Path:
-    dates = START + pd.to_timedelta(orders["day"], unit="D")
-    pd.DataFrame({"customer_id": orders["user"].to_numpy(), "date": dates.dt.strftime("%Y-%m-%d"),
-                  "amount": orders["amount"].round(2).to_numpy()}).to_csv(path, index=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """1,000 simulated customers' orders over 18 weeks, calibrated by likelihood on the first
     12; the later export repeats one order row (two records of one user-day: a note)."""
     folder = tmp_path_factory.mktemp("shop")
-    truth = daily_truth_scenario(1000, 7, 126)
-    events = event_table(simulate(truth, log_events=True), layout_of(truth))
-    orders = events[events["event"] == "order"]
-    spec = folder / "shop.yaml"
-    data = daily_truth_scenario(1000, 7, 84).model_dump(mode="python")
-    data["calibration"] = {"targets": {"repeat_purchases": 1}, "fit": DAILY_FIT,
-                           "method": "likelihood"}
-    spec.write_text(validate_scenario(data, "<test>").to_yaml())
-    done = runner.invoke(app, ["calibrate", str(spec), "--observed",
-                               str(export(orders, folder / "orders.csv")), "--until",
-                               "2025-03-26", "--out", str(folder / "cal"), "--noise-replicates",
-                               "1", "--draws", "20", "--quiet"])
-    assert done.exit_code == 0, done.output
-    later = export(pd.concat([orders, orders.iloc[[0]]]), folder / "later.csv")
-    return {"folder": folder, "fitted": Path(done.stdout.strip()), "later": later}
+    orders, fitted = calibrated_shop(folder)
+    later = export_orders(pd.concat([orders, orders.iloc[[0]]]), folder / "later.csv")
+    return {"folder": folder, "fitted": fitted, "later": later}
 
 
 def test_customers_table_speaks_chinese_and_the_files_do_not(shop: dict[str, Path]) -> None:

@@ -14,17 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from experiments.calibration.recovery import DAILY_FIT, daily_truth_scenario
 from experiments.cli.commands import app
 from experiments.cli.customers_cli import compare_holdout
 from experiments.runs.outputs import json_safe
-from sim.engine import simulate
-from sim.events import event_table
-from sim.planning import layout_of
-from sim.scenario import validate_scenario
-
-START = pd.Timestamp("2025-01-01")
-UNTIL = "2025-03-26"  # day 84: the fit's last day (days 0-84 are fitted)
+from tests.experiments.calibration.shops import calibrated_shop, export_orders
 
 
 def strict(text: str) -> dict:
@@ -32,40 +25,21 @@ def strict(text: str) -> dict:
     return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
 
 
-def export(orders: pd.DataFrame, path: Path) -> Path:
-    dates = START + pd.to_timedelta(orders["day"], unit="D")
-    pd.DataFrame({"customer_id": orders["user"].to_numpy(), "date": dates.dt.strftime("%Y-%m-%d"),
-                  "amount": orders["amount"].round(2).to_numpy()}).to_csv(path, index=False)
-    return path
-
-
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """1,000 simulated customers' orders over 18 weeks, calibrated by likelihood on the first
-    12 (to UNTIL)."""
+    12 (to FIT_UNTIL)."""
     folder = tmp_path_factory.mktemp("shop")
-    events = event_table(simulate(daily_truth_scenario(1000, 7, 126), log_events=True),
-                         layout_of(daily_truth_scenario(1000, 7, 126)))
-    orders = events[events["event"] == "order"]
-    spec = folder / "shop.yaml"
-    data = daily_truth_scenario(1000, 7, 84).model_dump(mode="python")
-    data["calibration"] = {"targets": {"repeat_purchases": 1}, "fit": DAILY_FIT,
-                           "method": "likelihood"}
-    spec.write_text(validate_scenario(data, "<test>").to_yaml())
-    full = export(orders, folder / "orders.csv")
-    done = CliRunner().invoke(app, ["calibrate", str(spec), "--observed", str(full), "--until",
-                                    UNTIL, "--out", str(folder / "cal"), "--noise-replicates",
-                                    "1", "--draws", "20", "--quiet"])
-    assert done.exit_code == 0, done.output
+    orders, fitted = calibrated_shop(folder)
     fitted_orders = orders[orders["day"] <= 84]
     assert fitted_orders["day"].max() == 84 and (orders["day"] == 59).any()
     # a later export in which nobody orders again: the fit's orders and a stranger's on day 125
     stranger = pd.DataFrame({"user": [10**6], "day": [125], "amount": [5.0]})
     quiet = pd.concat([fitted_orders[["user", "day", "amount"]], stranger])
-    return {"folder": folder, "fitted": Path(done.stdout.strip()),
-            "quiet": export(quiet, folder / "quiet.csv"),
-            "short": export(orders[orders["day"] < 60], folder / "short.csv"),
-            "same": export(fitted_orders, folder / "same.csv")}
+    return {"folder": folder, "fitted": fitted,
+            "quiet": export_orders(quiet, folder / "quiet.csv"),
+            "short": export_orders(orders[orders["day"] < 60], folder / "short.csv"),
+            "same": export_orders(fitted_orders, folder / "same.csv")}
 
 
 def test_nobody_ordering_again_gives_null_correlation_not_nan(shop: dict[str, Path]) -> None:

@@ -25,7 +25,8 @@ from experiments.runs.executors import make_executor
 from sim.aggregation import daily_table
 from sim.engine import simulate
 from sim.metrics import daily_metrics
-from sim.scenario import Scenario, validate_scenario
+from sim.scenario import Scenario
+from tests.experiments.calibration.shops import shop_scenario
 
 FIT_DAYS, DAYS = 24, 26  # the fit ends mid-week 4 (days 21-27); horizon 50: 7 full weeks + 1 day
 HORIZON = FIT_DAYS + DAYS
@@ -39,14 +40,7 @@ LOG = [("c1", 0, 10.0), ("c1", 0, 5.0), ("c2", 2, 8.0), ("c3", 4, 40.0), ("c1", 
 
 
 def shop(days: int = FIT_DAYS) -> Scenario:
-    return validate_scenario({
-        "name": "kinds", "seed": 5, "days": days, "market": {"size": 600},
-        "mechanics": {
-            "arrivals": {"type": "observed_arrivals", "counts": [60] * 10},
-            "purchase": {"type": "purchase_dropout", "purchase_rate": {"r": 0.5, "alpha": 10.0},
-                         "dropout": {"a": 1.0, "b": 3.0},
-                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 10.0},
-                         "purchase_on_acquisition": True}}}, "<test>")
+    return shop_scenario(5, name="kinds", days=days, size=600, arrivals=[60] * 10, a=1.0)
 
 
 def write_log(path: Path) -> Path:

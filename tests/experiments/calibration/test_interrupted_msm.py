@@ -26,7 +26,8 @@ from sim.aggregation import daily_table
 from sim.engine import simulate
 from sim.errors import InputError
 from sim.metrics import daily_metrics
-from sim.scenario import Scenario, validate_scenario
+from sim.scenario import Scenario
+from tests.experiments.calibration.shops import shop_scenario
 
 A = "mechanics.purchase.dropout.a"
 QUICK = ["--fit", f"{A}=0.1..5", "--targets", "repeat_purchases", "--trials", "4",
@@ -35,14 +36,7 @@ QUICK = ["--fit", f"{A}=0.1..5", "--targets", "repeat_purchases", "--trials", "4
 
 
 def synth(seed: int = 1) -> Scenario:
-    return validate_scenario({
-        "name": "synth", "seed": seed, "days": 56, "market": {"size": 1000},
-        "mechanics": {
-            "arrivals": {"type": "observed_arrivals", "counts": [80] * 10},
-            "purchase": {"type": "purchase_dropout", "purchase_rate": {"r": 0.5, "alpha": 10.0},
-                         "dropout": {"a": 0.8, "b": 3.0},
-                         "order_value": {"model": "gamma", "shape": 2.0, "scale": 10.0},
-                         "purchase_on_acquisition": True}}}, "<test>")
+    return shop_scenario(seed, days=56, size=1000, arrivals=[80] * 10)
 
 
 @pytest.fixture
