@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 import sim
 from experiments.cli import app
+from experiments.report.language import use
 from experiments.report.report import report_html
 from experiments.runs.outputs import write_run
 from tests.conftest import ROOT
@@ -61,7 +62,8 @@ def browser() -> Iterator[BrowserContext]:
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Run dashboards (cold start: the lifecycle sections; a full retention run with touch
     points, catalogue and inventory: every section drawn), a dashboard of two runs with a
-    forecast attached, and the forecast's own report."""
+    forecast attached, and the forecast's own report; the run, the dashboard and the forecast
+    report also in Chinese."""
     root = tmp_path_factory.mktemp("browser")
     runs = []
     for seed in (1, 2):
@@ -71,6 +73,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         runs.append(write_run(sim.run(scenario), root, 0.0))
     board = root / "dashboard.html"
     forecast = _forecast(root)
+    with use("zh"):
+        forecast_zh = _forecast(root / "zh")
     done = CliRunner().invoke(app, ["dashboard", *map(str, runs), "--out", str(board),
                                     "--forecast", str(forecast)])
     assert done.exit_code == 0, done.output
@@ -84,7 +88,8 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     full_zh.write_text(report_html(sim.run(full_scenario(3000, 60)), summary, lang="zh"),
                        encoding="utf-8")
     return {"run": runs[0] / "report.html", "full": full / "report.html", "multi": board,
-            "forecast": forecast / "forecast.html", "full_zh": full_zh, "multi_zh": board_zh}
+            "forecast": forecast / "forecast.html", "full_zh": full_zh, "multi_zh": board_zh,
+            "forecast_zh": forecast_zh / "forecast.html"}
 
 
 def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
@@ -103,7 +108,8 @@ def open_page(browser: BrowserContext, path: Path) -> tuple[object, list[str]]:
                                                 ("multi", MULTI_SECTIONS),
                                                 ("forecast", ("warnings",)),
                                                 ("full_zh", RUN_SECTIONS),
-                                                ("multi_zh", MULTI_SECTIONS)])
+                                                ("multi_zh", MULTI_SECTIONS),
+                                                ("forecast_zh", ("warnings",))])
 def test_dashboard_loads_without_errors_and_draws_everything(
         browser: BrowserContext, pages: dict[str, Path], name: str,
         sections: tuple[str, ...]) -> None:
@@ -149,14 +155,16 @@ def test_chinese_fonts_are_installed() -> None:
     assert fonts.strip(), "no Chinese font: run `make setup` (apt-get install fonts-noto-cjk)"
 
 
-@pytest.mark.parametrize(("name", "lang"), [("full", "en"), ("multi", "en"),
-                                            ("full_zh", "zh-CN"), ("multi_zh", "zh-CN")])
+@pytest.mark.parametrize(("name", "lang"), [("full", "en"), ("multi", "en"), ("forecast", "en"),
+                                            ("full_zh", "zh-CN"), ("multi_zh", "zh-CN"),
+                                            ("forecast_zh", "zh-CN")])
 def test_pages_speak_the_language_asked_for(browser: BrowserContext, pages: dict[str, Path],
                                             name: str, lang: str) -> None:
     page, errors = open_page(browser, pages[name])
     try:
         assert page.evaluate("document.documentElement.lang") == lang
         headings = page.eval_on_selector_all("h2, nav a", "els => els.map(e => e.innerText)")
+        assert headings, "a page without a heading says nothing of its language"
         chinese = [h for h in headings if CJK.search(h)]
         assert chinese == (headings if lang == "zh-CN" else []), headings
         assert errors == []
