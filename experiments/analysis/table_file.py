@@ -16,15 +16,20 @@ MAX_PROBLEMS = 20  # one bad column can have a million bad rows: say the first f
 BLANKS = ("", "nan", "NaN", "None", "<NA>")
 
 
+def check_table_path(path: Path) -> None:
+    """A missing file or a folder, said before anything else is asked of the command line."""
+    if not path.exists():
+        raise InputError([Problem(str(path), None, "", "no such file")])
+    if path.is_dir():
+        raise InputError([Problem(str(path), None, "", "is a folder; expected a CSV or "
+                                  "Parquet file")])
+
+
 def read_table(path: Path, expected: str) -> tuple[pd.DataFrame, int]:
     """The table (CSV read as text) and the file row of its first data row. `expected` names
     the header a user should write, for the message on an empty file."""
+    check_table_path(path)
     source = str(path)
-    if not path.exists():
-        raise InputError([Problem(source, None, "", "no such file")])
-    if path.is_dir():
-        raise InputError([Problem(source, None, "", "is a folder; expected a CSV or Parquet "
-                                  "file")])
     parquet = path.suffix.lower() in (".parquet", ".pq")
     try:
         if parquet:

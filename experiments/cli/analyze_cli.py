@@ -23,6 +23,7 @@ from experiments.analysis.plan import (
     with_options,
 )
 from experiments.analysis.readout import Readout, read_experiment
+from experiments.analysis.table_file import check_table_path
 from experiments.analysis.units import (
     MetricSpec,
     load_arms,
@@ -99,6 +100,7 @@ def analyze(
     """Read a finished experiment (读实验): sample-ratio check, effects with intervals, the
     correction applied, guardrails, and a decision per arm."""
     with cli_errors():
+        check_table_path(data_file)  # a wrong path first: it is the likelier mistake
         if out is not None:
             check_writable_file(out)
         plan = _plan(plan_file, control, allocation, alpha, correction, look, always_valid)

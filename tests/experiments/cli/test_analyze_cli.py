@@ -295,3 +295,12 @@ def test_json_under_zh_is_the_english_json_with_a_plan_and_dunnett(tmp_path: Pat
              for lang in ([], ["--lang", "zh"], [])]
     docs = [json.loads(read.stdout) for read in reads]
     assert docs[0] == docs[1] == docs[2]
+
+
+def test_a_wrong_path_is_said_before_any_missing_option(tmp_path: Path) -> None:
+    """`simctl analyze nope.csv` without --metric: the path is the likelier mistake."""
+    for target, said in ((tmp_path / "nope.csv", "no such file"), (tmp_path, "is a folder")):
+        result = runner.invoke(app, ["analyze", str(target)])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"{target}: {said}"), result.stderr
+        assert "--metric" not in result.stderr
