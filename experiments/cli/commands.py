@@ -139,6 +139,19 @@ for _command in (power, sweep, sensitivity, optimize, ab, analyze, units, srm, a
     app.command(_command.__name__)(_command)
 
 
+def _one_line_summaries() -> None:
+    """`simctl --help` lists each command by its docstring's first paragraph; Typer's rich
+    help keeps that paragraph's line breaks, which cut the list's rows mid-sentence. Each
+    command gets the paragraph as one line, as its short help."""
+    for info in app.registered_commands:
+        if info.short_help is None and info.callback is not None and info.callback.__doc__:
+            first = info.callback.__doc__.strip().split("\n\n")[0]
+            info.short_help = " ".join(first.split())
+
+
+_one_line_summaries()
+
+
 def main() -> None:
     app()
 

@@ -306,3 +306,13 @@ def test_a_finished_run_skips_teardown_but_runs_exit_handlers_and_flushes(tmp_pa
                           "--out", str(tmp_path / "bad")], capture_output=True, text=True)
     assert bad.returncode == 2 and marker.exists() and "market.size" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_command_list_gives_each_command_its_summary_unbroken() -> None:
+    """Each row of `simctl --help` is the docstring's first paragraph; wide enough, one line
+    (Typer's rich help kept the paragraph's line breaks, which cut rows mid-sentence)."""
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "400"}, terminal_width=400)
+    assert result.exit_code == 0
+    rows = [line for line in result.stdout.splitlines() if "│ dashboard " in line]
+    assert len(rows) == 1 and "business health and growth accounting side by side" in rows[0]
+    assert "│ analyze " in result.stdout and "intervals, the correction applied" in result.stdout
