@@ -34,8 +34,8 @@ def simulated_units(scenario: Scenario, replicate: int = 0,
     those only the ones enrolled in an arm (not `not_sampled` under partial enrolment)."""
     exp = scenario.experiment
     if exp is None:
-        raise InputError([Problem(scenario.name, None, "experiment", "the scenario has no "
-                                  "experiment block; add arms to simulate a test's export")])
+        raise InputError([scenario.problem(("experiment",), "the scenario has no experiment "
+                                           "block; add arms to simulate a test's export")])
     names = metrics or default_metrics(scenario)
     unknown = [m for m in names if m not in METRICS]
     if unknown:

@@ -65,11 +65,13 @@ def init(
         if users is None and sys.stdin.isatty():
             users = typer.prompt("Potential users in the market", default=100_000, type=int)
         stage = STAGE_NAMES_ZH.get(stage or "", stage)
-        if stage not in STAGES:
-            raise InputError([Problem("--stage", None, "", f"{stage!r}; expected one of "
+        if stage not in STAGES:  # None: not asked (no terminal) and not given
+            said = "missing (no terminal to ask in)" if stage is None else repr(stage)
+            raise InputError([Problem("--stage", None, "", f"{said}; expected one of "
                                       f"{', '.join(STAGES)}")])
         if users is None or users < 1:
-            raise InputError([Problem("--users", None, "", f"{users}; expected a number of "
+            said = "missing (no terminal to ask in)" if users is None else str(users)
+            raise InputError([Problem("--users", None, "", f"{said}; expected a number of "
                                       "potential users, e.g. --users 100000")])
         target = out or Path(f"{stage}_{users}.yaml")
         if target.exists():

@@ -129,8 +129,8 @@ BAD = {
                             "stats.csv:2: n: -3 is negative"),
     "analyze: --out is a folder": (["analyze", "units.csv", "--metric", "gmv", "--out",
                                     "not_a_run"], "--out: not_a_run is a folder"),
-    "units: no experiment": (["units", REFERENCE, "--out", "u.parquet"],
-                             "experiment: the scenario has no experiment block"),
+    "units: no experiment": (["units", REFERENCE, "--out", "u.parquet"],  # file:line, as ab
+                             f"{REFERENCE}:7: experiment: the scenario has no experiment block"),
     "units: a metric misspelt": (["units", AB, "--metric", "purchase", "--out", "u.csv"],
                                  "'purchase' is not a metric; did you mean purchases"),
     "units: not a table name": (["units", AB, "--out", "u.txt"], "expected a .csv or .parquet"),

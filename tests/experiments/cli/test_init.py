@@ -41,6 +41,10 @@ def test_init_never_overwrites_and_refuses_unknown_stages(tmp_path: Path) -> Non
     assert not (tmp_path / "x.yaml").exists()
     missing = runner.invoke(app, ["init", "--stage", "growth", "--out", str(tmp_path / "y.yaml")])
     assert missing.exit_code == 2 and "--users" in missing.stderr  # no terminal: no prompt
+    assert "missing (no terminal to ask in)" in missing.stderr
+    bare = runner.invoke(app, ["init", "--users", "100", "--out", str(tmp_path / "z.yaml")])
+    assert bare.stderr.startswith("--stage: missing (no terminal to ask in); expected one of")
+    assert "None" not in bare.stderr
 
 
 def test_the_stages_chinese_names_are_accepted(tmp_path: Path) -> None:
