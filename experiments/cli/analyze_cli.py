@@ -102,7 +102,8 @@ def analyze(
     with cli_errors():
         check_table_path(data_file)  # a wrong path first: it is the likelier mistake
         if out is not None:
-            check_writable_file(out)
+            check_writable_file(out, inputs=(data_file, plan_file), suffixes=(".html", ".htm"),
+                                example="reading.html")
         plan = _plan(plan_file, control, allocation, alpha, correction, look, always_valid)
         covariates = parse_covariates(cuped or [])
         primary = _specs(metric or list(plan.primary), "--metric", covariates)
@@ -242,7 +243,7 @@ def units(
         if out.suffix.lower() not in (".csv", ".parquet"):
             raise InputError([Problem("--out", None, "", f"{out}: expected a .csv or "
                                       ".parquet file name")])
-        check_writable_file(out)
+        check_writable_file(out, inputs=(scenario_file,), example="units.parquet")
         frame = simulated_units(load_scenario(scenario_file, overrides or []), replicate,
                                 metric or None)
         if out.suffix.lower() == ".csv":

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -90,19 +91,62 @@ def check_writable_folder(path: Path, option: str = "--out") -> None:
     base = _nearest_existing(path)
     if not base.is_dir():
         raise _refuse(option, f"{base} is a file, so {path} cannot be made; give a folder")
-    if not os.access(base, os.W_OK | os.X_OK):
+    if not os.access(base, os.W_OK | os.X_OK) or not _can_create_in(base):
         raise _refuse(option, f"cannot write in {base} (read-only or not yours); give a "
                       "folder you can write")
 
 
-def check_writable_file(path: Path, option: str = "--out") -> None:
-    """The same for one output file: not an existing folder, and its folder writable."""
+def _can_create_in(folder: Path) -> bool:
+    """Whether a file can really be made there: `os.access` says yes to root everywhere,
+    /proc and read-only mounts included. An anonymous temporary file leaves nothing behind."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_writable_file(path: Path, option: str = "--out", *,
+                        inputs: Iterable[Path | str | None] = (), suffixes: tuple[str, ...] = (),
+                        example: str = "dashboard.html") -> None:
+    """The same for one output file: not an existing folder, its folder writable, none of the
+    command's `inputs` (writing the report over the data it reads loses the data), not the
+    data or report of a folder simctl wrote, and named for what the command writes
+    (`suffixes`)."""
     if path.is_dir():
-        raise _refuse(option, f"{path} is a folder; give a file name, e.g. "
-                      f"{path / 'dashboard.html'}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise _refuse(option, f"cannot overwrite {path} (read-only); give another file")
+        raise _refuse(option, f"{path} is a folder; give a file name, e.g. {path / example}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise _refuse(option, f"{path.name}: this command writes {' or '.join(suffixes)} "
+                      f"files; give a name ending so, e.g. {example}")
+    if path.exists():
+        _not_an_input(path, inputs, option)
+        if _part_of_a_folder_we_wrote(path):
+            raise _refuse(option, f"{path} is part of the folder {path.parent} that simctl "
+                          "wrote (its data and report); write somewhere else")
+        if not os.access(path, os.W_OK):
+            raise _refuse(option, f"cannot overwrite {path} (read-only); give another file")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise _refuse(option, f"{path.parent} is a file, so {path} cannot be written; give a "
+                      f"file name in a folder, e.g. {example}")
     check_writable_folder(path.parent, option)
+
+
+# A folder with a summary.json is a run, calibration or forecast folder: its data files and
+# its report are what later commands read; exports beside them (.csv, .xlsx) may be redone.
+FOLDER_DATA_SUFFIXES = (".parquet", ".json", ".yaml", ".yml")
+FOLDER_PAGES = ("report.html", "forecast.html")
+
+
+def _part_of_a_folder_we_wrote(path: Path) -> bool:
+    return (path.parent / "summary.json").is_file() and (
+        path.suffix.lower() in FOLDER_DATA_SUFFIXES or path.name in FOLDER_PAGES)
+
+
+def _not_an_input(path: Path, inputs: Iterable[Path | str | None], option: str) -> None:
+    for given in inputs:
+        if given is not None and Path(given).exists() and path.samefile(given):
+            raise _refuse(option, f"{path} is what this command reads; writing over it would "
+                          "lose it: give another file name")
 
 
 class LazyProgress:

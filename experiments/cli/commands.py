@@ -124,7 +124,7 @@ def dashboard_command(
     with cli_errors():
         if lang is not None:
             choose_language(lang)
-        check_writable_file(out)
+        check_writable_file(out, suffixes=(".html", ".htm"))
         runs = load_runs(run_dirs)
         warnings = _forecast_warnings(forecast_dir)
         path = write_dashboard(runs, out, warnings)

@@ -58,7 +58,8 @@ def customers(
                                       "calibrate from an event log (one row per order) to "
                                       "get per-customer forecasts")])
         target = out or folder / "churn_risk.csv"
-        check_writable_file(target)
+        check_writable_file(target, inputs=(fitted, observed, folder / "customers.parquet"),
+                            suffixes=(".csv", ".parquet"), example="churn_risk.csv")
         posterior, doc = load_posterior(fitted, scenario)
         history = pd.read_parquet(folder / "customers.parquet")
         table = risk_table(scenario, history, posterior, days, level)

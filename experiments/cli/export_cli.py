@@ -5,14 +5,13 @@ English with its unit; CSV files are UTF-8 with a byte-order mark so that Excel 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
 
-from experiments.cli.cli_common import check_writable_file, cli_errors, err
+from experiments.cli.cli_common import check_writable_file, check_writable_folder, cli_errors, err
 from experiments.report.language import t
 from experiments.runs.folders import atomic_folder, atomic_write
 from sim.errors import InputError, Problem
@@ -23,13 +22,23 @@ EXCEL_ROWS = 1_048_576  # rows of an Excel sheet, the header included
 
 
 def run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
-    """summary (one row per metric: 中文, unit, mean and interval), unit economics by
-    channel, then the daily tables the run wrote (one row per replicate and day)."""
+    """The folder's tables; a damaged folder (a summary.json or table that does not read) is
+    said in one line, as `dashboard` says it, not as a crash."""
     path = run_dir / "summary.json"
     if not path.is_file():
         raise InputError([Problem(str(run_dir), None, "", "not a run folder (no summary.json); "
                                   "give a folder printed by simctl run")])
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return _tables(run_dir, json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON, Arrow, fields
+        raise InputError([Problem(str(run_dir), None, "", "the folder is damaged (cannot read "
+                                  f"{type(exc).__name__}: {str(exc)[:120]}); write it again "
+                                  "with the command that made it")]) from None
+
+
+def _tables(run_dir: Path, doc: dict) -> dict[str, pd.DataFrame]:
+    """summary (one row per metric: 中文, unit, mean and interval), unit economics by
+    channel, then the daily tables the run wrote (one row per replicate and day)."""
     if "metrics" not in doc:  # a sweep, sensitivity, optimize, A/B or calibration folder
         return folder_tables(run_dir, str(doc.get("kind", "")))
     summary = pd.DataFrame([{"metric": name, "中文": getattr(METRICS.get(name), "zh", ""),
@@ -61,6 +70,23 @@ def folder_tables(folder: Path, kind: str) -> dict[str, pd.DataFrame]:
             for p in files}
 
 
+def check_export_folder(target: Path, tables: set[str]) -> None:
+    """A csv export replaces its folder, so only an earlier export of these tables (nothing
+    but their .csv files) or an empty folder may be there: `--out .` once deleted the
+    current folder."""
+    if target.exists() and not target.is_dir():
+        raise InputError([Problem("--out", None, "", f"{target} is a file; give a folder for "
+                                  "csv")])
+    if target.is_dir():
+        foreign = [p.name for p in target.iterdir()
+                   if not (p.is_file() and p.suffix == ".csv" and p.stem in tables)]
+        if foreign:
+            raise InputError([Problem("--out", None, "", f"{target} holds other files "
+                                      f"({foreign[0]}, ...) and an export replaces the whole "
+                                      "folder; give a new or empty folder")])
+    check_writable_folder(target)
+
+
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A folder printed by simctl run (or sweep, "
                                             "sensitivity, optimize, ab: their tables as "
@@ -79,7 +105,7 @@ def export(
         tables = run_tables(run_dir)
         target = out or run_dir / ("export.xlsx" if format_ == "xlsx" else "export")
         if format_ == "xlsx":
-            check_writable_file(target)
+            check_writable_file(target, suffixes=(".xlsx",), example="export.xlsx")
             too_long = [name for name, frame in tables.items() if len(frame) >= EXCEL_ROWS]
             if too_long:
                 raise InputError([Problem("--format", None, "", f"table {too_long[0]} has "
@@ -87,11 +113,8 @@ def export(
                                           "Excel sheet holds; use --format csv")])
             atomic_write(target, lambda partial: _write_xlsx(tables, partial))
         else:
-            if target.exists() and not target.is_dir():
-                raise InputError([Problem("--out", None, "", f"{target} is a file; give a "
-                                          "folder for csv")])
-            shutil.rmtree(target, ignore_errors=True)
-            with atomic_folder(target) as partial:
+            check_export_folder(target, set(tables))
+            with atomic_folder(target, replace=True) as partial:
                 for name, frame in tables.items():
                     frame.to_csv(partial / f"{name}.csv", index=False, encoding="utf-8-sig")
         err.print(t(f"exported {', '.join(tables)} -> {target}",
