@@ -49,7 +49,8 @@ class MetricSpec:
 
 def parse_metric(text: str, option: str, covariates: dict[str, str]) -> MetricSpec:
     """`gmv`, `gmv/orders` (a ratio), with `:lower` when a decrease is the good direction
-    (the default for a growthsim metric whose declared good direction is down)."""
+    (the default for a growthsim metric whose declared good direction is down). A guardrail
+    on any other column must say its direction."""
     match = re.fullmatch(rf"\s*({_NAME})(?:\s*/\s*({_NAME}))?\s*(?::\s*(lower|higher))?\s*",
                          text)
     if match is None:
@@ -57,7 +58,15 @@ def parse_metric(text: str, option: str, covariates: dict[str, str]) -> MetricSp
                                   "column (gmv), a ratio (gmv/orders), maybe with :lower")])
     column, denominator, direction = match.groups()
     if direction is None:  # a growthsim metric knows its good direction (costs: down)
-        known = METRICS.get(column if denominator is None else f"{column}/{denominator}")
+        name = column if denominator is None else f"{column}/{denominator}"
+        known = METRICS.get(name)
+        if known is None and option == "--guardrail":
+            # a guardrail exists to catch what gets worse: guessing "higher is better" for a
+            # refund or complaint column would read its rise as good and let the arm ship
+            raise InputError([Problem(option, None, "", f"{name!r} is not a growthsim metric, "
+                                      "so which way is worse is not known; write "
+                                      f"{name}:lower (a rise is worse) or {name}:higher (a "
+                                      "fall is worse)")])
         direction = "lower" if known is not None and known.good == "down" else "higher"
     return MetricSpec(column, denominator, covariates.get(column), direction == "lower")
 

@@ -68,7 +68,8 @@ def analyze(
         "maybe :lower when a decrease is good. Repeat for several; default: the plan's.")] = None,
     guardrail: Annotated[list[str] | None, typer.Option(
         "--guardrail", help="Metric that must not get worse (same syntax); vetoes the "
-        "decision when significantly worse.")] = None,
+        "decision when significantly worse. A column that is not a growthsim metric says "
+        "which way is worse: refund_amt:lower or rating:higher.")] = None,
     cuped: Annotated[list[str] | None, typer.Option(
         "--cuped", help="METRIC=COVARIATE: adjust a metric by its pre-period column.")] = None,
     plan_file: Annotated[Path | None, typer.Option(

@@ -256,7 +256,7 @@ def test_chinese_column_names_are_metrics(tmp_path: Path) -> None:
                           "订单数": rng.poisson(2.0, 400), "访问": rng.poisson(9.0, 400) + 1})
     frame.to_csv(tmp_path / "u.csv", index=False)
     read = runner.invoke(app, ["analyze", str(tmp_path / "u.csv"), "--arm-column", "组别",
-                               "--metric", "订单数", "--guardrail", "订单数/访问", "--json"])
+                               "--metric", "订单数", "--guardrail", "订单数/访问:higher", "--json"])
     assert read.exit_code == 0, read.output
     assert [c["metric"] for c in json.loads(read.stdout)["comparisons"]] == ["订单数",
                                                                            "订单数/访问"]
@@ -304,3 +304,26 @@ def test_a_wrong_path_is_said_before_any_missing_option(tmp_path: Path) -> None:
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"{target}: {said}"), result.stderr
         assert "--metric" not in result.stderr
+
+
+def test_a_guardrail_growthsim_does_not_know_must_say_which_way_is_worse(
+        tmp_path: Path) -> None:
+    """Refunds up 55% read as "better" under the old default (higher is better) and the
+    decision was to ship; a column growthsim does not know now needs :lower or :higher."""
+    rng = np.random.default_rng(7)
+    refunds = np.r_[rng.normal(10.0, 2.0, 300), rng.normal(15.5, 2.0, 300)]
+    frame = pd.DataFrame({"arm": np.repeat(["control", "treatment"], 300),
+                          "gmv": rng.normal(100.0, 5.0, 600) + np.repeat([0.0, 3.0], 300),
+                          "refund_amt": refunds})
+    frame.to_csv(tmp_path / "u.csv", index=False)
+    args = ["analyze", str(tmp_path / "u.csv"), "--metric", "gmv", "--guardrail"]
+    unsaid = runner.invoke(app, [*args, "refund_amt"])
+    assert unsaid.exit_code == 2 and unsaid.stdout == ""
+    assert unsaid.stderr.startswith("--guardrail: 'refund_amt' is not a growthsim metric"), \
+        unsaid.stderr
+    assert "refund_amt:lower" in unsaid.stderr
+    said = runner.invoke(app, [*args, "refund_amt:lower", "--json"])
+    assert said.exit_code == 0, said.output
+    assert json.loads(said.stdout)["decisions"]["treatment"].startswith("do not ship")
+    known = runner.invoke(app, [*args, "gmv", "--json"])  # growthsim's metric: direction known
+    assert known.exit_code == 0, known.output
