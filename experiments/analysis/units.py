@@ -29,6 +29,7 @@ Kind = Literal["mean", "proportion", "ratio"]
 STATS_COLUMNS = ("arm", "metric", "n", "sum", "sum_squares")
 PAIRED_COLUMNS = ("den_sum", "den_sum_squares", "cross_sum")
 EXPECTED = "arm,<metric>,... one row per user, or arm,metric,n,sum,sum_squares per arm"
+USER_COLUMN = "user"  # optional in a units file; when there, each user appears once
 _NAME = r"[^\W\d][\w.]*"  # a column name: letters (Chinese too), digits, _ and .
 
 
@@ -133,6 +134,8 @@ def _from_units(frame: pd.DataFrame, first: int, source: str, metrics: list[Metr
                 arm_column: str, cluster_column: str | None) -> ArmData:
     arm = _labels(frame, arm_column, source, first)
     arms = list(dict.fromkeys(sorted(arm)))
+    if USER_COLUMN in frame.columns:
+        _check_one_row_per_user(frame[USER_COLUMN], source, first)
     cluster = None if cluster_column is None else _labels(frame, cluster_column, source, first,
                                                           "cluster")
     if cluster is not None:
@@ -161,6 +164,20 @@ def _from_units(frame: pd.DataFrame, first: int, source: str, metrics: list[Metr
     if cluster is not None:
         data.units = {a: len(set(cluster[arm == a])) for a in arms}
     return data
+
+
+def _check_one_row_per_user(users: pd.Series, source: str, first: int) -> None:
+    """A user twice (a warehouse join that repeats rows, or one user in two arms) counts twice
+    and narrows every interval: refused, with the row of the first sighting."""
+    labels = users.astype(str).str.strip()
+    again = labels.duplicated(keep="first").to_numpy()
+    if again.any():
+        first_row = pd.Series(np.arange(len(labels)), index=labels.to_numpy()).groupby(
+            level=0).min()
+        raise InputError([Problem(source, row, USER_COLUMN, f"user {labels.iloc[i]!r} again "
+                                  f"(first at row {int(first_row[labels.iloc[i]]) + first}); "
+                                  "one row per user: a repeated row counts the user twice")
+                          for row in rows(again, first) for i in [row - first]])
 
 
 def _check_clusters_in_one_arm(arm: np.ndarray, cluster: np.ndarray, source: str, first: int,

@@ -40,7 +40,13 @@ from sim.errors import InputError, Problem
 
 
 def _specs(texts: list[str], option: str, covariates: dict[str, str]) -> list[MetricSpec]:
-    return [parse_metric(t, option, covariates) for t in texts]
+    """Each metric once: a repeated --metric would join the correction's family twice and
+    double its p-value."""
+    once: dict[str, MetricSpec] = {}
+    for text in texts:
+        spec = parse_metric(text, option, covariates)
+        once.setdefault(spec.name, spec)
+    return list(once.values())
 
 
 def _plan(plan_file: Path | None, control: str | None, allocation: str | None,

@@ -327,3 +327,21 @@ def test_a_guardrail_growthsim_does_not_know_must_say_which_way_is_worse(
     assert json.loads(said.stdout)["decisions"]["treatment"].startswith("do not ship")
     known = runner.invoke(app, [*args, "gmv", "--json"])  # growthsim's metric: direction known
     assert known.exit_code == 0, known.output
+
+
+def test_a_user_twice_is_refused_and_a_metric_twice_is_read_once(tmp_path: Path) -> None:
+    """A join that repeats 300 rows made SRM look fine and every interval narrower; the same
+    --metric twice made a Holm family of two and doubled the p-value."""
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"user": np.arange(600), "arm": np.repeat(["control", "treatment"], 300),
+                          "gmv": rng.normal(100.0, 5.0, 600) + np.repeat([0.0, 1.0], 300)})
+    frame.to_csv(tmp_path / "u.csv", index=False)
+    pd.concat([frame, frame.iloc[[5]]]).to_csv(tmp_path / "twice.csv", index=False)
+    twice = runner.invoke(app, ["analyze", str(tmp_path / "twice.csv"), "--metric", "gmv"])
+    assert twice.exit_code == 2 and twice.stdout == ""
+    assert twice.stderr.startswith(f"{tmp_path / 'twice.csv'}:602: user: user '5' again "
+                                   "(first at row 7)"), twice.stderr
+    once, double = (json.loads(runner.invoke(app, ["analyze", str(tmp_path / "u.csv"),
+                                                    *["--metric", "gmv"] * k, "--json"]).stdout)
+                    for k in (1, 2))
+    assert double["comparisons"] == once["comparisons"] and len(once["comparisons"]) == 1
