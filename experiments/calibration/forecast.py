@@ -81,9 +81,10 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
              observed: Observed | None = None, metrics: list[str] | None = None,
              fit_days: int | None = None, start: str | None = None) -> Forecast:
     """Simulate K draws x R replicates over the fitted days plus `days` more; weekly bands."""
-    if days < 1 or draws < 1 or replicates < 1:
-        raise InputError([Problem("--days", None, "", "--days, --draws and --replicates must "
-                                  "be >= 1")])
+    for option, value in (("--days", days), ("--draws", draws), ("--replicates", replicates)):
+        if value < 1:
+            raise InputError([Problem(option, None, "", f"{value}; expected a whole number "
+                                      ">= 1")])
     if not 0 < level < 1:
         raise InputError([Problem("--level", None, "", f"{level}: expected a share in (0, 1), "
                                   "e.g. 0.9")])

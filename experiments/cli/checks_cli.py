@@ -27,6 +27,17 @@ def _numbers(text: str, option: str, what: str) -> list[float]:
     return values
 
 
+def _say_if_thousands(counts: str) -> None:
+    """'821,588,815,482' is four arms here; copied from a dashboard it was two numbers with
+    thousands separators. Said, not refused: 821 and 588 may be real arms."""
+    parts = counts.split(",")
+    if len(parts) >= 2 and len(parts[0]) <= 3 and all(len(p) == 3 for p in parts[1:]):
+        err.print(t(f"note: read as {len(parts)} arms ({', '.join(parts)}); for thousands "
+                    "separators write the counts without them, e.g. 821588,815482",
+                    f"说明：按 {len(parts)} 个组读取（{'、'.join(parts)}）；若逗号是千位分隔符，"
+                    "请去掉它，例如 821588,815482"), markup=False, soft_wrap=True)
+
+
 def srm_head(mismatch: bool) -> str:
     """How a sample-ratio check (样本比例检查) begins on screen: `srm` and `analyze`."""
     return (f"[red]{t('SAMPLE RATIO MISMATCH', '样本比例不匹配 SRM')}[/red]" if mismatch
@@ -34,7 +45,8 @@ def srm_head(mismatch: bool) -> str:
 
 
 def srm(
-    counts: Annotated[str, typer.Argument(help="Units per arm, e.g. 50137,49863.")],
+    counts: Annotated[list[str], typer.Argument(
+        help="Units per arm, e.g. 50137,49863 (or 50137 49863).")],
     shares: Annotated[str | None, typer.Option(
         help="Planned shares per arm in the same order, e.g. 1,1 or 0.2,0.8 (default equal).")
     ] = None,
@@ -43,7 +55,12 @@ def srm(
 ) -> None:
     """Sample-ratio mismatch: do the arms' sizes fit the planned split? (chi-square)"""
     with cli_errors():
+        if not 0 < threshold < 1:  # NaN too
+            raise InputError([Problem("--threshold", None, "", f"{threshold:g}; expected a "
+                                      "p-value threshold in (0, 1), e.g. 0.001")])
+        counts = ",".join(part.strip(" ,") for part in counts if part.strip(" ,"))
         observed = _numbers(counts, "COUNTS", "whole numbers of units per arm")
+        _say_if_thousands(counts)
         if any(c != int(c) for c in observed):
             raise InputError([Problem("COUNTS", None, "", f"{counts!r}: counts are whole "
                                       "numbers")])

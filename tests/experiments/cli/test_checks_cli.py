@@ -40,6 +40,8 @@ def test_adjust_benjamini_hochberg_by_hand() -> None:
     (["srm", "5.5,4"], "counts are whole numbers"),
     (["srm", "0,0"], "no units in any arm"),  # printed nan, and NaN in --json
     (["srm", "50,50", "--shares", "1,0"], "one positive share per arm"),
+    (["srm", "100,100", "--threshold", "2"], "expected a p-value threshold in (0, 1)"),
+    (["srm", "100,100", "--threshold", "nan"], "expected a p-value threshold in (0, 1)"),
     (["adjust", "0.2,1.5"], "p-values lie between 0 and 1"),
     (["adjust", "0.2,0.5", "--method", "fdr"], "expected bonferroni, holm, sidak or bh"),
 ])
@@ -58,3 +60,14 @@ def test_srm_lines_say_small_expectations_and_speak_chinese() -> None:
     for words in ("样本比例不匹配", "卡方 22.77", "期望 818,535, 818,535"):
         assert words in zh.stderr, words
     assert "sample ratio ok" in runner.invoke(app, ["srm", "100,100"]).stderr
+
+
+def test_srm_takes_counts_apart_or_with_spaces_and_says_a_likely_thousands_separator() -> None:
+    """'821588, 815482' (a space after the comma) was an unexpected extra argument, and
+    '821,588,815,482' copied from a dashboard silently read as four arms."""
+    spaced, apart = (json.loads(runner.invoke(app, ["srm", *args, "--json"]).stdout)
+                     for args in (["821588,", "815482"], ["821588", "815482"]))
+    assert spaced["counts"] == apart["counts"] == [821588, 815482]
+    four = runner.invoke(app, ["srm", "821,588,815,482"])
+    assert four.exit_code == 0 and "note: read as 4 arms (821, 588, 815, 482)" in four.stderr
+    assert "note:" not in runner.invoke(app, ["srm", "821588,815482"]).stderr

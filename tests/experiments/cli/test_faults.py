@@ -105,7 +105,9 @@ BAD = {
     "calibrate: reversed --fit bounds": (["calibrate", REFERENCE, "--observed", "good.csv",
                                           "--fit", "mechanics.acquisition.p=0.01..0.001"],
                                          "--fit: mechanics.acquisition.p: bounds"),
-    "forecast: no days": (["forecast", REFERENCE, "--days", "0"], "--days"),
+    "forecast: no days": (["forecast", REFERENCE, "--days", "0"], "--days: 0; expected"),
+    "forecast: no draws": (["forecast", REFERENCE, "--days", "7", "--draws", "0"],
+                           "--draws: 0; expected a whole number >= 1"),  # it said --days
     "forecast: bad observed": (["forecast", REFERENCE, "--days", "7", "--observed",
                                 "bad_dates.csv"], "is not a date"),
     "dashboard: not a run": (["dashboard", "not_a_run"], "not_a_run: not a run folder"),
