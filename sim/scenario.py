@@ -38,6 +38,18 @@ from sim.yaml_lines import (
 # scenario three times, for the folder name, the file and the report: 7.4 -> 1.8 ms each for
 # scale.yaml). The same text but for characters beyond the BMP (emoji), which it escapes
 _SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# A scenario's name is its run folder's name: letters (CJK ideographs too), digits, _, . and -,
+# never starting with "." (so neither "." nor ".." climbs out of the runs folder). Written
+# with \u escapes that Python, pydantic (Rust) and JSON Schema (ECMA 262) read alike.
+_NAME_CHAR = r"A-Za-z0-9_\u3400-\u4dbf\u4e00-\u9fff"
+SCENARIO_NAME = rf"^[{_NAME_CHAR}][{_NAME_CHAR}.-]*$"
+
+
+def scenario_name_from(text: str) -> str:
+    """A valid scenario name made from a file name (`init --out 冷启动.yaml` -> 冷启动): other
+    characters become _, and a leading . or - goes."""
+    name = re.sub(rf"[^{_NAME_CHAR}.-]", "_", text).lstrip(".-")
+    return name or "scenario"
 
 MechanicConfig = Annotated[
     Union[tuple(params for params, _ in REGISTRY.values())],  # noqa: UP007  (built from the registry)
@@ -144,7 +156,8 @@ class Experiment(StrictModel):
 
 
 class Scenario(StrictModel):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Names the run folder.")
+    name: str = Field(pattern=SCENARIO_NAME, description="Names the run folder: letters "
+                      "(中文 too), digits, _, . and -, starting with a letter, digit or _.")
     description: str = Field("", description="Free text shown in reports.")
     seed: int = Field(0, ge=0, description="Root of every random stream.")
     days: int = Field(ge=1, le=3650, description="Horizon in days.")

@@ -49,6 +49,9 @@ def explain(err: Any, data: Any, root: type) -> tuple[Path, str]:
                 path.append("type")
     elif kind == "model_type" or kind == "dict_type":
         msg = "expected a mapping of fields"
+    elif kind == "string_pattern_mismatch" and tuple(err["loc"]) == ("name",):
+        msg = (f"{err['input']!r}: a name is the run folder's name: letters (中文 too), "
+               "digits, _, . and -, starting with a letter, digit or _")
     elif kind == "finite_number":
         msg = (f"{err['input']} is not a finite number; expected a finite number "
                "(.inf, -.inf and .nan are refused)")

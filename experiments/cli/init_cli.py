@@ -16,7 +16,7 @@ import typer
 from experiments.cli.cli_common import check_writable_file, cli_errors, err, say_notes
 from experiments.runs.folders import atomic_file
 from sim.errors import InputError, Problem
-from sim.scenario import parse_scenario
+from sim.scenario import parse_scenario, scenario_name_from
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 STAGES = {  # stage -> (shipped example, the playbook's words)
@@ -78,7 +78,7 @@ def init(
             raise InputError([Problem("--out", None, "", f"{target} exists; give another file "
                                       "name (init never overwrites)")])
         check_writable_file(target)
-        text = scenario_text(stage, users, re.sub(r"[^A-Za-z0-9_.-]", "_", target.stem))
+        text = scenario_text(stage, users, scenario_name_from(target.stem))
         scenario = parse_scenario(text, str(target))  # what is written must load
         atomic_file(target, text)
         say_notes(scenario)

@@ -412,3 +412,29 @@ def test_calibration_targets_name_metrics() -> None:
     (msg,) = problems(GOOD + "calibration:\n  targets: {repeat_purchase: 1}\n")
     assert msg.startswith("s.yaml:") and "calibration.targets.repeat_purchase: unknown metric " \
         "'repeat_purchase' (did you mean 'repeat_purchases'?)" in msg
+
+
+def test_a_name_is_a_folder_name_chinese_welcome_never_dot_dot() -> None:
+    """`name=..` wrote the run beside the runs folder instead of in it; 冷启动测试 was refused
+    with a raw regular expression."""
+    chinese = parse_scenario(GOOD.replace("name: t", "name: 冷启动测试"), "s.yaml")
+    assert chinese.name == "冷启动测试"
+    for bad in ("..", ".hidden", "a b", "a/b"):
+        said = problems(GOOD.replace("name: t", f"name: '{bad}'"))
+        assert said == [f"s.yaml:1: name: {bad!r}: a name is the run folder's name: letters "
+                        "(中文 too), digits, _, . and -, starting with a letter, digit or _"]
+
+
+def test_the_name_pattern_reads_alike_in_the_json_schema() -> None:
+    """Editors check scenarios with the JSON Schema (ECMA 262 regular expressions): the
+    pattern is written with \\u escapes, which JavaScript reads as Python does."""
+    import json
+    import re
+
+    from sim.scenario import SCENARIO_NAME, scenario_name_from, scenario_schema
+
+    pattern = json.loads(json.dumps(scenario_schema()))["properties"]["name"]["pattern"]
+    assert pattern == SCENARIO_NAME and "\\u4e00" in pattern
+    for text, name in (("冷启动", "冷启动"), ("my plan", "my_plan"), ("..x", "x"),
+                       ("...", "scenario")):
+        assert scenario_name_from(text) == name and re.fullmatch(pattern, name)

@@ -58,3 +58,12 @@ def test_the_stages_chinese_names_are_accepted(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.stderr
         text = (tmp_path / f"{english}.yaml").read_text(encoding="utf-8")
         assert text.startswith(f"# Written by `simctl init --stage {english} --users 30000`")
+
+
+def test_a_chinese_file_name_names_the_scenario(tmp_path: Path) -> None:
+    """`--out 冷启动.yaml` wrote `name: ___`, so every Chinese-named scenario ran into runs/___."""
+    target = tmp_path / "冷启动.yaml"
+    done = runner.invoke(app, ["init", "--stage", "cold_start", "--users", "2000", "--out",
+                               str(target)])
+    assert done.exit_code == 0, done.stderr
+    assert load_scenario(target).name == "冷启动"
