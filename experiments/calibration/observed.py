@@ -1,6 +1,7 @@
 """Observed data in: a daily metrics table or a raw event / transaction log -> daily metrics.
 
-Two shapes are read (CSV or Parquet):
+Two shapes are read (CSV in UTF-8 or GBK, an Excel workbook or Parquet:
+`experiments.analysis.table_file.read_table`):
 
 - a **daily metrics table**: `date` plus columns named exactly like workbench metrics
   (`sim.metrics.METRICS`); missing dates are gaps (NaN), not zeros;

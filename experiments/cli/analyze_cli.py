@@ -68,7 +68,8 @@ def _plan(plan_file: Path | None, control: str | None, allocation: str | None,
 def analyze(
     data_file: Annotated[Path, typer.Argument(help="Units (one row per user: arm, metric "
                                               "columns) or statistics per arm (arm, metric, n, "
-                                              "sum, sum_squares), CSV or Parquet.")],
+                                              "sum, sum_squares): CSV (UTF-8 or GBK), Excel "
+                                              ".xlsx or Parquet.")],
     metric: Annotated[list[str] | None, typer.Option(
         "--metric", help="Primary metric: a column (gmv, converted), a ratio (gmv/orders), "
         "maybe :lower when a decrease is good. Repeat for several; default: the plan's.")] = None,

@@ -62,7 +62,7 @@ def calibration_folder(out: Path | None, name: str, resume: bool) -> Path:
 def calibrate(
     scenario: Annotated[Path, typer.Argument(help="Scenario YAML to fit.")],
     observed: Annotated[Path, typer.Option("--observed", help="Daily metrics table or event "
-                                           "log (CSV or Parquet).")],
+                                           "log (CSV in UTF-8 or GBK, Excel .xlsx or Parquet).")],
     fit: Annotated[list[str] | None, typer.Option(
         "--fit", help="dotted.path=lo..hi to fit (repeat); default: the scenario's "
         "calibration.fit.")] = None,
