@@ -90,6 +90,8 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
                                   "e.g. 0.9")])
     fit_days = fit_days or scenario.days
     horizon = fit_days + days
+    if observed is not None:
+        _check_overlap(observed, horizon)
     produced = simulated_metrics(scenario)
     names = [m for m in (metrics or DEFAULT_METRICS) if m in produced]
     unknown = [m for m in (metrics or []) if m not in produced]
@@ -121,6 +123,22 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
            "misspecification": misfit, "notes": [] if observed is None else list(observed.notes),
            "start": None if "week_start" not in table else table["week_start"].iloc[0]}
     return Forecast(table, warnings, None, doc, simulations_frame(weekly, names))
+
+
+def _check_overlap(observed: Observed, horizon: int) -> None:
+    """Observed data from another period (2026 orders against a 1997 fit) left every week
+    unobserved and the check said "0 weeks outside the band": refused, with both periods."""
+    seen = observed.daily.notna().any(axis=1).to_numpy()
+    if seen[:horizon].any():
+        return
+    start = pd.Timestamp(observed.start)
+    days = np.flatnonzero(seen)
+    covers = (f"{(start + pd.Timedelta(days=int(days[0]))).date()}.."
+              f"{(start + pd.Timedelta(days=int(days[-1]))).date()}" if days.size else "no day")
+    end = (start + pd.Timedelta(days=horizon - 1)).date()
+    raise InputError([Problem(observed.source, None, "", f"no observed value falls in the "
+                              f"forecast's days {start.date()}..{end} (the file covers "
+                              f"{covers}); give the data of the fitted period")])
 
 
 def _simulated_days(scenario: Scenario, points: list[dict[str, Any]], replicates: int,

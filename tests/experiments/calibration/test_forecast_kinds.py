@@ -24,6 +24,7 @@ from experiments.runs.design import point_scenario
 from experiments.runs.executors import make_executor
 from sim.aggregation import daily_table
 from sim.engine import simulate
+from sim.errors import InputError
 from sim.metrics import daily_metrics
 from sim.scenario import Scenario
 from tests.experiments.calibration.shops import shop_scenario
@@ -179,3 +180,20 @@ def test_cli_says_n_a_and_prints_valid_json(tmp_path: Path) -> None:
     assert f"forecast: alive_users {days}n/a (a level" in made.stderr
     assert f"forecast: repurchase_rate_30d {days}n/a" in made.stderr
     assert "early warning: alive_users" not in made.stderr
+
+
+def test_observed_data_of_another_period_is_refused_before_any_simulation(
+        tmp_path: Path) -> None:
+    """A fit that starts 1997-01-01 checked against 2026 orders: every week was unobserved and
+    the check said "0 weeks outside the band". Refused, naming both periods, before the
+    executor is asked for anything (None here)."""
+    daily = pd.DataFrame({"date": pd.date_range("2026-01-01", periods=30).strftime("%Y-%m-%d"),
+                          "new_users": 5.0})
+    daily.to_csv(tmp_path / "later.csv", index=False)
+    observed = load_observed(tmp_path / "later.csv", start="1997-01-01")
+    with pytest.raises(InputError) as caught:
+        forecast(shop(), pd.DataFrame(), 14, None, observed=observed,  # type: ignore[arg-type]
+                 fit_days=28, start="1997-01-01")
+    assert str(caught.value) == (f"{tmp_path / 'later.csv'}: no observed value falls in the "
+                                 "forecast's days 1997-01-01..1997-02-11 (the file covers "
+                                 "2026-01-01..2026-01-30); give the data of the fitted period")
