@@ -248,10 +248,8 @@ def units(
     from sim.scenario import load_scenario
 
     with cli_errors():
-        if out.suffix.lower() not in (".csv", ".parquet"):
-            raise InputError([Problem("--out", None, "", f"{out}: expected a .csv or "
-                                      ".parquet file name")])
-        check_writable_file(out, inputs=(scenario_file,), example="units.parquet")
+        check_writable_file(out, inputs=(scenario_file,), suffixes=(".csv", ".parquet"),
+                            example="units.parquet")
         frame = simulated_units(load_scenario(scenario_file, overrides or []), replicate,
                                 metric or None)
         if out.suffix.lower() == ".csv":

@@ -74,9 +74,7 @@ def check_export_folder(target: Path, tables: set[str]) -> None:
     """A csv export replaces its folder, so only an earlier export of these tables (nothing
     but their .csv files) or an empty folder may be there: `--out .` once deleted the
     current folder."""
-    if target.exists() and not target.is_dir():
-        raise InputError([Problem("--out", None, "", f"{target} is a file; give a folder for "
-                                  "csv")])
+    check_writable_folder(target)  # a file of that name, or a place that cannot be written
     if target.is_dir():
         foreign = [p.name for p in target.iterdir()
                    if not (p.is_file() and p.suffix == ".csv" and p.stem in tables)]
@@ -84,7 +82,6 @@ def check_export_folder(target: Path, tables: set[str]) -> None:
             raise InputError([Problem("--out", None, "", f"{target} holds other files "
                                       f"({foreign[0]}, ...) and an export replaces the whole "
                                       "folder; give a new or empty folder")])
-    check_writable_folder(target)
 
 
 def export(

@@ -75,6 +75,10 @@ def test_a_csv_export_replaces_only_an_earlier_export(run_dir: Path, tmp_path: P
     assert sorted(p.name for p in target.iterdir())[:2] == ["channel_metrics.csv", "metrics.csv"]
     _refused(["export", str(run_dir), "--out", str(tmp_path / "book.csv")],
              "this command writes .xlsx files")
+    (tmp_path / "a_file").write_text("mine")
+    _refused(["export", str(run_dir), "--format", "csv", "--out", str(tmp_path / "a_file")],
+             f"{tmp_path / 'a_file'} is a file; give a folder")
+    assert (tmp_path / "a_file").read_text() == "mine"
 
 
 def test_a_damaged_run_folder_is_bad_input_for_export(tmp_path: Path) -> None:
