@@ -12,7 +12,7 @@ import math
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -28,6 +28,55 @@ from experiments.cli.power_choices import (
     SequentialChoice,
     TestType,
     VarianceFormula,
+)
+from experiments.cli.power_options import (
+    AbUnitOption,
+    AllocationOption,
+    AlphaOption,
+    AlwaysValidOption,
+    ArmsOption,
+    AsJsonOption,
+    BaselineOption,
+    ClusterCvOption,
+    ClusterSizeOption,
+    ContinuityCorrectionOption,
+    CorrectionOption,
+    CountModelOption,
+    CupedROption,
+    DailyTrafficOption,
+    DaysOption,
+    DenMeanOption,
+    DenVarOption,
+    DispersionOption,
+    FromAbOption,
+    FromRunOption,
+    GuardrailPowerOption,
+    GuardrailsOption,
+    IccOption,
+    LiftTestOption,
+    LooksOption,
+    MaxNOption,
+    MdeOption,
+    MetricOption,
+    NonInferiorityMarginOption,
+    NOption,
+    NumDenCovOption,
+    NumMeanOption,
+    NumVarOption,
+    PopulationOption,
+    RelativeOption,
+    ReturningOption,
+    RoundWeeksOption,
+    RunMetricOption,
+    SdOption,
+    SdTreatmentOption,
+    SequentialOption,
+    SidesOption,
+    StrictOption,
+    TargetPowerOption,
+    TestOption,
+    TreatmentRatioOption,
+    VarianceOption,
 )
 from experiments.cli.power_table import render_power
 from experiments.planning.design import Design
@@ -57,6 +106,15 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "ratio": ("num-mean", "den-mean", "num-var", "den-var", "num-den-cov"),
     "count": ("baseline",),
 }
+
+
+# the metric's measured inputs, as `_build_metric` reads them (dashes: the options' names)
+_MEASURED = ("baseline", "variance", "continuity_correction", "sd", "sd_treatment", "test",
+             "num_mean", "den_mean", "num_var", "den_var", "num_den_cov", "count_model",
+             "dispersion", "daily_traffic")
+# options that mean something only with --daily-traffic, and their defaults
+_TRAFFIC_DEFAULTS: dict[str, Any] = {"allocation": 1.0, "returning": ReturningChoice.new,
+                                     "population": None, "round_weeks": False}
 
 
 class _CliError(Exception):
@@ -183,196 +241,106 @@ def _check_options(daily_traffic: float | None, traffic_options: dict[str, tuple
 
 
 def power(
-    metric: Annotated[MetricType, typer.Option(help="proportion, mean, ratio or count.")],
-    n: Annotated[
-        float | None,
-        typer.Option(
-            help="Units in the control arm (every arm if "
-            "--treatment-ratio 1). Leave out to solve for it."
-        ),
-    ] = None,
-    days: Annotated[
-        float | None, typer.Option(help="Duration in days instead of --n; needs --daily-traffic.")
-    ] = None,
-    target_power: Annotated[
-        float | None, typer.Option("--power", help="Target power. Leave out to solve for it.")
-    ] = None,
-    mde: Annotated[
-        float | None,
-        typer.Option(
-            help="Treatment minus control (absolute unless --relative). Leave out to solve for it."
-        ),
-    ] = None,
-    relative: Annotated[
-        bool,
-        typer.Option(
-            "--relative", help="--mde and --non-inferiority-margin are fractions of the baseline."
-        ),
-    ] = False,
-    baseline: Annotated[
-        float | None,
-        typer.Option(help="Control proportion, count rate, or mean (means: only for --relative)."),
-    ] = None,
-    variance: Annotated[
-        VarianceFormula | None,
-        typer.Option(help="Proportions: pooled, unpooled, arcsine or baseline (Evan "
-                     "Miller's calculator); counts: pooled or unpooled."),
-    ] = None,
-    continuity_correction: Annotated[
-        bool | None,
-        typer.Option("--continuity-correction", help="Fleiss continuity correction (proportions)."),
-    ] = None,
-    sd: Annotated[float | None, typer.Option(help="Standard deviation per unit (means).")] = None,
-    sd_treatment: Annotated[
-        float | None, typer.Option(help="Treatment-arm SD if different.")
-    ] = None,
-    test: Annotated[TestType | None, typer.Option(help="Means: z or t.")] = None,
-    num_mean: Annotated[float | None, typer.Option(help="Ratio: numerator mean per user.")] = None,
-    den_mean: Annotated[
-        float | None, typer.Option(help="Ratio: denominator mean per user.")
-    ] = None,
-    num_var: Annotated[float | None, typer.Option(help="Ratio: numerator variance.")] = None,
-    den_var: Annotated[float | None, typer.Option(help="Ratio: denominator variance.")] = None,
-    num_den_cov: Annotated[
-        float | None, typer.Option(help="Ratio: numerator-denominator covariance per user.")
-    ] = None,
-    count_model: Annotated[
-        CountModelChoice | None, typer.Option(help="Counts: poisson or negbin.")
-    ] = None,
-    dispersion: Annotated[
-        float | None, typer.Option(help="Negative binomial k: Var = mu + mu^2/k.")
-    ] = None,
-    alpha: Annotated[float, typer.Option(help="Family-wise significance level.")] = 0.05,
-    sides: Annotated[
-        int | None, typer.Option(help="1 or 2 (default 2; 1 with a non-inferiority margin).")
-    ] = None,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Two-sided power also counts "
-            "rejections in the wrong direction (R strict=TRUE, pwr, statsmodels).",
-        ),
-    ] = False,
-    treatment_ratio: Annotated[
-        str, typer.Option(help="n_treatment / n_control per arm, or 'optimal' (Neyman).")
-    ] = "1",
-    arms: Annotated[int, typer.Option(help="Arms including control.")] = 2,
-    correction: Annotated[
-        CorrectionChoice, typer.Option(help="Multiple-arm correction.")
-    ] = CorrectionChoice.none,
-    non_inferiority_margin: Annotated[
-        float | None, typer.Option(help="Test H0: effect <= -margin (one-sided).")
-    ] = None,
-    guardrails: Annotated[
-        int,
-        typer.Option(
-            help="Number of guardrail tests that must also pass; power is split over them "
-            "by --guardrail-power."
-        ),
-    ] = 0,
-    guardrail_power: Annotated[
-        GuardrailPowerChoice,
-        typer.Option(help="How the power is split over 1 + G tests: multiplicative (each at "
-                     "the G+1-th root, independent tests) or bonferroni (each at 1 - beta/(G+1), "
-                     "Spotify's rule)."),
-    ] = GuardrailPowerChoice.multiplicative,
-    cuped_r: Annotated[
-        float, typer.Option(help="Correlation with the pre-period covariate.")
-    ] = 0.0,
-    icc: Annotated[float, typer.Option(help="Intra-cluster correlation.")] = 0.0,
-    cluster_size: Annotated[float | None, typer.Option(help="Mean units per cluster.")] = None,
-    cluster_cv: Annotated[
-        float, typer.Option(help="Coefficient of variation of cluster sizes.")
-    ] = 0.0,
-    sequential: Annotated[
-        SequentialChoice, typer.Option(help="Group-sequential boundary.")
-    ] = SequentialChoice.none,
-    looks: Annotated[int, typer.Option(help="Equally spaced analyses (incl. the final).")] = 1,
-    daily_traffic: Annotated[
-        float | None, typer.Option(help="Eligible users (visits) per day.")
-    ] = None,
-    allocation: Annotated[float, typer.Option(help="Share of eligible traffic enrolled.")] = 1.0,
-    returning: Annotated[
-        ReturningChoice,
-        typer.Option(
-            help="new: every visit a new user; saturating: unique users saturate at --population."
-        ),
-    ] = ReturningChoice.new,
-    population: Annotated[
-        float | None, typer.Option(help="Total users (saturating model).")
-    ] = None,
-    round_weeks: Annotated[
-        bool, typer.Option("--round-weeks", help="Round the duration up to whole weeks.")
-    ] = False,
-    max_n: Annotated[float, typer.Option(help="Largest n per arm searched.")] = 1e9,
-    from_run: Annotated[
-        Path | None, typer.Option(help="Take baseline, variance and daily traffic from a "
-                                  "simctl run folder (typed options win).")
-    ] = None,
-    run_metric: Annotated[
-        str | None, typer.Option(help="With --from-run: the run's metric to size for, e.g. "
-                                 "registration_rate (proportion), gmv (mean), purchases (count), "
-                                 "aov (ratio).")
-    ] = None,
-    from_ab: Annotated[Path | None, typer.Option(
-        help="Plan a mean metric with what `simctl ab` measured in AB_DIR: its SD and the "
-        "effect the design estimates (bias included); --run-metric picks the metric.")] = None,
-    ab_unit: Annotated[str | None, typer.Option(
-        help="With --from-ab: the randomisation unit to plan for (default: the recommended "
-        "one).")] = None,
-    lift_test: Annotated[bool, typer.Option(
-        "--lift-test", help="Test the relative lift (treatment/control - 1, delta method) "
-        "instead of the difference; --json gives its standard error (lift_se).")] = False,
-    always_valid: Annotated[bool, typer.Option(
-        "--always-valid", help="Also size for always-valid intervals (peek at will; read "
-        "with simctl analyze --always-valid): the users the same power then needs.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    metric: MetricOption,
+    n: NOption = None,
+    days: DaysOption = None,
+    target_power: TargetPowerOption = None,
+    mde: MdeOption = None,
+    relative: RelativeOption = False,
+    baseline: BaselineOption = None,
+    variance: VarianceOption = None,
+    continuity_correction: ContinuityCorrectionOption = None,
+    sd: SdOption = None,
+    sd_treatment: SdTreatmentOption = None,
+    test: TestOption = None,
+    num_mean: NumMeanOption = None,
+    den_mean: DenMeanOption = None,
+    num_var: NumVarOption = None,
+    den_var: DenVarOption = None,
+    num_den_cov: NumDenCovOption = None,
+    count_model: CountModelOption = None,
+    dispersion: DispersionOption = None,
+    alpha: AlphaOption = 0.05,
+    sides: SidesOption = None,
+    strict: StrictOption = False,
+    treatment_ratio: TreatmentRatioOption = "1",
+    arms: ArmsOption = 2,
+    correction: CorrectionOption = CorrectionChoice.none,
+    non_inferiority_margin: NonInferiorityMarginOption = None,
+    guardrails: GuardrailsOption = 0,
+    guardrail_power: GuardrailPowerOption = GuardrailPowerChoice.multiplicative,
+    cuped_r: CupedROption = 0.0,
+    icc: IccOption = 0.0,
+    cluster_size: ClusterSizeOption = None,
+    cluster_cv: ClusterCvOption = 0.0,
+    sequential: SequentialOption = SequentialChoice.none,
+    looks: LooksOption = 1,
+    daily_traffic: DailyTrafficOption = None,
+    allocation: AllocationOption = 1.0,
+    returning: ReturningOption = ReturningChoice.new,
+    population: PopulationOption = None,
+    round_weeks: RoundWeeksOption = False,
+    max_n: MaxNOption = 1e9,
+    from_run: FromRunOption = None,
+    run_metric: RunMetricOption = None,
+    from_ab: FromAbOption = None,
+    ab_unit: AbUnitOption = None,
+    lift_test: LiftTestOption = False,
+    always_valid: AlwaysValidOption = False,
+    as_json: AsJsonOption = False,
 ) -> None:
     """Solve for sample size, power, MDE or duration of an A/B test (docs/power.md)."""
     # a bug: one line and exit 1, as every command; --json writes its notes in English
     with cli_errors(), use("en" if as_json else None):
-        inputs: dict[str, Any] = {
-            "baseline": baseline, "variance": variance,
-            "continuity-correction": continuity_correction, "sd": sd, "sd-treatment": sd_treatment,
-            "test": test, "num-mean": num_mean, "den-mean": den_mean, "num-var": num_var,
-            "den-var": den_var, "num-den-cov": num_den_cov, "count-model": count_model,
-            "dispersion": dispersion, "daily-traffic": daily_traffic}
-        try:
-            inputs, mde, ab_notes = merge_ab_inputs(inputs, mde, from_ab, ab_unit,
-                                                    run_metric if from_ab else None, metric.value)
-            inputs = _with_run_inputs(inputs, from_run, run_metric if not from_ab else None, metric)
-            daily_traffic = inputs.pop("daily-traffic")
-            metric_object = _build_metric(metric, inputs)
-            _check_options(daily_traffic, {"allocation": (allocation, 1.0),
-                                           "returning": (returning, ReturningChoice.new),
-                                           "population": (population, None),
-                                           "round-weeks": (round_weeks, False)}, sequential, looks)
-            design = Design(
-                alpha=alpha, sides=sides if sides is not None else (1 if non_inferiority_margin
-                                                                    else 2),
-                treatment_ratio=_parse_ratio(treatment_ratio),  # type: ignore[arg-type]
-                arms=arms, correction=correction.value,
-                non_inferiority_margin=non_inferiority_margin, guardrails=guardrails,
-                guardrail_power=guardrail_power.value, cuped_r=cuped_r, lift_test=lift_test,
-                icc=icc, cluster_size=cluster_size, cluster_cv=cluster_cv,
-                sequential=sequential.value, looks=looks, strict=strict, max_n=max_n)
-            traffic = None if daily_traffic is None else Traffic(
-                daily_traffic=daily_traffic, allocation=allocation, returning=returning.value,
-                population=population, round_weeks=round_weeks)
-            result = solve(metric_object, design, n=n, power=target_power, mde=mde,
-                           relative=relative, traffic=traffic, days=days)
-        except RunInputError as error:
-            sys.stderr.write(f"simctl power: {error.field}: {error}\n")
-            raise typer.Exit(2) from None
-        except (PowerInputError, _CliError) as error:
-            sys.stderr.write(f"simctl power: {error}\n")
-            raise typer.Exit(2) from None
-        extra = always_valid_sizing(result) if always_valid else None
-        notes = [*ab_notes, *([extra["note"]] if extra else [])]
-        result = replace(result, notes=(*result.notes, *notes))
-        if as_json:
-            doc = {**asdict(result), **({"always_valid": extra} if extra else {})}
-            sys.stdout.write(json.dumps(_clean(doc)) + "\n")
-            return
-        render_power(result, Console(width=110))
+        _answer(dict(locals()))
+
+
+def _answer(options: dict[str, Any]) -> None:
+    """Solve, then print the answer: a table, or one JSON object with --json."""
+    try:
+        result = _solve(options)
+    except RunInputError as error:
+        sys.stderr.write(f"simctl power: {error.field}: {error}\n")
+        raise typer.Exit(2) from None
+    except (PowerInputError, _CliError) as error:
+        sys.stderr.write(f"simctl power: {error}\n")
+        raise typer.Exit(2) from None
+    extra = always_valid_sizing(result) if options["always_valid"] else None
+    result = replace(result, notes=(*result.notes, *([extra["note"]] if extra else [])))
+    if options["as_json"]:
+        doc = {**asdict(result), **({"always_valid": extra} if extra else {})}
+        sys.stdout.write(json.dumps(_clean(doc)) + "\n")
+        return
+    render_power(result, Console(width=110))
+
+
+def _solve(o: dict[str, Any]) -> PowerResult:
+    """The options as a metric, a design and traffic, solved for what was left out."""
+    inputs: dict[str, Any] = {name.replace("_", "-"): o[name] for name in _MEASURED}
+    inputs, mde, ab_notes = merge_ab_inputs(inputs, o["mde"], o["from_ab"], o["ab_unit"],
+                                            o["run_metric"] if o["from_ab"] else None,
+                                            o["metric"].value)
+    inputs = _with_run_inputs(inputs, o["from_run"],
+                              o["run_metric"] if not o["from_ab"] else None, o["metric"])
+    daily_traffic = inputs.pop("daily-traffic")
+    metric = _build_metric(o["metric"], inputs)
+    _check_options(daily_traffic, {name.replace("_", "-"): (o[name], default)
+                                   for name, default in _TRAFFIC_DEFAULTS.items()},
+                   o["sequential"], o["looks"])
+    sides = o["sides"] if o["sides"] is not None else (1 if o["non_inferiority_margin"] else 2)
+    design = Design(
+        alpha=o["alpha"], sides=sides,
+        treatment_ratio=_parse_ratio(o["treatment_ratio"]),  # type: ignore[arg-type]
+        arms=o["arms"], correction=o["correction"].value,
+        non_inferiority_margin=o["non_inferiority_margin"], guardrails=o["guardrails"],
+        guardrail_power=o["guardrail_power"].value, cuped_r=o["cuped_r"],
+        lift_test=o["lift_test"], icc=o["icc"], cluster_size=o["cluster_size"],
+        cluster_cv=o["cluster_cv"], sequential=o["sequential"].value, looks=o["looks"],
+        strict=o["strict"], max_n=o["max_n"])
+    traffic = None if daily_traffic is None else Traffic(
+        daily_traffic=daily_traffic, allocation=o["allocation"],
+        returning=o["returning"].value, population=o["population"],
+        round_weeks=o["round_weeks"])
+    result = solve(metric, design, n=o["n"], power=o["target_power"], mde=mde,
+                   relative=o["relative"], traffic=traffic, days=o["days"])
+    return replace(result, notes=(*result.notes, *ab_notes))
