@@ -88,17 +88,20 @@ def parse_override(text: str) -> tuple[Path, Any, str | None]:
 
 
 def shorten_horizon(data: dict[str, Any], written_days: Any, source: str,
-                    lines: dict[Path, int]) -> tuple[dict[str, Any], list[Problem]]:
-    """When the command line shortens the horizon (`--days 30`, `days=30`), dated things the
-    file placed after it are left out with a note instead of refused: list items whose `day`
-    is past the horizon, mechanics whose window opens after it; a window closing after it is
+                    lines: dict[Path, int], set_by: tuple[str, str] = ("the command line",
+                                                                      "命令行")
+                    ) -> tuple[dict[str, Any], list[Problem]]:
+    """When the command line (or, for `calibrate`, the observed data: `set_by`, in English and
+    Chinese) shortens the horizon (`--days 30`, `days=30`, `--until`), dated things the file
+    placed after it are left out with a note instead of refused: list items whose `day` is
+    past the horizon, mechanics whose window opens after it; a window closing after it is
     closed on the last day. Written in the file, the same dates stay errors."""
     days = data.get("days")
     if not (isinstance(days, int) and isinstance(written_days, int) and 0 < days < written_days):
         return data, []
     last, notes = days - 1, []
-    why = f"past the horizon 0..{last} the command line set"
-    why_zh = f"在命令行设定的时长 0..{last} 之外"
+    why = f"past the horizon 0..{last} {set_by[0]} set"
+    why_zh = f"在{set_by[1]}设定的时长 0..{last} 之外"
 
     def note(path: Path, message: str, zh: str) -> None:
         notes.append(Problem(source, line_for(path, lines), dotted(path), message, "note", zh))

@@ -59,7 +59,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +134,8 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     the scenario's calibration.method."""
     started = time.perf_counter()
     _check_options(trials, replicates, stages, design, optimizer)
-    scenario = with_observed(base, observed)
+    scenario, horizon_notes = with_observed(base, observed)
+    observed = replace(observed, notes=[*observed.notes, *horizon_notes])
     declared = base.calibration
     params = parse_fit(scenario, fit_texts or (declared.fit if declared else []))
     targets = parse_targets(targets_text, observed, simulated_metrics(scenario), params,

@@ -22,6 +22,7 @@ from sim.errors import InputError, Problem
 from sim.mechanics import REGISTRY
 from sim.mechanics.observed_arrivals import arrival_problems
 from sim.metrics import METRICS, available, daily_metrics
+from sim.overrides import shorten_horizon
 from sim.planning import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS
 from sim.scenario import Scenario
 
@@ -140,11 +141,14 @@ def simulated_metrics(scenario: Scenario) -> list[str]:
     return [m.name for m in available(list(dict.fromkeys(names)))]
 
 
-def with_observed(base: Scenario, observed: Observed) -> Scenario:
+def with_observed(base: Scenario, observed: Observed) -> tuple[Scenario, list[Note]]:
     """The scenario over the observed days, with any observed_arrivals mechanic replaying the
-    observed new users (by channel when the data name channels)."""
+    observed new users (by channel when the data name channels), and the notes on what the
+    scenario dated past the observed days (left out, as a shorter `--days` leaves it out)."""
     data = base.model_dump(mode="python")
     data["days"] = observed.days
+    data, shortened = shorten_horizon(data, base.days, base._source, base._lines,
+                                      ("the observed data", "观测数据"))
     problems: list[Problem] = []
     for name, params in base.mechanics.items():
         if params.type != "observed_arrivals":
@@ -169,7 +173,15 @@ def with_observed(base: Scenario, observed: Observed) -> Scenario:
                 params, name, scenario.market.size, scenario.days)]
     if problems:
         raise InputError(problems)
-    return scenario
+    return scenario, [_horizon_note(p) for p in shortened]
+
+
+def _horizon_note(problem: Problem) -> Note:
+    """A note on what the observed days left out, saying that fitted.yaml leaves it out too."""
+    line = "" if problem.line is None else f":{problem.line}"
+    where = f"{problem.source}{line}: {problem.path}: "
+    return Note(f"{where}{problem.message} (so is fitted.yaml, and a forecast from it)",
+                f"{where}{problem.zh}（fitted.yaml 及据其所做的预测亦不含）")
 
 
 # --- the distance -----------------------------------------------------------------------------
