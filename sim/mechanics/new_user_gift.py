@@ -1,11 +1,18 @@
 """A new-user gift pack (新人专享礼包): money off the first order, to lift first-order conversion.
 
 Every user who joins while the gift runs (optionally only through some channels) receives it.
-The gift multiplies that user's first-order probability by (1 + `first_order_lift`) (on top of
-any other boost, e.g. recommendations' cold-start lift: first_order_boost becomes
-(1 + boost)(1 + lift) - 1) and is
-redeemed on the first order as a discount of up to its value; its cost is booked when redeemed
-(the ledger event `gift`). It works through two columns the purchase mechanic reads.
+The gift multiplies that user's first-order probability by (1 + lift) (on top of any other
+boost, e.g. recommendations' cold-start lift: first_order_boost becomes (1 + boost)(1 + lift)
+- 1) and is redeemed on the first order as a discount of up to its value; its cost is booked
+when redeemed (the ledger event `gift`). It works through two columns the purchase mechanic
+reads.
+
+The lift grows with the gift's value and saturates (a Hill curve of exponent 1, the shape
+media-mix models give response to spend, Jin et al. 2017): lift(v) = first_order_lift *
+s(v) / s(lift_at_value), s(v) = v / (v + half_lift_value). So `first_order_lift` is the lift of
+a gift of `lift_at_value` yuan, a 0-yuan gift lifts nothing, and a sweep over `value` trades a
+larger lift against a larger cost (before, the lift ignored the value and every search over it
+answered 0 yuan).
 """
 
 from __future__ import annotations
@@ -23,7 +30,15 @@ class NewUserGiftParams(MechanicParams):
     value: float = Field(10.0, ge=0.0, description="Yuan off the first order (default 10, "
                          "ASSUMPTION: domain-facts new_user_gift_value, range 5-30).")
     first_order_lift: float = Field(
-        0.3, ge=0.0, description="Relative lift of the first-order probability (ASSUMPTION).")
+        0.3, ge=0.0, description="Relative lift of the first-order probability from a gift of "
+        "`lift_at_value` yuan (ASSUMPTION).")
+    lift_at_value: float = Field(
+        10.0, gt=0.0, description="The gift value, yuan, at which `first_order_lift` holds "
+        "(default 10: the default gift).")
+    half_lift_value: float = Field(
+        10.0, gt=0.0, description="Gift value, yuan, at which the lift is half its saturation "
+        "level: lift(v) = first_order_lift * s(v) / s(lift_at_value), s(v) = v / (v + this) "
+        "(ASSUMPTION: diminishing returns from the 5-30 yuan range of domain-facts).")
     channels: list[str] = Field(default_factory=list,
                                 description="Only users from these channels; empty = all.")
 
@@ -47,11 +62,20 @@ class NewUserGift(Mechanic[NewUserGiftParams]):
         if self.params.base.channels:
             rows = rows[np.isin(self.pop.channel[rows], self.channels)]
         group = self.pop.group[rows]
-        self.pop["gift_value"][rows] = self.params.for_rows("value", group)
+        value = self.params.for_rows("value", group)
+        self.pop["gift_value"][rows] = value
         # multiplies any boost already there (recommendations' lift), so both count exactly
         boost = self.pop["first_order_boost"]
-        boost[rows] = (1.0 + boost[rows]) * (1.0 + self.params.for_rows("first_order_lift",
-                                                                         group)) - 1.0
+        boost[rows] = (1.0 + boost[rows]) * (1.0 + self._lift(value, group)) - 1.0
+
+    def _lift(self, value: np.ndarray | float, group: np.ndarray) -> np.ndarray | float:
+        """The first-order lift of a gift of `value` yuan (the module docstring's curve;
+        exactly `first_order_lift` at `lift_at_value`)."""
+        at, half = (self.params.for_rows(name, group) for name in ("lift_at_value",
+                                                                   "half_lift_value"))
+        relative = np.divide(np.divide(value, np.add(value, half)), np.divide(at, np.add(at,
+                                                                                      half)))
+        return self.params.for_rows("first_order_lift", group) * relative
 
     def idle(self, day: int) -> None:
         self.pop.new_users(self.name)

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from scipy import integrate, stats
 
 from sim.engine import run
@@ -69,6 +70,11 @@ def test_first_orders_within_30_days_match_the_setting() -> None:
     assert abs(buyers - 0.2 * 100_000) < Z * math.sqrt(100_000 * 0.2 * 0.8)
 
 
+def gift_lift(value: float, lift: float, at: float = 10.0, half: float = 10.0) -> float:
+    """The gift's first-order lift at `value` yuan: `lift` at `at` yuan on a Hill curve."""
+    return lift * (value / (value + half)) / (at / (at + half))
+
+
 def test_gift_lifts_first_orders_and_is_booked_when_redeemed() -> None:
     buy = {**BUY, "first_order": {"within_30_days": 0.2}}
     gift = {"type": "new_user_gift", "value": 5.0, "first_order_lift": 0.5}
@@ -76,7 +82,7 @@ def test_gift_lifts_first_orders_and_is_booked_when_redeemed() -> None:
                 purchase=buy)
     d = daily(validate_scenario(data))
     daily_p = 1 - 0.8 ** (1 / 30) * 1.0
-    lifted = 1 - (1 - daily_p * 1.5) ** 30
+    lifted = 1 - (1 - daily_p * (1 + gift_lift(5.0, 0.5))) ** 30  # a 5-yuan gift: lift 1/3
     buyers = d["first_purchases"].sum()
     assert abs(buyers - lifted * 100_000) < Z * math.sqrt(100_000 * lifted * (1 - lifted))
     # the gift is booked on the first order, capped at its value: E[min(5, V)], V ~ Gamma(2, 50)
@@ -86,6 +92,23 @@ def test_gift_lifts_first_orders_and_is_booked_when_redeemed() -> None:
                             points=[5.0])[0]
     sd = math.sqrt(second - mean**2)
     assert abs(d["gift_cost"].sum() - buyers * mean) < Z * sd * math.sqrt(buyers)
+
+
+@pytest.mark.parametrize(("value", "at", "half"), [(0.0, 10.0, 10.0), (30.0, 10.0, 10.0),
+                                                 (20.0, 5.0, 40.0)])
+def test_gift_lift_follows_its_value_on_a_saturating_curve(value: float, at: float,
+                                                           half: float) -> None:
+    """First orders within 30 days are Binomial(N, 1 - (1 - q (1 + lift(value)))^30): a
+    0-yuan gift lifts nothing, a 30-yuan one 1.5x the 10-yuan lift (before, every value got
+    the whole lift, so a search over the value always answered 0 yuan)."""
+    buy = {**BUY, "first_order": {"within_30_days": 0.2}}
+    gift = {"type": "new_user_gift", "value": value, "first_order_lift": 0.5,
+            "lift_at_value": at, "half_lift_value": half}
+    data = base(100_000, 30, seed={"type": "seed_users", "count": 100_000}, gift=gift,
+                purchase=buy)
+    buyers = daily(validate_scenario(data))["first_purchases"].sum()
+    lifted = 1 - (1 - (1 - 0.8 ** (1 / 30)) * (1 + gift_lift(value, 0.5, at, half))) ** 30
+    assert abs(buyers - lifted * 100_000) < Z * math.sqrt(100_000 * lifted * (1 - lifted))
 
 
 def test_kol_post_brings_reach_times_click_rate_visits() -> None:
