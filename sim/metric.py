@@ -111,13 +111,25 @@ class Metric:
 
     @property
     def bounds(self) -> tuple[float, float]:
-        """The values it can take: a share lies in [0, 1], a count (users, orders, units, ...)
-        is at least 0; money and ratios can be anything."""
+        """The values it can take: a share lies in [0, 1]; a count, an amount of money (GMV, a
+        cost) or a ratio of such is at least 0; only a ledger total (net revenue, margin,
+        contribution) and a ratio of one (ROI) can be anything. A replicate interval is kept
+        inside (before, GMV and every cost line could read [-1,193, 31,000])."""
         if self.unit == "share":
             return 0.0, 1.0
-        if self.unit.startswith("yuan") or self.unit == "ratio":
-            return -math.inf, math.inf
-        return 0.0, math.inf
+        return (-math.inf, math.inf) if self.signed else (0.0, math.inf)
+
+    @property
+    def signed(self) -> bool:
+        """Whether it can fall below zero: a ledger total, or a ratio with one in it."""
+        if self.ledger is not None and self.ledger.role == "total":
+            return True
+        if self.kind == "ratio":
+            from sim.metrics import METRICS
+
+            return any(METRICS[part].signed for part in (self.numerator, self.denominator)
+                       if part in METRICS)
+        return False
 
     def daily(self, counters: pd.DataFrame) -> pd.Series:
         """The daily series from a frame of counters for one market (sim.metrics.daily_value)."""

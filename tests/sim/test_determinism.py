@@ -99,7 +99,8 @@ def test_adding_a_mechanic_leaves_other_streams_unchanged(monkeypatch) -> None:
 
 def test_intervals_stay_inside_what_a_metric_can_take() -> None:
     """Two replicates of a small count give a t interval reaching below 0 and a share one
-    above 1; summaries keep counts at 0 or more and shares inside [0, 1]."""
+    above 1; summaries keep counts and amounts of money (GMV, costs) at 0 or more and shares
+    inside [0, 1]; only ledger totals and ROI can go below 0."""
     from sim.metrics import METRICS
     from sim.stats import mean_ci
 
@@ -109,6 +110,11 @@ def test_intervals_stay_inside_what_a_metric_can_take() -> None:
     assert share["ci_high"] == 1.0
     money = mean_ci(np.array([-5.0, 3.0]), bounds=METRICS["contribution"].bounds)
     assert money["ci_low"] < -5
+    for amount in ("gmv", "cogs", "coupon_cost", "referral_cost", "cac", "aov"):  # >= 0
+        assert mean_ci(np.array([100.0, 5000.0]), bounds=METRICS[amount].bounds)["ci_low"] == 0
+    assert mean_ci(np.array([-2.0, 3.0]), bounds=METRICS["roi"].bounds)["ci_low"] < -2
+    assert {m.name for m in METRICS.values() if m.signed} == {
+        "net_revenue", "gross_margin", "contribution", "roi"}
 
 
 def test_the_t_quantile_is_scipys_bit_for_bit() -> None:
