@@ -61,7 +61,7 @@ METRICS: tuple[Metric, ...] = (
            denominator="first_purchases", mature_after=30, zh="30日复购率"),
     Metric("repurchases_30d", "orders", "flow",
            "Second orders within 30 days of the first, on the first order's day.",
-           ("repurchase_30d",), compute=lambda c: c["repurchase_30d"], zh="30日复购首单用户"),
+           ("repurchase_30d",), compute=lambda c: c["repurchase_30d"], zh="30日复购单数"),
     Metric("gmv", "yuan", "flow",
            "Gross merchandise value: list value of the orders, before discounts and refunds.",
            ("order_amount",), compute=lambda c: c["order_amount"],
