@@ -55,8 +55,9 @@ VarianceOption = Annotated[
     VarianceFormula | None,
     typer.Option(
         help=(
-            "Proportions: pooled, unpooled, arcsine or baseline (Evan Miller's calculator); "
-            "counts: pooled or unpooled."
+            "Proportions: pooled (default: R power.prop.test, G*Power), unpooled, arcsine "
+            "(statsmodels) or baseline (Evan Miller's calculator); counts: unpooled (default) "
+            "or pooled."
         )
     ),
 ]
@@ -66,7 +67,10 @@ ContinuityCorrectionOption = Annotated[
 ]
 SdOption = Annotated[float | None, typer.Option(help="Standard deviation per unit (means).")]
 SdTreatmentOption = Annotated[float | None, typer.Option(help="Treatment-arm SD if different.")]
-TestOption = Annotated[TestType | None, typer.Option(help="Means: z or t.")]
+TestOption = Annotated[
+    TestType | None,
+    typer.Option(help="Means: z (default) or t (R power.t.test: a few more units)."),
+]
 NumMeanOption = Annotated[float | None, typer.Option(help="Ratio: numerator mean per user.")]
 DenMeanOption = Annotated[float | None, typer.Option(help="Ratio: denominator mean per user.")]
 NumVarOption = Annotated[float | None, typer.Option(help="Ratio: numerator variance.")]
@@ -75,7 +79,7 @@ NumDenCovOption = Annotated[
     float | None, typer.Option(help="Ratio: numerator-denominator covariance per user.")
 ]
 CountModelOption = Annotated[
-    CountModelChoice | None, typer.Option(help="Counts: poisson or negbin.")
+    CountModelChoice | None, typer.Option(help="Counts: poisson (default) or negbin.")
 ]
 DispersionOption = Annotated[
     float | None, typer.Option(help="Negative binomial k: Var = mu + mu^2/k.")

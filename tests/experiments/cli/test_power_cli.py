@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import typing
 
 import pytest
 import typer
@@ -188,3 +189,23 @@ def test_bad_input_is_one_line_on_stderr_with_exit_2(args: list[str], field: str
     assert err.startswith(f"simctl power: {field}: ")
     assert "Traceback" not in err
 
+
+
+def test_help_states_the_defaults_that_change_the_answer() -> None:
+    """--test, --variance and --count-model default to None in the signature (each metric has
+    its own default), so Typer shows none: the help must say them. The answer differs: a mean
+    of SD 1 and MDE 1 at 90% power needs 21.01 units with z and 22.02 (R power.t.test) with t."""
+    from experiments.cli import power_options
+
+    def help_of(option: object) -> str:
+        return typing.get_args(option)[1].help
+
+    assert "Means: z (default) or t" in help_of(power_options.TestOption)
+    assert "Proportions: pooled (default" in help_of(power_options.VarianceOption)
+    assert "counts: unpooled (default)" in help_of(power_options.VarianceOption)
+    assert "Counts: poisson (default)" in help_of(power_options.CountModelOption)
+    z = json.loads(run("--metric", "mean", "--sd", "1", "--mde", "1", "--power", "0.9",
+                       "--json")[1])
+    t = json.loads(run("--metric", "mean", "--sd", "1", "--mde", "1", "--power", "0.9",
+                       "--test", "t", "--json")[1])
+    assert round(z["n_control"], 2) == 21.01 and round(t["n_control"], 2) == 22.02
