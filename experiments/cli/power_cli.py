@@ -90,7 +90,12 @@ from experiments.planning.metrics import (
     RatioMetric,
 )
 from experiments.planning.result import PowerResult
-from experiments.planning.run_inputs import RunInputError, inputs_from_run, merge_ab_inputs
+from experiments.planning.run_inputs import (
+    RunInputError,
+    inputs_from_run,
+    merge_ab_inputs,
+    traffic_note,
+)
 from experiments.planning.solver import solve
 from experiments.report.language import t, use
 
@@ -323,6 +328,8 @@ def _solve(o: dict[str, Any]) -> PowerResult:
     inputs = _with_run_inputs(inputs, o["from_run"],
                               o["run_metric"] if not o["from_ab"] else None, o["metric"])
     daily_traffic = inputs.pop("daily-traffic")
+    if o["from_run"] and not o["from_ab"] and o["daily_traffic"] is None and daily_traffic:
+        ab_notes = [*ab_notes, traffic_note(o["metric"].value, o["run_metric"], daily_traffic)]
     metric = _build_metric(o["metric"], inputs)
     _check_options(daily_traffic, {name.replace("_", "-"): (o[name], default)
                                    for name, default in _TRAFFIC_DEFAULTS.items()},

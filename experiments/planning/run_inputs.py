@@ -1,7 +1,12 @@
 """Power-calculator inputs taken from a simulated run instead of typed numbers.
 
 `simctl power --from-run RUN_DIR --run-metric NAME` fills what the chosen metric type needs:
-- daily eligible traffic: the run's mean new users per day (users who could enter a test);
+- daily eligible traffic, in the units the metric is a share or a mean of: for a share of a
+  catalogue ratio the run's mean daily denominator (registration_rate: visits a day;
+  repurchase_rate_30d: first orders; group_success_rate: groups opened), none where the
+  denominator is a stock or money (dau_mau, private_label_share: type --daily-traffic); for
+  everything per user (means, counts, aov, conversion_30d) the run's mean new users per day.
+  Before, every metric took new users a day, so registration_rate's test read twice as long;
 - proportion: the baseline is the run's value of a share metric over the horizon (e.g.
   registration_rate, repurchase_rate_30d) or of a unit-economics share (conversion_30d);
 - mean / count / ratio: per-user moments from the run's event log (`simctl run --events`):
@@ -43,6 +48,7 @@ def inputs_from_run(run_dir: Path, metric_type: str, run_metric: str) -> dict[st
     out: dict[str, Any] = {"daily-traffic": float(daily["new_users"].mean())}
     if metric_type == "proportion":
         out["baseline"] = _share(summary, run_metric)
+        out["daily-traffic"] = _share_traffic(daily, run_metric)
         return out
     users = _per_user(run_dir, run_metric, metric_type)
     _check_spread(users, run_dir, run_metric, metric_type)
@@ -73,6 +79,36 @@ def _check_spread(users: pd.DataFrame, run_dir: Path, name: str, metric_type: st
            f"{len(users):,} acquired user(s) whose {name} is the same for all")
     raise RunInputError("run-metric", f"{name}: {run_dir} has {who}; no spread to plan with: "
                         "run longer or with a larger market")
+
+
+def _share_traffic(daily: pd.DataFrame, name: str) -> float | None:
+    """The daily count of what a share is a share of: its denominator's mean per day when that
+    is a count of things (visits, orders, groups), none for a stock or money (no traffic to
+    plan a duration with); new users a day for the per-user shares of unit economics."""
+    metric = METRICS.get(name)
+    if metric is None or metric.kind != "ratio":
+        return float(daily["new_users"].mean())
+    denominator = METRICS[metric.denominator]
+    if denominator.kind != "flow" or denominator.unit.startswith("yuan") or \
+            metric.denominator not in daily:
+        return None
+    return float(daily[metric.denominator].mean())
+
+
+def traffic_unit(metric_type: str, name: str) -> str:
+    """What `--from-run`'s daily traffic counts for this metric (see `_share_traffic`)."""
+    metric = METRICS.get(name)
+    if metric_type == "proportion" and metric is not None and metric.kind == "ratio":
+        return metric.denominator or "new_users"
+    return "new_users"
+
+
+def traffic_note(metric_type: str, name: str, per_day: float) -> str:
+    """The line that says which daily traffic a duration from a run was planned with."""
+    unit = traffic_unit(metric_type, name)
+    return t(f"daily traffic from the run: {per_day:,.1f} {unit} a day (what {name} is "
+             "counted over)",
+             f"来自运行的每日流量：每天 {per_day:,.1f} {unit}（{name} 的统计单位）")
 
 
 def _share(summary: dict[str, Any], name: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,12 @@ def test_proportion_baseline_and_traffic_come_from_the_run(run_dir: Path) -> Non
     summary = json.loads((run_dir / "summary.json").read_text())
     assert found["baseline"] == summary["metrics"]["registration_rate"]["mean"]
     daily = pd.read_parquet(run_dir / "metrics.parquet")
-    assert found["daily-traffic"] == pytest.approx(daily["new_users"].sum() / len(daily))
+    # a share of visits is planned with visits a day (before: new users a day, half as many)
+    assert found["daily-traffic"] == pytest.approx(daily["visits"].sum() / len(daily))
+    repurchase = inputs_from_run(run_dir, "proportion", "repurchase_rate_30d")
+    assert repurchase["daily-traffic"] == pytest.approx(daily["first_purchases"].mean())
+    per_user = inputs_from_run(run_dir, "mean", "gmv")
+    assert per_user["daily-traffic"] == pytest.approx(daily["new_users"].mean())
 
 
 def test_mean_and_count_moments_are_per_acquired_user(run_dir: Path) -> None:
@@ -67,6 +73,10 @@ def test_cli_sizes_from_a_run_and_typed_values_win(run_dir: Path) -> None:
     typed = json.loads(runner.invoke(app, [*base, "--daily-traffic", "1000"]).stdout)
     assert auto["n_control"] == typed["n_control"]
     assert typed["days"] < auto["days"]
+    visits = pd.read_parquet(run_dir / "metrics.parquet")["visits"].mean()
+    assert auto["days"] == pytest.approx(2 * math.ceil(auto["n_control"]) / visits)
+    assert any(f"{visits:,.1f} visits a day" in note for note in auto["notes"])
+    assert not any("daily traffic from the run" in note for note in typed["notes"])
 
 
 @pytest.mark.parametrize(("kind", "name", "fragment"), [
