@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 from sim.errors import InputError, Problem
 
 MAX_PROBLEMS = 20  # one bad column can have a million bad rows: say the first few
+MORE_ROWS_SHOWN = 3  # rows listed after the first of a problem that many rows share
 BLANKS = ("", "nan", "NaN", "None", "<NA>")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
@@ -26,6 +28,15 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 .xls
 # "CSV (逗号分隔)" writes on Chinese Windows.
 ENCODINGS = ("utf-8", "gb18030")
 SEPARATORS = (";", "\t")  # European Excel writes `;`; a table copied from a sheet has tabs
+# Money as Chinese users type it: one mark before (¥, and ￥ once made half-width) or 元 after;
+# a sign may stand before or after the mark (-¥5, ¥-5).
+CURRENCY_BEFORE = r"^([-+]?)\s*(?:[¥$]|RMB|CNY)\s*"
+CURRENCY_AFTER = r"\s*元$"
+GROUPED = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"  # 1,177.00: commas group exactly three digits
+# Full-width ASCII (１２３，．－), the ideographic space and ￥ as the ASCII a Chinese input method
+# meant; not all of NFKC, which would also read a superscript (10²) or ① as digits.
+FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20, 0xFFE5: 0xA5}
+YES_NO = {"true": 1.0, "false": 0.0, "是": 1.0, "否": 0.0}  # as Excel and Chinese sheets write them
 
 
 def check_table_path(path: Path) -> None:
@@ -176,30 +187,85 @@ def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
 
 
 def rows(mask: np.ndarray, first: int) -> list[int]:
-    """File rows of the first few True entries of `mask`."""
+    """File rows of the first few True entries of `mask` (for callers that say each row)."""
     return [int(i) + first for i in np.flatnonzero(mask)[:MAX_PROBLEMS]]
+
+
+def located(source: str, column: str, mask: np.ndarray, first: int,
+            say: Callable[[int], str]) -> list[Problem]:
+    """Every row of `mask` (one kind of problem) as one Problem: a column of 49,084 bad cells
+    is one mistake, so the first row is said (`say` gets its position) and the rest counted,
+    rather than twenty lines alike."""
+    at = np.flatnonzero(mask)
+    if not at.size:
+        return []
+    return [Problem(source, int(at[0]) + first, column, say(int(at[0]))
+                    + more_rows(at[1:] + first))]
+
+
+def more_rows(rest: np.ndarray) -> str:
+    """` (and 49,083 more rows like it: 3, 4, 5, ...)`, or "" when there are none."""
+    if not rest.size:
+        return ""
+    shown = ", ".join(str(int(row)) for row in rest[:MORE_ROWS_SHOWN])
+    tail = ", ..." if rest.size > MORE_ROWS_SHOWN else ""
+    return f" (and {rest.size:,} more row{'s' if rest.size > 1 else ''} like it: {shown}{tail})"
 
 
 def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
             nonnegative: bool, allow_blank: bool,
-            negative_hint: str = "amounts and counts must be >= 0") -> pd.Series:
-    """A column as finite floats (blanks NaN where allowed), every bad row located."""
+            negative_hint: str = "amounts and counts must be >= 0",
+            booleans: bool = False) -> pd.Series:
+    """A column as finite floats (blanks NaN where allowed), each kind of bad value said once
+    with its first row. Money as Excel shows it (¥1,177.00, 12元, full-width digits) is read
+    exactly; with `booleans`, TRUE/FALSE and 是/否 are 1/0 in a column that is otherwise 0/1."""
     raw = frame[column]
     text = raw.astype(str).str.strip()
-    blank = text.isin(BLANKS) | raw.isna()
-    values = pd.to_numeric(text.where(~blank), errors="coerce")
-    unreadable = (values.isna() & ~blank).to_numpy().copy()
-    if not allow_blank:
-        unreadable |= blank.to_numpy()
-    infinite = ~np.isfinite(values.fillna(0.0).to_numpy())
-    problems = [Problem(source, row, column, f"{text.iloc[row - first]!r} is not a number")
-                for row in rows(unreadable, first)]
-    problems += [Problem(source, row, column, f"{text.iloc[row - first]!r} is not a finite "
-                         "number") for row in rows(infinite, first)]
+    blank = (text.isin(BLANKS) | raw.isna()).to_numpy(bool)
+    values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(float, copy=True)
+    comma = mixed = np.zeros(len(text), dtype=bool)
+    if (np.isnan(values) & ~blank).any():  # the rare path: written as people write money
+        values, comma, mixed = _written_numbers(text, values, ~blank, booleans)
+    unread = np.isnan(values) & ~blank & ~comma & ~mixed
+    kinds: list[tuple[np.ndarray, Callable[[int], str]]] = [
+        (blank & (not allow_blank), lambda i: "empty; expected a number"),
+        (comma, lambda i: f"{text.iloc[i]!r} is not a number: commas only group thousands "
+         "(1,177.00) and decimals take a point (3.5)"),
+        (mixed, lambda i: f"{text.iloc[i]!r} is yes/no in a column of other numbers; write "
+         "it as 1 or 0 (TRUE/FALSE and 是/否 are read as 1/0 where the column is all 0/1)"),
+        (unread, lambda i: f"{text.iloc[i]!r} is not a number"),
+        (np.isinf(values), lambda i: f"{text.iloc[i]!r} is not a finite number")]
     if nonnegative:
-        negative = (values < 0).to_numpy()
-        problems += [Problem(source, row, column, f"{values.iloc[row - first]:g} is negative; "
-                             f"{negative_hint}") for row in rows(negative, first)]
+        kinds.append(((values < 0) & ~np.isinf(values),  # -inf is said as not finite
+                      lambda i: f"{values[i]:g} is negative; {negative_hint}"))
+    problems = [p for mask, say in kinds for p in located(source, column, mask, first, say)]
     if problems:
-        raise InputError(problems[:MAX_PROBLEMS])
-    return values.astype(float)
+        raise InputError(problems)
+    return pd.Series(values, index=raw.index, name=column)
+
+
+def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
+                     booleans: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells plain parsing missed, read as Chinese users write them: full-width digits and
+    ￥, one currency mark (¥ $ RMB CNY before, 元 after) and thousands commas. A comma
+    anywhere else (1,17: 1.17 or 117?) is refused, never guessed. Returns the values and the
+    masks of misplaced commas and of yes/no words in a column that is not 0/1."""
+    at = np.flatnonzero(np.isnan(values) & filled)
+    plain = (text.iloc[at].str.translate(FULL_WIDTH).str.strip()
+             .str.replace(CURRENCY_BEFORE, r"\1", regex=True, case=False)
+             .str.replace(CURRENCY_AFTER, "", regex=True))
+    grouped = plain.str.fullmatch(GROUPED).to_numpy(bool)
+    bad_comma = plain.str.contains(",", regex=False).to_numpy(bool) & ~grouped
+    digits = plain.str.replace(",", "", regex=False).where(~bad_comma)
+    values = values.copy()
+    values[at] = pd.to_numeric(digits, errors="coerce").to_numpy(float)
+    comma, mixed = np.zeros(len(text), dtype=bool), np.zeros(len(text), dtype=bool)
+    comma[at] = bad_comma
+    if booleans:
+        words = plain.str.lower().map(YES_NO).to_numpy(float)
+        word = ~np.isnan(words)
+        if np.isin(values[~np.isnan(values)], (0.0, 1.0)).all():  # the column is 0/1
+            values[at[word]] = words[word]
+        else:
+            mixed[at[word]] = True
+    return values, comma, mixed

@@ -96,7 +96,7 @@ def test_us_dates_are_refused_as_ambiguous_in_one_line(tmp_path: Path) -> None:
     code, lines = _calibrate(log, "--out", str(tmp_path / "cal"))
     assert code == 2
     assert lines == [f"{log}:2: date: 01/02/1997 is ambiguous (day and month order); write "
-                     "dates as YYYY-MM-DD"]
+                     "dates as YYYY-MM-DD (and 2 more rows like it: 3, 4)"]
     iso = _write(tmp_path, HEADER + "1,1997-01-02,1,5\n2,1997-07-09,1,5\n", "iso.csv")
     with pytest.raises(InputError, match="07/01/1997 is ambiguous"):
         load_observed(iso, until="07/01/1997")
