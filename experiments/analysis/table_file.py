@@ -17,7 +17,6 @@ import pandas as pd
 
 from sim.errors import InputError, Problem
 
-MAX_PROBLEMS = 20  # one bad column can have a million bad rows: say the first few
 MORE_ROWS_SHOWN = 3  # rows listed after the first of a problem that many rows share
 BLANKS = ("", "nan", "NaN", "None", "<NA>")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -184,11 +183,6 @@ def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
     for _, values in frame.items():
         blank &= (values.isna() | values.astype(str).str.strip().eq("")).to_numpy()
     return blank
-
-
-def rows(mask: np.ndarray, first: int) -> list[int]:
-    """File rows of the first few True entries of `mask` (for callers that say each row)."""
-    return [int(i) + first for i in np.flatnonzero(mask)[:MAX_PROBLEMS]]
 
 
 def located(source: str, column: str, mask: np.ndarray, first: int,

@@ -20,7 +20,7 @@ from experiments.analysis.statistics import (
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
 )
-from experiments.analysis.table_file import numbers, read_table, rows
+from experiments.analysis.table_file import located, numbers, read_table
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 
@@ -125,8 +125,8 @@ def _labels(frame: pd.DataFrame, column: str, source: str, first: int,
     labels = frame[column].astype(str).str.strip()
     blank = labels.isin(["", "nan", "None", "<NA>"]).to_numpy()
     if blank.any():
-        raise InputError([Problem(source, row, column, f"empty {what}; every row needs its "
-                                  f"{what}") for row in rows(blank, first)])
+        raise InputError(located(source, column, blank, first,
+                                 lambda i: f"empty {what}; every row needs its {what}"))
     return labels.to_numpy()
 
 
@@ -174,10 +174,10 @@ def _check_one_row_per_user(users: pd.Series, source: str, first: int) -> None:
     if again.any():
         first_row = pd.Series(np.arange(len(labels)), index=labels.to_numpy()).groupby(
             level=0).min()
-        raise InputError([Problem(source, row, USER_COLUMN, f"user {labels.iloc[i]!r} again "
-                                  f"(first at row {int(first_row[labels.iloc[i]]) + first}); "
-                                  "one row per user: a repeated row counts the user twice")
-                          for row in rows(again, first) for i in [row - first]])
+        raise InputError(located(source, USER_COLUMN, again, first, lambda i: (
+            f"user {labels.iloc[i]!r} again (first at row "
+            f"{int(first_row[labels.iloc[i]]) + first}); one row per user: a repeated row "
+            "counts the user twice")))
 
 
 def _check_clusters_in_one_arm(arm: np.ndarray, cluster: np.ndarray, source: str, first: int,
@@ -186,10 +186,9 @@ def _check_clusters_in_one_arm(arm: np.ndarray, cluster: np.ndarray, source: str
     first_arm = pairs.groupby("cluster")["arm"].transform("first").to_numpy()
     mixed = first_arm != arm
     if mixed.any():
-        raise InputError([Problem(source, row, column, f"cluster {cluster[i]!r} is in arm "
-                                  f"{arm[i]!r} here and {first_arm[i]!r} earlier; a cluster is "
-                                  "randomised whole, into one arm")
-                          for row in rows(mixed, first) for i in [row - first]])
+        raise InputError(located(source, column, mixed, first, lambda i: (
+            f"cluster {cluster[i]!r} is in arm {arm[i]!r} here and {first_arm[i]!r} earlier; "
+            "a cluster is randomised whole, into one arm")))
 
 
 def _unit_statistic(spec: MetricSpec, columns: dict[str, np.ndarray], mask: np.ndarray,

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.analysis.table_file import numbers, read_table, rows
+from experiments.analysis.table_file import located, numbers, read_table
 from experiments.calibration.dates import parse_dates, parse_day
 from sim.errors import InputError, Problem
 from sim.events import counters_from_events
@@ -201,11 +201,9 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
     dates = parse_dates(frame, "date", source, first).dt.normalize()
     dup = dates.duplicated(keep="first").to_numpy()
     if dup.any():
-        repeated = rows(dup, first)
         earlier = {d: i + first for i, d in reversed(list(enumerate(dates)))}
-        raise InputError([Problem(source, row, "date", f"{dates.iloc[row - first].date()} "
-                                  f"repeats row {earlier[dates.iloc[row - first]]}; one row per "
-                                  "date") for row in repeated])
+        raise InputError(located(source, "date", dup, first, lambda i: (
+            f"{dates.iloc[i].date()} repeats row {earlier[dates.iloc[i]]}; one row per date")))
     values = {}
     for column in frame.columns:
         if column == "date":
@@ -280,8 +278,7 @@ def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     columns = list(frame.columns)
     blank = frame[user_col].astype(str).str.strip().isin(["", "nan", "None"]).to_numpy()
     if blank.any():
-        raise InputError([Problem(source, row, user_col, "empty user id")
-                          for row in rows(blank, first)])
+        raise InputError(located(source, user_col, blank, first, lambda i: "empty user id"))
     users = pseudonymise(frame[user_col], salt)
     frame = frame.drop(columns=[user_col])
     when = parse_dates(frame, time_col, source, first)
@@ -292,9 +289,9 @@ def _log_rows(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
                if "channel" in columns else pd.Series("observed", index=frame.index))
     bad_channel = ~channel.str.fullmatch(r"[a-z][a-z0-9_]*").to_numpy()
     if bad_channel.any():
-        raise InputError([Problem(source, row, "channel", f"{channel.iloc[row - first]!r}: a "
-                                  "channel name is letters, digits and _, starting with a letter")
-                          for row in rows(bad_channel, first)])
+        raise InputError(located(source, "channel", bad_channel, first, lambda i: (
+            f"{channel.iloc[i]!r}: a channel name is letters, digits and _, starting with a "
+            "letter")))
     return pd.DataFrame({"user": users, "when": when, "day_date": when.dt.normalize(),
                          "amount": amount, "channel": channel,
                          "row": np.arange(len(frame)) + first})
@@ -305,15 +302,14 @@ def _check_events(log: pd.DataFrame, frame: pd.DataFrame, source: str, first: in
     log["event"] = frame["event"].astype(str).str.strip()
     unknown = ~log["event"].isin(LOG_EVENTS).to_numpy()
     if unknown.any():
-        raise InputError([Problem(source, row, "event", f"{log['event'].iloc[row - first]!r}"
-                                  f" is not an event name; expected one of "
-                                  f"{', '.join(LOG_EVENTS)}") for row in rows(unknown,
-                                                                               first)])
+        raise InputError(located(source, "event", unknown, first, lambda i: (
+            f"{log['event'].iloc[i]!r} is not an event name; expected one of "
+            f"{', '.join(LOG_EVENTS)}")))
     dup = log.duplicated(["user", "when", "event", "amount", "channel"]).to_numpy()
     if dup.any():
-        raise InputError([Problem(source, row, "", "duplicate row (same user, time, event, "
-                                  "amount as an earlier row); remove it or give times to "
-                                  "tell them apart") for row in rows(dup, first)])
+        raise InputError(located(source, "", dup, first, lambda i: (
+            "duplicate row (same user, time, event, amount as an earlier row); remove it or "
+            "give times to tell them apart")))
 
 
 def _from_events(events: pd.DataFrame, days: int, source: str, origin: pd.Timestamp,

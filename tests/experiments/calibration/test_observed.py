@@ -148,3 +148,20 @@ def test_nothing_written_contains_raw_ids(tmp_path: Path, monkeypatch: pytest.Mo
         blob = p.read_bytes()
         assert b"wx_openid_" not in blob, p
         assert not any(uid.encode() in blob for uid in raw_ids), p
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("date,purchases\n2025-01-01,3\n2025-01-01,4\n2025-01-01,5\n2025-01-01,6\n",
+     "data.csv:3: date: 2025-01-01 repeats row 2; one row per date (and 2 more rows like it: "
+     "4, 5)"),
+    ("user_id,timestamp,event,amount\n7,2025-01-01,buy,5\n7,2025-01-02,buy,5\n",
+     "data.csv:2: event: 'buy' is not an event name; expected one of"),
+    ("user_id,date,amount\n,2025-01-01,5\n,2025-01-02,5\n,2025-01-03,5\n",
+     "data.csv:2: user_id: empty user id (and 2 more rows like it: 3, 4)"),
+])
+def test_a_problem_many_rows_share_is_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    """Every row-by-row check says a problem once, the other rows counted (before: a line per
+    row, up to 20 alike)."""
+    (problem,) = _problems(_write(tmp_path, text))
+    assert problem.startswith(str(tmp_path / "data.csv") + expected.removeprefix("data.csv"))
+    assert "(and 1 more row like it: 3)" in problem or "event" not in problem
