@@ -108,7 +108,7 @@ def ab(
             try:
                 rows = simulate_ab(scenario, ex, units=chosen, sizes=size_list,
                                    durations=duration_list, replicates=replicates, alpha=alpha,
-                                   progress=bar)
+                                   progress=bar, say=say_notes)
             finally:
                 bar.close()
         wall = time.perf_counter() - started

@@ -54,10 +54,14 @@ def analytic_power(group: pd.DataFrame, alpha: float, effect: str = "true_effect
 def users_needed(row: pd.Series | dict[str, Any], alpha: float, target_power: float) -> float:
     """Enrolled users the design needs for `target_power` at the effect it estimates: its
     standard error scales as 1 / sqrt(users), so users x ((z_a + z_b) se / estimate)^2 (the
-    design's own SE, so clusters and spillover are priced in)."""
+    design's own SE, so clusters and spillover are priced in). None (NaN) for an estimate of
+    0 or of the opposite sign to the true effect: that would size a test for the wrong
+    direction."""
     from scipy.stats import norm  # here: scipy.stats is half a second of import
     estimate, se = float(row["estimate"]), float(row["mean_se"])
     if not (estimate and math.isfinite(estimate) and math.isfinite(se)):
+        return math.nan
+    if estimate * float(row.get("true_effect", math.nan)) < 0:
         return math.nan
     z = float(norm.ppf(1 - alpha / 2) + norm.ppf(target_power))
     return float(row["users"]) * (z * se / estimate) ** 2
@@ -172,31 +176,70 @@ def recommend(table: pd.DataFrame, primary: str, target_power: float = 0.8,
                       "更大的市场或换一种随机单位")}
 
 
+BIAS_LEVEL = 0.05  # two-sided level at which a bias is told from Monte Carlo noise
+
+
+def bias_threshold(replicates: int) -> float:
+    """How many bias_se a bias must pass to be told from noise. bias_se is sd / sqrt(R) of
+    the R paired differences (estimate - true), so bias / bias_se is Student's t with R - 1
+    degrees of freedom when nothing biases the design (each difference is a mean over
+    thousands of users, near normal): its two-sided 95% point is 2.05 at 30 replicates and
+    1.98 at 100 (the usual "two standard errors"), but 12.7 at 2, where a flat 2 would call
+    about 30% of pure noise a bias. Infinite under 2 replicates: no SE, no verdict."""
+    from scipy.stats import t as student_t  # here: scipy.stats is half a second of import
+    if replicates < 2:
+        return math.inf
+    return float(student_t.ppf(1 - BIAS_LEVEL / 2, replicates - 1))
+
+
+def bias_words(row: Any, tolerance: float) -> str:
+    """What a design's bias says, and only what it can say. Spillover (the treatment reaching
+    control users through friends) shrinks the estimate toward zero: below a positive true
+    effect (bias < 0), above a negative one (bias > 0), i.e. relative bias in [-1, 0) either
+    way; the arms see their friends' treatment alike, so it does not push the estimate past
+    zero. So interference is named only for a bias beyond noise in that direction; one away
+    from zero or past zero gets a neutral reason, and one within noise asks for replicates."""
+    rel = row.relative_bias
+    if not math.isfinite(rel):
+        return t("no true effect to measure bias against", "没有可用来衡量偏差的真实效应")
+    if abs(rel) <= tolerance:
+        return t(f"bias {rel:+.0%} (within ±{tolerance:.0%})",
+                 f"偏差 {rel:+.0%}（在 ±{tolerance:.0%} 以内）")
+    r = int(row.replicates)
+    if not abs(row.bias) > bias_threshold(r) * row.bias_se:  # NaN SE: not beyond noise
+        return t(f"bias {rel:+.0%} is not distinguishable from noise at {r} replicate(s); "
+                 "add replicates", f"偏差 {rel:+.0%} 在 {r} 次重复下与噪声无法区分；请增加重复次数")
+    if rel > 0:
+        return t(f"bias {rel:+.0%}: biased away from zero, not what spillover to control users "
+                 "does (it shrinks the estimate); check the design",
+                 f"偏差 {rel:+.0%}：偏离零的方向，这不是处理效应溢出到对照组所致（溢出使估计"
+                 "向零收缩）；请检查设计")
+    if rel < -1:
+        return t(f"bias {rel:+.0%}: the estimate has the opposite sign to the true effect, past "
+                 "what spillover does (it shrinks the estimate toward zero); check the design",
+                 f"偏差 {rel:+.0%}：估计值与真实效应符号相反，超出了溢出效应的作用（溢出使估计"
+                 "向零收缩）；请检查设计")
+    if row.unit == "user":
+        return t(f"bias {rel:+.0%}: it understates the launch effect, because treated and "
+                 "control users are friends and the treatment reaches across arms "
+                 "(interference)", f"偏差 {rel:+.0%}：实验组与对照组用户互为好友，处理效应跨组"
+                 "传播（干扰），因此低估了上线效应")
+    return t(f"bias {rel:+.0%}: friends still cross its units, so the treatment reaches "
+             "control users and it understates the launch effect",
+             f"偏差 {rel:+.0%}：好友关系仍跨越其分组单位，处理效应触达对照组，因此低估了上线效应")
+
+
 def unit_reasons(rows: pd.DataFrame, target_power: float, tolerance: float) -> list[str]:
     """One sentence per randomisation unit (its longest, largest design): what its bias says
-    about interference, what its variance costs against user randomisation, and the users it
-    needs for the target power at the effect it estimates."""
+    about interference (`bias_words`), what its variance costs against user randomisation,
+    and the users it needs for the target power at the effect it estimates (none when that
+    effect has the wrong sign: `users_needed`)."""
     widest = rows.sort_values(["size", "duration"]).groupby("unit", sort=False).tail(1)
     user = widest[widest["unit"] == "user"]
     user_se = float(user["mean_se"].iloc[0]) if len(user) else math.nan
     out = []
     for row in widest.itertuples():
-        bias = row.relative_bias
-        if not math.isfinite(bias):
-            part = t("no true effect to measure bias against", "没有可用来衡量偏差的真实效应")
-        elif abs(bias) <= tolerance:
-            part = t(f"bias {bias:+.0%} (within ±{tolerance:.0%})",
-                     f"偏差 {bias:+.0%}（在 ±{tolerance:.0%} 以内）")
-        else:
-            way = t("understates", "低估") if bias < 0 else t("overstates", "高估")
-            part = (t(f"bias {bias:+.0%}: it {way} the launch effect, because treated and "
-                      "control users are friends and the treatment reaches across arms "
-                      "(interference)", f"偏差 {bias:+.0%}：实验组与对照组用户互为好友，处理"
-                      f"效应跨组传播（干扰），因此{way}了上线效应") if row.unit == "user" else
-                    t(f"bias {bias:+.0%}: friends still cross its units, so the treatment "
-                      f"reaches control users and it {way} the launch effect",
-                      f"偏差 {bias:+.0%}：好友关系仍跨越其分组单位，处理效应触达对照组，"
-                      f"因此{way}了上线效应"))
+        part = bias_words(row, tolerance)
         if row.unit != "user" and math.isfinite(user_se) and user_se > 0:
             ratio = (row.mean_se / user_se) ** 2
             part += t(f"; variance {ratio:.1f}x user randomisation's",

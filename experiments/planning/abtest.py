@@ -30,6 +30,7 @@ without extra runs.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ from sim.errors import InputError, did_you_mean
 from sim.graph_cache import GraphCache
 from sim.metrics import METRICS, counter_columns
 from sim.planning import user_events
+from sim.scaling import rescale
 from sim.scenario import Scenario, validate_scenario
 
 UNITS = ("user", "cluster", "ego")
@@ -122,16 +124,40 @@ def check_durations(scenario: Scenario, durations: Iterable[int]) -> tuple[int, 
 # --- the three markets of a design -------------------------------------------------------------
 
 
-def _rebuild(scenario: Scenario, data: dict[str, Any]) -> Scenario:
+def _rebuild(scenario: Scenario, data: dict[str, Any],
+             overridden: dict[Any, str] | None = None) -> Scenario:
     """A design's market, validated like a scenario file (so `--sizes 50` with 3,000 seed
-    users is refused with the field that conflicts, not clipped at the run)."""
+    users is refused with the field that conflicts, not clipped at the run); `overridden`
+    locates problems in fields the command line set, as loading does."""
     try:
-        return validate_scenario(data, scenario._source, scenario._lines)
+        return validate_scenario(data, scenario._source, scenario._lines, overridden)
     except InputError as exc:
         size = data["market"]["size"]
         note = f" (with --sizes {size})" if size != scenario.market.size else ""
         raise InputError([replace(p, message=p.message + note) for p in exc.problems]) \
             from None
+
+
+def at_size(scenario: Scenario, size: int) -> Scenario:
+    """The scenario at market size `size`, as `market.size=N` on the command line would load
+    it: one with market.reference_size starts again from its data as written and overridden
+    (`rescale`, the path of loading and of a sweep point's market.size), so seed users and
+    budgets follow the size instead of keeping the counts scaled for the loaded size. Its
+    notes say what scaling changed (the loaded scenario's own notes left out: said already);
+    at the loaded size, the loaded scenario itself."""
+    if size == scenario.market.size:
+        return scenario
+    if scenario._unscaled is None:  # nothing scales: only the size changes
+        data = scenario.model_dump(mode="python")
+        data["market"]["size"] = size
+        return _rebuild(scenario, data)
+    written, overridden = scenario._unscaled
+    data = copy.deepcopy(written)
+    data["market"]["size"] = size
+    data, notes = rescale(data, scenario._source, scenario._lines, overridden)
+    sized = _rebuild(scenario, data, overridden)
+    sized._notes = notes + [n for n in sized._notes if n not in scenario.notes]
+    return sized
 
 
 def comparison_alpha(alpha: float, treatments: int) -> float:
@@ -152,13 +178,12 @@ class Markets:
 
 def markets(scenario: Scenario, unit: str, size: int, days: int) -> Markets:
     """The markets of a design: the same arms, shares and unit (so the same labels and
-    streams), the horizon cut to `days`. The counterfactual markets launch one arm
-    (`experiment.launch`): they are the mixed market, draw for draw, until start_day, and
-    differ only by the arms' settings from it."""
-    data = scenario.model_dump(mode="python")
+    streams), the market at `size` (scaled as `at_size` says), the horizon cut to `days`. The
+    counterfactual markets launch one arm (`experiment.launch`): they are the mixed market,
+    draw for draw, until start_day, and differ only by the arms' settings from it."""
+    data = at_size(scenario, size).model_dump(mode="python")
     data["experiment"]["unit"] = unit
     data["experiment"]["duration_days"] = None
-    data["market"]["size"] = size
     data["days"] = days
     arms = data["experiment"]["arms"]
 
@@ -317,9 +342,12 @@ def plan_tasks(scenario: Scenario, units: Iterable[str], sizes: Iterable[int],
 def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] = ("user",),
                 sizes: Iterable[int] | None = None, durations: Iterable[int] | None = None,
                 replicates: int = 100, alpha: float = 0.05,
-                progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+                progress: Callable[[int], None] | None = None,
+                say: Callable[[Scenario], object] | None = None) -> pd.DataFrame:
     """Every (design, replicate) row; see `summarise` for the figures over replicates. Every
-    replicate counts, so the first task that fails stops the rest (TaskError names it)."""
+    replicate counts, so the first task that fails stops the rest (TaskError names it).
+    `say` gets the scenario at each of `sizes` other than its own, before anything runs: its
+    notes tell what scaling changed there, to be said as the loaded scenario's are."""
     check_ab(scenario)
     units = list(units)
     for unit in units:
@@ -327,8 +355,11 @@ def simulate_ab(scenario: Scenario, executor: Executor, *, units: Iterable[str] 
             raise InputError([scenario.problem(("experiment", "unit"), f"unknown unit "
                                                f"{unit!r}; expected one of: {', '.join(UNITS)}")])
     chosen = check_durations(scenario, durations or default_durations(scenario))
-    tasks = plan_tasks(scenario, units, list(sizes or [scenario.market.size]), chosen,
-                       replicates, alpha)
+    sizes = list(sizes or [scenario.market.size])
+    for size in dict.fromkeys(sizes) if say is not None else ():
+        if size != scenario.market.size:
+            say(at_size(scenario, size))
+    tasks = plan_tasks(scenario, units, sizes, chosen, replicates, alpha)
     per_task = len(units)  # a task holds every design of its size
     tick = None if progress is None else (lambda done, total, failed: progress(per_task))
     outcomes = evaluate(executor, tasks, on_outcome=stop_at_failure, progress=tick)

@@ -197,7 +197,8 @@ def test_bad_experiment_input_is_located() -> None:
 def test_recommendation_picks_the_cheapest_unbiased_powered_design() -> None:
     import pandas as pd
 
-    common = {"size": 1000, "metric": "m", "users": 1000, "arm": "treatment"}
+    common = {"size": 1000, "metric": "m", "users": 1000, "arm": "treatment",
+              "replicates": 30, "bias": -0.05, "bias_se": 0.005}  # a bias 10 SE from 0
     table = pd.DataFrame([
         {**common, "design": 0, "unit": "user", "duration": 14, "power": 0.95,
          "relative_bias": -0.5, "mean_se": 1.0, "users_needed": 600.0},
