@@ -3,10 +3,10 @@
 Each mechanic states the rules it must keep (its class's `compliance`: functions
 `rule(scenario, name, params) -> list[Problem]`, written in its own module); `check_compliance`
 runs those of every mechanic in the scenario. A finding names its rule id (domain-facts §3) in
-the message, e.g. `[LAW-MLM] ...`, is located at the scenario line that causes it, and is an
-"error" (illegal, or banned outright) or a "warning" (a risk to review). Numbers an experiment
-arm or a persona sets (`set: {mechanics.x.field: v}`) are checked too, located at that `set`
-line (`settings`).
+the message, e.g. `[LAW-MLM] ...`, carries the same message in Chinese (`zh`, for --lang zh),
+is located at the scenario line that causes it, and is an "error" (illegal, or banned
+outright) or a "warning" (a risk to review). Numbers an experiment arm or a persona sets
+(`set: {mechanics.x.field: v}`) are checked too, located at that `set` line (`settings`).
 
 `simctl validate` and `simctl run` report the findings; `--strict` turns warnings into errors.
 """
@@ -39,9 +39,11 @@ def check_compliance(scenario: Scenario) -> list[Problem]:
 
 
 def finding(scenario: Scenario, path: Path, rule: str, message: str,
-            severity: str = "warning") -> Problem:
-    """A problem located at `path` in the scenario file, tagged with its rule id."""
-    return replace(scenario.problem(path, f"[{rule}] {message}"), severity=severity)
+            severity: str = "warning", zh: str = "") -> Problem:
+    """A problem located at `path` in the scenario file, tagged with its rule id, in English
+    and (`zh`, shown under --lang zh) in Chinese; every rule writes both."""
+    return replace(scenario.problem(path, f"[{rule}] {message}"), severity=severity,
+                   zh=f"[{rule}] {zh}" if zh else "")
 
 
 def settings(scenario: Scenario, name: str, fields: tuple[str, ...]

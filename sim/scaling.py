@@ -17,7 +17,8 @@ from sim.yaml_lines import Path, dotted, line_for
 
 def rescale(data: dict[str, Any], source: str, lines: dict[Path, int],
             overridden: dict[Path, str]) -> tuple[dict[str, Any], list[Problem]]:
-    """The data with scaled fields in proportion to the market, and one note saying so."""
+    """The data with scaled fields in proportion to the market, and one note saying so (in
+    English and Chinese)."""
     market = data.get("market")
     if not isinstance(market, dict):
         return data, []
@@ -43,8 +44,10 @@ def rescale(data: dict[str, Any], source: str, lines: dict[Path, int],
         return data, []
     message = (f"market.size {size:,} is {factor:.4g} x market.reference_size {reference:,}: "
                f"scaled in proportion: {'; '.join(changed)}")
+    zh = (f"market.size {size:,} 是 market.reference_size {reference:,} 的 {factor:.4g} 倍："
+          f"以下数值已按比例缩放：{'；'.join(changed)}")
     return data, [Problem(source, line_for(("market", "reference_size"), lines),
-                          "market.reference_size", message, "note")]
+                          "market.reference_size", message, "note", zh)]
 
 
 def _positive_int(value: Any) -> bool:

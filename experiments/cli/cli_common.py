@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -36,7 +37,7 @@ def cli_errors() -> Iterator[None]:
         yield
     except InputError as exc:
         for problem in exc.problems:
-            err.print(str(problem), markup=False, soft_wrap=True)
+            err.print(problem.text(current() == "zh"), markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except (KeyboardInterrupt, Terminated) as exc:
         code = stop_code(exc)
@@ -210,10 +211,10 @@ def enforce_compliance(scenario: Scenario, strict: bool) -> list[Problem]:
     findings = check_compliance(scenario)
     stopping = [f for f in findings if f.severity == "error" or strict]
     if stopping:
-        raise InputError([Problem(f.source, f.line, f.path, f.message, "error")
-                          for f in stopping])
+        raise InputError([replace(f, severity="error") for f in stopping])  # keeps f.zh
+    chinese = current() == "zh"
     for warning in findings:
-        err.print(str(warning), markup=False, soft_wrap=True)
+        err.print(warning.text(chinese), markup=False, soft_wrap=True)
     return findings
 
 

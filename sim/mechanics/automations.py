@@ -197,17 +197,23 @@ def _channels_rules(scenario: Any, name: str, params: Any) -> list[Problem]:
         out.append(finding(
             scenario, (*where, "sms", "respect_optin"), "LAW-SMS",
             "marketing SMS to users who did not opt in is illegal (MIIT 通信短信息服务管理规定 "
-            "2015; Advertising Law Art. 43); set respect_optin: true", "error"))
+            "2015; Advertising Law Art. 43); set respect_optin: true", "error",
+            zh="向未同意接收的用户发营销短信属于违法（工信部《通信短信息服务管理规定》2015；"
+            "《广告法》第四十三条）；请设 respect_optin: true"))
     if "subscription" in used and ch.subscription.sends_per_consent > 1:
         out.append(finding(
             scenario, (*where, "subscription", "sends_per_consent"), "WX-SUBMSG",
             f"{ch.subscription.sends_per_consent} subscription messages per one-time "
-            "consent: WeChat allows exactly one send per consent (§3.5)", "error"))
+            "consent: WeChat allows exactly one send per consent (§3.5)", "error",
+            zh=f"一次性订阅授权一次发 {ch.subscription.sends_per_consent} 条订阅消息：微信规定"
+            "每次授权只能发一条（§3.5）"))
     if "wecom" in used and ch.wecom.max_per_day > 1:
         out.append(finding(
             scenario, (*where, "wecom", "max_per_day"), "WX-GROUP",
             f"{ch.wecom.max_per_day} WeCom mass messages per customer per day: WeCom "
-            "allows one (§3.4)", "error"))
+            "allows one (§3.4)", "error",
+            zh=f"每位客户每天收到 {ch.wecom.max_per_day} 条企业微信群发消息：企业微信只允许"
+            "一条（§3.4）"))
     return out
 
 

@@ -113,12 +113,16 @@ def _terms(scenario: Any, name: str, params: Any) -> list[Problem]:
         out.append(finding(
             scenario, ("mechanics", name, "disclose_helpers"), "WX-SHARE",
             "a bargain must state up front how many friends are needed (WeChat 2020 "
-            f"sharing rules); show the {params.helpers_required} helpers required"))
+            f"sharing rules); show the {params.helpers_required} helpers required",
+            zh="砍价须在发起时就写明需要几位好友助力（微信 2020 年分享规则）；请向用户展示需 "
+            f"{params.helpers_required} 位好友助力"))
     if params.random_cut:
         out.append(finding(
             scenario, ("mechanics", name, "random_cut"), "WX-SHARE",
             "random per-friend cuts are an uncertain payoff used to drive sharing (WeChat "
-            "2020 sharing rules); use the deterministic schedule"))
+            "2020 sharing rules); use the deterministic schedule",
+            zh="每位好友随机砍掉的金额是以不确定收益驱动分享（微信 2020 年分享规则）；请改用"
+            "确定的砍价金额表"))
     return out
 
 

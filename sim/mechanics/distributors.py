@@ -90,7 +90,9 @@ def _entry_fee(scenario: Any, name: str, params: Any) -> list[Problem]:
                 scenario, where("entry_fee"), "LAW-MLM",
                 f"an entry fee of {v['entry_fee']:g} yuan to become a distributor is "
                 "pyramid selling (禁止传销条例 Art. 7(2)); WeChat also bans paid "
-                "eligibility (WX-MLM); set entry_fee: 0", "error"))
+                "eligibility (WX-MLM); set entry_fee: 0", "error",
+                zh=f"成为分销员须交 {v['entry_fee']:g} 元入门费，属于传销（《禁止传销条例》第七条"
+                "第（二）项）；微信也禁止付费获取分销资格（WX-MLM）；请设 entry_fee: 0"))
     return out
 
 
@@ -103,13 +105,18 @@ def _commission_levels(scenario: Any, name: str, params: Any) -> list[Problem]:
                 scenario, where("commission_l3"), "LAW-MLM",
                 "3 paid commission levels: paying uplines on downline sales is pyramid "
                 "selling (禁止传销条例 Art. 7(3)) and 3 levels with 30+ participants is the "
-                "criminal line (2013 SPC/SPP/MPS opinion); pay one level only", "error"))
+                "criminal line (2013 SPC/SPP/MPS opinion); pay one level only", "error",
+                zh="3 级佣金：按下线的销售额给上线计酬属于传销（《禁止传销条例》第七条"
+                "第（三）项），层级达 3 级、参与人数达 30 人以上即达刑事追诉标准（2013 年"
+                "“两高一部”意见）；只发一级佣金"))
         elif v["commission_l2"] > 0:
             out.append(finding(
                 scenario, where("commission_l2"), "LAW-MLM",
                 "2 paid commission levels (团队计酬, 禁止传销条例 Art. 7(3)); WeChat bans "
                 "multi-level distribution on its relationship chain (WX-MLM); one level "
-                "(a CPS rebate) is the safe design"))
+                "(a CPS rebate) is the safe design",
+                zh="2 级佣金属于团队计酬（《禁止传销条例》第七条第（三）项）；微信禁止借其关系链"
+                "做多级分销（WX-MLM）；只发一级佣金（CPS 返佣）才是安全的设计"))
     return out
 
 
@@ -123,7 +130,9 @@ def _commission_cap(scenario: Any, name: str, params: Any) -> list[Problem]:
             out.append(finding(
                 scenario, where(top), "LAW-MLM",
                 f"total commission {total:.0%} of sales is above the {COMMISSION_CAP:.0%} "
-                "cap on total pay for licensed direct sellers (直销管理条例 Art. 24)"))
+                "cap on total pay for licensed direct sellers (直销管理条例 Art. 24)",
+                zh=f"佣金合计占销售额的 {total:.0%}，高于持牌直销企业报酬总额 "
+                f"{COMMISSION_CAP:.0%} 的上限（《直销管理条例》第二十四条）"))
     return out
 
 

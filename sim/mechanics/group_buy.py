@@ -121,7 +121,9 @@ def _simulated_fill(scenario: Any, name: str, params: Any) -> list[Problem]:
         return []
     return [finding(scenario, ("mechanics", name, "simulated_fill"), "WX-EXTLINK",
                     "simulated fill (模拟成团) ships groups filled with virtual users: false "
-                    "group buying is banned (WeChat external-link rules 2019; §3.2)")]
+                    "group buying is banned (WeChat external-link rules 2019; §3.2)",
+                    zh="模拟成团用虚拟用户凑满拼团后发货，属于虚假拼团，已被禁止（《微信外部链接"
+                    "内容管理规范》2019；§3.2）")]
 
 
 class GroupBuy(Mechanic[GroupBuyParams]):

@@ -104,7 +104,10 @@ def _share_points(scenario: Any, name: str, params: Any) -> list[Problem]:
                 scenario, where("share_points"), "WX-SHARE",
                 f"{v['share_points']} points for each share is a reward for sharing "
                 "itself, induced sharing (诱导分享, operations spec §5.1 names points); "
-                "give points for the friend's registration or order instead"))
+                "give points for the friend's registration or order instead",
+                zh=f"每次分享送 {v['share_points']} 积分是为分享本身发奖励，属于诱导分享"
+                "（《微信小程序平台运营规范》§5.1 明确点名积分）；请改为在好友注册或下单后"
+                "再发积分"))
     return out
 
 

@@ -116,7 +116,9 @@ def _share_reward(scenario: Any, name: str, params: Any) -> list[Problem]:
                 scenario, where("reward_per_share"), "WX-SHARE",
                 f"a reward of {v['reward_per_share']:g} yuan for sharing itself is induced "
                 "sharing (诱导分享, operations spec §5.1); reward the friend's registration "
-                "or first order instead"))
+                "or first order instead",
+                zh=f"为分享这一行为本身奖励 {v['reward_per_share']:g} 元属于诱导分享（《微信小程序"
+                "平台运营规范》§5.1）；请改为在好友注册或下首单后再发奖励"))
     return out
 
 
