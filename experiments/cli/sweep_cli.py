@@ -30,13 +30,20 @@ from experiments.cli.cli_common import (
 )
 from experiments.report.language import t
 from experiments.runs.design import DESIGNS, build_design
-from experiments.runs.executors import make_executor
+from experiments.runs.executors import check_executor, make_executor
 from experiments.runs.sweep import Outcome, Plan, create_run, load_plan, run_plan
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario, load_scenario
 
-ParamOpt = Annotated[list[str] | None, typer.Option(
-    "--param", "-p", help="dotted.path=VALUES: a list 5,10,20, a range 5:30:5 or bounds lo..hi.")]
+# each command's --param help names only the forms that command takes
+SweepParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="dotted.path=VALUES: a list 5,10,20 or a range 5:30:5 (start:stop:step) "
+    "for a grid; bounds lo..hi for --design lhs|sobol.")]
+SensitivityParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="dotted.path=lo..hi: numeric bounds, e.g. "
+    "mechanics.acquisition.q=0.1..0.5.")]
+OptimizeParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="dotted.path=lo..hi: numeric bounds, e.g. mechanics.gift.value=0..30.")]
 ExecutorOpt = Annotated[str | None, typer.Option(
     help="serial | processes:N | dask-local:N | dask://HOST:PORT (default serial).")]
 ReplicatesOpt = Annotated[int | None, typer.Option(
@@ -76,12 +83,14 @@ def _usage(command: str, message: str) -> InputError:
 
 def _base(command: str, scenario_file: Path | None, overrides: list[str] | None,
           replicates: int | None, days: int | None = None, seed: int | None = None) -> Scenario:
-    """The scenario with the common options (--replicates, --days, --seed) as overrides."""
+    """The scenario with the common options (--replicates, --days, --seed) as overrides. Its
+    notes are not printed here: the command prints them once every option has been checked,
+    so a refused command says only why (one line)."""
     if scenario_file is None:
         raise _usage(command, "give a scenario file, e.g. scenarios/reference.yaml")
     extra = [f"{key}={value}" for key, value in (("replicates", replicates), ("days", days),
                                                  ("seed", seed)) if value is not None]
-    return say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
+    return load_scenario(scenario_file, [*(overrides or []), *extra])
 
 
 def _finish_line(outcome: Outcome, name: str, quiet: bool, json_out: bool) -> None:
@@ -126,7 +135,7 @@ def _run(plan: Plan, executor: Executor, fail_fast: bool, quiet: bool) -> Outcom
 def sweep(
     scenario_file: Annotated[Path | None, typer.Argument(help="Scenario YAML file.")] = None,
     overrides: OverridesArg = None,
-    param: ParamOpt = None,
+    param: SweepParamOpt = None,
     design: Annotated[str, typer.Option(help=f"{' | '.join(DESIGNS)}.")] = "grid",
     points: Annotated[int | None, typer.Option(help="Points of an lhs / sobol design.")] = None,
     replicates: ReplicatesOpt = None,
@@ -151,14 +160,17 @@ def sweep(
         else:
             check_writable_folder(out)
             base = _base("sweep", scenario_file, overrides, replicates, days, seed)
-            built, _ = build_design(base, param or [], design, points)
-            for warning in built.warnings:
-                err.print(f"{t('warning', '警告')}: {warning}", markup=False, soft_wrap=True)
             spec = executor or "serial"
+            check_executor(spec)
+            built, _ = build_design(base, param or [], design, points)
             plan = None
         started = time.perf_counter()
         with make_executor(spec) as ex:  # a bad executor fails before any folder is made
             if plan is None:
+                say_notes(base)  # every option checked: now what loading noted
+                for warning in built.warnings:
+                    err.print(f"{t('warning', '警告')}: {warning}", markup=False,
+                              soft_wrap=True)
                 plan = create_run(base, built, out, spec)
             outcome = _run(plan, ex, fail_fast, quiet)
         outcome.wall_seconds = time.perf_counter() - started
@@ -170,7 +182,7 @@ def sweep(
 def sensitivity(
     scenario_file: Annotated[Path | None, typer.Argument(help="Scenario YAML file.")] = None,
     overrides: OverridesArg = None,
-    param: ParamOpt = None,
+    param: SensitivityParamOpt = None,
     outputs: Annotated[str, typer.Option(help="Metrics to analyse, comma separated.")] = (
         "acquired_users,gmv"),
     method: Annotated[str, typer.Option(help="morris | sobol | both (Morris, then Sobol).")] = (
@@ -186,15 +198,18 @@ def sensitivity(
     quiet: QuietOpt = False,
 ) -> None:
     """Morris screening then Sobol indices (with CIs) of chosen outputs; prints the run folder."""
-    from experiments.runs.sensitivity import run_sensitivity
+    from experiments.runs.sensitivity import check_sensitivity, run_sensitivity
 
     with cli_errors():
         check_writable_folder(out)
         base = _base("sensitivity", scenario_file, overrides, replicates, days, seed)
         metrics = [m.strip() for m in outputs.split(",") if m.strip()]
+        check_executor(executor or "serial")
+        check_sensitivity(base, param or [], metrics, method, points)
         progress = TaskProgress(f"{base.name} sensitivity", enabled=not quiet)
         started = time.perf_counter()
         with make_executor(executor or "serial") as ex:
+            say_notes(base)  # every option checked: now what loading noted
             try:
                 doc = run_sensitivity(base, param or [], metrics, method, points, ex, out,
                                       progress)
@@ -210,7 +225,7 @@ def optimize(
     overrides: OverridesArg = None,
     maximize: Annotated[str | None, typer.Option(help="Metric to maximise.")] = None,
     minimize: Annotated[str | None, typer.Option(help="Metric to minimise.")] = None,
-    param: ParamOpt = None,
+    param: OptimizeParamOpt = None,
     constraint: Annotated[list[str] | None, typer.Option(
         help='Constraint on a metric, e.g. "aov>=90" or "churned_users<=500".')] = None,
     trials: Annotated[int, typer.Option(help="Trials in total.")] = 32,
@@ -224,16 +239,20 @@ def optimize(
     quiet: QuietOpt = False,
 ) -> None:
     """Optuna search (ask/tell in batches through the executor); writes best.yaml and plots."""
-    from experiments.runs.optimize import run_optimize
+    from experiments.runs.optimize import check_optimize, run_optimize
 
     with cli_errors():
         check_writable_folder(out)
         base = _base("optimize", scenario_file, overrides, replicates, days, seed)
         if (maximize is None) == (minimize is None):
             raise _usage("optimize", "give exactly one of --maximize METRIC or --minimize METRIC")
+        check_executor(executor or "serial")
+        check_optimize(base, param or [], maximize or minimize or "", maximize is not None,
+                       constraint or [], trials, batch)
         progress = TaskProgress(f"{base.name} optimize", enabled=not quiet)
         started = time.perf_counter()
         with make_executor(executor or "serial") as ex:
+            say_notes(base)  # every option checked: now what loading noted
             try:
                 doc = run_optimize(base, param or [], maximize or minimize or "",
                                    maximize is not None, constraint or [], trials, batch, ex,

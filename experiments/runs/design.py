@@ -1,10 +1,7 @@
 """Designs over dotted parameter paths: grid of lists / ranges, Latin hypercube and Sobol in bounds.
 
-A parameter is given as `dotted.path=VALUES`:
-
-- a list `5,10,20` (each item a YAML scalar, so `clip,poisson` works too),
-- a range `5:30:5` (start:stop:step, stop included when the steps land on it),
-- bounds `lo..hi` for sampled designs (`lhs`, `sobol`, and sensitivity / optimisation).
+A parameter is given as `dotted.path=VALUES` (experiments.runs.params parses it): a grid takes
+lists `5,10,20` and ranges `5:30:5`, the sampled designs (`lhs`, `sobol`) bounds `lo..hi`.
 
 Every point is applied to the base scenario and validated before anything runs, so a typo in a
 path or a value out of range is the usual located error (exit 2), never a failed sweep.
@@ -16,42 +13,33 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
+from experiments.runs.params import (
+    ParamSpec,
+    Value,
+    bounds_hint,
+    numeric_field,
+    param_error,
+    parse_param,
+    range_hint,
+)
 from sim.errors import InputError, Problem
 from sim.scaling import rescale
 from sim.scenario import Scenario, validate_scenario
+from sim.yaml_lines import dotted, line_for
 
 if TYPE_CHECKING:
     from scipy.stats import qmc
-from sim.yaml_lines import dotted, line_for
 
-Value = int | float | str | bool
+__all__ = ["DESIGNS", "RESULT_COLUMNS", "Design", "ParamSpec", "Value", "build_design",
+           "check_design", "check_once", "current_value", "make_design", "parse_param",
+           "point_scenario", "set_path", "validate_design", "with_field_types"]
+
 DESIGNS = ("grid", "lhs", "sobol")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One swept parameter: explicit values (list / range) or bounds for sampling."""
-
-    path: str
-    kind: Literal["list", "range", "bounds"]
-    values: tuple[Value, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    integer: bool = False
-    text: str = ""
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The first field's keys (linked fields `a+b` move together and share its type)."""
-        return tuple(self.path.split("+")[0].split("."))
 
 
 @dataclass
@@ -76,71 +64,6 @@ class Design:
 RESULT_COLUMNS = frozenset({"point", "replicate", "seed", "metric", "value"})
 
 
-def _problem(path: str, message: str) -> Problem:
-    return Problem("--param", None, path, message)
-
-
-def _number(raw: str, path: str, text: str) -> float | int:
-    raw = raw.strip()
-    if not re.fullmatch(_NUMBER, raw):
-        raise InputError([_problem(path, f"{raw!r} in {text!r} is not a number")])
-    value = float(raw)
-    return int(value) if re.fullmatch(r"[-+]?\d+", raw) else value
-
-
-def parse_param(text: str) -> ParamSpec:
-    """`path=5,10,20` | `path=5:30:5` | `path=lo..hi` -> ParamSpec (InputError when malformed);
-    `path1+path2=...` links fields that move together (both referral rewards)."""
-    path, sep, raw = text.partition("=")
-    path, raw = path.strip(), raw.strip()
-    if not sep or not path or not raw:
-        raise InputError([_problem("", f"{text!r}: expected dotted.path=VALUES, e.g. "
-                                   "mechanics.acquisition.q=0.1,0.2,0.3 or 0.1:0.5:0.1 "
-                                   "or 0.1..0.5")])
-    if any(not re.fullmatch(r"[A-Za-z0-9_]+", p) for one in path.split("+")
-           for p in one.split(".")):
-        raise InputError([_problem("", f"{path!r} is not a dotted path of field names (or "
-                                   "several joined by +)")])
-    if ".." in raw:
-        lo_raw, _, hi_raw = raw.partition("..")
-        lo, hi = _number(lo_raw, path, text), _number(hi_raw, path, text)
-        if not lo < hi:
-            raise InputError([_problem(path, f"bounds {raw!r}: the low end must be below the "
-                                       "high end, e.g. 0.001..0.05")])
-        integer = isinstance(lo, int) and isinstance(hi, int)
-        return ParamSpec(path, "bounds", (), float(lo), float(hi), integer, text)
-    if ":" in raw:
-        parts = raw.split(":")
-        if len(parts) != 3:
-            raise InputError([_problem(path, f"range {raw!r}: expected start:stop:step, "
-                                       "e.g. 5:30:5")])
-        start, stop, step = (_number(p, path, text) for p in parts)
-        if step == 0:
-            raise InputError([_problem(path, f"range {raw!r}: step must not be 0, "
-                                       "e.g. 5:30:5")])
-        if (stop - start) * step < 0:
-            raise InputError([_problem(path, f"range {raw!r}: step {step} goes away from "
-                                       f"{stop}; use step {-step}")])
-        count = math.floor((stop - start) / step + 1e-9) + 1
-        integer = all(isinstance(v, int) for v in (start, stop, step))
-        values: list[Value] = [start + i * step if integer else round(start + i * step, 12)
-                               for i in range(count)]
-        return ParamSpec(path, "range", tuple(values), integer=integer, text=text)
-    items = [i.strip() for i in raw.split(",")]
-    values = []
-    for item in items:
-        try:
-            value = yaml.safe_load(item) if item else None
-        except yaml.YAMLError:
-            value = None
-        if value is None or isinstance(value, list | dict):
-            raise InputError([_problem(path, f"{item!r} in {raw!r} is not a value; give a list "
-                                       "like 5,10,20")])
-        values.append(value)
-    integer = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    return ParamSpec(path, "list", tuple(values), integer=integer, text=text)
-
-
 def _current(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
     node: Any = data
     for key in keys:
@@ -151,6 +74,11 @@ def _current(data: dict[str, Any], keys: tuple[str, ...]) -> Any:
         else:
             return None
     return node
+
+
+def current_value(base: Scenario, spec: ParamSpec) -> Any:
+    """The scenario's value of a parameter's (first) field; None where unset or absent."""
+    return _current(base.model_dump(mode="python"), spec.keys)
 
 
 def with_field_types(specs: list[ParamSpec], base: Scenario) -> list[ParamSpec]:
@@ -169,45 +97,62 @@ def with_field_types(specs: list[ParamSpec], base: Scenario) -> list[ParamSpec]:
     return out
 
 
-def _check_names(names: list[str]) -> None:
+def check_once(specs: list[ParamSpec], option: str = "--param") -> None:
+    """Each parameter once: a second --param for the same field would silently win."""
+    for spec in specs:
+        first = next(s for s in specs if s.path == spec.path)
+        if first is not spec:
+            raise param_error(spec.text, f"{spec.path} is given twice (also {option} "
+                              f"{first.text}); give each parameter once", option)
+
+
+def _check_names(specs: list[ParamSpec]) -> None:
     """Each parameter once, and none named like a column of the results table."""
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise InputError([_problem(repeated[0], "given twice; give each parameter once")])
-    taken = [n for n in names if n in RESULT_COLUMNS]
-    if taken:
-        raise InputError([_problem(taken[0], "names a column of the sweep's results (each "
-                                   "replicate's own seed is in `seed`); for more random "
-                                   "streams per point give --replicates N")])
+    check_once(specs)
+    for spec in specs:
+        if spec.path in RESULT_COLUMNS:
+            raise param_error(spec.text, f"{spec.path} names a column of the sweep's results "
+                              "(each replicate's own seed is in `seed`); for more random "
+                              "streams per point give --replicates N")
+
+
+def check_design(specs: list[ParamSpec], kind: str, points: int | None) -> None:
+    """The design and its parameters agree (a grid takes lists and ranges, a sampled design
+    bounds and --points), checked before any point is validated, so that a command refused for
+    its options says so in one line and nothing else."""
+    if not specs:
+        raise InputError([Problem("--param", None, "", "give at least one --param dotted.path="
+                                  "VALUES, e.g. mechanics.acquisition.q=0.1:0.5:0.1")])
+    _check_names(specs)
+    if kind not in DESIGNS:
+        raise InputError([Problem(f"--design {kind}", None, "", "unknown design; expected one "
+                                  f"of: {', '.join(DESIGNS)}")])
+    for s in specs:
+        if kind == "grid" and s.kind == "bounds":
+            raise param_error(s.text, f"a grid takes a list or a range, not bounds; e.g. "
+                              f"{s.path}={range_hint(s)}, or sample the bounds with --design "
+                              "lhs --points N")
+        if kind != "grid" and s.kind != "bounds":
+            hint = (f"e.g. {s.path}={bounds_hint(s)}" if numeric_field(s) else
+                    "a field of words or true/false takes a grid: leave out --design")
+            raise param_error(s.text, f"--design {kind} samples numbers within bounds lo..hi; "
+                              f"{hint}")
+    if kind != "grid" and (points is None or points < 1):
+        raise InputError([Problem("--points", None, "", f"--design {kind} needs --points N "
+                                  "(N >= 1), e.g. --points 64")])
 
 
 def make_design(specs: list[ParamSpec], kind: str = "grid", points: int | None = None,
                 seed: int = 0) -> Design:
     """Points of a grid (cartesian product) or of an LHS / Sobol sample scaled to the bounds."""
     from scipy.stats import qmc  # here: scipy.stats is half a second of import
-    if not specs:
-        raise InputError([_problem("", "give at least one --param dotted.path=VALUES")])
-    _check_names([s.path for s in specs])
-    if kind not in DESIGNS:
-        raise InputError([Problem("--design", None, "", f"unknown design {kind!r}; expected one "
-                                  f"of: {', '.join(DESIGNS)}")])
+    check_design(specs, kind, points)
     if kind == "grid":
-        for s in specs:
-            if s.kind == "bounds":
-                raise InputError([_problem(s.path, f"a grid needs values, not bounds "
-                                           f"{s.text.partition('=')[2]!r}: give a list 1,2,3 "
-                                           "or a range 1:3:1, or use --design lhs|sobol")])
         grids = np.meshgrid(*[np.arange(len(s.values)) for s in specs], indexing="ij")
         index = np.stack([g.ravel() for g in grids], axis=1)
         rows = [{s.path: s.values[i] for s, i in zip(specs, row, strict=True)} for row in index]
         return Design(kind, specs, rows)
-    for s in specs:
-        if s.kind != "bounds":
-            raise InputError([_problem(s.path, f"--design {kind} samples within bounds: give "
-                                       "lo..hi, e.g. 0.001..0.05")])
-    if points is None or points < 1:
-        raise InputError([Problem("--points", None, "", f"--design {kind} needs --points N "
-                                  "(N >= 1), e.g. --points 64")])
+    points = int(points or 0)  # checked >= 1 above
     warnings = []
     rng = np.random.default_rng(seed)
     if kind == "lhs":

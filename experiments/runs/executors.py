@@ -39,7 +39,8 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THRE
 
 
 def _bad(spec: str, message: str) -> InputError:
-    return InputError([Problem("--executor", None, "", f"{spec!r}: {message}")])
+    """A refused spec, named as typed: `--executor foo: unknown executor; expected ...`."""
+    return InputError([Problem(f"--executor {spec}".strip(), None, "", message)])
 
 
 class SerialExecutor(Executor):
@@ -151,19 +152,42 @@ def _count(spec: str, raw: str) -> int:
     return int(raw)
 
 
+def check_executor(spec: str) -> tuple[str, int]:
+    """(kind, workers) of a spec, checked without starting or reaching anything (workers 0 for
+    a remote scheduler), so a command refuses a typo before it prints notes or runs anything.
+    Dask missing is said here too; an unreachable scheduler only when it is reached."""
+    spec = spec.strip()
+    if spec == "serial":
+        return "serial", 1
+    kind, _, rest = spec.partition(":")
+    if kind in ("processes", "dask-local"):
+        workers = _count(spec, rest)
+    elif spec.startswith(("dask://", "tcp://")):
+        kind, workers = "dask", 0
+        if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]:]+:\d+", _address(spec)):
+            raise _bad(spec, "expected dask://HOST:PORT, e.g. dask://10.0.0.5:8786")
+    else:
+        raise _bad(spec, f"unknown executor; expected {EXAMPLES}")
+    if kind != "processes":
+        _dask_modules()
+    return kind, workers
+
+
+def _address(spec: str) -> str:
+    return spec.strip().removeprefix("dask://").removeprefix("tcp://")
+
+
 def make_executor(spec: str) -> Executor:
     """An Executor for a spec string; bad specs and unreachable schedulers are InputErrors."""
     spec = spec.strip()
-    if spec == "serial":
+    kind, workers = check_executor(spec)
+    if kind == "serial":
         return SerialExecutor()
-    kind, _, rest = spec.partition(":")
     if kind == "processes":
-        return ProcessExecutor(_count(spec, rest))
+        return ProcessExecutor(workers)
     if kind == "dask-local":
-        return _dask_local(spec, _count(spec, rest))
-    if spec.startswith(("dask://", "tcp://")):
-        return _dask_remote(spec)
-    raise _bad(spec, f"unknown executor; expected {EXAMPLES}")
+        return _dask_local(spec, workers)
+    return _dask_remote(spec)
 
 
 def _dask_modules() -> tuple[Any, Any]:
@@ -212,9 +236,7 @@ def _dask_local(spec: str, workers: int) -> DaskExecutor:
 
 def _dask_remote(spec: str) -> DaskExecutor:
     client_cls, _ = _dask_modules()
-    address = spec.removeprefix("dask://").removeprefix("tcp://")
-    if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]:]+:\d+", address):
-        raise _bad(spec, "expected dask://HOST:PORT, e.g. dask://10.0.0.5:8786")
+    address = _address(spec)
     try:
         client = client_cls(f"tcp://{address}", timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:

@@ -30,24 +30,28 @@ from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import json_safe
 from experiments.runs.point import mean_metrics
-from experiments.runs.sensitivity import bounds_specs, check_metrics
+from experiments.runs.produced import check_metrics, metric_problem
+from experiments.runs.sensitivity import bounds_specs
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
 
-def parse_constraint(text: str) -> tuple[str, str, float]:
-    """`metric<=50` / `metric>=0.2` -> (metric, op, bound)."""
+def parse_constraint(text: str, base: Scenario) -> tuple[str, str, float]:
+    """`metric<=50` / `metric>=0.2` -> (metric, op, bound); the metric one the scenario
+    produces."""
     match = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*", text)
+    where = f"--constraint {text.strip()}"
     if not match:
-        raise InputError([Problem("--constraint", None, "", f"{text!r}: expected metric<=value "
-                                  "or metric>=value, e.g. \"churned_users<=500\"")])
+        raise InputError([Problem(where, None, "", "expected metric<=value or metric>=value, "
+                                  "e.g. \"churned_users<=500\"")])
     metric, op, raw = match.groups()
-    check_metrics([metric], "--constraint")
+    problem = metric_problem(metric, where, base)
+    if problem is not None:
+        raise InputError([problem])
     try:
         return metric, op, float(raw)
     except ValueError:
-        raise InputError([Problem("--constraint", None, "", f"{text!r}: {raw!r} is not a "
-                                  "number")]) from None
+        raise InputError([Problem(where, None, "", f"{raw!r} is not a number")]) from None
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,25 @@ class _Request:
         return [s.path for s in self.specs]
 
 
+def check_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
+                   constraints: list[str], trials: int, batch: int) -> _Request:
+    """Every option checked against the scenario before any trial: the objective and the
+    constraints (metrics the scenario produces), the parameters (numeric bounds lo..hi),
+    --trials and --batch."""
+    check_metrics([metric], "--maximize" if maximize else "--minimize", base)
+    limits = [parse_constraint(c, base) for c in constraints]
+    specs = bounds_specs(base, params, "optimize")
+    for option, value in (("--trials", trials), ("--batch", batch)):
+        if value < 1:
+            raise InputError([Problem(f"{option} {value}", None, "", "must be >= 1, e.g. 4")])
+    return _Request(base, specs, metric, maximize, constraints, limits, trials, batch)
+
+
 def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
                  constraints: list[str], trials: int, batch: int, executor: Executor,
                  out_root: Path, progress: Progress | None = None) -> dict[str, Any]:
     """Run the study, then write best.yaml, trials.parquet, study.db and report.html."""
-    check_metrics([metric], "--maximize" if maximize else "--minimize")
-    limits = [parse_constraint(c) for c in constraints]
-    specs = bounds_specs(base, params, "optimize")
-    if trials < 1 or batch < 1:
-        raise InputError([Problem("--trials", None, "", "--trials and --batch must be >= 1")])
-    request = _Request(base, specs, metric, maximize, constraints, limits, trials, batch)
+    request = check_optimize(base, params, metric, maximize, constraints, trials, batch)
     result: dict[str, Any] = {
         "kind": "optimize", "scenario": base.name, "seed": base.seed,
         "replicates": base.replicates, "objective": metric,

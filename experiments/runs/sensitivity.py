@@ -29,6 +29,8 @@ from experiments.report.parts import embed
 from experiments.runs.design import (
     Design,
     ParamSpec,
+    check_once,
+    current_value,
     parse_param,
     validate_design,
     with_field_types,
@@ -36,38 +38,45 @@ from experiments.runs.design import (
 from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import json_safe
+from experiments.runs.params import bounds_hint, numeric_field, param_error
 from experiments.runs.point import mean_metrics
-from sim.errors import InputError, Problem, did_you_mean
-from sim.metrics import METRICS
+from experiments.runs.produced import check_metrics
+from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
 METHODS = ("morris", "sobol", "both")
 
 
+OPTIONS = {"calibrate": "--fit"}  # the option that gives a command's parameters, if not --param
+
+
 def bounds_specs(base: Scenario, params: list[str], command: str) -> list[ParamSpec]:
-    """`--param path=lo..hi` for every parameter (validated at both ends against the scenario)."""
+    """`--param path=lo..hi` for every parameter (validated at both ends against the scenario);
+    sensitivity, optimisation and calibration vary numbers within bounds."""
+    option = OPTIONS.get(command, "--param")
     if not params:
-        raise InputError([Problem("--param", None, "", "give at least one --param "
+        raise InputError([Problem(option, None, "", f"give at least one {option} "
                                   "dotted.path=lo..hi, e.g. mechanics.acquisition.p=0.001..0.05")])
-    specs = with_field_types([parse_param(p) for p in params], base)
+    specs = with_field_types([parse_param(p, option) for p in params], base)
+    check_once(specs, option)
     for s in specs:
         if s.kind != "bounds":
-            raise InputError([Problem("--param", None, s.path, f"{command} needs bounds lo..hi, "
-                                      f"e.g. {s.path}=0.1..0.5")])
-    names = [s.path for s in specs]
-    if len(set(names)) != len(names):
-        raise InputError([Problem("--param", None, "", "each parameter may be given once")])
+            raise _not_bounds(base, s, command, option)
     validate_design(base, Design(command, specs, []))
     return specs
 
 
-def check_metrics(metrics: list[str], option: str) -> None:
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise InputError([Problem(option, None, "", f"unknown metric {unknown[0]!r}"
-                                  f"{did_you_mean(unknown[0], METRICS)}; expected "
-                                  f"one of: {', '.join(METRICS)}" if unknown else
-                                  f"give at least one metric of: {', '.join(METRICS)}")])
+def _not_bounds(base: Scenario, spec: ParamSpec, command: str, option: str) -> InputError:
+    """Why a list or range is refused where bounds are wanted, with a hint that fits the field:
+    bounds around its numbers, or, for a field of words or true/false (which these commands
+    cannot vary), the sweep that compares its choices."""
+    current = current_value(base, spec)
+    if numeric_field(spec, current):
+        return param_error(spec.text, f"{command} takes bounds lo..hi; e.g. "
+                           f"{spec.path}={bounds_hint(spec, current)}", option)
+    return param_error(spec.text, f"{command} takes numeric bounds lo..hi only, and {spec.path} "
+                       f"is not a number ({current!r}); compare its choices with simctl sweep "
+                       f"SCENARIO --param {spec.text}", option)
 
 
 def _rows(specs: list[ParamSpec], x: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -89,16 +98,20 @@ def _run(base: Scenario, specs: list[ParamSpec], x: np.ndarray, metrics: list[st
     return x, y, errors
 
 
-def _check_request(method: str, points: int, metrics: list[str]) -> None:
+def check_sensitivity(base: Scenario, params: list[str], metrics: list[str], method: str,
+                      points: int) -> list[ParamSpec]:
+    """Every option checked against the scenario before any simulation: the method, the base
+    samples, the outputs (ones the scenario produces) and the parameters' bounds."""
     if method not in METHODS:
-        raise InputError([Problem("--method", None, "", f"unknown method {method!r}; expected "
+        raise InputError([Problem(f"--method {method}", None, "", "unknown method; expected "
                                   f"one of: {', '.join(METHODS)}")])
     if points < 2:
-        raise InputError([Problem("--points", None, "", "need --points >= 2, e.g. 16")])
-    check_metrics(metrics, "--outputs")
+        raise InputError([Problem(f"--points {points}", None, "", "need --points >= 2, e.g. 16")])
+    check_metrics(metrics, "--outputs", base)
     if method in ("sobol", "both") and points & (points - 1):
-        raise InputError([Problem("--points", None, "", f"Sobol indices need a power of 2, "
-                                  f"e.g. {1 << int(np.ceil(np.log2(points)))}")])
+        raise InputError([Problem(f"--points {points}", None, "", "Sobol indices need a power "
+                                  f"of 2, e.g. {1 << int(np.ceil(np.log2(points)))}")])
+    return bounds_specs(base, params, "sensitivity")
 
 
 def _morris(problem: dict[str, Any], x: np.ndarray, y: np.ndarray, metrics: list[str],
@@ -143,8 +156,7 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
                     points: int, executor: Executor, out_root: Path,
                     progress: Progress | None = None) -> dict[str, Any]:
     """Sample, simulate through the executor, analyse, and write the run folder."""
-    _check_request(method, points, metrics)
-    specs = bounds_specs(base, params, "sensitivity")
+    specs = check_sensitivity(base, params, metrics, method, points)
     problem = {"num_vars": len(specs), "names": [s.path for s in specs],
                "bounds": [[s.low, s.high] for s in specs]}
     seed = base.seed % 2**32

@@ -74,17 +74,16 @@ BAD = {
     "sweep: bad bounds": (["sweep", REFERENCE, "-p", "mechanics.acquisition.p=0.1..0.01"],
                           "the low end must be below the high end"),
     "sweep: a parameter named like a results column": (
-        ["sweep", REFERENCE, *SMALL, "-p", "seed=1,2"], "--param: seed: names a column of the "
-        "sweep's results"),
+        ["sweep", REFERENCE, *SMALL, "-p", "seed=1,2"], "--param seed=1,2: seed names a column "
+        "of the sweep's results"),
     "sweep: --out below a file": (["sweep", REFERENCE, "-p", "mechanics.acquisition.p=0.1,0.2",
                                    "--out", "a_file/runs"], "a_file is a file"),
     "sensitivity: unknown output": (["sensitivity", REFERENCE, "-p", P_BOUNDS, "--outputs",
                                      "gmvv"], "unknown metric 'gmvv'"),
     "optimize: no objective": (["optimize", REFERENCE, "-p", P_BOUNDS],
                                "give exactly one of --maximize"),
-    "ab: seed users beyond --sizes": (["ab", AB, "--sizes", "50", "--replicates", "2"],
-                                      "mechanics.seed.count: 3,000 seed users but market.size "
-                                      "is 50"),
+    "ab: a size of 0": (["ab", AB, "--sizes", "0", "--replicates", "2"],
+                        "--sizes: expected whole numbers >= 1, got '0'"),
     "ab: --out is a file": (["ab", AB, "--replicates", "2", "--out", "a_file"],
                             "a_file is a file"),
     "calibrate: bad date": (["calibrate", REFERENCE, "--observed", "bad_dates.csv", "--fit",
@@ -104,7 +103,8 @@ BAD = {
                                       "mechanics.acquisition.nope: unknown field"),
     "calibrate: reversed --fit bounds": (["calibrate", REFERENCE, "--observed", "good.csv",
                                           "--fit", "mechanics.acquisition.p=0.01..0.001"],
-                                         "--fit: mechanics.acquisition.p: bounds"),
+                                         "--fit mechanics.acquisition.p=0.01..0.001: the low "
+                                         "end must be below the high end"),
     "forecast: no days": (["forecast", REFERENCE, "--days", "0"], "--days: 0; expected"),
     "forecast: no draws": (["forecast", REFERENCE, "--days", "7", "--draws", "0"],
                            "--draws: 0; expected a whole number >= 1"),  # it said --days

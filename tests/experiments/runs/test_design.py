@@ -78,7 +78,7 @@ def test_integer_fields_get_integer_values(base: Scenario) -> None:
 
 
 def test_design_kind_must_match_the_values(base: Scenario) -> None:
-    with pytest.raises(InputError, match="samples within bounds"):
+    with pytest.raises(InputError, match="samples numbers within bounds"):
         build_design(base, ["mechanics.acquisition.p=0.01,0.02"], "lhs", 8)
     with pytest.raises(InputError, match="needs --points"):
         build_design(base, ["mechanics.acquisition.p=0.01..0.02"], "sobol")

@@ -82,7 +82,9 @@ def test_optimize_respects_constraints(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, fragment", [
     (["--maximize", "happiness", "--param", "mechanics.acquisition.p=0.01..0.02"],
      "unknown metric"),
-    (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01,0.02"], "needs bounds"),
+    (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01,0.02"],
+     "--param mechanics.acquisition.p=0.01,0.02: optimize takes bounds lo..hi; "
+     "e.g. mechanics.acquisition.p=0.01..0.02"),
     (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01..0.02",
       "--constraint", "purchases<50"], "expected metric<=value"),
 ])

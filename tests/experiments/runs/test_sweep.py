@@ -106,7 +106,7 @@ def test_fail_fast_stops_at_the_first_failure(tmp_path: Path) -> None:
     (["--param", "mechanics.acquisition.q=5:30:0"], "step must not be 0"),
     (["--param", "mechanics.acquisition.q=30:5:5"], "use step -5"),
     (["--param", "mechanics.acquisition.p=0.1,1.5"], "less than or equal to 1"),
-    (["--param", "mechanics.acquisition.p=0.1..0.2"], "a grid needs values"),
+    (["--param", "mechanics.acquisition.p=0.1..0.2"], "a grid takes a list or a range, not bounds"),
     (["--param", "mechanics.acquisition.p=0.1,0.2", "--executor", "threads:2"],
      "unknown executor"),
 ])
