@@ -246,9 +246,11 @@ class Scenario(StrictModel):
                          allow_unicode=True)
 
 
-def load_scenario(path: str | FilePath, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file; raise InputError with every problem."""
+def load_scenario(path: str | FilePath, overrides: str | list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file; raise InputError with every problem.
+    `overrides` is a list of `dotted.path=value` strings, or one such string."""
     source = str(path)
+    overrides = override_list(overrides, source)  # a wrong type before reading anything
     try:
         with open(path, "rb") as file:
             raw = file.read(MAX_FILE_BYTES + 1)  # a bigger file is refused before parsing
@@ -262,12 +264,14 @@ def load_scenario(path: str | FilePath, overrides: list[str] | None = None) -> S
     return parse_scenario(text, source, overrides)
 
 
-def parse_scenario(text: str, source: str, overrides: list[str] | None = None) -> Scenario:
+def parse_scenario(text: str, source: str,
+                   overrides: str | list[str] | None = None) -> Scenario:
+    overrides = override_list(overrides, source)
     data, lines = load_yaml_with_lines(text, source)
     if not isinstance(data, dict):
         raise InputError([Problem(source, 1, "", "a scenario must be a mapping of fields")])
     written_days = data.get("days")
-    data, overridden = apply_overrides(data, overrides or [], source)
+    data, overridden = apply_overrides(data, overrides, source)
     shortened: list[Problem] = []
     if ("days",) in overridden:
         data, shortened = shorten_horizon(data, written_days, source, lines)
@@ -279,6 +283,24 @@ def parse_scenario(text: str, source: str, overrides: list[str] | None = None) -
     scenario._notes = notes + shortened + scenario._notes
     scenario._unscaled = None if unscaled is None else (unscaled, overridden)
     return scenario
+
+
+def override_list(overrides: Any, source: str) -> list[str]:
+    """From Python one string is one override (what `load_scenario(path, "market.size=2000")`
+    means), not one override per character; any other non-list is one clear InputError."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, str):
+        return [overrides]
+    if isinstance(overrides, list | tuple):
+        wrong = [o for o in overrides if not isinstance(o, str)]
+        if not wrong:
+            return list(overrides)
+        got = f"a list holding {wrong[0]!r:.40} ({type(wrong[0]).__name__})"
+    else:
+        got = f"{overrides!r:.40} ({type(overrides).__name__})"
+    raise InputError([Problem(source, None, "", f"overrides: got {got}; give a list of "
+                              "'dotted.path=value' strings, e.g. ['market.size=2000']")])
 
 
 def validate_scenario(

@@ -27,6 +27,12 @@ def _numbers(text: str, option: str, what: str) -> list[float]:
     return values
 
 
+def _joined(parts: list[str]) -> str:
+    """Numbers given as one comma-separated argument or as several (`50137 49863`, even
+    `50137, 49863`), as one comma-separated text for `_numbers`."""
+    return ",".join(part.strip(" ,") for part in parts if part.strip(" ,"))
+
+
 def _say_if_thousands(counts: str) -> None:
     """'821,588,815,482' is four arms here; copied from a dashboard it was two numbers with
     thousands separators. Said, not refused: 821 and 588 may be real arms."""
@@ -58,7 +64,7 @@ def srm(
         if not 0 < threshold < 1:  # NaN too
             raise InputError([Problem("--threshold", None, "", f"{threshold:g}; expected a "
                                       "p-value threshold in (0, 1), e.g. 0.001")])
-        counts = ",".join(part.strip(" ,") for part in counts if part.strip(" ,"))
+        counts = _joined(counts)
         observed = _numbers(counts, "COUNTS", "whole numbers of units per arm")
         _say_if_thousands(counts)
         if any(c != int(c) for c in observed):
@@ -86,7 +92,8 @@ def srm(
 
 
 def adjust(
-    p_values: Annotated[str, typer.Argument(help="P-values, e.g. 0.01,0.04,0.03.")],
+    p_values: Annotated[list[str], typer.Argument(
+        help="P-values, e.g. 0.01,0.04,0.03 (or 0.01 0.04 0.03).")],
     method: Annotated[str, typer.Option(
         help="bonferroni, holm, sidak (family-wise) or bh (false discovery rate).")] = "holm",
     alpha: Annotated[float, typer.Option(help="Level of the family.")] = 0.05,
@@ -94,9 +101,10 @@ def adjust(
 ) -> None:
     """Adjust a list of p-values for multiple testing (statsmodels multipletests)."""
     with cli_errors():
-        values = _numbers(p_values, "P_VALUES", "p-values between 0 and 1")
+        given = _joined(p_values)
+        values = _numbers(given, "P_VALUES", "p-values between 0 and 1")
         if max(values) > 1:
-            raise InputError([Problem("P_VALUES", None, "", f"{p_values!r}: p-values lie "
+            raise InputError([Problem("P_VALUES", None, "", f"{given!r}: p-values lie "
                                       "between 0 and 1")])
         if method not in ("bonferroni", "holm", "sidak", "bh"):
             raise InputError([Problem("--method", None, "", f"{method!r}; expected bonferroni, "

@@ -34,7 +34,8 @@ from experiments.cli.power_cli import power
 from experiments.cli.run_cli import ForecastOption, _forecast_warnings, app
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
 from experiments.report.dashboard import load_runs, write_dashboard
-from experiments.report.language import t
+from experiments.report.language import current, t
+from experiments.runs.folders import atomic_file
 from sim.errors import InputError
 from sim.memory import human
 from sim.planning import check_memory, memory_estimate
@@ -64,7 +65,7 @@ def validate_command(
             except InputError as exc:
                 failed = True
                 for problem in exc.problems:
-                    err.print(str(problem), markup=False, soft_wrap=True)
+                    err.print(problem.text(current() == "zh"), markup=False, soft_wrap=True)
                 report[name] = {"ok": False, "problems": [str(p) for p in exc.problems]}
                 continue
             need = memory_estimate(scenario)
@@ -97,17 +98,19 @@ def _usage(command: str, message: str) -> object:
 
 @app.command("schema")
 def schema_command(
-    out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write to this .json file (its folder is made if missing) instead of stdout.")
+    ] = None,
 ) -> None:
     """Write the JSON Schema of scenario files (for editor completion and checking)."""
     with cli_errors():
-        if out is not None:
-            check_writable_file(out)
+        if out is not None:  # .json only: a scenario .yaml given by mistake is never replaced
+            check_writable_file(out, suffixes=(".json",), example="scenario.schema.json")
         text = json.dumps(scenario_schema(), indent=2)
         if out is None:
             typer.echo(text)
         else:
-            out.write_text(text + "\n", encoding="utf-8")
+            atomic_file(out, text + "\n")  # a complete file or none; missing folders made
             err.print(f"wrote {out}", markup=False)
 
 

@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,22 +31,71 @@ def unique_folder(parent: Path, name: str) -> Path:
 
 
 @contextmanager
-def atomic_folder(final: Path, replace: bool = False) -> Iterator[Path]:
-    """Yield a hidden `.partial-…` sibling to fill; when the block ends without an error it
-    becomes `final` (replacing an existing folder only when `replace`); otherwise it is removed."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.parent / f".partial-{final.name}-{os.getpid()}"
-    old = final.parent / f".old-{final.name}-{os.getpid()}"
+def _partial(parent: Path, name: str) -> Iterator[Path]:
+    """A fresh hidden `.partial-…` folder in `parent` (created), removed afterwards unless it
+    was renamed away; the pid keeps parallel commands' partial folders apart."""
+    parent.mkdir(parents=True, exist_ok=True)
+    partial = parent / f".partial-{name}-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir()
         yield partial
-        if replace and final.exists():
-            os.replace(final, old)
-        os.replace(partial, final)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _claim(partial: Path, parent: Path, name: str, next_free: bool) -> Path:
+    """Rename `partial` to `parent/name` or, when `next_free`, the first free `name-2`, ...
+
+    A name is taken by mkdir, which only one process can win, and the filled folder then
+    replaces that empty one: a folder that appeared since the name was chosen (a parallel
+    identical run, even one still empty) is never overwritten, and is no error either."""
+    n = 1
+    while True:
+        final = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            final.mkdir()
+        except FileExistsError:
+            if not next_free:
+                raise
+            n += 1
+            continue
+        try:
+            os.replace(partial, final)
+        except OSError:
+            with suppress(OSError):
+                final.rmdir()  # our empty placeholder; a folder with content is not ours
+            raise
+        return final
+
+
+@contextmanager
+def atomic_folder(final: Path, replace: bool = False) -> Iterator[Path]:
+    """Yield a hidden `.partial-…` sibling to fill; when the block ends without an error it
+    becomes `final` (replacing an existing folder only when `replace`, else an existing one,
+    even empty, is a FileExistsError); otherwise it is removed."""
+    old = final.parent / f".old-{final.name}-{os.getpid()}"
+    try:
+        with _partial(final.parent, final.name) as partial:
+            yield partial
+            if not replace:
+                _claim(partial, final.parent, final.name, next_free=False)
+                return
+            if final.exists():
+                os.replace(final, old)
+            os.replace(partial, final)
+    finally:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def claim_folder(parent: Path, name: str, write: Callable[[Path], Any]) -> Path:
+    """Let `write` fill a hidden folder in `parent`, rename it to `name` or the next free
+    `name-2`, `name-3`, ... and return the folder it became. The name is chosen at the rename,
+    not before the (long) write, so parallel identical runs each finish in their own folder."""
+    parent = Path(parent)
+    with _partial(parent, name) as partial:
+        write(partial)
+        return _claim(partial, parent, name, next_free=True)
 
 
 def atomic_file(final: Path, text: str) -> None:
@@ -68,11 +117,8 @@ def atomic_write(final: Path, write: Callable[[Path], Any]) -> None:
 
 
 def new_folder(base: Scenario, prefix: str, write: Callable[[Path], Any], out_root: Path) -> Path:
-    """A finished run folder for sensitivity / optimisation: filled in a hidden `.partial` dir
-    and renamed into place only when complete."""
+    """A finished run folder for sensitivity / optimisation / ab, returned as the folder it
+    became (`claim_folder`: filled hidden, named when complete)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     digest = hashlib.sha256(base.to_yaml().encode()).hexdigest()[:8]
-    final = unique_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}")
-    with atomic_folder(final) as partial:
-        write(partial)
-    return final
+    return claim_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}", write)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from experiments.report.report import write_report
-from experiments.runs.folders import atomic_folder, unique_folder
+from experiments.runs.folders import claim_folder
 from sim.aggregation import Result
 from sim.events import write_event_log
 from sim.mechanics import REGISTRY
@@ -85,23 +85,29 @@ def end_of_run_tables(result: Result) -> dict[str, list]:
 
 def write_run(result: Result, out_root: Path, wall_seconds: float, events: bool = False,
               forecast: dict[str, Any] | None = None) -> Path:
-    """Write the run folder and return its final path (`forecast`, from
+    """Write the run folder and return its final path: the name is claimed when the folder is
+    complete, so a parallel identical run gets `-2` rather than a crash (`forecast`, from
     `experiments.calibration.forecast.load_forecast`, fills the dashboard's early-warning panel)."""
-    final = unique_folder(Path(out_root) / result.scenario.name, run_folder_name(result))
-    with atomic_folder(final) as partial:
-        (partial / "scenario.resolved.yaml").write_text(result.scenario.to_yaml(), "utf-8")
-        result.metrics.to_parquet(partial / "metrics.parquet", index=False)
-        if result.scenario.experiment is not None:
-            result.arm_metrics.to_parquet(partial / "arm_metrics.parquet", index=False)
-        if not result.channel_metrics.empty:
-            result.channel_metrics.to_parquet(partial / "channel_metrics.parquet", index=False)
-        if events:
-            write_event_log(result.counters, layout_of(result.scenario),
-                            partial / "events.parquet")
-        summary = summary_document(result, wall_seconds)
-        (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
-        write_report(result, summary, partial / "report.html", forecast)
-    return final
+    return claim_folder(Path(out_root) / result.scenario.name, run_folder_name(result),
+                        lambda partial: _fill_run(partial, result, wall_seconds, events,
+                                                  forecast))
+
+
+def _fill_run(partial: Path, result: Result, wall_seconds: float, events: bool,
+              forecast: dict[str, Any] | None) -> None:
+    """Everything a run folder holds, written into the hidden folder that becomes it."""
+    (partial / "scenario.resolved.yaml").write_text(result.scenario.to_yaml(), "utf-8")
+    result.metrics.to_parquet(partial / "metrics.parquet", index=False)
+    if result.scenario.experiment is not None:
+        result.arm_metrics.to_parquet(partial / "arm_metrics.parquet", index=False)
+    if not result.channel_metrics.empty:
+        result.channel_metrics.to_parquet(partial / "channel_metrics.parquet", index=False)
+    if events:
+        write_event_log(result.counters, layout_of(result.scenario),
+                        partial / "events.parquet")
+    summary = summary_document(result, wall_seconds)
+    (partial / "summary.json").write_text(json.dumps(summary, indent=2), "utf-8")
+    write_report(result, summary, partial / "report.html", forecast)
 
 
 def json_safe(value: Any) -> Any:

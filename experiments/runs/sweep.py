@@ -46,7 +46,7 @@ import pandas as pd
 from experiments.runs.design import Design, Value, point_scenario
 from experiments.runs.evaluator import Progress, Task, TaskOutcome, evaluate
 from experiments.runs.executors import describe
-from experiments.runs.folders import BASE_FILE, atomic_folder, unique_folder
+from experiments.runs.folders import BASE_FILE, claim_folder
 from experiments.runs.outputs import json_safe
 from experiments.runs.point import point_task
 from experiments.runs.sweep_report import write_report
@@ -117,12 +117,15 @@ def create_run(base: Scenario, design: Design, out_root: Path, executor: str,
     text = json.dumps(spec, indent=2)
     digest = hashlib.sha256((text + base.to_yaml()).encode()).hexdigest()[:8]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    final = unique_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}")
-    with atomic_folder(final) as partial:
+
+    def fill(partial: Path) -> None:
         (partial / TASKS_DIR).mkdir()
         (partial / BASE_FILE).write_text(base.to_yaml(), "utf-8")
         (partial / SPEC_FILE).write_text(text + "\n", "utf-8")
-    return load_plan(final)
+
+    # the name is taken at the rename, so parallel identical sweeps each get their own folder
+    return load_plan(claim_folder(Path(out_root) / base.name, f"{prefix}-{stamp}-{digest}",
+                                  fill))
 
 
 def load_plan(run_dir: Path) -> Plan:

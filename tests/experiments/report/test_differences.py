@@ -95,7 +95,8 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[RunFolder]:
     folders = []
     for gift in (10, 30):
         scenario = sim.load_scenario(ROOT / "scenarios" / "cold_start.yaml", [
-            "market.size=2000", "days=60", "replicates=3", f"mechanics.gift.value={gift}"])
+            "market.size=2000", "days=60", "replicates=3", f"mechanics.gift.value={gift}",
+            "mechanics.gift.first_order_lift=0"])  # no lift at any value: a pure cost
         folders.append(write_run(sim.run(scenario), root, 0.0))
     return load_runs(folders)
 
@@ -107,8 +108,8 @@ def test_the_dashboard_shows_the_differences_of_real_runs(two_runs: list[RunFold
     shown = {m for m in COMPARED if f"data-metric='{m}'" in section}
     assert shown == set(COMPARED) & set(two_runs[0].horizon.columns)
     assert "data-metric='gmv'" in section
-    (diffs,) = run_differences(two_runs).values()  # the same seed: paired, so the gift's
-    users = next(d for d in diffs if d.metric == "new_users")  # value leaves users exactly
+    (diffs,) = run_differences(two_runs).values()  # the same seed: paired, so a gift without
+    users = next(d for d in diffs if d.metric == "new_users")  # lift leaves users exactly
     assert (users.absolute, users.low, users.high) == (0, 0, 0)  # as they were
     contribution = next(d for d in diffs if d.metric == "contribution")
     assert contribution.high < 0 and contribution.verdict == "worse"  # a costlier gift
