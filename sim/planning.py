@@ -66,6 +66,18 @@ def channel_events(scenario: Scenario) -> list[str]:
     return declared(scenario, "channel_events", CORE_CHANNEL_EVENTS)
 
 
+def with_amounts(names: list[str]) -> list[str]:
+    """Counter names with their `_amount` columns, in order, once each."""
+    return list(dict.fromkeys([*names, *(f"{n}_amount" for n in names)]))
+
+
+def recorded_counters(scenario: Scenario) -> list[str]:
+    """Counters a run of this scenario records (the engine's own and its mechanics', with their
+    `_amount` columns): what its metrics can be computed from."""
+    return with_amounts([*user_events(scenario), *channel_events(scenario),
+                         *declared(scenario, "stocks", CORE_STOCKS)])
+
+
 def memory_estimate(scenario: Scenario) -> int:
     """Peak bytes one replicate of this scenario is expected to need."""
     columns, scratch = columns_and_scratch(scenario)

@@ -74,7 +74,6 @@ from experiments.calibration.objective import (
     parse_fit,
     parse_targets,
     run_series,
-    simulated_metrics,
     with_observed,
 )
 from experiments.calibration.observed import Observed
@@ -90,6 +89,7 @@ from experiments.calibration.study import (
 )
 from experiments.runs.design import Design, point_scenario, validate_design
 from experiments.runs.outputs import json_safe
+from experiments.runs.produced import produced_metrics
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
@@ -138,7 +138,7 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     observed = replace(observed, notes=[*observed.notes, *horizon_notes])
     declared = base.calibration
     params = parse_fit(scenario, fit_texts or (declared.fit if declared else []))
-    targets = parse_targets(targets_text, observed, simulated_metrics(scenario), params,
+    targets = parse_targets(targets_text, observed, produced_metrics(scenario), params,
                             declared.targets if declared else None)
     distance = Distance(targets,
                         observed.daily.reindex(columns=list(targets)).to_numpy(dtype=float))

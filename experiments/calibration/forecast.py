@@ -37,7 +37,7 @@ from experiments.calibration.forecast_totals import (
     simulations_frame,
     weekly_values,
 )
-from experiments.calibration.objective import WEEK, run_series, simulated_metrics
+from experiments.calibration.objective import WEEK, run_series
 from experiments.calibration.observed import Observed
 from experiments.report.language import current, metric_label, t, use
 from experiments.report.operations import early_warning_panel
@@ -46,6 +46,7 @@ from experiments.report.parts import embed
 from experiments.runs.design import point_scenario
 from experiments.runs.folders import atomic_folder
 from experiments.runs.outputs import json_safe
+from experiments.runs.produced import produced_metrics
 from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 from sim.scenario import Scenario
@@ -92,7 +93,7 @@ def forecast(scenario: Scenario, posterior: pd.DataFrame, days: int, executor: E
     horizon = fit_days + days
     if observed is not None:
         _check_overlap(observed, horizon)
-    produced = simulated_metrics(scenario)
+    produced = produced_metrics(scenario)
     names = [m for m in (metrics or DEFAULT_METRICS) if m in produced]
     unknown = [m for m in (metrics or []) if m not in produced]
     if unknown:

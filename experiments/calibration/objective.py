@@ -19,11 +19,9 @@ from experiments.runs.sensitivity import bounds_specs
 from sim.aggregation import daily_table
 from sim.engine import simulate
 from sim.errors import InputError, Problem
-from sim.mechanics import REGISTRY
 from sim.mechanics.observed_arrivals import arrival_problems
-from sim.metrics import METRICS, available, daily_metrics
+from sim.metrics import METRICS, daily_metrics
 from sim.overrides import shorten_horizon
-from sim.planning import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS
 from sim.scenario import Scenario
 
 WEEK = 7
@@ -129,16 +127,6 @@ def parse_targets(text: str | None, observed: Observed, simulated: list[str],
                                       "repeat_purchases")])
         targets[name] = weight
     return targets
-
-
-def simulated_metrics(scenario: Scenario) -> list[str]:
-    """Metrics this scenario's mechanics produce (from the counters they declare)."""
-    names = [*CORE_EVENTS, *CORE_CHANNEL_EVENTS, *CORE_STOCKS]
-    for params in scenario.mechanics.values():
-        cls = REGISTRY[params.type][1]
-        names += [*cls.events, *cls.channel_events, *cls.stocks]
-    names += [f"{n}_amount" for n in list(names)]
-    return [m.name for m in available(list(dict.fromkeys(names)))]
 
 
 def with_observed(base: Scenario, observed: Observed) -> tuple[Scenario, list[Note]]:

@@ -7,9 +7,8 @@ metric before any work, naming the mechanic types that would record it and offer
 metrics this scenario has. A ratio that exists but may have a zero denominator in some run (ROI
 without spend) is still accepted: that is a fact of the run, said after it.
 
-The metrics a scenario produces are those whose counters (`Metric.needs`) its mechanics declare,
-the same sources as `experiments.calibration.objective.simulated_metrics` (the engine's core
-counters, each mechanic's events, channel events and stocks, and their `_amount` columns).
+The metrics a scenario produces are those whose counters (`Metric.needs`) a run of it records
+(`sim.planning.recorded_counters`); calibration chooses its targets among the same.
 """
 
 from __future__ import annotations
@@ -17,39 +16,25 @@ from __future__ import annotations
 from sim.errors import InputError, Problem, did_you_mean
 from sim.mechanics import REGISTRY
 from sim.metrics import METRICS, available
-from sim.planning import CORE_CHANNEL_EVENTS, CORE_EVENTS, CORE_STOCKS
+from sim.planning import recorded_counters, with_amounts
 from sim.scenario import Scenario
-
-
-def _with_amounts(names: list[str]) -> list[str]:
-    """Counter names with their `_amount` columns, in order, once each."""
-    return list(dict.fromkeys([*names, *(f"{n}_amount" for n in names)]))
 
 
 def _declared(mechanic_type: str) -> list[str]:
     cls = REGISTRY[mechanic_type][1]
-    return _with_amounts([*cls.events, *cls.channel_events, *cls.stocks])
-
-
-def recorded_counters(scenario: Scenario) -> set[str]:
-    """Counters a run of this scenario records: the engine's own and its mechanics'."""
-    names = [*CORE_EVENTS, *CORE_CHANNEL_EVENTS, *CORE_STOCKS]
-    for params in scenario.mechanics.values():
-        cls = REGISTRY[params.type][1]
-        names += [*cls.events, *cls.channel_events, *cls.stocks]
-    return set(_with_amounts(names))
+    return with_amounts([*cls.events, *cls.channel_events, *cls.stocks])
 
 
 def produced_metrics(scenario: Scenario) -> list[str]:
     """Metrics this scenario's mechanics produce, in catalogue order."""
-    return [m.name for m in available(sorted(recorded_counters(scenario)))]
+    return [m.name for m in available(recorded_counters(scenario))]
 
 
 def providers(metric: str, scenario: Scenario) -> str:
     """The mechanic types a scenario lacks for a metric, in words: 'a live_stream mechanic', or
     for counters that several types record 'a purchase_dropout, group_buy or live_stream
     mechanic', joined by 'and' when two kinds are missing."""
-    missing = sorted(set(METRICS[metric].needs) - recorded_counters(scenario))
+    missing = sorted(set(METRICS[metric].needs) - set(recorded_counters(scenario)))
     kinds = dict.fromkeys(tuple(t for t in REGISTRY if counter in _declared(t))
                           for counter in missing)
     words = []
