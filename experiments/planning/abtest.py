@@ -30,7 +30,6 @@ without extra runs.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -42,13 +41,13 @@ import numpy as np
 import pandas as pd
 
 from experiments.planning.ab_reading import compare, metric_values, moments, pooled_mean, user_frame
+from experiments.runs.design import point_scenario
 from experiments.runs.evaluator import Task, all_values, evaluate, stop_at_failure
 from sim.engine import UserTally, simulate
 from sim.errors import InputError, did_you_mean
 from sim.graph_cache import GraphCache
 from sim.metrics import METRICS, counter_columns
 from sim.planning import user_events
-from sim.scaling import rescale
 from sim.scenario import Scenario, validate_scenario
 
 UNITS = ("user", "cluster", "ego")
@@ -124,13 +123,11 @@ def check_durations(scenario: Scenario, durations: Iterable[int]) -> tuple[int, 
 # --- the three markets of a design -------------------------------------------------------------
 
 
-def _rebuild(scenario: Scenario, data: dict[str, Any],
-             overridden: dict[Any, str] | None = None) -> Scenario:
-    """A design's market, validated like a scenario file (so `--sizes 50` with 3,000 seed
-    users is refused with the field that conflicts, not clipped at the run); `overridden`
-    locates problems in fields the command line set, as loading does."""
+def _rebuild(scenario: Scenario, data: dict[str, Any]) -> Scenario:
+    """A design's market, validated like a scenario file (so an arm that no longer fits is
+    refused with the field that conflicts, not clipped at the run)."""
     try:
-        return validate_scenario(data, scenario._source, scenario._lines, overridden)
+        return validate_scenario(data, scenario._source, scenario._lines)
     except InputError as exc:
         size = data["market"]["size"]
         note = f" (with --sizes {size})" if size != scenario.market.size else ""
@@ -140,23 +137,14 @@ def _rebuild(scenario: Scenario, data: dict[str, Any],
 
 def at_size(scenario: Scenario, size: int) -> Scenario:
     """The scenario at market size `size`, as `market.size=N` on the command line would load
-    it: one with market.reference_size starts again from its data as written and overridden
-    (`rescale`, the path of loading and of a sweep point's market.size), so seed users and
-    budgets follow the size instead of keeping the counts scaled for the loaded size. Its
-    notes say what scaling changed (the loaded scenario's own notes left out: said already);
-    at the loaded size, the loaded scenario itself."""
+    it (`point_scenario`, the path of a sweep point's market.size: seed users and budgets
+    scaled from the values as written, overridden ones kept). Its notes say what scaling
+    changed there (the loaded scenario's own notes left out: said already); at the loaded
+    size, the loaded scenario itself."""
     if size == scenario.market.size:
         return scenario
-    if scenario._unscaled is None:  # nothing scales: only the size changes
-        data = scenario.model_dump(mode="python")
-        data["market"]["size"] = size
-        return _rebuild(scenario, data)
-    written, overridden = scenario._unscaled
-    data = copy.deepcopy(written)
-    data["market"]["size"] = size
-    data, notes = rescale(data, scenario._source, scenario._lines, overridden)
-    sized = _rebuild(scenario, data, overridden)
-    sized._notes = notes + [n for n in sized._notes if n not in scenario.notes]
+    sized = point_scenario(scenario, {"market.size": size}, option="--sizes")
+    sized._notes = [n for n in sized._notes if n not in scenario.notes]
     return sized
 
 

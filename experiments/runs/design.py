@@ -208,10 +208,11 @@ def set_path(data: dict[str, Any], keys: tuple[str, ...],
 
 
 def point_scenario(base: Scenario, point: dict[str, Value],
-                   data: dict[str, Any] | None = None) -> Scenario:
-    """The base scenario with a point's values applied and validated (located errors). A point
-    with its own market.size starts from the data as written and scales it to that size, as
-    `simctl run ... market.size=N` would."""
+                   data: dict[str, Any] | None = None, option: str = "--param") -> Scenario:
+    """The base scenario with a point's values applied and validated (errors located and
+    named after the `option` that set them). A point with its own market.size starts from the
+    data as written and scales it to that size, as `simctl run ... market.size=N` would; the
+    scenario's notes then say what scaling changed, as a loaded scenario's do."""
     sized = any("market.size" in path.split("+") for path in point)
     if sized and base._unscaled is not None:
         written, overridden = base._unscaled
@@ -225,11 +226,14 @@ def point_scenario(base: Scenario, point: dict[str, Value],
             keys, message = set_path(data, tuple(one.split(".")), value)
             if message:
                 raise InputError([Problem(base._source, line_for(keys, base._lines),
-                                          dotted(keys), f"--param {path}: {message}")])
-            overridden[keys] = f"--param {path}={value}"
+                                          dotted(keys), f"{option} {path}: {message}")])
+            overridden[keys] = f"{option} {path}={value}"
+    notes: list[Problem] = []
     if sized:
-        data, _ = rescale(data, base._source, base._lines, overridden)
-    return validate_scenario(data, base._source, base._lines, overridden)
+        data, notes = rescale(data, base._source, base._lines, overridden)
+    scenario = validate_scenario(data, base._source, base._lines, overridden)
+    scenario._notes = notes + scenario._notes
+    return scenario
 
 
 def validate_design(base: Scenario, design: Design) -> list[Scenario]:
