@@ -31,7 +31,7 @@ def write_fit(folder: Path, fitted: Scenario, table: pd.DataFrame, posterior: pd
               observed: Observed, distance: Distance, sims: list[np.ndarray],
               doc: dict[str, Any], params: list[FitParam]) -> None:
     """Write into a hidden sibling, then swap it in: a reader never sees half a folder."""
-    with atomic_folder(folder, replace=True) as partial:
+    with atomic_folder(folder) as partial:
         _write_outputs(partial, fitted, table, posterior, observed, distance, sims, doc, params)
 
 

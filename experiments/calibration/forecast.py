@@ -241,7 +241,7 @@ def write_forecast(result: Forecast, out: Path) -> Path:
     """forecast.parquet, forecast.csv, simulations.parquet, forecast.html, summary.json,
     atomically."""
     out = Path(out)
-    with atomic_folder(out, replace=True) as partial:
+    with atomic_folder(out) as partial:
         result.table.to_parquet(partial / "forecast.parquet", index=False)
         result.table.to_csv(partial / "forecast.csv", index=False)
         if result.simulations is not None:

@@ -111,7 +111,7 @@ def export(
             atomic_write(target, lambda partial: _write_xlsx(tables, partial))
         else:
             check_export_folder(target, set(tables))
-            with atomic_folder(target, replace=True) as partial:
+            with atomic_folder(target) as partial:
                 for name, frame in tables.items():
                     frame.to_csv(partial / f"{name}.csv", index=False, encoding="utf-8-sig")
         err.print(t(f"exported {', '.join(tables)} -> {target}",

@@ -20,16 +20,6 @@ from sim.scenario import Scenario
 BASE_FILE = "scenario.base.yaml"  # the base scenario a sweep, sensitivity or optimisation keeps
 
 
-def unique_folder(parent: Path, name: str) -> Path:
-    """`parent/name`, or `name-2`, `name-3`, ... if that exists (the parent is created)."""
-    parent.mkdir(parents=True, exist_ok=True)
-    final, n = parent / name, 1
-    while final.exists():
-        n += 1
-        final = parent / f"{name}-{n}"
-    return final
-
-
 @contextmanager
 def _partial(parent: Path, name: str) -> Iterator[Path]:
     """A fresh hidden `.partial-…` folder in `parent` (created), removed afterwards unless it
@@ -44,8 +34,8 @@ def _partial(parent: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(partial, ignore_errors=True)
 
 
-def _claim(partial: Path, parent: Path, name: str, next_free: bool) -> Path:
-    """Rename `partial` to `parent/name` or, when `next_free`, the first free `name-2`, ...
+def _claim(partial: Path, parent: Path, name: str) -> Path:
+    """Rename `partial` to `parent/name` or the first free `name-2`, `name-3`, ...
 
     A name is taken by mkdir, which only one process can win, and the filled folder then
     replaces that empty one: a folder that appeared since the name was chosen (a parallel
@@ -56,8 +46,6 @@ def _claim(partial: Path, parent: Path, name: str, next_free: bool) -> Path:
         try:
             final.mkdir()
         except FileExistsError:
-            if not next_free:
-                raise
             n += 1
             continue
         try:
@@ -70,17 +58,14 @@ def _claim(partial: Path, parent: Path, name: str, next_free: bool) -> Path:
 
 
 @contextmanager
-def atomic_folder(final: Path, replace: bool = False) -> Iterator[Path]:
+def atomic_folder(final: Path) -> Iterator[Path]:
     """Yield a hidden `.partial-…` sibling to fill; when the block ends without an error it
-    becomes `final` (replacing an existing folder only when `replace`, else an existing one,
-    even empty, is a FileExistsError); otherwise it is removed."""
+    replaces `final` whole (a redone fit, forecast or export); otherwise it is removed. A new
+    folder that must not replace another is `claim_folder`'s."""
     old = final.parent / f".old-{final.name}-{os.getpid()}"
     try:
         with _partial(final.parent, final.name) as partial:
             yield partial
-            if not replace:
-                _claim(partial, final.parent, final.name, next_free=False)
-                return
             if final.exists():
                 os.replace(final, old)
             os.replace(partial, final)
@@ -95,7 +80,7 @@ def claim_folder(parent: Path, name: str, write: Callable[[Path], Any]) -> Path:
     parent = Path(parent)
     with _partial(parent, name) as partial:
         write(partial)
-        return _claim(partial, parent, name, next_free=True)
+        return _claim(partial, parent, name)
 
 
 def atomic_file(final: Path, text: str) -> None:

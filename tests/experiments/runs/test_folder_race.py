@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from experiments.cli import app
 from experiments.runs import outputs
-from experiments.runs.folders import atomic_folder, claim_folder
+from experiments.runs.folders import claim_folder
 from tests.conftest import ROOT
 
 REFERENCE = str(ROOT / "scenarios" / "reference.yaml")
@@ -45,14 +45,6 @@ def test_a_claim_skips_every_taken_suffix(tmp_path: Path) -> None:
             _other_run_lands(tmp_path / name)
 
     assert claim_folder(tmp_path, "run", write) == tmp_path / "run-4"
-
-
-def test_atomic_folder_never_overwrites_an_empty_folder_without_replace(tmp_path: Path) -> None:
-    with pytest.raises(FileExistsError), atomic_folder(tmp_path / "fit") as partial:
-        (partial / "a.txt").write_text("1")
-        (tmp_path / "fit").mkdir()  # appeared meanwhile; os.rename would silently take it
-    assert list((tmp_path / "fit").iterdir()) == []
-    assert [p.name for p in tmp_path.iterdir()] == ["fit"]
 
 
 def test_run_reports_the_folder_it_finished_in(tmp_path: Path,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.runs.folders import atomic_folder, unique_folder
+from experiments.runs.folders import atomic_folder
 
 
 def test_a_failure_leaves_nothing(tmp_path: Path) -> None:
@@ -16,19 +16,15 @@ def test_a_failure_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_success_renames_and_replace_swaps_the_whole_folder(tmp_path: Path) -> None:
+def test_success_renames_and_a_redo_swaps_the_whole_folder(tmp_path: Path) -> None:
     with atomic_folder(tmp_path / "fit") as partial:
         (partial / "a.txt").write_text("1")
-    with atomic_folder(tmp_path / "fit", replace=True) as partial:
+    with atomic_folder(tmp_path / "fit") as partial:
         (partial / "b.txt").write_text("2")
     assert [p.name for p in (tmp_path / "fit").iterdir()] == ["b.txt"]
     assert [p.name for p in tmp_path.iterdir()] == ["fit"]
-    with pytest.raises(OSError), atomic_folder(tmp_path / "fit") as partial:  # no replace
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "fit") as partial:
         (partial / "c.txt").write_text("3")
-    assert [p.name for p in (tmp_path / "fit").iterdir()] == ["b.txt"]
-
-
-def test_unique_names(tmp_path: Path) -> None:
-    first = unique_folder(tmp_path / "x", "run")
-    first.mkdir()
-    assert unique_folder(tmp_path / "x", "run").name == "run-2"
+        raise RuntimeError("interrupted")
+    assert [p.name for p in (tmp_path / "fit").iterdir()] == ["b.txt"]  # the old one stays
+    assert [p.name for p in tmp_path.iterdir()] == ["fit"]
