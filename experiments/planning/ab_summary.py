@@ -15,6 +15,7 @@ from experiments.planning.errors import PowerInputError
 from experiments.planning.metrics import MeanMetric, RatioMetric
 from experiments.planning.solver import solve
 from experiments.report.language import t
+from sim.stats import t_quantile
 
 
 def _rate(flags: pd.Series) -> tuple[float, float]:
@@ -186,10 +187,9 @@ def bias_threshold(replicates: int) -> float:
     thousands of users, near normal): its two-sided 95% point is 2.05 at 30 replicates and
     1.98 at 100 (the usual "two standard errors"), but 12.7 at 2, where a flat 2 would call
     about 30% of pure noise a bias. Infinite under 2 replicates: no SE, no verdict."""
-    from scipy.stats import t as student_t  # here: scipy.stats is half a second of import
     if replicates < 2:
         return math.inf
-    return float(student_t.ppf(1 - BIAS_LEVEL / 2, replicates - 1))
+    return t_quantile(1 - BIAS_LEVEL / 2, replicates - 1)
 
 
 def bias_words(row: Any, tolerance: float) -> str:
