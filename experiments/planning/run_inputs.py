@@ -81,26 +81,24 @@ def _check_spread(users: pd.DataFrame, run_dir: Path, name: str, metric_type: st
                         "run longer or with a larger market")
 
 
-def _share_traffic(daily: pd.DataFrame, name: str) -> float | None:
-    """The daily count of what a share is a share of: its denominator's mean per day when that
-    is a count of things (visits, orders, groups), none for a stock or money (no traffic to
-    plan a duration with); new users a day for the per-user shares of unit economics."""
-    metric = METRICS.get(name)
-    if metric is None or metric.kind != "ratio":
-        return float(daily["new_users"].mean())
-    denominator = METRICS[metric.denominator]
-    if denominator.kind != "flow" or denominator.unit.startswith("yuan") or \
-            metric.denominator not in daily:
-        return None
-    return float(daily[metric.denominator].mean())
-
-
 def traffic_unit(metric_type: str, name: str) -> str:
-    """What `--from-run`'s daily traffic counts for this metric (see `_share_traffic`)."""
+    """The daily count `--from-run` plans a duration with: for a share of a catalogue ratio,
+    what it is a share of (its denominator); for everything per user, new users."""
     metric = METRICS.get(name)
     if metric_type == "proportion" and metric is not None and metric.kind == "ratio":
         return metric.denominator or "new_users"
     return "new_users"
+
+
+def _share_traffic(daily: pd.DataFrame, name: str) -> float | None:
+    """A share's daily traffic: the mean per day of `traffic_unit`'s count, none when that is
+    a stock or money (no traffic to plan a duration with)."""
+    unit = traffic_unit("proportion", name)
+    counted = METRICS.get(unit)
+    if unit not in daily or counted is None or counted.kind != "flow" or \
+            counted.unit.startswith("yuan"):
+        return None
+    return float(daily[unit].mean())
 
 
 def traffic_note(metric_type: str, name: str, per_day: float) -> str:

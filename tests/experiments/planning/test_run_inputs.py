@@ -37,6 +37,8 @@ def test_proportion_baseline_and_traffic_come_from_the_run(run_dir: Path) -> Non
     assert found["daily-traffic"] == pytest.approx(daily["visits"].sum() / len(daily))
     repurchase = inputs_from_run(run_dir, "proportion", "repurchase_rate_30d")
     assert repurchase["daily-traffic"] == pytest.approx(daily["first_purchases"].mean())
+    # dau_mau is a share of MAU, a stock: no daily traffic to plan a duration with
+    assert inputs_from_run(run_dir, "proportion", "dau_mau")["daily-traffic"] is None
     per_user = inputs_from_run(run_dir, "mean", "gmv")
     assert per_user["daily-traffic"] == pytest.approx(daily["new_users"].mean())
 
