@@ -109,7 +109,8 @@ def _from_scenario(path: Path) -> Plan:
     exp = scenario.experiment
     if exp is None:
         raise InputError([Problem(str(path), None, "experiment", "the scenario has no "
-                                  "experiment block; add one or plan with --allocation")])
+                                  "experiment block; add one or give the arms' split with "
+                                  "--shares")])
     primary = (exp.primary_metric,) if exp.primary_metric else ()
     clustered = exp.unit != "user"  # arms' shares are shares of clusters or egos, not users
     return Plan(control=exp.arms[0].name, shares={a.name: a.share for a in exp.arms},
@@ -127,8 +128,8 @@ def with_options(plan: Plan, **typed: Any) -> Plan:
     return replace(plan, **{k: v for k, v in typed.items() if v is not None})
 
 
-def parse_allocation(text: str) -> dict[str, float]:
-    """`control=50,treatment=50` (any positive weights)."""
+def parse_shares(text: str, option: str = "--shares") -> dict[str, float]:
+    """`control=50,treatment=50` (any positive weights), given as `option`."""
     shares: dict[str, float] = {}
     for part in text.split(","):
         name, _, weight = part.partition("=")
@@ -137,7 +138,7 @@ def parse_allocation(text: str) -> dict[str, float]:
         except ValueError:
             value = -1.0
         if not name.strip() or not value > 0 or value == float("inf"):
-            raise InputError([Problem("--allocation", None, "", f"{part.strip()!r}: expected "
+            raise InputError([Problem(option, None, "", f"{part.strip()!r}: expected "
                                       "ARM=WEIGHT with a positive weight, e.g. "
                                       "control=50,treatment=50")])
         shares[name.strip()] = value

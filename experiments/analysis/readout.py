@@ -80,7 +80,7 @@ def check_srm(data: ArmData, control: str, plan: Plan) -> SrmResult:
         if named or len(shares) != len(data.arms):
             raise InputError([Problem(data.source, None, "arm", f"arms {', '.join(data.arms)} "
                                       f"do not match the plan's {', '.join(shares)}; fix the "
-                                      "labels or give --allocation")])
+                                      "labels or give --shares")])
         treatments = [a for a in data.arms if a != control]  # a power plan names no arms
         plan_shares = list(shares.values())
         shares = {control: plan_shares[0], **dict(zip(treatments, plan_shares[1:], strict=True))}

@@ -19,7 +19,7 @@ from experiments.analysis.plan import (
     Plan,
     check_peeking,
     load_plan,
-    parse_allocation,
+    parse_shares,
     with_options,
 )
 from experiments.analysis.readout import Readout, read_experiment
@@ -31,12 +31,23 @@ from experiments.analysis.units import (
     parse_metric,
 )
 from experiments.cli.checks_cli import srm_head
-from experiments.cli.cli_common import OverridesArg, check_writable_file, cli_errors, err
+from experiments.cli.cli_common import (
+    OverridesArg,
+    check_writable_file,
+    cli_errors,
+    err,
+    renamed_option,
+)
 from experiments.report.language import current, t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.folders import atomic_file, atomic_write
 from sim.errors import InputError, Problem
+
+ALLOCATION_RENAMED = ("the arms' split, as srm's --shares; power's --allocation is the share "
+                      "of traffic enrolled")
+ALLOCATION_RENAMED_ZH = ("各组分流比例，与 srm 的 --shares 同名；power 的 --allocation "
+                         "指进入实验的流量占比")
 
 
 def _specs(texts: list[str], option: str, covariates: dict[str, str]) -> list[MetricSpec]:
@@ -49,7 +60,7 @@ def _specs(texts: list[str], option: str, covariates: dict[str, str]) -> list[Me
     return list(once.values())
 
 
-def _plan(plan_file: Path | None, control: str | None, allocation: str | None,
+def _plan(plan_file: Path | None, control: str | None, shares: dict[str, float] | None,
           alpha: float | None, correction: str | None, look: int | None,
           always: bool) -> Plan:
     if alpha is not None and not 0 < alpha < 1:
@@ -58,7 +69,6 @@ def _plan(plan_file: Path | None, control: str | None, allocation: str | None,
         raise InputError([Problem("--correction", None, "", f"{correction!r}; expected one "
                                   f"of {', '.join(CORRECTIONS)}")])
     plan = load_plan(plan_file) if plan_file is not None else Plan()
-    shares = parse_allocation(allocation) if allocation is not None else None
     plan = with_options(plan, control=control, shares=shares, alpha=alpha,
                         correction=correction, look=look, always_valid=always or None)
     check_peeking(plan)
@@ -81,11 +91,13 @@ def analyze(
         "--cuped", help="METRIC=COVARIATE: adjust a metric by its pre-period column.")] = None,
     plan_file: Annotated[Path | None, typer.Option(
         "--plan", help="`simctl power --json` output or the scenario that ran the test: alpha, "
-        "sides, control, allocation, correction and metrics are read from it.")] = None,
+        "sides, control, arms' shares, correction and metrics are read from it.")] = None,
     control: Annotated[str | None, typer.Option(help="The control arm's label.")] = None,
-    allocation: Annotated[str | None, typer.Option(
-        help="Planned split, e.g. control=50,treatment=50 (default: the plan's, else equal).")
-    ] = None,
+    shares: Annotated[str | None, typer.Option(
+        help="Planned split of units between arms (the name srm uses), e.g. "
+        "control=50,treatment=50 (default: the plan's, else equal).")] = None,
+    old_allocation: Annotated[str | None, typer.Option(
+        "--allocation", hidden=True, help="Old name of --shares.")] = None,
     alpha: Annotated[float | None, typer.Option(help="Significance level (default 0.05).")
                      ] = None,
     correction: Annotated[str | None, typer.Option(
@@ -112,7 +124,12 @@ def analyze(
         if out is not None:
             check_writable_file(out, inputs=(data_file, plan_file), suffixes=(".html", ".htm"),
                                 example="reading.html")
-        plan = _plan(plan_file, control, allocation, alpha, correction, look, always_valid)
+        split = shares if shares is not None else old_allocation
+        arm_shares = None if split is None else parse_shares(
+            split, "--shares" if shares is not None else "--allocation")
+        plan = _plan(plan_file, control, arm_shares, alpha, correction, look, always_valid)
+        renamed_option("--shares", "--allocation", shares, old_allocation, ALLOCATION_RENAMED,
+                       ALLOCATION_RENAMED_ZH)
         covariates = parse_covariates(cuped or [])
         primary = _specs(metric or list(plan.primary), "--metric", covariates)
         guards = _specs(guardrail or list(plan.guardrails), "--guardrail", covariates)
@@ -129,7 +146,7 @@ def analyze(
             if current() != "en":  # read again in English: the same numbers (Dunnett seeded)
                 with use("en"):
                     english = read_experiment(data, primary, guards, _plan(
-                        plan_file, control, allocation, alpha, correction, look, always_valid))
+                        plan_file, control, arm_shares, alpha, correction, look, always_valid))
             print(json.dumps(english.as_json(), indent=2, ensure_ascii=False, allow_nan=False))
 
 

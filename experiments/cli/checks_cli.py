@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from experiments.analysis.decisions import adjust_p_values, srm_check
-from experiments.cli.cli_common import cli_errors, err
+from experiments.cli.cli_common import cli_errors, err, renamed_option
 from experiments.report.language import t
 from sim.errors import InputError, Problem
 
@@ -94,8 +94,11 @@ def srm(
 def adjust(
     p_values: Annotated[list[str], typer.Argument(
         help="P-values, e.g. 0.01,0.04,0.03 (or 0.01 0.04 0.03).")],
-    method: Annotated[str, typer.Option(
-        help="bonferroni, holm, sidak (family-wise) or bh (false discovery rate).")] = "holm",
+    correction: Annotated[str | None, typer.Option(
+        help="bonferroni, holm (default), sidak (family-wise) or bh (false discovery rate): "
+        "the name power and analyze use.")] = None,
+    old_method: Annotated[str | None, typer.Option(
+        "--method", hidden=True, help="Old name of --correction.")] = None,
     alpha: Annotated[float, typer.Option(help="Level of the family.")] = 0.05,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
@@ -106,11 +109,15 @@ def adjust(
         if max(values) > 1:
             raise InputError([Problem("P_VALUES", None, "", f"{given!r}: p-values lie "
                                       "between 0 and 1")])
+        method = correction or old_method or "holm"
+        option = "--method" if old_method is not None else "--correction"
         if method not in ("bonferroni", "holm", "sidak", "bh"):
-            raise InputError([Problem("--method", None, "", f"{method!r}; expected bonferroni, "
+            raise InputError([Problem(option, None, "", f"{method!r}; expected bonferroni, "
                                       "holm, sidak or bh")])
         if not 0 < alpha < 1:
             raise InputError([Problem("--alpha", None, "", f"{alpha:g}; expected 0 < alpha < 1")])
+        renamed_option("--correction", "--method", correction, old_method,
+                       "the name power and analyze use", "与 power 和 analyze 同名")
         result = adjust_p_values(values, method, alpha)  # type: ignore[arg-type]
         table = Table(t("test", "检验"), "p", t(f"p adjusted ({method})", f"校正后 p（{method}）"),
                       t(f"reject at {alpha:g}", f"在 {alpha:g} 下拒绝"))

@@ -239,3 +239,18 @@ def say_data_notes(command: str, notes: list[str], quiet: bool) -> None:
     for note in dict.fromkeys(notes):  # a Note says itself in the language in force
         said = note.said() if hasattr(note, "said") else note
         err.print(f"{command}" + t(": note: ", "：说明：") + said, markup=False, soft_wrap=True)
+
+
+def renamed_option(new: str, old: str, value: object, old_value: object, why: str,
+                   why_zh: str) -> object:
+    """An option renamed for consistency across commands: the old name still works for now,
+    with a note saying the new one (scripts keep running); both at once is a mistake."""
+    if old_value is None:
+        return value
+    if value is not None:
+        raise InputError([Problem(old, None, "", f"given with {new}, its new name; give only "
+                                  f"{new}")])
+    err.print(t(f"note: {old} is now {new} ({why}); {old} still works but will go in a later "
+                "release", f"说明：{old} 已改名为 {new}（{why_zh}）；{old} 暂仍可用，以后的版本"
+                "将去掉"), markup=False, soft_wrap=True)
+    return old_value

@@ -28,7 +28,7 @@ def test_srm_of_dashboard_counts_matches_the_chi_square_by_hand() -> None:
 
 def test_adjust_benjamini_hochberg_by_hand() -> None:
     """Sorted 0.005, 0.01, 0.03, 0.04 -> 0.02, 0.02, 0.04, 0.04 (p m / rank, monotone)."""
-    result = runner.invoke(app, ["adjust", "0.01,0.04,0.03,0.005", "--method", "bh", "--json"])
+    result = runner.invoke(app, ["adjust", "0.01,0.04,0.03,0.005", "--correction", "bh", "--json"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["adjusted"] == pytest.approx([0.02, 0.04, 0.04, 0.02])
     holm = json.loads(runner.invoke(app, ["adjust", "0.01,0.04,0.03,0.005", "--json"]).stdout)
@@ -43,7 +43,7 @@ def test_adjust_benjamini_hochberg_by_hand() -> None:
     (["srm", "100,100", "--threshold", "2"], "expected a p-value threshold in (0, 1)"),
     (["srm", "100,100", "--threshold", "nan"], "expected a p-value threshold in (0, 1)"),
     (["adjust", "0.2,1.5"], "p-values lie between 0 and 1"),
-    (["adjust", "0.2,0.5", "--method", "fdr"], "expected bonferroni, holm, sidak or bh"),
+    (["adjust", "0.2,0.5", "--correction", "fdr"], "expected bonferroni, holm, sidak or bh"),
 ])
 def test_bad_numbers_exit_2_in_one_line(args: list[str], fragment: str) -> None:
     result = runner.invoke(app, args)

@@ -51,7 +51,7 @@ def test_schema_out_under_a_file_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [["0.01", "0.04", "0.03"], ["0.01,0.04,0.03"],
                                   ["0.01,", "0.04", "0.03"]])
 def test_adjust_takes_p_values_comma_or_space_separated(args: list[str]) -> None:
-    done = runner.invoke(app, ["adjust", *args, "--method", "holm", "--json"])
+    done = runner.invoke(app, ["adjust", *args, "--correction", "holm", "--json"])
     assert done.exit_code == 0, done.output
     doc = json.loads(done.stdout)
     assert doc["p_values"] == [0.01, 0.04, 0.03]
