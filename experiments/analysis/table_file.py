@@ -33,8 +33,11 @@ CURRENCY_BEFORE = r"^([-+]?)\s*(?:[¥$]|RMB|CNY)\s*"
 CURRENCY_AFTER = r"\s*元$"
 GROUPED = r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"  # 1,177.00: commas group exactly three digits
 # Full-width ASCII (１２３，．－), the ideographic space and ￥ as the ASCII a Chinese input method
-# meant; not all of NFKC, which would also read a superscript (10²) or ① as digits.
-FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20, 0xFFE5: 0xA5}
+# meant; not all of NFKC, which would also read a superscript (10²) or ① as digits. The minus
+# sign U+2212, which Word, Excel's formats and typeset reports write, is the ASCII hyphen-minus.
+FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(94)} | {0x3000: 0x20, 0xFFE5: 0xA5,
+                                                         0x2212: 0x2D}
+PERCENT = r"\s*%$"  # 12.5% is 0.125, as Excel stores it (％ once made half-width)
 YES_NO = {"true": 1.0, "false": 0.0, "是": 1.0, "否": 0.0}  # as Excel and Chinese sheets write them
 
 
@@ -241,16 +244,23 @@ def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
 def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
                      booleans: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The cells plain parsing missed, read as Chinese users write them: full-width digits and
-    ￥, one currency mark (¥ $ RMB CNY before, 元 after) and thousands commas. A comma
-    anywhere else (1,17: 1.17 or 117?) is refused, never guessed. Returns the values and the
-    masks of misplaced commas and of yes/no words in a column that is not 0/1."""
+    ￥, the minus sign −, one currency mark (¥ $ RMB CNY before, 元 after) or a percent sign
+    after (12.5% = 0.125, never both), and thousands commas. A comma anywhere else (1,17: 1.17
+    or 117?) is refused, never guessed. Returns the values and the masks of misplaced commas
+    and of yes/no words in a column that is not 0/1."""
     at = np.flatnonzero(np.isnan(values) & filled)
-    plain = (text.iloc[at].str.translate(FULL_WIDTH).str.strip()
-             .str.replace(CURRENCY_BEFORE, r"\1", regex=True, case=False)
+    written = text.iloc[at].str.translate(FULL_WIDTH).str.strip()
+    plain = (written.str.replace(CURRENCY_BEFORE, r"\1", regex=True, case=False)
              .str.replace(CURRENCY_AFTER, "", regex=True))
+    money = (plain != written).to_numpy(bool)
+    percent = plain.str.contains(PERCENT, regex=True).to_numpy(bool)
+    plain = plain.str.replace(PERCENT, "", regex=True)
     grouped = plain.str.fullmatch(GROUPED).to_numpy(bool)
     bad_comma = plain.str.contains(",", regex=False).to_numpy(bool) & ~grouped
-    digits = plain.str.replace(",", "", regex=False).where(~bad_comma)
+    digits = plain.str.replace(",", "", regex=False).where(~bad_comma & ~(money & percent))
+    # the point moved two places in the text, so 0.07% reads as the float nearest 0.0007
+    digits = digits.where(~percent | ~digits.str.contains("e", case=False, na=False))
+    digits[percent] = digits[percent] + "e-2"
     values = values.copy()
     values[at] = pd.to_numeric(digits, errors="coerce").to_numpy(float)
     comma, mixed = np.zeros(len(text), dtype=bool), np.zeros(len(text), dtype=bool)

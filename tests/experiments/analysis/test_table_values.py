@@ -119,6 +119,21 @@ def test_what_is_not_plainly_a_number_stays_refused(cell: str) -> None:
     assert _problems([cell]) == [f"f.csv:2: amount: {cell!r} is not a number"]
 
 
+PERCENT = {"12%": 0.12, "12.5％": 0.125, "0.07%": 0.0007, "1,200%": 12.0, "-3.5 %": -0.035,
+           "−5": -5.0, "−¥5": -5.0, "－5": -5.0, "１２％": 0.12}
+
+
+def test_percentages_and_the_minus_sign_are_read_as_excel_stores_them() -> None:
+    """A share typed as 12.5% is 0.125 (the float nearest, as 0.07% is 0.0007 exactly, not
+    0.07 / 100); − (U+2212, what formatted reports write) is a minus."""
+    assert _read(list(PERCENT), nonnegative=False).tolist() == list(PERCENT.values())
+
+
+@pytest.mark.parametrize("cell", ["¥12%", "12元%", "12%%", "%", "1e2%", "12% 5"])
+def test_a_percent_with_money_or_other_marks_is_refused(cell: str) -> None:
+    assert _problems([cell]) == [f"f.csv:2: amount: {cell!r} is not a number"]
+
+
 def test_a_negative_amount_with_a_currency_mark_is_negative() -> None:
     assert _problems(["-¥5"]) == ["f.csv:2: amount: -5 is negative; amounts and counts must "
                                   "be >= 0"]
