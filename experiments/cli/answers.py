@@ -110,6 +110,13 @@ def short_names(params: list[str]) -> dict[str, str]:
     return {p: p if s in clash else s for p, s in short.items()}
 
 
+def _setting(value: Any) -> str:
+    """A best setting as typed: a number to 4 significant digits, a choice as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.4g}"
+
+
 def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None, list[str]]:
     """The best trial, and a warning when the objective merely saturates (nothing when no
     trial met the constraints: the headline says so)."""
@@ -119,7 +126,7 @@ def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None
                   title=t("optimize: best trial", "优化：最优试验"))
     table.add_row(f"{doc['direction']} {metric_label(doc['objective'])}",
                   f"{doc['best_value']:,.6g}",
-                  *(f"{v:.4g}" for v in doc["best_params"].values()))
+                  *(_setting(v) for v in doc["best_params"].values()))
     warnings = []
     if METRICS[doc["objective"]].unit == "users" and doc["best_value"] >= 0.98 * market_size:
         warnings.append(t(

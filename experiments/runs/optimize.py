@@ -79,11 +79,11 @@ class _Request:
 def check_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
                    constraints: list[str], trials: int, batch: int) -> _Request:
     """Every option checked against the scenario before any trial: the objective and the
-    constraints (metrics the scenario produces), the parameters (numeric bounds lo..hi),
-    --trials and --batch."""
+    constraints (metrics the scenario produces), the parameters (numeric bounds lo..hi, or
+    choices: a list or a range), --trials and --batch."""
     check_metrics([metric], "--maximize" if maximize else "--minimize", base)
     limits = [parse_constraint(c, base) for c in constraints]
-    specs = bounds_specs(base, params, "optimize")
+    specs = bounds_specs(base, params, "optimize", choices=True)
     for option, value in (("--trials", trials), ("--batch", batch)):
         if value < 1:
             raise InputError([Problem(f"{option} {value}", None, "", "must be >= 1, e.g. 4")])
@@ -132,10 +132,7 @@ def _run_study(folder: Path, request: _Request, executor: Executor, failures: li
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=base.name, storage=storage, sampler=sampler,
                                 direction="maximize" if request.maximize else "minimize")
-    distributions = {
-        s.path: (optuna.distributions.IntDistribution(int(s.low), int(s.high)) if s.integer
-                 else optuna.distributions.FloatDistribution(s.low, s.high))
-        for s in request.specs}
+    distributions = {s.path: _distribution(s) for s in request.specs}
     rows: list[dict[str, Any]] = []
     while len(rows) < trials:
         asked = [study.ask(distributions)
@@ -150,6 +147,25 @@ def _run_study(folder: Path, request: _Request, executor: Executor, failures: li
                  for trial, point, vals in zip(asked, points, values, strict=True)]
     storage.engine.dispose()
     return rows
+
+
+def _distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
+    """Bounds are a number range (whole numbers for int fields); a list or range of values is a
+    set of unordered choices (login=one_click,form; reward=5,10,20), as Optuna's TPE takes
+    them."""
+    if spec.kind != "bounds":
+        return optuna.distributions.CategoricalDistribution(spec.values)
+    if spec.integer:
+        return optuna.distributions.IntDistribution(int(spec.low), int(spec.high))
+    return optuna.distributions.FloatDistribution(spec.low, spec.high)
+
+
+def _point_value(spec: ParamSpec, value: Any) -> Any:
+    """A trial's value as the scenario takes it: a whole number, a float, or the choice itself
+    (as typed, not as the table holds it)."""
+    if spec.kind != "bounds":
+        return next(choice for choice in spec.values if choice == value)
+    return int(value) if spec.integer else float(value)
 
 
 def _so_far(progress: Progress | None, done: int, total: int, failed: int) -> Progress | None:
@@ -189,8 +205,7 @@ def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
         result.update(best_params=None, best_value=None, best_trial=None)
     else:
         best = ok.loc[ok[metric].idxmax() if request.maximize else ok[metric].idxmin()]
-        best_point = {s.path: (int(best[s.path]) if s.integer else float(best[s.path]))
-                      for s in request.specs}
+        best_point = {s.path: _point_value(s, best[s.path]) for s in request.specs}
         best_scenario = validate_design(base, Design("best", request.specs, [best_point]))[0]
         (folder / "best.yaml").write_text(best_scenario.to_yaml(), "utf-8")
         result.update(best_params=best_point, best_value=float(best[metric]),

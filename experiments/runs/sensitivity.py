@@ -50,9 +50,11 @@ METHODS = ("morris", "sobol", "both")
 OPTIONS = {"calibrate": "--fit"}  # the option that gives a command's parameters, if not --param
 
 
-def bounds_specs(base: Scenario, params: list[str], command: str) -> list[ParamSpec]:
+def bounds_specs(base: Scenario, params: list[str], command: str,
+                 choices: bool = False) -> list[ParamSpec]:
     """`--param path=lo..hi` for every parameter (validated at both ends against the scenario);
-    sensitivity, optimisation and calibration vary numbers within bounds."""
+    sensitivity, optimisation and calibration vary numbers within bounds. With `choices`
+    (optimisation), a list or range is a set of choices too (every one validated)."""
     option = OPTIONS.get(command, "--param")
     if not params:
         raise InputError([Problem(option, None, "", f"give at least one {option} "
@@ -60,9 +62,9 @@ def bounds_specs(base: Scenario, params: list[str], command: str) -> list[ParamS
     specs = with_field_types([parse_param(p, option) for p in params], base)
     check_once(specs, option)
     for s in specs:
-        if s.kind != "bounds":
+        if s.kind != "bounds" and not choices:
             raise _not_bounds(base, s, command, option)
-    validate_design(base, Design(command, specs, []))
+    validate_design(base, Design(command, specs, []))  # bounds at both ends, every choice
     return specs
 
 

@@ -75,12 +75,12 @@ def test_a_bad_option_is_one_line_naming_it_before_any_note(
 
 
 @pytest.mark.parametrize("args, line", [
-    (["optimize", COLD, *TINY, "--maximize", "gmv", "-p", "mechanics.funnel.login=one_click,form"],
-     "--param mechanics.funnel.login=one_click,form: optimize takes numeric bounds lo..hi only, "
-     "and mechanics.funnel.login is not a number ('one_click'); compare its choices with simctl "
-     "sweep SCENARIO --param mechanics.funnel.login=one_click,form"),
-    (["optimize", COLD, *TINY, "--maximize", "gmv", "-p", f"{GIFT}=5,10"],
-     f"--param {GIFT}=5,10: optimize takes bounds lo..hi; e.g. {GIFT}=5..10"),
+    (["sensitivity", COLD, *TINY, "-p", "mechanics.funnel.login=one_click,form"],
+     "--param mechanics.funnel.login=one_click,form: sensitivity takes numeric bounds lo..hi "
+     "only, and mechanics.funnel.login is not a number ('one_click'); compare its choices with "
+     "simctl sweep SCENARIO --param mechanics.funnel.login=one_click,form"),
+    (["sensitivity", COLD, *TINY, "-p", f"{GIFT}=5,10"],
+     f"--param {GIFT}=5,10: sensitivity takes bounds lo..hi; e.g. {GIFT}=5..10"),
     (["sensitivity", COLD, *TINY, "-p", f"{GIFT}=5:30:5"],
      f"--param {GIFT}=5:30:5: sensitivity takes bounds lo..hi; e.g. {GIFT}=5..30"),
     (["sensitivity", COLD, *TINY, "-p", f"{GIFT}=5"],  # one value: around the scenario's 10
@@ -155,10 +155,11 @@ def _param_help(command: typing.Callable[..., None]) -> str:
 def test_param_help_names_only_the_forms_each_command_takes() -> None:
     sweep = _param_help(sweep_cli.sweep)
     assert "5,10,20" in sweep and "5:30:5" in sweep and "lo..hi for --design lhs|sobol" in sweep
-    for command in (sweep_cli.sensitivity, sweep_cli.optimize):
-        text = _param_help(command)
-        assert "lo..hi" in text and "numeric" in text, text
-        assert not any(form in text for form in ("list", "range", "5,10", ":30:")), text
+    sensitivity = _param_help(sweep_cli.sensitivity)
+    assert "lo..hi" in sensitivity and "numeric" in sensitivity, sensitivity
+    assert not any(form in sensitivity for form in ("list", "range", "5,10", ":30:")), sensitivity
+    optimize = _param_help(sweep_cli.optimize)  # bounds, or choices: a list or a range
+    assert all(form in optimize for form in ("lo..hi", "a,b,c", "5:30:5", "unordered")), optimize
 
 
 def test_executor_specs_are_checked_without_starting_anything() -> None:

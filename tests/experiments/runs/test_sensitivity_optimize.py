@@ -10,6 +10,7 @@ import pytest
 
 from sim.metrics import METRICS
 from sim.scenario import load_scenario
+from tests.conftest import ROOT
 from tests.experiments.runs.test_sweep import REFERENCE, invoke
 
 SMALL = ["market.size=2000", "days=30"]
@@ -67,6 +68,44 @@ def test_optimize_finds_the_obvious_optimum_and_writes_a_valid_best_scenario(
     assert {"study.db", "trials.parquet", "report.html"} <= {p.name for p in run_dir.iterdir()}
 
 
+@pytest.mark.parametrize("param, chosen", [
+    ("mechanics.acquisition.p=0.001,0.05,0.02", (0.001, 0.05, 0.02)),  # numbers as choices
+    ("mechanics.acquisition.p=0.01:0.05:0.02", (0.01, 0.03, 0.05)),  # a range, the same
+])
+def test_optimize_takes_choices_and_writes_the_best_one_as_typed(
+        tmp_path: Path, param: str, chosen: tuple[float, ...]) -> None:
+    """A list or range is a set of unordered choices (Optuna's categorical distribution): every
+    trial is one of them, the best is the best trial's, and best.yaml holds it."""
+    done = invoke("optimize", REFERENCE, "market.size=2000", "days=10", "--maximize",
+                  "acquired_users", "--param", param, "--trials", "8", "--batch", "4",
+                  "--out", str(tmp_path), "--json", "--quiet")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    trials = pd.read_parquet(Path(doc["run_dir"]) / "trials.parquet")
+    assert set(trials["mechanics.acquisition.p"]) <= set(chosen)
+    best = trials.loc[trials["acquired_users"].idxmax(), "mechanics.acquisition.p"]
+    assert doc["best_params"]["mechanics.acquisition.p"] == best
+    scenario = load_scenario(Path(doc["run_dir"]) / "best.yaml")
+    assert scenario.mechanics["acquisition"].p == best
+
+
+def test_optimize_over_a_field_of_words(tmp_path: Path) -> None:
+    """login=one_click,form: what `sweep` compares, searched together with a number."""
+    done = invoke("optimize", str(ROOT / "scenarios" / "cold_start.yaml"), "market.size=2000",
+                  "days=20", "--maximize", "new_users", "--param",
+                  "mechanics.funnel.login=one_click,form", "--param",
+                  "mechanics.gift.value=0..30", "--trials", "6", "--batch", "3",
+                  "--out", str(tmp_path), "--json", "--quiet")
+    assert done.exit_code == 0, done.output
+    doc = json.loads(done.stdout)
+    trials = pd.read_parquet(Path(doc["run_dir"]) / "trials.parquet")
+    assert set(trials["mechanics.funnel.login"]) <= {"one_click", "form"}
+    login = doc["best_params"]["mechanics.funnel.login"]
+    assert login == trials.loc[trials["new_users"].idxmax(), "mechanics.funnel.login"]
+    scenario = load_scenario(Path(doc["run_dir"]) / "best.yaml")
+    assert scenario.mechanics["funnel"].login == login
+
+
 def test_optimize_respects_constraints(tmp_path: Path) -> None:
     done = invoke("optimize", REFERENCE, "market.size=2000", "days=10", "--maximize",
                   "acquired_users", "--param", "mechanics.acquisition.p=0.001..0.05",
@@ -82,9 +121,9 @@ def test_optimize_respects_constraints(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, fragment", [
     (["--maximize", "happiness", "--param", "mechanics.acquisition.p=0.01..0.02"],
      "unknown metric"),
-    (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01,0.02"],
-     "--param mechanics.acquisition.p=0.01,0.02: optimize takes bounds lo..hi; "
-     "e.g. mechanics.acquisition.p=0.01..0.02"),
+    (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01,2"],
+     "mechanics.acquisition.p: Input should be less than or equal to 1 (from override --param "
+     "mechanics.acquisition.p=2)"),  # every choice is checked before any trial
     (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01..0.02",
       "--constraint", "purchases<50"], "expected metric<=value"),
 ])
