@@ -128,7 +128,9 @@ def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None
                   f"{doc['best_value']:,.6g}",
                   *(_setting(v) for v in doc["best_params"].values()))
     warnings = []
-    if METRICS[doc["objective"]].unit == "users" and doc["best_value"] >= 0.98 * market_size:
+    objective = METRICS.get(doc["objective"])  # None: a cohort metric (LTV, payback ...)
+    if objective is not None and objective.unit == "users" and \
+            doc["best_value"] >= 0.98 * market_size:
         warnings.append(t(
             f"saturates: {doc['objective']} {doc['best_value']:,.0f} is the whole market "
             f"({market_size:,}); every setting near the best gives the same answer. Optimise "

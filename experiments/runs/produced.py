@@ -15,9 +15,29 @@ from __future__ import annotations
 
 from sim.errors import InputError, Problem, did_you_mean
 from sim.mechanics import REGISTRY
-from sim.metrics import METRICS, available
+from sim.metrics import COHORT_METRICS, METRICS, available
 from sim.planning import recorded_counters, with_amounts
 from sim.scenario import Scenario
+
+# The cohort metrics (LTV, LTV/CAC, conversion, payback, K-factor: `sim.metrics.COHORT_METRICS`)
+# are values of every point too (`experiments.runs.point.market_metrics`), counted from one
+# event by acquisition cohort: an optimisation or a sensitivity analysis may read them where
+# the scenario records that event. (cac is also a catalogue metric.)
+COHORT_SOURCES = {"first_order": ("conversion_", "ltv_", "payback_days"),
+                  "referral_child": ("k_factor_", "viral_cycle_days")}
+
+
+def _cohort_source(metric: str) -> str | None:
+    return next((event for event, prefixes in COHORT_SOURCES.items()
+                 if metric.startswith(prefixes)), None)
+
+
+def _needs(metric: str) -> tuple[str, ...]:
+    """The counters a metric is computed from (a cohort metric: the event it counts)."""
+    if metric in METRICS:
+        return METRICS[metric].needs
+    source = _cohort_source(metric)
+    return () if source is None else (source,)
 
 
 def _declared(mechanic_type: str) -> list[str]:
@@ -30,11 +50,20 @@ def produced_metrics(scenario: Scenario) -> list[str]:
     return [m.name for m in available(recorded_counters(scenario))]
 
 
+def point_outputs(scenario: Scenario) -> list[str]:
+    """What a sweep point of this scenario has a value for: the metrics it produces, then the
+    cohort metrics whose event it records."""
+    produced = produced_metrics(scenario)
+    counters = set(recorded_counters(scenario))
+    return produced + [name for name in COHORT_METRICS if name not in produced
+                       and _cohort_source(name) in counters]
+
+
 def providers(metric: str, scenario: Scenario) -> str:
     """The mechanic types a scenario lacks for a metric, in words: 'a live_stream mechanic', or
     for counters that several types record 'a purchase_dropout, group_buy or live_stream
     mechanic', joined by 'and' when two kinds are missing."""
-    missing = sorted(set(METRICS[metric].needs) - set(recorded_counters(scenario)))
+    missing = sorted(set(_needs(metric)) - set(recorded_counters(scenario)))
     kinds = dict.fromkeys(tuple(t for t in REGISTRY if counter in _declared(t))
                           for counter in missing)
     words = []
@@ -49,11 +78,11 @@ def providers(metric: str, scenario: Scenario) -> str:
 def metric_problem(metric: str, where: str, scenario: Scenario) -> Problem | None:
     """Why this scenario cannot give `metric` (unknown, or not recorded by its mechanics), as a
     problem of the option `where` (`--maximize live_gmv`), or None if it can."""
-    produced = produced_metrics(scenario)
+    produced = point_outputs(scenario)
     if metric in produced:
         return None
     offer = f"this scenario produces: {', '.join(produced)}"
-    if metric not in METRICS:
+    if metric not in METRICS and metric not in COHORT_METRICS:
         return Problem(where, None, "", f"unknown metric {metric!r}"
                        f"{did_you_mean(metric, produced)}; {offer}")
     return Problem(where, None, "", f"no mechanic of {scenario.name} records {metric} (it "
@@ -65,7 +94,7 @@ def check_metrics(metrics: list[str], option: str, scenario: Scenario) -> None:
     """Refuse, before any simulation, no metric at all or one the scenario cannot produce."""
     if not metrics:
         raise InputError([Problem(option, None, "", "give at least one metric this scenario "
-                                  f"produces: {', '.join(produced_metrics(scenario))}")])
+                                  f"produces: {', '.join(point_outputs(scenario))}")])
     for metric in metrics:
         problem = metric_problem(metric, f"{option} {metric}", scenario)
         if problem is not None:

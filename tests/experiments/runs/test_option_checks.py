@@ -14,7 +14,7 @@ import sim
 from experiments.cli import sweep_cli
 from experiments.runs import point
 from experiments.runs.executors import check_executor
-from experiments.runs.produced import check_metrics, produced_metrics, providers
+from experiments.runs.produced import check_metrics, point_outputs, produced_metrics, providers
 from sim.errors import InputError
 from sim.scenario import load_scenario
 from tests.conftest import ROOT
@@ -122,7 +122,7 @@ def test_unknown_metrics_are_offered_only_what_the_scenario_produces(
     assert said.startswith("--outputs gmvv: unknown metric 'gmvv' (did you mean 'gmv'?)")
     offered = said.partition("this scenario produces: ")[2].split(", ")
     reference = load_scenario(REFERENCE, ["market.size=2000"])
-    assert offered == produced_metrics(reference) and "live_gmv" not in offered
+    assert offered == point_outputs(reference) and "live_gmv" not in offered
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")))
@@ -135,6 +135,26 @@ def test_produced_metrics_are_the_metrics_a_run_has(name: str) -> None:
         scenario = load_scenario(ROOT / "scenarios" / name)
     ran = set(sim.run(scenario.model_copy(update={"replicates": 1})).metrics.columns)
     assert sorted(ran - {"replicate", "day"}) == sorted(produced_metrics(scenario))
+
+
+@pytest.mark.parametrize("name", ["reference.yaml", "growth.yaml"])
+def test_cohort_metrics_are_outputs_where_a_point_has_them(name: str) -> None:
+    """LTV, LTV/CAC, conversion and payback (and K-factor with referrals) are values of every
+    sweep point, so optimize and sensitivity take them; each offered is one a point has."""
+    scenario = load_scenario(ROOT / "scenarios" / name, ["market.size=2000", "days=14"])
+    offered = point_outputs(scenario)
+    cohort = offered[len(produced_metrics(scenario)):]
+    assert {"ltv_cac_30d", "payback_days", "conversion_7d"} <= set(cohort)
+    assert ("k_factor_30d" in cohort) == (name == "growth.yaml")
+    assert set(offered) <= set(point.horizon_metrics(scenario, 0))
+    check_metrics(["ltv_cac_90d", "gmv"], "--outputs", scenario)
+
+
+def test_a_cohort_metric_without_its_event_names_the_mechanic() -> None:
+    reference = load_scenario(REFERENCE, ["market.size=2000"])
+    with pytest.raises(InputError, match=r"^--maximize k_factor_30d: no mechanic of reference "
+                       r"records k_factor_30d \(it comes from a referral mechanic\)"):
+        check_metrics(["k_factor_30d"], "--maximize", reference)
 
 
 def test_a_ratio_that_may_be_undefined_is_still_accepted() -> None:
