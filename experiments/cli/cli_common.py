@@ -27,7 +27,20 @@ from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
-err = Console(stderr=True, highlight=False)
+LOG_WIDTH = 200  # columns for stderr that is a file or a pipe
+
+
+def _stderr_console() -> Console:
+    """The stderr console. Where stderr is a file or a pipe (a log, CI, a notebook's
+    `!simctl`) rich assumes 80 columns and cuts table cells to '20,0…': numbers nobody can
+    read. There tables get their natural width (COLUMNS, when set, still decides)."""
+    console = Console(stderr=True, highlight=False)
+    if console.is_terminal or "COLUMNS" in os.environ:
+        return console
+    return Console(stderr=True, highlight=False, width=LOG_WIDTH)
+
+
+err = _stderr_console()
 STATE = {"debug": False}
 
 @contextmanager
