@@ -140,6 +140,7 @@ def parse_shares(text: str, option: str = "--shares") -> dict[str, float]:
         if not name.strip() or not value > 0 or value == float("inf"):
             raise InputError([Problem(option, None, "", f"{part.strip()!r}: expected "
                                       "ARM=WEIGHT with a positive weight, e.g. "
-                                      "control=50,treatment=50")])
+                                      "control=50,treatment=50 (arms by name here; srm's "
+                                      "--shares lists weights in the order of its counts)")])
         shares[name.strip()] = value
     return shares

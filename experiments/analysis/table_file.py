@@ -212,18 +212,20 @@ def more_rows(rest: np.ndarray) -> str:
 def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
             nonnegative: bool, allow_blank: bool,
             negative_hint: str = "amounts and counts must be >= 0",
-            booleans: bool = False) -> pd.Series:
+            booleans: bool = False, percent: bool = False) -> pd.Series:
     """A column as finite floats (blanks NaN where allowed), each kind of bad value said once
     with its first row. Money as Excel shows it (¥1,177.00, 12元, full-width digits) is read
-    exactly; with `booleans`, TRUE/FALSE and 是/否 are 1/0 in a column that is otherwise 0/1."""
+    exactly; with `booleans`, TRUE/FALSE and 是/否 are 1/0 in a column that is otherwise 0/1;
+    with `percent` (a column of shares), 12.5% is 0.125 where every number is a percentage."""
     raw = frame[column]
     text = raw.astype(str).str.strip()
     blank = (text.isin(BLANKS) | raw.isna()).to_numpy(bool)
     values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(float, copy=True)
-    comma = mixed = np.zeros(len(text), dtype=bool)
+    comma = mixed = percents = np.zeros(len(text), dtype=bool)
     if (np.isnan(values) & ~blank).any():  # the rare path: written as people write money
-        values, comma, mixed = _written_numbers(text, values, ~blank, booleans)
+        values, comma, mixed, percents = _written_numbers(text, values, ~blank, booleans)
     unread = np.isnan(values) & ~blank & ~comma & ~mixed
+    plain_too = percents.any() and (~percents & ~blank & ~np.isnan(values)).any()
     kinds: list[tuple[np.ndarray, Callable[[int], str]]] = [
         (blank & (not allow_blank), lambda i: "empty; expected a number"),
         (comma, lambda i: f"{text.iloc[i]!r} is not a number: commas only group thousands "
@@ -231,6 +233,10 @@ def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
         (mixed, lambda i: f"{text.iloc[i]!r} is yes/no in a column of other numbers; write "
          "it as 1 or 0 (TRUE/FALSE and 是/否 are read as 1/0 where the column is all 0/1)"),
         (unread, lambda i: f"{text.iloc[i]!r} is not a number"),
+        (percents & (not percent), lambda i: f"{text.iloc[i]!r} is a percentage; this column "
+         "takes counts or yuan"),
+        (percents & (percent and plain_too), lambda i: f"{text.iloc[i]!r} is a percentage in a "
+         "column of plain numbers; write every cell the same way (12.5% or 0.125)"),
         (np.isinf(values), lambda i: f"{text.iloc[i]!r} is not a finite number")]
     if nonnegative:
         kinds.append(((values < 0) & ~np.isinf(values),  # -inf is said as not finite
@@ -242,12 +248,12 @@ def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
 
 
 def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
-                     booleans: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     booleans: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cells plain parsing missed, read as Chinese users write them: full-width digits and
     ￥, the minus sign −, one currency mark (¥ $ RMB CNY before, 元 after) or a percent sign
     after (12.5% = 0.125, never both), and thousands commas. A comma anywhere else (1,17: 1.17
-    or 117?) is refused, never guessed. Returns the values and the masks of misplaced commas
-    and of yes/no words in a column that is not 0/1."""
+    or 117?) is refused, never guessed. Returns the values and the masks of misplaced commas,
+    of yes/no words in a column that is not 0/1, and of percentages read."""
     at = np.flatnonzero(np.isnan(values) & filled)
     written = text.iloc[at].str.translate(FULL_WIDTH).str.strip()
     plain = (written.str.replace(CURRENCY_BEFORE, r"\1", regex=True, case=False)
@@ -265,6 +271,8 @@ def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
     values[at] = pd.to_numeric(digits, errors="coerce").to_numpy(float)
     comma, mixed = np.zeros(len(text), dtype=bool), np.zeros(len(text), dtype=bool)
     comma[at] = bad_comma
+    percents = np.zeros(len(text), dtype=bool)
+    percents[at] = percent & ~np.isnan(values[at])
     if booleans:
         words = plain.str.lower().map(YES_NO).to_numpy(float)
         word = ~np.isnan(words)
@@ -272,4 +280,4 @@ def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
             values[at[word]] = words[word]
         else:
             mixed[at[word]] = True
-    return values, comma, mixed
+    return values, comma, mixed, percents

@@ -150,6 +150,7 @@ def _from_units(frame: pd.DataFrame, first: int, source: str, metrics: list[Metr
                 raise _missing(source, column, list(frame.columns), role)
             columns[column] = numbers(frame, column, source, first, allow_blank=False,
                                       nonnegative=role == "a denominator", booleans=True,
+                                      percent=role != "a denominator",
                                       negative_hint="a ratio's denominator counts something "
                                       "(orders, visits) and cannot be negative").to_numpy()
     data = ArmData(source, arms, {a: int((arm == a).sum()) for a in arms}, {}, {}, {})

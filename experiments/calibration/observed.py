@@ -212,7 +212,7 @@ def _from_table(frame: pd.DataFrame, first: int, source: str, until: str | None,
         values[column] = numbers(frame, column, source, first, nonnegative=kind != "ratio"
                                   and column not in ("contribution", "gross_margin",
                                                      "net_revenue", "roi"), allow_blank=True,
-                                 negative_hint=REFUND_HINT)
+                                 negative_hint=REFUND_HINT, percent=kind == "ratio")
     table = pd.DataFrame(values)
     table.index = dates.to_numpy()
     origin = parse_day(start, "--start") or dates.min()

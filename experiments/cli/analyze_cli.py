@@ -37,6 +37,7 @@ from experiments.cli.cli_common import (
     cli_errors,
     err,
     renamed_option,
+    say_renamed,
 )
 from experiments.report.language import current, t, use
 from experiments.report.pages import page
@@ -94,8 +95,9 @@ def analyze(
         "sides, control, arms' shares, correction and metrics are read from it.")] = None,
     control: Annotated[str | None, typer.Option(help="The control arm's label.")] = None,
     shares: Annotated[str | None, typer.Option(
-        help="Planned split of units between arms (the name srm uses), e.g. "
-        "control=50,treatment=50 (default: the plan's, else equal).")] = None,
+        help="Planned split of units between arms as ARM=WEIGHT pairs, e.g. "
+        "control=50,treatment=50 (default: the plan's, else equal). srm's --shares gives the "
+        "weights alone, in the order of its counts.")] = None,
     old_allocation: Annotated[str | None, typer.Option(
         "--allocation", hidden=True, help="Old name of --shares.")] = None,
     alpha: Annotated[float | None, typer.Option(help="Significance level (default 0.05).")
@@ -124,12 +126,12 @@ def analyze(
         if out is not None:
             check_writable_file(out, inputs=(data_file, plan_file), suffixes=(".html", ".htm"),
                                 example="reading.html")
-        split = shares if shares is not None else old_allocation
+        split = renamed_option("--shares", "--allocation", shares, old_allocation)
         arm_shares = None if split is None else parse_shares(
             split, "--shares" if shares is not None else "--allocation")
         plan = _plan(plan_file, control, arm_shares, alpha, correction, look, always_valid)
-        renamed_option("--shares", "--allocation", shares, old_allocation, ALLOCATION_RENAMED,
-                       ALLOCATION_RENAMED_ZH)
+        say_renamed("--shares", "--allocation", old_allocation, ALLOCATION_RENAMED,
+                    ALLOCATION_RENAMED_ZH)
         covariates = parse_covariates(cuped or [])
         primary = _specs(metric or list(plan.primary), "--metric", covariates)
         guards = _specs(guardrail or list(plan.guardrails), "--guardrail", covariates)

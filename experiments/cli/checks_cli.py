@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from experiments.analysis.decisions import adjust_p_values, srm_check
-from experiments.cli.cli_common import cli_errors, err, renamed_option
+from experiments.cli.cli_common import cli_errors, err, renamed_option, say_renamed
 from experiments.report.language import t
 from sim.errors import InputError, Problem
 
@@ -109,15 +109,16 @@ def adjust(
         if max(values) > 1:
             raise InputError([Problem("P_VALUES", None, "", f"{given!r}: p-values lie "
                                       "between 0 and 1")])
-        method = correction or old_method or "holm"
+        given = renamed_option("--correction", "--method", correction, old_method)
+        method = "holm" if given is None else given
         option = "--method" if old_method is not None else "--correction"
         if method not in ("bonferroni", "holm", "sidak", "bh"):
             raise InputError([Problem(option, None, "", f"{method!r}; expected bonferroni, "
                                       "holm, sidak or bh")])
         if not 0 < alpha < 1:
             raise InputError([Problem("--alpha", None, "", f"{alpha:g}; expected 0 < alpha < 1")])
-        renamed_option("--correction", "--method", correction, old_method,
-                       "the name power and analyze use", "与 power 和 analyze 同名")
+        say_renamed("--correction", "--method", old_method, "the name power and analyze use",
+                    "与 power 和 analyze 同名")
         result = adjust_p_values(values, method, alpha)  # type: ignore[arg-type]
         table = Table(t("test", "检验"), "p", t(f"p adjusted ({method})", f"校正后 p（{method}）"),
                       t(f"reject at {alpha:g}", f"在 {alpha:g} 下拒绝"))

@@ -33,9 +33,9 @@ LOG_WIDTH = 200  # columns for stderr that is a file or a pipe
 def _stderr_console() -> Console:
     """The stderr console. Where stderr is a file or a pipe (a log, CI, a notebook's
     `!simctl`) rich assumes 80 columns and cuts table cells to '20,0…': numbers nobody can
-    read. There tables get their natural width (COLUMNS, when set, still decides)."""
+    read. There tables get up to LOG_WIDTH columns (COLUMNS, when set, still decides)."""
     console = Console(stderr=True, highlight=False)
-    if console.is_terminal or "COLUMNS" in os.environ:
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip():
         return console
     return Console(stderr=True, highlight=False, width=LOG_WIDTH)
 
@@ -254,16 +254,19 @@ def say_data_notes(command: str, notes: list[str], quiet: bool) -> None:
         err.print(f"{command}" + t(": note: ", "：说明：") + said, markup=False, soft_wrap=True)
 
 
-def renamed_option(new: str, old: str, value: object, old_value: object, why: str,
-                   why_zh: str) -> object:
-    """An option renamed for consistency across commands: the old name still works for now,
-    with a note saying the new one (scripts keep running); both at once is a mistake."""
-    if old_value is None:
-        return value
-    if value is not None:
+def renamed_option(new: str, old: str, value: str | None, old_value: str | None) -> str | None:
+    """An option renamed for consistency across commands: the value given under either name
+    (None: neither); both at once is a mistake. `say_renamed` then prints the note, once the
+    value has been checked (an error comes before any note)."""
+    if value is not None and old_value is not None:
         raise InputError([Problem(old, None, "", f"given with {new}, its new name; give only "
-                                  f"{new}")])
-    err.print(t(f"note: {old} is now {new} ({why}); {old} still works but will go in a later "
-                "release", f"说明：{old} 已改名为 {new}（{why_zh}）；{old} 暂仍可用，以后的版本"
-                "将去掉"), markup=False, soft_wrap=True)
-    return old_value
+                                  f"{new}", zh=f"与新名称 {new} 同时给出；只给 {new}")])
+    return value if value is not None else old_value
+
+
+def say_renamed(new: str, old: str, old_value: str | None, why: str, why_zh: str) -> None:
+    """The note that an old option name was used: it still works (scripts keep running)."""
+    if old_value is not None:
+        err.print(t(f"note: {old} is now {new} ({why}); {old} still works but will go in a "
+                    "later release", f"说明：{old} 已改名为 {new}（{why_zh}）；{old} 暂仍可用，"
+                    "以后的版本将去掉"), markup=False, soft_wrap=True)

@@ -30,7 +30,8 @@ def _read(cells: list[str], **options: bool) -> pd.Series:
     frame = pd.DataFrame({"amount": cells})
     return numbers(frame, "amount", "f.csv", 2, nonnegative=options.get("nonnegative", True),
                    allow_blank=options.get("allow_blank", False),
-                   booleans=options.get("booleans", False))
+                   booleans=options.get("booleans", False),
+                   percent=options.get("percent", False))
 
 
 def _problems(cells: list[str], **options: bool) -> list[str]:
@@ -120,18 +121,36 @@ def test_what_is_not_plainly_a_number_stays_refused(cell: str) -> None:
 
 
 PERCENT = {"12%": 0.12, "12.5％": 0.125, "0.07%": 0.0007, "1,200%": 12.0, "-3.5 %": -0.035,
-           "−5": -5.0, "−¥5": -5.0, "－5": -5.0, "１２％": 0.12}
+           "−5%": -0.05, "１２％": 0.12}
 
 
-def test_percentages_and_the_minus_sign_are_read_as_excel_stores_them() -> None:
+def test_percentages_are_read_as_excel_stores_them_in_a_column_of_shares() -> None:
     """A share typed as 12.5% is 0.125 (the float nearest, as 0.07% is 0.0007 exactly, not
-    0.07 / 100); − (U+2212, what formatted reports write) is a minus."""
-    assert _read(list(PERCENT), nonnegative=False).tolist() == list(PERCENT.values())
+    0.07 / 100)."""
+    read = _read(list(PERCENT), nonnegative=False, percent=True)
+    assert read.tolist() == list(PERCENT.values())
+
+
+def test_the_minus_sign_is_a_minus() -> None:
+    """− (U+2212) is what formatted reports and typeset tables write."""
+    assert _read(["−5", "−¥5", "－5", "-5"], nonnegative=False).tolist() == [-5.0] * 4
+
+
+def test_a_percentage_where_counts_or_yuan_are_wanted_is_refused() -> None:
+    assert _problems(["12", "50%", "7"]) == [
+        "f.csv:3: amount: '50%' is a percentage; this column takes counts or yuan"]
+
+
+def test_percentages_and_plain_numbers_in_one_column_are_refused() -> None:
+    """12.5% beside 30: is 30 a share of 30 or of 0.3? Refused, never guessed."""
+    assert _problems(["12.5%", "30", "40%"], percent=True) == [
+        "f.csv:2: amount: '12.5%' is a percentage in a column of plain numbers; write every "
+        "cell the same way (12.5% or 0.125) (and 1 more row like it: 4)"]
 
 
 @pytest.mark.parametrize("cell", ["¥12%", "12元%", "12%%", "%", "1e2%", "12% 5"])
 def test_a_percent_with_money_or_other_marks_is_refused(cell: str) -> None:
-    assert _problems([cell]) == [f"f.csv:2: amount: {cell!r} is not a number"]
+    assert _problems([cell], percent=True) == [f"f.csv:2: amount: {cell!r} is not a number"]
 
 
 def test_a_negative_amount_with_a_currency_mark_is_negative() -> None:
@@ -177,3 +196,21 @@ def test_excel_true_false_cells_are_a_proportion(tmp_path: Path) -> None:
     data = load_arms(path, [MetricSpec("converted")])
     assert data.kinds == {"converted": "proportion"}
     assert data.statistics["converted"]["a"].sum == 2 and data.statistics["converted"]["b"].n == 3
+
+
+def test_a_units_metric_of_percentages_reads_as_shares(tmp_path: Path) -> None:
+    shares = _csv(tmp_path / "pct.csv", ["user", "arm", "discount"],
+                  [[i, "ab"[i % 2], f"{10 + i % 3}%"] for i in range(12)])
+    plain = _csv(tmp_path / "plain.csv", ["user", "arm", "discount"],
+                 [[i, "ab"[i % 2], (10 + i % 3) / 100] for i in range(12)])
+    spec = [MetricSpec("discount")]
+    assert load_arms(shares, spec).statistics == load_arms(plain, spec).statistics
+
+
+def test_a_daily_count_written_as_a_percentage_is_refused(tmp_path: Path) -> None:
+    path = _csv(tmp_path / "daily.csv", ["date", "new_users", "purchases"],
+                [["2026-01-01", "50%", 3], ["2026-01-02", 40, 5]])
+    with pytest.raises(InputError) as caught:
+        load_observed(path, salt_folder=tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2: new_users: '50%' is a percentage; this column takes counts or yuan"]

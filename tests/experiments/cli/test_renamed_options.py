@@ -57,3 +57,16 @@ def test_adjust_correction_and_its_old_name() -> None:
     assert both.exit_code == 2 and "give only --correction" in both.stderr
     bad = runner.invoke(app, ["adjust", "0.01,0.2", "--correction", "fdr"])
     assert bad.exit_code == 2 and bad.stderr.startswith("--correction: 'fdr'")
+
+
+def test_both_names_are_refused_before_the_value_is_read_and_empty_is_not_a_default(
+        tmp_path: Path) -> None:
+    both = runner.invoke(app, ["adjust", "0.01,0.2", "--method", "bh", "--correction", "bogus"])
+    assert both.exit_code == 2 and both.stderr.startswith("--method: given with --correction")
+    for option in ("--correction", "--method"):  # '' used to read as holm
+        empty = runner.invoke(app, ["adjust", "0.01,0.2", option, ""])
+        assert empty.exit_code == 2 and empty.stderr.startswith(f"{option}: ''; expected")
+    units = str(_units(tmp_path))
+    mixed = runner.invoke(app, ["analyze", units, "--metric", "gmv", "--shares", "bogus",
+                                "--allocation", "control=1,b=1"])
+    assert mixed.exit_code == 2 and mixed.stderr.startswith("--allocation: given with --shares")
