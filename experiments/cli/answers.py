@@ -15,6 +15,7 @@ from rich.table import Table
 
 from experiments.report.language import metric_label, t
 from experiments.report.parts import fmt
+from experiments.runs.produced import why_undefined
 from sim.metrics import METRICS
 
 SHOWN_METRICS = ("acquired_users", "gmv", "contribution", "roi")
@@ -94,12 +95,12 @@ def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
                 f"（来自 {doc['points']} 个基础样本）；请把 --points 提高到 64 或更多再解读"))
     sampled = doc["simulations"] // max(doc.get("replicates", 1), 1)
     for metric, missing in doc.get("undefined", {}).items():
+        why, why_zh = why_undefined(metric)
         warnings.append(t(
-            f"undefined: {metric} has no value at {missing} of {sampled} sampled points (a "
-            "ratio with nothing to divide by, e.g. ROI without spend, or a failed run): no "
-            "index for it",
+            f"undefined: {metric} has no value at {missing} of {sampled} sampled points "
+            f"({why}): no index for it",
             f"无定义：{metric_label(metric)} 在 {sampled} 个采样点中有 {missing} 个没有数值"
-            "（分母为 0，如没有投放花费时的 ROI，或运行失败）：不给出指数"))
+            f"（{why_zh}）：不给出指数"))
     return table, warnings
 
 
@@ -110,9 +111,12 @@ def short_names(params: list[str]) -> dict[str, str]:
     return {p: p if s in clash else s for p, s in short.items()}
 
 
-def _setting(value: Any) -> str:
-    """A best setting as typed: a number to 4 significant digits, a choice as it is."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _setting(value: Any, chosen: bool) -> str:
+    """A best setting: a value within bounds to 4 significant digits, a listed choice as
+    typed (0.012345, true)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if chosen or not isinstance(value, int | float):
         return str(value)
     return f"{value:.4g}"
 
@@ -126,7 +130,8 @@ def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None
                   title=t("optimize: best trial", "优化：最优试验"))
     table.add_row(f"{doc['direction']} {metric_label(doc['objective'])}",
                   f"{doc['best_value']:,.6g}",
-                  *(_setting(v) for v in doc["best_params"].values()))
+                  *(_setting(v, p in doc.get("choices", ())) for p, v in
+                    doc["best_params"].items()))
     warnings = []
     objective = METRICS.get(doc["objective"])  # None: a cohort metric (LTV, payback ...)
     if objective is not None and objective.unit == "users" and \

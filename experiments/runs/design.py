@@ -82,7 +82,8 @@ def current_value(base: Scenario, spec: ParamSpec) -> Any:
 
 
 def with_field_types(specs: list[ParamSpec], base: Scenario) -> list[ParamSpec]:
-    """Integer fields of the scenario get integer values (sampled values are rounded)."""
+    """Integer fields of the scenario get integer values (sampled values are rounded; a value
+    given in a list or range must be whole), and no value is given twice."""
     data = base.model_dump(mode="python")
     out = []
     for spec in specs:
@@ -91,10 +92,28 @@ def with_field_types(specs: list[ParamSpec], base: Scenario) -> list[ParamSpec]:
             current is None and spec.integer)
         values = spec.values
         if integer and spec.kind != "bounds":
-            values = tuple(int(np.rint(v)) if isinstance(v, float) else v for v in values)
+            values = tuple(_whole(v, spec) for v in values)
+        _check_distinct(spec, values)
         out.append(ParamSpec(spec.path, spec.kind, values, spec.low, spec.high, integer,
                              spec.text))
     return out
+
+
+def _whole(value: Value, spec: ParamSpec) -> Value:
+    """A listed value of an integer field: 3.0 is 3; 2.4 is refused (it would run as 2)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, float):
+        raise param_error(spec.text, f"{value:g} is not a whole number, and {spec.path} takes "
+                          "whole numbers")
+    return value
+
+
+def _check_distinct(spec: ParamSpec, values: tuple[Value, ...]) -> None:
+    """A value listed twice would run (or weigh, as an optimisation's choice) twice."""
+    for i, value in enumerate(values):
+        if any(type(value) is type(other) and value == other for other in values[:i]):
+            raise param_error(spec.text, f"{value!r} is given twice; list each value once")
 
 
 def check_once(specs: list[ParamSpec], option: str = "--param") -> None:

@@ -30,7 +30,7 @@ from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import json_safe
 from experiments.runs.point import mean_metrics
-from experiments.runs.produced import check_metrics, metric_problem
+from experiments.runs.produced import check_metrics, metric_problem, why_undefined
 from experiments.runs.sensitivity import bounds_specs
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
@@ -99,7 +99,8 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
         "kind": "optimize", "scenario": base.name, "seed": base.seed,
         "replicates": base.replicates, "objective": metric,
         "direction": "maximize" if maximize else "minimize", "constraints": constraints,
-        "params": request.names, "trials": trials, "batch": batch}
+        "params": request.names, "trials": trials, "batch": batch,
+        "choices": [s.path for s in request.specs if s.kind != "bounds"]}
     failures: list[str] = []
 
     def write(folder: Path) -> None:
@@ -108,16 +109,25 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
 
     run_dir = new_folder(base, "optimize", write, out_root)
     result["failed"] = len(failures)
-    if result["best_params"] is None:
-        headline = f"no trial met every constraint in {trials} trials (see the report)"
-        if result["undefined_trials"] == trials:
-            headline = (f"{metric} has no value in any of the {trials} trials (a ratio with "
-                        "nothing to divide by, e.g. ROI without spend): nothing to optimise; "
-                        "choose another objective")
-    else:
-        headline = (f"best {metric} {result['best_value']:.6g} at "
-                    f"{json.dumps(result['best_params'])} after {trials} trials")
+    headline = _headline(result, metric, trials)
     return {**json_safe(result), "run_dir": str(run_dir), "headline": headline}
+
+
+def _headline(result: dict[str, Any], metric: str, trials: int) -> str:
+    """The one line on stderr: the best trial, or why there is none (an objective or a
+    constraint metric without a value in any trial, or constraints no trial met)."""
+    if result["best_params"] is not None:
+        return (f"best {metric} {result['best_value']:.6g} at "
+                f"{json.dumps(result['best_params'])} after {trials} trials")
+    never = [m for m, count in result["undefined"].items() if count == trials]
+    if metric in never:
+        return (f"{metric} has no value in any of the {trials} trials "
+                f"({why_undefined(metric)[0]}): nothing to optimise; choose another objective")
+    if never:
+        return (f"{never[0]} has no value in any of the {trials} trials "
+                f"({why_undefined(never[0])[0]}): its constraint can never be checked; drop it "
+                "or constrain another metric")
+    return f"no trial met every constraint in {trials} trials (see the report)"
 
 
 def _run_study(folder: Path, request: _Request, executor: Executor, failures: list[str],
@@ -137,7 +147,8 @@ def _run_study(folder: Path, request: _Request, executor: Executor, failures: li
     while len(rows) < trials:
         asked = [study.ask(distributions)
                  for _ in range(min(request.batch, trials - len(rows)))]
-        points = [dict(t.params) for t in asked]
+        points = [{s.path: _point_value(s, t.params[s.path]) for s in request.specs}
+                  for t in asked]
         scenarios = validate_design(base, Design("optimize", request.specs, points))
         values, errors = mean_metrics(executor, scenarios, base.replicates, request.outputs,
                                       _so_far(progress, len(rows) * base.replicates,
@@ -150,22 +161,35 @@ def _run_study(folder: Path, request: _Request, executor: Executor, failures: li
 
 
 def _distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
-    """Bounds are a number range (whole numbers for int fields); a list or range of values is a
-    set of unordered choices (login=one_click,form; reward=5,10,20), as Optuna's TPE takes
-    them."""
-    if spec.kind != "bounds":
+    """Bounds are a number range (whole numbers for int fields); a range start:stop:step is
+    the ordered steps' positions 0, 1, 2 ... (TPE learns that 20 lies between 10 and 30, and
+    each value is exactly the step typed; study.db holds the positions); a list is a set of
+    unordered choices (login=one_click,form), Optuna's categorical distribution."""
+    if spec.kind == "list":
         return optuna.distributions.CategoricalDistribution(spec.values)
+    if spec.kind == "range":
+        return optuna.distributions.IntDistribution(0, len(spec.values) - 1)
     if spec.integer:
         return optuna.distributions.IntDistribution(int(spec.low), int(spec.high))
     return optuna.distributions.FloatDistribution(spec.low, spec.high)
 
 
 def _point_value(spec: ParamSpec, value: Any) -> Any:
-    """A trial's value as the scenario takes it: a whole number, a float, or the choice itself
-    (as typed, not as the table holds it)."""
-    if spec.kind != "bounds":
-        return next(choice for choice in spec.values if choice == value)
-    return int(value) if spec.integer else float(value)
+    """A trial's value as the scenario takes it: a whole number or a float within bounds, a
+    range's step at that position, a listed choice itself."""
+    if spec.kind == "bounds":
+        return int(value) if spec.integer else float(value)
+    if spec.kind == "range":
+        return spec.values[int(value)]
+    return _typed(spec, value)
+
+
+def _typed(spec: ParamSpec, value: Any) -> Any:
+    """A value of the trials table (numpy and pandas types) as the scenario takes it: a whole
+    number or a float within bounds, else the value as typed (a numpy.bool_ is `true`)."""
+    if spec.kind == "bounds":
+        return int(value) if spec.integer else float(value)
+    return next(choice for choice in spec.values if choice == value)
 
 
 def _so_far(progress: Progress | None, done: int, total: int, failed: int) -> Progress | None:
@@ -201,11 +225,13 @@ def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
     (folder / BASE_FILE).write_text(base.to_yaml(), "utf-8")
     ok = table[table["feasible"] & table[metric].notna()]
     result["undefined_trials"] = int(table[metric].isna().sum())
+    result["undefined"] = {m: int(table[m].isna().sum()) for m in request.outputs
+                           if table[m].isna().any()}
     if ok.empty:  # the folder still shows every trial; no best.yaml
         result.update(best_params=None, best_value=None, best_trial=None)
     else:
         best = ok.loc[ok[metric].idxmax() if request.maximize else ok[metric].idxmin()]
-        best_point = {s.path: _point_value(s, best[s.path]) for s in request.specs}
+        best_point = {s.path: _typed(s, best[s.path]) for s in request.specs}
         best_scenario = validate_design(base, Design("best", request.specs, [best_point]))[0]
         (folder / "best.yaml").write_text(best_scenario.to_yaml(), "utf-8")
         result.update(best_params=best_point, best_value=float(best[metric]),

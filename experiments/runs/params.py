@@ -109,6 +109,9 @@ def _range(raw: str, text: str, option: str) -> tuple[list[Value], bool]:
 def _items(raw: str, text: str, option: str) -> list[Value]:
     values: list[Value] = []
     for item in (i.strip() for i in raw.split(",")):
+        if re.fullmatch(_NUMBER, item):  # 1e-2 is a number here as in bounds (YAML: a word)
+            values.append(_number(item, text, option))
+            continue
         try:
             value = yaml.safe_load(item) if item else None
         except yaml.YAMLError:

@@ -9,7 +9,6 @@ differ by their parameters, not by luck.
 
 from __future__ import annotations
 
-import warnings
 from concurrent.futures import Executor
 
 import numpy as np
@@ -47,19 +46,23 @@ def mean_metrics(executor: Executor, scenarios: list[Scenario], replicates: int,
                  metrics: list[str], progress: Progress | None = None,
                  ) -> tuple[np.ndarray, list[str]]:
     """Mean over replicates (common random numbers) of each metric at each scenario, without a
-    run folder: for sensitivity and optimisation. Failed points give NaN and an error text."""
+    run folder: for sensitivity and optimisation. A failed replicate is left out of its point's
+    mean (a point whose every replicate failed is NaN) and gives an error text; a metric with
+    no value in a replicate that ran (payback never reached) leaves the point's mean without
+    one too, rather than averaging the replicates that happened to have one."""
     values = np.full((len(scenarios), replicates, len(metrics)), np.nan)
+    ran = np.zeros((len(scenarios), replicates, 1), dtype=bool)
     errors: list[str] = []
 
     def keep(outcome: TaskOutcome) -> None:
         task = outcome.task
         if outcome.ok:
             values[task.point, task.replicate] = [outcome.value.get(m, np.nan) for m in metrics]
+            ran[task.point, task.replicate] = True
         else:
             errors.append(outcome.describe())
 
     tasks = [point_task(i, r, s) for i, s in enumerate(scenarios) for r in range(replicates)]
     evaluate(executor, tasks, on_outcome=keep, progress=progress)
-    with warnings.catch_warnings():  # a point whose every replicate failed is NaN, no noise
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(values, axis=1), errors
+    with np.errstate(invalid="ignore", divide="ignore"):  # no replicate ran: NaN
+        return np.where(ran, values, 0.0).sum(axis=1) / ran.sum(axis=1), errors

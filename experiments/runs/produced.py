@@ -16,6 +16,7 @@ from __future__ import annotations
 from sim.errors import InputError, Problem, did_you_mean
 from sim.mechanics import REGISTRY
 from sim.metrics import COHORT_METRICS, METRICS, available
+from sim.metrics.cohorts import days_needed
 from sim.planning import recorded_counters, with_amounts
 from sim.scenario import Scenario
 
@@ -79,6 +80,11 @@ def metric_problem(metric: str, where: str, scenario: Scenario) -> Problem | Non
     """Why this scenario cannot give `metric` (unknown, or not recorded by its mechanics), as a
     problem of the option `where` (`--maximize live_gmv`), or None if it can."""
     produced = point_outputs(scenario)
+    needed = days_needed(metric)
+    if metric in produced and needed is not None and scenario.days < needed:
+        return Problem(where, None, "", f"{metric} counts cohorts at least {needed - 6} days old "
+                       f"by the horizon, so it needs days >= {needed} ({scenario.name} runs "
+                       f"{scenario.days}); raise --days or take a shorter window")
     if metric in produced:
         return None
     offer = f"this scenario produces: {', '.join(produced)}"
@@ -88,6 +94,22 @@ def metric_problem(metric: str, where: str, scenario: Scenario) -> Problem | Non
     return Problem(where, None, "", f"no mechanic of {scenario.name} records {metric} (it "
                    f"comes from {providers(metric, scenario)}), so it would have no value in "
                    f"any run; {offer}")
+
+
+def why_undefined(metric: str) -> tuple[str, str]:
+    """Why a metric may have no value in a run, in English and Chinese, for the answers."""
+    if metric == "payback_days":
+        return ("the margin per new buyer never reached CAC within the horizon",
+                "在时间范围内每个新购买用户的毛利从未达到获客成本")
+    if metric.startswith("ltv_cac_"):
+        return ("no acquisition spend (CAC 0), or no buyer in a cohort old enough",
+                "没有获客花费（获客成本为 0），或足够老的 cohort 中没有购买者")
+    if metric == "viral_cycle_days":
+        return "no referred user joined", "没有被推荐用户加入"
+    if days_needed(metric) is not None:
+        return "no buyer in a cohort old enough", "足够老的 cohort 中没有购买者"
+    return ("a ratio with nothing to divide by, e.g. ROI without spend, or a failed run",
+            "分母为 0，如没有投放花费时的 ROI，或运行失败")
 
 
 def check_metrics(metrics: list[str], option: str, scenario: Scenario) -> None:

@@ -9,6 +9,7 @@ LTV a second time.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -75,6 +76,15 @@ def _mature_weeks(days: int, age: int) -> np.ndarray:
     """Cohort weeks whose every user has been a user for at least `age` days at the horizon."""
     weeks = -(-days // 7)
     return np.arange(weeks)[np.arange(weeks) * 7 + 6 + age <= days]
+
+
+def days_needed(metric: str) -> int | None:
+    """The shortest horizon that gives a k-day cohort metric (ltv_90d_gmv, conversion_7d,
+    k_factor_30d ...) a value: the first cohort week must be k days old (`_mature_weeks`)."""
+    found = re.search(r"_(\d+)d(?:_|$)", metric)
+    if metric not in COHORT_METRICS or found is None:
+        return None
+    return int(found.group(1)) + 6
 
 
 def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],

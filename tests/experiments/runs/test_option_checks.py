@@ -141,13 +141,24 @@ def test_produced_metrics_are_the_metrics_a_run_has(name: str) -> None:
 def test_cohort_metrics_are_outputs_where_a_point_has_them(name: str) -> None:
     """LTV, LTV/CAC, conversion and payback (and K-factor with referrals) are values of every
     sweep point, so optimize and sensitivity take them; each offered is one a point has."""
-    scenario = load_scenario(ROOT / "scenarios" / name, ["market.size=2000", "days=14"])
+    scenario = load_scenario(ROOT / "scenarios" / name, ["market.size=2000", "days=96"])
     offered = point_outputs(scenario)
     cohort = offered[len(produced_metrics(scenario)):]
     assert {"ltv_cac_30d", "payback_days", "conversion_7d"} <= set(cohort)
     assert ("k_factor_30d" in cohort) == (name == "growth.yaml")
     assert set(offered) <= set(point.horizon_metrics(scenario, 0))
     check_metrics(["ltv_cac_90d", "gmv"], "--outputs", scenario)
+
+
+def test_a_cohort_metric_the_horizon_is_too_short_for_is_refused() -> None:
+    """ltv_cac_180d at 30 days had no value in any trial, said after every run as 'a ratio
+    with nothing to divide by'; the first cohort week must be 180 days old."""
+    short = load_scenario(REFERENCE, ["market.size=2000", "days=185"])
+    with pytest.raises(InputError, match=r"^--outputs ltv_cac_180d: ltv_cac_180d counts cohorts "
+                       r"at least 180 days old by the horizon, so it needs days >= 186 "
+                       r"\(reference runs 185\)"):
+        check_metrics(["ltv_cac_180d"], "--outputs", short)
+    check_metrics(["ltv_cac_180d"], "--outputs", short.model_copy(update={"days": 186}))
 
 
 def test_a_cohort_metric_without_its_event_names_the_mechanic() -> None:
