@@ -44,8 +44,8 @@ SensitivityParamOpt = Annotated[list[str] | None, typer.Option(
     "mechanics.acquisition.q=0.1..0.5.")]
 OptimizeParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="dotted.path=lo..hi: numeric bounds, e.g. mechanics.gift.value=0..30; "
-    "or choices as a list a,b,c or a range 5:30:5, tried as unordered options, e.g. "
-    "mechanics.funnel.login=one_click,form.")]
+    "or a range 5:30:5 (its steps, in order), or choices a,b,c tried as unordered options, "
+    "e.g. mechanics.funnel.login=one_click,form.")]
 ExecutorOpt = Annotated[str | None, typer.Option(
     help="serial | processes:N | dask-local:N | dask://HOST:PORT (default serial).")]
 ReplicatesOpt = Annotated[int | None, typer.Option(

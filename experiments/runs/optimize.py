@@ -175,13 +175,9 @@ def _distribution(spec: ParamSpec) -> optuna.distributions.BaseDistribution:
 
 
 def _point_value(spec: ParamSpec, value: Any) -> Any:
-    """A trial's value as the scenario takes it: a whole number or a float within bounds, a
-    range's step at that position, a listed choice itself."""
-    if spec.kind == "bounds":
-        return int(value) if spec.integer else float(value)
-    if spec.kind == "range":
-        return spec.values[int(value)]
-    return _typed(spec, value)
+    """A trial's value (Optuna's) as the scenario takes it: a range's step at that position,
+    else as `_typed`."""
+    return spec.values[int(value)] if spec.kind == "range" else _typed(spec, value)
 
 
 def _typed(spec: ParamSpec, value: Any) -> Any:

@@ -16,29 +16,17 @@ from __future__ import annotations
 from sim.errors import InputError, Problem, did_you_mean
 from sim.mechanics import REGISTRY
 from sim.metrics import COHORT_METRICS, METRICS, available
-from sim.metrics.cohorts import days_needed
+from sim.metrics.cohorts import cohort_event, cohort_window, days_needed
 from sim.planning import recorded_counters, with_amounts
 from sim.scenario import Scenario
-
-# The cohort metrics (LTV, LTV/CAC, conversion, payback, K-factor: `sim.metrics.COHORT_METRICS`)
-# are values of every point too (`experiments.runs.point.market_metrics`), counted from one
-# event by acquisition cohort: an optimisation or a sensitivity analysis may read them where
-# the scenario records that event. (cac is also a catalogue metric.)
-COHORT_SOURCES = {"first_order": ("conversion_", "ltv_", "payback_days"),
-                  "referral_child": ("k_factor_", "viral_cycle_days")}
-
-
-def _cohort_source(metric: str) -> str | None:
-    return next((event for event, prefixes in COHORT_SOURCES.items()
-                 if metric.startswith(prefixes)), None)
 
 
 def _needs(metric: str) -> tuple[str, ...]:
     """The counters a metric is computed from (a cohort metric: the event it counts)."""
     if metric in METRICS:
         return METRICS[metric].needs
-    source = _cohort_source(metric)
-    return () if source is None else (source,)
+    event = cohort_event(metric)
+    return () if event is None else (event,)
 
 
 def _declared(mechanic_type: str) -> list[str]:
@@ -53,11 +41,12 @@ def produced_metrics(scenario: Scenario) -> list[str]:
 
 def point_outputs(scenario: Scenario) -> list[str]:
     """What a sweep point of this scenario has a value for: the metrics it produces, then the
-    cohort metrics whose event it records."""
+    cohort metrics (`experiments.runs.point.market_metrics`; cac is a catalogue metric too)
+    whose event it records."""
     produced = produced_metrics(scenario)
     counters = set(recorded_counters(scenario))
     return produced + [name for name in COHORT_METRICS if name not in produced
-                       and _cohort_source(name) in counters]
+                       and cohort_event(name) in counters]
 
 
 def providers(metric: str, scenario: Scenario) -> str:
@@ -82,7 +71,8 @@ def metric_problem(metric: str, where: str, scenario: Scenario) -> Problem | Non
     produced = point_outputs(scenario)
     needed = days_needed(metric)
     if metric in produced and needed is not None and scenario.days < needed:
-        return Problem(where, None, "", f"{metric} counts cohorts at least {needed - 6} days old "
+        return Problem(where, None, "", f"{metric} counts cohorts at least "
+                       f"{cohort_window(metric)} days old "
                        f"by the horizon, so it needs days >= {needed} ({scenario.name} runs "
                        f"{scenario.days}); raise --days or take a shorter window")
     if metric in produced:

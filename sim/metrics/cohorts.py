@@ -78,13 +78,27 @@ def _mature_weeks(days: int, age: int) -> np.ndarray:
     return np.arange(weeks)[np.arange(weeks) * 7 + 6 + age <= days]
 
 
-def days_needed(metric: str) -> int | None:
-    """The shortest horizon that gives a k-day cohort metric (ltv_90d_gmv, conversion_7d,
-    k_factor_30d ...) a value: the first cohort week must be k days old (`_mature_weeks`)."""
+def cohort_window(metric: str) -> int | None:
+    """k of a k-day cohort metric (ltv_90d_gmv: 90, conversion_7d: 7, k_factor_30d: 30)."""
     found = re.search(r"_(\d+)d(?:_|$)", metric)
-    if metric not in COHORT_METRICS or found is None:
-        return None
-    return int(found.group(1)) + 6
+    return int(found.group(1)) if metric in COHORT_METRICS and found else None
+
+
+def days_needed(metric: str) -> int | None:
+    """The shortest horizon that gives a k-day cohort metric a value: the first cohort week
+    (days 0-6) must be k days old by then (`_mature_weeks`)."""
+    window = cohort_window(metric)
+    return None if window is None else 6 + window  # week 0 in `_mature_weeks`
+
+
+def cohort_event(metric: str) -> str | None:
+    """The event a cohort metric is counted from (a run records it, or the metric has no
+    value): first orders for conversion, LTV and payback, referred users for virality."""
+    if metric.startswith(("conversion_", "ltv_", "payback_days")):
+        return "first_order"
+    if metric.startswith(("k_factor_", "viral_cycle_days")):
+        return "referral_child"
+    return None
 
 
 def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],

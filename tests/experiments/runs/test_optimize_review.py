@@ -86,3 +86,15 @@ def test_a_listed_number_in_e_notation_is_a_number() -> None:
     base = load_scenario(REFERENCE, ["market.size=2000"])
     design, _ = build_design(base, ["mechanics.acquisition.p=1e-2,0.02,5E-3"])
     assert design.params[0].values == (0.01, 0.02, 0.005)
+
+
+def test_days_needed_is_the_first_horizon_with_a_mature_cohort_week() -> None:
+    """The refusal before any trial and the tables' own rule cannot disagree."""
+    from sim.metrics import COHORT_METRICS
+    from sim.metrics.cohorts import _mature_weeks, cohort_window, days_needed
+
+    windowed = [m for m in COHORT_METRICS if cohort_window(m) is not None]
+    assert len(windowed) == 13  # conversion x2, LTV x6, LTV/CAC x3, K-factor x2
+    for metric in windowed:
+        days, k = days_needed(metric), cohort_window(metric)
+        assert len(_mature_weeks(days, k)) == 1 and len(_mature_weeks(days - 1, k)) == 0
