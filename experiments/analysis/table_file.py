@@ -222,9 +222,10 @@ def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
     blank = (text.isin(BLANKS) | raw.isna()).to_numpy(bool)
     values = pd.to_numeric(text.where(~blank), errors="coerce").to_numpy(float, copy=True)
     comma = mixed = percents = np.zeros(len(text), dtype=bool)
+    why = np.full(len(text), "", dtype=object)
     if (np.isnan(values) & ~blank).any():  # the rare path: written as people write money
-        values, comma, mixed, percents = _written_numbers(text, values, ~blank, booleans)
-    unread = np.isnan(values) & ~blank & ~comma & ~mixed
+        values, comma, mixed, percents, why = _written_numbers(text, values, ~blank, booleans)
+    unread = np.isnan(values) & ~blank & ~comma & ~mixed & (why == "")
     plain_too = percents.any() and (~percents & ~blank & ~np.isnan(values)).any()
     kinds: list[tuple[np.ndarray, Callable[[int], str]]] = [
         (blank & (not allow_blank), lambda i: "empty; expected a number"),
@@ -233,6 +234,7 @@ def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
         (mixed, lambda i: f"{text.iloc[i]!r} is yes/no in a column of other numbers; write "
          "it as 1 or 0 (TRUE/FALSE and 是/否 are read as 1/0 where the column is all 0/1)"),
         (unread, lambda i: f"{text.iloc[i]!r} is not a number"),
+        (why != "", lambda i: f"{text.iloc[i]!r} is not a number: {why[i]}"),
         (percents & (not percent), lambda i: f"{text.iloc[i]!r} is a percentage; this column "
          "takes counts or yuan"),
         (percents & (percent and plain_too), lambda i: f"{text.iloc[i]!r} is a percentage in a "
@@ -248,24 +250,32 @@ def numbers(frame: pd.DataFrame, column: str, source: str, first: int, *,
 
 
 def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
-                     booleans: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     booleans: bool,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cells plain parsing missed, read as Chinese users write them: full-width digits and
     ￥, the minus sign −, one currency mark (¥ $ RMB CNY before, 元 after) or a percent sign
     after (12.5% = 0.125, never both), and thousands commas. A comma anywhere else (1,17: 1.17
     or 117?) is refused, never guessed. Returns the values and the masks of misplaced commas,
-    of yes/no words in a column that is not 0/1, and of percentages read."""
+    of yes/no words in a column that is not 0/1, and of percentages read, and why a cell
+    written almost right is refused ("" where it is not)."""
     at = np.flatnonzero(np.isnan(values) & filled)
     written = text.iloc[at].str.translate(FULL_WIDTH).str.strip()
     plain = (written.str.replace(CURRENCY_BEFORE, r"\1", regex=True, case=False)
              .str.replace(CURRENCY_AFTER, "", regex=True))
-    money = (plain != written).to_numpy(bool)
+    money = ((plain != written) | written.str.contains(r"元\s*%$")).to_numpy(bool)  # 12元%
     percent = plain.str.contains(PERCENT, regex=True).to_numpy(bool)
     plain = plain.str.replace(PERCENT, "", regex=True)
     grouped = plain.str.fullmatch(GROUPED).to_numpy(bool)
     bad_comma = plain.str.contains(",", regex=False).to_numpy(bool) & ~grouped
     digits = plain.str.replace(",", "", regex=False).where(~bad_comma & ~(money & percent))
     # the point moved two places in the text, so 0.07% reads as the float nearest 0.0007
-    digits = digits.where(~percent | ~digits.str.contains("e", case=False, na=False))
+    e_percent = (percent & digits.str.contains("e", case=False, na=False)).to_numpy(bool)
+    digits = digits.where(~e_percent)
+    why = np.full(len(text), "", dtype=object)
+    why[at[money & percent]] = "a currency mark and a percent sign together; write yuan " \
+        "(¥12) or a share (12%)"
+    why[at[e_percent]] = "a percentage in e-notation; write it with a point (0.01%) or as a " \
+        "share (0.0001)"
     digits[percent] = digits[percent] + "e-2"
     values = values.copy()
     values[at] = pd.to_numeric(digits, errors="coerce").to_numpy(float)
@@ -280,4 +290,4 @@ def _written_numbers(text: pd.Series, values: np.ndarray, filled: np.ndarray,
             values[at[word]] = words[word]
         else:
             mixed[at[word]] = True
-    return values, comma, mixed, percents
+    return values, comma, mixed, percents, why

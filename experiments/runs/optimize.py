@@ -23,13 +23,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from experiments.report.language import metric_label, t
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.design import Design, ParamSpec, validate_design
 from experiments.runs.evaluator import Progress
 from experiments.runs.folders import BASE_FILE, new_folder
 from experiments.runs.outputs import json_safe
-from experiments.runs.point import mean_metrics
+from experiments.runs.point import replicate_mean, replicate_metrics
 from experiments.runs.produced import check_metrics, metric_problem, why_undefined
 from experiments.runs.sensitivity import bounds_specs
 from sim.errors import InputError, Problem
@@ -114,20 +115,28 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
 
 
 def _headline(result: dict[str, Any], metric: str, trials: int) -> str:
-    """The one line on stderr: the best trial, or why there is none (an objective or a
-    constraint metric without a value in any trial, or constraints no trial met)."""
+    """The one line on stderr, in the language in force: the best trial, or why there is none
+    (an objective or a constraint metric without a value in any trial, or constraints no
+    trial met)."""
     if result["best_params"] is not None:
-        return (f"best {metric} {result['best_value']:.6g} at "
-                f"{json.dumps(result['best_params'])} after {trials} trials")
+        where, value = json.dumps(result["best_params"], ensure_ascii=False), result["best_value"]
+        return t(f"best {metric} {value:.6g} at {where} after {trials} trials",
+                 f"{trials} 次试验中最佳 {metric_label(metric)} {value:.6g}，参数 {where}")
     never = [m for m, count in result["undefined"].items() if count == trials]
     if metric in never:
-        return (f"{metric} has no value in any of the {trials} trials "
-                f"({why_undefined(metric)[0]}): nothing to optimise; choose another objective")
+        en, zh = why_undefined(metric)
+        return t(f"{metric} has no value in any of the {trials} trials ({en}): nothing to "
+                 "optimise; choose another objective",
+                 f"{metric_label(metric)} 在全部 {trials} 次试验中都没有值（{zh}）：无可优化，"
+                 "请换一个目标")
     if never:
-        return (f"{never[0]} has no value in any of the {trials} trials "
-                f"({why_undefined(never[0])[0]}): its constraint can never be checked; drop it "
-                "or constrain another metric")
-    return f"no trial met every constraint in {trials} trials (see the report)"
+        en, zh = why_undefined(never[0])
+        return t(f"{never[0]} has no value in any of the {trials} trials ({en}): its "
+                 "constraint can never be checked; drop it or constrain another metric",
+                 f"{metric_label(never[0])} 在全部 {trials} 次试验中都没有值（{zh}）：这个约束"
+                 "永远无法检验；请去掉它或约束另一个指标")
+    return t(f"no trial met every constraint in {trials} trials (see the report)",
+             f"{trials} 次试验中没有一次满足全部约束（见报告）")
 
 
 def _run_study(folder: Path, request: _Request, executor: Executor, failures: list[str],
@@ -150,12 +159,14 @@ def _run_study(folder: Path, request: _Request, executor: Executor, failures: li
         points = [{s.path: _point_value(s, t.params[s.path]) for s in request.specs}
                   for t in asked]
         scenarios = validate_design(base, Design("optimize", request.specs, points))
-        values, errors = mean_metrics(executor, scenarios, base.replicates, request.outputs,
-                                      _so_far(progress, len(rows) * base.replicates,
-                                              trials * base.replicates, len(failures)))
+        values, ran, errors = replicate_metrics(
+            executor, scenarios, base.replicates, request.outputs,
+            _so_far(progress, len(rows) * base.replicates, trials * base.replicates,
+                    len(failures)))
         failures.extend(errors)
-        rows += [_tell(study, trial, point, vals, request)
-                 for trial, point, vals in zip(asked, points, values, strict=True)]
+        found, told = replicate_mean(values, ran), _told(values, ran, request, scenarios)
+        rows += [_tell(study, trial, point, *means, request)
+                 for trial, point, *means in zip(asked, points, found, told, strict=True)]
     storage.engine.dispose()
     return rows
 
@@ -195,21 +206,55 @@ def _so_far(progress: Progress | None, done: int, total: int, failed: int) -> Pr
     return lambda d, _, f: progress(done + d, total, failed + f)
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, point: dict[str, Any], vals: np.ndarray,
-          request: _Request) -> dict[str, Any]:
-    """Tell the study a trial's objective and constraint slacks (a failed trial: FAIL)."""
-    found = dict(zip(request.outputs, (float(v) for v in vals), strict=True))
-    slack = [(found[m] - b) if op == "<=" else (b - found[m]) for m, op, b in request.limits]
-    undefined = any(math.isnan(v) for v in found.values())  # e.g. ROI without spend
-    row = {"trial": trial.number, **point, **found,
-           "feasible": not undefined and all(s <= 0 for s in slack)}
+# A replicate without a value of these did not get there within its horizon of D days: its
+# value is above any a run can give (at most D - 1). The sampler is told the mean with D in
+# its place, a lower bound of the true mean that ranks a trial that never gets there past
+# every trial that does, whichever the direction (TPE reads ranks). The trials table keeps
+# NaN, and such a trial is never the best.
+CENSORED_AT_HORIZON = ("payback_days", "viral_cycle_days")
+
+
+def _told(values: np.ndarray, ran: np.ndarray, request: _Request,
+          scenarios: list[Scenario]) -> np.ndarray:
+    """The means the sampler is told: censored replicates of CENSORED_AT_HORIZON metrics
+    count as their horizon; other missing values stay NaN."""
+    values = values.copy()
+    for i, metric in enumerate(request.outputs):
+        if metric in CENSORED_AT_HORIZON:
+            for point, scenario in enumerate(scenarios):
+                column = values[point, :, i]
+                column[np.isnan(column)] = float(scenario.days)
+    return replicate_mean(values, ran)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, point: dict[str, Any], found: np.ndarray,
+          told: np.ndarray, request: _Request) -> dict[str, Any]:
+    """Tell the study a trial's objective and constraint slacks (`told`: see
+    CENSORED_AT_HORIZON; a `<=` constraint on a censored mean is never met); a trial with a
+    metric without even a told value FAILs (e.g. ROI without spend). The row holds `found`."""
+    found_by = dict(zip(request.outputs, (float(v) for v in found), strict=True))
+    told_by = dict(zip(request.outputs, (float(v) for v in told), strict=True))
+    slack = [_slack(told_by[m], op, b, censored=math.isnan(found_by[m]))
+             for m, op, b in request.limits]
+    undefined = any(math.isnan(v) for v in told_by.values())
+    row = {"trial": trial.number, **point, **found_by,  # feasible: a candidate for the best
+           "feasible": not undefined and not math.isnan(found_by[request.metric])
+           and all(s <= 0 for s in slack)}
     if undefined:
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
         return row
     for text, value in zip(request.constraints, slack, strict=True):
         trial.set_constraint(text, value)
-    study.tell(trial, found[request.metric])
+    study.tell(trial, told_by[request.metric])
     return row
+
+
+def _slack(value: float, op: str, bound: float, censored: bool) -> float:
+    """A constraint's violation (<= 0: met). A censored mean is only a lower bound: it meets
+    `>=` when the bound does, never `<=` (violated by at least one unit)."""
+    if op == ">=":
+        return bound - value
+    return max(value - bound, 1.0) if censored else value - bound
 
 
 def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,

@@ -50,6 +50,15 @@ def mean_metrics(executor: Executor, scenarios: list[Scenario], replicates: int,
     mean (a point whose every replicate failed is NaN) and gives an error text; a metric with
     no value in a replicate that ran (payback never reached) leaves the point's mean without
     one too, rather than averaging the replicates that happened to have one."""
+    values, ran, errors = replicate_metrics(executor, scenarios, replicates, metrics, progress)
+    return replicate_mean(values, ran), errors
+
+
+def replicate_metrics(executor: Executor, scenarios: list[Scenario], replicates: int,
+                      metrics: list[str], progress: Progress | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each metric of each replicate at each scenario, (points, replicates, metrics), NaN where
+    it has no value; which replicates ran, (points, replicates, 1); the failures' texts."""
     values = np.full((len(scenarios), replicates, len(metrics)), np.nan)
     ran = np.zeros((len(scenarios), replicates, 1), dtype=bool)
     errors: list[str] = []
@@ -64,5 +73,11 @@ def mean_metrics(executor: Executor, scenarios: list[Scenario], replicates: int,
 
     tasks = [point_task(i, r, s) for i, s in enumerate(scenarios) for r in range(replicates)]
     evaluate(executor, tasks, on_outcome=keep, progress=progress)
+    return values, ran, errors
+
+
+def replicate_mean(values: np.ndarray, ran: np.ndarray) -> np.ndarray:
+    """The mean over the replicates that ran (`replicate_metrics`); NaN where one of them has
+    no value or none ran."""
     with np.errstate(invalid="ignore", divide="ignore"):  # no replicate ran: NaN
-        return np.where(ran, values, 0.0).sum(axis=1) / ran.sum(axis=1), errors
+        return np.where(ran, values, 0.0).sum(axis=1) / ran.sum(axis=1)

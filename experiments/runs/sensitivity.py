@@ -24,6 +24,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
+from experiments.report.language import metric_label, t
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.design import (
@@ -190,8 +191,10 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
     run_dir = new_folder(base, "sensitivity", lambda f: _write(f, base, runs, table, doc),
                          out_root)
     return {**doc, "run_dir": str(run_dir),
-            "headline": f"{method} on {', '.join(metrics)} over {len(specs)} parameter(s), "
-                        f"{doc['simulations']} simulations"}
+            "headline": t(f"{method} on {', '.join(metrics)} over {len(specs)} parameter(s), "
+                          f"{doc['simulations']} simulations",
+                          f"{method}：{'、'.join(metric_label(m) for m in metrics)}，"
+                          f"{len(specs)} 个参数，{doc['simulations']} 次模拟")}
 
 
 def _write(folder: Path, base: Scenario, runs: pd.DataFrame, table: pd.DataFrame,

@@ -98,3 +98,66 @@ def test_days_needed_is_the_first_horizon_with_a_mature_cohort_week() -> None:
     for metric in windowed:
         days, k = days_needed(metric), cohort_window(metric)
         assert len(_mature_weeks(days, k)) == 1 and len(_mature_weeks(days - 1, k)) == 0
+
+
+def _censored_below(threshold: float):
+    """A stand-in for a run: payback never reached (NaN) where acquisition.p < threshold, else
+    a payback that falls with p; gmv grows with p."""
+    def fake(scenario, replicate: int) -> dict[str, float]:
+        p = scenario.mechanics["acquisition"].p
+        payback = float("nan") if p < threshold else 50.0 - 1000.0 * p
+        return {"payback_days": payback, "gmv": 1000.0 * p}
+    return fake
+
+
+def test_a_payback_never_reached_is_told_as_the_horizon_not_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TPE skips FAILed trials, so minimising payback never learnt that 'never pays back' is
+    the worst outcome: such a trial is now told the horizon (a lower bound above every value a
+    run can give), while the table keeps NaN and it is never the best."""
+    import optuna
+
+    monkeypatch.setattr(point, "horizon_metrics", _censored_below(0.02))
+    done = invoke("optimize", REFERENCE, "market.size=2000", "days=40", "--minimize",
+                  "payback_days", "-p", "mechanics.acquisition.p=0.01..0.03", "--trials", "8",
+                  "--batch", "4", "--out", str(tmp_path), "--json")
+    doc = json.loads(done.stdout)
+    run_dir = Path(doc["run_dir"])
+    study = optuna.load_study(study_name=doc["scenario"],
+                              storage=f"sqlite:///{run_dir / 'study.db'}")
+    table = __import__("pandas").read_parquet(run_dir / "trials.parquet")
+    censored = table["payback_days"].isna()
+    assert censored.any() and (~censored).any()
+    for trial in study.trials:
+        assert trial.state == optuna.trial.TrialState.COMPLETE
+        p = trial.params["mechanics.acquisition.p"]
+        assert trial.value == (40.0 if p < 0.02 else pytest.approx(50.0 - 1000.0 * p))
+    assert doc["best_params"]["mechanics.acquisition.p"] >= 0.02
+    assert not table.loc[censored, "feasible"].any()
+
+
+def test_a_censored_replicate_counts_as_the_horizon_in_what_the_sampler_is_told() -> None:
+    from experiments.runs.optimize import _slack, _told, check_optimize
+
+    base = load_scenario(REFERENCE, ["market.size=2000", "days=40"])
+    request = check_optimize(base, ["mechanics.acquisition.p=0.01..0.03"], "gmv", True,
+                             ["payback_days<=30"], 2, 2)
+    values = np.array([[[5.0, 10.0], [7.0, np.nan], [9.0, np.nan]]])  # (point, replicate, metric)
+    ran = np.array([[[True], [True], [False]]])  # the third replicate failed: left out
+    assert _told(values, ran, request, [base]).tolist() == [[6.0, 25.0]]
+    assert _slack(25.0, "<=", 30.0, censored=True) == 1.0  # a lower bound never meets <=
+    assert _slack(25.0, "<=", 20.0, censored=True) == 5.0
+    assert _slack(25.0, ">=", 20.0, censored=True) == -5.0  # above the horizon: above 20 too
+    assert _slack(25.0, "<=", 30.0, censored=False) == -5.0
+
+
+def test_the_optimize_and_sensitivity_headlines_follow_the_language(tmp_path: Path) -> None:
+    done = invoke("--lang", "zh", "optimize", REFERENCE, "market.size=2000", "days=40",
+                  "--maximize", "gmv", "-p", "mechanics.acquisition.p=0.01..0.03", "--trials",
+                  "2", "--batch", "2", "--out", str(tmp_path))
+    assert "2 次试验中最佳" in done.stderr and "best gmv" not in done.stderr
+    done = invoke("--lang", "zh", "optimize", REFERENCE, "market.size=2000", "days=40",
+                  "--maximize", "gmv", "-p", "mechanics.acquisition.p=0.01..0.03",
+                  "--constraint", "ltv_cac_30d>=1", "--trials", "2", "--batch", "2", "--out",
+                  str(tmp_path))
+    assert "在全部 2 次试验中都没有值（没有获客花费" in done.stderr
