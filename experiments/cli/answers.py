@@ -126,12 +126,12 @@ def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None
     trial met the constraints: the headline says so)."""
     if doc["best_params"] is None:
         return None, []
-    table = Table(t("objective", "目标"), t("best", "最优"), *doc["best_params"],
-                  title=t("optimize: best trial", "优化：最优试验"))
+    # a row per parameter: a column each cut long paths to "mechanics.p…" beyond four or five
+    table = Table("", t("best", "最优"), title=t("optimize: best trial", "优化：最优试验"))
     table.add_row(f"{doc['direction']} {metric_label(doc['objective'])}",
-                  f"{doc['best_value']:,.6g}",
-                  *(_setting(v, p in doc.get("choices", ())) for p, v in
-                    doc["best_params"].items()))
+                  f"{doc['best_value']:,.6g}", end_section=True)
+    for path, value in doc["best_params"].items():
+        table.add_row(path, _setting(value, path in doc.get("choices", ())))
     warnings = []
     objective = METRICS.get(doc["objective"])  # None: a cohort metric (LTV, payback ...)
     if objective is not None and objective.unit == "users" and \

@@ -78,7 +78,7 @@ def test_choices_are_shown_as_typed_and_bounds_to_four_digits() -> None:
            "best_value": 10.0}
     table, _ = optimize_answer(doc, 1000)
     cells = [cell for column in table.columns for cell in column._cells]
-    assert cells[-3:] == ["0.012345", "0.2967", "true"]
+    assert cells[-3:] == ["0.012345", "0.2967", "true"]  # the best column's last rows
 
 
 def test_a_listed_number_in_e_notation_is_a_number() -> None:
@@ -161,3 +161,17 @@ def test_the_optimize_and_sensitivity_headlines_follow_the_language(tmp_path: Pa
                   "--constraint", "ltv_cac_30d>=1", "--trials", "2", "--batch", "2", "--out",
                   str(tmp_path))
     assert "在全部 2 次试验中都没有值（没有获客花费" in done.stderr
+
+
+def test_the_best_trial_shows_every_long_parameter_path_whole() -> None:
+    """A column per parameter cut six long paths to 'mechanics.p…' even at 200 columns; a row
+    per parameter keeps each whole at 80."""
+    from rich.console import Console
+
+    paths = [f"mechanics.purchase.order_value.setting_{i}" for i in range(7)]
+    doc = {"best_params": {p: 0.5 for p in paths}, "choices": [], "direction": "maximize",
+           "objective": "gmv", "best_value": 10.0}
+    console = Console(width=80, record=True)
+    console.print(optimize_answer(doc, 1000)[0])
+    text = console.export_text()
+    assert all(p in text for p in paths) and "…" not in text
