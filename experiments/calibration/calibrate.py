@@ -133,7 +133,7 @@ def calibrate(base: Scenario, observed: Observed, fit_texts: list[str], executor
     `method` msm (simulated moments, the default) or likelihood (`likelihood.py`); None:
     the scenario's calibration.method."""
     started = time.perf_counter()
-    _check_options(trials, replicates, stages, design, optimizer)
+    _check_options(trials, replicates, stages, design, optimizer, draws, noise_replicates)
     scenario, horizon_notes = with_observed(base, observed)
     observed = replace(observed, notes=[*observed.notes, *horizon_notes])
     declared = base.calibration
@@ -251,6 +251,7 @@ def _by_likelihood(scenario: Scenario, params: list[FitParam], observed: Observe
     doc: dict[str, Any] = {
         "kind": "calibrate", "scenario": scenario.name, "study": name, "study_db": None,
         "resumed": False, "warm_start_from": None, "observed": Path(observed.source).name,
+        "observed_path": str(Path(observed.source).resolve()),
         "observed_start": str(observed.start.date()), "observed_days": observed.days,
         "targets": distance.targets, "method": "likelihood",
         "optimizer": "maximum likelihood (L-BFGS-B in the fitted scale)",
@@ -265,9 +266,13 @@ def _by_likelihood(scenario: Scenario, params: list[FitParam], observed: Observe
 
 
 def _check_options(trials: int, replicates: int, stages: int, design: int | None,
-                   optimizer: str) -> None:
+                   optimizer: str, draws: int, noise_replicates: int) -> None:
     if trials < 1 or replicates < 1:
         raise InputError([Problem("--trials", None, "", "--trials and --replicates must be >= 1")])
+    for option, value in (("--draws", draws), ("--noise-replicates", noise_replicates)):
+        if value < 1:  # 0 draws: forecasts would say "no posterior", which is not so
+            raise InputError([Problem(f"{option} {value}", None, "", "must be >= 1, e.g. 200 "
+                                      "posterior draws and 16 noise replicates (the defaults)")])
     if stages < 1 or (design is not None and design < 4):
         raise InputError([Problem("--stages", None, "", "--stages must be >= 1 and --design "
                                   ">= 4 (simulations per posterior round)")])
@@ -302,4 +307,5 @@ def _study_doc(fit: FitStudy, out: Path, observed: Observed) -> dict[str, Any]:
     return {"study": fit.name, "study_db": str(out / "study.db"), "resumed": fit.resumed,
             "warm_start_from": fit.study.user_attrs.get("warm_start_from"),
             "observed": Path(observed.source).name,
+            "observed_path": str(Path(observed.source).resolve()),
             "observed_start": str(observed.start.date()), "observed_days": observed.days}

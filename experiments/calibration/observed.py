@@ -248,6 +248,11 @@ def _from_log(frame: pd.DataFrame, first: int, source: str, user_col: str, salt:
     if "event" in columns:
         _check_events(log, frame, source, first)
     origin = parse_day(start, "--start") or log["day_date"].min()
+    if log["day_date"].min() > origin:  # `start`: a later export of a calibration's data
+        raise InputError([Problem(source, None, time_col, (
+            f"starts on {log['day_date'].min().date()}, after the calibration's first day "
+            f"{origin.date()}: the days before would read as days without orders and returning "
+            f"customers as new; give the whole export from {origin.date()} on"))])
     last = parse_day(until, "--until") or log["day_date"].max()
     _check_until(until, last, log["day_date"].max(), source,
                  "days without events" if "event" in columns else "days without orders")

@@ -137,7 +137,7 @@ def check_writable_file(path: Path, option: str = "--out", *,
         if _part_of_a_folder_we_wrote(path):
             raise _refuse(option, f"{path} is part of the folder {path.parent} that simctl "
                           "wrote (its data and report); write somewhere else")
-        if not os.access(path, os.W_OK):
+        if not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222:  # root: no bits
             raise _refuse(option, f"cannot overwrite {path} (read-only); give another file")
     if path.parent.exists() and not path.parent.is_dir():
         raise _refuse(option, f"{path.parent} is a file, so {path} cannot be written; give a "

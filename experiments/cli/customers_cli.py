@@ -57,10 +57,12 @@ def customers(
             raise InputError([Problem(str(fitted), None, "", "no customers.parquet beside it: "
                                       "calibrate from an event log (one row per order) to "
                                       "get per-customer forecasts")])
-        target = out or folder / "churn_risk.csv"
-        check_writable_file(target, inputs=(fitted, observed, folder / "customers.parquet"),
-                            suffixes=(".csv", ".parquet"), example="churn_risk.csv")
         posterior, doc = load_posterior(fitted, scenario)
+        target = out or folder / "churn_risk.csv"
+        # the event log the fit read too: an --out naming it would replace the customers' data
+        check_writable_file(target, inputs=(fitted, observed, folder / "customers.parquet",
+                                            doc.get("observed_path")),
+                            suffixes=(".csv", ".parquet"), example="churn_risk.csv")
         history = pd.read_parquet(folder / "customers.parquet")
         table = risk_table(scenario, history, posterior, days, level)
         add_dates(table, doc.get("observed_start"))
@@ -122,6 +124,12 @@ def compare_holdout(table: pd.DataFrame, history: pd.DataFrame, later: pd.DataFr
         raise InputError([Problem(source, None, "", f"covers {covered} days after the "
                                   f"calibration's {seen}; give --days {covered} or a longer "
                                   "export")])
+    missing = int((~history["user"].isin(later["user"])).sum())
+    if missing:  # holdout_orders would count each of them as ordering nothing
+        raise InputError([Problem(source, None, "", f"{missing:,} of the calibration's "
+                                  f"{len(history):,} customers are not in it: give the same "
+                                  "shop's whole export, pseudonymised with the calibration's "
+                                  "salt (GROWTHSIM_ID_SALT as when calibrating)")])
     ordered = history.set_index("user").loc[table["customer"]].reset_index()
     truth = holdout_orders(ordered, later)
     rfm = bgnbd.rfm(ordered)

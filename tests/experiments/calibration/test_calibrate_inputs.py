@@ -209,3 +209,13 @@ def test_the_flattest_parameter_is_named_by_curvature_and_by_a_broken_likelihood
     broken = np.diag([2.0, 1.0, np.nan])
     broken[2, :] = broken[:, 2] = np.nan
     assert _flattest(params, broken) == "b"
+
+
+@pytest.mark.parametrize("option", ["--draws", "--noise-replicates"])
+def test_no_posterior_draws_or_noise_replicates_is_refused(tmp_path: Path, option: str) -> None:
+    """--draws 0 was accepted, and forecasts then said there was no posterior."""
+    out = tmp_path / "cal"
+    code, lines = _calibrate(_write(tmp_path, EIGHT), "--out", str(out), option, "0")
+    assert code == 2 and lines == [f"{option} 0: must be >= 1, e.g. 200 posterior draws and "
+                                   "16 noise replicates (the defaults)"]
+    assert not out.exists()

@@ -175,3 +175,50 @@ def test_a_likelihood_flat_along_a_parameter_is_refused_in_one_line() -> None:
     with pytest.raises(InputError, match="b: the customers' histories do not pin down every "
                                          "fitted parameter"):
         _inverse_information(params, lambda u: float(u[0] ** 2), np.zeros(2))
+
+
+@pytest.fixture(scope="module")
+def fitted(shop: dict[str, Path]) -> Path:
+    done = CliRunner().invoke(app, ["calibrate", str(shop["scenario"]), "--observed",
+                                    str(shop["export"]), "--until", "2025-05-06", "--out",
+                                    str(shop["folder"] / "fit"), "--noise-replicates", "2",
+                                    "--draws", "20", "--quiet"])
+    assert done.exit_code == 0, done.output
+    return Path(done.stdout.strip())
+
+
+def test_the_churn_table_never_replaces_the_data(shop: dict[str, Path], fitted: Path) -> None:
+    """--out naming the export the fit read, or a read-only file (as root too: os.access says
+    yes to root), is refused and leaves the file as it was."""
+    runner = CliRunner()
+    before = shop["export"].read_bytes()
+    done = runner.invoke(app, ["customers", str(fitted), "--out", str(shop["export"])])
+    assert done.exit_code == 2 and "is what this command reads" in done.output
+    assert shop["export"].read_bytes() == before
+    kept = shop["folder"] / "kept.csv"
+    kept.write_text("keep me\n")
+    kept.chmod(0o444)
+    done = runner.invoke(app, ["customers", str(fitted), "--out", str(kept)])
+    assert done.exit_code == 2 and "read-only" in done.output
+    assert kept.read_text() == "keep me\n"
+
+
+def test_a_later_export_must_hold_the_calibrations_customers_from_its_start(
+        shop: dict[str, Path], fitted: Path) -> None:
+    """An export of only the later days read as new customers and days without orders (actual
+    687 of 7,195 on CDNOW), and one of other customers as customers who never ordered again."""
+    runner = CliRunner()
+    export = pd.read_csv(shop["export"])
+    later = shop["folder"] / "later_only.csv"
+    export[export["date"] > "2025-05-06"].to_csv(later, index=False)
+    for command in (["customers", str(fitted), "--days", "30"],
+                    ["forecast", str(fitted), "--days", "30"]):
+        done = runner.invoke(app, [*command, "--observed", str(later)])
+        assert done.exit_code == 2, done.output
+        assert "after the calibration's first day 2025-01-01" in done.output
+    others = shop["folder"] / "others.csv"
+    pd.DataFrame({"customer_id": ["a", "b"], "date": ["2025-01-01", "2025-06-20"],
+                  "amount": [10.0, 12.0]}).to_csv(others, index=False)
+    done = runner.invoke(app, ["customers", str(fitted), "--days", "30", "--observed",
+                               str(others)])
+    assert done.exit_code == 2 and "customers are not in it" in done.output
