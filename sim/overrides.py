@@ -18,10 +18,25 @@ from sim.yaml_lines import (
 )
 
 
+class OptionOverride(str):
+    """An override that stands for a command-line option (`--days 60` is `days=60`): messages
+    name the option the user typed, not an override they never wrote."""
+
+    option: str
+
+    def __new__(cls, key: str, value: object, option: str) -> OptionOverride:
+        made = super().__new__(cls, f"{key}={value}")
+        made.option = f"{option} {value}"
+        return made
+
+
 def apply_overrides(
     data: dict[str, Any], overrides: list[str], source: str
 ) -> tuple[dict[str, Any], dict[Path, str]]:
-    """Apply `dotted.path=value` (value parsed as a YAML scalar) before validation."""
+    """Apply `dotted.path=value` (value parsed as a YAML scalar) before validation. A field
+    given twice is refused (which one was meant?), whether by two overrides or by an override
+    and the option standing for it (days=0 --days 60)."""
+    _refuse_twice(overrides, source)
     data = copy.deepcopy(data)
     done: dict[Path, str] = {}
     problems: list[Problem] = []
@@ -49,7 +64,7 @@ def apply_overrides(
                 break
             if len(keys) == len(path):
                 node[keys[-1]] = value
-                done[tuple(keys)] = _shown(text)
+                done[tuple(keys)] = _said(text)
                 break
             child = node[keys[-1]] if isinstance(node, list) else node.get(keys[-1])
             if child is None:
@@ -58,6 +73,21 @@ def apply_overrides(
     if problems:
         raise InputError(problems)
     return data, done
+
+
+def _refuse_twice(overrides: list[str], source: str) -> None:
+    seen: dict[str, str] = {}
+    for text in overrides:
+        key = text.partition("=")[0].strip()
+        if key in seen and "=" in text:
+            raise InputError([Problem(source, None, key, f"given twice, as {seen[key]} and as "
+                                      f"{_said(text)}; give it once")])
+        seen[key] = _said(text)
+
+
+def _said(text: str) -> str:
+    """An override as messages name it: the option it stands for, or the override quoted."""
+    return text.option if isinstance(text, OptionOverride) else _shown(text)
 
 
 def _shown(text: str) -> str:

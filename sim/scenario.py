@@ -303,6 +303,11 @@ def override_list(overrides: Any, source: str) -> list[str]:
                               "'dotted.path=value' strings, e.g. ['market.size=2000']")])
 
 
+def _origin(said: str) -> str:
+    """Where a value came from, as messages say it: `--days 60` (an option), else an override."""
+    return said if said.startswith("--") else f"override {said}"
+
+
 def validate_scenario(
     data: dict[str, Any],
     source: str = "<scenario>",
@@ -315,11 +320,11 @@ def validate_scenario(
         for cut in range(len(path), 0, -1):
             if path[:cut] in overridden:
                 return Problem(source, None, dotted(path),
-                               f"{message} (from override {overridden[path[:cut]]})", severity)
+                               f"{message} (from {_origin(overridden[path[:cut]])})", severity)
         below = [text for key, text in overridden.items() if key[: len(path)] == path]
         if below and path not in lines:  # a section the overrides created
             return Problem(source, None, dotted(path),
-                           f"{message} (from override {', '.join(below)})", severity)
+                           f"{message} (from {', '.join(map(_origin, below))})", severity)
         return Problem(source, line_for(path, lines), dotted(path), message, severity)
 
     try:

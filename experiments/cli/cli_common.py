@@ -25,6 +25,7 @@ from experiments.report.language import ENV as LANG_ENV
 from experiments.report.language import current, parse_lang, set_language, t
 from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
+from sim.overrides import OptionOverride
 from sim.scenario import Scenario
 
 LOG_WIDTH = 200  # columns for stderr that is a file or a pipe
@@ -196,8 +197,10 @@ OverridesArg = Annotated[
 
 
 def flag_overrides(**flags: object) -> list[str]:
-    """The common options (--days, --seed, --replicates) as the overrides they stand for."""
-    return [f"{key}={value}" for key, value in flags.items() if value is not None]
+    """The common options (--days, --seed, --replicates) as the overrides they stand for
+    (messages about them name the option)."""
+    return [OptionOverride(key, value, f"--{key}") for key, value in flags.items()
+            if value is not None]
 
 
 DaysOption = Annotated[int | None, typer.Option(help="Horizon in days (overrides days).")]

@@ -26,6 +26,7 @@ from experiments.cli.cli_common import (
     check_writable_folder,
     cli_errors,
     err,
+    flag_overrides,
     say_notes,
 )
 from experiments.report.language import t
@@ -90,8 +91,7 @@ def _base(command: str, scenario_file: Path | None, overrides: list[str] | None,
     so a refused command says only why (one line)."""
     if scenario_file is None:
         raise _usage(command, "give a scenario file, e.g. scenarios/reference.yaml")
-    extra = [f"{key}={value}" for key, value in (("replicates", replicates), ("days", days),
-                                                 ("seed", seed)) if value is not None]
+    extra = flag_overrides(replicates=replicates, days=days, seed=seed)
     return load_scenario(scenario_file, [*(overrides or []), *extra])
 
 

@@ -122,7 +122,7 @@ def test_optimize_respects_constraints(tmp_path: Path) -> None:
     (["--maximize", "happiness", "--param", "mechanics.acquisition.p=0.01..0.02"],
      "unknown metric"),
     (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01,2"],
-     "mechanics.acquisition.p: Input should be less than or equal to 1 (from override --param "
+     "mechanics.acquisition.p: Input should be less than or equal to 1 (from --param "
      "mechanics.acquisition.p=2)"),  # every choice is checked before any trial
     (["--maximize", "purchases", "--param", "mechanics.acquisition.p=0.01..0.02",
       "--constraint", "purchases<50"], "expected metric<=value"),
