@@ -222,9 +222,12 @@ def say_forecast(result: Forecast, quiet: bool) -> None:
     for metric in doc["metrics"]:
         say(quiet)(total_line(metric, doc), markup=False, soft_wrap=True)
     more = len(warnings) - SHOWN_WARNINGS
-    say(quiet)(t(f"forecast: {doc['flagged']} week(s) outside the band, "
-                 f"{len(warnings)} early warning(s)",
-                 f"预测：{doc['flagged']} 周超出区间，{len(warnings)} 条预警")
+    # counted over every metric's weeks: "50 weeks" of a 39-week file read as an error
+    seen, metrics = int(result.table["observed"].notna().sum()), len(doc["metrics"])
+    say(quiet)(t(f"forecast: {doc['flagged']} of {seen} observed week(s) outside the band "
+                 f"(over {metrics} metric(s)), {len(warnings)} early warning(s)",
+                 f"预测：{metrics} 个指标共 {seen} 个已观测周中有 {doc['flagged']} 个超出区间，"
+                 f"{len(warnings)} 条预警")
                + (t(f" ({more} more in forecast.csv, column `warning`)",
                     f"（另有 {more} 条见 forecast.csv 的 warning 列）") if more > 0 else ""),
                markup=False)

@@ -155,14 +155,15 @@ def summary_table(table: pd.DataFrame, report: dict[str, Any]) -> Table:
             out.add_row(tier_label(tier), f"{len(rows):,}", f"{rows['p_alive'].mean():.2f}",
                         f"{rows['expected_orders'].sum():,.0f}")
     holdout = report.get("holdout")
-    if holdout:
+    if holdout:  # errors of orders per customer: in the orders column, not under P(alive)
+        out.rows[-1].end_section = True
         for name in ("growthsim", "bgnbd"):
             a = holdout[name]
             predicted, actual = _shown(a["predicted_total"]), _shown(a["actual_total"])
-            out.add_row(t(f"vs actual: {name}", f"对比实际：{name}"),
-                        "", f"RMSE {_shown(a['rmse'], '.4f')}, r "
-                        f"{_shown(a['correlation'], '.3f')}",
-                        t(f"{predicted} (actual {actual})", f"{predicted}（实际 {actual}）"))
+            fit = f"RMSE {_shown(a['rmse'], '.4f')}, r {_shown(a['correlation'], '.3f')}"
+            out.add_row(t(f"vs actual: {name}", f"对比实际：{name}"), "", "",
+                        t(f"{predicted} (actual {actual}; per customer {fit})",
+                          f"{predicted}（实际 {actual}；每位顾客 {fit}）"))
     out.caption = t("P(alive) < 0.3: high, < 0.7: medium; the table is sorted riskiest first",
                     "存活概率 P(alive) < 0.3：高，< 0.7：中；表按流失风险从高到低排列")
     return out

@@ -98,6 +98,13 @@ def run_command(
         scenario = say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
         warnings = _forecast_warnings(forecast_dir)
         enforce_compliance(scenario, strict)
+        if warnings is not None and warnings.get("scenario") != scenario.name and not quiet:
+            theirs = warnings.get("scenario")
+            err.print(t(f"warning: --forecast {forecast_dir} forecasts scenario {theirs!r}, not "
+                        f"{scenario.name!r}: its early warnings are about another model",
+                        f"警告：--forecast {forecast_dir} 预测的是场景 {theirs!r}，不是 "
+                        f"{scenario.name!r}：其预警说的是另一个模型"), markup=False,
+                      soft_wrap=True)
         check_memory(scenario)
         if events and scenario.market.size > MAX_EVENT_LOG_USERS:
             raise InputError([scenario.problem(

@@ -54,7 +54,7 @@ def test_forecast_lines_speak_chinese_and_say_the_gap_once(tmp_path: Path) -> No
     assert zh.exit_code == 0, zh.output
     assert "预测：拟合场景旁没有后验抽样：区间只含模拟噪声" in zh.stderr
     assert "预警：复购订单量 第 8 周（2025-02-19 起） = 0，低于 90% 区间 [" in zh.stderr
-    assert "周超出区间" in zh.stderr and "条预警" in zh.stderr
+    assert "1 个指标共" in zh.stderr and "个已观测周中有" in zh.stderr and "条预警" in zh.stderr
     assert zh.stderr.count("预测：说明：" + GAP_NOTE_ZH) == 1 and GAP_NOTE not in zh.stderr
     assert "early warning" not in zh.stderr and "no posterior" not in zh.stderr
     doc = json.loads((tmp_path / "zh" / "summary.json").read_text("utf-8"))
@@ -64,6 +64,8 @@ def test_forecast_lines_speak_chinese_and_say_the_gap_once(tmp_path: Path) -> No
     en = runner.invoke(app, [*args, "--out", str(tmp_path / "en"), "--json"])
     assert en.exit_code == 0, en.output
     assert en.stderr.count("forecast: note: " + GAP_NOTE) == 1
+    seen = int(pd.read_parquet(tmp_path / "en" / "forecast.parquet")["observed"].notna().sum())
+    assert f"of {seen} observed week(s) outside the band (over 1 metric(s))" in en.stderr
     assert json.loads(en.stdout)["notes"] == [GAP_NOTE]
     shown = [line for line in en.stderr.splitlines() if line.startswith("early warning:")]
     assert shown == doc["warnings"][:len(shown)] and shown  # the same sentences as the file

@@ -103,3 +103,17 @@ def test_correlation_where_defined_is_pearsons() -> None:
 
     x, y = np.array([0.1, 0.5, 2.0, 0.0]), np.array([0.0, 1.0, 3.0, 0.0])
     assert accuracy(x, y)["correlation"] == pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-12)
+
+
+def test_the_holdout_errors_stand_in_the_orders_column() -> None:
+    """RMSE of orders per customer stood under 'mean P(alive)'."""
+    from experiments.cli.customers_cli import summary_table
+
+    table = pd.DataFrame({"risk": ["high", "low"], "p_alive": [0.2, 0.9],
+                          "expected_orders": [0.1, 2.0]})
+    fit = {"rmse": 0.5, "correlation": 0.7, "predicted_total": 2.1, "actual_total": 3.0}
+    out = summary_table(table, {"customers": 2, "days": 30,
+                                "holdout": {"growthsim": fit, "bgnbd": fit}})
+    columns = [list(column._cells) for column in out.columns]
+    assert columns[2][-2:] == ["", ""]
+    assert columns[3][-1] == "2 (actual 3; per customer RMSE 0.5000, r 0.700)"

@@ -35,6 +35,6 @@ def test_a_field_given_twice_is_refused_and_options_are_named(tmp_path, args: li
 
 
 def test_from_python_too() -> None:
-    with pytest.raises(InputError, match="market.size: given twice"):
+    with pytest.raises(InputError, match=r"market\.size: given twice"):
         load_scenario(REFERENCE, ["market.size=2000", "market.size=3000"])
     assert load_scenario(REFERENCE, ["market.size=2000", "days=30"]).days == 30
