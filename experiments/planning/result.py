@@ -11,6 +11,8 @@ from experiments.planning.design import cuped_variance_factor, design_effect, ov
 from experiments.planning.duration import Traffic, days_needed, rounded_days, users_after
 from experiments.planning.fixed import FixedDesign
 from experiments.planning.metrics import (
+    MeanMetric,
+    ProportionMetric,
     metric_baseline,
     metric_kind,
     unit_variances,
@@ -142,6 +144,64 @@ def _peeking(problem: FixedDesign, ratio: float) -> tuple[float | None, list[str
         f"{rate:.3f}（Armitage 等，1969）" + ("；请用 --sequential 序贯检验" if advice else ""))]
 
 
+def _absolute_mde_warning(metric: ProportionMetric, delta: float) -> list[str]:
+    """--mde 0.5 on a 0.05 rate is a +1000% lift: the user most likely forgot --relative."""
+    p = metric.baseline
+    if abs(delta) < p:
+        return []
+    points, lift, meant = f"{delta * 100:g}", f"{delta / p:+.0%}", f"{p * (1 + delta):g}"
+    return [t(f"MDE {delta:g} reads as an absolute difference of {points} percentage points "
+              f"({p:g} -> {p + delta:g}, a {lift} lift); if you meant a {points}% relative "
+              f"lift ({p:g} -> {meant}), add --relative",
+              f"MDE {delta:g} 按绝对差读取，即 {points} 个百分点（{p:g} -> {p + delta:g}，相对提升 "
+              f"{lift}）；若本意是相对提升 {points}%（{p:g} -> {meant}），请加 --relative")]
+
+
+def _rate_warning(metric: ProportionMetric, delta: float, n_control: int,
+                  n_treatment: int) -> list[str]:
+    """The sizes come from the normal approximation, which wants n*p and n*(1-p) of at least
+    10 in every arm; the warning names the smallest of the four."""
+    cells = [(en, zh, n, label, q)
+             for en, zh, n, rate in (("control", "对照组", n_control, metric.baseline),
+                                     ("treatment", "实验组", n_treatment, metric.baseline + delta))
+             for label, q in (("n*p", rate), ("n*(1-p)", 1 - rate))]
+    en, zh, n, label, q = min(cells, key=lambda cell: cell[2] * cell[4])
+    if n * q >= 10:
+        return []
+    return [t(f"in the {en} arm {label} = {n:,} x {q:g} = {n * q:.3g}, under 10 (n*p and "
+              "n*(1-p) of each arm should be at least 10): the normal approximation behind "
+              "this answer is not trustworthy; plan an exact test (Fisher's) or a larger design",
+              f"{zh}的 {label} = {n:,} x {q:g} = {n * q:.3g}，低于 10（每组的 n*p 与 n*(1-p) "
+              "都应至少为 10）：此结果所依据的正态近似不可靠；请改用精确检验（Fisher 精确检验）"
+              "或更大的样本设计")]
+
+
+def _mean_warning(n_control: int, n_treatment: int) -> list[str]:
+    """Under some 30 units per arm the central limit theorem cannot be leant on."""
+    en, zh, n = min((("control", "对照组", n_control), ("treatment", "实验组", n_treatment)),
+                    key=lambda arm: arm[2])
+    if n >= 30:
+        return []
+    return [t(f"only {n:,} units in the {en} arm, under 30: the normal approximation behind "
+              "this answer is not trustworthy unless the metric itself is normal; plan an exact "
+              "(permutation) test or a larger design",
+              f"{zh}只有 {n:,} 个样本，低于 30：除非指标本身服从正态分布，此结果所依据的正态近似"
+              "不可靠；请改用精确检验（置换检验）或更大的样本设计")]
+
+
+def _warnings(problem: FixedDesign, solved_for: str, relative: bool, delta: float,
+              n_control: int, n_treatment: int) -> list[str]:
+    """What makes the answer doubtful though its numbers are right: an MDE that reads as a
+    typo, and sizes too small for the approximation the calculator uses."""
+    metric = problem.metric
+    if isinstance(metric, MeanMetric):
+        return _mean_warning(n_control, n_treatment)
+    if not isinstance(metric, ProportionMetric):
+        return []
+    typo = _absolute_mde_warning(metric, delta) if solved_for != "mde" and not relative else []
+    return typo + _rate_warning(metric, delta, n_control, n_treatment)
+
+
 def _units(n: float) -> int:
     return math.ceil(n - 1e-9)
 
@@ -222,5 +282,6 @@ def build_result(problem: FixedDesign, solved_for: str, sizing: Sizing, traffic:
         sequential=sizing.sequential,
         naive_peeking_false_positive_rate=naive_fpr,
         notes=tuple(_notes(problem, sizing, overall)),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *_warnings(problem, solved_for, relative, delta,
+                                        n_control_units, n_treatment_units)),
     )
