@@ -32,7 +32,7 @@ from experiments.cli.cli_common import (
 )
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
-from experiments.report.language import metric_label, t
+from experiments.report.language import current, metric_label, t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed, fmt
 from experiments.runs.executors import make_executor
@@ -86,13 +86,7 @@ def ab(
     """Simulate the A/B test R times: estimated vs true effect, bias, power, A/A, coverage."""
     with cli_errors():
         check_writable_folder(out)
-        if not 1 <= replicates <= 100_000:
-            raise _usage(f"--replicates: expected 1..100000, got {replicates}")
-        for name, value in (("--power", power), ("--alpha", alpha)):
-            if not 0 < value < 1:
-                raise _usage(f"{name}: expected a probability in (0, 1), got {value:g}")
-        if not bias_tolerance >= 0:
-            raise _usage(f"--bias-tolerance: expected >= 0, got {bias_tolerance:g}")
+        _check_numbers(replicates, power, alpha, bias_tolerance)
         scenario = say_notes(load_scenario(scenario_file, [
             *(overrides or []), *flag_overrides(days=days, seed=seed)]))
         chosen = [u.strip() for u in units.split(",")] if units else None
@@ -115,22 +109,41 @@ def ab(
         table = summarise(rows, alpha, power)
         primary = scenario.experiment.primary_metric  # type: ignore[union-attr]
         advice = recommend(table, primary, power, bias_tolerance)  # type: ignore[arg-type]
+        said = advice if current() == "en" else recommend(  # the screen's and page's words
+            table, primary, power, bias_tolerance, lang=current())  # type: ignore[arg-type]
         doc = summary_document(scenario, table, advice, wall, executor, replicates, alpha,
                                power, bias_tolerance)
-        folder = new_folder(scenario, "ab", lambda d: _write(d, scenario, rows, table, doc),
-                            out)
+        folder = new_folder(scenario, "ab",
+                            lambda d: _write(d, scenario, rows, table, doc, said), out)
         if json_out:
             print(json.dumps({**doc, "run_dir": str(folder)}, indent=2, allow_nan=False))
         else:
             print(folder)
             if not quiet:
-                err.print(designs_table(table, primary))  # type: ignore[arg-type]
-                err.print(f"{t('recommendation', '推荐')}: {advice['text']}", markup=False,
-                          soft_wrap=True)
-                for reason in advice["reasons"]:
-                    err.print(f"  {reason}", markup=False, soft_wrap=True)
-                if replicates < THIN_REPLICATES:
-                    err.print(thin_words(replicates), markup=False, soft_wrap=True)
+                say_answer(table, primary, said, replicates)  # type: ignore[arg-type]
+
+
+def _check_numbers(replicates: int, power: float, alpha: float, tolerance: float) -> None:
+    """Refuse, by option, a number the simulation cannot use, before anything runs."""
+    if not 1 <= replicates <= 100_000:
+        raise _usage(f"--replicates: expected 1..100000, got {replicates}")
+    for name, value in (("--power", power), ("--alpha", alpha)):
+        if not 0 < value < 1:
+            raise _usage(f"{name}: expected a probability in (0, 1), got {value:g}")
+    if not tolerance >= 0:
+        raise _usage(f"--bias-tolerance: expected >= 0, got {tolerance:g}")
+
+
+def say_answer(table: pd.DataFrame, primary: str, said: dict[str, Any],
+               replicates: int) -> None:
+    """The designs and the advice on stderr, in the language in force (`said`: the advice in
+    those words; summary.json keeps the English)."""
+    err.print(designs_table(table, primary))
+    err.print(f"{t('recommendation', '推荐')}: {said['text']}", markup=False, soft_wrap=True)
+    for reason in said["reasons"]:
+        err.print(f"  {reason}", markup=False, soft_wrap=True)
+    if replicates < THIN_REPLICATES:
+        err.print(thin_words(replicates), markup=False, soft_wrap=True)
 
 
 THIN_REPLICATES = 30  # a simulated power's s.e. is at most 0.5 / sqrt(R): 0.09 at 30
@@ -178,21 +191,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def correction_words(treatments: int, alpha: float) -> str:
+    """How the comparisons are read (alpha per comparison), in the language in force."""
+    if treatments == 1:
+        return t("no correction: one treatment against the control",
+                 "无需校正：只有一个实验组与对照组比较")
+    return t(f"Bonferroni over {treatments} treatments: each compared with the control at "
+             f"alpha {alpha / treatments:.4g}",
+             f"对 {treatments} 个实验组做 Bonferroni 校正：每组与对照组比较时 alpha 为 "
+             f"{alpha / treatments:.4g}")
+
+
 def summary_document(scenario: Scenario, table: pd.DataFrame, advice: dict[str, Any],
                      wall: float, executor: str, replicates: int, alpha: float, power: float,
                      tolerance: float) -> dict[str, Any]:
+    """summary.json (and --json): data, so English whatever the language in force."""
     exp = scenario.experiment
     assert exp is not None
+    with use("en"):
+        correction = correction_words(len(exp.arms) - 1, alpha)
     return {
-        "scenario": scenario.name, "replicates": replicates, "alpha": alpha,
+        "kind": "ab", "scenario": scenario.name, "replicates": replicates, "alpha": alpha,
         "target_power": power, "bias_tolerance": tolerance, "executor": executor,
         "wall_seconds": wall, "primary_metric": exp.primary_metric,
         "guardrail_metrics": exp.guardrail_metrics, "start_day": exp.start_day,
         "eligibility": exp.eligibility, "enrolment": exp.enrolment,
-        "correction": "no correction: one treatment against the control"
-        if len(exp.arms) == 2 else
-        f"Bonferroni over {len(exp.arms) - 1} treatments: each compared with the control at "
-        f"alpha {alpha / (len(exp.arms) - 1):.4g}",
+        "correction": correction,
         "arms": [{"name": a.name, "share": a.share, "set": a.set} for a in exp.arms],
         "designs": [{k: _plain(v) for k, v in row.items()} for row in
                     table.to_dict(orient="records")],
@@ -201,12 +225,12 @@ def summary_document(scenario: Scenario, table: pd.DataFrame, advice: dict[str, 
 
 
 def _write(folder: Path, scenario: Scenario, rows: pd.DataFrame, table: pd.DataFrame,
-           doc: dict[str, Any]) -> None:
+           doc: dict[str, Any], said: dict[str, Any]) -> None:
     rows.to_csv(folder / "results.csv", index=False)
     table.to_csv(folder / "summary.csv", index=False)
     (folder / "summary.json").write_text(json.dumps(doc, indent=2, allow_nan=False))
     (folder / "scenario.yaml").write_text(scenario.to_yaml(), encoding="utf-8")
-    write_report(folder / "report.html", scenario, table, doc)
+    write_report(folder / "report.html", scenario, table, doc, said)
 
 
 def _pm(value: float, se: float) -> str:
@@ -216,8 +240,13 @@ def _pm(value: float, se: float) -> str:
 def _labels(rows: pd.DataFrame) -> list[str]:
     """Design labels; the arm only when there are several treatments."""
     several = rows["arm"].nunique() > 1
-    return [f"{r.unit}{' ' + str(r.arm) if several else ''}, {r.duration} d, {r.size:,}"
-            for r in rows.itertuples()]
+    return [f"{r.unit}{' ' + str(r.arm) if several else ''}, {r.duration} {t('d', '天')}, "
+            f"{r.size:,}" for r in rows.itertuples()]
+
+
+def _metric_title(metric: str) -> str:
+    """A metric as a heading: its name, with its Chinese name before it in Chinese."""
+    return t(metric, f"{metric_label(metric)} {metric}")
 
 
 def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
@@ -225,12 +254,15 @@ def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     rows = table[table["metric"] == metric]
     labels = _labels(rows)
     fig = go.Figure()
-    fig.add_bar(name="estimated (user-level comparison)", x=labels, y=rows["estimate"],
+    fig.add_bar(name=t("estimated (user-level comparison)", "估计（按用户比较两组）"),
+                x=labels, y=rows["estimate"],
                 error_y={"type": "data", "array": 2 * rows["estimate_se"]})
-    fig.add_bar(name="true (all-treatment - all-control)", x=labels, y=rows["true_effect"],
+    fig.add_bar(name=t("true (all-treatment - all-control)", "真值（全实验 - 全对照）"),
+                x=labels, y=rows["true_effect"],
                 error_y={"type": "data", "array": 2 * rows["true_effect_se"]})
-    fig.update_layout(barmode="group", title=f"{metric}: effect per user (±2 MC SE)",
-                      height=380, margin={"t": 50, "b": 40})
+    fig.update_layout(barmode="group", height=380, margin={"t": 50, "b": 40},
+                      title=t(f"{metric}: effect per user (±2 MC SE)",
+                              f"{_metric_title(metric)}：每用户效应（±2 倍蒙特卡洛标准误）"))
     return fig
 
 
@@ -238,27 +270,34 @@ def power_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     rows = table[table["metric"] == metric]
     labels = _labels(rows)
     fig = go.Figure()
-    fig.add_bar(name="simulated power", x=labels, y=rows["power"],
+    fig.add_bar(name=t("simulated power", "模拟功效"), x=labels, y=rows["power"],
                 error_y={"type": "data", "array": 2 * rows["power_se"]})
-    fig.add_bar(name="analytic power (power.py)", x=labels, y=rows["analytic_power"])
-    fig.add_bar(name="A/A rejection rate", x=labels, y=rows["aa_rate"],
+    fig.add_bar(name=t("analytic power (power.py)", "解析功效（power.py）"), x=labels,
+                y=rows["analytic_power"])
+    fig.add_bar(name=t("A/A rejection rate", "A/A 拒绝率"), x=labels, y=rows["aa_rate"],
                 error_y={"type": "data", "array": 2 * rows["aa_se"]})
-    fig.update_layout(barmode="group", title=f"{metric}: power and A/A (±2 MC SE)",
-                      height=380, yaxis={"range": [0, 1]}, margin={"t": 50, "b": 40})
+    fig.update_layout(barmode="group", height=380, yaxis={"range": [0, 1]},
+                      margin={"t": 50, "b": 40},
+                      title=t(f"{metric}: power and A/A (±2 MC SE)",
+                              f"{_metric_title(metric)}：功效与 A/A（±2 倍蒙特卡洛标准误）"))
     return fig
 
 
-def write_report(path: Path, scenario: Scenario, table: pd.DataFrame,
-                 doc: dict[str, Any]) -> None:
-    header = ("design", "users", "control mean", "estimated", "true", "bias", "bias / true",
-              "power", "analytic power", "A/A rate", "coverage")
+def _metric_tables(table: pd.DataFrame) -> list[str]:
+    """Per metric: each design's figures (± Monte Carlo SE) and the two figures."""
+    header = (t("design", "设计"), t("users", "用户"), t("control mean", "对照组均值"),
+              t("estimated", "估计"), t("true", "真值"), t("bias", "偏差"),
+              t("bias / true", "偏差 / 真值"), t("power", "功效"),
+              t("analytic power", "解析功效"), t("A/A rate", "A/A 拒绝率"),
+              t("coverage", "覆盖率"))
     body = []
     for metric, rows in table.groupby("metric", sort=False):
-        body.append(f"<h2>{html.escape(str(metric))}</h2><table><tr>"
-                    + "".join(f"<th>{h}</th>" for h in header) + "</tr>")
+        body.append(f"<h2>{html.escape(_metric_title(str(metric)))}</h2><table><tr>"
+                    + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for r in rows.itertuples():
             arm = f" {r.arm}" if rows["arm"].nunique() > 1 else ""
-            cells = [f"{r.unit}{arm}, {r.duration} d, market {r.size:,}", fmt(r.users),
+            cells = [f"{r.unit}{arm}, {r.duration} {t('d', '天')}, "
+                     f"{t('market', '市场')} {r.size:,}", fmt(r.users),
                      fmt(r.control_mean), _pm(r.estimate, r.estimate_se),
                      _pm(r.true_effect, r.true_effect_se), _pm(r.bias, r.bias_se),
                      f"{r.relative_bias:+.1%}" if math.isfinite(r.relative_bias) else "–",
@@ -268,17 +307,31 @@ def write_report(path: Path, scenario: Scenario, table: pd.DataFrame,
         body.append("</table>")
         for fig in (effects_figure(table, str(metric)), power_figure(table, str(metric))):
             body.append(embed(fig))
-    advice = doc["recommendation"]
-    intro = (f"{doc['replicates']} replicates per design; alpha {doc['alpha']}; primary metric "
-             f"{doc['primary_metric']} per eligible user ({doc['eligibility']}), read from day "
-             f"{doc['start_day']}. Estimated = the user-level comparison of the arms in one "
-             "market; true = an all-treatment market minus an all-control market with common "
-             "random numbers; bias = estimated - true. ± are Monte Carlo standard errors; the "
-             "A/A rate must be near alpha. See docs/experiments.md.")
+    return body
+
+
+def write_report(path: Path, scenario: Scenario, table: pd.DataFrame, doc: dict[str, Any],
+                 said: dict[str, Any] | None = None) -> None:
+    """report.html in the language in force, as the other reports: `said` is the
+    recommendation in that language (summary.json's `doc` keeps the English one)."""
+    advice = said or doc["recommendation"]
+    intro = t(f"{doc['replicates']} replicates per design; alpha {doc['alpha']}; primary metric "
+              f"{doc['primary_metric']} per eligible user ({doc['eligibility']}), read from day "
+              f"{doc['start_day']}. Estimated = the user-level comparison of the arms in one "
+              "market; true = an all-treatment market minus an all-control market with common "
+              "random numbers; bias = estimated - true. ± are Monte Carlo standard errors; the "
+              "A/A rate must be near alpha. See docs/experiments.md.",
+              f"每个设计 {doc['replicates']} 次重复；alpha {doc['alpha']}；主要指标 "
+              f"{_metric_title(doc['primary_metric'])}，按每名符合条件的用户计"
+              f"（{doc['eligibility']}），从第 {doc['start_day']} 天起读取。估计 = 同一市场中"
+              "按用户比较各组；真值 = 全部实验的市场减去全部对照的市场（共同随机数）；偏差 = "
+              "估计 - 真值。± 为蒙特卡洛标准误；A/A 拒绝率应接近 alpha。见 docs/experiments.md。")
     reasons = "".join(f"<li>{html.escape(r)}</li>" for r in advice.get("reasons", []))
-    rec = (f"<h2>Recommendation</h2><p><b>{html.escape(advice['text'])}</b></p>"
-           f"<ul>{reasons}</ul><p>Rule: {html.escape(advice['rule'])}. "
-           f"{html.escape(doc['correction'])}.</p>")
-    path.write_text(page(f"A/B simulation: {scenario.name}", intro, rec + "".join(body)
-                         + f"<h2>Scenario</h2><pre>{html.escape(scenario.to_yaml())}</pre>"),
-                    encoding="utf-8")
+    correction = correction_words(len(doc["arms"]) - 1, doc["alpha"])
+    rec = (f"<h2>{t('Recommendation', '推荐')}</h2><p><b>{html.escape(advice['text'])}</b></p>"
+           f"<ul>{reasons}</ul><p>{t('Rule: ', '规则：')}{html.escape(advice['rule'])}"
+           f"{t('. ', '。')}{html.escape(correction)}{t('.', '。')}</p>")
+    path.write_text(page(t("A/B simulation: ", "A/B 模拟：") + scenario.name, intro,
+                         rec + "".join(_metric_tables(table)) + f"<h2>{t('Scenario', '场景')}"
+                         f"</h2><pre>{html.escape(scenario.to_yaml())}</pre>",
+                         lang="zh-CN" if current() == "zh" else "en"), encoding="utf-8")

@@ -18,6 +18,10 @@ from sim.errors import InputError, Problem
 from sim.metrics import METRICS
 
 TABLES = ("metrics", "channel_metrics", "arm_metrics")
+# the folders whose own tables go out as they are (summary.json's `kind`; an ab folder of
+# before its `kind` is known by its designs and recommendation)
+FOLDER_KINDS = ("sweep", "sensitivity", "optimize", "ab", "calibrate", "forecast")
+KNOWN = "run, " + ", ".join(FOLDER_KINDS[:-1]) + " or " + FOLDER_KINDS[-1]
 EXCEL_ROWS = 1_048_576  # rows of an Excel sheet, the header included
 
 
@@ -27,20 +31,45 @@ def run_tables(run_dir: Path) -> dict[str, pd.DataFrame]:
     path = run_dir / "summary.json"
     if not path.is_file():
         raise InputError([Problem(str(run_dir), None, "", "not a run folder (no summary.json); "
-                                  "give a folder printed by simctl run")])
+                                  f"give a folder written by simctl {KNOWN}")])
     try:
-        return _tables(run_dir, json.loads(path.read_text(encoding="utf-8")))
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(str(run_dir), None, "", "the folder is damaged (summary.json "
+                                  f"is not JSON: {str(exc)[:120]}); write it again with the "
+                                  "command that made it")]) from None
+    kind = folder_kind(doc)
+    if kind is None:
+        said = f"is of kind {doc['kind']!r}" if isinstance(doc, dict) and isinstance(
+            doc.get("kind"), str) else "names no kind"
+        raise InputError([Problem(str(run_dir), None, "", "not a folder simctl export knows "
+                                  f"(its summary.json {said}); give a folder written by "
+                                  f"simctl {KNOWN}")])
+    try:
+        return _tables(run_dir, doc) if kind == "run" else folder_tables(run_dir, kind)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON, Arrow, fields
         raise InputError([Problem(str(run_dir), None, "", "the folder is damaged (cannot read "
                                   f"{type(exc).__name__}: {str(exc)[:120]}); write it again "
                                   "with the command that made it")]) from None
 
 
+def folder_kind(doc: object) -> str | None:
+    """What wrote the folder: "run" (a summary with per-metric figures and no kind), one of
+    FOLDER_KINDS, or None for anything else. By its `kind` first, because a forecast's (or
+    any other command's) summary.json may hold a `metrics` list that is not a run's."""
+    if not isinstance(doc, dict):
+        return None
+    kind = doc.get("kind")
+    if kind is None and isinstance(doc.get("metrics"), dict):
+        return "run"
+    if kind is None and "designs" in doc and "recommendation" in doc:
+        return "ab"
+    return kind if kind in FOLDER_KINDS else None
+
+
 def _tables(run_dir: Path, doc: dict) -> dict[str, pd.DataFrame]:
     """summary (one row per metric: 中文, unit, mean and interval), unit economics by
     channel, then the daily tables the run wrote (one row per replicate and day)."""
-    if "metrics" not in doc:  # a sweep, sensitivity, optimize, A/B or calibration folder
-        return folder_tables(run_dir, str(doc.get("kind", "")))
     summary = pd.DataFrame([{"metric": name, "中文": getattr(METRICS.get(name), "zh", ""),
                              "unit": values.get("unit", ""), "mean": values["mean"],
                              "ci_low": values["ci_low"], "ci_high": values["ci_high"],
@@ -59,13 +88,15 @@ def _tables(run_dir: Path, doc: dict) -> dict[str, pd.DataFrame]:
 
 def folder_tables(folder: Path, kind: str) -> dict[str, pd.DataFrame]:
     """The tables another command's folder holds (its Parquet and CSV files, summary first),
-    as they are: a sweep's points, an A/B test's replicates, Sobol indices, trials."""
-    files = sorted(p for p in folder.iterdir() if p.suffix in (".parquet", ".csv"))
+    as they are: a sweep's points, an A/B test's replicates, Sobol indices, trials, a
+    forecast's weeks. A table kept both ways (forecast.parquet and forecast.csv) goes out
+    once, from the Parquet file, which keeps its types."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".parquet", ".csv")
+                   and not (p.suffix == ".csv" and p.with_suffix(".parquet").is_file()))
     files.sort(key=lambda p: p.stem != "summary")
     if not files:
         raise InputError([Problem(str(folder), None, "", f"a {kind or 'growthsim'} folder with "
-                                  "no tables to export; give a folder printed by simctl run, "
-                                  "sweep, sensitivity, optimize or ab")])
+                                  f"no tables to export; give a folder written by simctl {KNOWN}")])
     return {p.stem: pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
             for p in files}
 
@@ -86,8 +117,8 @@ def check_export_folder(target: Path, tables: set[str]) -> None:
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A folder printed by simctl run (or sweep, "
-                                            "sensitivity, optimize, ab: their tables as "
-                                            "they are).")],
+                                            "sensitivity, optimize, ab, calibrate, forecast: "
+                                            "their tables as they are).")],
     format_: Annotated[str, typer.Option("--format", help="xlsx (one sheet per table) or "
                                          "csv (a folder of files).")] = "xlsx",
     out: Annotated[Path | None, typer.Option(help="File (xlsx) or folder (csv) to write; "

@@ -6,6 +6,7 @@ Registered by experiments/cli/commands.py."""
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,9 @@ import typer
 from experiments.cli.cli_common import check_writable_file, cli_errors, err, say_notes
 from experiments.runs.folders import atomic_file
 from sim.errors import InputError, Problem
-from sim.scenario import parse_scenario, scenario_name_from
+from sim.memory import available_bytes, human
+from sim.planning import memory_estimate
+from sim.scenario import Scenario, parse_scenario, scenario_name_from
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 STAGES = {  # stage -> (shipped example, the playbook's words)
@@ -30,10 +33,20 @@ STAGES = {  # stage -> (shipped example, the playbook's words)
 # the playbook's Chinese names, as the help lists them beside the English ones
 STAGE_NAMES_ZH = {"冷启动": "cold_start", "增长": "growth", "精细化运营": "retention",
                   "规模化": "scale"}
+SUFFIXES = (".yaml", ".yml")  # what `simctl run` and `validate` read as a scenario
 
 
-def scenario_text(stage: str, users: int, name: str) -> str:
-    """The example's text with its name, size and reference size replaced, comments kept."""
+def shell_word(path: Path | str) -> str:
+    """A file name as it is typed after `simctl run`: quoted only when the shell would split
+    or expand it (a space, a quote, $ ...); a Chinese name stays as it is."""
+    text = str(path)
+    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else shlex.quote(text)
+
+
+def scenario_text(stage: str, users: int, name: str, path: Path | str | None = None) -> str:
+    """The example's text with its name, size and reference size replaced, comments kept;
+    its header names `path`, the file written (default <name>.yaml), so that the command it
+    gives runs that file."""
     example, words = STAGES[stage]
     text = (SCENARIOS / example).read_text(encoding="utf-8")
     written = int(re.search(r"^  size: (\d+)", text, re.MULTILINE).group(1))  # type: ignore
@@ -43,9 +56,10 @@ def scenario_text(stage: str, users: int, name: str) -> str:
                  f"quantities are for {written:,} users: rescaled to {users:,} at load")
     text = re.sub(r"^  size: \d+(.*)$", lambda m: f"  size: {users}{m.group(1)}{reference}",
                   text, count=1, flags=re.MULTILINE)
+    file = shell_word(path if path is not None else f"{name}.yaml")
     header = (f"# Written by `simctl init --stage {stage} --users {users}` on {date.today()} "
               f"from scenarios/{example}.\n# Stage: {words}.\n# Run it: simctl run "
-              f"{name}.yaml   (check it first: simctl validate {name}.yaml)\n\n")
+              f"{file}   (check it first: simctl validate {file})\n\n")
     return header + text
 
 
@@ -77,11 +91,34 @@ def init(
         if target.exists():
             raise InputError([Problem("--out", None, "", f"{target} exists; give another file "
                                       "name (init never overwrites)")])
-        check_writable_file(target)
-        text = scenario_text(stage, users, scenario_name_from(target.stem))
+        check_writable_file(target, suffixes=SUFFIXES, example=f"{stage}_{users}.yaml")
+        text = scenario_text(stage, users, scenario_name_from(target.stem), target)
         scenario = parse_scenario(text, str(target))  # what is written must load
+        check_fits(scenario, users)
         atomic_file(target, text)
         say_notes(scenario)
         err.print(f"{target}: {STAGES[stage][1]}; {users:,} users × {scenario.days} days",
                   markup=False, soft_wrap=True)
         typer.echo(str(target))
+
+
+def check_fits(scenario: Scenario, users: int) -> None:
+    """Refuse, as `simctl validate` and `run` would (sim.planning.check_memory), a market too
+    large for the memory available now: written, the scenario could only be rejected later.
+    Said for --users, the option that sets its size, with a size that fits: the estimate is
+    fixed bytes (the process, the daily counters) plus bytes per user."""
+    need, have = memory_estimate(scenario), available_bytes()
+    if need <= have:
+        return
+    empty = scenario.model_copy(update={"market": scenario.market.model_copy(
+        update={"size": 0})})
+    fixed = memory_estimate(empty)
+    fits = int((have - fixed) * users / (need - fixed)) if need > fixed else 0
+    step = 10 ** max(len(str(fits)) - 2, 0)
+    fits = fits // step * step  # two figures, rounded down
+    hint = f"give fewer users, e.g. --users {fits}" if fits >= 1 else "free some memory"
+    raise InputError([Problem("--users", None, "", f"{users:,} users need about {human(need)} "
+                              f"but only {human(have)} is available here (simctl validate "
+                              f"would refuse the scenario); {hint}, or set "
+                              "GROWTHSIM_MEMORY_LIMIT_MB to the memory of the machine it will "
+                              "run on")])

@@ -14,7 +14,7 @@ from experiments.planning.design import Design
 from experiments.planning.errors import PowerInputError
 from experiments.planning.metrics import MeanMetric, RatioMetric
 from experiments.planning.solver import solve
-from experiments.report.language import t
+from experiments.report.language import Lang, t, use
 from sim.stats import t_quantile
 
 
@@ -128,20 +128,31 @@ def design_table(table: pd.DataFrame, primary: str) -> pd.DataFrame:
 
 
 def recommend(table: pd.DataFrame, primary: str, target_power: float = 0.8,
-              bias_tolerance: float = 0.1) -> dict[str, Any]:
+              bias_tolerance: float = 0.1, lang: Lang = "en") -> dict[str, Any]:
     """The cheapest design (fewest user-days, then shortest) whose simulated power on the
     primary metric reaches the target and whose |bias| is at most `bias_tolerance` times the
     true effect; when none does, say which came closest and why. `reasons` says in words
-    what each randomisation unit costs or gets wrong."""
+    what each randomisation unit costs or gets wrong. In English whatever the language in
+    force, because this is data (summary.json, --json); the screen and the page ask for the
+    same advice in their words with `lang=current()`."""
+    with use(lang):
+        return _advice(table, primary, target_power, bias_tolerance)
+
+
+def _advice(table: pd.DataFrame, primary: str, target_power: float,
+            bias_tolerance: float) -> dict[str, Any]:
+    """`recommend` in the language in force."""
     rows = design_table(table, primary)
     rows["cost"] = rows["users"] * rows["duration"]
     rows["bias_ok"] = rows["abs_bias"] <= bias_tolerance
     rows["power_ok"] = rows["power"] >= target_power
-    rule = (f"simulated power >= {target_power:g} on {primary} and |bias| <= "
-            f"{bias_tolerance:g} x the true effect; cheapest = fewest enrolled user-days")
+    rule = t(f"simulated power >= {target_power:g} on {primary} and |bias| <= "
+             f"{bias_tolerance:g} x the true effect; cheapest = fewest enrolled user-days",
+             f"{primary} 的模拟功效 >= {target_power:g} 且 |偏差| <= 真实效应的 "
+             f"{bias_tolerance:g} 倍；最省 = 入组用户天数最少")
     if not len(rows):
-        return {"found": False, "rule": rule, "text": "no design was simulated",
-                "reasons": []}
+        return {"found": False, "rule": rule, "reasons": [],
+                "text": t("no design was simulated", "没有模拟任何设计")}
     reasons = unit_reasons(rows, target_power, bias_tolerance)
     fits = rows[rows["bias_ok"] & rows["power_ok"]].sort_values(["cost", "duration"])
     if len(fits):

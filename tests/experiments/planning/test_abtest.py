@@ -217,11 +217,12 @@ def test_recommendation_picks_the_cheapest_unbiased_powered_design() -> None:
     assert not none["found"] and "no design qualifies" in none["text"]
     from experiments.report.language import use
 
-    with use("zh"):  # the same advice in the words of a Chinese growth team
-        zh = recommend(table, "m", 0.8, 0.1)
-        assert zh["text"].startswith("按 cluster 随机分组，28 天，1,000 名用户")
-        assert "低估了上线效应" in zh["reasons"][0] and "干扰" in zh["reasons"][0]
-        assert "没有设计达标" in recommend(table, "m", 0.99, 0.1)["text"]
+    zh = recommend(table, "m", 0.8, 0.1, lang="zh")  # in the words of a Chinese growth team
+    assert zh["text"].startswith("按 cluster 随机分组，28 天，1,000 名用户")
+    assert "低估了上线效应" in zh["reasons"][0] and "干扰" in zh["reasons"][0]
+    assert "没有设计达标" in recommend(table, "m", 0.99, 0.1, lang="zh")["text"]
+    with use("zh"):  # the advice is data (summary.json, --json): English under --lang zh
+        assert recommend(table, "m", 0.8, 0.1) == best
 
 
 def test_a_design_without_a_true_effect_is_not_said_to_have_a_nan_bias() -> None:
