@@ -25,6 +25,7 @@ from experiments.cli.cli_common import (
     cli_errors,
     enforce_compliance,
     err,
+    say_data_notes,
     say_notes,
 )
 from experiments.cli.customers_cli import customers
@@ -33,7 +34,7 @@ from experiments.cli.init_cli import init
 from experiments.cli.power_cli import power
 from experiments.cli.run_cli import ForecastOption, _forecast_warnings, app
 from experiments.cli.sweep_cli import optimize, sensitivity, sweep
-from experiments.report.dashboard import load_runs, write_dashboard
+from experiments.report.dashboard import comparison_notes, load_runs, write_dashboard
 from experiments.report.language import current, t
 from experiments.runs.folders import atomic_file
 from sim.errors import InputError
@@ -131,6 +132,7 @@ def dashboard_command(
         runs = load_runs(run_dirs)
         warnings = _forecast_warnings(forecast_dir)
         path = write_dashboard(runs, out, warnings)
+        say_data_notes("dashboard", comparison_notes(runs), quiet=False)  # as on the page
         err.print(t(f"dashboard of {len(runs)} run(s) -> {path}",
                     f"{len(runs)} 个运行的对比看板 -> {path}"), markup=False, soft_wrap=True)
         typer.echo(str(path))

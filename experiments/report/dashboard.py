@@ -19,6 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import yaml
 
+from experiments.report.dashboard_labels import label_runs
 from experiments.report.differences import differences_section
 from experiments.report.language import Lang, metric_label, metric_unit, t, use
 from experiments.report.operations import growth_figure, growth_periods, warnings_section
@@ -101,64 +102,6 @@ def load_runs(folders: list[Path]) -> list[RunFolder]:
     return runs
 
 
-def _leaves(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_leaves(value, f"{prefix}{key}."))
-        return out
-    if isinstance(data, list):
-        out = {}
-        for i, value in enumerate(data):
-            out.update(_leaves(value, f"{prefix}{i}."))
-        return out
-    return {prefix.rstrip("."): data}
-
-
-LABEL_SETTINGS = 3  # settings named in a run's label; the rest are counted
-FIRST = ("market.size", "days", "seed", "replicates")  # named first when they differ
-
-
-def _short(key: str, keys: list[str]) -> str:
-    """The shortest tail of at least two parts of a dotted key that no other differing key
-    shares (`mechanics.gift.value` -> `gift.value`)."""
-    parts = key.split(".")
-    for n in range(min(2, len(parts)), len(parts) + 1):
-        tail = ".".join(parts[-n:])
-        if not any((other != key and other.endswith("." + tail)) or other == tail
-                   for other in keys):
-            return tail
-    return key
-
-
-def _value(value: Any) -> str:
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return text if len(text) <= 16 else text[:15] + "…"
-
-
-def label_runs(runs: list[RunFolder]) -> None:
-    """Label each run, in one short line, by its scenario name (when the names differ) and the
-    settings that differ between the runs: `gift.value=20, seed=2 (+3)`. Settings the engine
-    derived from another one (a rescaled budget after market.size) count in the "+n"."""
-    leaves = [_leaves(r.scenario) for r in runs]
-    keys = sorted({k for leaf in leaves for k in leaf})
-    differing = [k for k in keys if len({json.dumps(leaf.get(k), default=str)
-                                         for leaf in leaves}) > 1 and k != "description"]
-    differing.sort(key=lambda k: (k not in FIRST, FIRST.index(k) if k in FIRST else 0,
-                                  k.count("."), k))
-    several_names = len({str(r.scenario.get("name", "")) for r in runs}) > 1
-    for i, (run, leaf) in enumerate(zip(runs, leaves, strict=True)):
-        name = str(run.scenario.get("name", run.folder.name))
-        shown = ", ".join(f"{k if k in FIRST else _short(k, differing)}={_value(leaf.get(k, '–'))}"
-                          for k in differing[:LABEL_SETTINGS])
-        more = f" (+{len(differing) - LABEL_SETTINGS})" if len(differing) > LABEL_SETTINGS else ""
-        if not differing:
-            label = f"{name} ({run.folder.name})"
-        else:
-            label = f"{name}: {shown}{more}" if several_names else shown + more
-        run.label = f"#{i + 1} {label}"
-
-
 def runs_section(runs: list[RunFolder]) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(r.label)}</td>"
@@ -168,12 +111,58 @@ def runs_section(runs: list[RunFolder]) -> str:
         f"{html.escape(str(r.folder))}</a></td></tr>" for r in runs)
     head = (f"<th>{t('run', '运行')}</th><th>{t('users × days × replicates', '用户 × 天 × 重复')}"
             f"</th><th>{t('folder', '目录')}</th>")
+    notes = "".join(f"<p class='warn' data-note='{kind}'>{html.escape(text)}</p>"
+                    for kind, text in _unlike(runs))
     return section("runs", t("Runs", "运行"), f"<table><thead><tr>{head}</tr></thead>"
-                   f"<tbody>{rows}</tbody></table>")
+                   f"<tbody>{rows}</tbody></table>{notes}")
+
+
+def _days(run: RunFolder) -> Any:
+    return run.scenario.get("days", run.summary.get("days"))
+
+
+def _market_size(run: RunFolder) -> Any:
+    return (run.scenario.get("market") or {}).get("size", run.summary.get("market_size"))
+
+
+def _unlike(runs: list[RunFolder]) -> list[tuple[str, str]]:
+    """(setting, sentence) for each way the runs' totals are not like for like: a different
+    horizon or market size makes every difference mix it with the effect of the settings,
+    which the differences table cannot show (a 60-day run reads less GMV than a 90-day one,
+    whatever its settings did)."""
+    notes = []
+    for kind, read, unit, unit_zh, what, what_zh in (
+            ("days", _days, "days", "天", "length", "时长"),
+            ("market.size", _market_size, "users", "用户", "market size", "市场规模")):
+        groups: dict[str, list[str]] = {}
+        for i, run in enumerate(runs):
+            value = read(run)
+            text = fmt(value) if isinstance(value, int | float) else str(value)
+            groups.setdefault(text, []).append(f"#{i + 1}")
+        if len(groups) < 2:
+            continue
+        listed = "; ".join(f"{', '.join(n)}: {v} {unit}" for v, n in groups.items())
+        listed_zh = "；".join(f"{'、'.join(n)}：{v} {unit_zh}" for v, n in groups.items())
+        notes.append((kind, t(
+            f"Runs of different {what}s ({listed}): each run's values are totals (and ratios "
+            f"of totals) over its own horizon and market, so the differences mix the {what} "
+            f"with the effect of the settings; compare runs of the same {what} ({kind}).",
+            f"运行的{what_zh}不同（{listed_zh}）：各运行的数值是各自周期与市场内的合计（及合计之比），"
+            f"差异混合了{what_zh}与设置本身的效果；请比较{what_zh}相同的运行（{kind}）。")))
+    return notes
+
+
+def comparison_notes(runs: list[RunFolder]) -> list[str]:
+    """The page's notes on runs that are not like for like, as plain lines a command can also
+    print on stderr (`dashboard: note: ...`)."""
+    return [text for _, text in _unlike(runs)]
 
 
 def health_comparison(runs: list[RunFolder]) -> str:
-    """KPIs (rows) by run (columns): value over the horizon, trend and a daily sparkline."""
+    """KPIs (rows) by run (columns): value over the horizon, trend and a daily sparkline. The
+    value is the mean over replicates of each replicate's horizon value (horizon_values), the
+    number Differences, summary.json and `simctl run`'s table show: a quick ratio here once
+    read its latest period, another number under the same name."""
     title = t("Business health", "经营健康")
     names = [n for n in HEALTH if any(n in r.daily.columns for r in runs)]
     if not names:
@@ -183,27 +172,39 @@ def health_comparison(runs: list[RunFolder]) -> str:
     for name in names:
         cells = []
         for run in runs:
-            if name not in run.daily.columns:
+            if name not in run.daily.columns or name not in run.horizon.columns:
                 cells.append("<td>–</td>")
                 continue
-            value, change = kpi_value_and_trend(run.daily, name)
+            _, change = kpi_value_and_trend(run.daily, name)  # the trend only
             series = run.daily[name]
             if name.startswith("ga_"):
                 series = series[series.notna() & (series != 0)]
-            cells.append(f"<td data-metric='{name}'>{fmt(value)}<br>"
+            cells.append(f"<td data-metric='{name}'>{fmt(run.horizon[name].mean())}<br>"
                          f"{trend_text(name, change, trend_window(len(run.daily)))}"
                          f"{sparkline(series, 120, 26)}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>"
                     f"{html.escape(metric_label(name))}<br>"
                     f"<small>{html.escape(metric_unit(name))}</small></td>{''.join(cells)}</tr>")
-    intro = t("Per run (numbered as in Runs): value over the horizon, means over replicates; "
-              "the trend compares each run's last 30 days (or half its horizon) with the same "
-              "span before.", "各运行（编号同“运行”）的全周期数值，取各次重复的均值；趋势为每个"
-              "运行最近 30 天（或半个周期）对比之前同样长度。")
     return section("health", title,
-                   f"<p>{intro}</p><div class='wide'><table><thead><tr><th>"
+                   f"<p>{_health_intro()}</p><div class='wide'><table><thead><tr><th>"
                    f"{t('KPI', '指标')}</th>{head}</tr></thead>"
                    f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _health_intro() -> str:
+    return t(
+        "Per run (numbered as in Runs): value over the horizon, the mean over replicates, as in "
+        "Differences, summary.json and the table of simctl run (flows summed, stocks on the "
+        "last day, ratios of sums). A growth-accounting quick ratio is the ratio of the sums "
+        "over all complete periods of the horizon (the first period adds its new buyers and no "
+        "churn), not the latest period a run's own health tile shows; its trend compares the "
+        "latest period with the one before. Other trends compare each run's last 30 days (or "
+        "half its horizon) with the same span before.",
+        "各运行（编号同“运行”）的全周期数值，取各次重复的均值，与“差异”、summary.json 及 "
+        "simctl run 的表格一致（流量求和，存量取最后一天，比率为总量之比）。增长快速比率为全周期"
+        "所有完整周期的总量之比（首个周期计入其新买家而没有流失），不是单个运行健康卡片所示的最近"
+        "一期；其趋势为最近一期对比上一期。其他趋势为每个运行最近 30 天（或半个周期）对比之前同样"
+        "长度。")
 
 
 def quick_ratio_figure(periods: list[tuple[str, pd.DataFrame]]) -> go.Figure:
