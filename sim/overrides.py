@@ -33,10 +33,9 @@ class OptionOverride(str):
 def apply_overrides(
     data: dict[str, Any], overrides: list[str], source: str
 ) -> tuple[dict[str, Any], dict[Path, str]]:
-    """Apply `dotted.path=value` (value parsed as a YAML scalar) before validation. A field
-    given twice is refused (which one was meant?), whether by two overrides or by an override
-    and the option standing for it (days=0 --days 60)."""
-    _refuse_twice(overrides, source)
+    """Apply `dotted.path=value` (value parsed as a YAML scalar) before validation; a field
+    given twice takes the last value (Python composes defaults and extras that way; the command
+    line refuses it first, `refuse_twice`)."""
     data = copy.deepcopy(data)
     done: dict[Path, str] = {}
     problems: list[Problem] = []
@@ -75,7 +74,9 @@ def apply_overrides(
     return data, done
 
 
-def _refuse_twice(overrides: list[str], source: str) -> None:
+def refuse_twice(overrides: list[str], source: str) -> None:
+    """A field typed twice on one command line (which one was meant?), by two overrides or by
+    an override and the option standing for it (days=0 --days 60): one located error."""
     seen: dict[str, str] = {}
     for text in overrides:
         key = text.partition("=")[0].strip()

@@ -26,8 +26,8 @@ from experiments.cli.cli_common import (
     SeedOption,
     check_writable_folder,
     cli_errors,
+    command_line_overrides,
     err,
-    flag_overrides,
     say_notes,
 )
 from experiments.planning.ab_summary import recommend, summarise
@@ -87,8 +87,8 @@ def ab(
     with cli_errors():
         check_writable_folder(out)
         _check_numbers(replicates, power, alpha, bias_tolerance)
-        scenario = say_notes(load_scenario(scenario_file, [
-            *(overrides or []), *flag_overrides(days=days, seed=seed)]))
+        scenario = say_notes(load_scenario(scenario_file, command_line_overrides(
+            scenario_file, overrides, days=days, seed=seed)))
         chosen = [u.strip() for u in units.split(",")] if units else None
         if chosen is not None and (not chosen or any(u not in UNITS for u in chosen)):
             raise _usage(f"--units: expected some of {','.join(UNITS)}, got {units!r}")

@@ -35,6 +35,7 @@ from experiments.cli.cli_common import (
     OverridesArg,
     check_writable_file,
     cli_errors,
+    command_line_overrides,
     err,
     renamed_option,
     say_renamed,
@@ -269,7 +270,8 @@ def units(
     with cli_errors():
         check_writable_file(out, inputs=(scenario_file,), suffixes=(".csv", ".parquet"),
                             example="units.parquet")
-        frame = simulated_units(load_scenario(scenario_file, overrides or []), replicate,
+        frame = simulated_units(load_scenario(scenario_file, command_line_overrides(
+            scenario_file, overrides)), replicate,
                                 metric or None)
         if out.suffix.lower() == ".csv":
             atomic_write(out, lambda partial: frame.to_csv(partial, index=False))

@@ -25,7 +25,7 @@ from experiments.report.language import ENV as LANG_ENV
 from experiments.report.language import current, parse_lang, set_language, t
 from sim.compliance import check_compliance
 from sim.errors import InputError, Problem
-from sim.overrides import OptionOverride
+from sim.overrides import OptionOverride, refuse_twice
 from sim.scenario import Scenario
 
 LOG_WIDTH = 200  # columns for stderr that is a file or a pipe
@@ -194,6 +194,15 @@ OverridesArg = Annotated[
     list[str] | None,
     typer.Argument(help="Overrides as dotted.path=value, e.g. market.size=1000000."),
 ]
+
+
+def command_line_overrides(scenario_file: Path | str, overrides: list[str] | None,
+                           **flags: object) -> list[str]:
+    """The overrides typed after the scenario and the options that stand for overrides
+    (--days, --seed, --replicates), a field given twice among them refused."""
+    given = [*(overrides or []), *flag_overrides(**flags)]
+    refuse_twice(given, str(scenario_file))
+    return given
 
 
 def flag_overrides(**flags: object) -> list[str]:

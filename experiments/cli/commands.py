@@ -23,6 +23,7 @@ from experiments.cli.cli_common import (
     check_writable_file,
     choose_language,
     cli_errors,
+    command_line_overrides,
     enforce_compliance,
     err,
     say_data_notes,
@@ -60,7 +61,8 @@ def validate_command(
         failed = False
         for name in files:
             try:
-                scenario = say_notes(load_scenario(name, overrides))
+                scenario = say_notes(load_scenario(name, command_line_overrides(
+                    name, overrides)))
                 warnings = enforce_compliance(scenario, strict)
                 check_memory(scenario)
             except InputError as exc:

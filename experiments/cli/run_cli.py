@@ -28,9 +28,9 @@ from experiments.cli.cli_common import (
     check_writable_folder,
     choose_language,
     cli_errors,
+    command_line_overrides,
     enforce_compliance,
     err,
-    flag_overrides,
     say_notes,
 )
 from experiments.report.language import metric_label, metric_unit, set_language, t
@@ -94,8 +94,9 @@ def run_command(
         if lang is not None:
             choose_language(lang)
         check_writable_folder(out)
-        extra = flag_overrides(days=days, seed=seed, replicates=replicates)
-        scenario = say_notes(load_scenario(scenario_file, [*(overrides or []), *extra]))
+        given = command_line_overrides(scenario_file, overrides, days=days, seed=seed,
+                                       replicates=replicates)
+        scenario = say_notes(load_scenario(scenario_file, given))
         warnings = _forecast_warnings(forecast_dir)
         enforce_compliance(scenario, strict)
         if warnings is not None and warnings.get("scenario") != scenario.name and not quiet:

@@ -25,8 +25,8 @@ from experiments.cli.cli_common import (
     SeedOption,
     check_writable_folder,
     cli_errors,
+    command_line_overrides,
     err,
-    flag_overrides,
     say_notes,
 )
 from experiments.report.language import t
@@ -91,8 +91,8 @@ def _base(command: str, scenario_file: Path | None, overrides: list[str] | None,
     so a refused command says only why (one line)."""
     if scenario_file is None:
         raise _usage(command, "give a scenario file, e.g. scenarios/reference.yaml")
-    extra = flag_overrides(replicates=replicates, days=days, seed=seed)
-    return load_scenario(scenario_file, [*(overrides or []), *extra])
+    return load_scenario(scenario_file, command_line_overrides(
+        scenario_file, overrides, replicates=replicates, days=days, seed=seed))
 
 
 def _finish_line(outcome: Outcome, name: str, quiet: bool, json_out: bool) -> None:

@@ -140,17 +140,18 @@ def test_customers_table_speaks_chinese_and_the_files_do_not(shop: dict[str, Pat
                        env={"COLUMNS": "200"})
     assert zh.exit_code == 0, zh.output
     for words in ("位顾客：未来 28 天的预期订单", "流失风险", "顾客数", "平均存活概率",
-                  "预期订单", "对比实际：growthsim", "对比实际：bgnbd", "（实际 ",
+                  "预期订单", "对比实际：顾客之后的订单（每位顾客）", "模型", "预测订单", "实际",
                   "表按流失风险从高到低排列", "顾客：说明：" + MERGED_NOTE_ZH):
         assert words in zh.stderr, words
-    assert "customers" not in zh.stderr and "vs actual" not in zh.stderr
+    assert "customers" not in zh.stderr and "vs what" not in zh.stderr
     assert zh.stderr.count(MERGED_NOTE_ZH) == 1 and MERGED_NOTE not in zh.stderr
     table = pd.read_csv(shop["folder"] / "zh.csv", encoding="utf-8-sig")
     assert set(table["risk"]) <= {"high", "medium", "low"}  # the file keeps its words
     en = runner.invoke(app, [*args, "--out", str(shop["folder"] / "en.csv"), "--json"],
                        env={"COLUMNS": "200"})
     assert en.exit_code == 0, en.output
-    assert "vs actual: growthsim" in en.stderr and "(actual " in en.stderr
+    assert "vs what the customers then ordered (per customer)" in en.stderr
+    assert "orders predicted" in en.stderr and "growthsim" in en.stderr and "bgnbd" in en.stderr
     assert en.stderr.count("customers: note: " + MERGED_NOTE) == 1
     report = json.loads(en.stdout)
     assert report["notes"] == [MERGED_NOTE] and set(report["risk"]) <= {"high", "medium", "low"}

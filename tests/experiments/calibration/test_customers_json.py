@@ -60,7 +60,7 @@ def test_nobody_ordering_again_gives_null_correlation_not_nan(shop: dict[str, Pa
     assert mine["actual_total"] == 0
     assert mine["mae"] == pytest.approx(predicted.mean(), rel=1e-12)
     assert mine["rmse"] == pytest.approx(math.sqrt((predicted**2).mean()), rel=1e-12)
-    assert "r n/a" in made.stderr and "Warning" not in made.stderr
+    assert "n/a" in made.stderr and "Warning" not in made.stderr
 
 
 def test_one_customer_has_no_correlation_and_no_warning() -> None:
@@ -105,15 +105,17 @@ def test_correlation_where_defined_is_pearsons() -> None:
     assert accuracy(x, y)["correlation"] == pytest.approx(np.corrcoef(x, y)[0, 1], rel=1e-12)
 
 
-def test_the_holdout_errors_stand_in_the_orders_column() -> None:
-    """RMSE of orders per customer stood under 'mean P(alive)'."""
+def test_the_holdout_errors_have_a_table_of_their_own() -> None:
+    """RMSE of orders per customer stood under 'mean P(alive)'; in one cell beside the totals
+    it wrapped at 80 columns. Now: model, predicted, actual, MAE, RMSE, r."""
     from experiments.cli.customers_cli import summary_table
 
     table = pd.DataFrame({"risk": ["high", "low"], "p_alive": [0.2, 0.9],
                           "expected_orders": [0.1, 2.0]})
-    fit = {"rmse": 0.5, "correlation": 0.7, "predicted_total": 2.1, "actual_total": 3.0}
-    out = summary_table(table, {"customers": 2, "days": 30,
-                                "holdout": {"growthsim": fit, "bgnbd": fit}})
-    columns = [list(column._cells) for column in out.columns]
-    assert columns[2][-2:] == ["", ""]
-    assert columns[3][-1] == "2 (actual 3; per customer RMSE 0.5000, r 0.700)"
+    fit = {"mae": 0.25, "rmse": 0.5, "correlation": None, "predicted_total": 2.1,
+           "actual_total": 3.0}
+    tiers, versus = summary_table(table, {"customers": 2, "days": 30, "holdout": {
+        "growthsim": fit, "bgnbd": fit}}).renderables
+    assert [c.header for c in tiers.columns][2] == "mean P(alive)" and tiers.row_count == 2
+    assert [list(c._cells) for c in versus.columns][1:] == [
+        ["2", "2"], ["3", "3"], ["0.2500"] * 2, ["0.5000"] * 2, ["n/a"] * 2]

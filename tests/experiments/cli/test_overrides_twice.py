@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from experiments.cli.commands import app
 from sim.errors import InputError
+from sim.overrides import refuse_twice
 from sim.scenario import load_scenario
 from tests.conftest import ROOT
 
@@ -34,7 +35,8 @@ def test_a_field_given_twice_is_refused_and_options_are_named(tmp_path, args: li
     assert not (tmp_path / "runs").exists()
 
 
-def test_from_python_too() -> None:
+def test_python_composes_defaults_and_extras_the_last_one_winning() -> None:
+    """A notebook's helper passes its defaults then the caller's extras (`*more`)."""
+    assert load_scenario(REFERENCE, ["market.size=2000", "market.size=3000"]).market.size == 3000
     with pytest.raises(InputError, match=r"market\.size: given twice"):
-        load_scenario(REFERENCE, ["market.size=2000", "market.size=3000"])
-    assert load_scenario(REFERENCE, ["market.size=2000", "days=30"]).days == 30
+        refuse_twice(["market.size=2000", "market.size=3000"], REFERENCE)
