@@ -10,7 +10,11 @@ period t every active user is exactly one of
 - retained: active in period t-1 too;
 - resurrected: ordered before, but not in period t-1;
 
-and every user active in t-1 but not in t is churned. Revenue (R = list value of the orders):
+and every user active in t-1 but not in t is churned. The first period has no period before
+it, so nobody can churn in it: the quick ratios set the gains of the periods after the first
+against their churn (`ga_gained`, recorded from the second period on), or a horizon's ratio
+would count one period more of gains than of losses (a 60-day run read 11.5).
+Revenue (R = list value of the orders):
 
 - new / resurrected revenue: the period's revenue of new / resurrected users;
 - retained revenue: min(R_t, R_t-1) of each retained user; expansion: max(R_t - R_t-1, 0) and
@@ -41,7 +45,7 @@ from sim.recorder import Recorder
 
 # one recorder event per bucket, recorded on the last day of each complete period
 EVENTS = ("ga_active", "ga_new", "ga_retained", "ga_resurrected", "ga_churned", "ga_expansion",
-          "ga_contraction")
+          "ga_contraction", "ga_gained")
 COLUMNS: dict[str, np.dtype] = {
     # bit 0 / bit 1: ordered in the current even / odd period; bit 2: ordered in an earlier
     # (closed) period. The bit of period t is cleared when period t + 1 closes.
@@ -98,13 +102,17 @@ METRICS: tuple[Metric, ...] = (
            ("ga_churned",), compute=lambda c: c["ga_churned"],
            zh="流失购买用户（周期）", good="down"),
     Metric("ga_gained_users", "user-periods", "flow",
-           "New + resurrected buyers of the period (the quick ratio's numerator).",
+           "New + resurrected buyers of the period.",
            ("ga_new", "ga_resurrected"), compute=lambda c: c["ga_new"] + c["ga_resurrected"],
            zh="新增+回流购买用户"),
+    Metric("ga_later_gained_users", "user-periods", "flow",
+           "New + resurrected buyers of the periods after the first (the quick ratio's "
+           "numerator: the first period has no period before it to lose buyers from).",
+           ("ga_gained",), compute=lambda c: c["ga_gained"], zh="次周期起新增+回流购买用户"),
     Metric("ga_quick_ratio", "ratio", "ratio",
-           "Growth-accounting quick ratio: (new + resurrected) / churned buyers; above 1 the "
-           "active base grows.",
-           ("ga_new", "ga_resurrected", "ga_churned"), numerator="ga_gained_users",
+           "Growth-accounting quick ratio: (new + resurrected) / churned buyers, from the "
+           "second period on; above 1 the active base grows.",
+           ("ga_gained", "ga_churned"), numerator="ga_later_gained_users",
            denominator="ga_churned_users", zh="增长快速比率", headline=True, health=True),
     Metric("ga_revenue", "yuan", "flow",
            "Revenue (list value of orders) of the period's active buyers, on its last day: new + "
@@ -134,14 +142,21 @@ METRICS: tuple[Metric, ...] = (
            "New + resurrected + expansion revenue.",
            ("ga_new", "ga_resurrected", "ga_expansion"), compute=lambda c: c["ga_new_amount"] +
            c["ga_resurrected_amount"] + c["ga_expansion_amount"], zh="新增收入"),
+    Metric("ga_later_revenue_gained", "yuan", "flow",
+           "New + resurrected + expansion revenue of the periods after the first (the revenue "
+           "quick ratio's numerator; the first period has no expansion either).",
+           ("ga_gained", "ga_expansion"), compute=lambda c: c["ga_gained_amount"] +
+           c["ga_expansion_amount"], zh="次周期起新增收入"),
     Metric("ga_revenue_lost", "yuan", "flow",
            "Churned + contraction revenue.",
            ("ga_churned", "ga_contraction"), compute=lambda c: c["ga_churned_amount"] +
            c["ga_contraction_amount"], zh="流失收入合计", good="down"),
     Metric("ga_revenue_quick_ratio", "ratio", "ratio",
-           "Revenue quick ratio: (new + resurrected + expansion) / (churned + contraction).",
-           ("ga_new", "ga_resurrected", "ga_expansion", "ga_churned", "ga_contraction"),
-           numerator="ga_revenue_gained", denominator="ga_revenue_lost", zh="收入快速比率"),
+           "Revenue quick ratio: (new + resurrected + expansion) / (churned + contraction), "
+           "from the second period on.",
+           ("ga_gained", "ga_expansion", "ga_churned", "ga_contraction"),
+           numerator="ga_later_revenue_gained", denominator="ga_revenue_lost",
+           zh="收入快速比率"),
 )
 
 
@@ -198,6 +213,9 @@ class GrowthAccounting:
         rec.event("ga_retained", day, rows[retained], kept)
         rec.event("ga_resurrected", day, rows[resurrected], now[resurrected])
         rec.event("ga_churned", day, rows[churned], before[churned])
+        if period > 0:  # gains that churn can be set against (see the module's docstring)
+            rec.event("ga_gained", day, np.concatenate([rows[new], rows[resurrected]]),
+                      np.concatenate([now[new], now[resurrected]]))
         stayed, grew, shrank = rows[retained], now[retained] - kept, before[retained] - kept
         up, down = grew > 0, shrank > 0
         rec.event("ga_expansion", day, stayed[up], grew[up])

@@ -196,13 +196,13 @@ def _health_intro() -> str:
         "Per run (numbered as in Runs): value over the horizon, the mean over replicates, as in "
         "Differences, summary.json and the table of simctl run (flows summed, stocks on the "
         "last day, ratios of sums). A growth-accounting quick ratio is the ratio of the sums "
-        "over all complete periods of the horizon (the first period adds its new buyers and no "
-        "churn), not the latest period a run's own health tile shows; its trend compares the "
-        "latest period with the one before. Other trends compare each run's last 30 days (or "
-        "half its horizon) with the same span before.",
+        "over the complete periods after the first (the first has no period before it to lose "
+        "buyers from), not the latest period a run's own health tile shows; its trend compares "
+        "the latest period with the one before. Other trends compare each run's last 30 days "
+        "(or half its horizon) with the same span before.",
         "各运行（编号同“运行”）的全周期数值，取各次重复的均值，与“差异”、summary.json 及 "
         "simctl run 的表格一致（流量求和，存量取最后一天，比率为总量之比）。增长快速比率为全周期"
-        "所有完整周期的总量之比（首个周期计入其新买家而没有流失），不是单个运行健康卡片所示的最近"
+        "首个周期之后各完整周期的总量之比（首个周期之前没有周期，无从流失），不是单个运行健康卡片所示的最近"
         "一期；其趋势为最近一期对比上一期。其他趋势为每个运行最近 30 天（或半个周期）对比之前同样"
         "长度。")
 

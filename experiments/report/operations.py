@@ -62,13 +62,10 @@ def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:
     table = daily.iloc[ends][names].copy()
     table.index = pd.Index([t(f"days {d - period_days + 1}–{d}", f"第{d - period_days + 1}–{d}天")
                             for d in ends], name="period")
-    if "ga_quick_ratio" in table.columns:  # ratio of the means, as the horizon value is
-        table["ga_quick_ratio"] = (table["ga_gained_users"]
-                                   / table["ga_churned_users"].where(
-                                       table["ga_churned_users"] != 0))
-        table["ga_revenue_quick_ratio"] = (table["ga_revenue_gained"]
-                                           / table["ga_revenue_lost"].where(
-                                               table["ga_revenue_lost"] != 0))
+    for ratio in ("ga_quick_ratio", "ga_revenue_quick_ratio"):  # ratio of the means, as the
+        if ratio in table.columns:  # horizon value is, of the catalogue's own parts
+            num, den = METRICS[ratio].numerator, METRICS[ratio].denominator
+            table[ratio] = table[num] / table[den].where(table[den] != 0)
     return table
 
 

@@ -67,6 +67,10 @@ def test_hand_built_case_has_the_known_answer() -> None:
             "ga_resurrected", "ga_churned"))
         assert got == pytest.approx(amounts), day
     assert r["ga_active"][6] == 0
+    # gains the quick ratio sets against churn: none in period 0, which cannot churn; over the
+    # horizon (1 + 1) / (1 + 1) = 1, where counting period 0's two new buyers read 2
+    assert [r["ga_gained"][d] for d in (1, 3, 5)] == [0, 1, 1]
+    assert [r["ga_gained_amount"][d] for d in (1, 3, 5)] == [0, 7, 30]
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +141,33 @@ def test_event_log_recount_agrees(cold_start: tuple) -> None:
         assert ga["ga_retained_users"].iloc[t] == retained.sum()
         assert ga["ga_resurrected_users"].iloc[t] == (now & ever[:, t] & ~before).sum()
         assert ga["ga_churned_users"].iloc[t] == (before & ~now).sum()
+        gained = (now & ~ever[:, t]).sum() + (now & ever[:, t] & ~before).sum()
+        assert ga["ga_later_gained_users"].iloc[t] == (gained if t else 0)
         if t:
             grew = np.maximum(values[:, t] - values[:, t - 1], 0)[retained].sum()
             assert ga["ga_expansion_revenue"].iloc[t] == pytest.approx(grew, abs=1e-6)
+
+
+def test_a_horizon_quick_ratio_sets_gains_against_the_periods_that_can_churn(
+        cold_start: tuple) -> None:
+    """The first period has no period before it, so no churn: a horizon ratio that counted its
+    gains set one period more of gains than of losses (scale.yaml read 1.065, growing, where
+    the periods that can churn give 0.952)."""
+    from sim.metrics import horizon_values
+
+    _, counters = cold_start
+    daily = daily_metrics(daily_table(counters))
+    p = _periods(daily, 7)
+    later = p.iloc[1:]
+    assert p["ga_later_gained_users"].iloc[0] == 0
+    assert np.array_equal(later["ga_later_gained_users"], later["ga_gained_users"])
+    ratio = horizon_values(daily)
+    assert ratio["ga_quick_ratio"] == pytest.approx(
+        later["ga_gained_users"].sum() / p["ga_churned_users"].sum(), rel=1e-12)
+    gained = later[["ga_new_revenue", "ga_resurrected_revenue", "ga_expansion_revenue"]]
+    lost = p[["ga_churned_revenue", "ga_contraction_revenue"]]
+    assert ratio["ga_revenue_quick_ratio"] == pytest.approx(
+        gained.to_numpy().sum() / lost.to_numpy().sum(), rel=1e-9)
 
 
 def test_growth_accounting_columns_are_in_the_memory_estimate(cold_start: tuple) -> None:
