@@ -90,22 +90,24 @@ def _say_if_thousands(counts: str) -> None:
                     f"请去掉它，例如 {example}"), markup=False, soft_wrap=True)
 
 
-def _say_if_few(expected: tuple[float, ...], shown: list[str]) -> None:
+def _say_if_few(expected: tuple[float, ...], shown: list[str]) -> list[str]:
     """Chi-square p-values hold only when every arm expects at least 5 units (Cochran's rule);
-    below that `srm 1,0` would still print a verdict."""
+    below that `srm 1,0` would still print a verdict. Returns the warning in English (for
+    --json), after printing it in the language in force."""
     few = [i for i, e in enumerate(expected) if e < 5]
     if not few:
-        return
+        return []
     arms, values = [str(i + 1) for i in few], [shown[i] for i in few]
     which = "arms" if len(few) > 1 else "arm"
-    err.print(t(f"warning: expected count under 5 in {which} {', '.join(arms)} "
-                f"({', '.join(values)}); "
-                "the chi-square test needs an expected count of at least 5 in every arm "
-                "(Cochran's rule), so this p-value is not reliable: wait for more units or use "
-                "an exact (binomial or multinomial) test",
+    english = (f"expected count under 5 in {which} {', '.join(arms)} ({', '.join(values)}); "
+               "the chi-square test needs an expected count of at least 5 in every arm "
+               "(Cochran's rule), so this p-value is not reliable: wait for more units or use "
+               "an exact (binomial or multinomial) test")
+    err.print(t(f"warning: {english}",
                 f"警告：第 {'、'.join(arms)} 组的期望数为 {'、'.join(values)}，低于 5；卡方检验要求"
                 "每组的期望数至少为 5（Cochran 规则），此处的 p 值不可靠：请等待更多样本，或改用"
                 "精确检验（二项或多项分布）"), markup=False, soft_wrap=True)
+    return [english]
 
 
 def srm_head(mismatch: bool) -> str:
@@ -160,9 +162,10 @@ def srm(
                       f"{expected}",
                       f"：卡方 {stat}，p = {p}（阈值 {threshold:g}）；期望 {expected}"),
                   soft_wrap=True)
-        _say_if_few(result.expected, shown)
+        warnings = _say_if_few(result.expected, shown)
         if as_json:
-            print(json.dumps({"counts": observed, "shares": planned, **vars(result)}))
+            print(json.dumps({"counts": observed, "shares": planned, **vars(result),
+                              "warnings": warnings}))
 
 
 def adjust(

@@ -81,7 +81,13 @@ def test_srm_warns_when_an_arm_expects_under_five() -> None:
     assert ("warning: expected count under 5 in arms 1, 2 (0.5, 0.5); the chi-square test "
             "needs an expected count of at least 5 in every arm (Cochran's rule)") in both.stderr
     one = runner.invoke(app, ["srm", "2,98", "--shares", "0.01,0.99", "--json"])
-    assert one.exit_code == 0 and json.loads(one.stdout)["expected"] == [1.0, 99.0]
+    doc = json.loads(one.stdout)
+    assert one.exit_code == 0 and doc["expected"] == [1.0, 99.0]
+    assert doc["warnings"] == ["expected count under 5 in arm 1 (1); the chi-square test needs "
+                               "an expected count of at least 5 in every arm (Cochran's rule), "
+                               "so this p-value is not reliable: wait for more units or use an "
+                               "exact (binomial or multinomial) test"]
+    assert json.loads(runner.invoke(app, ["srm", "50,50", "--json"]).stdout)["warnings"] == []
     assert "under 5 in arm 1 (1);" in one.stderr
     zh = runner.invoke(app, ["--lang", "zh", "srm", "1,0"]).stderr
     assert ("警告：第 1、2 组的期望数为 0.5、0.5，低于 5；"
