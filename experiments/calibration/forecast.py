@@ -39,7 +39,7 @@ from experiments.calibration.forecast_totals import (
 )
 from experiments.calibration.objective import WEEK, run_series
 from experiments.calibration.observed import Observed
-from experiments.report.language import current, metric_label, t, use
+from experiments.report.language import html_lang, metric_label, t, use
 from experiments.report.operations import early_warning_panel
 from experiments.report.pages import page
 from experiments.report.parts import embed
@@ -296,7 +296,7 @@ def forecast_report(result: Forecast) -> str:
     return page(t("Forecast: ", "预测：") + doc["scenario"], _report_intro(result),
                 embed(fig) + cumulative + '<section id="warnings"><h2>'
                 + t("Early warnings", "预警") + f"</h2>{panel}</section>",
-                lang="zh-CN" if current() == "zh" else "en")
+                lang=html_lang())
 
 
 def _report_intro(result: Forecast) -> str:

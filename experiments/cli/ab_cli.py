@@ -32,7 +32,7 @@ from experiments.cli.cli_common import (
 )
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
-from experiments.report.language import current, metric_label, t, use
+from experiments.report.language import current, html_lang, metric_label, t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed, fmt
 from experiments.runs.executors import make_executor
@@ -334,4 +334,4 @@ def write_report(path: Path, scenario: Scenario, table: pd.DataFrame, doc: dict[
     path.write_text(page(t("A/B simulation: ", "A/B 模拟：") + scenario.name, intro,
                          rec + "".join(_metric_tables(table)) + f"<h2>{t('Scenario', '场景')}"
                          f"</h2><pre>{html.escape(scenario.to_yaml())}</pre>",
-                         lang="zh-CN" if current() == "zh" else "en"), encoding="utf-8")
+                         lang=html_lang()), encoding="utf-8")

@@ -40,7 +40,7 @@ from experiments.cli.cli_common import (
     renamed_option,
     say_renamed,
 )
-from experiments.report.language import current, t, use
+from experiments.report.language import current, html_lang, t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.folders import atomic_file, atomic_write
@@ -220,7 +220,7 @@ def readout_page(readout: Readout) -> str:
     return page(t("Experiment reading: ", "实验解读：") + Path(readout.source).name,
                 t(f"Control {readout.control}; alpha {plan.alpha:g}; plan: {plan.source}",
                   f"对照组 {readout.control}；显著性水平 α {plan.alpha:g}；计划：{plan.source}"),
-                body, lang="zh-CN" if current() == "zh" else "en")
+                body, lang=html_lang())
 
 
 def _forest(readout: Readout) -> go.Figure:

@@ -69,6 +69,11 @@ def use(lang: Lang | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def html_lang() -> str:
+    """A page's lang attribute: zh-CN lets the browser pick CJK fonts for a Chinese page."""
+    return "zh-CN" if current() == "zh" else "en"
+
+
 def t(en: str, zh: str) -> str:
     """The text in the language in force."""
     return zh if current() == "zh" else en

@@ -15,7 +15,14 @@ import pandas as pd
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from experiments.report.language import current, group_title, metric_label, metric_unit, t
+from experiments.report.language import (
+    current,
+    group_title,
+    html_lang,
+    metric_label,
+    metric_unit,
+    t,
+)
 from experiments.report.subplots import axis_key, cell_axes, subplot_grid
 from sim.metrics import METRICS
 
@@ -245,7 +252,7 @@ nav { position: sticky; top: 0; background: #fff; padding: 6px 0; border-bottom:
 def page(title: str, header: str, nav: tuple[tuple[str, str], ...], body: str) -> str:
     """A self-contained dashboard page: plotly.js inlined once, a sticky section menu."""
     links = " · ".join(f"<a href='#{anchor}'>{html.escape(label)}</a>" for anchor, label in nav)
-    lang = "zh-CN" if current() == "zh" else "en"
+    lang = html_lang()
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>{STYLE}</style>

@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from experiments.report.language import metric_label, t
+from experiments.report.language import current, html_lang, metric_label, t
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.design import Design, ParamSpec, validate_design
@@ -33,6 +33,7 @@ from experiments.runs.outputs import json_safe
 from experiments.runs.point import replicate_mean, replicate_metrics
 from experiments.runs.produced import check_metrics, metric_problem, why_undefined
 from experiments.runs.sensitivity import bounds_specs
+from experiments.runs.sweep_report import metric_title, versus
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
@@ -283,18 +284,19 @@ def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
         _report(base, table, doc, request.names, request.limits), "utf-8")
 
 
-def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: list[str],
-            limits: list[tuple[str, str, float]]) -> str:
-    """Trade-off plot: objective against each constraint metric (feasible in colour) and
-    against each parameter."""
+def _tradeoff_figure(table: pd.DataFrame, doc: dict[str, Any], xs: list[str],
+                     limits: list[tuple[str, str, float]]) -> go.Figure:
+    """The objective against each constraint metric and each parameter: feasible trials in
+    colour, the best starred, each constraint's bound dashed."""
     metric = doc["objective"]
-    xs = [m for m, _, _ in limits] + names
-    fig = make_subplots(rows=1, cols=len(xs), subplot_titles=[f"{metric} vs {x}" for x in xs])
+    fig = make_subplots(rows=1, cols=len(xs),
+                        subplot_titles=[versus(metric_label(metric), metric_label(x)) for x in xs])
     colour = np.where(table["feasible"], "#1f77b4", "#bbbbbb")
+    trial = t("trial", "试验")
     for i, x in enumerate(xs):
         fig.add_trace(go.Scatter(x=table[x], y=table[metric], mode="markers",
                                  marker={"color": colour, "size": 7},
-                                 text=[f"trial {t}" for t in table["trial"]], showlegend=False),
+                                 text=[f"{trial} {n}" for n in table["trial"]], showlegend=False),
                       row=1, col=i + 1)
         if x in (doc.get("best_params") or {}):
             fig.add_trace(go.Scatter(x=[doc["best_params"][x]], y=[doc["best_value"]],
@@ -304,13 +306,40 @@ def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: lis
         for m, _, b in limits:
             if m == x:
                 fig.add_vline(x=b, line_dash="dash", line_color="#d62728", row=1, col=i + 1)
-        fig.update_xaxes(title_text=x, row=1, col=i + 1)
+        fig.update_xaxes(title_text=metric_label(x), row=1, col=i + 1)
     fig.update_layout(height=420)
-    intro = (f"{doc['direction']} {metric} over {', '.join(names)}; {len(table)} trials in "
-             f"batches of {doc['batch']}, {doc['replicates']} replicate(s) each with common "
-             f"random numbers. Grey = infeasible. Best: {json.dumps(doc.get('best_params'))} -> "
-             f"{doc.get('best_value')}.")
-    body = (embed(fig)
-            + table.to_html(index=False, float_format=lambda v: f"{v:.5g}"))
-    return page(f"Optimise: {base.name}", intro, body)
+    return fig
 
+
+def _intro(doc: dict[str, Any], names: list[str], trials: int) -> str:
+    """The study in one line: direction, objective, parameters, trials, the best trial."""
+    metric, best = doc["objective"], json.dumps(doc.get("best_params"))
+    direction = {"maximize": "最大化", "minimize": "最小化"}.get(doc["direction"], doc["direction"])
+    found = (f"最优：{best} -> {doc.get('best_value')}。" if doc.get("best_params") is not None
+             else "最优：无（没有试验满足全部约束）。")
+    return t(f"{doc['direction']} {metric} over {', '.join(names)}; {trials} trials in "
+             f"batches of {doc['batch']}, {doc['replicates']} replicate(s) each with common "
+             f"random numbers. Grey = infeasible. Best: {best} -> {doc.get('best_value')}.",
+             f"{direction} {metric_title(metric)}，参数 {'、'.join(names)}；{trials} 次试验，"
+             f"每批 {doc['batch']} 次，每次试验 {doc['replicates']} 次重复（共同随机数）。"
+             f"灰色 = 不可行（未满足约束）。{found}")
+
+
+def _trials_table(table: pd.DataFrame, outputs: list[str]) -> str:
+    """Every trial; in Chinese the word headers and the metric names read in Chinese (the
+    parameters keep their dotted paths, as in trials.parquet)."""
+    if current() == "zh":
+        words = {"trial": "试验", "feasible": "可行"} | {m: metric_title(m) for m in outputs}
+        table = table.rename(columns=words)
+    return table.to_html(index=False, float_format=lambda v: f"{v:.5g}")
+
+
+def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: list[str],
+            limits: list[tuple[str, str, float]]) -> str:
+    """Trade-off plot: objective against each constraint metric (feasible in colour) and
+    against each parameter; then every trial. In the language in force."""
+    xs = [m for m, _, _ in limits] + names
+    outputs = list(dict.fromkeys([doc["objective"], *(m for m, _, _ in limits)]))
+    body = embed(_tradeoff_figure(table, doc, xs, limits)) + _trials_table(table, outputs)
+    return page(t("Optimise: ", "优化：") + base.name, _intro(doc, names, len(table)), body,
+                lang=html_lang())

@@ -24,7 +24,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from experiments.report.language import metric_label, t
+from experiments.report.language import current, html_lang, metric_label, t
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.design import (
@@ -42,10 +42,14 @@ from experiments.runs.outputs import json_safe
 from experiments.runs.params import bounds_hint, numeric_field, param_error
 from experiments.runs.point import mean_metrics
 from experiments.runs.produced import check_metrics
+from experiments.runs.sweep_report import metric_title
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
 METHODS = ("morris", "sobol", "both")
+# The methods in Chinese, for the page (the option's word stays beside it).
+METHODS_ZH = {"morris": "Morris 筛选（morris）", "sobol": "Sobol 指数（sobol）",
+              "both": "Morris 筛选与 Sobol 指数（both）"}
 
 
 OPTIONS = {"calibrate": "--fit"}  # the option that gives a command's parameters, if not --param
@@ -216,8 +220,10 @@ def _frame(method: str, specs: list[ParamSpec], x: np.ndarray, y: np.ndarray,
 
 
 def _bars(table: pd.DataFrame, value: str, conf: str, title: str) -> go.Figure:
+    """One panel per metric: the indices of each parameter with their 95% intervals."""
     metrics = list(dict.fromkeys(table["metric"]))
-    fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=metrics)
+    fig = make_subplots(rows=1, cols=len(metrics),
+                        subplot_titles=[metric_label(m) for m in metrics])
     for i, metric in enumerate(metrics):
         rows = table[table["metric"] == metric]
         for j, (col, cc) in enumerate(zip(value.split(","), conf.split(","), strict=True)):
@@ -229,24 +235,57 @@ def _bars(table: pd.DataFrame, value: str, conf: str, title: str) -> go.Figure:
     return fig
 
 
+def _table(frame: pd.DataFrame) -> str:
+    """The indices as a table; in Chinese the word headers and the metric names read in
+    Chinese (the index symbols mu_star, S1, ST ... stay, as in indices.parquet)."""
+    if current() == "zh":
+        frame = frame.assign(metric=[metric_title(m) for m in frame["metric"]]).rename(
+            columns={"method": "方法", "metric": "指标", "param": "参数"})
+    return frame.to_html(index=False, float_format=lambda x: f"{x:.4g}")
+
+
+def _morris_words() -> str:
+    return t("<h2>Morris screening</h2><p>mu* is the mean absolute elementary effect (with its "
+             "95% bootstrap interval); sigma large relative to mu* means non-linear effects or "
+             "interactions.</p>",
+             "<h2>Morris 筛选</h2><p>mu* 为基本效应绝对值的均值（附 95% 自助法区间）；sigma 相对"
+             " mu* 较大，说明存在非线性效应或交互作用。</p>")
+
+
+def _sobol_words() -> str:
+    return t("<h2>Sobol indices</h2><p>S1: share of the output variance from the parameter "
+             "alone; ST: including all its interactions. Error bars are 95% bootstrap intervals; "
+             "ST near 0 within its interval = no influence.</p>",
+             "<h2>Sobol 指数</h2><p>S1（一阶指数）：仅由该参数带来的输出方差占比；"
+             "ST（总效应指数）：包括它的全部交互作用在内的占比。误差线为 95% 自助法区间；"
+             "ST 在其区间内接近 0 = 没有影响。</p>")
+
+
+def _intro(doc: dict[str, Any]) -> str:
+    """The study in one line: method, parameters, outputs, simulations, seed, replicates."""
+    return t(f"{doc['method']} over {', '.join(doc['params'])}; outputs "
+             f"{', '.join(doc['outputs'])}; {doc['simulations']} simulations, seed "
+             f"{doc['seed']} (common random numbers), {doc['replicates']} replicate(s) each.",
+             f"{METHODS_ZH.get(doc['method'], doc['method'])}，参数 {'、'.join(doc['params'])}；"
+             f"输出指标 {'、'.join(metric_title(m) for m in doc['outputs'])}；"
+             f"{doc['simulations']} 次模拟，随机种子 {doc['seed']}（共同随机数），每个采样点 "
+             f"{doc['replicates']} 次重复。")
+
+
 def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any]) -> str:
+    """report.html in the language in force: Morris and Sobol bars and tables."""
     parts = []
     if not table.empty and (table["method"] == "morris").any():
         morris = table[table["method"] == "morris"]
-        parts.append("<h2>Morris screening</h2><p>mu* is the mean absolute elementary effect "
-                     "(with its 95% bootstrap interval); sigma large relative to mu* means "
-                     "non-linear effects or interactions.</p>")
-        parts.append(embed(_bars(morris, "mu_star", "mu_star_conf", "mu* (± 95% CI)")))
-        parts.append(morris.to_html(index=False, float_format=lambda x: f"{x:.4g}"))
+        parts.append(_morris_words())
+        parts.append(embed(_bars(morris, "mu_star", "mu_star_conf",
+                                 t("mu* (± 95% CI)", "mu*（± 95% 置信区间）"))))
+        parts.append(_table(morris))
     if not table.empty and (table["method"] == "sobol").any():
         sobol = table[table["method"] == "sobol"]
-        parts.append("<h2>Sobol indices</h2><p>S1: share of the output variance from the "
-                     "parameter alone; ST: including all its interactions. Error bars are 95% "
-                     "bootstrap intervals; ST near 0 within its interval = no influence.</p>")
-        parts.append(embed(_bars(sobol, "S1,ST", "S1_conf,ST_conf", "S1 and ST (± 95% CI)")))
-        parts.append(sobol.drop(columns=[c for c in sobol if sobol[c].isna().all()])
-                     .to_html(index=False, float_format=lambda x: f"{x:.4g}"))
-    intro = (f"{doc['method']} over {', '.join(doc['params'])}; outputs "
-             f"{', '.join(doc['outputs'])}; {doc['simulations']} simulations, seed "
-             f"{doc['seed']} (common random numbers), {doc['replicates']} replicate(s) each.")
-    return page(f"Sensitivity: {base.name}", intro, "\n".join(parts))
+        parts.append(_sobol_words())
+        parts.append(embed(_bars(sobol, "S1,ST", "S1_conf,ST_conf",
+                                 t("S1 and ST (± 95% CI)", "S1 与 ST（± 95% 置信区间）"))))
+        parts.append(_table(sobol.drop(columns=[c for c in sobol if sobol[c].isna().all()])))
+    return page(t("Sensitivity: ", "敏感性分析：") + base.name, _intro(doc), "\n".join(parts),
+                lang=html_lang())
