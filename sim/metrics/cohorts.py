@@ -42,8 +42,9 @@ COHORT_METRICS: dict[str, tuple[str, str]] = {
                       "discounts and refunds, plus fees, minus cost of goods)"),
            ("gmv", "List value"))},
     **{f"ltv_cac_{k}d": ("ratio", f"ltv_{k}d_margin / cac.") for k in LTV_DAYS},
-    "payback_days": ("days", "First age (days since joining) at which the cumulative gross "
-                     "margin per new buyer reaches cac; NaN if never within the horizon."),
+    "payback_days": ("days", "Age (days since joining) from which the cumulative gross margin "
+                     "per new buyer (as ltv_*_margin, at each age) covers cac at every later "
+                     "age a mature cohort shows; NaN if it does not by the horizon."),
     **{f"k_factor_{k}d": ("users/user", f"Referred users each user brings within {k} days of "
                           f"joining (referral_child by the referrer's age), per user acquired, "
                           f"over cohort weeks at least {k} days old (over 180 days: the "
@@ -189,17 +190,30 @@ def ltv_by_cohort(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],
 
 
 def _payback(first: np.ndarray, margin: np.ndarray, cac: float, days: int) -> float:
-    """First age at which cumulative margin per new buyer reaches CAC (NaN if never seen)."""
+    """The age from which the cumulative margin per new buyer (LTV at that age, defined as the
+    `ltv_*` metrics are) covers CAC at every later age a mature cohort shows (NaN if it does not
+    by the last one). The first age it reached CAC was noise: a day-0 buyer's first order can
+    cover CAC while later buyers and later costs bring LTV/CAC down to 0.65 (it read 0 days)."""
     if math.isnan(cac) or first.size == 0:
         return float("nan")
     if cac <= 0:
         return 0.0
-    for age in range(min(days, margin.shape[1])):
+    ages = min(days, margin.shape[1])
+    buyers_by, margin_by = first[:, :ages].cumsum(axis=1), margin[:, :ages].cumsum(axis=1)
+    ltv = np.full(ages, np.nan)
+    for age in range(ages):
         weeks = _mature_weeks(days, age + 1)
-        buyers = first[weeks, : age + 1].sum()
-        if buyers and margin[weeks, : age + 1].sum() / buyers >= cac:
-            return float(age)
-    return float("nan")
+        buyers = buyers_by[weeks, age].sum()
+        if buyers:
+            ltv[age] = margin_by[weeks, age].sum() / buyers
+    seen = np.flatnonzero(~np.isnan(ltv))
+    if not len(seen):
+        return float("nan")
+    short = seen[ltv[seen] < cac]
+    if not len(short):
+        return float(seen[0])
+    later = seen[seen > short[-1]]
+    return float(later[0]) if len(later) else float("nan")
 
 
 def retention_grid(active: np.ndarray, sizes: np.ndarray, days: int,
