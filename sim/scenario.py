@@ -29,6 +29,7 @@ from sim.yaml_lines import (
     MAX_FILE_BYTES,
     Path,
     dotted,
+    likely_cause,
     line_for,
     load_yaml_with_lines,
     too_big,
@@ -279,7 +280,13 @@ def parse_scenario(text: str, source: str,
     unscaled = copy.deepcopy(data) if isinstance(market, dict) and "reference_size" in market \
         else None
     data, notes = rescale(data, source, lines, overridden)
-    scenario = validate_scenario(data, source, lines, overridden)
+    try:
+        scenario = validate_scenario(data, source, lines, overridden)
+    except InputError as exc:  # `size：100` is valid YAML (a string): say the slip first
+        cause = likely_cause(text, None)
+        if cause is None:
+            raise
+        raise InputError([Problem(source, cause[0], "", cause[1]), *exc.problems]) from None
     scenario._notes = notes + shortened + scenario._notes
     scenario._unscaled = None if unscaled is None else (unscaled, overridden)
     return scenario

@@ -42,6 +42,9 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
         message = exc.problem or str(exc)
         if (exc.problem and "python/" in str(exc.problem)) or "python/" in str(exc):
             message = f"{message.strip()} (python tags are not allowed in scenarios)"
+        cause = likely_cause(text, line)  # PyYAML names the line after a full-width colon
+        if cause is not None:
+            raise InputError([Problem(source, cause[0], "", cause[1])]) from None
         raise InputError([Problem(source, line, "", f"YAML: {message.strip()}")]) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
@@ -53,6 +56,28 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def likely_cause(text: str, line: int | None) -> tuple[int, str] | None:
+    """The line and plain words for the syntax mistakes a Chinese keyboard makes, which PyYAML
+    reports as "could not find expected ':'" on the next line or "mapping values are not
+    allowed": a full-width colon after a key, a full-width space or a tab in the indentation.
+    Looked for up to the line PyYAML names (None when no such line)."""
+    lines = text.splitlines()
+    last = len(lines) if line is None else min(line, len(lines))
+    for number, raw in enumerate(lines[:last], start=1):
+        code = raw.split("#", 1)[0]
+        indent = code[:len(code) - len(code.lstrip(" \t\u3000"))]
+        if "\u3000" in indent:
+            return number, ("a full-width space (U+3000) in the indentation; indent with "
+                            "ASCII spaces (2 per level, as the shipped scenarios do)")
+        if "\t" in indent:
+            return number, "a tab in the indentation; YAML indents with spaces (2 per level)"
+        key, colon, _ = code.strip().partition("：")
+        if colon and ":" not in key and key and not key.startswith(("-", "'", '"')):
+            return number, (f"a full-width colon '：' after {key.strip()!r}; YAML needs the "
+                            f"ASCII ':' and a space, e.g. {key.strip()}: value")
+    return None
 
 
 def _load(loader: _LimitedLoader, source: str) -> tuple[Any, dict[Path, int]]:
