@@ -95,7 +95,9 @@ METRICS: tuple[Metric, ...] = (
            (*SPEND, *ORDER), compute=lambda c: ledger_total(c, "contribution"), zh="贡献利润",
            headline=True, health=True, ledger=LedgerLine("total", 310)),
     Metric("cac", "yuan/buyer", "ratio",
-           "Acquisition cost per new buyer: acquisition_spend / first_purchases.",
+           "Acquisition cost per new buyer: acquisition_spend / first_purchases (blended: "
+           "first orders of organic and seed users, such as an existing base, count too; the "
+           "unit economics give CAC per channel).",
            (*SPEND, "first_order"), numerator="acquisition_spend", denominator="first_purchases",
            zh="获客成本（CAC）", good="down", headline=True),
     Metric("roi", "ratio", "ratio",
