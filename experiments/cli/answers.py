@@ -93,6 +93,7 @@ def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
                 "--points (64 or more) before reading them",
                 f"样本不足：{len(rows)} 个 Sobol 指数中有 {len(thin)} 个小于其区间、为负或大于 1"
                 f"（来自 {doc['points']} 个基础样本）；请把 --points 提高到 64 或更多再解读"))
+    warnings += _flat_outputs(doc.get("spread", {}))
     sampled = doc["simulations"] // max(doc.get("replicates", 1), 1)
     for metric, missing in doc.get("undefined", {}).items():
         why, why_zh = why_undefined(metric)
@@ -102,6 +103,23 @@ def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
             f"无定义：{metric_label(metric)} 在 {sampled} 个采样点中有 {missing} 个没有数值"
             f"（{why_zh}）：不给出指数"))
     return table, warnings
+
+
+def _flat_outputs(spread: dict[str, dict[str, float]]) -> list[str]:
+    """Outputs that barely move over the sampled box (within 0.1% of their mean, or not at
+    all): their indices split noise, e.g. acquired users saturated at the whole market."""
+    out = []
+    for metric, s in spread.items():
+        if s["max"] - s["min"] > 1e-3 * max(abs(s["mean"]), 1e-12):
+            continue
+        low, high = f"{s['min']:,.6g}", f"{s['max']:,.6g}"
+        out.append(t(
+            f"flat: {metric} stays between {low} and {high} over every sample (saturated or "
+            "constant): its indices split noise, not influence; widen the ranges or read "
+            "another output",
+            f"几乎不变：{metric_label(metric)} 在所有样本中都在 {low} 到 {high} 之间"
+            "（饱和或恒定）：其指数分配的是噪声而非影响；请放宽参数范围或改看其他指标"))
+    return out
 
 
 def short_names(params: list[str]) -> dict[str, str]:

@@ -26,7 +26,7 @@ from SALib.sample import sobol as sobol_sample
 
 from experiments.report.language import current, html_lang, metric_label, t
 from experiments.report.pages import page
-from experiments.report.parts import embed
+from experiments.report.parts import embed, fmt
 from experiments.runs.design import (
     Design,
     ParamSpec,
@@ -189,7 +189,7 @@ def run_sensitivity(base: Scenario, params: list[str], metrics: list[str], metho
                       "params": problem["names"], "bounds": problem["bounds"],
                       "outputs": metrics, "simulations": len(runs) * base.replicates,
                       "failed": len(errors), "failures": errors[:100],
-                      "undefined": undefined,
+                      "undefined": undefined, "spread": _spread(runs, metrics),
                       "indices": [{k: v for k, v in r.items() if v == v}  # drop NaN
                                   for r in table.to_dict(orient="records")]})
     run_dir = new_folder(base, "sensitivity", lambda f: _write(f, base, runs, table, doc),
@@ -235,13 +235,21 @@ def _bars(table: pd.DataFrame, value: str, conf: str, title: str) -> go.Figure:
     return fig
 
 
+def _spread(runs: pd.DataFrame, metrics: list[str]) -> dict[str, dict[str, float]]:
+    """Each output's least, greatest and mean value over the simulations: an output that
+    hardly moves in the box (saturated, or never defined but as 0) has indices of noise."""
+    return {m: {"min": float(runs[m].min()), "max": float(runs[m].max()),
+                "mean": float(runs[m].mean())} for m in metrics if runs[m].notna().any()}
+
+
 def _table(frame: pd.DataFrame) -> str:
     """The indices as a table; in Chinese the word headers and the metric names read in
     Chinese (the index symbols mu_star, S1, ST ... stay, as in indices.parquet)."""
     if current() == "zh":
         frame = frame.assign(metric=[metric_title(m) for m in frame["metric"]]).rename(
             columns={"method": "方法", "metric": "指标", "param": "参数"})
-    return frame.to_html(index=False, float_format=lambda x: f"{x:.4g}")
+    frame = frame.drop(columns=[c for c in frame if frame[c].isna().all()])  # Morris: no S1
+    return frame.to_html(index=False, float_format=fmt)  # 261,000 rather than 2.61e+05
 
 
 def _morris_words() -> str:
@@ -286,6 +294,6 @@ def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any]) -> str:
         parts.append(_sobol_words())
         parts.append(embed(_bars(sobol, "S1,ST", "S1_conf,ST_conf",
                                  t("S1 and ST (± 95% CI)", "S1 与 ST（± 95% 置信区间）"))))
-        parts.append(_table(sobol.drop(columns=[c for c in sobol if sobol[c].isna().all()])))
+        parts.append(_table(sobol))
     return page(t("Sensitivity: ", "敏感性分析：") + base.name, _intro(doc), "\n".join(parts),
                 lang=html_lang())

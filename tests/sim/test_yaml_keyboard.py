@@ -14,9 +14,11 @@ GOOD = "name: t\ndays: 30\nmarket:\n  size: 100\nmechanics: {}\ndescription: '�
 
 @pytest.mark.parametrize("text, line, message", [
     (GOOD.replace("days: 30", "days：30"), 2,
-     "a full-width colon '：' after 'days'; YAML needs the ASCII ':' and a space, e.g. days: value"),
+     "a full-width colon '：' after 'days'; YAML needs the ASCII ':' and a space, e.g. "
+     "days: value"),
     (GOOD.replace("  size: 100", "  size：100"), 4,
-     "a full-width colon '：' after 'size'; YAML needs the ASCII ':' and a space, e.g. size: value"),
+     "a full-width colon '：' after 'size'; YAML needs the ASCII ':' and a space, e.g. "
+     "size: value"),
     (GOOD.replace("  size", "\u3000 size"), 4,
      "a full-width space (U+3000) in the indentation; indent with ASCII spaces (2 per level, as "
      "the shipped scenarios do)"),

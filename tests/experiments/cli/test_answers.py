@@ -121,3 +121,33 @@ def test_summary_lines_of_validate_adjust_and_sweep_speak_chinese(tmp_path: Path
                                 "--out", str(tmp_path)], env={"COLUMNS": "200"})
     assert "2 个点 × 1 次重复，2/2 个任务完成，0 个失败" in swept.stderr
     assert "警告: 样本不足" in swept.stderr and "warning" not in swept.stderr
+
+
+def test_an_output_that_barely_moves_is_called_flat() -> None:
+    """acquired_users saturated at the whole market got indices of '1.16 ± 1.2' with no word
+    that they split noise."""
+    from experiments.cli.answers import sensitivity_answer
+
+    row = {"method": "sobol", "metric": "acquired_users", "param": "a.q", "S1": 0.5,
+           "S1_conf": 0.6, "ST": 1.16, "ST_conf": 1.2}
+    doc = {"indices": [row], "method": "sobol", "params": ["a.q"], "points": 64,
+           "simulations": 64, "replicates": 1,
+           "spread": {"acquired_users": {"min": 4999.7, "max": 5000.0, "mean": 4999.9},
+                      "purchases": {"min": 10.0, "max": 20.0, "mean": 15.0}}}
+    _, warnings = sensitivity_answer(doc)
+    flat = [w for w in warnings if w.startswith("flat:")]
+    assert flat == ["flat: acquired_users stays between 4,999.7 and 5,000 over every sample "
+                    "(saturated or constant): its indices split noise, not influence; widen "
+                    "the ranges or read another output"]
+
+
+def test_the_sensitivity_tables_drop_empty_columns_and_write_numbers_plainly() -> None:
+    import pandas as pd
+
+    from experiments.runs.sensitivity import _table
+
+    morris = pd.DataFrame({"method": ["morris"], "metric": ["gmv"], "param": ["a.q"],
+                           "mu_star": [261000.0], "mu_star_conf": [117600.0],
+                           "S1": [float("nan")], "ST": [float("nan")]})
+    page = _table(morris)
+    assert "261,000" in page and "e+05" not in page and "S1" not in page and "NaN" not in page
