@@ -105,6 +105,28 @@ def sensitivity_answer(doc: dict[str, Any]) -> tuple[Table, list[str]]:
     return table, warnings
 
 
+def _at_an_edge(doc: dict[str, Any]) -> list[str]:
+    """A best value within 2% of an end of its range: the optimum may lie beyond it (a gift of
+    0.0034 on 0..30 read as settled)."""
+    out = []
+    for path, (low, high) in doc.get("bounds", {}).items():
+        value = doc["best_params"].get(path)
+        if value is None or high <= low:
+            continue
+        end = low if value - low <= 0.02 * (high - low) else high \
+            if high - value <= 0.02 * (high - low) else None
+        if end is None:
+            continue
+        side, side_zh = ("low", "下") if end == low else ("high", "上")
+        out.append(t(
+            f"edge: the best {path} {_setting(value, False)} is at the {side} end of its range "
+            f"{low:g}..{high:g}: where values beyond it are possible, widen the range, the "
+            "optimum may lie there",
+            f"边界：最优的 {path} {_setting(value, False)} 位于范围 {low:g}..{high:g} "
+            f"的{side_zh}端：若范围之外的取值可行，请放宽范围，最优值可能在那里"))
+    return out
+
+
 def _flat_outputs(spread: dict[str, dict[str, float]]) -> list[str]:
     """Outputs that barely move over the sampled box (within 0.1% of their mean, or not at
     all): their indices split noise, e.g. acquired users saturated at the whole market."""
@@ -150,7 +172,7 @@ def optimize_answer(doc: dict[str, Any], market_size: int) -> tuple[Table | None
                   f"{doc['best_value']:,.6g}", end_section=True)
     for path, value in doc["best_params"].items():
         table.add_row(path, _setting(value, path in doc.get("choices", ())))
-    warnings = []
+    warnings = _at_an_edge(doc)
     objective = METRICS.get(doc["objective"])  # None: a cohort metric (LTV, payback ...)
     if objective is not None and objective.unit == "users" and \
             doc["best_value"] >= 0.98 * market_size:

@@ -102,7 +102,8 @@ def run_optimize(base: Scenario, params: list[str], metric: str, maximize: bool,
         "replicates": base.replicates, "objective": metric,
         "direction": "maximize" if maximize else "minimize", "constraints": constraints,
         "params": request.names, "trials": trials, "batch": batch,
-        "choices": [s.path for s in request.specs if s.kind != "bounds"]}
+        "choices": [s.path for s in request.specs if s.kind != "bounds"],
+        "bounds": {s.path: [s.low, s.high] for s in request.specs if s.kind == "bounds"}}
     failures: list[str] = []
 
     def write(folder: Path) -> None:

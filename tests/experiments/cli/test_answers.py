@@ -151,3 +151,16 @@ def test_the_sensitivity_tables_drop_empty_columns_and_write_numbers_plainly() -
                            "S1": [float("nan")], "ST": [float("nan")]})
     page = _table(morris)
     assert "261,000" in page and "e+05" not in page and "S1" not in page and "NaN" not in page
+
+
+def test_a_best_value_at_the_end_of_its_range_is_warned_about() -> None:
+    from experiments.cli.answers import optimize_answer
+
+    doc = {"best_params": {"mechanics.gift.value": 0.003431, "a.p": 0.5},
+           "bounds": {"mechanics.gift.value": [0.0, 30.0], "a.p": [0.0, 1.0]},
+           "choices": [], "direction": "maximize", "objective": "contribution",
+           "best_value": 1666.9}
+    _, warnings = optimize_answer(doc, 10_000)
+    assert warnings == ["edge: the best mechanics.gift.value 0.003431 is at the low end of its "
+                        "range 0..30: where values beyond it are possible, widen the range, "
+                        "the optimum may lie there"]
