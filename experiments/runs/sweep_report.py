@@ -81,7 +81,9 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
     Otherwise (sampled designs, more parameters): mean ± CI against each parameter."""
     if summary.empty:
         return None
-    metrics = list(dict.fromkeys(summary["metric"]))
+    metrics = [m for m in dict.fromkeys(summary["metric"]) if m not in undrawn(summary)]
+    if not metrics:
+        return None
     if len(names) == 2 and design == "grid":
         return _heatmaps(summary, names, metrics)
     panels = [(m, n) for m in metrics for n in names]
@@ -105,6 +107,26 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
     fig.update_layout(height=280 * rows,
                       margin={"t": 40, "l": 40, "r": 20, "b": 30})
     return fig
+
+
+def undrawn(summary: pd.DataFrame) -> list[str]:
+    """Metrics with no value at any point (LTV at 90 days over a 90-day horizon): an empty
+    panel each said nothing; the page names them instead."""
+    if summary.empty:
+        return []
+    seen = summary.groupby("metric", sort=False)["mean"].apply(lambda v: v.notna().any())
+    return [str(m) for m, any_value in seen.items() if not any_value]
+
+
+def _undrawn_note(summary: pd.DataFrame) -> str:
+    names = undrawn(summary)
+    if not names:
+        return ""
+    listed = html.escape(", ".join(names))
+    return "<p>" + t(f"Not drawn, no value at any point (a cohort metric needs a longer "
+                     f"horizon, or a ratio has nothing to divide by): {listed}.",
+                     "未绘制（所有点都没有数值：cohort 指标需要更长的时间范围，"
+                     f"或比率的分母为 0）：{listed}。") + "</p>"
 
 
 def _failures(doc: dict[str, Any]) -> str:
@@ -148,7 +170,8 @@ def write_report(base: Scenario, names: list[str], summary: pd.DataFrame, doc: d
                  path: Path) -> None:
     """Self-contained HTML (plotly.js inlined): curves / heatmaps, failures, the plan."""
     fig = sweep_figure(summary, names, doc["design"])
-    body = embed(fig) if fig else f"<p>{t('No results.', '没有结果。')}</p>"
+    body = (embed(fig) if fig else f"<p>{t('No results.', '没有结果。')}</p>") \
+        + _undrawn_note(summary)
     name = html.escape(base.name)
     title = t("growthsim sweep", "growthsim 参数扫描")
     page = f"""<!DOCTYPE html>

@@ -174,3 +174,17 @@ def test_optimize_report_says_no_best_in_chinese(tmp_path: Path) -> None:
               "--batch", "3", code=1)
     assert _summary(zh)["best_params"] is None
     assert "最优：无（没有试验满足全部约束）。" in _page(zh)
+
+
+def test_metrics_without_any_value_are_named_not_drawn_empty() -> None:
+    """LTV at 90 days over a 90-day horizon drew six empty panels with no word."""
+    import pandas as pd
+
+    from experiments.runs.sweep_report import sweep_figure, undrawn
+
+    summary = pd.DataFrame({"metric": ["gmv", "gmv", "ltv_90d_gmv", "ltv_90d_gmv"],
+                            "x": [1.0, 2.0, 1.0, 2.0], "mean": [5.0, 6.0, None, None],
+                            "ci_low": [4.0, 5.0, None, None], "ci_high": [6.0, 7.0, None, None]})
+    assert undrawn(summary) == ["ltv_90d_gmv"]
+    figure = sweep_figure(summary, ["x"], "grid")
+    assert [a.text for a in figure.layout.annotations] == ["gmv vs x"]
