@@ -17,6 +17,7 @@ import pandas as pd
 
 from sim.metrics import (
     METRICS,
+    cohort_mean,
     daily_metrics,
     horizon_values,
     ltv_by_cohort,
@@ -123,7 +124,7 @@ class Result:
     def unit_economics_summary(self) -> dict[str, dict[str, dict[str, float]]]:
         def compute() -> dict[str, dict[str, dict[str, float]]]:
             table = self.unit_economics()
-            return {str(ch): {name: _cohort_mean(name, g[name].to_numpy()) for name in g.columns
+            return {str(ch): {name: cohort_mean(name, g[name].to_numpy()) for name in g.columns
                               if name not in ("replicate", "channel")}
                     for ch, g in table.groupby("channel", sort=False)}
         return self._once("unit_economics", compute)
@@ -218,16 +219,3 @@ def _bounds(name: str) -> tuple[float, float]:
     metric = METRICS.get(name)
     return metric.bounds if metric is not None else (-math.inf, math.inf)
 
-
-def _cohort_mean(name: str, values: np.ndarray) -> dict[str, float]:
-    """A cohort metric over replicates: none when a replicate has none (a payback one replicate
-    never reached is not averaged away: the mean of the two that paid back read as the run's);
-    `n` then counts those with a value. Intervals stay where the metric can be (days, counts,
-    GMV and CAC at least 0, a conversion at most 1)."""
-    missing = np.isnan(values)
-    if missing.any():
-        return {"mean": math.nan, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                "n": int((~missing).sum())}
-    low = -math.inf if (name.startswith("ltv_") and name.endswith("_margin")) or \
-        name.startswith("ltv_cac") else 0.0
-    return mean_ci(values, bounds=(low, 1.0 if name.startswith("conversion_") else math.inf))

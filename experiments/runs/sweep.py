@@ -51,7 +51,7 @@ from experiments.runs.outputs import json_safe
 from experiments.runs.point import point_task
 from experiments.runs.sweep_report import write_report
 from sim.errors import InputError, Problem
-from sim.metrics import METRICS
+from sim.metrics import COHORT_METRICS, METRICS, cohort_mean
 from sim.scenario import Scenario, load_scenario
 from sim.stats import mean_ci
 
@@ -280,8 +280,10 @@ def summary_frame(results: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     for (point, metric), group in results.groupby(["point", "metric"], sort=False):
         first = group.iloc[0]
         rows.append({"point": point, **{n: first[n] for n in names}, "metric": metric,
-                     **mean_ci(group["value"].to_numpy(), bounds=METRICS[metric].bounds
-                               if metric in METRICS else (-math.inf, math.inf))})
+                     **(cohort_mean(metric, group["value"].to_numpy())
+                        if metric in COHORT_METRICS else  # payback: not of those that paid
+                        mean_ci(group["value"].to_numpy(), bounds=METRICS[metric].bounds
+                                if metric in METRICS else (-math.inf, math.inf)))})
     columns = ["point", *names, "metric", "mean", "sd", "ci_low", "ci_high", "n"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values(["point"], kind="stable").reset_index(drop=True)

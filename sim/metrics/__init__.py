@@ -32,6 +32,7 @@ from sim.metrics.cohorts import (
     K_FACTOR_DAYS,
     LTV_DAYS,
     cohort_margin,
+    cohort_mean,
     ltv_by_cohort,
     retention_grid,
     unit_economics,
@@ -40,6 +41,6 @@ from sim.metrics.ledger import LTV_MARGIN, ledger_total
 
 __all__ = ["COHORT_EVENTS", "COHORT_METRICS", "CONVERSION_DAYS", "HEADLINE", "HEALTH",
            "K_FACTOR_DAYS", "LEDGER", "LTV_DAYS", "LTV_MARGIN", "METRICS", "available",
-           "cohort_margin", "counter_columns", "daily_metrics", "daily_value", "horizon_values",
-           "ledger_total", "ltv_by_cohort", "over_horizon", "over_periods", "report_groups",
-           "report_tiles", "retention_grid", "unit_economics"]
+           "cohort_margin", "cohort_mean", "counter_columns", "daily_metrics", "daily_value",
+           "horizon_values", "ledger_total", "ltv_by_cohort", "over_horizon", "over_periods",
+           "report_groups", "report_tiles", "retention_grid", "unit_economics"]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.ledger import LTV_MARGIN, ledger_events, ledger_total
+from sim.stats import mean_ci
 
 # Events whose counts and amounts are also kept by acquisition cohort and age: conversion
 # (first orders), LTV (orders and the LEDGER lines of its margin basis) and K-factor (children
@@ -233,3 +234,17 @@ def retention_grid(active: np.ndarray, sizes: np.ndarray, days: int,
     frame = pd.DataFrame(out, index=pd.Index(range(weeks), name="cohort_week"),
                          columns=pd.Index(range(weeks), name="weeks_since"))
     return frame.dropna(how="all").dropna(axis=1, how="all")
+
+
+def cohort_mean(name: str, values: np.ndarray) -> dict[str, float]:
+    """A cohort metric over replicates: none when a replicate has none (a payback one replicate
+    never reached is not averaged away: the mean of the two that paid back read as the run's);
+    `n` then counts those with a value. Intervals stay where the metric can be (days, counts,
+    GMV and CAC at least 0, a conversion at most 1)."""
+    missing = np.isnan(values)
+    if missing.any():
+        return {"mean": math.nan, "sd": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                "n": int((~missing).sum())}
+    low = -math.inf if (name.startswith("ltv_") and name.endswith("_margin")) or \
+        name.startswith("ltv_cac") else 0.0
+    return mean_ci(values, bounds=(low, 1.0 if name.startswith("conversion_") else math.inf))

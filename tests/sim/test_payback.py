@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from sim.aggregation import _cohort_mean
+from sim.metrics import cohort_mean as _cohort_mean
 from sim.metrics.cohorts import _payback
 
 DAYS = 60
