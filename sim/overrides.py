@@ -8,7 +8,7 @@ import copy
 import re
 from typing import Any
 
-from sim.errors import InputError, Problem
+from sim.errors import InputError, Problem, did_you_mean
 from sim.yaml_lines import (
     MAX_DEPTH,
     Path,
@@ -38,6 +38,7 @@ def apply_overrides(
     line refuses it first, `refuse_twice`)."""
     data = copy.deepcopy(data)
     done: dict[Path, str] = {}
+    created: dict[str, str] = {}  # mechanics an override made up, by the override
     problems: list[Problem] = []
     for text in overrides:
         path, value, problem = parse_override(text)
@@ -68,10 +69,29 @@ def apply_overrides(
             child = node[keys[-1]] if isinstance(node, list) else node.get(keys[-1])
             if child is None:
                 node[keys[-1]] = child = {}
+                if keys[0] == "mechanics" and len(keys) == 2:
+                    created.setdefault(str(keys[1]), text)
             node = child
+    problems += _unknown_mechanics(data, created, source)
     if problems:
         raise InputError(problems)
     return data, done
+
+
+def _unknown_mechanics(data: dict[str, Any], created: dict[str, str],
+                       source: str) -> list[Problem]:
+    """A mechanic an override made up without a type is a misspelt name (mechanics.gfit.value):
+    said as such, with the scenario's names, rather than as a missing mechanic type."""
+    mechanics = data.get("mechanics")
+    if not isinstance(mechanics, dict):
+        return []
+    known = [n for n in mechanics if n not in created]
+    return [Problem(source, None, f"mechanics.{name}",
+                    f"override {_said(text)}: no mechanic {name!r} in this scenario"
+                    f"{did_you_mean(name, known)}; its mechanics: {', '.join(known)} (to add "
+                    f"one, give its type too: mechanics.{name}.type=...)")
+            for name, text in created.items()
+            if isinstance(mechanics.get(name), dict) and "type" not in mechanics[name]]
 
 
 def refuse_twice(overrides: list[str], source: str) -> None:

@@ -379,9 +379,18 @@ def test_first_order_contradicts_purchase_on_acquisition() -> None:
 
 
 def test_error_in_a_section_made_by_an_override_names_the_override() -> None:
-    (msg,) = problems(GOOD, ["mechanics.extra.p=0.1"])
-    assert msg.startswith("s.yaml: mechanics.extra: unknown or missing mechanic type")
-    assert "(from override 'mechanics.extra.p=0.1')" in msg
+    (msg,) = problems(GOOD, ["mechanics.extra.type=nope", "mechanics.extra.p=0.1"])
+    assert msg.startswith("s.yaml: mechanics.extra.type: unknown or missing mechanic type")
+    assert "(from override 'mechanics.extra.type=nope')" in msg
+
+
+def test_a_mechanic_an_override_made_up_without_a_type_is_a_misspelt_name() -> None:
+    """mechanics.gfit.value=5 read as 'unknown or missing mechanic type' with 25 types listed."""
+    (msg,) = problems(GOOD, ["mechanics.acquisiton.p=0.1"])
+    assert msg == ("s.yaml: mechanics.acquisiton: override 'mechanics.acquisiton.p=0.1': no "
+                   "mechanic 'acquisiton' in this scenario (did you mean 'acquisition'?); its "
+                   "mechanics: acquisition (to add one, give its type too: "
+                   "mechanics.acquisiton.type=...)")
 
 
 def test_automation_needs_the_mechanics_behind_its_trigger_and_audience() -> None:
