@@ -27,7 +27,7 @@ from experiments.runs.params import (
     parse_param,
     range_hint,
 )
-from sim.errors import InputError, Problem
+from sim.errors import InputError, Problem, did_you_mean
 from sim.scaling import rescale
 from sim.scenario import Scenario, validate_scenario
 from sim.yaml_lines import dotted, line_for
@@ -220,6 +220,11 @@ def set_path(data: dict[str, Any], keys: tuple[str, ...],
             node[step] = value
             break
         child = node[step] if isinstance(node, list) else node.get(step)
+        if child is None and done == ["mechanics", key] and keys[2:] != ("type",):
+            known = list(node)  # a misspelt mechanic, not a new one (that needs its type)
+            return tuple(done), (f"no mechanic {key!r} in this scenario"
+                                 f"{did_you_mean(key, known)}; its mechanics: "
+                                 f"{', '.join(known)}")
         if child is None:
             node[step] = child = {}
         node = child

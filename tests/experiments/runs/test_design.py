@@ -163,3 +163,13 @@ def test_a_point_with_its_own_market_size_is_the_scenario_run_at_that_size(
     assert point.mechanics["seed"].count == 40  # 20,000 seeds x 2,000 / 1M
     kept = point_scenario(base, {"market.size+mechanics.seed.count": 2000})  # set, not scaled
     assert kept.mechanics["seed"].count == 2000
+
+
+def test_a_misspelt_mechanic_in_a_param_is_named_with_the_nearest() -> None:
+    """--param mechanics.gfit.value=0,5 read as 'unknown or missing mechanic type'."""
+    base = load_scenario(ROOT / "scenarios" / "cold_start.yaml", ["market.size=2000"])
+    with pytest.raises(InputError) as caught:
+        build_design(base, ["mechanics.gfit.value=0,5"])
+    message = str(caught.value.problems[0])
+    assert "mechanics.gfit: --param mechanics.gfit.value: no mechanic 'gfit' in this " \
+           "scenario (did you mean 'gift'?); its mechanics: seed, organic" in message
