@@ -21,6 +21,8 @@ def test_small_mechanics_are_explained_and_busy_ones_are_not() -> None:
                     distributors=1, distributor_sales=44.6, gmv=4.0e6)
     referral, bargain, distributors = quiet_mechanics(growth, quiet)
     assert referral.startswith("老带新 referral: 0.60% of acquired users")
+    # the personas' share rates (12%, 9%, 5% at shares 0.4, 0.45, 0.15), not the base 7.7%
+    assert "shares after 9.6% of orders" in referral and "(averaged over the personas)" in referral
     chance = stats.binom.sf(9, 12, 0.2)  # >= 10 of 12 friends, each helping with 0.2
     assert f"about 1 in {1 / chance:,.0f}" in bargain and "0.22% of 14,125" in bargain
     assert "300 yuan of own orders and 3 referrals" in distributors
