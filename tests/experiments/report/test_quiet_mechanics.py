@@ -25,6 +25,7 @@ def test_small_mechanics_are_explained_and_busy_ones_are_not() -> None:
     assert "shares after 9.6% of orders" in referral and "(averaged over the personas)" in referral
     chance = stats.binom.sf(9, 12, 0.2)  # >= 10 of 12 friends, each helping with 0.2
     assert f"about 1 in {1 / chance:,.0f}" in bargain and "0.22% of 14,125" in bargain
+    assert "starters with many more friends than the mean carry them" in bargain  # 0.22% >> p
     assert "300 yuan of own orders and 3 referrals" in distributors
     busy = metrics(referral_share=0.2, bargain_completion_rate=0.3, bargain_starts=100,
                    distributors=500, distributor_sales=4e5, gmv=4e6)
