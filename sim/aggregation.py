@@ -7,7 +7,6 @@ attribution and the event log.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics import (
-    METRICS,
     cohort_mean,
     daily_metrics,
     horizon_values,
     ltv_by_cohort,
+    metric_bounds,
     retention_grid,
     unit_economics,
 )
@@ -84,13 +83,13 @@ class Result:
         """Mean and 95% confidence interval across replicates of each metric over the horizon."""
         def compute() -> dict[str, dict[str, float]]:
             table = self.horizon()
-            return {name: mean_ci(table[name].to_numpy(), bounds=_bounds(name))
+            return {name: mean_ci(table[name].to_numpy(), bounds=metric_bounds(name))
                     for name in self.metric_names}
         return self._once("summary", compute)
 
     def _summary_by(self, frame: pd.DataFrame, by: str) -> dict[str, dict[str, dict[str, float]]]:
         table = self.horizon(frame, by)
-        return {str(key): {name: mean_ci(g[name].to_numpy(), bounds=_bounds(name))
+        return {str(key): {name: mean_ci(g[name].to_numpy(), bounds=metric_bounds(name))
                            for name in g.columns if name not in ("replicate", by)}
                 for key, g in table.groupby(by, sort=False)}
 
@@ -212,10 +211,3 @@ def _total(frame: pd.DataFrame, metric: str) -> float:
 
 def _front(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
-
-
-def _bounds(name: str) -> tuple[float, float]:
-    """A catalogue metric's range (its interval is kept inside it); anything for others."""
-    metric = METRICS.get(name)
-    return metric.bounds if metric is not None else (-math.inf, math.inf)
-

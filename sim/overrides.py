@@ -87,11 +87,17 @@ def _unknown_mechanics(data: dict[str, Any], created: dict[str, str],
         return []
     known = [n for n in mechanics if n not in created]
     return [Problem(source, None, f"mechanics.{name}",
-                    f"override {_said(text)}: no mechanic {name!r} in this scenario"
-                    f"{did_you_mean(name, known)}; its mechanics: {', '.join(known)} (to add "
-                    f"one, give its type too: mechanics.{name}.type=...)")
+                    f"override {_said(text)}: {no_such_mechanic(name, known)}")
             for name, text in created.items()
             if isinstance(mechanics.get(name), dict) and "type" not in mechanics[name]]
+
+
+def no_such_mechanic(name: str, known: list[str]) -> str:
+    """What to say of a mechanic name a scenario lacks (overrides and --param both): the
+    nearest name, the scenario's names, and how one would add a mechanic instead."""
+    return (f"no mechanic {name!r} in this scenario{did_you_mean(name, known)}; its "
+            f"mechanics: {', '.join(known)} (to add one, give its type too: "
+            f"mechanics.{name}.type=...)")
 
 
 def refuse_twice(overrides: list[str], source: str) -> None:

@@ -93,14 +93,36 @@ def memory_estimate(scenario: Scenario) -> int:
                           layout.n_cells, degree)
 
 
-def check_memory(scenario: Scenario) -> None:
-    """Refuse, with the estimate, a scenario that will not fit in the memory available now."""
+def memory_shortfall(scenario: Scenario) -> tuple[int, int] | None:
+    """(bytes needed, bytes available) when the scenario will not fit in the memory available
+    now, else None."""
     need, have = memory_estimate(scenario), available_bytes()
-    if need > have:
+    return (need, have) if need > have else None
+
+
+def users_that_fit(scenario: Scenario, have: int) -> int:
+    """The market size whose estimate fits in `have` bytes (the estimate is fixed bytes plus
+    bytes per user), rounded down to two figures; 0 when not even the fixed part fits."""
+    empty = scenario.model_copy(update={"market": scenario.market.model_copy(
+        update={"size": 0})})
+    fixed, need = memory_estimate(empty), memory_estimate(scenario)
+    fits = int((have - fixed) * scenario.market.size / (need - fixed)) if need > fixed else 0
+    step = 10 ** max(len(str(max(fits, 0))) - 2, 0)
+    return max(fits, 0) // step * step
+
+
+def check_memory(scenario: Scenario) -> None:
+    """Refuse, with the estimate and a size that fits, a scenario that will not fit in the
+    memory available now."""
+    short = memory_shortfall(scenario)
+    if short is not None:
+        need, have = short
         columns, scratch = columns_and_scratch(scenario)
         per_user = bytes_per_user(columns, scratch)
+        fits = users_that_fit(scenario, have)
+        hint = (f"lower market.size (about {fits:,} fit) or switch off mechanics" if fits else
+                "not even an empty market fits: free some memory")
         raise InputError([scenario.problem(
             ("market", "size"),
             f"{scenario.market.size:,} users need about {human(need)} "
-            f"({per_user} bytes per user) but only {human(have)} is available; "
-            "lower market.size or switch off mechanics")])
+            f"({per_user} bytes per user) but only {human(have)} is available; {hint}")])

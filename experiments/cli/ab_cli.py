@@ -32,7 +32,7 @@ from experiments.cli.cli_common import (
 )
 from experiments.planning.ab_summary import recommend, summarise
 from experiments.planning.abtest import UNITS, simulate_ab
-from experiments.report.language import current, html_lang, metric_label, t, use
+from experiments.report.language import current, html_lang, metric_label, metric_title, t, use
 from experiments.report.pages import page
 from experiments.report.parts import embed, fmt
 from experiments.runs.executors import make_executor
@@ -244,11 +244,6 @@ def _labels(rows: pd.DataFrame) -> list[str]:
             f"{r.size:,}" for r in rows.itertuples()]
 
 
-def _metric_title(metric: str) -> str:
-    """A metric as a heading: its name, with its Chinese name before it in Chinese."""
-    return t(metric, f"{metric_label(metric)} {metric}")
-
-
 def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     """Estimated vs true effect per design (bars with 2 Monte Carlo SE)."""
     rows = table[table["metric"] == metric]
@@ -262,7 +257,7 @@ def effects_figure(table: pd.DataFrame, metric: str) -> go.Figure:
                 error_y={"type": "data", "array": 2 * rows["true_effect_se"]})
     fig.update_layout(barmode="group", height=380, margin={"t": 50, "b": 40},
                       title=t(f"{metric}: effect per user (±2 MC SE)",
-                              f"{_metric_title(metric)}：每用户效应（±2 倍蒙特卡洛标准误）"))
+                              f"{metric_title(metric)}：每用户效应（±2 倍蒙特卡洛标准误）"))
     return fig
 
 
@@ -279,7 +274,7 @@ def power_figure(table: pd.DataFrame, metric: str) -> go.Figure:
     fig.update_layout(barmode="group", height=380, yaxis={"range": [0, 1]},
                       margin={"t": 50, "b": 40},
                       title=t(f"{metric}: power and A/A (±2 MC SE)",
-                              f"{_metric_title(metric)}：功效与 A/A（±2 倍蒙特卡洛标准误）"))
+                              f"{metric_title(metric)}：功效与 A/A（±2 倍蒙特卡洛标准误）"))
     return fig
 
 
@@ -292,7 +287,7 @@ def _metric_tables(table: pd.DataFrame) -> list[str]:
               t("coverage", "覆盖率"))
     body = []
     for metric, rows in table.groupby("metric", sort=False):
-        body.append(f"<h2>{html.escape(_metric_title(str(metric)))}</h2><table><tr>"
+        body.append(f"<h2>{html.escape(metric_title(str(metric)))}</h2><table><tr>"
                     + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for r in rows.itertuples():
             arm = f" {r.arm}" if rows["arm"].nunique() > 1 else ""
@@ -322,7 +317,7 @@ def write_report(path: Path, scenario: Scenario, table: pd.DataFrame, doc: dict[
               "random numbers; bias = estimated - true. ± are Monte Carlo standard errors; the "
               "A/A rate must be near alpha. See docs/experiments.md.",
               f"每个设计 {doc['replicates']} 次重复；alpha {doc['alpha']}；主要指标 "
-              f"{_metric_title(doc['primary_metric'])}，按每名符合条件的用户计"
+              f"{metric_title(doc['primary_metric'])}，按每名符合条件的用户计"
               f"（{doc['eligibility']}），从第 {doc['start_day']} 天起读取。估计 = 同一市场中"
               "按用户比较各组；真值 = 全部实验的市场减去全部对照的市场（共同随机数）；偏差 = "
               "估计 - 真值。± 为蒙特卡洛标准误；A/A 拒绝率应接近 alpha。见 docs/experiments.md。")

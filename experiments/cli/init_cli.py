@@ -17,8 +17,8 @@ import typer
 from experiments.cli.cli_common import check_writable_file, cli_errors, err, say_notes
 from experiments.runs.folders import atomic_file
 from sim.errors import InputError, Problem
-from sim.memory import available_bytes, human
-from sim.planning import memory_estimate
+from sim.memory import human
+from sim.planning import memory_shortfall, users_that_fit
 from sim.scenario import Scenario, parse_scenario, scenario_name_from
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -107,15 +107,10 @@ def check_fits(scenario: Scenario, users: int) -> None:
     large for the memory available now: written, the scenario could only be rejected later.
     Said for --users, the option that sets its size, with a size that fits: the estimate is
     fixed bytes (the process, the daily counters) plus bytes per user."""
-    need, have = memory_estimate(scenario), available_bytes()
-    if need <= have:
+    short = memory_shortfall(scenario)
+    if short is None:
         return
-    empty = scenario.model_copy(update={"market": scenario.market.model_copy(
-        update={"size": 0})})
-    fixed = memory_estimate(empty)
-    fits = int((have - fixed) * users / (need - fixed)) if need > fixed else 0
-    step = 10 ** max(len(str(fits)) - 2, 0)
-    fits = fits // step * step  # two figures, rounded down
+    (need, have), fits = short, users_that_fit(scenario, short[1])
     hint = f"give fewer users, e.g. --users {fits}" if fits >= 1 else "free some memory"
     raise InputError([Problem("--users", None, "", f"{users:,} users need about {human(need)} "
                               f"but only {human(have)} is available here (simctl validate "

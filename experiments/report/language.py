@@ -69,6 +69,13 @@ def use(lang: Lang | None) -> Iterator[None]:
         _current.reset(token)
 
 
+def metric_title(name: str) -> str:
+    """A metric in a table or heading: in Chinese its Chinese name with the snake_case name
+    beside it (what --outputs, constraints and summary.json use); once if it has none."""
+    label = metric_label(name)
+    return label if label == name else f"{label} {name}"
+
+
 def html_lang() -> str:
     """A page's lang attribute: zh-CN lets the browser pick CJK fonts for a Chinese page."""
     return "zh-CN" if current() == "zh" else "en"

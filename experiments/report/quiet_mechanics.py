@@ -16,6 +16,7 @@ from typing import Any
 
 from experiments.report.language import t
 from sim.scenario import Scenario
+from sim.variants import variant_scenarios
 
 SMALL_SHARE = 0.01  # below 1% (of starts, of acquired users, of GMV) a mechanic reads as inert
 
@@ -37,13 +38,11 @@ def _over_personas(scenario: Scenario, kind: str, field: str) -> float:
     """A mechanic's setting as the market has it: the personas' values weighted by their
     shares (growth.yaml sets share_after_order per persona: 9.6% on average, not the base
     7.7% the line used to quote)."""
-    name, spec = next((n, m) for n, m in scenario.mechanics.items() if m.type == kind)
-    base, path = float(getattr(spec, field)), f"mechanics.{name}.{field}"
-    personas = scenario.market.personas
-    if not personas:
-        return base
-    return sum(q.share * float(q.set.get(path, base)) for q in personas) / sum(
-        q.share for q in personas)
+    name = next(n for n, m in scenario.mechanics.items() if m.type == kind)
+    shares = [q.share for q in scenario.market.personas] or [1.0]
+    values = [float(getattr(v.mechanics[name], field))  # each persona's own scenario
+              for v in variant_scenarios(scenario, with_arms=False)]
+    return sum(q * v for q, v in zip(shares, values, strict=True)) / sum(shares)
 
 
 def _mean(metrics: dict[str, Any], name: str) -> float:

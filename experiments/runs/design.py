@@ -27,7 +27,8 @@ from experiments.runs.params import (
     parse_param,
     range_hint,
 )
-from sim.errors import InputError, Problem, did_you_mean
+from sim.errors import InputError, Problem
+from sim.overrides import no_such_mechanic
 from sim.scaling import rescale
 from sim.scenario import Scenario, validate_scenario
 from sim.yaml_lines import dotted, line_for
@@ -221,10 +222,7 @@ def set_path(data: dict[str, Any], keys: tuple[str, ...],
             break
         child = node[step] if isinstance(node, list) else node.get(step)
         if child is None and done == ["mechanics", key] and keys[2:] != ("type",):
-            known = list(node)  # a misspelt mechanic, not a new one (that needs its type)
-            return tuple(done), (f"no mechanic {key!r} in this scenario"
-                                 f"{did_you_mean(key, known)}; its mechanics: "
-                                 f"{', '.join(known)}")
+            return tuple(done), no_such_mechanic(key, list(node))  # a new one needs its type
         if child is None:
             node[step] = child = {}
         node = child

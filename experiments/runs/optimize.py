@@ -23,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from experiments.report.language import current, html_lang, metric_label, t
+from experiments.report.language import current, html_lang, metric_label, metric_title, t
 from experiments.report.pages import page
 from experiments.report.parts import embed
 from experiments.runs.design import Design, ParamSpec, validate_design
@@ -33,7 +33,7 @@ from experiments.runs.outputs import json_safe
 from experiments.runs.point import replicate_mean, replicate_metrics
 from experiments.runs.produced import check_metrics, metric_problem, why_undefined
 from experiments.runs.sensitivity import bounds_specs
-from experiments.runs.sweep_report import metric_title, versus
+from experiments.runs.sweep_report import versus
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 
@@ -220,13 +220,9 @@ def _told(values: np.ndarray, ran: np.ndarray, request: _Request,
           scenarios: list[Scenario]) -> np.ndarray:
     """The means the sampler is told: censored replicates of CENSORED_AT_HORIZON metrics
     count as their horizon; other missing values stay NaN."""
-    values = values.copy()
-    for i, metric in enumerate(request.outputs):
-        if metric in CENSORED_AT_HORIZON:
-            for point, scenario in enumerate(scenarios):
-                column = values[point, :, i]
-                column[np.isnan(column)] = float(scenario.days)
-    return replicate_mean(values, ran)
+    horizon = np.array([float(s.days) for s in scenarios])[:, None, None]
+    censored = np.isin(request.outputs, CENSORED_AT_HORIZON)[None, None, :] & np.isnan(values)
+    return replicate_mean(np.where(censored, horizon, values), ran)
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, point: dict[str, Any], found: np.ndarray,
@@ -282,7 +278,7 @@ def _write_outputs(folder: Path, request: _Request, table: pd.DataFrame,
     doc = json_safe({**result, "failures": failures[:100]})
     (folder / "summary.json").write_text(json.dumps(doc, indent=2), "utf-8")
     (folder / "report.html").write_text(
-        _report(base, table, doc, request.names, request.limits), "utf-8")
+        _report(base, table, doc, request), "utf-8")
 
 
 def _tradeoff_figure(table: pd.DataFrame, doc: dict[str, Any], xs: list[str],
@@ -335,12 +331,11 @@ def _trials_table(table: pd.DataFrame, outputs: list[str]) -> str:
     return table.to_html(index=False, float_format=lambda v: f"{v:.5g}")
 
 
-def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], names: list[str],
-            limits: list[tuple[str, str, float]]) -> str:
+def _report(base: Scenario, table: pd.DataFrame, doc: dict[str, Any], request: _Request) -> str:
     """Trade-off plot: objective against each constraint metric (feasible in colour) and
     against each parameter; then every trial. In the language in force."""
-    xs = [m for m, _, _ in limits] + names
-    outputs = list(dict.fromkeys([doc["objective"], *(m for m, _, _ in limits)]))
-    body = embed(_tradeoff_figure(table, doc, xs, limits)) + _trials_table(table, outputs)
-    return page(t("Optimise: ", "优化：") + base.name, _intro(doc, names, len(table)), body,
-                lang=html_lang())
+    xs = [m for m, _, _ in request.limits] + request.names
+    body = (embed(_tradeoff_figure(table, doc, xs, request.limits))
+            + _trials_table(table, request.outputs))
+    return page(t("Optimise: ", "优化：") + base.name, _intro(doc, request.names, len(table)),
+                body, lang=html_lang())

@@ -24,7 +24,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from experiments.report.language import current, html_lang, metric_label, t
+from experiments.report.language import current, html_lang, metric_label, metric_title, t
 from experiments.report.pages import page
 from experiments.report.parts import embed, fmt
 from experiments.runs.design import (
@@ -42,7 +42,6 @@ from experiments.runs.outputs import json_safe
 from experiments.runs.params import bounds_hint, numeric_field, param_error
 from experiments.runs.point import mean_metrics
 from experiments.runs.produced import check_metrics
-from experiments.runs.sweep_report import metric_title
 from sim.errors import InputError, Problem
 from sim.scenario import Scenario
 

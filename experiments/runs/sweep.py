@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -51,7 +50,7 @@ from experiments.runs.outputs import json_safe
 from experiments.runs.point import point_task
 from experiments.runs.sweep_report import write_report
 from sim.errors import InputError, Problem
-from sim.metrics import COHORT_METRICS, METRICS, cohort_mean
+from sim.metrics import COHORT_METRICS, cohort_mean, metric_bounds
 from sim.scenario import Scenario, load_scenario
 from sim.stats import mean_ci
 
@@ -282,8 +281,7 @@ def summary_frame(results: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         rows.append({"point": point, **{n: first[n] for n in names}, "metric": metric,
                      **(cohort_mean(metric, group["value"].to_numpy())
                         if metric in COHORT_METRICS else  # payback: not of those that paid
-                        mean_ci(group["value"].to_numpy(), bounds=METRICS[metric].bounds
-                                if metric in METRICS else (-math.inf, math.inf)))})
+                        mean_ci(group["value"].to_numpy(), bounds=metric_bounds(metric)))})
     columns = ["point", *names, "metric", "mean", "sd", "ci_low", "ci_high", "n"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values(["point"], kind="stable").reset_index(drop=True)

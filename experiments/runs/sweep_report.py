@@ -2,7 +2,7 @@
 mean (a two-parameter grid) or mean ± CI against each parameter (sampled designs), the failures
 and the base scenario, self-contained (plotly.js inlined). The page is written in the language
 in force (`simctl --lang zh`, GROWTHSIM_LANG); summary.json and the parquet files stay English.
-The small word helpers here are shared by the sensitivity and optimisation reports."""
+`versus` is shared by the optimisation report."""
 
 from __future__ import annotations
 
@@ -23,13 +23,6 @@ from sim.scenario import Scenario
 
 # The sweep designs in Chinese (the design's own name stays beside it: it is the option).
 DESIGNS_ZH = {"grid": "网格（grid）", "lhs": "拉丁超立方（lhs）", "sobol": "Sobol 序列（sobol）"}
-
-
-def metric_title(name: str) -> str:
-    """A metric in a table or heading: in Chinese its Chinese name with the snake_case name
-    beside it (what --outputs, constraints and summary.json use); once if it has none."""
-    label = metric_label(name)
-    return label if label == name else f"{label} {name}"
 
 
 def versus(y: str, x: str) -> str:
@@ -81,7 +74,8 @@ def sweep_figure(summary: pd.DataFrame, names: list[str], design: str) -> go.Fig
     Otherwise (sampled designs, more parameters): mean ± CI against each parameter."""
     if summary.empty:
         return None
-    metrics = [m for m in dict.fromkeys(summary["metric"]) if m not in undrawn(summary)]
+    empty = undrawn(summary)
+    metrics = [m for m in dict.fromkeys(summary["metric"]) if m not in empty]
     if not metrics:
         return None
     if len(names) == 2 and design == "grid":

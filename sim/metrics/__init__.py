@@ -20,6 +20,7 @@ from sim.metrics.catalog import (
     daily_metrics,
     daily_value,
     horizon_values,
+    metric_bounds,
     over_horizon,
     over_periods,
     report_groups,
@@ -42,5 +43,6 @@ from sim.metrics.ledger import LTV_MARGIN, ledger_total
 __all__ = ["COHORT_EVENTS", "COHORT_METRICS", "CONVERSION_DAYS", "HEADLINE", "HEALTH",
            "K_FACTOR_DAYS", "LEDGER", "LTV_DAYS", "LTV_MARGIN", "METRICS", "available",
            "cohort_margin", "cohort_mean", "counter_columns", "daily_metrics", "daily_value",
-           "horizon_values", "ledger_total", "ltv_by_cohort", "over_horizon", "over_periods",
+           "horizon_values", "ledger_total", "ltv_by_cohort", "metric_bounds", "over_horizon",
+           "over_periods",
            "report_groups", "report_tiles", "retention_grid", "unit_economics"]

@@ -126,6 +126,13 @@ def daily_metrics(counters: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({m.name: daily_value(m, counters) for m in available(counters)})
 
 
+def metric_bounds(name: str) -> tuple[float, float]:
+    """A catalogue metric's range (an interval over replicates is kept inside it); anything
+    for other names."""
+    metric = METRICS.get(name)
+    return metric.bounds if metric is not None else (-np.inf, np.inf)
+
+
 def horizon_values(daily: pd.DataFrame) -> dict[str, float]:
     """One number per metric for one market over the whole horizon."""
     return {name: over_horizon(name, daily) for name in daily.columns if name in METRICS}

@@ -58,3 +58,19 @@ def test_scenario_too_big_is_refused_with_the_estimate(monkeypatch) -> None:
     assert problem.path == "market.size"
     assert "5,000,000 users need about" in problem.message
     assert "only 200.0 MB is available" in problem.message
+    assert problem.message.endswith("not even an empty market fits: free some memory")
+
+
+def test_a_scenario_too_big_is_told_a_size_that_fits(monkeypatch) -> None:
+    """The size named fits, and ten per cent more would not (two figures kept)."""
+    from sim.planning import check_memory, memory_estimate
+
+    monkeypatch.setenv("GROWTHSIM_MEMORY_LIMIT_MB", "600")
+    with pytest.raises(InputError) as caught:
+        check_memory(scenario_from(reference_dict(market={"size": 5_000_000})))
+    fits = int(caught.value.problems[0].message.split("(about ")[1].split(" fit)")[0]
+               .replace(",", ""))
+    limit = 600 * 2**20
+    assert memory_estimate(scenario_from(reference_dict(market={"size": fits}))) <= limit
+    assert memory_estimate(scenario_from(reference_dict(market={"size": int(fits * 1.1)}))) \
+        > limit
