@@ -106,18 +106,19 @@ class Result:
         scenario books no orders)."""
         layout, days = layout_of(self.scenario), self.scenario.days
         channels = [] if self.channel_metrics.empty else layout.channels[1:]
+        won = layout.won_channel_ids() if layout.base_channels else None
         rows = []
         for replicate, c in sorted(self.counters.items()):
             whole = self.metrics[self.metrics["replicate"] == replicate]
             rows.append({"replicate": replicate, "channel": "all", **unit_economics(
                 c.cohort_counts, c.cohort_amounts, _total(whole, "acquisition_spend"),
-                _total(whole, "first_purchases"), days)})
+                _total(whole, "won_first_purchases"), days, won=won)})
             for k, name in enumerate(channels, start=1):
                 frame = self.channel_metrics
                 mine = frame[(frame["replicate"] == replicate) & (frame["channel"] == name)]
                 rows.append({"replicate": replicate, "channel": name, **unit_economics(
                     c.cohort_counts, c.cohort_amounts, _total(mine, "acquisition_spend"),
-                    _total(mine, "first_purchases"), days, k)})
+                    _total(mine, "won_first_purchases"), days, k)})
         return pd.DataFrame(rows)
 
     def unit_economics_summary(self) -> dict[str, dict[str, dict[str, float]]]:

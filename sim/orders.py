@@ -30,7 +30,7 @@ from sim.recorder import Recorder
 ORDER_COLUMNS: dict[str, np.dtype] = {"purchase_count": np.dtype(np.int32),
                                       "first_order_day": np.dtype(np.int16)}
 # Events every seller may record through `count_orders` and its own booking.
-ORDER_EVENTS = ("order", "first_order", "repurchase_30d")
+ORDER_EVENTS = ("order", "first_order", "base_first_order", "repurchase_30d")
 # Same-day signals of the order path (Population.emit): rows, and for `ordered` and `paid` a value
 # per row, aligned (points redeem within what was paid).
 ORDER_SIGNALS = ("ordered", "paid", "first_ordered", "refunded")
@@ -45,6 +45,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("first_purchases", "orders", "flow",
            "Orders that were the user's first ever (new buyers).",
            ("first_order",), compute=lambda c: c["first_order"], zh="首单量"),
+    Metric("won_first_purchases", "orders", "flow",
+           "First orders of users the run won (new buyers, 新客): first_purchases minus those "
+           "of an existing base (seed_users with existing: true), whose users bought before "
+           "the run. CAC's denominator.",
+           ("first_order",), compute=lambda c: c["first_order"] - col(c, "base_first_order"),
+           zh="新客首单量"),
     Metric("repeat_purchases", "orders", "flow",
            "Orders that were not the user's first: purchases - first_purchases.",
            ("order", "first_order"), compute=lambda c: c["order"] - c["first_order"],
@@ -107,6 +113,16 @@ def count_orders(pop: Population, recorder: Recorder, rows: np.ndarray, day: int
     else:
         add_count(count, rows)
     return first
+
+
+def record_first_orders(pop: Population, recorder: Recorder, day: int, rows: np.ndarray,
+                        values: np.ndarray) -> None:
+    """`first_order` for each of these first orders, and `base_first_order` for those of an
+    existing base's users (not new buyers: `won_first_purchases`)."""
+    recorder.event("first_order", day, rows, values)
+    if pop.base_channel_ids is not None and len(rows):
+        base = np.isin(pop.channel[rows], pop.base_channel_ids)
+        recorder.event("base_first_order", day, rows[base], values[base])
 
 
 def _rank_in_batch(pop: Population, rows: np.ndarray) -> np.ndarray | int:
@@ -184,7 +200,7 @@ def _book(pop: Population, recorder: Recorder, rows: np.ndarray, day: int, value
     """(first-order flags, yuan paid) of orders that are sold."""
     first = count_orders(pop, recorder, rows, day)
     recorder.event("order", day, rows, values)
-    recorder.event("first_order", day, rows[first], values[first])
+    record_first_orders(pop, recorder, day, rows[first], values[first])
     paid = values - taken
     for event, off in member_discounts(pop, rows, values, taken):
         recorder.event(event, day, rows[off > 0], off[off > 0])

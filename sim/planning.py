@@ -40,12 +40,13 @@ def columns_and_scratch(scenario: Scenario) -> tuple[dict[str, np.dtype], int]:
 
 
 def layout_of(scenario: Scenario) -> Layout:
-    channels = ["none"]
+    channels, base = ["none"], []
     for params in scenario.mechanics.values():
-        for channel in REGISTRY[params.type][1].channels(params):
-            if channel not in channels:
-                channels.append(channel)
-    return Layout(tuple(scenario.arm_names), tuple(scenario.persona_names), tuple(channels))
+        cls = REGISTRY[params.type][1]
+        channels += [c for c in cls.channels(params) if c not in channels]
+        base += [c for c in cls.base_channels(params) if c not in base]
+    return Layout(tuple(scenario.arm_names), tuple(scenario.persona_names), tuple(channels),
+                  tuple(base))
 
 
 def declared(scenario: Scenario, attribute: str, core: tuple[str, ...] = ()) -> list[str]:

@@ -79,6 +79,9 @@ class Layout:
     arms: tuple[str, ...]
     personas: tuple[str, ...]
     channels: tuple[str, ...]  # channels[0] == "none"
+    # channels of an existing base (users won before the run, `seed_users` with `existing`):
+    # their first orders in the run are not new buyers, so CAC and unit economics leave them out
+    base_channels: tuple[str, ...] = ()
 
     @cached_property  # read by every recorded event: computed once
     def n_groups(self) -> int:
@@ -90,6 +93,11 @@ class Layout:
 
     def channel_id(self, name: str) -> int:
         return self.channels.index(name)
+
+    def won_channel_ids(self) -> np.ndarray:
+        """Channel ids of users the run wins (every channel but "none" and the base's)."""
+        return np.array([k for k, name in enumerate(self.channels)
+                         if k > 0 and name not in self.base_channels], dtype=np.int64)
 
     def cell_arm(self) -> np.ndarray:
         """The arm of every cell (for summing counters by arm)."""
@@ -116,6 +124,9 @@ class Population:
         self.campaign = np.full(self.size, -1, dtype=np.int16)
         self.cell = (self.group * self.n_channels).astype(np.int16)
         self.acquired_day = np.full(self.size, -1, dtype=np.int16)
+        # ids of an existing base's channels (None: none), for `base_first_order`
+        self.base_channel_ids = np.array([layout.channel_id(c) for c in layout.base_channels],
+                                         dtype=np.int8) if layout.base_channels else None
         self.columns: dict[str, np.ndarray] = {
             name: np.zeros(self.size, dtype=dtype)
             for name, dtype in columns.items() if name not in CORE_COLUMNS

@@ -56,6 +56,7 @@ def check_scenario(scenario: Scenario) -> list[tuple[Path, str]]:
     if scenario.market.personas:
         problems += _check_personas(scenario)
     problems += _check_references(scenario)
+    problems += _check_base_channels(scenario)
     problems += _check_wiring(scenario)
     if scenario.calibration is not None:
         from sim.metrics import METRICS
@@ -89,6 +90,20 @@ def _check_wiring(scenario: Scenario) -> list[tuple[Path, str]]:
             if column not in columns:
                 problems.append((("mechanics", name), f"{kind} reads the column {column!r}, "
                                  "which no mechanic of this scenario keeps"))
+    return problems
+
+
+def _check_base_channels(scenario: Scenario) -> list[tuple[Path, str]]:
+    """An existing base's channel holds only that base: new users credited to it would be
+    left out of CAC and the market's unit economics with the base."""
+    base = {c for p in scenario.mechanics.values() for c in REGISTRY[p.type][1].base_channels(p)}
+    problems: list[tuple[Path, str]] = []
+    for name, params in scenario.mechanics.items():
+        cls = REGISTRY[params.type][1]
+        for channel in set(cls.channels(params)) & base - set(cls.base_channels(params)):
+            problems.append((("mechanics", name), f"credits new users to channel {channel!r}, "
+                             "which an existing base (seed_users with existing: true) uses; "
+                             "give one of them another channel"))
     return problems
 
 

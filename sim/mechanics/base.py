@@ -145,6 +145,12 @@ class Mechanic(Generic[P]):
         return []
 
     @classmethod
+    def base_channels(cls, params: P) -> list[str]:
+        """Those of `channels` whose users were won before the run (an existing base): their
+        first orders are not new buyers of the run (`won_first_purchases`, CAC)."""
+        return []
+
+    @classmethod
     def scratch_bytes_per_user(cls, params: P) -> int:
         """Temporary memory per user during set-up, for the memory estimate."""
         return 0

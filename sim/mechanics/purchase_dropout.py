@@ -26,7 +26,13 @@ from sim import orders
 from sim.buying import NEVER, geometric_gap
 from sim.mechanics.base import Mechanic, MechanicParams, StageOrder
 from sim.metric import ORDER, LedgerLine, Metric, col
-from sim.orders import ORDER_EVENTS, count_orders, member_discounts, publish_orders
+from sim.orders import (
+    ORDER_EVENTS,
+    count_orders,
+    member_discounts,
+    publish_orders,
+    record_first_orders,
+)
 from sim.population import Stage
 from sim.purchase_settings import (
     Checkout,
@@ -231,7 +237,7 @@ class PurchaseDropout(Mechanic[PurchaseDropoutParams]):
         member = member_discounts(pop, rows, values, coupon, gift, referral)
         paid = values - coupon - gift - referral - sum(off for _, off in member)
         rec.event("order", day, rows, values)
-        rec.event("first_order", day, rows[first], values[first])
+        record_first_orders(pop, rec, day, rows[first], values[first])
         for name, amount in (("coupon", coupon), ("gift", gift), ("referral_reward", referral),
                              *member):
             if amount is not zeros:

@@ -1,7 +1,11 @@
-"""Seed users: founders, staff, friends and family who are users from a given day (usually 0).
+"""Seed users: founders, staff, friends and family who are users from a given day (usually 0),
+or an existing base (老用户) won in earlier stages (`existing: true`).
 
 They skip the funnel (nobody has to persuade them) and are credited to channel `seed`. The day
-is a SimPy timeout: the process marks the mechanic due and that day's step acquires them.
+is a SimPy timeout: the process marks the mechanic due and that day's step acquires them. An
+existing base's first orders in the run are not new buyers (新客): `won_first_purchases`, and
+so CAC and the market's unit economics, leave them out (its users' first order in the run is
+still their `first_order`, as the model starts every order count at 0).
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ class SeedUsersParams(MechanicParams):
                                 description="Personas they are drawn from; empty = all.")
     channel: str = Field("seed", pattern=r"^[a-z][a-z0-9_]*$",
                          description="Channel they are credited to.")
+    existing: bool = Field(False, description="true: an existing base won before the run "
+                           "(an earlier stage's users): their first orders in the run are not "
+                           "new buyers, so CAC and the market's unit economics leave them out. "
+                           "false: new users (founders, friends, first customers) counted as "
+                           "any other new buyer.")
 
     def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
         """More seed users than the market holds would be clipped silently at the run."""
@@ -41,6 +50,10 @@ class SeedUsers(Mechanic[SeedUsersParams]):
     @classmethod
     def channels(cls, params: SeedUsersParams) -> list[str]:
         return [params.channel]
+
+    @classmethod
+    def base_channels(cls, params: SeedUsersParams) -> list[str]:
+        return [params.channel] if params.existing else []
 
     def setup(self) -> None:
         self.channel = self.ctx.layout.channel_id(self.params.base.channel)

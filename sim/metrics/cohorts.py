@@ -30,8 +30,9 @@ K_FACTOR_DAYS = (30, 180)
 # the tables kept by acquisition week and age, per channel or for the whole market. name ->
 # (unit, definition); `unit_economics` computes them, docs/metrics.md lists them.
 COHORT_METRICS: dict[str, tuple[str, str]] = {
-    "cac": ("yuan/buyer", "acquisition_spend / first_purchases over the horizon (the `cac` "
-            "metric's horizon value)."),
+    "cac": ("yuan/buyer", "acquisition_spend / won_first_purchases over the horizon (the `cac` "
+            "metric's horizon value: an existing base's first orders are not new buyers; the "
+            "base's own channel has none, so no CAC)."),
     **{f"conversion_{k}d": ("share", f"First orders within {k} days of joining / users "
                             f"acquired, over cohort weeks whose every user is {k} days old "
                             "by the horizon.") for k in CONVERSION_DAYS},
@@ -56,15 +57,20 @@ COHORT_METRICS: dict[str, tuple[str, str]] = {
 }
 
 
-def _by_age(cohort: dict[str, np.ndarray], name: str, channel: int | None) -> np.ndarray:
-    """(weeks, ages) table of one event, for one channel or summed over all."""
+Channels = int | np.ndarray | None  # one channel, some (summed) or all
+
+
+def _by_age(cohort: dict[str, np.ndarray], name: str, channel: Channels) -> np.ndarray:
+    """(weeks, ages) table of one event, for one channel, or summed over some or all."""
     table = cohort.get(name)
     if table is None:
         return np.zeros(0)
-    return table.sum(axis=1) if channel is None else table[:, channel, :]
+    if channel is None:
+        return table.sum(axis=1)
+    return table[:, channel, :] if np.ndim(channel) == 0 else table[:, channel, :].sum(axis=1)
 
 
-def cohort_margin(amounts: dict[str, np.ndarray], channel: int | None = None) -> np.ndarray:
+def cohort_margin(amounts: dict[str, np.ndarray], channel: Channels = None) -> np.ndarray:
     """Gross margin by (acquisition week, age): the `gross_margin` metric's own definition
     (the LEDGER down to it) applied to the cohort tables instead of the daily ones, so LTV's
     margin and the metric cannot disagree."""
@@ -105,7 +111,8 @@ def cohort_event(metric: str) -> str | None:
 
 def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray],
                    spend: float, new_buyers: float, days: int,
-                   channel: int | None = None) -> dict[str, float]:
+                   channel: int | None = None, won: np.ndarray | None = None,
+                   ) -> dict[str, float]:
     """The cohort metrics of one channel (or all) of one replicate (`COHORT_METRICS`): LTV at
     30/90/180 days (gross-margin and GMV basis), conversion to a first order within 7 and 30
     days, CAC, LTV/CAC, payback days, K-factor and viral cycle time.
@@ -114,21 +121,25 @@ def unit_economics(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray]
     before the horizon) spent within k days of joining, divided by those of them who ordered
     within k days. CAC is the channel's acquisition spend per new buyer over the horizon (the
     same number as the `cac` metric: both are given the horizon's totals). A scenario that
-    books no orders has no LTV, conversion or payback (NaN: not applicable).
+    books no orders has no LTV, conversion or payback (NaN: not applicable). For the market
+    (`channel` None), `won` names the channels of users the run won (all but an existing
+    base's, `Layout.won_channel_ids`): conversion, LTV, LTV/CAC and payback are of their new
+    buyers, as CAC is; K-factor and viral cycle count every user's referrals, the base's too.
     """
-    size = _by_age(counts, "acquired", channel)
+    buyers_of = won if channel is None else channel
     out: dict[str, float] = {"cac": spend / new_buyers if new_buyers else float("nan")}
     if "first_order" in counts:
-        out.update(_value(counts, amounts, size, days, out["cac"], channel))
+        out.update(_value(counts, amounts, _by_age(counts, "acquired", buyers_of), days,
+                          out["cac"], buyers_of))
     else:
         out.update({name: float("nan") for name in COHORT_METRICS if name.startswith(
             ("conversion_", "ltv_", "payback"))})
-    out.update(_virality(counts, size, days, channel))
+    out.update(_virality(counts, _by_age(counts, "acquired", channel), days, channel))
     return out
 
 
 def _value(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray], size: np.ndarray,
-           days: int, cac: float, channel: int | None) -> dict[str, float]:
+           days: int, cac: float, channel: Channels) -> dict[str, float]:
     """Conversion, LTV, LTV/CAC and payback of the cohorts (a scenario with orders)."""
     first = _by_age(counts, "first_order", channel)
     gmv = _by_age(amounts, "order", channel)

@@ -95,10 +95,12 @@ METRICS: tuple[Metric, ...] = (
            (*SPEND, *ORDER), compute=lambda c: ledger_total(c, "contribution"), zh="贡献利润",
            headline=True, health=True, ledger=LedgerLine("total", 310)),
     Metric("cac", "yuan/buyer", "ratio",
-           "Acquisition cost per new buyer: acquisition_spend / first_purchases (blended: "
-           "first orders of organic and seed users, such as an existing base, count too; the "
-           "unit economics give CAC per channel).",
-           (*SPEND, "first_order"), numerator="acquisition_spend", denominator="first_purchases",
+           "Acquisition cost per new buyer (获客成本): acquisition_spend / won_first_purchases. "
+           "Blended: organic and seed users' first orders count as new buyers too, an existing "
+           "base's (seed_users with existing: true) do not; the unit economics give CAC per "
+           "channel.",
+           (*SPEND, "first_order"), numerator="acquisition_spend",
+           denominator="won_first_purchases",
            zh="获客成本（CAC）", good="down", headline=True),
     Metric("roi", "ratio", "ratio",
            "Return on acquisition spend: contribution / acquisition_spend.",

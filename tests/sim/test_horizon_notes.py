@@ -37,7 +37,7 @@ def test_shipped_dated_posts_past_a_shorter_horizon_are_left_out_with_a_note() -
     short = load_scenario(ROOT / "scenarios" / "growth.yaml", ["days=30"])
     assert len(short.mechanics["kol"].posts) == len(full.mechanics["kol"].posts) - 1
     (note,) = map(str, short.notes)
-    assert note.startswith(f"{ROOT / 'scenarios' / 'growth.yaml'}:70: note: "
+    assert note.startswith(f"{ROOT / 'scenarios' / 'growth.yaml'}:71: note: "
                            "mechanics.kol.posts.1: left out: day 63 is past the horizon 0..29")
     assert full.notes == []
 

@@ -65,8 +65,9 @@ CASH_SIGNS: dict[str, int] = {
 # Amounts that are not cash of the day: parts or labels of GMV, lost sales, points issued (a
 # liability, paid when redeemed), coupons issued (a cost when used, as `coupon`), the value of
 # groups and bargains (their orders and costs are booked separately), attributed conversions.
-NOT_CASH = {"first_order_amount", "private_label_order_amount", "lost_sale_amount",
-            "points_issued_amount", "points_expired_amount", "live_order_amount",
+NOT_CASH = {"first_order_amount", "base_first_order_amount", "private_label_order_amount",
+            "lost_sale_amount", "points_issued_amount", "points_expired_amount",
+            "live_order_amount",
             "group_order_amount", "bargain_order_amount", "distributor_sales_amount",
             "backorder_amount", "recovered_amount", "automation_coupon_amount",
             "automation_conversion_amount", "group_succeeded_amount", "group_failed_amount",

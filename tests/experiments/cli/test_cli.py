@@ -231,7 +231,7 @@ def test_a_shorter_horizon_on_the_command_line_runs_and_says_what_it_left_out(
                                  "market.size=20000", "mechanics.seed.count=600", "--quiet",
                                  "--out", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
-    assert "growth.yaml:70: note: mechanics.kol.posts.1: left out: day 63" in result.stderr
+    assert "growth.yaml:71: note: mechanics.kol.posts.1: left out: day 63" in result.stderr
 
 
 def test_sweep_takes_the_common_options_and_forecast_can_be_quiet(tmp_path: Path) -> None:
