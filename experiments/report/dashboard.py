@@ -31,6 +31,7 @@ from experiments.report.parts import (
     mean_daily,
     not_modelled,
     page,
+    period_ratios,
     section,
     sparkline,
     trend_text,
@@ -177,7 +178,9 @@ def health_comparison(runs: list[RunFolder]) -> str:
                 continue
             _, change = kpi_value_and_trend(run.daily, name)  # the trend only
             series = run.daily[name]
-            if name.startswith("ga_"):
+            if name.startswith("ga_") and METRICS[name].kind == "ratio":
+                series = period_ratios(run.daily, name)
+            elif name.startswith("ga_"):
                 series = series[series.notna() & (series != 0)]
             cells.append(f"<td data-metric='{name}'>{fmt(run.horizon[name].mean())}<br>"
                          f"{trend_text(name, change, trend_window(len(run.daily)))}"

@@ -19,6 +19,7 @@ from experiments.report.parts import (
     kpi_tiles,
     metric_group,
     not_modelled,
+    period_ratios,
     section,
     trend_window,
 )
@@ -63,9 +64,8 @@ def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:
     table.index = pd.Index([t(f"days {d - period_days + 1}–{d}", f"第{d - period_days + 1}–{d}天")
                             for d in ends], name="period")
     for ratio in ("ga_quick_ratio", "ga_revenue_quick_ratio"):  # ratio of the means, as the
-        if ratio in table.columns:  # horizon value is, of the catalogue's own parts
-            num, den = METRICS[ratio].numerator, METRICS[ratio].denominator
-            table[ratio] = table[num] / table[den].where(table[den] != 0)
+        if ratio in table.columns:  # horizon value and the health tile are
+            table[ratio] = period_ratios(daily, ratio).reindex(daily.index[ends]).to_numpy()
     return table
 
 
