@@ -27,6 +27,7 @@ from experiments.report.parts import (
     PALETTE,
     embed,
     fmt,
+    fmt_html,
     kpi_value_and_trend,
     mean_daily,
     not_modelled,
@@ -182,7 +183,7 @@ def health_comparison(runs: list[RunFolder]) -> str:
                 series = period_ratios(run.daily, name)
             elif name.startswith("ga_"):
                 series = series[series.notna() & (series != 0)]
-            cells.append(f"<td data-metric='{name}'>{fmt(run.horizon[name].mean())}<br>"
+            cells.append(f"<td data-metric='{name}'>{fmt_html(run.horizon[name].mean())}<br>"
                          f"{trend_text(name, change, trend_window(len(run.daily)))}"
                          f"{sparkline(series, 120, 26)}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>"

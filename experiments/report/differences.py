@@ -24,7 +24,7 @@ import plotly.graph_objects as go
 from experiments.analysis.comparisons import welch_ttest
 from experiments.analysis.statistics import SampleMeanStatistic
 from experiments.report.language import metric_label, metric_unit, t
-from experiments.report.parts import PALETTE, embed, fmt, section
+from experiments.report.parts import PALETTE, embed, fmt_html, section
 from sim.metrics import HEADLINE, HEALTH, METRICS
 
 if TYPE_CHECKING:
@@ -120,9 +120,10 @@ def run_differences(runs: list[RunFolder]) -> dict[str, list[Difference]]:
 def _cell(d: Difference) -> str:
     css = {"better": "up", "worse": "down"}.get(d.verdict, "flat")
     interval = ("" if math.isnan(d.low) else
-                f"<br><small>[{fmt(d.low)}, {fmt(d.high)}]</small>")
+                f"<br><small>[{fmt_html(d.low)}, {fmt_html(d.high)}]</small>")
     rel = "" if math.isnan(d.relative) else f" ({d.relative:+.1%})"
-    return (f"<td class='{css}' data-metric='{d.metric}'>{fmt(d.absolute)}{rel}{interval}</td>")
+    return (f"<td class='{css}' data-metric='{d.metric}'>{fmt_html(d.absolute)}{rel}"
+            f"{interval}</td>")
 
 
 def differences_figure(table: dict[str, list[Difference]]) -> go.Figure:
@@ -165,7 +166,7 @@ def differences_section(runs: list[RunFolder]) -> str:
         cells = "".join(_cell(d) if d is not None else "<td>–</td>" for d in found.values())
         body.append(f"<tr><td title='{html.escape(METRICS[metric].description)}'>"
                     f"{html.escape(metric_label(metric))} <small>{html.escape(metric_unit(metric))}"
-                    f"</small></td><td>{fmt(base)}</td>{cells}</tr>")
+                    f"</small></td><td>{fmt_html(base)}</td>{cells}</tr>")
     thin = [r.label for r in runs if len(r.horizon) < 2]
     note = ("<p class='warn'>" + t(
         f"No interval for {', '.join(thin)}: one replicate has no spread; run with "

@@ -16,6 +16,7 @@ from experiments.report.parts import (
     Stats,
     embed,
     fmt,
+    fmt_html,
     mean_of,
     not_modelled,
     number,
@@ -138,9 +139,9 @@ def stat_cell(values: Stats | None, with_ci: bool) -> str:
     """Mean, and below it the 95% CI when there is one."""
     values = values or {}
     low, high = number(values.get("ci_low")), number(values.get("ci_high"))
-    ci = (f"<br><small>{fmt(low)} … {fmt(high)}</small>"
+    ci = (f"<br><small>{fmt_html(low)} … {fmt_html(high)}</small>"
           if with_ci and not (math.isnan(low) or math.isnan(high)) else "")
-    return f"<td>{fmt(values.get('mean'))}{ci}</td>"
+    return f"<td>{fmt_html(values.get('mean'))}{ci}</td>"
 
 
 def channel_table(rows: list[tuple[str, dict[str, dict[str, Stats]]]], with_ci: bool) -> str:
@@ -222,11 +223,11 @@ def channels_section(metrics: dict[str, Stats], by_channel: dict[str, dict[str, 
     cohort_cac, horizon_cac = mean_of(unit_economics.get("all", {}), "cac"), mean_of(metrics, "cac")
     if not math.isclose(cohort_cac, horizon_cac, rel_tol=0.01):  # also when either is NaN
         parts.append("<p class='note'>" + t(
-            f"CAC here comes from the cohort tables ({fmt(cohort_cac)} for the market) and "
-            f"differs from the summary's cac ({fmt(horizon_cac)}, spend over all first "
-            "purchases of the horizon).",
-            f"此处 CAC 来自批次表（全市场 {fmt(cohort_cac)}），与汇总中的 cac（{fmt(horizon_cac)}，"
-            "全周期费用 / 全部首单）口径不同。") + "</p>")
+            f"CAC here comes from the cohort tables ({fmt_html(cohort_cac)} for the market) and "
+            f"differs from the summary's cac ({fmt_html(horizon_cac)}, spend over the first "
+            "orders of the users the run won, over the horizon).",
+            f"此处 CAC 来自批次表（全市场 {fmt_html(cohort_cac)}），与汇总中的 cac"
+            f"（{fmt_html(horizon_cac)}，全周期费用 / 新客首单）口径不同。") + "</p>")
     days, points = ltv_points(unit_economics)
     if points:
         parts.append("<h3>" + t(f"CAC against LTV ({days} days, margin)",
@@ -371,7 +372,7 @@ def money_section(metrics: dict[str, Stats]) -> str:
                      + f"{', '.join(metric_label(name) for name in zero)}.")
     gaps = ledger_gaps(steps)
     warning = ("".join(f"<p class='warn'>Ledger check failed: {html.escape(name)} differs from "
-                       f"the sum of its steps by {fmt(gap)} yuan.</p>"
+                       f"the sum of its steps by {fmt_html(gap)} yuan.</p>"
                        for name, gap in gaps.items()))
     return section("money", title,
                    f"<p>{html.escape(' '.join(notes))}</p>{warning}"

@@ -15,7 +15,7 @@ import pandas as pd
 from experiments.report.language import metric_label, t
 from experiments.report.parts import (
     embed,
-    fmt,
+    fmt_html,
     kpi_tiles,
     metric_group,
     not_modelled,
@@ -113,7 +113,7 @@ def growth_table(periods: pd.DataFrame) -> str:
     head = "".join(f"<th title='{html.escape(METRICS[n].description)}'>{label}</th>"
                    for n, label in columns)
     body = "".join(f"<tr><td>{html.escape(str(period))}</td>"
-                   + "".join(f"<td>{fmt(row[n])}</td>" for n, _ in columns) + "</tr>"
+                   + "".join(f"<td>{fmt_html(row[n])}</td>" for n, _ in columns) + "</tr>"
                    for period, row in periods.iterrows())
     return (f"<div class='wide'><table><thead><tr><th>{t('period', '周期')}</th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table></div>")
@@ -174,7 +174,7 @@ def labelled(tables: dict[str, list], mechanic: str, size: int, *names: str) -> 
 def matrix_table(values: list, rows: list[str], cols: list[str], corner: str = "") -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join(f"<tr><td>{html.escape(r)}</td>"
-                   + "".join(f"<td>{fmt(float(v))}</td>" for v in line) + "</tr>"
+                   + "".join(f"<td>{fmt_html(float(v))}</td>" for v in line) + "</tr>"
                    for r, line in zip(rows, values, strict=True))
     return (f"<div class='wide'><table><thead><tr><th>{html.escape(corner)}</th>{head}</tr>"
             f"</thead><tbody>{body}</tbody></table></div>")
@@ -292,8 +292,8 @@ def early_warning_panel(forecast: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr class='{'warn-row' if f['warning'] else ''}'>"
         f"<td>{html.escape(metric_label(f['metric']))}</td>"
-        f"<td>{f['week']}</td><td>{f['first_day']}</td><td>{fmt(f['observed'])}</td>"
-        f"<td>{fmt(f['lo'])} … {fmt(f['hi'])}</td><td>{html.escape(f['flag'])}</td>"
+        f"<td>{f['week']}</td><td>{f['first_day']}</td><td>{fmt_html(f['observed'])}</td>"
+        f"<td>{fmt_html(f['lo'])} … {fmt_html(f['hi'])}</td><td>{html.escape(f['flag'])}</td>"
         f"<td>{t('warning', '预警') if f['warning'] else ''}</td></tr>" for f in flags)
     head = "".join(f"<th>{h}</th>" for h in (
         t("metric", "指标"), t("week", "周"), t("first day", "首日"), t("observed", "实际"),

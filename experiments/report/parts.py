@@ -65,6 +65,11 @@ def fmt(x: float | None) -> str:
 Stats = dict[str, Any]  # mean, sd, ci_low, ci_high, n (None or NaN where undefined)
 
 
+def fmt_html(x: float | None) -> str:
+    """`fmt` for a page: "<0.0001" escaped."""
+    return html.escape(fmt(x))
+
+
 def number(x: Any) -> float:
     """A summary value as a float: NaN for None, so JSON-safe and raw summaries read alike."""
     return math.nan if x is None else float(x)
@@ -195,7 +200,7 @@ def kpi_tiles(daily: pd.DataFrame, names: tuple[str, ...]) -> str:
         tiles.append(
             f"<div class='tile' data-metric='{name}' title='{html.escape(metric.description)}'>"
             f"<div class='label'>{html.escape(metric_label(name))}{_code_name(name)}</div>"
-            f"<div class='value'>{fmt(value)} <small>{html.escape(metric_unit(name))}</small>"
+            f"<div class='value'>{fmt_html(value)} <small>{html.escape(metric_unit(name))}</small>"
             "</div>"
             f"{trend_text(name, change, window)}{sparkline(series)}</div>")
     return f"<div class='tiles'>{''.join(tiles)}</div>"
@@ -210,7 +215,7 @@ def metric_group(daily: pd.DataFrame, title: str, names: tuple[str, ...]) -> str
     rows = "".join(f"<tr><td title='{html.escape(METRICS[n].description)}'>"
                    f"{html.escape(metric_label(n))}{_code_name(n)}</td>"
                    f"<td>{html.escape(metric_unit(n))}</td>"
-                   f"<td>{fmt(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
+                   f"<td>{fmt_html(METRICS[n].over_horizon(daily))}</td></tr>" for n in present)
     units = list(dict.fromkeys(metric_unit(n, daily=True) for n in present))  # panel per unit
     layout = subplot_grid(len(units), 1, shared_xaxes=True, vertical_spacing=0.08, titles=units)
     layout[axis_key(cell_axes(len(units))["xaxis"])]["title"] = {"text": t("day", "天")}

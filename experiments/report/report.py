@@ -33,7 +33,7 @@ from experiments.report.parts import (
     PALETTE,
     Stats,
     embed,
-    fmt,
+    fmt_html,
     mean_daily,
     page,
 )
@@ -140,9 +140,9 @@ def summary_table(summary: dict[str, Any]) -> str:
         cells = []
         for _, values in blocks:
             v = values.get(name, {})
-            ci = (f"{fmt(v.get('ci_low'))} … {fmt(v.get('ci_high'))}"
+            ci = (f"{fmt_html(v.get('ci_low'))} … {fmt_html(v.get('ci_high'))}"
                   if v.get("ci_low") is not None else "–")
-            cells.append(f"<td>{fmt(v.get('mean'))}</td><td>{ci}</td>")
+            cells.append(f"<td>{fmt_html(v.get('mean'))}</td><td>{ci}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>{name}</td>"
                     f"<td>{html.escape(METRICS[name].zh)}</td>"
                     f"<td>{html.escape(metric_unit(name))}</td>{''.join(cells)}</tr>")

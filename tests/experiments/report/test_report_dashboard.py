@@ -20,7 +20,7 @@ from experiments.report.operations import (
     growth_periods,
     operations_section,
 )
-from experiments.report.parts import kpi_tiles, kpi_value_and_trend, mean_daily
+from experiments.report.parts import kpi_tiles, kpi_value_and_trend, mean_daily, metric_group
 from experiments.runs.outputs import write_run
 from sim.errors import InputError
 from tests.conftest import ROOT
@@ -283,3 +283,10 @@ def test_full_run_draws_inventory_attribution_and_live(tmp_path: Path) -> None:
     row = models.index("last_touch")
     cells = "".join(f"<td>{_fmt(v)}</td>" for v in orders[row])
     assert f"<tr><td>last_touch</td>{cells}</tr>" in attribution
+
+
+def test_a_value_that_rounds_away_is_escaped_on_the_page() -> None:
+    tiny = pd.DataFrame({"gmv": [0.00001, 0.00002]})
+    assert "&lt;0.0001" in kpi_tiles(tiny, ("gmv",))
+    assert "&lt;0.0001" in metric_group(tiny, "money", ("gmv",))
+    assert "<0.0001" not in kpi_tiles(tiny, ("gmv",)) + metric_group(tiny, "money", ("gmv",))
