@@ -14,11 +14,15 @@ from sim.errors import Problem
 from sim.mechanics import REGISTRY
 from sim.yaml_lines import Path, dotted, line_for
 
+Scaled = dict[Path, tuple[float, float, int]]  # path -> (written value, scaled, reference)
+
 
 def rescale(data: dict[str, Any], source: str, lines: dict[Path, int],
-            overridden: dict[Path, str]) -> tuple[dict[str, Any], list[Problem]]:
+            overridden: dict[Path, str], scaled: Scaled | None = None,
+            ) -> tuple[dict[str, Any], list[Problem]]:
     """The data with scaled fields in proportion to the market, and one note saying so (in
-    English and Chinese)."""
+    English and Chinese). `scaled`, if given, receives each changed value (so a warning about
+    one can say it was scaled)."""
     market = data.get("market")
     if not isinstance(market, dict):
         return data, []
@@ -39,6 +43,8 @@ def rescale(data: dict[str, Any], source: str, lines: dict[Path, int],
                 old = parent[key]
                 parent[key] = _scaled(old, factor)
                 changed.append(f"{dotted(path)} {old:,} -> {parent[key]:,}")
+                if scaled is not None:
+                    scaled[path] = (old, parent[key], reference)
     market["reference_size"] = size  # the values now are for this market: never scaled twice
     if not changed:
         return data, []

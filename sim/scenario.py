@@ -21,7 +21,7 @@ from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.overrides import apply_overrides, shorten_horizon
 from sim.params import StrictModel
-from sim.scaling import rescale
+from sim.scaling import Scaled, rescale
 from sim.scenario_checks import check_scenario, graph_file_problems, inert_settings
 from sim.scenario_locate import explain, unique_problems
 from sim.variants import NOT_ENROLLED, NOT_SAMPLED
@@ -279,9 +279,10 @@ def parse_scenario(text: str, source: str,
     market = data.get("market")
     unscaled = copy.deepcopy(data) if isinstance(market, dict) and "reference_size" in market \
         else None
-    data, notes = rescale(data, source, lines, overridden)
+    scaled: Scaled = {}
+    data, notes = rescale(data, source, lines, overridden, scaled)
     try:
-        scenario = validate_scenario(data, source, lines, overridden)
+        scenario = validate_scenario(data, source, lines, overridden, scaled)
     except InputError as exc:  # `size：100` is valid YAML (a string): say the slip first
         cause = likely_cause(text, None)
         if cause is None:
@@ -320,19 +321,23 @@ def validate_scenario(
     source: str = "<scenario>",
     lines: dict[Path, int] | None = None,
     overridden: dict[Path, str] | None = None,
+    scaled: Scaled | None = None,
 ) -> Scenario:
+    """`scaled`: the values `rescale` changed (a warning about one says so)."""
     lines, overridden = lines or {}, overridden or {}
 
-    def locate(path: Path, message: str, severity: str = "error") -> Problem:
+    def locate(path: Path, message: str, severity: str = "error", zh: str = "") -> Problem:
         for cut in range(len(path), 0, -1):
             if path[:cut] in overridden:
-                return Problem(source, None, dotted(path),
-                               f"{message} (from {_origin(overridden[path[:cut]])})", severity)
+                origin = _origin(overridden[path[:cut]])
+                return Problem(source, None, dotted(path), f"{message} (from {origin})", severity,
+                               zh and f"{zh}（来自 {origin}）")
         below = [text for key, text in overridden.items() if key[: len(path)] == path]
         if below and path not in lines:  # a section the overrides created
-            return Problem(source, None, dotted(path),
-                           f"{message} (from {', '.join(map(_origin, below))})", severity)
-        return Problem(source, line_for(path, lines), dotted(path), message, severity)
+            origins = ", ".join(map(_origin, below))
+            return Problem(source, None, dotted(path), f"{message} (from {origins})", severity,
+                           zh and f"{zh}（来自 {origins}）")
+        return Problem(source, line_for(path, lines), dotted(path), message, severity, zh)
 
     try:
         scenario = Scenario.model_validate(data)
@@ -344,8 +349,23 @@ def validate_scenario(
     if problems:
         raise InputError(problems)
     scenario._source, scenario._lines = source, lines
-    scenario._notes = [locate(path, msg, "warning") for path, msg in inert_settings(scenario)]
+    scenario._notes = []
+    for path, en, zh in inert_settings(scenario):
+        en, zh = _said_scaled(path, en, zh, scaled or {})
+        scenario._notes.append(locate(path, en, "warning", zh))
     return scenario
+
+
+def _said_scaled(path: Path, en: str, zh: str, scaled: Scaled) -> tuple[str, str]:
+    """A warning about a value the market's size scaled says where the value came from (a
+    post reaching 9 people read as the file's own number)."""
+    if path not in scaled:
+        return en, zh
+    written, now, reference = scaled[path]
+    return (f"{en} ({now:,} is the file's {written:,} scaled from market.reference_size "
+            f"{reference:,} to this market.size; or run a bigger market)",
+            f"{zh}（{now:,} 由文件中的 {written:,} 按 market.reference_size {reference:,} "
+            "缩放到当前 market.size 而来；也可以模拟更大的市场）")
 
 
 def scenario_schema() -> dict[str, Any]:

@@ -266,25 +266,32 @@ def _key_of_error(loc: tuple, keys: list[str]) -> str:
 FEW_VISITS = 1.0  # fewer expected visits than this over the horizon: the channel stays empty
 
 
-def inert_settings(scenario: Scenario) -> list[tuple[Path, str]]:
+Warning = tuple[Path, str, str]  # (path, English, Chinese)
+
+
+def inert_settings(scenario: Scenario) -> list[Warning]:
     """Valid settings that leave a mechanic with nothing to do, said as warnings: seed users
     that fill the whole market leave acquisition, ads and referral nobody to win; an ads budget
     or a KOL post that buys less than one visit (impressions x click rate) wins nobody either."""
     size = scenario.market.size
     winners = [n for n, p in scenario.mechanics.items() if p.type in (
         "bass_acquisition", "paid_ads", "kol_posts", "referral")]
-    out: list[tuple[Path, str]] = []
+    out: list[Warning] = []
     for name, params in scenario.mechanics.items():
         if params.type == "seed_users" and params.count >= size and winners:  # type: ignore
+            count = params.count  # type: ignore[attr-defined]
             out.append((("mechanics", name, "count"),
-                        f"{params.count:,} seed users fill the whole market ({size:,}): "  # type: ignore
+                        f"{count:,} seed users fill the whole market ({size:,}): "
                         f"{', '.join(winners)} have nobody left to win; give fewer seeds, or "
-                        "market.reference_size to rescale a scenario written for another size"))
+                        "market.reference_size to rescale a scenario written for another size",
+                        f"{count:,} 名种子用户占满整个市场（{size:,}）：{'、'.join(winners)} "
+                        "已无人可获取；减少种子用户，或用 market.reference_size 按比例缩放为"
+                        "其他规模编写的场景"))
         out += _visits_bought(name, params, scenario.days)
     return out
 
 
-def _visits_bought(name: str, params: Any, days: int) -> list[tuple[Path, str]]:
+def _visits_bought(name: str, params: Any, days: int) -> list[Warning]:
     """A budget or post whose expected visits over the horizon are under FEW_VISITS (an upper
     bound: every impression on a potential user)."""
     if params.type == "paid_ads" and params.daily_budget > 0:
@@ -293,11 +300,16 @@ def _visits_bought(name: str, params: Any, days: int) -> list[tuple[Path, str]]:
             return [(("mechanics", name, "daily_budget"),
                      f"{params.daily_budget:g} yuan a day at CPM {params.cpm:g} and click rate "
                      f"{params.ctr:g} buys about {per_day * days:.2g} visits in {days} days: the "
-                     "channel stays empty; raise daily_budget or ctr")]
+                     "channel stays empty; raise daily_budget or ctr",
+                     f"每天 {params.daily_budget:g} 元、CPM {params.cpm:g}、点击率 "
+                     f"{params.ctr:g}，{days} 天约带来 {per_day * days:.2g} 次访问：该渠道不会有"
+                     "用户；提高 daily_budget 或 ctr")]
     if params.type == "kol_posts":
         return [(("mechanics", name, "posts", i, "reach"),
                  f"a post reaching {post.reach:g} people at click rate {post.click_rate:g} brings "
-                 f"about {post.reach * post.click_rate:.2g} visits: raise reach or click_rate")
+                 f"about {post.reach * post.click_rate:.2g} visits: raise reach or click_rate",
+                 f"触达 {post.reach:g} 人、点击率 {post.click_rate:g} 的帖子约带来 "
+                 f"{post.reach * post.click_rate:.2g} 次访问：提高 reach 或 click_rate")
                 for i, post in enumerate(params.posts)
                 if post.reach * post.click_rate < FEW_VISITS]
     return []

@@ -29,7 +29,7 @@ from experiments.runs.params import (
 )
 from sim.errors import InputError, Problem
 from sim.overrides import no_such_mechanic
-from sim.scaling import rescale
+from sim.scaling import Scaled, rescale
 from sim.scenario import Scenario, validate_scenario
 from sim.yaml_lines import dotted, line_for
 
@@ -251,9 +251,10 @@ def point_scenario(base: Scenario, point: dict[str, Value],
                                           dotted(keys), f"{option} {path}: {message}")])
             overridden[keys] = f"{option} {path}={value}"
     notes: list[Problem] = []
+    scaled: Scaled = {}
     if sized:
-        data, notes = rescale(data, base._source, base._lines, overridden)
-    scenario = validate_scenario(data, base._source, base._lines, overridden)
+        data, notes = rescale(data, base._source, base._lines, overridden, scaled)
+    scenario = validate_scenario(data, base._source, base._lines, overridden, scaled)
     scenario._notes = notes + scenario._notes
     return scenario
 

@@ -73,6 +73,25 @@ def test_a_budget_or_a_post_that_buys_nobody_is_warned() -> None:
                 if "visits" in n]
 
 
+def test_a_warning_about_a_scaled_value_says_it_was_scaled_in_both_languages() -> None:
+    """cold_start.yaml at 3,000 users warned of "a post reaching 9 people" as if the file said
+    9 (it says 3,000 for 1,000,000 users), and only in English."""
+    path = ROOT / "scenarios" / "cold_start.yaml"
+    notes = [n for n in load_scenario(path, ["market.size=3000"]).notes
+             if n.path == "mechanics.kol.posts.0.reach"]
+    (warning,) = notes
+    assert warning.text().endswith("(9 is the file's 3,000 scaled from market.reference_size "
+                                   "1,000,000 to this market.size; or run a bigger market)")
+    assert "触达 9 人" in warning.text(chinese=True)
+    assert "由文件中的 3,000 按 market.reference_size 1,000,000 缩放" in warning.text(True)
+    (given,) = [n for n in load_scenario(path, ["market.size=3000",
+                                                "mechanics.kol.posts.0.reach=9"]).notes
+                if n.path == "mechanics.kol.posts.0.reach"]
+    assert "scaled" not in given.text() and given.text().endswith(
+        "(from override 'mechanics.kol.posts.0.reach=9')")
+    assert given.text(chinese=True).endswith("（来自 override 'mechanics.kol.posts.0.reach=9'）")
+
+
 
 def test_every_resolved_yaml_reads_back_to_the_same_scenario() -> None:
     """The resolved file (libyaml's dumper where PyYAML has it) loads back to the scenario it
