@@ -113,8 +113,9 @@ def simulate(rules: ReferenceRules, seed: int) -> dict[str, np.ndarray]:
 
 
 def main(model: Callable[[ReferenceRules, int], dict[str, np.ndarray]] = simulate,
-         description: str = __doc__) -> None:
-    """Run `model` once from the command line; print wall and CPU seconds and its totals."""
+         description: str = __doc__, extra: Callable[[], dict] | None = None) -> None:
+    """Run `model` once from the command line; print wall and CPU seconds and its totals
+    (and `extra()`'s figures)."""
     parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=365)
@@ -125,7 +126,8 @@ def main(model: Callable[[ReferenceRules, int], dict[str, np.ndarray]] = simulat
     seconds, user, system = time.perf_counter() - started, *np.subtract(cpu_seconds(), cpu)
     print(json.dumps({"seconds": seconds, "user_seconds": user, "sys_seconds": system,
                       "users": args.users, "days": args.days,
-                      **{k: float(v.sum()) for k, v in out.items()}}))
+                      **{k: float(v.sum()) for k, v in out.items()},
+                      **(extra() if extra else {})}))
 
 
 if __name__ == "__main__":
