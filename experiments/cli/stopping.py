@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from experiments.runs.stop_requests import clear, raise_if_requested, request
+
 INTERRUPTED, TERMINATED = 130, 143
 _SAID = {"done": False}
 
@@ -23,7 +25,15 @@ class Terminated(BaseException):
 
 
 def _on_sigterm(_signum: int, _frame: object) -> None:
-    raise Terminated
+    stop = Terminated()
+    request(stop)  # kept, in case Python swallows the raise (stop_requests.py)
+    raise stop
+
+
+def _on_sigint(_signum: int, _frame: object) -> None:
+    stop = KeyboardInterrupt()
+    request(stop)
+    raise stop
 
 
 def say_stopped(code: int) -> None:
@@ -42,9 +52,13 @@ def stop_code(exc: BaseException) -> int:
 def guarded(load_app: Callable[[], Any]) -> None:
     """Install the handlers, then import and run the app; a stop anywhere -> one line + code."""
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, _on_sigint)
     _SAID["done"] = False
+    clear()
     try:
         app = load_app()
+        raise_if_requested()  # a Ctrl-C an import's callback swallowed
         _quiet_arrow()
         code = app(standalone_mode=False, prog_name="simctl")
     except (KeyboardInterrupt, Terminated) as exc:

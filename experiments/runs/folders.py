@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from experiments.runs.stop_requests import raise_if_requested
 from sim.scenario import Scenario
 
 BASE_FILE = "scenario.base.yaml"  # the base scenario a sweep, sensitivity or optimisation keeps
@@ -66,6 +67,7 @@ def atomic_folder(final: Path) -> Iterator[Path]:
     try:
         with _partial(final.parent, final.name) as partial:
             yield partial
+            raise_if_requested()  # a stop a signal asked for, even if it was swallowed
             if final.exists():
                 os.replace(final, old)
             os.replace(partial, final)
@@ -80,6 +82,7 @@ def claim_folder(parent: Path, name: str, write: Callable[[Path], Any]) -> Path:
     parent = Path(parent)
     with _partial(parent, name) as partial:
         write(partial)
+        raise_if_requested()  # a stop a signal asked for, even if it was swallowed
         return _claim(partial, parent, name)
 
 
@@ -96,6 +99,7 @@ def atomic_write(final: Path, write: Callable[[Path], Any]) -> None:
     partial = final.parent / f".partial-{os.getpid()}-{final.name}"
     try:
         write(partial)
+        raise_if_requested()  # a stop a signal asked for, even if it was swallowed
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)

@@ -266,3 +266,32 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "simctl run: No such option: --bogus (Possible options: --out) (see simctl run --help)"]
+
+
+def test_a_stop_python_swallowed_still_stops_before_anything_is_visible(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A Ctrl-C 0.3 s in landed in an import's module-lock callback ("Exception ignored in
+    ..."), and the run went on to write its whole folder, exit 0. The handler also records the
+    stop: the command stops after the imports, and no writer commits a folder or file."""
+    from experiments.cli.stopping import guarded
+    from experiments.runs import stop_requests
+    from experiments.runs.folders import atomic_write, claim_folder
+
+    def swallowed_during_imports() -> None:
+        stop_requests.request(KeyboardInterrupt())  # as the handler does, raise lost
+
+    with pytest.raises(SystemExit) as done:
+        guarded(swallowed_during_imports)
+    assert done.value.code == 130
+    assert capsys.readouterr().err == "simctl: interrupted (exit 130)\n"
+    stop_requests.clear()
+    try:
+        stop_requests.request(KeyboardInterrupt())
+        with pytest.raises(KeyboardInterrupt):
+            claim_folder(tmp_path, "run", lambda folder: (folder / "a.json").write_text("{}"))
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(tmp_path / "b.csv", lambda partial: partial.write_text("x"))
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        stop_requests.clear()
+    assert claim_folder(tmp_path, "run", lambda folder: None).name == "run"  # cleared: works
