@@ -139,8 +139,11 @@ class Result:
 
     def ltv_by_cohort(self, channel: str | None = None) -> pd.DataFrame:
         """LTV at 30/90/180 days per weekly cohort (margin and GMV, per new buyer), mean over
-        replicates; one channel or the whole market."""
-        k = None if channel is None else layout_of(self.scenario).channel_id(channel)
+        replicates; one channel or the whole market (its won users, as `unit_economics`'s
+        "all" row: an existing base left out)."""
+        layout = layout_of(self.scenario)
+        won = layout.won_channel_ids() if layout.base_channels else None
+        k = won if channel is None else layout.channel_id(channel)
         tables = [ltv_by_cohort(c.cohort_counts, c.cohort_amounts, self.scenario.days, k)
                   for c in self.counters.values()]
         return pd.concat(tables).groupby(level=0).mean()

@@ -8,7 +8,9 @@ period t every active user is exactly one of
 
 - new: never ordered before period t;
 - retained: active in period t-1 too;
-- resurrected: ordered before, but not in period t-1;
+- resurrected: ordered before, but not in period t-1 (an existing base, `seed_users` with
+  `existing: true`, counts as having ordered before the run: its users' first orders in the
+  run are resurrected buyers, not new ones);
 
 and every user active in t-1 but not in t is churned. The first period has no period before
 it, so nobody can churn in it: the quick ratios set the gains of the periods after the first
@@ -179,6 +181,10 @@ class GrowthAccounting:
 
     def record_day(self, day: int) -> None:
         """Fold today's orders into the period; classify at the period's last day."""
+        if self.pop.base_channel_ids is not None:  # an existing base bought before the run
+            joined = self.pop.rows_today("acquired")
+            base = joined[np.isin(self.pop.channel[joined], self.pop.base_channel_ids)]
+            self.flags[base] |= EVER
         rows = self.pop.rows_today("ordered")
         if len(rows):
             values = self.pop.values_today("ordered")

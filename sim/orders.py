@@ -43,7 +43,8 @@ METRICS: tuple[Metric, ...] = (
            "a user may place more than one a day through different paths.",
            ("order",), compute=lambda c: c["order"], zh="订单量", headline=True),
     Metric("first_purchases", "orders", "flow",
-           "Orders that were the user's first ever (new buyers).",
+           "Orders that were the user's first in the run: new buyers' first orders, and an "
+           "existing base's first orders in the run (won_first_purchases leaves those out).",
            ("first_order",), compute=lambda c: c["first_order"], zh="首单量"),
     Metric("won_first_purchases", "orders", "flow",
            "First orders of users the run won (new buyers, 新客): first_purchases minus those "

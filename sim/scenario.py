@@ -311,9 +311,12 @@ def override_list(overrides: Any, source: str) -> list[str]:
                               "'dotted.path=value' strings, e.g. ['market.size=2000']")])
 
 
-def _origin(said: str) -> str:
-    """Where a value came from, as messages say it: `--days 60` (an option), else an override."""
-    return said if said.startswith("--") else f"override {said}"
+def _origin(said: str, zh: bool = False) -> str:
+    """Where a value came from, as messages say it: `--days 60` (an option), else an override
+    (覆盖参数 in Chinese)."""
+    if said.startswith("--"):
+        return f" {said}" if zh else said
+    return f"覆盖参数 {said}" if zh else f"override {said}"
 
 
 def validate_scenario(
@@ -329,14 +332,15 @@ def validate_scenario(
     def locate(path: Path, message: str, severity: str = "error", zh: str = "") -> Problem:
         for cut in range(len(path), 0, -1):
             if path[:cut] in overridden:
-                origin = _origin(overridden[path[:cut]])
-                return Problem(source, None, dotted(path), f"{message} (from {origin})", severity,
-                               zh and f"{zh}（来自 {origin}）")
+                said = overridden[path[:cut]]
+                return Problem(source, None, dotted(path), f"{message} (from {_origin(said)})",
+                               severity, zh and f"{zh}（来自{_origin(said, zh=True)}）")
         below = [text for key, text in overridden.items() if key[: len(path)] == path]
         if below and path not in lines:  # a section the overrides created
             origins = ", ".join(map(_origin, below))
+            origins_zh = "、".join(_origin(said, zh=True) for said in below)
             return Problem(source, None, dotted(path), f"{message} (from {origins})", severity,
-                           zh and f"{zh}（来自 {origins}）")
+                           zh and f"{zh}（来自{origins_zh}）")
         return Problem(source, line_for(path, lines), dotted(path), message, severity, zh)
 
     try:
@@ -362,10 +366,11 @@ def _said_scaled(path: Path, en: str, zh: str, scaled: Scaled) -> tuple[str, str
     if path not in scaled:
         return en, zh
     written, now, reference = scaled[path]
+    bigger = path[-1] != "count"  # more seeds in a bigger market fill it all the same
     return (f"{en} ({now:,} is the file's {written:,} scaled from market.reference_size "
-            f"{reference:,} to this market.size; or run a bigger market)",
+            f"{reference:,} to this market.size{'; or run a bigger market' if bigger else ''})",
             f"{zh}（{now:,} 由文件中的 {written:,} 按 market.reference_size {reference:,} "
-            "缩放到当前 market.size 而来；也可以模拟更大的市场）")
+            f"缩放到当前 market.size 而来{'；也可以模拟更大的市场' if bigger else ''}）")
 
 
 def scenario_schema() -> dict[str, Any]:

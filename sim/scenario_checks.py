@@ -96,14 +96,18 @@ def _check_wiring(scenario: Scenario) -> list[tuple[Path, str]]:
 def _check_base_channels(scenario: Scenario) -> list[tuple[Path, str]]:
     """An existing base's channel holds only that base: new users credited to it would be
     left out of CAC and the market's unit economics with the base."""
-    base = {c for p in scenario.mechanics.values() for c in REGISTRY[p.type][1].base_channels(p)}
+    base = {c: name for name, p in scenario.mechanics.items()
+            for c in REGISTRY[p.type][1].base_channels(p)}
     problems: list[tuple[Path, str]] = []
     for name, params in scenario.mechanics.items():
         cls = REGISTRY[params.type][1]
-        for channel in set(cls.channels(params)) & base - set(cls.base_channels(params)):
-            problems.append((("mechanics", name), f"credits new users to channel {channel!r}, "
-                             "which an existing base (seed_users with existing: true) uses; "
-                             "give one of them another channel"))
+        for channel in sorted(set(cls.channels(params)) & set(base)
+                              - set(cls.base_channels(params))):
+            where = ("mechanics", name, "channel") if hasattr(params, "channel") else \
+                ("mechanics", name)
+            problems.append((where, f"credits new users to channel {channel!r}, which the "
+                             f"existing base mechanics.{base[channel]} (seed_users with "
+                             "existing: true) uses; give one of them another channel"))
     return problems
 
 
@@ -274,6 +278,7 @@ def inert_settings(scenario: Scenario) -> list[Warning]:
     that fill the whole market leave acquisition, ads and referral nobody to win; an ads budget
     or a KOL post that buys less than one visit (impressions x click rate) wins nobody either."""
     size = scenario.market.size
+    rescalable = scenario.market.reference_size is None  # set: the counts scale already
     winners = [n for n, p in scenario.mechanics.items() if p.type in (
         "bass_acquisition", "paid_ads", "kol_posts", "referral")]
     out: list[Warning] = []
@@ -282,11 +287,12 @@ def inert_settings(scenario: Scenario) -> list[Warning]:
             count = params.count  # type: ignore[attr-defined]
             out.append((("mechanics", name, "count"),
                         f"{count:,} seed users fill the whole market ({size:,}): "
-                        f"{', '.join(winners)} have nobody left to win; give fewer seeds, or "
-                        "market.reference_size to rescale a scenario written for another size",
+                        f"{', '.join(winners)} have nobody left to win; give fewer seeds" + (
+                            ", or market.reference_size to rescale a scenario written for "
+                            "another size" if rescalable else ""),
                         f"{count:,} 名种子用户占满整个市场（{size:,}）：{'、'.join(winners)} "
-                        "已无人可获取；减少种子用户，或用 market.reference_size 按比例缩放为"
-                        "其他规模编写的场景"))
+                        "已无人可获取；减少种子用户" + ("，或用 market.reference_size 按比例缩放"
+                                                "为其他规模编写的场景" if rescalable else "")))
         out += _visits_bought(name, params, scenario.days)
     return out
 

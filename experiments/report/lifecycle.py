@@ -108,7 +108,8 @@ def funnel_section(metrics: dict[str, Stats]) -> str:
 CHANNEL_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     # header, source ("metrics": horizon metric, "ue": unit economics), key, tooltip
     ("new users 新用户", "metrics", "new_users", METRICS["new_users"].description),
-    ("new buyers 新买家", "metrics", "first_purchases", METRICS["first_purchases"].description),
+    ("new buyers 新客", "metrics", "won_first_purchases",
+     METRICS["won_first_purchases"].description),
     ("acquisition spend 获客费用", "metrics", "acquisition_spend",
      METRICS["acquisition_spend"].description),
     ("CAC 获客成本", "ue", "cac", "Acquisition spend per new buyer, yuan (unit-economics basis)."),
@@ -120,7 +121,8 @@ CHANNEL_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
       for d in LTV_DAYS),
     *((f"LTV/CAC {d}d", "ue", f"ltv_cac_{d}d", f"LTV {d}d (margin) / CAC.") for d in LTV_DAYS),
     ("payback days 回本天数", "ue", "payback_days",
-     "First age at which cumulative margin per new buyer reaches CAC (– if not seen)."),
+     "Age from which the cumulative margin per new buyer covers CAC for good (– if not by "
+     "the horizon)."),
     ("ROI", "metrics", "roi", METRICS["roi"].description),
 )
 
@@ -220,14 +222,6 @@ def channels_section(metrics: dict[str, Stats], by_channel: dict[str, dict[str, 
         + "</p>",
         channel_table(rows, with_ci),
     ]
-    cohort_cac, horizon_cac = mean_of(unit_economics.get("all", {}), "cac"), mean_of(metrics, "cac")
-    if not math.isclose(cohort_cac, horizon_cac, rel_tol=0.01):  # also when either is NaN
-        parts.append("<p class='note'>" + t(
-            f"CAC here comes from the cohort tables ({fmt_html(cohort_cac)} for the market) and "
-            f"differs from the summary's cac ({fmt_html(horizon_cac)}, spend over the first "
-            "orders of the users the run won, over the horizon).",
-            f"此处 CAC 来自批次表（全市场 {fmt_html(cohort_cac)}），与汇总中的 cac"
-            f"（{fmt_html(horizon_cac)}，全周期费用 / 新客首单）口径不同。") + "</p>")
     days, points = ltv_points(unit_economics)
     if points:
         parts.append("<h3>" + t(f"CAC against LTV ({days} days, margin)",

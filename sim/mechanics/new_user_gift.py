@@ -1,6 +1,7 @@
 """A new-user gift pack (新人专享礼包): money off the first order, to lift first-order conversion.
 
-Every user who joins while the gift runs (optionally only through some channels) receives it.
+Every user who joins while the gift runs (optionally only through some channels) receives it,
+except an existing base (`seed_users` with `existing: true`): they are not new users (新客).
 The gift multiplies that user's first-order probability by (1 + lift) (on top of any other
 boost, e.g. recommendations' cold-start lift: first_order_boost becomes (1 + boost)(1 + lift)
 - 1) and is redeemed on the first order as a discount of up to its value; its cost is booked
@@ -17,7 +18,7 @@ answered 0 yuan).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -40,7 +41,18 @@ class NewUserGiftParams(MechanicParams):
         "level: lift(v) = first_order_lift * s(v) / s(lift_at_value), s(v) = v / (v + this) "
         "(ASSUMPTION: diminishing returns from the 5-30 yuan range of domain-facts).")
     channels: list[str] = Field(default_factory=list,
-                                description="Only users from these channels; empty = all.")
+                                description="Only users from these channels; empty = all "
+                                "(an existing base never gets the gift).")
+
+    def cross_problems(self, name: str, scenario: Any) -> list[tuple[tuple, str]]:
+        """A gift for an existing base's channel would never be given: said, not ignored."""
+        from sim.planning import layout_of
+
+        base = layout_of(scenario).base_channels
+        return [(("mechanics", name, "channels", i), f"channel {channel!r} is an existing base "
+                 "(seed_users with existing: true): its users are not new users and get no "
+                 "new-user gift; remove it")
+                for i, channel in enumerate(self.channels) if channel in base]
 
 
 class NewUserGift(Mechanic[NewUserGiftParams]):
@@ -53,13 +65,17 @@ class NewUserGift(Mechanic[NewUserGiftParams]):
         return {"gift_value": np.dtype(np.float32), "first_order_boost": np.dtype(np.float32)}
 
     def setup(self) -> None:
-        names = self.params.base.channels
-        self.channels = np.array([self.ctx.layout.channel_id(c) for c in names
-                                  if c in self.ctx.layout.channels], dtype=np.int8)
+        layout = self.ctx.layout
+        names = self.params.base.channels or layout.channels[1:]
+        targeted = [layout.channel_id(c) for c in names
+                    if c in layout.channels and c not in layout.base_channels]
+        # None: every user's channel is targeted (no list, no existing base), no filter needed
+        self.channels = None if len(targeted) == len(layout.channels) - 1 else np.array(
+            targeted, dtype=np.int8)
 
     def step(self, day: int) -> None:
         rows = self.pop.new_users(self.name)
-        if self.params.base.channels:
+        if self.channels is not None:
             rows = rows[np.isin(self.pop.channel[rows], self.channels)]
         group = self.pop.group[rows]
         value = self.params.for_rows("value", group)

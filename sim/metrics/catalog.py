@@ -97,6 +97,8 @@ def over_periods(metric: Metric | str, daily: pd.DataFrame,
     if m.kind == "flow":
         flow = _zero_missing(daily[m.name].to_numpy())
         return np.array([float(flow[first:end].sum()) for first, end in bounds])
+    if m.numerator not in daily or m.denominator not in daily:  # a run from before the part
+        return np.full(len(bounds), np.nan)  # existed (cac's won_first_purchases): unknown
     num = _zero_missing(daily[m.numerator].to_numpy())  # type: ignore[index]
     den = _zero_missing(daily[m.denominator].to_numpy())  # type: ignore[index]
     out = np.full(len(bounds), np.nan)

@@ -182,7 +182,7 @@ def _virality(counts: dict[str, np.ndarray], size: np.ndarray, days: int,
 
 
 def ltv_by_cohort(counts: dict[str, np.ndarray], amounts: dict[str, np.ndarray], days: int,
-                  channel: int | None = None) -> pd.DataFrame:
+                  channel: Channels = None) -> pd.DataFrame:
     """LTV per weekly acquisition cohort at 30, 90 and 180 days (margin and GMV basis, per new
     buyer of the cohort, as in `unit_economics`); NaN where the cohort is not that old yet."""
     size = _by_age(counts, "acquired", channel)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sim.engine import run
@@ -91,6 +92,49 @@ def test_base_first_orders_rebuild_from_the_event_log() -> None:
 def test_a_new_user_credited_to_the_base_s_channel_is_refused() -> None:
     kol = {"kol": {"type": "seed_users", "count": 10, "channel": "seed"}}
     problems = check_scenario(_scenario(True, kol))
-    assert [(path, "existing base" in text) for path, text in problems] == [
-        (("mechanics", "kol"), True)]
+    assert [(path, "existing base mechanics.base" in text) for path, text in problems] == [
+        (("mechanics", "kol", "channel"), True)]
     assert check_scenario(_scenario(False, kol)) == []  # new users may share a channel
+
+
+GIFT = {"gift": {"type": "new_user_gift", "value": 10.0, "first_order_lift": 0.3}}
+
+
+def test_an_existing_base_gets_no_new_user_gift() -> None:
+    """growth.yaml gave its existing base the 新人礼包 (2,395 yuan at 20k users) and booked it
+    as acquisition spend beside CAC's won buyers only."""
+    def gift_by_channel(existing: bool) -> dict[str, float]:
+        result = run(_scenario(existing, GIFT).model_copy(update={"replicates": 1}))
+        frame = result.channel_metrics
+        return frame.groupby("channel")["gift_cost"].sum().to_dict()
+
+    assert gift_by_channel(True)["seed"] == 0 < gift_by_channel(True)["ads"]
+    assert gift_by_channel(False)["seed"] > 0
+    listed = {"gift": {**GIFT["gift"], "channels": ["ads", "seed"]}}
+    problems = check_scenario(_scenario(True, listed))
+    assert [path for path, _ in problems] == [("mechanics", "gift", "channels", 1)]
+    assert "existing base" in problems[0][1]
+
+
+def test_growth_accounting_reads_the_base_as_buyers_from_before_the_run(runs: dict) -> None:
+    """Their first orders in the run were counted as new buyers (3,048 of 4,805 after the first
+    period on scale.yaml at 20k users); they are resurrected ones, and every gain stays a gain."""
+    blended, based = runs[False], runs[True]
+    for name in ("ga_gained_users", "ga_active_users", "ga_churned_users",
+                 "ga_later_gained_users"):
+        assert based.metrics[name].equals(blended.metrics[name]), name
+    moved = blended.metrics["ga_new_users"].sum() - based.metrics["ga_new_users"].sum()
+    assert moved > 0
+    assert based.metrics["ga_resurrected_users"].sum() == pytest.approx(
+        blended.metrics["ga_resurrected_users"].sum() + moved)
+    base_first = sum(c.counts["base_first_order"].sum() for c in based.counters.values())
+    assert moved <= base_first  # only base users move (each at most once, on a first order)
+
+
+def test_a_run_folder_from_before_won_first_purchases_reads_its_cac_as_unknown() -> None:
+    """The dashboard of an older run folder raised KeyError: 'won_first_purchases'."""
+    from sim.metrics import horizon_values
+
+    daily = pd.DataFrame({"acquisition_spend": [10.0, 20.0], "first_purchases": [1.0, 2.0],
+                          "cac": [10.0, 10.0]})
+    assert math.isnan(horizon_values(daily)["cac"])

@@ -89,7 +89,19 @@ def test_a_warning_about_a_scaled_value_says_it_was_scaled_in_both_languages() -
                 if n.path == "mechanics.kol.posts.0.reach"]
     assert "scaled" not in given.text() and given.text().endswith(
         "(from override 'mechanics.kol.posts.0.reach=9')")
-    assert given.text(chinese=True).endswith("（来自 override 'mechanics.kol.posts.0.reach=9'）")
+    assert given.text(chinese=True).endswith("（来自覆盖参数 'mechanics.kol.posts.0.reach=9'）")
+
+
+def test_seeds_scaled_to_fill_the_market_get_no_advice_that_cannot_help() -> None:
+    """A bigger market scales the seeds with it, and reference_size is already set."""
+    text = GROWTH.read_text("utf-8").replace("    count: 20000\n", "    count: 1000000\n")
+    (warning,) = [n for n in parse_scenario(text, "growth.yaml", ["market.size=2000"]).notes
+                  if n.severity == "warning"]
+    assert "2,000 seed users fill the whole market" in warning.text()
+    assert "2,000 is the file's 1,000,000 scaled" in warning.text()
+    for advice in ("bigger market", "market.reference_size to rescale"):
+        assert advice not in warning.text()
+    assert "更大的市场" not in warning.text(chinese=True)
 
 
 

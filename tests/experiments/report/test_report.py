@@ -176,3 +176,18 @@ def test_reference_summary_json_turns_nan_into_null(reference: tuple[sim.Result,
     assert doc["unit_economics"]["all"]["ltv_90d_margin"]["mean"] is None
     assert doc["by_channel"]["organic"]["new_users"]["ci_low"] is None
     assert "NaN" not in text
+
+
+def test_the_channel_table_s_new_buyers_are_those_cac_divides_by(tmp_path: Path) -> None:
+    """scale.yaml's table showed 5,546 new buyers beside CAC 21.94 and spend 39,648 (7.15 a
+    buyer): the count included the existing base's first orders, which CAC leaves out."""
+    from experiments.report.lifecycle import CHANNEL_COLUMNS
+
+    result, run_dir = _run(tmp_path, "scale.yaml", ["market.size=3000", "days=90"])
+    (key,) = [k for header, _, k, _ in CHANNEL_COLUMNS if header.startswith("new buyers")]
+    summary, channels = result.summary(), result.channel_summary()
+    spend, won, cac = (summary[k]["mean"] for k in ("acquisition_spend", key, "cac"))
+    assert cac == pytest.approx(spend / won, rel=1e-12)  # one replicate
+    assert channels["seed"][key]["mean"] == 0 < channels["seed"]["first_purchases"]["mean"]
+    body = section_html((run_dir / "report.html").read_text(), "channels")
+    assert "new buyers 新客" in body and "differs from the summary" not in body
