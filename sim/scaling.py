@@ -41,6 +41,8 @@ def rescale(data: dict[str, Any], source: str, lines: dict[Path, int],
                 if any(path[:cut] in overridden for cut in range(1, len(path) + 1)):
                     continue
                 old = parent[key]
+                if old < 0:  # validation refuses it as written (scaled, -5 read as 0 and ran)
+                    continue
                 parent[key] = _scaled(old, factor)
                 changed.append(f"{dotted(path)} {old:,} -> {parent[key]:,}")
                 if scaled is not None:

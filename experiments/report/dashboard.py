@@ -201,14 +201,13 @@ def _health_intro() -> str:
         "Differences, summary.json and the table of simctl run (flows summed, stocks on the "
         "last day, ratios of sums). A growth-accounting quick ratio is the ratio of the sums "
         "over the complete periods after the first (the first has no period before it to lose "
-        "buyers from), not the latest period a run's own health tile shows; its trend compares "
-        "the latest period with the one before. Other trends compare each run's last 30 days "
-        "(or half its horizon) with the same span before.",
+        "buyers from); its trend compares the latest period with the one before. Other trends "
+        "compare each run's last 30 days (or half its horizon) with the same span before.",
         "各运行（编号同“运行”）的全周期数值，取各次重复的均值，与“差异”、summary.json 及 "
         "simctl run 的表格一致（流量求和，存量取最后一天，比率为总量之比）。增长快速比率为"
-        "首个周期之后各完整周期的总量之比（首个周期之前没有周期，无从流失），不是单个运行健康"
-        "卡片所示的最近一期；其趋势为最近一期对比上一期。其他趋势为每个运行最近 30 天"
-        "（或半个周期）对比之前同样长度。")
+        "首个周期之后各完整周期的总量之比（首个周期之前没有周期，无从流失）；其趋势为最近一期"
+        "对比上一期。其他趋势为每个运行最近 30 天"
+        "（或模拟期的一半）对比之前同样长度。")
 
 
 def quick_ratio_figure(periods: list[tuple[str, pd.DataFrame]]) -> go.Figure:

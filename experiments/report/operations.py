@@ -14,6 +14,7 @@ import pandas as pd
 
 from experiments.report.language import metric_label, t
 from experiments.report.parts import (
+    Stats,
     embed,
     fmt_html,
     kpi_tiles,
@@ -39,7 +40,7 @@ GA_REVENUE = (("ga_retained_revenue", "retained", "留存", "#1f77b4", 1),
               ("ga_churned_revenue", "churned", "流失", "#d62728", -1))
 
 
-def health_section(daily: pd.DataFrame) -> str:
+def health_section(daily: pd.DataFrame, metrics: dict[str, Stats] | None = None) -> str:
     title = t("Business health", "经营健康")
     present = [n for n in HEALTH if n in daily.columns]
     if not present:
@@ -47,12 +48,12 @@ def health_section(daily: pd.DataFrame) -> str:
     window = trend_window(len(daily))
     intro = t(f"Over the horizon (flows summed, stocks on the last day, ratios of sums), "
               f"means over replicates; the trend compares the last {window} days with the "
-              f"{window} before (green: the good direction). Growth-accounting ratios show "
-              "the last complete period, against the period before.",
+              f"{window} before (green: the good direction). A growth-accounting ratio's "
+              "trend compares the latest complete period with the one before.",
               f"全周期数值（流量求和，存量取最后一天，比率为总量之比），取各次重复的均值；趋势为最近"
-              f"{window}天对比之前{window}天（绿色表示向好）。增长核算的比率取最近一个完整周期，"
+              f"{window}天对比之前{window}天（绿色表示向好）。增长核算比率的趋势为最近一个完整周期"
               "对比上一周期。")
-    return section("health", title, f"<p>{intro}</p>" + kpi_tiles(daily, HEALTH))
+    return section("health", title, f"<p>{intro}</p>" + kpi_tiles(daily, HEALTH, metrics))
 
 
 def growth_periods(daily: pd.DataFrame, period_days: int) -> pd.DataFrame:

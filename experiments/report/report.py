@@ -217,7 +217,7 @@ def _report_html(result: Result, summary: dict[str, Any],
     tables = summary.get("tables", {})
     by_channel, unit_economics = _channel_summaries(result, summary)
     sections = "\n".join([
-        health_section(daily),
+        health_section(daily, metrics),
         growth_section(daily, s.growth_accounting.period_days),
         quiet_section(s, metrics),
         funnel_section(metrics),

@@ -5,6 +5,7 @@ is never rescaled twice."""
 from __future__ import annotations
 
 from sim.engine import run
+from sim.errors import InputError
 from sim.mechanics import REGISTRY
 from sim.scenario import load_scenario, parse_scenario
 from tests.conftest import ROOT
@@ -118,3 +119,18 @@ def test_every_resolved_yaml_reads_back_to_the_same_scenario() -> None:
         assert again.model_dump(exclude={"notes"}) == scenario.model_dump(exclude={"notes"}), \
             scenario.name
     assert again.description == free_text
+
+
+def test_a_negative_value_in_the_file_is_refused_not_scaled_to_zero() -> None:
+    """`daily_budget: -5` at 20k users read as 0 (the scaled whole-number rule) and ran, exit 0,
+    while the same value as an override was refused."""
+    text = (ROOT / "scenarios" / "cold_start.yaml").read_text("utf-8").replace(
+        "    daily_budget: 1000 ", "    daily_budget: -5 ")
+    try:
+        parse_scenario(text, "cold.yaml", ["market.size=20000"])
+    except InputError as exc:
+        (problem,) = exc.problems
+        assert problem.path == "mechanics.ads.daily_budget" and problem.line is not None
+        assert "greater than or equal to 0" in problem.message
+    else:
+        raise AssertionError("a negative budget was accepted")
