@@ -3,9 +3,11 @@ or an existing base (老用户) won in earlier stages (`existing: true`).
 
 They skip the funnel (nobody has to persuade them) and are credited to channel `seed`. The day
 is a SimPy timeout: the process marks the mechanic due and that day's step acquires them. An
-existing base's first orders in the run are not new buyers (新客): `won_first_purchases`, and
-so CAC and the market's unit economics, leave them out (its users' first order in the run is
-still their `first_order`, as the model starts every order count at 0).
+existing base is neither visits nor new users (拉新): its users join as `base_joined`, which
+`new_users` (and so the registration rate) leaves out, while `acquired_users` counts every
+user; its first orders in the run are not new buyers (新客): `won_first_purchases`, and so CAC
+and the market's unit economics, leave them out (its users' first order in the run is still
+their `first_order`, as the model starts every order count at 0).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class SeedUsersParams(MechanicParams):
 
 class SeedUsers(Mechanic[SeedUsersParams]):
     stage = StageOrder.ACQUISITION
+    events = ("base_joined",)  # an existing base's users: not visits, not new users (拉新)
 
     @classmethod
     def channels(cls, params: SeedUsersParams) -> list[str]:
@@ -77,5 +80,6 @@ class SeedUsers(Mechanic[SeedUsersParams]):
         per_group = self.rng.multivariate_hypergeometric(potential.astype(np.int64), want)
         for group, k in zip(self.groups, per_group, strict=True):
             rows = self.pop.draw_potential(int(group), int(k), self.rng)
-            self.ctx.recorder.event("visit", day, rows, channel=self.channel)
+            seen = "base_joined" if self.params.base.existing else "visit"
+            self.ctx.recorder.event(seen, day, rows, channel=self.channel)
             self.pop.acquire(rows, day, self.channel)

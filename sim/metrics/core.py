@@ -3,18 +3,20 @@ the engine itself)."""
 
 from __future__ import annotations
 
-from sim.metric import Metric
+from sim.metric import Metric, col
 
 METRICS: tuple[Metric, ...] = (
     Metric("visits", "visits", "flow",
            "Visits by potential users, credited to the channel that brought them.",
            ("visit",), compute=lambda c: c["visit"], zh="访问量"),
     Metric("new_users", "users", "flow",
-           "Users acquired (registered) that day, by any channel.",
-           ("acquired",), compute=lambda c: c["acquired"], zh="新增用户（拉新）", headline=True,
-           health=True),
+           "Users won (registered) that day, by any channel; an existing base (seed_users with "
+           "existing: true) joins as users but is not new users.",
+           ("acquired",), compute=lambda c: c["acquired"] - col(c, "base_joined"),
+           zh="新增用户（拉新）", headline=True, health=True),
     Metric("acquired_users", "users", "stock",
-           "Users acquired since day 0 (cumulative new_users).",
+           "Users since day 0, an existing base included (cumulative new_users plus the "
+           "base).",
            ("acquired",), compute=lambda c: c["acquired"].cumsum(), zh="累计用户", headline=True),
     Metric("alive_users", "users", "stock",
            "Acquired users not churned, at the end of the day.",

@@ -138,3 +138,17 @@ def test_a_run_folder_from_before_won_first_purchases_reads_its_cac_as_unknown()
     daily = pd.DataFrame({"acquisition_spend": [10.0, 20.0], "first_purchases": [1.0, 2.0],
                           "cac": [10.0, 10.0]})
     assert math.isnan(horizon_values(daily)["cac"])
+
+
+def test_the_base_is_neither_visits_nor_new_users(runs: dict) -> None:
+    """retention.yaml counted its 1,500 existing users (10k market) as 拉新 and as visits that
+    all registered: registration rate 0.561 where the funnel's is 0.499."""
+    blended, based = runs[False], runs[True]
+    base = sum(c.counts["base_joined"].sum() for c in based.counters.values())
+    assert base == 3000 * len(based.counters)
+    for name in ("new_users", "visits"):
+        assert blended.metrics[name].sum() - based.metrics[name].sum() == base, name
+    assert based.metrics["acquired_users"].equals(blended.metrics["acquired_users"])
+    funnel = based.summary()["registration_rate"]["mean"]
+    assert funnel < blended.summary()["registration_rate"]["mean"]
+    assert based.channel_summary()["seed"]["new_users"]["mean"] == 0
