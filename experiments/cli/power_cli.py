@@ -316,7 +316,7 @@ def _answer(options: dict[str, Any]) -> None:
         doc = {**asdict(result), **({"always_valid": extra} if extra else {})}
         sys.stdout.write(json.dumps(_clean(doc)) + "\n")
         return
-    render_power(result, Console(width=110))
+    render_power(result, Console(width=110), Console(width=110, stderr=True))
 
 
 def _solve(o: dict[str, Any]) -> PowerResult:

@@ -120,7 +120,10 @@ def _boundaries(result: PowerResult) -> Table:
     return bounds
 
 
-def render_power(result: PowerResult, console: Console) -> None:
+def render_power(result: PowerResult, console: Console, people: Console | None = None) -> None:
+    """The answer (table, boundaries, notes) on `console`; warnings on `people` (stderr, as
+    every command's warnings: `power ... > plan.txt` keeps the plan, the screen the warnings),
+    or on `console` when none is given."""
     en, zh = _SOLVED[result.solved_for]
     table = Table(title=t(f"simctl power: solved for {en}", f"simctl power：求解{zh}"))
     table.add_column(t("quantity", "项目"))
@@ -134,4 +137,4 @@ def render_power(result: PowerResult, console: Console) -> None:
     for note in result.notes:
         console.print(f"{t('note', '注')}: {note}")
     for warning in result.warnings:
-        console.print(f"{t('warning', '警告')}: {warning}")
+        (people or console).print(f"{t('warning', '警告')}: {warning}")

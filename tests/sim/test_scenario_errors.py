@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sim.errors import InputError
@@ -447,3 +449,20 @@ def test_the_name_pattern_reads_alike_in_the_json_schema() -> None:
     for text, name in (("冷启动", "冷启动"), ("my plan", "my_plan"), ("..x", "x"),
                        ("...", "scenario")):
         assert scenario_name_from(text) == name and re.fullmatch(pattern, name)
+
+
+def test_a_gbk_file_or_a_folder_is_one_line_with_the_remedy(tmp_path: Path) -> None:
+    """A scenario saved as GBK read "cannot read: 'utf-8' codec can't decode byte 0xd6 in
+    position 25" (no line, no remedy); a folder read "[Errno 21] Is a directory"."""
+    path = tmp_path / "s.yaml"
+    path.write_bytes("name: s\ndays: 10\n# 中文注释\nmarket:\n  size: 100\n".encode("gbk"))
+    with pytest.raises(InputError) as exc:
+        load_scenario(path)
+    (problem,) = exc.value.problems
+    assert problem.line == 3 and "it reads as GBK" in problem.message
+    assert problem.message.endswith("save the file as UTF-8")
+    assert "另存为 UTF-8" in problem.text(chinese=True)
+    with pytest.raises(InputError) as exc:
+        load_scenario(tmp_path)
+    assert str(exc.value.problems[0]).endswith("is a folder; give a scenario file (.yaml), "
+                                               "e.g. scenarios/cold_start.yaml")

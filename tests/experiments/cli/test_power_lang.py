@@ -43,7 +43,7 @@ ENGLISH = ("quantity", "value", "solved", "sample size", "metric", "variance", "
 def _zh(args: list[str]) -> str:
     result = runner.invoke(app, ["--lang", "zh", "power", *args])
     assert result.exit_code == 0, result.output
-    return result.stdout
+    return result.stdout + result.stderr  # the answer, then the warnings
 
 
 def _leftover_english(text: str) -> list[str]:

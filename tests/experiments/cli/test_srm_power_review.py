@@ -112,8 +112,8 @@ def test_power_warns_of_an_absolute_mde_that_reads_as_a_forgotten_relative() -> 
     screen = runner.invoke(app, FORGOT_RELATIVE)
     assert screen.exit_code == 0
     assert _flat("warning: MDE 0.5 reads as an absolute difference of 50 percentage points") \
-        in _flat(screen.stdout)
-    zh = runner.invoke(app, ["--lang", "zh", *FORGOT_RELATIVE]).stdout
+        in _flat(screen.stderr)  # warnings are for people: stderr
+    zh = runner.invoke(app, ["--lang", "zh", *FORGOT_RELATIVE]).stderr
     for words in ("警告: MDE 0.5 按绝对差读取，即 50 个百分点（0.05 -> 0.55，相对提升 +1000%）；"
                   "若本意是相对提升 50%（0.05 -> 0.075），请加 --relative",
                   "警告: 对照组的 n*p = 12 x 0.05 = 0.6，低于 10（每组的 n*p 与 n*(1-p) 都应至少为 "
@@ -149,7 +149,7 @@ def test_power_warns_of_a_mean_under_30_per_arm() -> None:
         "answer is not trustworthy unless the metric itself is normal; plan an exact "
         "(permutation) test or a larger design"]
     zh = runner.invoke(app, ["--lang", "zh", "power", "--metric", "mean", "--sd", "1", "--mde",
-                             "1", "--power", "0.8"]).stdout
+                             "1", "--power", "0.8"]).stderr
     assert _flat("警告: 对照组只有 16 个样本，低于 30：除非指标本身服从正态分布，此结果所依据的正态"
                  "近似不可靠；请改用精确检验（置换检验）或更大的样本设计") in _flat(zh)
     large = json.loads(runner.invoke(app, ["power", "--metric", "mean", "--sd", "1", "--mde",
