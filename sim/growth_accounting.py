@@ -122,7 +122,7 @@ METRICS: tuple[Metric, ...] = (
            ("ga_active",), compute=lambda c: c["ga_active_amount"], zh="周期收入"),
     Metric("ga_new_revenue", "yuan", "flow",
            "The period's revenue from new buyers.",
-           ("ga_new",), compute=lambda c: c["ga_new_amount"], zh="新用户收入"),
+           ("ga_new",), compute=lambda c: c["ga_new_amount"], zh="新增买家收入"),
     Metric("ga_retained_revenue", "yuan", "flow",
            "Revenue kept from retained buyers: sum of min(this period, last period) over them.",
            ("ga_retained",), compute=lambda c: c["ga_retained_amount"], zh="留存收入"),

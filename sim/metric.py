@@ -32,7 +32,8 @@ UNITS_ZH = {
     "orders": "单", "order": "单", "buyer": "买家", "units": "件", "user-periods": "人·期",
     "groups": "个团", "messages": "条消息", "bargains": "次砍价", "visits": "次访问",
     "carts": "个购物车", "shares": "次分享", "invites": "次邀请", "consents": "次授权",
-    "touches": "次触达", "viewers": "名观众", "reviews": "条评价", "group-days": "群·天",
+    "touches": "次触达", "viewers": "名观众", "reviews": "条评价", "group-days": "组·天",
+    "communities": "个群",
     "unit-years": "件·年", "turns": "次", "year": "年", "days": "天", "day": "天",
 }
 

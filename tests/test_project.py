@@ -21,8 +21,8 @@ def test_every_scenario_validates_and_runs_small(path: Path) -> None:
     small = ["replicates=2"]
     full = load_scenario(path)
     if full.market.size > 30_000:  # observed-arrival scenarios keep their size
-        small.append("market.size=3000")  # and seed users at most the smaller market
-        small += [f"mechanics.{name}.count={min(params.count, 3000)}"
+        small.append("market.size=3000")  # and seed users a tenth of the smaller market
+        small += [f"mechanics.{name}.count={min(params.count, 300)}"
                   for name, params in full.mechanics.items() if params.type == "seed_users"]
     scenario = load_scenario(path, small)
     result = run(scenario)

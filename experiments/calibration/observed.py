@@ -369,6 +369,10 @@ def _metrics_of(counters: Counters, days: int, recorded: tuple[str, ...]) -> pd.
     daily = daily_metrics(counts)
     daily.index = pd.RangeIndex(days, name="day")
     known = {*counts.columns, *recorded, *(f"{event}_amount" for event in recorded)}
+    # a log's customers are its own: no existing base of the model's (seed_users with
+    # existing: true) is in it, so its base events are known to be none (new_users read NaN)
+    known |= {f"{event}{part}" for event in ("base_joined", "base_first_order")
+              for part in ("", "_amount")}
     if "churned" not in recorded:  # rebuilt as if nobody ever left: everyone acquired
         known -= {"alive_users", "churned"}
     daily.loc[:, [m for m in daily.columns if not counter_columns(m) <= known]] = np.nan

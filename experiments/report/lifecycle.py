@@ -34,7 +34,7 @@ BLUES = make_colorscale(sequential.Blues)
 # funnel
 
 
-FUNNEL_STAGES = (("visits", "访问", "visits"), ("new users", "新用户", "new_users"),
+FUNNEL_STAGES = (("visits", "访问", "visits"), ("new users", "新增用户", "new_users"),
                  ("first purchases", "首单", "first_purchases"),
                  ("repeat purchases", "复购", "repeat_purchases"))
 
@@ -107,7 +107,7 @@ def funnel_section(metrics: dict[str, Stats]) -> str:
 
 CHANNEL_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     # header, source ("metrics": horizon metric, "ue": unit economics), key, tooltip
-    ("new users 新用户", "metrics", "new_users", METRICS["new_users"].description),
+    ("new users 新增用户", "metrics", "new_users", METRICS["new_users"].description),
     ("new buyers 新客", "metrics", "won_first_purchases",
      METRICS["won_first_purchases"].description),
     ("acquisition spend 获客费用", "metrics", "acquisition_spend",

@@ -33,10 +33,10 @@ GA_USERS = (("ga_new_users", "new", "新增", "#2ca02c", 1),
             ("ga_retained_users", "retained", "留存", "#1f77b4", 1),
             ("ga_churned_users", "churned", "流失", "#d62728", -1))
 GA_REVENUE = (("ga_retained_revenue", "retained", "留存", "#1f77b4", 1),
-              ("ga_expansion_revenue", "expansion", "增购", "#aec7e8", 1),
+              ("ga_expansion_revenue", "expansion", "扩张", "#aec7e8", 1),
               ("ga_new_revenue", "new", "新增", "#2ca02c", 1),
               ("ga_resurrected_revenue", "resurrected", "回流", "#98df8a", 1),
-              ("ga_contraction_revenue", "contraction", "减购", "#ff9896", -1),
+              ("ga_contraction_revenue", "contraction", "收缩", "#ff9896", -1),
               ("ga_churned_revenue", "churned", "流失", "#d62728", -1))
 
 
@@ -107,8 +107,8 @@ def growth_table(periods: pd.DataFrame) -> str:
                ("ga_churned_users", t("churned", "流失")),
                ("ga_quick_ratio", t("quick ratio", "快速比率")),
                ("ga_revenue", t("revenue", "收入")),
-               ("ga_expansion_revenue", t("expansion", "增购")),
-               ("ga_contraction_revenue", t("contraction", "减购")),
+               ("ga_expansion_revenue", t("expansion", "扩张")),
+               ("ga_contraction_revenue", t("contraction", "收缩")),
                ("ga_churned_revenue", t("churned revenue", "流失收入")),
                ("ga_revenue_quick_ratio", t("revenue quick ratio", "收入快速比率"))]
     head = "".join(f"<th title='{html.escape(METRICS[n].description)}'>{label}</th>"
@@ -142,8 +142,8 @@ def growth_section(daily: pd.DataFrame, period_days: int) -> str:
               "replicates.",
               f"每个{period_days}天周期内有下单的买家分为：新增（首次下单）、留存（上一期也活跃）、"
               "回流（以前下过单、上一期未下单）；流失为上一期活跃、本期未下单的买家。收入：留存 = "
-              "每位留存买家本期与上期的较小值，其余为增购或减购。快速比率 = (新增 + 回流) / 流失；"
-              "收入快速比率 = (新增 + 回流 + 增购) / (流失 + 减购)。取各次重复的均值。")
+              "每位留存买家本期与上期的较小值，其余为扩张或收缩。快速比率 = (新增 + 回流) / 流失；"
+              "收入快速比率 = (新增 + 回流 + 扩张) / (流失 + 收缩)。取各次重复的均值。")
     return section("growth", title, f"<p>{intro}</p>" + embed(growth_figure(periods))
                    + growth_table(periods))
 

@@ -72,7 +72,7 @@ METRICS: tuple[Metric, ...] = (
            health=True),
     Metric("new_state_users", "users", "stock",
            "Alive users acquired in the last 7 days (lifecycle state new).",
-           ("new_state_users",), compute=lambda c: c["new_state_users"], zh="新用户",
+           ("new_state_users",), compute=lambda c: c["new_state_users"], zh="新用户（近7天）",
            group="Lifecycle states"),
     Metric("active_state_users", "users", "stock",
            "Alive users neither new nor dormant (lifecycle state active).",

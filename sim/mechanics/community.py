@@ -97,7 +97,7 @@ METRICS: tuple[Metric, ...] = (
            "Alive members of community groups.",
            ("community_members",), compute=lambda c: c["community_members"], zh="社群成员",
            group="Community groups vs other users"),
-    Metric("community_groups", "groups", "stock",
+    Metric("community_groups", "communities", "stock",
            "Community groups with members (at most 500 each).",
            ("community_groups",), compute=lambda c: c["community_groups"], zh="社群数",
            group="Community groups vs other users"),
