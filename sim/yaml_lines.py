@@ -61,8 +61,9 @@ def load_yaml_with_lines(text: str, source: str) -> tuple[Any, dict[Path, int]]:
 def likely_cause(text: str, line: int | None) -> tuple[int, str] | None:
     """The line and plain words for the syntax mistakes a Chinese keyboard makes, which PyYAML
     reports as "could not find expected ':'" on the next line or "mapping values are not
-    allowed": a full-width colon after a key, a full-width space or a tab in the indentation.
-    Looked for up to the line PyYAML names (None when no such line)."""
+    allowed": a full-width colon after a key, a full-width space or a tab in the indentation,
+    a full-width space after a colon, a full-width comma in a [list] or {mapping}, full-width
+    digits in a number. Looked for up to the line PyYAML names (None when no such line)."""
     lines = text.splitlines()
     last = len(lines) if line is None else min(line, len(lines))
     for number, raw in enumerate(lines[:last], start=1):
@@ -77,6 +78,28 @@ def likely_cause(text: str, line: int | None) -> tuple[int, str] | None:
         if colon and ":" not in key and key and not key.startswith(("-", "'", '"')):
             return number, (f"a full-width colon '：' after {key.strip()!r}; YAML needs the "
                             f"ASCII ':' and a space, e.g. {key.strip()}: value")
+        found = _full_width_slip(code)
+        if found:
+            return number, found
+    return None
+
+
+FULL_WIDTH_DIGITS = "０１２３４５６７８９"
+
+
+def _full_width_slip(code: str) -> str | None:
+    """A full-width space after a colon, a full-width comma inside [ ] or { }, or full-width
+    digits: the other keys a Chinese input method swaps in (each parsed as part of a string)."""
+    key, colon, rest = code.partition(":")
+    if colon and rest.startswith("\u3000"):
+        return (f"a full-width space (U+3000) after '{key.strip()}:'; YAML needs an ASCII "
+                f"space, e.g. {key.strip()}: value")
+    if "，" in code and any(c in code for c in "[{"):
+        return "a full-width comma '，' in a list or mapping; separate items with the ASCII ','"
+    digits = "".join(c for c in code if c in FULL_WIDTH_DIGITS)
+    if digits:
+        ascii_digits = digits.translate(str.maketrans(FULL_WIDTH_DIGITS, "0123456789"))
+        return f"full-width digits '{digits}'; type ASCII digits ({ascii_digits})"
     return None
 
 

@@ -24,6 +24,12 @@ GOOD = "name: t\ndays: 30\nmarket:\n  size: 100\nmechanics: {}\ndescription: '�
      "the shipped scenarios do)"),
     (GOOD.replace("  size", "\tsize"), 4,
      "a tab in the indentation; YAML indents with spaces (2 per level)"),
+    (GOOD.replace("  size: 100", "  size:\u3000100\n  reference_size: 10"), 4,
+     "a full-width space (U+3000) after 'size:'; YAML needs an ASCII space, e.g. size: value"),
+    (GOOD.replace("mechanics: {}", "mechanics: {a: 1，b: 2}"), 5,
+     "a full-width comma '，' in a list or mapping; separate items with the ASCII ','"),
+    (GOOD.replace("  size: 100", "  size: １００"), 4,
+     "full-width digits '１００'; type ASCII digits (100)"),
 ])
 def test_a_keyboard_slip_is_named_on_its_line(text: str, line: int, message: str) -> None:
     with pytest.raises(InputError) as caught:
