@@ -49,6 +49,10 @@ def scenario_text(stage: str, users: int, name: str, path: Path | str | None = N
     gives runs that file."""
     example, words = STAGES[stage]
     text = (SCENARIOS / example).read_text(encoding="utf-8")
+    # the example's own commands (`simctl run scenarios/...  # 1M potential users`) are not
+    # this file's: the header below gives the one that runs it
+    text = re.sub(rf"^#\s+simctl \w+ scenarios/{re.escape(example)}.*\n", "", text,
+                  flags=re.MULTILINE).replace("\n#\n#\n", "\n#\n")
     written = int(re.search(r"^  size: (\d+)", text, re.MULTILINE).group(1))  # type: ignore
     text = re.sub(r"^name: .*$", f"name: {name}", text, count=1, flags=re.MULTILINE)
     declared = re.search(r"^  reference_size: \d+", text, re.MULTILINE) is not None
