@@ -139,7 +139,7 @@ def say_answer(table: pd.DataFrame, primary: str, said: dict[str, Any],
     """The designs and the advice on stderr, in the language in force (`said`: the advice in
     those words; summary.json keeps the English)."""
     err.print(designs_table(table, primary))
-    err.print(f"{t('recommendation', '推荐')}: {said['text']}", markup=False, soft_wrap=True)
+    err.print(f"{t('recommendation: ', '推荐：')}{said['text']}", markup=False, soft_wrap=True)
     for reason in said["reasons"]:
         err.print(f"  {reason}", markup=False, soft_wrap=True)
     if replicates < THIN_REPLICATES:

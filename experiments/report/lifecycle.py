@@ -363,7 +363,7 @@ def money_section(metrics: dict[str, Stats]) -> str:
     if zero:
         notes.append(t("Zero in this run (no mechanic books them, or none was incurred): ",
                        "本次为零（没有机制记账或未发生）：")
-                     + f"{', '.join(metric_label(name) for name in zero)}.")
+                     + t(", ", "、").join(metric_label(name) for name in zero) + t(".", "。"))
     gaps = ledger_gaps(steps)
     warning = ("".join(f"<p class='warn'>Ledger check failed: {html.escape(name)} differs from "
                        f"the sum of its steps by {fmt_html(gap)} yuan.</p>"

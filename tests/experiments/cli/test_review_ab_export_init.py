@@ -67,8 +67,8 @@ def test_ab_says_its_advice_in_chinese_on_screen(tmp_path: Path) -> None:
     made = runner.invoke(app, ["--lang", "zh", "ab", *AB, "--out", str(tmp_path)],
                          env={"COLUMNS": "200"})
     assert made.exit_code == 0, made.stderr
-    line = next(x for x in made.stderr.splitlines() if x.startswith("推荐: "))
-    assert CJK.search(line.removeprefix("推荐: ")), line
+    line = next(x for x in made.stderr.splitlines() if x.startswith("推荐："))
+    assert CJK.search(line.removeprefix("推荐：")), line
     assert any(x.startswith("  user: 偏差") for x in made.stderr.splitlines()), made.stderr
     folder = Path(made.stdout.strip())
     assert not CJK.search((folder / "summary.json").read_text(encoding="utf-8"))
