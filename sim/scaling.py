@@ -58,6 +58,19 @@ def rescale(data: dict[str, Any], source: str, lines: dict[Path, int],
                           "market.reference_size", message, "note", zh)]
 
 
+def said_scaled(path: Path, en: str, zh: str, scaled: Scaled) -> tuple[str, str]:
+    """A warning about a value the market's size scaled says where the value came from (a
+    post reaching 9 people read as the file's own number)."""
+    if path not in scaled:
+        return en, zh
+    written, now, reference = scaled[path]
+    bigger = path[-1] != "count"  # more seeds in a bigger market fill it all the same
+    return (f"{en} ({now:,} is the file's {written:,} scaled from market.reference_size "
+            f"{reference:,} to this market.size{'; or run a bigger market' if bigger else ''})",
+            f"{zh}（{now:,} 由文件中的 {written:,} 按 market.reference_size {reference:,} "
+            f"缩放到当前 market.size 而来{'；也可以模拟更大的市场' if bigger else ''}）")
+
+
 def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 

@@ -21,7 +21,7 @@ from sim.growth_accounting import GrowthAccountingParams
 from sim.mechanics import REGISTRY
 from sim.overrides import apply_overrides, shorten_horizon
 from sim.params import StrictModel
-from sim.scaling import Scaled, rescale
+from sim.scaling import Scaled, rescale, said_scaled
 from sim.scenario_checks import check_scenario, graph_file_problems, inert_settings
 from sim.scenario_locate import explain, unique_problems
 from sim.variants import NOT_ENROLLED, NOT_SAMPLED
@@ -32,6 +32,7 @@ from sim.yaml_lines import (
     likely_cause,
     line_for,
     load_yaml_with_lines,
+    not_utf8,
     too_big,
 )
 
@@ -270,23 +271,6 @@ def load_scenario(path: str | FilePath, overrides: str | list[str] | None = None
     return parse_scenario(text, source, overrides)
 
 
-def not_utf8(source: str, raw: bytes, exc: UnicodeDecodeError) -> Problem:
-    """A file that is not UTF-8, located at its first bad byte (an editor on Chinese Windows
-    saves GBK by default: "'utf-8' codec can't decode byte 0xc0 in position 115" named no
-    line and no remedy)."""
-    try:
-        raw.decode("gbk")
-        guess = " (it reads as GBK, which Chinese Windows editors save by default)"
-    except UnicodeDecodeError:
-        guess = ""
-    line = raw[:exc.start].count(b"\n") + 1
-    return Problem(source, line, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on this "
-                   f"line{guess}; save the file as UTF-8",
-                   zh=f"不是 UTF-8 文本：本行有字节 0x{raw[exc.start]:02x}"
-                   f"{'（按 GBK 可读，中文 Windows 编辑器默认保存为 GBK）' if guess else ''}；"
-                   "请将文件另存为 UTF-8")
-
-
 def parse_scenario(text: str, source: str,
                    overrides: str | list[str] | None = None) -> Scenario:
     overrides = override_list(overrides, source)
@@ -377,22 +361,9 @@ def validate_scenario(
     scenario._source, scenario._lines = source, lines
     scenario._notes = []
     for path, en, zh in inert_settings(scenario):
-        en, zh = _said_scaled(path, en, zh, scaled or {})
+        en, zh = said_scaled(path, en, zh, scaled or {})
         scenario._notes.append(locate(path, en, "warning", zh))
     return scenario
-
-
-def _said_scaled(path: Path, en: str, zh: str, scaled: Scaled) -> tuple[str, str]:
-    """A warning about a value the market's size scaled says where the value came from (a
-    post reaching 9 people read as the file's own number)."""
-    if path not in scaled:
-        return en, zh
-    written, now, reference = scaled[path]
-    bigger = path[-1] != "count"  # more seeds in a bigger market fill it all the same
-    return (f"{en} ({now:,} is the file's {written:,} scaled from market.reference_size "
-            f"{reference:,} to this market.size{'; or run a bigger market' if bigger else ''})",
-            f"{zh}（{now:,} 由文件中的 {written:,} 按 market.reference_size {reference:,} "
-            f"缩放到当前 market.size 而来{'；也可以模拟更大的市场' if bigger else ''}）")
 
 
 def scenario_schema() -> dict[str, Any]:

@@ -122,6 +122,23 @@ def too_big(source: str, size: int) -> Problem:
                    "data files")
 
 
+def not_utf8(source: str, raw: bytes, exc: UnicodeDecodeError) -> Problem:
+    """A file that is not UTF-8, located at its first bad byte (an editor on Chinese Windows
+    saves GBK by default: "'utf-8' codec can't decode byte 0xc0 in position 115" named no
+    line and no remedy)."""
+    try:
+        raw.decode("gbk")
+        guess = " (it reads as GBK, which Chinese Windows editors save by default)"
+    except UnicodeDecodeError:
+        guess = ""
+    line = raw[:exc.start].count(b"\n") + 1
+    return Problem(source, line, "", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} on this "
+                   f"line{guess}; save the file as UTF-8",
+                   zh=f"不是 UTF-8 文本：本行有字节 0x{raw[exc.start]:02x}"
+                   f"{'（按 GBK 可读，中文 Windows 编辑器默认保存为 GBK）' if guess else ''}；"
+                   "请将文件另存为 UTF-8")
+
+
 class _LimitedLoader(yaml.SafeLoader):
     """The safe loader, refusing nesting deeper than MAX_DEPTH while it composes (PyYAML's
     composer recurses once per level, so 20,000 nested lists would hit Python's recursion

@@ -170,7 +170,8 @@ def forecast(
     with cli_errors():
         from experiments.calibration.forecast import default_folder, load_posterior, write_forecast
         from experiments.calibration.forecast import forecast as run_forecast
-        from experiments.calibration.observed import load_observed, salt_folder_of
+        from experiments.calibration.observed import load_observed
+        from experiments.calibration.pseudonyms import salt_folder_of
         from experiments.runs.outputs import json_safe
 
         scenario = load_scenario(fitted, flag_overrides(seed=seed))

@@ -25,7 +25,8 @@ from experiments.calibration.customers import (
 )
 from experiments.calibration.dates import calendar_dates
 from experiments.calibration.forecast import load_posterior
-from experiments.calibration.observed import SALT_FILE, load_observed, salt_folder_of
+from experiments.calibration.observed import load_observed
+from experiments.calibration.pseudonyms import SALT_FILE, salt_folder_of
 from experiments.cli.cli_common import check_writable_file, cli_errors, err, say_data_notes
 from experiments.report.language import t
 from experiments.runs.folders import atomic_write

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.calibration.observed import default_targets, load_observed, pseudonymise
+from experiments.calibration.observed import default_targets, load_observed
+from experiments.calibration.pseudonyms import pseudonymise
 from sim.errors import InputError
 
 
