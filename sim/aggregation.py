@@ -106,7 +106,7 @@ class Result:
         scenario books no orders)."""
         layout, days = layout_of(self.scenario), self.scenario.days
         channels = [] if self.channel_metrics.empty else layout.channels[1:]
-        won = layout.won_channel_ids() if layout.base_channels else None
+        won = layout.won_channel_ids()
         rows = []
         for replicate, c in sorted(self.counters.items()):
             whole = self.metrics[self.metrics["replicate"] == replicate]
@@ -142,8 +142,7 @@ class Result:
         replicates; one channel or the whole market (its won users, as `unit_economics`'s
         "all" row: an existing base left out)."""
         layout = layout_of(self.scenario)
-        won = layout.won_channel_ids() if layout.base_channels else None
-        k = won if channel is None else layout.channel_id(channel)
+        k = layout.won_channel_ids() if channel is None else layout.channel_id(channel)
         tables = [ltv_by_cohort(c.cohort_counts, c.cohort_amounts, self.scenario.days, k)
                   for c in self.counters.values()]
         return pd.concat(tables).groupby(level=0).mean()

@@ -94,8 +94,11 @@ class Layout:
     def channel_id(self, name: str) -> int:
         return self.channels.index(name)
 
-    def won_channel_ids(self) -> np.ndarray:
-        """Channel ids of users the run wins (every channel but "none" and the base's)."""
+    def won_channel_ids(self) -> np.ndarray | None:
+        """Channel ids of users the run wins (every channel but "none" and the base's); None
+        when that is every user's channel (no existing base): the market as a whole."""
+        if not self.base_channels:
+            return None
         return np.array([k for k, name in enumerate(self.channels)
                          if k > 0 and name not in self.base_channels], dtype=np.int64)
 

@@ -28,11 +28,11 @@ from experiments.report.parts import (
     embed,
     fmt,
     fmt_html,
+    kpi_series,
     kpi_value_and_trend,
     mean_daily,
     not_modelled,
     page,
-    period_ratios,
     section,
     sparkline,
     trend_text,
@@ -178,14 +178,9 @@ def health_comparison(runs: list[RunFolder]) -> str:
                 cells.append("<td>–</td>")
                 continue
             _, change = kpi_value_and_trend(run.daily, name)  # the trend only
-            series = run.daily[name]
-            if name.startswith("ga_") and METRICS[name].kind == "ratio":
-                series = period_ratios(run.daily, name)
-            elif name.startswith("ga_"):
-                series = series[series.notna() & (series != 0)]
             cells.append(f"<td data-metric='{name}'>{fmt_html(run.horizon[name].mean())}<br>"
                          f"{trend_text(name, change, trend_window(len(run.daily)))}"
-                         f"{sparkline(series, 120, 26)}</td>")
+                         f"{sparkline(kpi_series(run.daily, name), 120, 26)}</td>")
         body.append(f"<tr><td title='{html.escape(METRICS[name].description)}'>"
                     f"{html.escape(metric_label(name))}<br>"
                     f"<small>{html.escape(metric_unit(name))}</small></td>{''.join(cells)}</tr>")

@@ -119,6 +119,17 @@ def period_ratios(daily: pd.DataFrame, name: str) -> pd.Series:
     return (daily[metric.numerator] / den.where(den != 0)).dropna()
 
 
+def kpi_series(daily: pd.DataFrame, name: str) -> pd.Series:
+    """What a KPI's sparkline draws: its daily values, or a growth-accounting metric's
+    values per period (recorded on period ends only; a ratio as the ratio of its parts)."""
+    if not name.startswith("ga_"):
+        return daily[name]
+    if METRICS[name].kind == "ratio":
+        return period_ratios(daily, name)
+    series = daily[name]
+    return series[series.notna() & (series != 0)]
+
+
 def kpi_value_and_trend(daily: pd.DataFrame, name: str) -> tuple[float, float]:
     """(value over the horizon, relative change of the last window against the one before:
     flows summed, stocks at each window's end, ratios as ratios of sums; NaN if undefined)."""
@@ -197,11 +208,7 @@ def kpi_tiles(daily: pd.DataFrame, names: tuple[str, ...],
         if means is not None and name in means:
             value = number(means[name].get("mean"))
         metric = METRICS[name]
-        series = daily[name]
-        if metric.kind == "flow" and name.startswith("ga_"):
-            series = series[series != 0]
-        elif metric.kind == "ratio" and name.startswith("ga_"):
-            series = period_ratios(daily, name)
+        series = kpi_series(daily, name)
         tiles.append(
             f"<div class='tile' data-metric='{name}' title='{html.escape(metric.description)}'>"
             f"<div class='label'>{html.escape(metric_label(name))}{_code_name(name)}</div>"

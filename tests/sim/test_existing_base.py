@@ -67,6 +67,7 @@ def test_the_market_s_value_per_new_buyer_is_the_won_users_own(runs: dict) -> No
     layout = layout_of(result.scenario)
     won = layout.won_channel_ids()
     assert list(np.asarray(layout.channels)[won]) == ["ads"]
+    assert layout_of(runs[False].scenario).won_channel_ids() is None  # no base: the market
     table = result.unit_economics().set_index(["replicate", "channel"])
     for replicate, c in result.counters.items():
         ads = unit_economics(c.cohort_counts, c.cohort_amounts, 1.0, 1.0, DAYS,
